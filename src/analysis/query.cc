@@ -1,0 +1,393 @@
+#include "analysis/query.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "enrich/names.h"
+
+namespace teiten {
+namespace {
+
+using Span = RollupFile::Span<RollupFile::KeyRec>;
+
+Span Section(const RollupFile::SensorView& v, Dimension d) {
+  switch (d) {
+    case Dimension::kPort: return v.ports;
+    case Dimension::kCountry: return v.countries;
+    case Dimension::kAsn: return v.asns;
+    case Dimension::kSensor: break;
+  }
+  return {};
+}
+
+// Sums packets per key over a period. For kSensor the key is the sensor index.
+Status SumPackets(const Store& store, Dimension dim, const Period& p, const SensorSelection& f,
+                  std::unordered_map<uint64_t, uint64_t>* out, uint64_t* total, bool* any) {
+  for (int32_t d = p.first_day; d < p.end_day; ++d) {
+    ASSIGN_OR_RETURN(auto roll, store.Day(d));
+    if (!roll) continue;
+    for (const auto& v : roll->sensors()) {
+      if (!f.Allows(v.sensor)) continue;
+      *any = true;
+      *total += v.packets;
+      if (dim == Dimension::kSensor) {
+        (*out)[v.sensor] += v.packets;
+        continue;
+      }
+      for (const auto& r : Section(v, dim)) (*out)[r.key] += r.packets;
+    }
+  }
+  return OkStatus();
+}
+
+const RollupFile::KeyRec* FindKey(Span s, uint32_t key) {
+  auto it = std::lower_bound(s.begin(), s.end(), key,
+                             [](const RollupFile::KeyRec& r, uint32_t k) { return r.key < k; });
+  return it != s.end() && it->key == key ? it : nullptr;
+}
+
+// Exact distinct sources of one key (or of everything, when `whole`) over a day range.
+Result<uint64_t> DistinctSources(const Store& store, Dimension dim, uint64_t key, bool whole,
+                                 int32_t first, int32_t end, const SensorSelection& f) {
+  SourceSet all;
+  for (int32_t d = first; d < end; ++d) {
+    ASSIGN_OR_RETURN(auto roll, store.Day(d));
+    if (!roll) continue;
+    for (const auto& v : roll->sensors()) {
+      if (!f.Allows(v.sensor)) continue;
+      uint64_t off;
+      if (whole || dim == Dimension::kSensor) {
+        if (dim == Dimension::kSensor && !whole && v.sensor != key) continue;
+        off = v.set_offset;
+      } else {
+        const auto* r = FindKey(Section(v, dim), static_cast<uint32_t>(key));
+        if (!r) continue;
+        off = r->set_offset;
+      }
+      ASSIGN_OR_RETURN(SourceSet s, roll->ReadSet(off));
+      all.Merge(s);
+    }
+  }
+  return all.Count();
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Ranked(const std::unordered_map<uint64_t, uint64_t>& m) {
+  std::vector<std::pair<uint64_t, uint64_t>> v(m.begin(), m.end());
+  // By packets, then by key so that ties rank the same way every time.
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  return v;
+}
+
+}  // namespace
+
+const char* DimensionName(Dimension d) {
+  switch (d) {
+    case Dimension::kPort: return "port";
+    case Dimension::kCountry: return "country";
+    case Dimension::kAsn: return "asn";
+    case Dimension::kSensor: return "sensor";
+  }
+  return "?";
+}
+
+bool SensorSelection::Allows(uint16_t s) const {
+  return sensors.empty() || std::find(sensors.begin(), sensors.end(), s) != sensors.end();
+}
+
+Result<SensorSelection> ResolveSensors(const Store& store, const std::vector<std::string>& ids,
+                                       const std::vector<std::string>& groups) {
+  SensorSelection sel;
+  const auto& ss = store.manifest().sensors;
+  for (const auto& id : ids) {
+    int i = store.SensorIndex(id);
+    if (i < 0) return NotFound(fmt::format("sensor '{}' is not in the store", id));
+    sel.sensors.push_back(static_cast<uint16_t>(i));
+  }
+  for (const auto& g : groups) {
+    bool found = false;
+    for (size_t i = 0; i < ss.size(); ++i) {
+      if (ss[i].group == g) {
+        sel.sensors.push_back(static_cast<uint16_t>(i));
+        found = true;
+      }
+    }
+    if (!found) return NotFound(fmt::format("no sensor of group '{}' is in the store", g));
+  }
+  return sel;
+}
+
+Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
+                      const SensorSelection& f, size_t n, int prev_cutoff) {
+  TopResult res;
+  res.period = period;
+  res.previous = period.Previous();
+  std::unordered_map<uint64_t, uint64_t> cur, prev;
+  bool any = false, prev_any = false;
+  uint64_t prev_total = 0;
+  RETURN_IF_ERROR(SumPackets(store, dim, period, f, &cur, &res.total_packets, &any));
+  RETURN_IF_ERROR(SumPackets(store, dim, res.previous, f, &prev, &prev_total, &prev_any));
+  ASSIGN_OR_RETURN(res.total_sources, DistinctSources(store, dim, 0, true, period.first_day,
+                                                      period.end_day, f));
+  auto ranked = Ranked(cur);
+  std::unordered_map<uint64_t, int> prev_rank;
+  int r = 0;
+  for (const auto& [k, v] : Ranked(prev)) prev_rank[k] = ++r;
+  for (size_t i = 0; i < ranked.size() && i < n; ++i) {
+    RankRow row;
+    row.rank = static_cast<int>(i + 1);
+    row.key = ranked[i].first;
+    row.packets = ranked[i].second;
+    row.share = res.total_packets ? static_cast<double>(row.packets) / res.total_packets : 0;
+    ASSIGN_OR_RETURN(row.sources, DistinctSources(store, dim, row.key, false, period.first_day,
+                                                  period.end_day, f));
+    if (!prev_any) {
+      row.prev_rank = kRankNoData;
+    } else {
+      auto it = prev_rank.find(row.key);
+      row.prev_rank = it == prev_rank.end() ? kRankNew
+                      : it->second > prev_cutoff ? kRankOutOfTop
+                                                 : it->second;
+    }
+    res.rows.push_back(row);
+  }
+  return res;
+}
+
+Result<Granularity> ParseGranularity(const std::string& s) {
+  if (s == "5min" || s == "5m") return Granularity::k5Min;
+  if (s == "hour" || s == "1h") return Granularity::kHour;
+  if (s == "day" || s == "1d") return Granularity::kDay;
+  if (s == "week") return Granularity::kWeek;
+  if (s == "month") return Granularity::kMonth;
+  return InvalidArgument(fmt::format("granularity '{}': expected 5min, hour, day, week or month", s));
+}
+
+namespace {
+
+// Bucket index of a local day for day/week/month granularity, and its first day.
+int32_t BucketStartDay(int32_t day, Granularity g) {
+  if (g == Granularity::kWeek) return day - ((day + 3) % 7 + 7) % 7;  // weeks begin on Monday
+  if (g == Granularity::kMonth) {
+    int y;
+    unsigned m, d;
+    TimeZone::CivilFromDays(day, &y, &m, &d);
+    return TimeZone::DaysFromCivil(y, m, 1);
+  }
+  return day;
+}
+
+bool KeyMatches(Dimension dim, const Observation& o, const GeoInfo& g, uint64_t key) {
+  switch (dim) {
+    case Dimension::kPort: return PortKeyOf(o) == key;
+    case Dimension::kCountry: return g.country == key;
+    case Dimension::kAsn: return g.asn == key;
+    case Dimension::kSensor: return o.sensor == key;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector<uint64_t>& keys,
+                            const Period& period, Granularity g, const SensorSelection& f) {
+  SeriesResult res;
+  res.keys = keys;
+  const TimeZone& tz = store.tz();
+  size_t nseries = keys.empty() ? 1 : keys.size();
+  if (g == Granularity::kDay || g == Granularity::kWeek || g == Granularity::kMonth) {
+    for (int32_t d = period.first_day; d < period.end_day;) {
+      int32_t b0 = BucketStartDay(d, g);
+      int32_t b1 = g == Granularity::kDay ? b0 + 1
+                   : g == Granularity::kWeek
+                       ? b0 + 7
+                       : [&] {
+                           int y;
+                           unsigned m, dd;
+                           TimeZone::CivilFromDays(b0, &y, &m, &dd);
+                           return m == 12 ? TimeZone::DaysFromCivil(y + 1, 1, 1)
+                                          : TimeZone::DaysFromCivil(y, m + 1, 1);
+                         }();
+      int32_t lo = std::max(b0, period.first_day), hi = std::min(b1, period.end_day);
+      SeriesPoint pt;
+      pt.start_us = tz.DayStartUs(lo);
+      pt.label = TimeZone::DayString(lo);
+      pt.packets.assign(nseries, 0);
+      pt.sources.assign(nseries, 0);
+      Period part = DaysPeriod(lo, hi);
+      std::unordered_map<uint64_t, uint64_t> sums;
+      uint64_t total = 0;
+      bool any = false;
+      RETURN_IF_ERROR(SumPackets(store, dim, part, f, &sums, &total, &any));
+      for (size_t s = 0; s < nseries; ++s) {
+        bool whole = keys.empty();
+        pt.packets[s] = whole ? total : sums[keys[s]];
+        if (pt.packets[s] > 0) {
+          ASSIGN_OR_RETURN(pt.sources[s],
+                           DistinctSources(store, dim, whole ? 0 : keys[s], whole, lo, hi, f));
+        }
+      }
+      res.points.push_back(std::move(pt));
+      d = hi;
+    }
+    return res;
+  }
+  // Sub-day buckets: scan the stored observations of the period's days.
+  int64_t width_us = (g == Granularity::k5Min ? 5 : 60) * int64_t{60} * 1000000;
+  int64_t t0 = tz.DayStartUs(period.first_day), t1 = tz.DayStartUs(period.end_day);
+  size_t nb = static_cast<size_t>((t1 - t0 + width_us - 1) / width_us);
+  if (nb > 2'000'000) return InvalidArgument("too many buckets: choose a coarser granularity");
+  std::vector<std::vector<uint64_t>> pk(nb, std::vector<uint64_t>(nseries));
+  std::vector<std::vector<std::set<IpAddr>>> src(nb, std::vector<std::set<IpAddr>>(nseries));
+  DecodedBlock blk;
+  for (const auto& seg : store.manifest().segments) {
+    if (seg.day < period.first_day || seg.day >= period.end_day) continue;
+    ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
+    for (size_t b = 0; b < reader->blocks().size(); ++b) {
+      RETURN_IF_ERROR(reader->ReadBlock(b, col::kSrc | col::kTs | col::kSensor | col::kPorts, &blk));
+      for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+        const Observation& o = blk.batch.rows[i];
+        if (!f.Allows(o.sensor) || o.ts_us < t0 || o.ts_us >= t1) continue;
+        size_t bucket = static_cast<size_t>((o.ts_us - t0) / width_us);
+        for (size_t s = 0; s < nseries; ++s) {
+          if (!keys.empty() && !KeyMatches(dim, o, blk.geo[i], keys[s])) continue;
+          pk[bucket][s]++;
+          src[bucket][s].insert(o.src);
+        }
+      }
+    }
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    SeriesPoint pt;
+    pt.start_us = t0 + static_cast<int64_t>(b) * width_us;
+    int64_t local = pt.start_us + tz.OffsetUs(pt.start_us);
+    int32_t day = static_cast<int32_t>(local / (86400LL * 1000000));
+    int64_t sec = (local / 1000000) % 86400;
+    pt.label = fmt::format("{} {:02}:{:02}", TimeZone::DayString(day), sec / 3600, sec % 3600 / 60);
+    pt.packets = pk[b];
+    for (size_t s = 0; s < nseries; ++s) pt.sources.push_back(src[b][s].size());
+    res.points.push_back(std::move(pt));
+  }
+  return res;
+}
+
+Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Period& period,
+                                   const SensorSelection& f, size_t n) {
+  // Rank countries for this port over the whole period, then give each its daily packets.
+  std::unordered_map<uint64_t, uint64_t> by_country;
+  std::vector<std::unordered_map<uint64_t, uint64_t>> daily;
+  for (int32_t d = period.first_day; d < period.end_day; ++d) {
+    daily.emplace_back();
+    ASSIGN_OR_RETURN(auto roll, store.Day(d));
+    if (!roll) continue;
+    for (const auto& v : roll->sensors()) {
+      if (!f.Allows(v.sensor)) continue;
+      auto it = std::lower_bound(v.port_country.begin(), v.port_country.end(), port,
+                                 [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
+      for (; it != v.port_country.end() && it->a == port; ++it) {
+        by_country[it->b] += it->packets;
+        daily.back()[it->b] += it->packets;
+      }
+    }
+  }
+  auto ranked = Ranked(by_country);
+  SeriesResult res;
+  for (size_t i = 0; i < ranked.size() && i < n; ++i) {
+    res.keys.push_back(ranked[i].first);
+    res.names.push_back(CountryCodeString(static_cast<CountryCode>(ranked[i].first)));
+  }
+  res.names.push_back("other");
+  for (int32_t d = period.first_day; d < period.end_day; ++d) {
+    SeriesPoint pt;
+    pt.start_us = store.tz().DayStartUs(d);
+    pt.label = TimeZone::DayString(d);
+    auto& m = daily[static_cast<size_t>(d - period.first_day)];
+    uint64_t shown = 0, all = 0;
+    for (auto& [k, v] : m) all += v;
+    for (uint64_t k : res.keys) {
+      pt.packets.push_back(m[k]);
+      shown += m[k];
+    }
+    pt.packets.push_back(all - shown);
+    res.points.push_back(std::move(pt));
+  }
+  return res;
+}
+
+Result<SummaryResult> Summary(const Store& store, const Period& period, const SensorSelection& f,
+                              size_t n) {
+  SummaryResult s;
+  s.period = period;
+  s.days = period.days();
+  std::set<uint16_t> sensors;
+  double sources_sum = 0;
+  for (int32_t d = period.first_day; d < period.end_day; ++d) {
+    ASSIGN_OR_RETURN(auto roll, store.Day(d));
+    if (!roll) continue;
+    for (const auto& v : roll->sensors()) {
+      if (!f.Allows(v.sensor) || v.packets == 0) continue;
+      sensors.insert(v.sensor);
+      s.sensor_days++;
+      s.packets += v.packets;
+      ASSIGN_OR_RETURN(SourceSet set, roll->ReadSet(v.set_offset));
+      sources_sum += static_cast<double>(set.Count());
+    }
+  }
+  s.sensors = static_cast<int>(sensors.size());
+  if (s.sensors > 0 && s.days > 0) {
+    // TALOT2 divides by every sensor and every day of the period, quiet days included.
+    double sd = static_cast<double>(s.sensors) * s.days;
+    s.packets_per_sensor_day = static_cast<double>(s.packets) / sd;
+    s.sources_per_sensor_day = sources_sum / sd;
+    if (s.sources_per_sensor_day > 0) {
+      s.packets_per_source = s.packets_per_sensor_day / s.sources_per_sensor_day;
+    }
+  }
+  for (Dimension dim : {Dimension::kPort, Dimension::kCountry}) {
+    ASSIGN_OR_RETURN(TopResult t, Top(store, dim, period, f, n));
+    s.sources = t.total_sources;
+    auto& rows = dim == Dimension::kPort ? s.ports : s.countries;
+    auto& shares = dim == Dimension::kPort ? s.port_source_share : s.country_source_share;
+    rows = t.rows;
+    for (const auto& r : rows) {
+      shares.push_back(t.total_sources ? static_cast<double>(r.sources) / t.total_sources : 0);
+    }
+  }
+  return s;
+}
+
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
+  IpHistory h;
+  h.addr = addr;
+  DecodedBlock blk;
+  const TimeZone& tz = store.tz();
+  for (const auto& seg : store.manifest().segments) {
+    ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
+    const auto& blocks = reader->blocks();
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
+      RETURN_IF_ERROR(reader->ReadBlock(b, col::kAll, &blk));
+      for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+        const Observation& o = blk.batch.rows[i];
+        if (!(o.src == addr)) continue;
+        if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
+        if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
+        h.seen = true;
+        h.geo = blk.geo[i];
+        h.packets++;
+        h.ports[PortKeyOf(o)]++;
+        h.sensors[o.sensor]++;
+        h.days[tz.LocalDay(o.ts_us)]++;
+        h.ttls[o.ttl]++;
+        if (o.proto == 6) h.windows[o.window]++;
+      }
+    }
+  }
+  return h;
+}
+
+}  // namespace teiten

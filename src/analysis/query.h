@@ -1,0 +1,116 @@
+// Queries behind `teiten top`, `series`, `summary` and `ip` (SPEC A1–A5, A7).
+//
+// They read day rollups for anything at day granularity or coarser (ranking a quarter touches
+// only the rollups' small counter sections, and decodes source sets just for the rows shown), and
+// scan the stored observations for finer time buckets and per-IP history. Distinct-source counts
+// are exact everywhere: unions of exact sets.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/period.h"
+#include "common/observation.h"
+#include "common/status.h"
+#include "enrich/geo.h"
+#include "store/store.h"
+
+namespace teiten {
+
+enum class Dimension { kPort, kCountry, kAsn, kSensor };
+const char* DimensionName(Dimension d);
+
+// Which sensors a query counts; empty means all.
+struct SensorSelection {
+  std::vector<uint16_t> sensors;
+  bool Allows(uint16_t s) const;
+};
+// Resolves --sensor and --group names against the store; unknown names are an error.
+Result<SensorSelection> ResolveSensors(const Store& store, const std::vector<std::string>& ids,
+                                     const std::vector<std::string>& groups);
+
+// Previous-period rank markers.
+inline constexpr int kRankOutOfTop = -1;  // seen, but below the cutoff ("out of top 10", 圏外)
+inline constexpr int kRankNew = -2;       // not seen at all in the previous period
+inline constexpr int kRankNoData = -3;    // the store holds nothing for the previous period
+
+struct RankRow {
+  int rank = 0;
+  uint64_t key = 0;  // PortKey, CountryCode, ASN or sensor index
+  uint64_t packets = 0;
+  uint64_t sources = 0;
+  double share = 0;  // of the period's packets
+  int prev_rank = kRankNew;
+};
+
+struct TopResult {
+  Period period;
+  Period previous;
+  uint64_t total_packets = 0;
+  uint64_t total_sources = 0;
+  std::vector<RankRow> rows;
+};
+
+// The top `n` keys of `dim` by packets, each with exact distinct sources and its rank in the
+// previous period (shown as a number up to `prev_cutoff`).
+Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
+                      const SensorSelection& filter, size_t n, int prev_cutoff = 10);
+
+enum class Granularity { k5Min, kHour, kDay, kWeek, kMonth };
+Result<Granularity> ParseGranularity(const std::string& s);
+
+struct SeriesPoint {
+  int64_t start_us = 0;  // bucket start (UTC instant)
+  std::string label;     // local time, e.g. "2018-08-12" or "2018-08-12 13:00"
+  std::vector<uint64_t> packets;  // per series
+  std::vector<uint64_t> sources;
+};
+struct SeriesResult {
+  std::vector<std::string> names;  // one per series
+  std::vector<uint64_t> keys;
+  std::vector<SeriesPoint> points;
+};
+
+// Series for the given keys of `dim` (empty keys: the whole traffic as one series).
+Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector<uint64_t>& keys,
+                            const Period& period, Granularity g, const SensorSelection& filter);
+// One port's daily packets broken down by source country: the top `n` countries and "other".
+Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Period& period,
+                                   const SensorSelection& filter, size_t n);
+
+struct SummaryResult {
+  Period period;
+  uint64_t packets = 0;
+  uint64_t sources = 0;
+  int sensors = 0;      // sensors with data in the period
+  int days = 0;         // days in the period
+  int sensor_days = 0;  // (sensor, day) pairs with data
+  double packets_per_sensor_day = 0;
+  double sources_per_sensor_day = 0;  // mean of each sensor-day's distinct sources
+  double packets_per_source = 0;      // the two averages' ratio, as TALOT2 gives it
+  std::vector<RankRow> ports;         // shares by port (share = of packets)
+  std::vector<double> port_source_share;
+  std::vector<RankRow> countries;
+  std::vector<double> country_source_share;
+};
+Result<SummaryResult> Summary(const Store& store, const Period& period, const SensorSelection& filter,
+                              size_t n);
+
+struct IpHistory {
+  IpAddr addr;
+  bool seen = false;
+  GeoInfo geo;
+  int64_t first_us = 0, last_us = 0;
+  uint64_t packets = 0;
+  std::map<PortKey, uint64_t> ports;
+  std::map<uint16_t, uint64_t> sensors;
+  std::map<int32_t, uint64_t> days;
+  std::map<uint8_t, uint64_t> ttls;
+  std::map<uint16_t, uint64_t> windows;
+};
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
+
+}  // namespace teiten

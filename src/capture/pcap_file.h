@@ -1,0 +1,74 @@
+// PcapFile: reads pcap and pcapng captures, plain or compressed with gzip or zstd.
+//
+// Compression is recognised by the file's first bytes, not its name. libpcap does the record
+// parsing (pcap and pcapng both); decompression is fed to it as a stdio stream, so the
+// bytes libpcap sees are the decompressed capture and `offset()` counts in those.
+//
+//   ASSIGN_OR_RETURN(auto f, PcapFile::Open("day1.pcap.zst"));
+//   PcapFile::Packet pkt;
+//   while (true) {
+//     ASSIGN_OR_RETURN(bool more, f->Next(&pkt));
+//     if (!more) break;
+//     ...
+//   }
+//
+// A PcapFile is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+struct pcap;
+
+namespace teiten {
+
+enum class Compression { kNone, kGzip, kZstd };
+
+class PcapFile {
+ public:
+  struct Packet {
+    int64_t ts_us = 0;
+    const uint8_t* data = nullptr;  // valid until the next call to Next()
+    uint32_t caplen = 0;
+    uint32_t wirelen = 0;
+  };
+
+  // Opens a capture. Errors name the file and say what was wrong (not a capture, bad header,
+  // unreadable, corrupt compressed stream).
+  static Result<std::unique_ptr<PcapFile>> Open(const std::string& path);
+  ~PcapFile();
+  PcapFile(const PcapFile&) = delete;
+  PcapFile& operator=(const PcapFile&) = delete;
+
+  // Reads the next packet: true with `out` filled, false at a clean end. A record cut short by a
+  // truncated file or a corrupt record header is an error naming the file and the offset of the
+  // record; the packets before it have been delivered.
+  Result<bool> Next(Packet* out);
+
+  int datalink() const { return dlt_; }
+  Compression compression() const { return compression_; }
+  const std::string& path() const { return path_; }
+  // Offset in the (decompressed) capture of the next record to be read.
+  uint64_t offset() const;
+  uint64_t packets_read() const { return packets_; }
+
+ private:
+  PcapFile() = default;
+  std::string path_;
+  struct pcap* pcap_ = nullptr;
+  FILE* stream_ = nullptr;
+  Compression compression_ = Compression::kNone;
+  int dlt_ = 0;
+  uint64_t packets_ = 0;
+};
+
+// Detects compression from a file's first bytes.
+Result<Compression> DetectCompression(const std::string& path);
+
+// XXH3-128 of a file's raw bytes as 32 hex digits: the identity that makes ingest idempotent.
+Result<std::string> HashFile(const std::string& path);
+
+}  // namespace teiten

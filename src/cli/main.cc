@@ -1,0 +1,477 @@
+// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, geo-info.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "analysis/query.h"
+#include "cli/table.h"
+#include "enrich/names.h"
+#include "ingest/ingest.h"
+#include "sensor/config.h"
+#include "store/store.h"
+
+namespace teiten {
+namespace {
+
+struct Common {
+  std::string config_path;
+  std::string store_path;
+  std::string format = "table";
+  std::string lang = "en";
+  std::vector<std::string> sensors;
+  std::vector<std::string> groups;
+};
+
+int Fail(const Status& s) {
+  std::cerr << "teiten: " << s.ToString() << "\n";
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
+}
+
+Result<Config> LoadConfigFor(const Common& c) {
+  std::string path = c.config_path;
+  if (path.empty()) {
+    if (const char* e = std::getenv("TEITEN_CONFIG")) path = e;
+  }
+  if (path.empty() && std::filesystem::exists("teiten.toml")) path = "teiten.toml";
+  Config cfg;
+  if (!path.empty()) {
+    ASSIGN_OR_RETURN(cfg, LoadConfig(path));
+  }
+  if (!c.store_path.empty()) cfg.store_path = c.store_path;
+  if (cfg.store_path.empty()) {
+    return InvalidArgument("no store: give --store DIR, or a config (--config, $TEITEN_CONFIG or "
+                           "./teiten.toml) with [store] path");
+  }
+  return cfg;
+}
+
+Result<OutputFormat> ParseFormat(const std::string& f) {
+  if (f == "table") return OutputFormat::kTable;
+  if (f == "csv") return OutputFormat::kCsv;
+  if (f == "json") return OutputFormat::kJson;
+  return InvalidArgument(fmt::format("format '{}': expected table, csv or json", f));
+}
+
+Lang ParseLang(const std::string& l) { return l == "ja" ? Lang::kJa : Lang::kEn; }
+
+std::string RankText(int r, Lang lang, int cutoff) {
+  switch (r) {
+    case kRankOutOfTop:
+      return lang == Lang::kJa ? fmt::format("トップ{}圏外", cutoff) : fmt::format("out of top {}", cutoff);
+    case kRankNew: return lang == Lang::kJa ? "新規" : "new";
+    case kRankNoData: return lang == Lang::kJa ? "データなし" : "no data";
+    default: return std::to_string(r);
+  }
+}
+
+std::string KeyName(const Store& store, const GeoDb* geo, Dimension d, uint64_t key, Lang lang) {
+  switch (d) {
+    case Dimension::kPort: return ServiceNames::Default().Describe(static_cast<PortKey>(key));
+    case Dimension::kCountry: {
+      auto c = static_cast<CountryCode>(key);
+      return c == 0 ? CountryName(0, lang) : CountryCodeString(c) + " " + CountryName(c, lang);
+    }
+    case Dimension::kAsn: {
+      if (key == 0) return lang == Lang::kJa ? "不明" : "unknown";
+      std::string n = geo ? geo->AsnName(static_cast<uint32_t>(key)) : "";
+      return n.empty() ? fmt::format("AS{}", key) : fmt::format("AS{} {}", key, n);
+    }
+    case Dimension::kSensor: {
+      const auto& ss = store.manifest().sensors;
+      return key < ss.size() ? ss[key].id : std::to_string(key);
+    }
+  }
+  return "";
+}
+
+// Optional geo database for naming ASNs in output.
+std::unique_ptr<GeoDb> OpenGeoQuietly(const Config& cfg) {
+  if (cfg.asn_db.empty() && cfg.country_db.empty()) return nullptr;
+  auto g = GeoDb::Open("", cfg.asn_db);
+  return g.ok() ? std::move(*g) : nullptr;
+}
+
+class Progress {
+ public:
+  explicit Progress(std::string name) : name_(std::move(name)), tty_(isatty(2) != 0) {
+    t0_ = std::chrono::steady_clock::now();
+  }
+  void Update(uint64_t packets, uint64_t bytes, uint64_t total_bytes) {
+    if (!tty_) return;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    double rate = s > 0 ? static_cast<double>(packets) / s / 1e6 : 0;
+    if (total_bytes > 0) {
+      double frac = std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total_bytes));
+      int filled = static_cast<int>(frac * 30);
+      fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {} packets {:.1f} Mpps", name_,
+                 std::string(static_cast<size_t>(filled), '#'),
+                 std::string(static_cast<size_t>(30 - filled), ' '), frac * 100,
+                 Thousands(packets), rate);
+    } else {
+      fmt::print(stderr, "\r{} {} packets {:.1f} Mpps", name_, Thousands(packets), rate);
+    }
+  }
+  void Done() {
+    if (tty_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  std::string name_;
+  bool tty_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<std::string>& files) {
+  auto cfg = LoadConfigFor(c);
+  if (!cfg.ok()) return Fail(cfg.status());
+  const SensorConfig* sensor = cfg->FindSensor(sensor_id);
+  if (!sensor) {
+    return Fail(NotFound(fmt::format("sensor '{}' is not defined in {}", sensor_id,
+                                     cfg->path.empty() ? "the config" : cfg->path)));
+  }
+  auto store = Store::Open(cfg->store_path, {.create = true, .timezone = cfg->timezone});
+  if (!store.ok()) return Fail(store.status());
+  std::unique_ptr<GeoDb> geo;
+  if (!cfg->country_db.empty() || !cfg->asn_db.empty()) {
+    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db);
+    if (!g.ok()) return Fail(g.status());
+    geo = std::move(*g);
+  } else {
+    std::cerr << "teiten: warning: no [geo] databases configured; countries and ASNs will be unknown\n";
+  }
+  int rc = 0;
+  Table t({"file", "packets", "kept", "dropped", "anomalies", "seconds", "Mpps", "status"});
+  uint64_t total_read = 0, total_kept = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(f, ec);
+    Progress prog(std::filesystem::path(f).filename().string());
+    IngestOptions opts;
+    opts.progress = [&](uint64_t p, uint64_t b) { prog.Update(p, b, size); };
+    Ingester ing(store->get(), geo.get(), opts);
+    auto r = ing.IngestFile(*sensor, f);
+    prog.Done();
+    if (!r.ok()) {
+      std::cerr << "teiten: " << r.status().ToString() << "\n";
+      rc = 1;
+      t.AddRow({Text(f), Text("-"), Text("-"), Text("-"), Text("-"), Text("-"), Text("-"),
+                Text("error")});
+      continue;
+    }
+    uint64_t dropped = 0, anomalies = 0;
+    std::string detail;
+    for (auto& [k, v] : r->dropped) {
+      dropped += v;
+      detail += fmt::format(" {}={}", k, v);
+    }
+    for (auto& [k, v] : r->anomalies) {
+      anomalies += v;
+      detail += fmt::format(" {}={}", k, v);
+    }
+    std::string status = r->already_ingested ? "already ingested (unchanged)" : "ok";
+    if (!r->error.empty()) {
+      status = "partial: " + r->error;
+      std::cerr << "teiten: " << r->error << " (the packets before it were kept)\n";
+      rc = 1;
+    }
+    if (!detail.empty() && !r->already_ingested) status += ";" + detail;
+    total_read += r->packets_read;
+    total_kept += r->kept;
+    double mpps = r->seconds > 0 ? static_cast<double>(r->packets_read) / r->seconds / 1e6 : 0;
+    t.AddRow({Text(f), Count(r->packets_read), Count(r->kept), Count(dropped), Count(anomalies),
+              Fixed(r->seconds, 2), Fixed(mpps, 2), Text(status)});
+  }
+  auto fmt_ok = ParseFormat(c.format);
+  t.Write(std::cout, fmt_ok.ok() ? *fmt_ok : OutputFormat::kTable);
+  return rc;
+}
+
+Result<std::unique_ptr<Store>> OpenStoreFor(const Common& c, Config* cfg_out) {
+  ASSIGN_OR_RETURN(*cfg_out, LoadConfigFor(c));
+  return Store::Open(cfg_out->store_path, {});
+}
+
+int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n) {
+  Dimension dim;
+  if (what == "ports") dim = Dimension::kPort;
+  else if (what == "countries" || what == "regions") dim = Dimension::kCountry;
+  else if (what == "asns") dim = Dimension::kAsn;
+  else if (what == "sensors") dim = Dimension::kSensor;
+  else return Fail(InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
+  auto period = ParsePeriod(period_text);
+  if (!period.ok()) return Fail(period.status());
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto sel = ResolveSensors(**store, c.sensors, c.groups);
+  if (!sel.ok()) return Fail(sel.status());
+  auto res = Top(**store, dim, *period, *sel, n);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  auto geo = dim == Dimension::kAsn ? OpenGeoQuietly(cfg) : nullptr;
+  bool ja = lang == Lang::kJa;
+  std::string dim_title = dim == Dimension::kPort      ? (ja ? "宛先ポート番号" : "port")
+                          : dim == Dimension::kCountry ? (ja ? "送信元地域" : "region")
+                          : dim == Dimension::kAsn     ? "ASN"
+                                                       : (ja ? "センサー" : "sensor");
+  Table t({ja ? "順位" : "rank", dim_title, ja ? "パケット数" : "packets",
+           ja ? "送信元数" : "sources", ja ? "割合" : "share",
+           ja ? fmt::format("前期({})の順位", res->previous.Label())
+              : fmt::format("previous rank ({})", res->previous.Label())});
+  for (const auto& r : res->rows) {
+    t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(**store, geo.get(), dim, r.key, lang)),
+              Count(r.packets), Count(r.sources), Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
+  }
+  if (*f == OutputFormat::kTable) {
+    fmt::print("{} {} — {}: {} packets from {} sources\n", ja ? "期間" : "Period",
+               res->period.Label(), ja ? "合計" : "total", Thousands(res->total_packets),
+               Thousands(res->total_sources));
+  }
+  t.Write(std::cout, *f);
+  return 0;
+}
+
+std::string LocalTime(const Store& store, int64_t us) {
+  int64_t local = us + store.tz().OffsetUs(us);
+  int64_t sec = local / 1000000;
+  int32_t day = static_cast<int32_t>(sec / 86400 - (sec % 86400 < 0));
+  int64_t s = sec - int64_t{day} * 86400;
+  return fmt::format("{} {:02}:{:02}:{:02}", TimeZone::DayString(day), s / 3600, s % 3600 / 60, s % 60);
+}
+
+int RunIp(const Common& c, const std::string& addr_text) {
+  auto addr = IpAddr::Parse(addr_text);
+  if (!addr) return Fail(InvalidArgument(fmt::format("'{}' is not an IPv4 or IPv6 address", addr_text)));
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto h = SourceHistory(**store, *addr);
+  if (!h.ok()) return Fail(h.status());
+  Lang lang = ParseLang(c.lang);
+  if (!h->seen) {
+    if (*f == OutputFormat::kJson) {
+      fmt::print("{{\"address\": \"{}\", \"seen\": false}}\n", addr->ToString());
+    } else {
+      fmt::print("{}: not seen by any sensor in this store\n", addr->ToString());
+    }
+    return 0;
+  }
+  auto geo = OpenGeoQuietly(cfg);
+  const Store& s = **store;
+  Table t({"field", "value"});
+  t.AddRow({Text("address"), Text(addr->ToString())});
+  t.AddRow({Text("country"), Text(KeyName(s, nullptr, Dimension::kCountry, h->geo.country, lang))});
+  t.AddRow({Text("asn"), Text(KeyName(s, geo.get(), Dimension::kAsn, h->geo.asn, lang))});
+  t.AddRow({Text("first_seen"), Text(LocalTime(s, h->first_us) + " " + s.tz().name())});
+  t.AddRow({Text("last_seen"), Text(LocalTime(s, h->last_us) + " " + s.tz().name())});
+  t.AddRow({Text("packets"), Count(h->packets)});
+  t.AddRow({Text("days"), Count(h->days.size())});
+  std::string ports, sensors, days, ttls;
+  std::vector<std::pair<uint64_t, PortKey>> by_count;
+  for (auto& [k, v] : h->ports) by_count.push_back({v, k});
+  std::sort(by_count.rbegin(), by_count.rend());
+  for (auto& [v, k] : by_count) {
+    ports += fmt::format("{}{} ×{}", ports.empty() ? "" : ", ",
+                         ServiceNames::Default().Describe(k), Thousands(v));
+  }
+  for (auto& [k, v] : h->sensors) {
+    sensors += fmt::format("{}{} ×{}", sensors.empty() ? "" : ", ",
+                           KeyName(s, nullptr, Dimension::kSensor, k, lang), Thousands(v));
+  }
+  for (auto& [k, v] : h->days) {
+    days += fmt::format("{}{} ×{}", days.empty() ? "" : ", ", TimeZone::DayString(k), Thousands(v));
+  }
+  for (auto& [k, v] : h->ttls) ttls += fmt::format("{}{} ×{}", ttls.empty() ? "" : ", ", k, Thousands(v));
+  t.AddRow({Text("ports"), Text(ports)});
+  t.AddRow({Text("sensors"), Text(sensors)});
+  t.AddRow({Text("days_seen"), Text(days)});
+  t.AddRow({Text("ttl"), Text(ttls)});
+  t.Write(std::cout, *f);
+  return 0;
+}
+
+int RunSummary(const Common& c, const std::string& period_text, size_t n) {
+  auto period = ParsePeriod(period_text);
+  if (!period.ok()) return Fail(period.status());
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto sel = ResolveSensors(**store, c.sensors, c.groups);
+  if (!sel.ok()) return Fail(sel.status());
+  auto s = Summary(**store, *period, *sel, n);
+  if (!s.ok()) return Fail(s.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  Table totals({"measure", "value"});
+  totals.AddRow({Text("period"), Text(s->period.Label())});
+  totals.AddRow({Text("sensors"), Count(static_cast<uint64_t>(s->sensors))});
+  totals.AddRow({Text("days"), Count(static_cast<uint64_t>(s->days))});
+  totals.AddRow({Text("packets"), Count(s->packets)});
+  totals.AddRow({Text("sources"), Count(s->sources)});
+  totals.AddRow({Text("packets_per_sensor_day"), Fixed(s->packets_per_sensor_day, 1)});
+  totals.AddRow({Text("sources_per_sensor_day"), Fixed(s->sources_per_sensor_day, 1)});
+  totals.AddRow({Text("packets_per_source"), Fixed(s->packets_per_source, 2)});
+  totals.Write(std::cout, *f);
+  if (*f != OutputFormat::kTable) return 0;
+  for (Dimension dim : {Dimension::kPort, Dimension::kCountry}) {
+    const auto& rows = dim == Dimension::kPort ? s->ports : s->countries;
+    const auto& ss = dim == Dimension::kPort ? s->port_source_share : s->country_source_share;
+    fmt::print("\n");
+    Table t({ja ? "順位" : "rank", dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port") : (ja ? "送信元地域" : "region"),
+             ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+             ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      t.AddRow({Count(static_cast<uint64_t>(rows[i].rank)),
+                Text(KeyName(**store, nullptr, dim, rows[i].key, lang)), Count(rows[i].packets),
+                Percent(rows[i].share), Count(rows[i].sources), Percent(ss[i])});
+    }
+    t.Write(std::cout, *f);
+  }
+  return 0;
+}
+
+int RunSeries(const Common& c, const std::string& period_text, const std::string& gran,
+              const std::vector<std::string>& ports, const std::vector<std::string>& countries,
+              const std::vector<std::string>& sensor_series, const std::string& by_country, size_t n) {
+  auto period = ParsePeriod(period_text);
+  if (!period.ok()) return Fail(period.status());
+  auto g = ParseGranularity(gran);
+  if (!g.ok()) return Fail(g.status());
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto sel = ResolveSensors(**store, c.sensors, c.groups);
+  if (!sel.ok()) return Fail(sel.status());
+  Lang lang = ParseLang(c.lang);
+  Result<SeriesResult> res = Internal("unset");
+  bool packets_only = false;
+  if (!by_country.empty()) {
+    PortKey k;
+    if (!ParsePortKey(by_country, &k)) return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 445/tcp", by_country)));
+    res = PortByCountry(**store, k, *period, *sel, n);
+    packets_only = true;
+  } else {
+    Dimension dim = Dimension::kPort;
+    std::vector<uint64_t> keys;
+    std::vector<std::string> names;
+    int kinds = !ports.empty() + !countries.empty() + !sensor_series.empty();
+    if (kinds > 1) return Fail(InvalidArgument("choose one of --port, --country, --sensor-series"));
+    for (const auto& p : ports) {
+      PortKey k;
+      if (!ParsePortKey(p, &k)) return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", p)));
+      keys.push_back(k);
+      names.push_back(PortKeyToString(k));
+    }
+    for (const auto& cn : countries) {
+      dim = Dimension::kCountry;
+      CountryCode cc = FindCountry(cn);
+      if (!cc) return Fail(InvalidArgument(fmt::format("country '{}' is not known", cn)));
+      keys.push_back(cc);
+      names.push_back(CountryCodeString(cc));
+    }
+    for (const auto& sid : sensor_series) {
+      dim = Dimension::kSensor;
+      int i = (*store)->SensorIndex(sid);
+      if (i < 0) return Fail(NotFound(fmt::format("sensor '{}' is not in the store", sid)));
+      keys.push_back(static_cast<uint64_t>(i));
+      names.push_back(sid);
+    }
+    res = Series(**store, dim, keys, *period, *g, *sel);
+    if (res.ok()) res->names = keys.empty() ? std::vector<std::string>{"all"} : names;
+  }
+  if (!res.ok()) return Fail(res.status());
+  std::vector<std::string> header = {lang == Lang::kJa ? "時刻" : "time"};
+  for (const auto& nm : res->names) {
+    header.push_back(nm + (packets_only ? "" : " packets"));
+    if (!packets_only) header.push_back(nm + " sources");
+  }
+  Table t(header);
+  for (const auto& pt : res->points) {
+    std::vector<TableCell> row = {Text(pt.label)};
+    for (size_t i = 0; i < pt.packets.size(); ++i) {
+      row.push_back(Count(pt.packets[i]));
+      if (!packets_only) row.push_back(Count(pt.sources[i]));
+    }
+    t.AddRow(row);
+  }
+  t.Write(std::cout, *f);
+  return 0;
+}
+
+}  // namespace
+}  // namespace teiten
+
+int main(int argc, char** argv) {
+  using namespace teiten;
+  CLI::App app{"teiten — Internet fixed-point observation (darknet sensor network)"};
+  app.require_subcommand(1);
+  Common c;
+  auto common = [&](CLI::App* sub, bool query) {
+    sub->add_option("--config", c.config_path, "config file (default $TEITEN_CONFIG or ./teiten.toml)");
+    sub->add_option("--store", c.store_path, "store directory (overrides the config)");
+    sub->add_option("--format", c.format, "table, csv or json")->capture_default_str();
+    if (query) {
+      sub->add_option("--lang", c.lang, "en or ja")->capture_default_str();
+      sub->add_option("--sensor", c.sensors, "count only this sensor (repeatable)");
+      sub->add_option("--group", c.groups, "count only sensors of this group (repeatable)");
+    }
+  };
+  std::string sensor_id;
+  std::vector<std::string> files;
+  auto* ingest = app.add_subcommand("ingest", "read captures into the store");
+  common(ingest, false);
+  ingest->add_option("--sensor", sensor_id, "the sensor (from the config) that recorded them")->required();
+  ingest->add_option("files", files, "pcap/pcapng files, plain, .gz or .zst")->required();
+
+  std::string what, period = "", gran = "day", by_country;
+  size_t n = 10;
+  auto* top = app.add_subcommand("top", "top ports, countries, ASNs or sensors for a period");
+  common(top, true);
+  top->add_option("what", what, "ports | countries | asns | sensors")->required();
+  top->add_option("--period", period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")->required();
+  top->add_option("-n,--limit", n, "rows")->capture_default_str();
+
+  std::vector<std::string> ports, countries, sensor_series;
+  auto* series = app.add_subcommand("series", "time series of packets and distinct sources");
+  common(series, true);
+  series->add_option("--period", period, "period")->required();
+  series->add_option("--granularity", gran, "5min, hour, day, week or month")->capture_default_str();
+  series->add_option("--port", ports, "a port, e.g. 445/tcp (repeatable)");
+  series->add_option("--country", countries, "a country code or name (repeatable)");
+  series->add_option("--sensor-series", sensor_series, "a sensor id (repeatable)");
+  series->add_option("--by-country", by_country, "one port's daily packets by source country");
+  series->add_option("-n,--limit", n, "countries shown with --by-country")->capture_default_str();
+
+  auto* summary = app.add_subcommand("summary", "totals, per-sensor-per-day averages and shares");
+  common(summary, true);
+  summary->add_option("--period", period, "period")->required();
+  summary->add_option("-n,--limit", n, "rows of the share tables")->capture_default_str();
+
+  std::string addr;
+  auto* ip = app.add_subcommand("ip", "everything one source did");
+  common(ip, true);
+  ip->add_option("address", addr, "IPv4 or IPv6 address")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (ingest->parsed()) return RunIngest(c, sensor_id, files);
+  if (top->parsed()) return RunTop(c, what, period, n);
+  if (series->parsed()) return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
+  if (summary->parsed()) return RunSummary(c, period, n);
+  if (ip->parsed()) return RunIp(c, addr);
+  return 0;
+}

@@ -1,0 +1,234 @@
+#include "enrich/geo.h"
+
+#include <maxminddb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace teiten {
+namespace {
+
+struct DataValue {
+  CountryCode country = 0;
+  uint32_t asn = 0;
+  std::string org;
+};
+
+bool GetString(MMDB_entry_s* e, std::string* out, const char* const* path) {
+  MMDB_entry_data_s d;
+  if (MMDB_aget_value(e, &d, path) != MMDB_SUCCESS || !d.has_data) return false;
+  if (d.type != MMDB_DATA_TYPE_UTF8_STRING) return false;
+  out->assign(d.utf8_string, d.data_size);
+  return true;
+}
+
+DataValue ReadEntry(MMDB_entry_s entry) {
+  DataValue v;
+  std::string cc;
+  static const char* const kPaths[][3] = {{"country_code", nullptr, nullptr},
+                                          {"country", "iso_code", nullptr},
+                                          {"registered_country", "iso_code", nullptr}};
+  for (const auto& p : kPaths) {
+    if (GetString(&entry, &cc, p) && cc.size() == 2) {
+      char up[2] = {static_cast<char>(std::toupper(static_cast<unsigned char>(cc[0]))),
+                    static_cast<char>(std::toupper(static_cast<unsigned char>(cc[1])))};
+      v.country = MakeCountryCode(up);
+      break;
+    }
+  }
+  MMDB_entry_data_s d;
+  static const char* const kAsn[] = {"autonomous_system_number", nullptr};
+  if (MMDB_aget_value(&entry, &d, kAsn) == MMDB_SUCCESS && d.has_data) {
+    if (d.type == MMDB_DATA_TYPE_UINT32) v.asn = d.uint32;
+    else if (d.type == MMDB_DATA_TYPE_UINT16) v.asn = d.uint16;
+    else if (d.type == MMDB_DATA_TYPE_UINT64) v.asn = static_cast<uint32_t>(d.uint64);
+  }
+  static const char* const kOrg[] = {"autonomous_system_organization", nullptr};
+  GetString(&entry, &v.org, kOrg);
+  return v;
+}
+
+Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
+  auto* db = new MMDB_s();
+  int rc = MMDB_open(path.c_str(), MMDB_MODE_MMAP, db);
+  if (rc != MMDB_SUCCESS) {
+    delete db;
+    return InvalidArgument(fmt::format("geo database {}: {}", path, MMDB_strerror(rc)));
+  }
+  info->path = path;
+  info->database_type = db->metadata.database_type ? db->metadata.database_type : "";
+  info->build_epoch = db->metadata.build_epoch;
+  for (size_t i = 0; i < db->metadata.description.count; ++i) {
+    auto* d = db->metadata.description.descriptions[i];
+    if (d && d->description && (!d->language || std::strcmp(d->language, "en") == 0)) {
+      info->description = d->description;
+      break;
+    }
+  }
+  return db;
+}
+
+// Walks the IPv4 part of a tree, calling emit(first, last, value) for each data record.
+class V4Walker {
+ public:
+  explicit V4Walker(MMDB_s* db) : db_(db) {}
+  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> Walk() {
+    uint32_t node = 0;
+    if (db_->metadata.ip_version == 6) {
+      for (int i = 0; i < 96; ++i) {
+        MMDB_search_node_s n;
+        if (MMDB_read_node(db_, node, &n) != MMDB_SUCCESS) return {};
+        if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) return {};
+        node = static_cast<uint32_t>(n.left_record);
+      }
+    }
+    Recurse(node, 0, 0);
+    return std::move(out_);
+  }
+
+ private:
+  void Recurse(uint32_t node, int depth, uint32_t prefix) {
+    MMDB_search_node_s n;
+    if (depth >= 32 || MMDB_read_node(db_, node, &n) != MMDB_SUCCESS) return;
+    Record(n.left_record_type, n.left_record, n.left_record_entry, depth + 1, prefix);
+    Record(n.right_record_type, n.right_record, n.right_record_entry, depth + 1,
+           prefix | (1u << (31 - depth)));
+  }
+  void Record(uint8_t type, uint64_t rec, MMDB_entry_s entry, int depth, uint32_t prefix) {
+    if (type == MMDB_RECORD_TYPE_SEARCH_NODE) {
+      Recurse(static_cast<uint32_t>(rec), depth, prefix);
+    } else if (type == MMDB_RECORD_TYPE_DATA) {
+      auto it = cache_.find(entry.offset);
+      if (it == cache_.end()) it = cache_.emplace(entry.offset, ReadEntry(entry)).first;
+      uint32_t last = depth >= 32 ? prefix : prefix | ((1u << (32 - depth)) - 1);
+      out_.push_back({{prefix, last}, it->second});
+    }
+  }
+  MMDB_s* db_;
+  std::map<uint32_t, DataValue> cache_;
+  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> out_;
+};
+
+}  // namespace
+
+std::string CountryCodeString(CountryCode c) {
+  if (c == 0) return "--";
+  return {static_cast<char>(c >> 8), static_cast<char>(c & 0xFF)};
+}
+
+std::string GeoDbInfo::BuildDate() const {
+  if (build_epoch == 0) return "unknown";
+  time_t t = static_cast<time_t>(build_epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+Result<std::unique_ptr<GeoDb>> GeoDb::Open(const std::string& country_path,
+                                           const std::string& asn_path) {
+  std::unique_ptr<GeoDb> g(new GeoDb());
+  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> cranges, aranges;
+  if (!country_path.empty()) {
+    ASSIGN_OR_RETURN(g->country_, OpenMmdb(country_path, &g->country_info_));
+    cranges = V4Walker(g->country_).Walk();
+  }
+  if (!asn_path.empty()) {
+    ASSIGN_OR_RETURN(g->asn_, OpenMmdb(asn_path, &g->asn_info_));
+    aranges = V4Walker(g->asn_).Walk();
+    for (auto& [r, v] : aranges) {
+      if (v.asn && !v.org.empty()) g->asn_names_.emplace(v.asn, v.org);
+    }
+  }
+  // Merge the two sorted range lists into ranges of constant (country, asn).
+  std::vector<uint64_t> cuts;  // boundaries as 33-bit values: a range [a, b] cuts at a and b+1
+  cuts.reserve(2 * (cranges.size() + aranges.size()));
+  for (auto* list : {&cranges, &aranges}) {
+    for (auto& [r, v] : *list) {
+      cuts.push_back(r.first);
+      cuts.push_back(uint64_t{r.second} + 1);
+    }
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  size_t ci = 0, ai = 0;
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    uint32_t a = static_cast<uint32_t>(cuts[i]);
+    uint32_t b = static_cast<uint32_t>(cuts[i + 1] - 1);
+    while (ci < cranges.size() && cranges[ci].first.second < a) ++ci;
+    while (ai < aranges.size() && aranges[ai].first.second < a) ++ai;
+    GeoInfo info;
+    if (ci < cranges.size() && cranges[ci].first.first <= a) info.country = cranges[ci].second.country;
+    if (ai < aranges.size() && aranges[ai].first.first <= a) info.asn = aranges[ai].second.asn;
+    if (info.country == 0 && info.asn == 0) continue;
+    if (!g->ranges_.empty() && g->ranges_.back().last + 1 == a &&
+        g->ranges_.back().info.country == info.country && g->ranges_.back().info.asn == info.asn) {
+      g->ranges_.back().last = b;
+    } else {
+      g->ranges_.push_back({a, b, info});
+    }
+  }
+  g->starts_.reserve(g->ranges_.size());
+  for (const auto& r : g->ranges_) g->starts_.push_back(r.first);
+  g->slash16_.assign(65537, static_cast<uint32_t>(g->ranges_.size()));
+  size_t j = 0;
+  for (uint32_t i = 0; i < 65536; ++i) {
+    while (j < g->ranges_.size() && g->ranges_[j].last < (i << 16)) ++j;
+    g->slash16_[i] = static_cast<uint32_t>(j);
+  }
+  return g;
+}
+
+GeoDb::~GeoDb() {
+  for (MMDB_s* db : {country_, asn_}) {
+    if (db) {
+      MMDB_close(db);
+      delete db;
+    }
+  }
+}
+
+GeoInfo GeoDb::LookupV4(uint32_t a) const {
+  uint32_t top = a >> 16;
+  uint32_t lo = slash16_[top];
+  uint32_t hi = top == 65535 ? static_cast<uint32_t>(ranges_.size()) : slash16_[top + 1] + 1;
+  hi = std::min<uint32_t>(hi, static_cast<uint32_t>(ranges_.size()));
+  // The answer, if any, is the last range in [lo, hi) starting at or before a.
+  auto it = std::upper_bound(starts_.begin() + lo, starts_.begin() + hi, a);
+  if (it == starts_.begin() + lo) return {};
+  const GeoRange& r = ranges_[static_cast<size_t>(it - starts_.begin()) - 1];
+  return a <= r.last ? r.info : GeoInfo{};
+}
+
+GeoInfo GeoDb::LookupV6(const IpAddr& addr) const {
+  GeoInfo info;
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  std::memcpy(&sa.sin6_addr, addr.bytes.data(), 16);
+  for (MMDB_s* db : {country_, asn_}) {
+    if (!db) continue;
+    int err = 0;
+    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&sa), &err);
+    if (err != MMDB_SUCCESS || !r.found_entry) continue;
+    DataValue v = ReadEntry(r.entry);
+    if (db == country_) info.country = v.country;
+    else info.asn = v.asn;
+  }
+  return info;
+}
+
+GeoInfo GeoDb::Lookup(const IpAddr& a) const {
+  return a.is_v4() ? LookupV4(a.v4()) : LookupV6(a);
+}
+
+const std::string& GeoDb::AsnName(uint32_t asn) const {
+  static const std::string kEmpty;
+  auto it = asn_names_.find(asn);
+  return it == asn_names_.end() ? kEmpty : it->second;
+}
+
+}  // namespace teiten

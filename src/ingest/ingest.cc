@@ -1,0 +1,169 @@
+#include "ingest/ingest.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "capture/pcap_file.h"
+
+namespace teiten {
+
+std::string DescribeGeoDb(const GeoDbInfo& info) {
+  if (info.path.empty()) return "";
+  return fmt::format("{} {} {}", info.database_type, info.BuildDate(), info.path);
+}
+
+Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  IngestSummary sum;
+  sum.path = path;
+  ASSIGN_OR_RETURN(sum.hash, HashFile(path));
+  if (store_->FindInput(sum.hash)) {
+    sum.already_ingested = true;
+    return sum;
+  }
+  ASSIGN_OR_RETURN(auto file, PcapFile::Open(path));
+  if (!Decoder::SupportsLinkType(file->datalink())) {
+    return InvalidArgument(fmt::format("{}: link type {} is not one teiten decodes (Ethernet, "
+                                       "Linux SLL/SLL2, raw IP, loopback)",
+                                       path, file->datalink()));
+  }
+  ASSIGN_OR_RETURN(auto txn, store_->Begin());
+  if (txn->HasInput(sum.hash)) {  // another writer got there first
+    sum.already_ingested = true;
+    return sum;
+  }
+  uint16_t sensor_index = txn->EnsureSensor(sensor);
+  SensorFilter filter(sensor);
+  Decoder decoder;
+  std::array<uint64_t, static_cast<size_t>(FilterVerdict::kCount)> verdicts{};
+  ObservationBatch batch;
+  batch.rows.reserve(opts_.batch_rows);
+  int dlt = file->datalink();
+  PcapFile::Packet pkt;
+  while (true) {
+    auto more = file->Next(&pkt);
+    if (!more.ok()) {
+      sum.error = more.status().message();
+      break;
+    }
+    if (!*more) break;
+    sum.bytes_read += pkt.caplen + 16;
+    Observation o;
+    size_t blob_mark = batch.blob.size();
+    if (!decoder.Decode(dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen, &o, &batch.blob)) {
+      continue;
+    }
+    FilterVerdict v = filter.Check(o);
+    verdicts[static_cast<size_t>(v)]++;
+    if (v != FilterVerdict::kKeep) {
+      batch.blob.resize(blob_mark);
+      continue;
+    }
+    o.sensor = sensor_index;
+    batch.rows.push_back(o);
+    if (batch.rows.size() >= opts_.batch_rows) {
+      RETURN_IF_ERROR(Flush(txn.get(), &batch));
+    }
+    if (opts_.progress && (file->packets_read() & 0xFFFF) == 0) {
+      opts_.progress(file->packets_read(), sum.bytes_read);
+    }
+  }
+  RETURN_IF_ERROR(Flush(txn.get(), &batch));
+  sum.packets_read = file->packets_read();
+  sum.kept = txn->rows_added();
+  const DecodeStats& ds = decoder.stats();
+  for (size_t i = 1; i < ds.by_reason.size(); ++i) {
+    auto a = static_cast<Anomaly>(i);
+    if (ds.by_reason[i] == 0) continue;
+    bool kept = a == Anomaly::kFragment || a == Anomaly::kTruncatedTransport ||
+                a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader;
+    (kept ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
+  }
+  for (size_t i = 1; i < verdicts.size(); ++i) {
+    if (verdicts[i]) sum.dropped[FilterVerdictName(static_cast<FilterVerdict>(i))] += verdicts[i];
+  }
+  InputRecord rec;
+  rec.hash = sum.hash;
+  rec.sensor = sensor.id;
+  rec.path = path;
+  rec.packets_read = sum.packets_read;
+  rec.kept = sum.kept;
+  rec.dropped = sum.dropped;
+  rec.anomalies = sum.anomalies;
+  rec.error = sum.error;
+  if (geo_) {
+    rec.country_db = DescribeGeoDb(geo_->country_info());
+    rec.asn_db = DescribeGeoDb(geo_->asn_info());
+  }
+  RETURN_IF_ERROR(txn->Commit(std::move(rec)));
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+Status Ingester::Flush(Store::Transaction* txn, ObservationBatch* batch) {
+  size_t n = batch->rows.size();
+  if (n == 0) return OkStatus();
+  const TimeZone& tz = store_->tz();
+  day_.resize(n);
+  keys_.resize(n);
+  // Sort key: (day, family, IPv4 address); IPv6 rows are ordered by address afterwards. A stable
+  // LSD radix sort keeps capture (time) order among a source's packets.
+  int32_t base_day = INT32_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    day_[i] = tz.LocalDay(batch->rows[i].ts_us);
+    base_day = std::min(base_day, day_[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const IpAddr& s = batch->rows[i].src;
+    uint64_t rel = static_cast<uint64_t>(day_[i] - base_day) & 0x7FFF;
+    keys_[i] = (rel << 33) | (s.is_v4() ? s.v4() : (uint64_t{1} << 32));
+  }
+  order_.resize(n);
+  scratch_.resize(n);
+  keys_scratch_.resize(n);
+  for (size_t i = 0; i < n; ++i) order_[i] = static_cast<uint32_t>(i);
+  uint64_t max_key = *std::max_element(keys_.begin(), keys_.end());
+  for (int shift = 0; shift < 64 && (max_key >> shift) != 0; shift += 11) {
+    size_t count[2049] = {};
+    for (size_t i = 0; i < n; ++i) count[((keys_[i] >> shift) & 2047) + 1]++;
+    for (size_t b = 1; b < 2049; ++b) count[b] += count[b - 1];
+    for (size_t i = 0; i < n; ++i) {
+      size_t dst = count[(keys_[i] >> shift) & 2047]++;
+      scratch_[dst] = order_[i];
+      keys_scratch_[dst] = keys_[i];
+    }
+    order_.swap(scratch_);
+    keys_.swap(keys_scratch_);
+  }
+  // keys_ now follows order_; order IPv6 runs (same day, family bit set) by address.
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && keys_[j] == keys_[i]) ++j;
+    if (keys_[i] & (uint64_t{1} << 32)) {
+      std::stable_sort(order_.begin() + static_cast<ptrdiff_t>(i),
+                       order_.begin() + static_cast<ptrdiff_t>(j), [&](uint32_t a, uint32_t b) {
+                         return batch->rows[a].src < batch->rows[b].src;
+                       });
+    }
+    i = j;
+  }
+  // Enrich once per distinct source (rows of a source are adjacent now).
+  geo_rows_.resize(n);
+  GeoInfo g;
+  const IpAddr* prev = nullptr;
+  for (uint32_t idx : order_) {
+    const IpAddr& s = batch->rows[idx].src;
+    if (!prev || !(*prev == s)) {
+      g = geo_ ? geo_->Lookup(s) : GeoInfo{};
+      prev = &s;
+    }
+    geo_rows_[idx] = g;
+  }
+  RETURN_IF_ERROR(txn->Add(*batch, order_, day_, geo_rows_));
+  batch->clear();
+  return OkStatus();
+}
+
+}  // namespace teiten

@@ -1,0 +1,70 @@
+// Ingest: capture files → decode → sensor filter → enrich → store (SPEC C1, C2, E1, S4).
+//
+// Each file is one store transaction: it is committed whole or not at all, recorded with its
+// content hash, and skipped when seen again. Packets that could not be decoded or were not for
+// the sensor are counted by reason in the summary and recorded with the input; a read error (a
+// truncated or corrupt capture) ends that file, keeps the packets before it, and is reported
+// with the file and offset.
+//
+//   Ingester ing(store, geo);
+//   ASSIGN_OR_RETURN(IngestSummary s, ing.IngestFile(sensor_cfg, "tyo1-2018-08-12.pcap.zst"));
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "capture/decoder.h"
+#include "common/status.h"
+#include "enrich/geo.h"
+#include "sensor/config.h"
+#include "sensor/filter.h"
+#include "store/store.h"
+
+namespace teiten {
+
+struct IngestSummary {
+  std::string path;
+  std::string hash;
+  bool already_ingested = false;
+  uint64_t packets_read = 0;
+  uint64_t kept = 0;
+  uint64_t bytes_read = 0;  // of the (decompressed) capture
+  std::map<std::string, uint64_t> dropped;    // reason → packets not kept
+  std::map<std::string, uint64_t> anomalies;  // reason → kept packets with an anomaly
+  std::string error;                          // read error that ended the file early, if any
+  double seconds = 0;
+};
+
+struct IngestOptions {
+  size_t batch_rows = size_t{1} << 21;  // observations buffered before a segment is written
+  // Called now and then with (packets read, bytes read) for progress display.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+class Ingester {
+ public:
+  Ingester(Store* store, const GeoDb* geo, IngestOptions opts = {})
+      : store_(store), geo_(geo), opts_(std::move(opts)) {}
+
+  // Ingests one capture for `sensor`. A capture that cannot be opened at all is an error; one
+  // that breaks part-way is committed up to the break, with the error in the summary.
+  Result<IngestSummary> IngestFile(const SensorConfig& sensor, const std::string& path);
+
+ private:
+  Status Flush(Store::Transaction* txn, ObservationBatch* batch);
+
+  Store* store_;
+  const GeoDb* geo_;
+  IngestOptions opts_;
+  std::vector<uint32_t> order_, scratch_;
+  std::vector<uint64_t> keys_, keys_scratch_;
+  std::vector<int32_t> day_;
+  std::vector<GeoInfo> geo_rows_;
+};
+
+// "type YYYY-MM-DD path" for recording which database enriched an input.
+std::string DescribeGeoDb(const GeoDbInfo& info);
+
+}  // namespace teiten

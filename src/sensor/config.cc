@@ -1,0 +1,167 @@
+#include "sensor/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace teiten {
+namespace {
+
+std::string Where(const std::string& file, const toml::node& n) {
+  return fmt::format("{}:{}", file, n.source().begin.line);
+}
+
+Result<std::string> GetString(const toml::table& t, const std::string& key, const std::string& file,
+                              bool required, const std::string& fallback = "") {
+  const toml::node* n = t.get(key);
+  if (!n) {
+    if (required) {
+      return InvalidArgument(fmt::format("{}: missing key '{}'", Where(file, t), key));
+    }
+    return fallback;
+  }
+  if (!n->is_string()) {
+    return InvalidArgument(fmt::format("{}: key '{}': expected a string", Where(file, *n), key));
+  }
+  return std::string(*n->value<std::string>());
+}
+
+Status CheckKeys(const toml::table& t, const std::set<std::string>& allowed, const std::string& file,
+                 const std::string& section) {
+  for (const auto& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) {
+      return InvalidArgument(fmt::format("{}: unknown key '{}' in [{}]", Where(file, v), k.str(),
+                                         section));
+    }
+  }
+  return OkStatus();
+}
+
+std::string Resolve(const std::string& base_file, const std::string& p) {
+  if (p.empty() || base_file.empty() || p[0] == '/') return p;
+  return (std::filesystem::path(base_file).parent_path() / p).lexically_normal().string();
+}
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const SensorConfig* Config::FindSensor(const std::string& id) const {
+  for (const auto& s : sensors) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+Result<Config> ParseConfig(const std::string& text, const std::string& file) {
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(fmt::format("{}:{}:{}: {}", file, e.source().begin.line,
+                                       e.source().begin.column, e.description()));
+  }
+  Config cfg;
+  cfg.path = file;
+  RETURN_IF_ERROR(CheckKeys(root, {"store", "geo", "sensor"}, file, "top level"));
+  if (const toml::table* st = root["store"].as_table()) {
+    RETURN_IF_ERROR(CheckKeys(*st, {"path", "timezone"}, file, "store"));
+    ASSIGN_OR_RETURN(std::string p, GetString(*st, "path", file, false, ""));
+    cfg.store_path = Resolve(file, p);
+    ASSIGN_OR_RETURN(cfg.timezone, GetString(*st, "timezone", file, false, cfg.timezone));
+  }
+  if (const toml::table* g = root["geo"].as_table()) {
+    RETURN_IF_ERROR(CheckKeys(*g, {"country_db", "asn_db"}, file, "geo"));
+    ASSIGN_OR_RETURN(std::string c, GetString(*g, "country_db", file, false));
+    ASSIGN_OR_RETURN(std::string a, GetString(*g, "asn_db", file, false));
+    cfg.country_db = Resolve(file, c);
+    cfg.asn_db = Resolve(file, a);
+  }
+  if (const toml::node* sn = root.get("sensor")) {
+    const toml::array* arr = sn->as_array();
+    if (!arr) {
+      return InvalidArgument(fmt::format("{}: 'sensor' must be an array of tables ([[sensor]])",
+                                         Where(file, *sn)));
+    }
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return InvalidArgument(fmt::format("{}: [[sensor]] entry is not a table", Where(file, item)));
+      RETURN_IF_ERROR(CheckKeys(*t, {"id", "name", "group", "country", "mode", "prefixes"}, file,
+                                "[sensor]"));
+      SensorConfig s;
+      ASSIGN_OR_RETURN(s.id, GetString(*t, "id", file, true));
+      if (!ValidId(s.id)) {
+        return InvalidArgument(fmt::format("{}: key 'id': '{}' must be 1-64 of [a-z0-9._-]",
+                                           Where(file, *t->get("id")), s.id));
+      }
+      if (cfg.FindSensor(s.id)) {
+        return InvalidArgument(fmt::format("{}: key 'id': sensor '{}' defined twice",
+                                           Where(file, *t->get("id")), s.id));
+      }
+      ASSIGN_OR_RETURN(s.name, GetString(*t, "name", file, false, s.id));
+      ASSIGN_OR_RETURN(s.group, GetString(*t, "group", file, false, "default"));
+      ASSIGN_OR_RETURN(s.country, GetString(*t, "country", file, false, ""));
+      if (!s.country.empty()) {
+        bool ok = s.country.size() == 2 && std::isalpha(static_cast<unsigned char>(s.country[0])) &&
+                  std::isalpha(static_cast<unsigned char>(s.country[1]));
+        if (!ok) {
+          return InvalidArgument(fmt::format("{}: key 'country': '{}' is not a two-letter code",
+                                             Where(file, *t->get("country")), s.country));
+        }
+        for (char& c : s.country) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      ASSIGN_OR_RETURN(std::string mode, GetString(*t, "mode", file, false, "darknet"));
+      if (mode == "darknet") {
+        s.mode = SensorMode::kDarknet;
+      } else if (mode == "host") {
+        s.mode = SensorMode::kHost;
+      } else {
+        return InvalidArgument(fmt::format("{}: key 'mode': '{}' is neither darknet nor host",
+                                           Where(file, *t->get("mode")), mode));
+      }
+      const toml::node* pn = t->get("prefixes");
+      if (!pn || !pn->is_array() || pn->as_array()->empty()) {
+        return InvalidArgument(fmt::format("{}: sensor '{}': key 'prefixes' must list at least one "
+                                           "CIDR prefix",
+                                           Where(file, pn ? *pn : static_cast<const toml::node&>(*t)),
+                                           s.id));
+      }
+      for (const toml::node& pe : *pn->as_array()) {
+        auto txt = pe.value<std::string>();
+        auto p = txt ? Prefix::Parse(*txt) : std::nullopt;
+        if (!p) {
+          return InvalidArgument(fmt::format("{}: sensor '{}': key 'prefixes': '{}' is not a CIDR "
+                                             "prefix",
+                                             Where(file, pe), s.id, txt ? *txt : "(not a string)"));
+        }
+        s.prefixes.push_back(*p);
+      }
+      cfg.sensors.push_back(std::move(s));
+    }
+  }
+  return cfg;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    errno = errno ? errno : ENOENT;
+    return IoError("config " + path);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace teiten

@@ -1,0 +1,377 @@
+#include "store/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace teiten {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+constexpr const char* kFormatLine = "teiten-store 1\n";
+constexpr int kZstdLevel = 3;
+
+Status WriteFileDurably(const std::string& path, const void* data, size_t n) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("create " + path);
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t left = n;
+  while (left > 0) {
+    ssize_t w = ::write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return IoError("write " + path);
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return IoError("fsync " + path);
+  }
+  ::close(fd);
+  return OkStatus();
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("open dir " + dir);
+  int r = ::fsync(fd);
+  ::close(fd);
+  if (r != 0) return IoError("fsync dir " + dir);
+  return OkStatus();
+}
+
+json ToJson(const Manifest& m) {
+  json j;
+  j["format"] = m.format;
+  j["timezone"] = m.timezone;
+  j["generation"] = m.generation;
+  j["next_id"] = m.next_id;
+  j["sensors"] = json::array();
+  for (const auto& s : m.sensors) {
+    j["sensors"].push_back({{"id", s.id}, {"name", s.name}, {"group", s.group},
+                            {"country", s.country}, {"mode", s.mode}, {"prefixes", s.prefixes}});
+  }
+  j["inputs"] = json::array();
+  for (const auto& i : m.inputs) {
+    j["inputs"].push_back({{"hash", i.hash}, {"sensor", i.sensor}, {"path", i.path},
+                           {"ingested_at", i.ingested_at}, {"packets_read", i.packets_read},
+                           {"kept", i.kept}, {"dropped", i.dropped}, {"anomalies", i.anomalies},
+                           {"error", i.error}, {"country_db", i.country_db},
+                           {"asn_db", i.asn_db}, {"segments", i.segments}});
+  }
+  j["segments"] = json::array();
+  for (const auto& s : m.segments) {
+    j["segments"].push_back({{"id", s.id}, {"day", TimeZone::DayString(s.day)}, {"rows", s.rows},
+                             {"bytes", s.bytes}, {"ts_min", s.ts_min}, {"ts_max", s.ts_max}});
+  }
+  j["days"] = json::object();
+  for (const auto& [d, f] : m.days) j["days"][TimeZone::DayString(d)] = f;
+  return j;
+}
+
+int32_t ParseDay(const std::string& s) {
+  int y = 0;
+  unsigned mo = 0, d = 0;
+  if (std::sscanf(s.c_str(), "%d-%u-%u", &y, &mo, &d) != 3) throw std::runtime_error("bad day " + s);
+  return TimeZone::DaysFromCivil(y, mo, d);
+}
+
+Manifest FromJson(const json& j) {
+  Manifest m;
+  m.format = j.at("format").get<int>();
+  m.timezone = j.at("timezone").get<std::string>();
+  m.generation = j.at("generation").get<uint64_t>();
+  m.next_id = j.at("next_id").get<uint64_t>();
+  for (const auto& s : j.at("sensors")) {
+    m.sensors.push_back({s.at("id"), s.at("name"), s.at("group"), s.at("country"), s.at("mode"),
+                         s.at("prefixes").get<std::vector<std::string>>()});
+  }
+  for (const auto& i : j.at("inputs")) {
+    InputRecord r;
+    r.hash = i.at("hash");
+    r.sensor = i.at("sensor");
+    r.path = i.at("path");
+    r.ingested_at = i.at("ingested_at");
+    r.packets_read = i.at("packets_read");
+    r.kept = i.at("kept");
+    r.dropped = i.at("dropped").get<std::map<std::string, uint64_t>>();
+    r.anomalies = i.at("anomalies").get<std::map<std::string, uint64_t>>();
+    r.error = i.at("error");
+    r.country_db = i.at("country_db");
+    r.asn_db = i.at("asn_db");
+    r.segments = i.at("segments").get<std::vector<uint64_t>>();
+    m.inputs.push_back(std::move(r));
+  }
+  for (const auto& s : j.at("segments")) {
+    m.segments.push_back({s.at("id"), ParseDay(s.at("day")), s.at("rows"), s.at("bytes"),
+                          s.at("ts_min"), s.at("ts_max")});
+  }
+  for (const auto& [d, f] : j.at("days").items()) m.days[ParseDay(d)] = f.get<std::string>();
+  return m;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& opts) {
+  std::unique_ptr<Store> s(new Store());
+  s->dir_ = dir;
+  std::error_code ec;
+  bool exists = fs::exists(fs::path(dir) / "FORMAT", ec);
+  if (!exists) {
+    if (!opts.create) {
+      return NotFound(fmt::format("{}: no teiten store here (run `teiten ingest` to create one)", dir));
+    }
+    fs::create_directories(fs::path(dir) / "seg", ec);
+    fs::create_directories(fs::path(dir) / "rollup", ec);
+    if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
+    ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(opts.timezone));
+    s->manifest_.timezone = opts.timezone;
+    RETURN_IF_ERROR(s->WriteManifest(s->manifest_));
+    std::string fmt_path = (fs::path(dir) / "FORMAT").string();
+    RETURN_IF_ERROR(WriteFileDurably(fmt_path, kFormatLine, std::strlen(kFormatLine)));
+    RETURN_IF_ERROR(SyncDir(dir));
+    return s;
+  }
+  std::ifstream f(fs::path(dir) / "FORMAT");
+  std::string line;
+  std::getline(f, line);
+  if (line + "\n" != kFormatLine) {
+    return DataLoss(fmt::format("{}/FORMAT: '{}' is not a format this teiten reads", dir, line));
+  }
+  RETURN_IF_ERROR(s->LoadManifest());
+  ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(s->manifest_.timezone));
+  return s;
+}
+
+Status Store::LoadManifest() {
+  std::string path = (fs::path(dir_) / "MANIFEST").string();
+  std::ifstream in(path);
+  if (!in) return IoError(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    manifest_ = FromJson(json::parse(ss.str()));
+  } catch (const std::exception& e) {
+    return DataLoss(fmt::format("{}: {}", path, e.what()));
+  }
+  return OkStatus();
+}
+
+Status Store::WriteManifest(const Manifest& m) {
+  std::string path = (fs::path(dir_) / "MANIFEST").string();
+  std::string tmp = path + ".tmp";
+  std::string text = ToJson(m).dump(1);
+  RETURN_IF_ERROR(WriteFileDurably(tmp, text.data(), text.size()));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename " + tmp);
+  return SyncDir(dir_);
+}
+
+int Store::SensorIndex(const std::string& id) const {
+  for (size_t i = 0; i < manifest_.sensors.size(); ++i) {
+    if (manifest_.sensors[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const InputRecord* Store::FindInput(const std::string& hash) const {
+  for (const auto& i : manifest_.inputs) {
+    if (i.hash == hash) return &i;
+  }
+  return nullptr;
+}
+
+Result<std::shared_ptr<const RollupFile>> Store::Day(int32_t day) const {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    auto it = day_cache_.find(day);
+    if (it != day_cache_.end()) return it->second;
+  }
+  std::shared_ptr<const RollupFile> f;
+  auto it = manifest_.days.find(day);
+  if (it != manifest_.days.end()) {
+    ASSIGN_OR_RETURN(auto opened, RollupFile::Open((fs::path(dir_) / it->second).string()));
+    f = std::move(opened);
+  }
+  std::lock_guard<std::mutex> l(cache_mu_);
+  day_cache_[day] = f;
+  return f;
+}
+
+Result<std::unique_ptr<SegmentReader>> Store::OpenSegment(uint64_t id) const {
+  return SegmentReader::Open((fs::path(dir_) / fmt::format("seg/{:08}.tseg", id)).string());
+}
+
+uint64_t Store::StoredBytes() const {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& s : manifest_.segments) n += s.bytes;
+  for (const auto& [d, f] : manifest_.days) n += fs::file_size(fs::path(dir_) / f, ec);
+  return n;
+}
+
+Status Store::CollectGarbage() {
+  std::set<std::string> live;
+  for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
+  for (const auto& [d, f] : manifest_.days) live.insert(f);
+  for (const char* sub : {"seg", "rollup"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
+      std::string rel = std::string(sub) + "/" + e.path().filename().string();
+      if (!live.count(rel)) fs::remove(e.path(), ec);
+    }
+  }
+  std::error_code ec;
+  fs::remove(fs::path(dir_) / "MANIFEST.tmp", ec);
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
+  std::string lock = (fs::path(dir_) / "LOCK").string();
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("lock " + lock);
+  if (::flock(fd, LOCK_EX) != 0) {
+    ::close(fd);
+    return IoError("flock " + lock);
+  }
+  // Another writer may have committed since we opened: start from what is on disk now.
+  Status st = LoadManifest();
+  if (st.ok()) st = CollectGarbage();
+  if (!st.ok()) {
+    ::close(fd);
+    return st;
+  }
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    day_cache_.clear();
+  }
+  return std::unique_ptr<Transaction>(new Transaction(this, fd));
+}
+
+Store::Transaction::~Transaction() {
+  if (!committed_) {
+    std::error_code ec;
+    for (const auto& f : written_) fs::remove(f, ec);
+  }
+  ::close(lock_fd_);  // releases the flock
+}
+
+uint16_t Store::Transaction::EnsureSensor(const SensorConfig& s) {
+  SensorRecord rec{s.id, s.name, s.group, s.country,
+                   s.mode == SensorMode::kHost ? "host" : "darknet", {}};
+  for (const auto& p : s.prefixes) rec.prefixes.push_back(p.ToString());
+  for (size_t i = 0; i < next_.sensors.size(); ++i) {
+    if (next_.sensors[i].id == s.id) {
+      next_.sensors[i] = rec;
+      return static_cast<uint16_t>(i);
+    }
+  }
+  next_.sensors.push_back(rec);
+  return static_cast<uint16_t>(next_.sensors.size() - 1);
+}
+
+bool Store::Transaction::HasInput(const std::string& hash) const {
+  for (const auto& i : next_.inputs) {
+    if (i.hash == hash) return true;
+  }
+  return false;
+}
+
+Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<uint32_t>& order,
+                               const std::vector<int32_t>& day, const std::vector<GeoInfo>& geo) {
+  const TimeZone& tz = store_->tz_;
+  for (size_t begin = 0; begin < order.size();) {
+    int32_t d = day[order[begin]];
+    size_t end = begin;
+    while (end < order.size() && day[order[end]] == d) ++end;
+    std::vector<uint32_t> part(order.begin() + static_cast<ptrdiff_t>(begin),
+                               order.begin() + static_cast<ptrdiff_t>(end));
+    uint64_t id = next_.next_id++;
+    std::string path = (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", id)).string();
+    written_.push_back(path);
+    SegmentRecord rec;
+    rec.id = id;
+    rec.day = d;
+    rec.rows = part.size();
+    rec.ts_min = INT64_MAX;
+    rec.ts_max = INT64_MIN;
+    RETURN_IF_ERROR(SegmentWriter::Write(path, batch, part, geo, kZstdLevel, &rec.bytes));
+    DayRollup& roll = pending_[d];
+    roll.day = d;
+    int64_t day_start = tz.DayStartUs(d);
+    uint16_t last_sensor = UINT16_MAX;
+    SensorDay* sd = nullptr;
+    for (uint32_t i : part) {
+      const Observation& o = batch.rows[i];
+      rec.ts_min = std::min(rec.ts_min, o.ts_us);
+      rec.ts_max = std::max(rec.ts_max, o.ts_us);
+      if (o.sensor != last_sensor) {
+        sd = &roll.sensors[o.sensor];
+        last_sensor = o.sensor;
+      }
+      int slot = static_cast<int>((o.ts_us - day_start) / (int64_t{kSlotMinutes} * 60 * 1000000));
+      slot = std::clamp(slot, 0, kMaxSlotsPerDay - 1);
+      sd->Add(o.src, PortKeyOf(o), geo[i], slot);
+    }
+    new_segments_.push_back(rec);
+    rows_added_ += part.size();
+    begin = end;
+  }
+  return OkStatus();
+}
+
+Status Store::Transaction::Commit(InputRecord input) {
+  std::vector<std::string> replaced;
+  for (auto& [d, roll] : pending_) {
+    auto it = next_.days.find(d);
+    if (it != next_.days.end()) {
+      ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
+      ASSIGN_OR_RETURN(DayRollup merged, old->Decode());
+      merged.Merge(roll);
+      roll = std::move(merged);
+      replaced.push_back(it->second);
+    }
+    std::string rel = fmt::format("rollup/{}.{:08}.troll", TimeZone::DayString(d),
+                                  next_.generation + 1);
+    std::string path = (fs::path(store_->dir_) / rel).string();
+    written_.push_back(path);
+    std::vector<uint8_t> bytes = roll.Encode();
+    RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+    next_.days[d] = rel;
+  }
+  for (const auto& s : new_segments_) input.segments.push_back(s.id);
+  next_.segments.insert(next_.segments.end(), new_segments_.begin(), new_segments_.end());
+  if (input.ingested_at == 0) input.ingested_at = static_cast<int64_t>(std::time(nullptr));
+  next_.inputs.push_back(std::move(input));
+  next_.generation++;
+  RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
+  RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "rollup").string()));
+  RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
+  committed_ = true;
+  store_->manifest_ = next_;
+  {
+    std::lock_guard<std::mutex> l(store_->cache_mu_);
+    store_->day_cache_.clear();
+  }
+  std::error_code ec;
+  for (const auto& r : replaced) fs::remove(fs::path(store_->dir_) / r, ec);
+  pending_.clear();
+  return OkStatus();
+}
+
+}  // namespace teiten

@@ -1,0 +1,147 @@
+// Store: the embedded default backend — a directory on local disk, no server (SPEC S1, S4).
+//
+//   STORE/FORMAT            "teiten-store 1"
+//   STORE/MANIFEST          JSON: sensors, ingested inputs, segments, the current rollup per day
+//   STORE/LOCK              held (flock) by the one writer
+//   STORE/seg/NNNNNNNN.tseg observations, columnar and compressed (segment.h)
+//   STORE/rollup/YYYY-MM-DD.GGGGGGGG.troll   day rollups (rollup.h)
+//
+// Files are immutable once written. A commit writes its new segments and new versions of the
+// rollups it touched, fsyncs them, then atomically replaces MANIFEST: the rename is the commit
+// point. A kill before it leaves unreferenced files, removed by the next writer; a kill after it
+// leaves the commit whole. Each input is committed with its content hash, so ingesting the same
+// capture again is recognised and changes nothing. docs/STORE_FORMAT.md has the details.
+//
+// Readers take no lock and see the manifest as of Open().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/observation.h"
+#include "common/status.h"
+#include "common/time_zone.h"
+#include "enrich/geo.h"
+#include "sensor/config.h"
+#include "store/rollup.h"
+#include "store/segment.h"
+
+namespace teiten {
+
+struct SensorRecord {
+  std::string id, name, group, country, mode;
+  std::vector<std::string> prefixes;
+};
+
+struct InputRecord {
+  std::string hash;  // XXH3-128 of the file's bytes
+  std::string sensor;
+  std::string path;
+  int64_t ingested_at = 0;  // Unix seconds
+  uint64_t packets_read = 0;
+  uint64_t kept = 0;
+  std::map<std::string, uint64_t> dropped;    // by reason (decoder anomaly or filter verdict)
+  std::map<std::string, uint64_t> anomalies;  // kept packets with anomalies (fragments, …)
+  std::string error;                          // a read error that ended the input early
+  std::string country_db, asn_db;             // "type date path" of the databases used
+  std::vector<uint64_t> segments;
+};
+
+struct SegmentRecord {
+  uint64_t id = 0;
+  int32_t day = 0;
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  int64_t ts_min = 0, ts_max = 0;
+};
+
+struct Manifest {
+  int format = 1;
+  std::string timezone;
+  uint64_t generation = 0;
+  uint64_t next_id = 1;
+  std::vector<SensorRecord> sensors;  // index = sensor number in observations and rollups
+  std::vector<InputRecord> inputs;
+  std::vector<SegmentRecord> segments;
+  std::map<int32_t, std::string> days;  // local day → rollup file (relative)
+};
+
+class Store {
+ public:
+  struct Options {
+    bool create = false;
+    std::string timezone = "Asia/Tokyo";  // for a new store; an existing one keeps its own
+  };
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& opts);
+
+  const std::string& dir() const { return dir_; }
+  const Manifest& manifest() const { return manifest_; }
+  const TimeZone& tz() const { return tz_; }
+  int SensorIndex(const std::string& id) const;
+  const InputRecord* FindInput(const std::string& hash) const;
+
+  // The rollup of a local day, or nullptr when nothing was seen that day. Cached.
+  Result<std::shared_ptr<const RollupFile>> Day(int32_t day) const;
+  Result<std::unique_ptr<SegmentReader>> OpenSegment(uint64_t id) const;
+  // Bytes on disk of segments and rollups.
+  uint64_t StoredBytes() const;
+
+  class Transaction;
+  // Takes the writer lock (waits for another writer), removes files a crashed writer left, and
+  // starts a transaction against the current manifest.
+  Result<std::unique_ptr<Transaction>> Begin();
+
+ private:
+  friend class Transaction;
+  Store() = default;
+  Status LoadManifest();
+  Status WriteManifest(const Manifest& m);
+  Status CollectGarbage();
+
+  std::string dir_;
+  Manifest manifest_;
+  TimeZone tz_ = TimeZone::Utc();
+  mutable std::mutex cache_mu_;
+  mutable std::unordered_map<int32_t, std::shared_ptr<const RollupFile>> day_cache_;
+};
+
+// One writer's unit of work: observations from one input, committed together or not at all.
+class Store::Transaction {
+ public:
+  ~Transaction();  // without Commit(), removes what it wrote and releases the lock
+
+  // The sensor's index, registering it (or updating its description) in this transaction.
+  uint16_t EnsureSensor(const SensorConfig& s);
+  bool HasInput(const std::string& hash) const;
+
+  // Adds observations: `order` lists row indices sorted by (local day, src, ts); `day[i]` and
+  // `geo[i]` are row i's local day and enrichment. Writes one segment per day and updates the
+  // rollups held for commit.
+  Status Add(const ObservationBatch& batch, const std::vector<uint32_t>& order,
+             const std::vector<int32_t>& day, const std::vector<GeoInfo>& geo);
+
+  // Makes everything added visible, recorded as `input` (its segments are filled in).
+  Status Commit(InputRecord input);
+  uint64_t rows_added() const { return rows_added_; }
+  // Bytes held by pending rollups (a rough figure, for memory accounting).
+  size_t pending_days() const { return pending_.size(); }
+
+ private:
+  friend class Store;
+  Transaction(Store* s, int lock_fd) : store_(s), lock_fd_(lock_fd), next_(s->manifest_) {}
+  Store* store_;
+  int lock_fd_;
+  Manifest next_;
+  std::map<int32_t, DayRollup> pending_;
+  std::vector<std::string> written_;  // files this transaction created
+  std::vector<SegmentRecord> new_segments_;
+  uint64_t rows_added_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace teiten
