@@ -36,6 +36,7 @@ const char* AnomalyName(Anomaly a) {
     case Anomaly::kBadIpVersion: return "bad_ip_version";
     case Anomaly::kBadIpHeaderLength: return "bad_ip_header_length";
     case Anomaly::kBadIpTotalLength: return "bad_ip_total_length";
+    case Anomaly::kDatagramCutShort: return "datagram_cut_short";
     case Anomaly::kBadIpv6ExtHeader: return "bad_ipv6_extension_header";
     case Anomaly::kFragment: return "ip_fragment";
     case Anomaly::kTruncatedTransport: return "truncated_transport_header";
@@ -188,10 +189,16 @@ bool Decoder::DecodeIpv4(const uint8_t* p, uint32_t cap, uint32_t wire, Observat
     return false;
   }
   uint32_t total = Be16(p + 2);
-  // Ethernet pads short frames, so the frame may be longer than the datagram, never shorter.
-  if (total < ihl || total > wire) {
+  if (total < ihl) {
     stats_.Count(Anomaly::kBadIpTotalLength);
     return false;
+  }
+  // Ethernet pads short frames, so the frame may be longer than the datagram. A frame shorter
+  // than the datagram lost its tail on the way: the addresses are good, so keep what arrived.
+  if (total > wire) {
+    stats_.Count(Anomaly::kDatagramCutShort);
+    total = wire;
+    if (total < ihl) return false;
   }
   o->ip_len = static_cast<uint16_t>(total);
   o->ip_id = Be16(p + 4);
@@ -222,9 +229,9 @@ bool Decoder::DecodeIpv6(const uint8_t* p, uint32_t cap, uint32_t wire, Observat
   }
   uint32_t payload = Be16(p + 4);
   // Jumbograms (payload length 0 with a hop-by-hop option) do not cross the Internet to a darknet.
-  if (40 + payload > wire) {
-    stats_.Count(Anomaly::kBadIpTotalLength);
-    return false;
+  if (40 + payload > wire) {  // cut short on the way: keep what arrived, as for IPv4
+    stats_.Count(Anomaly::kDatagramCutShort);
+    payload = wire - 40;
   }
   o->ip_len = static_cast<uint16_t>(std::min<uint32_t>(40 + payload, 0xFFFF));
   o->ttl = p[7];

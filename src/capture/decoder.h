@@ -29,7 +29,8 @@ enum class Anomaly : uint8_t {
   kTruncatedIpHeader,
   kBadIpVersion,
   kBadIpHeaderLength,   // IPv4 IHL < 5 or beyond the packet
-  kBadIpTotalLength,    // IPv4 total length below the header or above what was sent
+  kBadIpTotalLength,    // IPv4 total length below the header length
+  kDatagramCutShort,    // the frame ends before the IP datagram does (kept, what arrived)
   kBadIpv6ExtHeader,    // an extension header chain that is cut short or too long
   kFragment,            // an IP fragment (kept; non-first fragments have no ports)
   kTruncatedTransport,  // transport header cut short (kept without ports)

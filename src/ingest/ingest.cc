@@ -78,7 +78,8 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
     auto a = static_cast<Anomaly>(i);
     if (ds.by_reason[i] == 0) continue;
     bool kept = a == Anomaly::kFragment || a == Anomaly::kTruncatedTransport ||
-                a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader;
+                a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader ||
+                a == Anomaly::kDatagramCutShort;
     (kept ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
   }
   for (size_t i = 1; i < verdicts.size(); ++i) {

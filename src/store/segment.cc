@@ -218,7 +218,7 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
   }
   codec::Reader fr(fp, flen);
   uint32_t n = fr.Fixed<uint32_t>();
-  if (n > flen / 80) return DataLoss(fmt::format("segment {}: block count {} does not fit", path, n));
+  if (n > (flen - 4) / 72) return DataLoss(fmt::format("segment {}: block count {} does not fit", path, n));
   for (uint32_t i = 0; i < n; ++i) {
     SegmentWriter::BlockInfo b;
     b.offset = fr.Fixed<uint64_t>();

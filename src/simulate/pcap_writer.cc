@@ -1,0 +1,80 @@
+#include "simulate/pcap_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace teiten::simulate {
+
+Result<std::unique_ptr<PcapWriter>> PcapWriter::Create(const std::string& path, uint32_t linktype,
+                                                       size_t buffer_bytes) {
+  std::unique_ptr<PcapWriter> w(new PcapWriter());
+  w->path_ = path;
+  struct stat st {};
+  bool in_place = stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  w->tmp_path_ = in_place ? path : path + ".partial";
+  int flags = O_WRONLY | O_CLOEXEC | (in_place ? 0 : O_CREAT | O_TRUNC);
+  w->fd_ = open(w->tmp_path_.c_str(), flags, 0644);
+  if (w->fd_ < 0) return IoError("cannot create " + w->tmp_path_);
+  if (in_place) w->tmp_path_.clear();  // nothing to rename or remove
+  w->buf_.resize(std::max<size_t>(buffer_bytes, 1 << 17));
+  // Global header: magic, version 2.4, thiszone 0, sigfigs 0, snaplen, linktype.
+  uint32_t header[6] = {0xa1b2c3d4U, 0x00040002U, 0, 0, 65535, linktype};
+  std::memcpy(w->buf_.data(), header, sizeof header);
+  w->used_ = sizeof header;
+  return w;
+}
+
+PcapWriter::~PcapWriter() {
+  if (fd_ >= 0) close(fd_);
+  if (!finished_ && !tmp_path_.empty()) unlink(tmp_path_.c_str());
+}
+
+void PcapWriter::End(int64_t ts_us, size_t len) {
+  uint32_t rec[4] = {static_cast<uint32_t>(ts_us / 1000000), static_cast<uint32_t>(ts_us % 1000000),
+                     static_cast<uint32_t>(len), static_cast<uint32_t>(len)};
+  std::memcpy(buf_.data() + used_, rec, sizeof rec);
+  used_ += 16 + len;
+}
+
+void PcapWriter::Flush() {
+  size_t off = 0;
+  while (off < used_ && write_errno_ == 0) {
+    ssize_t n = write(fd_, buf_.data() + off, used_ - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      write_errno_ = errno;
+      break;
+    }
+    off += static_cast<size_t>(n);
+  }
+  bytes_written_ += used_;
+  used_ = 0;  // after an error the rest is discarded; Finish() reports it
+}
+
+Status PcapWriter::Finish() {
+  Flush();
+  int close_rc = close(fd_);
+  fd_ = -1;
+  if (write_errno_ == 0 && close_rc != 0) write_errno_ = errno;
+  if (write_errno_ != 0) {
+    std::string what = std::strerror(write_errno_);
+    if (!tmp_path_.empty()) unlink(tmp_path_.c_str());
+    finished_ = true;
+    return Status(StatusCode::kIoError, "writing " + path_ + ": " + what);
+  }
+  if (!tmp_path_.empty() && std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    Status s = IoError("cannot rename " + tmp_path_ + " to " + path_);
+    unlink(tmp_path_.c_str());
+    finished_ = true;
+    return s;
+  }
+  finished_ = true;
+  return OkStatus();
+}
+
+}  // namespace teiten::simulate

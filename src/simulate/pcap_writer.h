@@ -1,0 +1,66 @@
+// PcapWriter: a buffered writer of classic microsecond pcap files, for generated traffic.
+//
+//   ASSIGN_OR_RETURN(auto w, PcapWriter::Create("/tmp/t.pcap", kLinkEthernet));
+//   uint8_t* frame = w->Begin(64);   // room for up to 64 bytes of frame
+//   ... fill frame ...
+//   w->End(ts_us, 60);               // the frame is 60 bytes
+//   RETURN_IF_ERROR(w->Finish());    // flush, close, rename into place
+//
+// Why not pcap_dump(): libpcap writes each record with two stdio calls and gives no way to build
+// the frame in place; here a record is built directly in a multi-megabyte buffer that goes out
+// in one write(2), which is what lets the generator pass 10 M packets/s. The format is the
+// classic one every reader accepts (magic a1b2c3d4 in host order, version 2.4).
+//
+// The file is written as `<path>.partial` and renamed on Finish(), so a crash or error never
+// leaves a half-written trace under the final name; the destructor of an unfinished writer
+// removes the partial file. A target that exists and is not a regular file (/dev/null, a FIFO) is
+// written in place. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace teiten::simulate {
+
+inline constexpr uint32_t kLinkEthernet = 1;  // DLT_EN10MB
+
+class PcapWriter {
+ public:
+  static Result<std::unique_ptr<PcapWriter>> Create(const std::string& path, uint32_t linktype,
+                                                    size_t buffer_bytes = 8 << 20);
+  ~PcapWriter();
+  PcapWriter(const PcapWriter&) = delete;
+  PcapWriter& operator=(const PcapWriter&) = delete;
+
+  // Returns room for a frame of up to `max_len` bytes (≤ 65535). Valid until End().
+  uint8_t* Begin(size_t max_len) {
+    if (used_ + 16 + max_len > buf_.size()) Flush();
+    return buf_.data() + used_ + 16;
+  }
+  // Commits the frame begun last, `len` bytes long, at `ts_us` (microseconds since the epoch).
+  void End(int64_t ts_us, size_t len);
+
+  // Writes what is buffered, closes the file and moves it to its final name. After an I/O error
+  // (reported here, whenever it happened) the partial file is removed.
+  Status Finish();
+
+  uint64_t bytes_written() const { return bytes_written_ + used_; }
+
+ private:
+  PcapWriter() = default;
+  void Flush();
+
+  std::string path_, tmp_path_;
+  int fd_ = -1;
+  bool finished_ = false;
+  int write_errno_ = 0;
+  std::vector<uint8_t> buf_;
+  size_t used_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+}  // namespace teiten::simulate
