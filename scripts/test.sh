@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs teiten's tests: the release build with CTest, then the same unit tests built with
+# AddressSanitizer and UndefinedBehaviorSanitizer. Installs what it needs first.
+#   scripts/test.sh            (set TEITEN_NO_SANITIZE=1 to skip the sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh build Release
+export TEITEN_SHARED_DIR=${TEITEN_SHARED_DIR:-$(cd .. && pwd)/shared}
+cmake --build build -j"$(nproc)"
+(cd build && ctest -j"$(nproc)" --output-on-failure --timeout 900)
+if [ -z "${TEITEN_NO_SANITIZE:-}" ]; then
+  [ -f build-asan/build.ninja ] || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-asan -j"$(nproc)"
+  (cd build-asan && ctest -j"$(nproc)" --output-on-failure --timeout 1800 -LE slow)
+fi
