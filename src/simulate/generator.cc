@@ -149,6 +149,9 @@ struct Country {
 
 struct Profile {
   const ProfileSpec* spec = nullptr;
+  Tool tool = Tool::kLinux;  // copies of spec fields, one load away on the packet path
+  bool v6 = false;
+  double retransmit = 0;
   std::vector<uint16_t> ports;
   AliasTable port_alias;
   double packets_per_probe = 1;  // with retransmissions
@@ -205,6 +208,12 @@ struct Pending {
   uint8_t attempt = 0;     // retransmissions sent so far
 };
 
+// A population draw: the cell and the source within it.
+struct Pick {
+  uint32_t cell = 0, source = 0;
+};
+constexpr uint32_t kPickAhead = 16;
+
 class Engine {
  public:
   Engine(const GeneratorSpec& spec, const std::vector<SourceRange>& ranges)
@@ -259,8 +268,14 @@ class Engine {
     return 1 + (pkt_rng_.Next32() & mask & 0x3ff);  // ::1 … ::400, the usual targets
   }
 
+  Pick DrawPick() {
+    const Cell& c = cells_[population_cells_[cell_alias_.Sample(pick_rng_.Next())]];
+    Pick p{static_cast<uint32_t>(&c - cells_.data()), c.base + Rank(c.count)};
+    __builtin_prefetch(&sources_[p.source], 1);
+    return p;
+  }
   uint32_t Rank(uint32_t n) {
-    double u = pkt_rng_.Uniform();
+    double u = pick_rng_.Uniform();
     double x;
     if (skew_int_ == 4) {
       double u2 = u * u;
@@ -290,7 +305,7 @@ class Engine {
   }
 
   void EmitPopulation(int64_t t);
-  void EmitFresh(uint32_t idx, int64_t t);
+  void EmitFresh(uint32_t idx, const Profile& prof, int64_t t);
   void EmitRetransmission(const Pending& p, int64_t t);
   void EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t dst, uint8_t dst_prefix,
                     uint32_t dport, uint32_t sport, uint32_t seq, int attempt);
@@ -325,9 +340,16 @@ class Engine {
   std::vector<uint64_t> pop24_;       // bit per /24 holding a population or monitored address
   AliasTable cell_alias_;
   std::vector<uint32_t> population_cells_;  // cell_alias_ index → cell
+  // Population draws are made kPickAhead packets early so that the source's record can be
+  // prefetched: with a large population it is a cache miss that would otherwise stall.
+  std::array<Pick, kPickAhead> picks_{};
+  uint32_t pick_pos_ = 0;
+  Rng pick_rng_{0};
   std::vector<Stream> streams_;
+  static constexpr uint32_t kSpoofAhead = 8;
   uint32_t spoof_key_ = 0;
-  uint32_t spoof_counter_ = 0;
+  uint32_t spoof_counter_ = 0;  // candidates taken; each is Permute32(counter), so all distinct
+  std::array<uint32_t, kSpoofAhead> spoof_ahead_{};
 
   std::array<std::deque<Pending>, 4> pending_;  // Linux +1 s, Linux +2 s, Windows +3 s, +6 s
   size_t pending_total_ = 0;
@@ -456,6 +478,9 @@ Status Engine::BuildProfiles() {
   for (const ProfileSpec& p : spec_.profiles) {
     Profile prof;
     prof.spec = &p;
+    prof.tool = p.tool;
+    prof.v6 = p.family == 6;
+    prof.retransmit = p.retransmit;
     std::vector<double> w;
     for (const PortWeight& pw : p.ports) {
       prof.ports.push_back(pw.port);
@@ -738,6 +763,7 @@ Status Engine::BuildStreams() {
       fl.episodes.push_back(e);
     }
     spoof_key_ = pop_rng_.Next32();
+    for (uint32_t i = 0; i < kSpoofAhead; ++i) spoof_ahead_[i] = Permute32(i, spoof_key_);
     streams_.push_back(std::move(fl));
   }
   for (Stream& s : streams_) {
@@ -787,8 +813,8 @@ void Engine::EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t
                           uint8_t dst_prefix, uint32_t dport, uint32_t sport, uint32_t seq,
                           int attempt) {
   const Source& s = sources_[idx];
-  const bool windows = prof.spec->tool == Tool::kWindows;
-  const bool v6 = prof.spec->family == 6;
+  const bool windows = prof.tool == Tool::kWindows;
+  const bool v6 = prof.v6;
   const TcpOptions& opts = windows ? (s.variant ? kOptWin7 : kOptWin2003) : kOptLinux;
   TcpFields f;
   f.sport = sport;
@@ -819,9 +845,9 @@ void Engine::EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t
     len += kEthLen + kIp6Len;
   }
   w_->End(t, len);
-  Count(idx, prof.spec->tool, kProtoTcp, dport, v6);
+  Count(idx, prof.tool, kProtoTcp, dport, v6);
   if (attempt > 0) ++retransmissions_;
-  if (attempt < 2 && pkt_rng_.Uniform() < prof.spec->retransmit) {
+  if (attempt < 2 && pkt_rng_.Uniform() < prof.retransmit) {
     Pending next{t,
                  idx,
                  dst,
@@ -854,22 +880,23 @@ void Engine::EmitPopulation(int64_t t) {
     EmitRetransmission(q, t);
     return;
   }
-  const Cell& c = cells_[population_cells_[cell_alias_.Sample(pkt_rng_.Next())]];
-  EmitFresh(c.base + Rank(c.count), t);
+  Pick p = picks_[pick_pos_];
+  picks_[pick_pos_] = DrawPick();
+  pick_pos_ = (pick_pos_ + 1) % kPickAhead;
+  EmitFresh(p.source, profiles_[cells_[p.cell].profile], t);
 }
 
-void Engine::EmitFresh(uint32_t idx, int64_t t) {
+void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
   const Source& s = sources_[idx];
-  const Profile& prof = profiles_[cells_[s.cell].profile];
-  const Tool tool = prof.spec->tool;
+  const Tool tool = prof.tool;
   if (tool == Tool::kPing) {
     EmitPing(s, prof, t);
-    Count(idx, tool, prof.spec->family == 6 ? kProtoIcmp6 : kProtoIcmp, 0, prof.spec->family == 6);
+    Count(idx, tool, prof.v6 ? kProtoIcmp6 : kProtoIcmp, 0, prof.v6);
     return;
   }
   uint32_t dport = prof.ports[prof.port_alias.Sample(pkt_rng_.Next())];
   if (dport == 0) dport = 1 + pkt_rng_.Below(65535);
-  if (prof.spec->family == 6) {
+  if (prof.v6) {
     uint8_t prefix = static_cast<uint8_t>(pkt_rng_.Below(static_cast<uint32_t>(dst6_.size())));
     const uint32_t host = DrawHost6(prefix);
     const uint32_t sport = 32768 + pkt_rng_.Below(28232);
@@ -1025,7 +1052,7 @@ void Engine::EmitSip(const Source& s, uint32_t dst, uint32_t dport, int64_t t) {
 
 // Echo requests: iputils ping (56 bytes: timeval, then bytes 0x10…0x37) or Windows ping (32).
 void Engine::EmitPing(const Source& s, const Profile& prof, int64_t t) {
-  const bool v6 = prof.spec->family == 6;
+  const bool v6 = prof.v6;
   const bool windows = s.variant && !v6;
   uint8_t data[56];
   size_t n;
@@ -1132,9 +1159,15 @@ void Engine::EmitBackscatter(Stream& st, int64_t t) {
   Count(e.who, Tool::kBackscatter, proto, dport, false);
 }
 
+// Candidates are computed kSpoofAhead draws early and their bitmap words prefetched: the 2 MB
+// bitmap does not stay in cache next to the packet buffer.
 uint32_t Engine::NextSpoofed() {
   for (;;) {
-    uint32_t a = Permute32(spoof_counter_++, spoof_key_);
+    uint32_t a = spoof_ahead_[spoof_counter_ % kSpoofAhead];
+    uint32_t next = Permute32(spoof_counter_ + kSpoofAhead, spoof_key_);
+    spoof_ahead_[spoof_counter_ % kSpoofAhead] = next;
+    __builtin_prefetch(&pop24_[next >> 14]);
+    ++spoof_counter_;
     if (!PopulationHas(a)) return a;
   }
 }
@@ -1166,6 +1199,10 @@ void Engine::EmitFlood(Stream& st, int64_t t) {
 
 Status Engine::Run(PcapWriter* w) {
   w_ = w;
+  pick_rng_ = Rng(Mix64(spec_.seed ^ 0x7069636b));
+  if (!population_cells_.empty()) {
+    for (Pick& p : picks_) p = DrawPick();
+  }
   const int64_t start = spec_.start_us, end = spec_.end_us;
   std::vector<uint64_t> owed(streams_.size());
   for (int64_t t0 = start; t0 < end; t0 += kSlotUs) {
@@ -1202,10 +1239,13 @@ Status Engine::Run(PcapWriter* w) {
       }
     }
     if (total == 0) continue;
-    const auto len = static_cast<uint64_t>(t1 - t0);
+    // Packet i of the slot lies in [t0 + i·len/total, t0 + (i+1)·len/total), in 32.32 fixed
+    // point: a multiply instead of a division per packet, and never decreasing.
+    const uint64_t step = (static_cast<uint64_t>(t1 - t0) << 32) / total;
     uint64_t left = total;
     for (uint64_t i = 0; i < total; ++i, --left) {
-      const int64_t t = t0 + static_cast<int64_t>((i * len + pkt_rng_.Below64(len)) / total);
+      const uint64_t jitter = (static_cast<uint64_t>(pkt_rng_.Next32()) * step) >> 32;
+      const int64_t t = t0 + static_cast<int64_t>((i * step + jitter) >> 32);
       size_t k = 0;
       if (streams_.size() > 1) {
         uint64_t r = pkt_rng_.Below64(left);

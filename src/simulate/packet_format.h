@@ -3,6 +3,7 @@
 // payloads) are summed once when the template is made, so a packet adds only its variable fields.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -19,11 +20,26 @@ inline void Put32(uint8_t* p, uint32_t v) {
 inline uint64_t Sum32(uint32_t v) {
   return (v >> 16) + (v & 0xffff);
 }
-// Sum of big-endian 16-bit words; an odd last byte is padded with zero.
+// Sum of big-endian 16-bit words; an odd last byte is padded with zero. Adds 32-bit native words
+// and swaps the folded result: the one's-complement sum is byte-order independent (RFC 1071).
 inline uint64_t SumBytes(const uint8_t* p, size_t n) {
   uint64_t s = 0;
   size_t i = 0;
-  for (; i + 1 < n; i += 2) s += (uint32_t{p[i]} << 8) | p[i + 1];
+  for (; i + 4 <= n; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, p + i, 4);
+    s += w;
+  }
+  if (i + 2 <= n) {
+    uint16_t w;
+    std::memcpy(&w, p + i, 2);
+    s += w;
+    i += 2;
+  }
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  if constexpr (std::endian::native == std::endian::little) {
+    s = __builtin_bswap16(static_cast<uint16_t>(s));
+  }
   if (i < n) s += uint32_t{p[i]} << 8;
   return s;
 }
@@ -50,8 +66,9 @@ inline void WriteEth(uint8_t* p, bool v6) {
 }
 
 // IPv4 header without options, checksum included.
-inline void WriteIp4(uint8_t* ip, uint8_t proto, uint32_t total_len, uint32_t id, uint32_t ttl,
-                     bool df, uint32_t src, uint32_t dst) {
+[[gnu::always_inline]] inline void WriteIp4(uint8_t* ip, uint8_t proto, uint32_t total_len,
+                                            uint32_t id, uint32_t ttl, bool df, uint32_t src,
+                                            uint32_t dst) {
   uint32_t frag = df ? 0x4000 : 0;
   ip[0] = 0x45;
   ip[1] = 0;
@@ -108,8 +125,8 @@ struct TcpFields {
 };
 
 // TCP header with options (no payload); returns its length. `pseudo` from Pseudo4/WriteIp6.
-inline size_t WriteTcp(uint8_t* tcp, const TcpFields& f, const TcpOptions& o, uint32_t tsval,
-                       uint64_t pseudo) {
+[[gnu::always_inline]] inline size_t WriteTcp(uint8_t* tcp, const TcpFields& f, const TcpOptions& o,
+                                              uint32_t tsval, uint64_t pseudo) {
   const uint32_t len = 20 + o.len;
   const uint32_t off_flags = ((len / 4) << 12) | f.flags;
   Put16(tcp, f.sport);

@@ -34,13 +34,6 @@ PcapWriter::~PcapWriter() {
   if (!finished_ && !tmp_path_.empty()) unlink(tmp_path_.c_str());
 }
 
-void PcapWriter::End(int64_t ts_us, size_t len) {
-  uint32_t rec[4] = {static_cast<uint32_t>(ts_us / 1000000), static_cast<uint32_t>(ts_us % 1000000),
-                     static_cast<uint32_t>(len), static_cast<uint32_t>(len)};
-  std::memcpy(buf_.data() + used_, rec, sizeof rec);
-  used_ += 16 + len;
-}
-
 void PcapWriter::Flush() {
   size_t off = 0;
   while (off < used_ && write_errno_ == 0) {

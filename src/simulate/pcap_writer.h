@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +43,13 @@ class PcapWriter {
     return buf_.data() + used_ + 16;
   }
   // Commits the frame begun last, `len` bytes long, at `ts_us` (microseconds since the epoch).
-  void End(int64_t ts_us, size_t len);
+  void End(int64_t ts_us, size_t len) {
+    const uint32_t rec[4] = {static_cast<uint32_t>(ts_us / 1000000),
+                             static_cast<uint32_t>(ts_us % 1000000), static_cast<uint32_t>(len),
+                             static_cast<uint32_t>(len)};
+    std::memcpy(buf_.data() + used_, rec, sizeof rec);
+    used_ += 16 + len;
+  }
 
   // Writes what is buffered, closes the file and moves it to its final name. After an I/O error
   // (reported here, whenever it happened) the partial file is removed.
