@@ -3,7 +3,8 @@
 // Population. Sources are split into cells (profile × country) by largest remainder, each cell a
 // contiguous run of the source table, addresses drawn from the country's SourceRanges and made
 // distinct. Within a cell, rank r of n is drawn as ⌊n·u^skew⌋: the heavy tail needs no per-source
-// weights.
+// weights. A drawn source sends a short run of packets (mean 2), as scanners probe in bursts; this
+// also halves the draws and keeps the per-tool code path predictable.
 //
 // Streams. Packets come from streams, each with a packet budget and a rate curve over time:
 //   population  — the cells' background radiation, rate following the diurnal cycle;
@@ -24,6 +25,7 @@
 #include "simulate/generator.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <deque>
 #include <memory>
@@ -344,6 +346,9 @@ class Engine {
   // prefetched: with a large population it is a cache miss that would otherwise stall.
   std::array<Pick, kPickAhead> picks_{};
   uint32_t pick_pos_ = 0;
+  uint32_t run_left_ = 0;  // packets left in the current source's run
+  uint32_t run_source_ = 0;
+  const Profile* run_profile_ = nullptr;
   Rng pick_rng_{0};
   std::vector<Stream> streams_;
   static constexpr uint32_t kSpoofAhead = 8;
@@ -880,10 +885,17 @@ void Engine::EmitPopulation(int64_t t) {
     EmitRetransmission(q, t);
     return;
   }
-  Pick p = picks_[pick_pos_];
-  picks_[pick_pos_] = DrawPick();
-  pick_pos_ = (pick_pos_ + 1) % kPickAhead;
-  EmitFresh(p.source, profiles_[cells_[p.cell].profile], t);
+  if (run_left_ == 0) {
+    const Pick p = picks_[pick_pos_];
+    picks_[pick_pos_] = DrawPick();
+    pick_pos_ = (pick_pos_ + 1) % kPickAhead;
+    run_source_ = p.source;
+    run_profile_ = &profiles_[cells_[p.cell].profile];
+    // Scanners probe in runs: a source sends L packets in a row, P(L = k) = 2^-k (k < 8).
+    run_left_ = 1 + std::countr_zero(pick_rng_.Next32() | 0x80u);
+  }
+  --run_left_;
+  EmitFresh(run_source_, *run_profile_, t);
 }
 
 void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
