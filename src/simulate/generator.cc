@@ -27,7 +27,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <deque>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -199,6 +199,25 @@ struct Stream {
   std::vector<double> active_cum;
 };
 
+// Two-digit decimal and hexadecimal strings, for writing numbers into payloads quickly.
+constexpr std::array<char, 200> kDecimalPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+constexpr std::array<char, 512> kHexPairs = [] {
+  std::array<char, 512> t{};
+  constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    t[2 * i] = kHex[i >> 4];
+    t[2 * i + 1] = kHex[i & 15];
+  }
+  return t;
+}();
+
 // A SYN waiting to be sent again.
 struct Pending {
   int64_t due = 0;
@@ -215,6 +234,31 @@ struct Pick {
   uint32_t cell = 0, source = 0;
 };
 constexpr uint32_t kPickAhead = 16;
+
+// A FIFO of pending SYNs: a ring that grows by doubling (std::deque allocates per block).
+class PendingQueue {
+ public:
+  bool empty() const { return head_ == tail_; }
+  size_t size() const { return static_cast<size_t>(tail_ - head_); }
+  const Pending& front() const { return buf_[head_ & mask_]; }
+  void pop_front() { ++head_; }
+  void push_back(const Pending& p) {
+    if (size() == buf_.size()) Grow();
+    buf_[tail_++ & mask_] = p;
+  }
+
+ private:
+  void Grow() {
+    std::vector<Pending> bigger(std::max<size_t>(64, 2 * buf_.size()));
+    for (uint64_t i = head_; i < tail_; ++i) bigger[i - head_] = buf_[i & mask_];
+    tail_ -= head_;
+    head_ = 0;
+    buf_.swap(bigger);
+    mask_ = buf_.size() - 1;
+  }
+  std::vector<Pending> buf_;
+  uint64_t head_ = 0, tail_ = 0, mask_ = 0;
+};
 
 class Engine {
  public:
@@ -251,6 +295,9 @@ class Engine {
     return false;
   }
   uint32_t DrawDst4() {
+    if (!dst4_table_.empty()) {
+      return dst4_table_[pkt_rng_.Below(static_cast<uint32_t>(dst4_table_.size()))];
+    }
     uint64_t r = pkt_rng_.Below64(dst4_total_);
     for (const auto& [base, size] : dst4_) {
       if (r < size) return static_cast<uint32_t>(base + r);
@@ -332,6 +379,7 @@ class Engine {
 
   std::vector<std::pair<uint64_t, uint64_t>> dst4_;  // (base, size) of monitored IPv4 prefixes
   uint64_t dst4_total_ = 0;
+  std::vector<uint32_t> dst4_table_;  // every monitored IPv4 address, when there are ≤ 2^22
   std::vector<Prefix> dst6_;
   std::vector<Country> countries_;
   std::vector<Profile> profiles_;
@@ -356,7 +404,7 @@ class Engine {
   uint32_t spoof_counter_ = 0;  // candidates taken; each is Permute32(counter), so all distinct
   std::array<uint32_t, kSpoofAhead> spoof_ahead_{};
 
-  std::array<std::deque<Pending>, 4> pending_;  // Linux +1 s, Linux +2 s, Windows +3 s, +6 s
+  std::array<PendingQueue, 4> pending_;  // Linux +1 s, Linux +2 s, Windows +3 s, +6 s
   size_t pending_total_ = 0;
   int64_t next_due_ = INT64_MAX;
 
@@ -449,6 +497,12 @@ Status Engine::BuildDestinations() {
     }
   }
   if (dst4_.empty()) return InvalidArgument("monitored: no IPv4 prefix");
+  // A flat table turns the draw into one load instead of an unpredictable walk over prefixes.
+  if (dst4_total_ <= (uint64_t{1} << 22)) {
+    for (const auto& [base, size] : dst4_) {
+      for (uint64_t i = 0; i < size; ++i) dst4_table_.push_back(static_cast<uint32_t>(base + i));
+    }
+  }
   return OkStatus();
 }
 
@@ -616,34 +670,46 @@ Status Engine::BuildPopulation() {
       }
     }
   }
-  // Make IPv4 addresses distinct: redraw every repeat until none is left.
-  for (int round = 0;; ++round) {
-    std::vector<uint64_t> keyed;
-    for (uint32_t i = 0; i < sources_.size(); ++i) {
-      if (profiles_[cells_[sources_[i].cell].profile].spec->family == 4) {
-        keyed.push_back((uint64_t{sources_[i].addr} << 32) | i);
+  // Make IPv4 addresses distinct: sort once, then redraw each repeat until it hits a free address.
+  std::vector<uint64_t> keyed;
+  for (uint32_t i = 0; i < sources_.size(); ++i) {
+    if (!profiles_[cells_[sources_[i].cell].profile].v6) {
+      keyed.push_back((uint64_t{sources_[i].addr} << 32) | i);
+    }
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<uint32_t> repeats;
+  sorted_pop_.clear();
+  for (size_t k = 0; k < keyed.size(); ++k) {
+    if (k > 0 && (keyed[k] >> 32) == (keyed[k - 1] >> 32)) {
+      repeats.push_back(static_cast<uint32_t>(keyed[k]));
+    } else {
+      sorted_pop_.push_back(static_cast<uint32_t>(keyed[k] >> 32));
+    }
+  }
+  std::set<uint32_t> redrawn;
+  for (uint32_t i : repeats) {
+    const Country& c = countries_[cells_[sources_[i].cell].country];
+    for (int tries = 0;; ++tries) {
+      if (tries == 1000) {
+        return InvalidArgument("sources: the ranges of " + c.code + " hold too few addresses for " +
+                               std::to_string(spec_.sources) + " distinct sources");
+      }
+      uint32_t a = 0;
+      if (!draw_v4(c, &a)) return Internal("redraw failed");
+      if (!std::binary_search(sorted_pop_.begin(), sorted_pop_.end(), a) &&
+          redrawn.insert(a).second) {
+        sources_[i].addr = a;
+        break;
       }
     }
-    std::sort(keyed.begin(), keyed.end());
-    std::vector<uint32_t> repeats;
-    for (size_t k = 1; k < keyed.size(); ++k) {
-      if ((keyed[k] >> 32) == (keyed[k - 1] >> 32)) {
-        repeats.push_back(static_cast<uint32_t>(keyed[k]));
-      }
-    }
-    if (repeats.empty()) {
-      sorted_pop_.clear();
-      for (uint64_t k : keyed) sorted_pop_.push_back(static_cast<uint32_t>(k >> 32));
-      break;
-    }
-    if (round == 50) {
-      return InvalidArgument("sources: the ranges hold too few addresses for " +
-                             std::to_string(spec_.sources) + " distinct sources");
-    }
-    for (uint32_t i : repeats) {
-      const Country& c = countries_[cells_[sources_[i].cell].country];
-      if (!draw_v4(c, &sources_[i].addr)) return Internal("redraw failed");
-    }
+  }
+  if (!redrawn.empty()) {
+    std::vector<uint32_t> merged;
+    merged.reserve(sorted_pop_.size() + redrawn.size());
+    std::merge(sorted_pop_.begin(), sorted_pop_.end(), redrawn.begin(), redrawn.end(),
+               std::back_inserter(merged));
+    sorted_pop_ = std::move(merged);
   }
   pop24_.assign((uint64_t{1} << 24) / 64, 0);
   auto mark = [&](uint32_t a) { pop24_[a >> 14] |= uint64_t{1} << ((a >> 8) & 63); };
@@ -877,6 +943,7 @@ void Engine::EmitPopulation(int64_t t) {
   if (const Pending* due = DuePending(t, &queue)) {
     Pending q = *due;
     pending_[queue].pop_front();
+    if (!pending_[queue].empty()) __builtin_prefetch(&sources_[pending_[queue].front().source], 1);
     --pending_total_;
     next_due_ = INT64_MAX;
     for (const auto& d : pending_) {
@@ -940,9 +1007,9 @@ void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
       break;
     case Tool::kZmap: {
       // Validation words derive from the target; the source port from the probe range.
-      uint32_t v0 = Hash32(s.key, (uint64_t{dst} << 16) | dport);
-      f.seq = v0;
-      f.sport = 32768 + Hash32(v0, s.key) % 28232;
+      const uint64_t v = Mix64((uint64_t{s.key} << 32) ^ (uint64_t{dst} << 16) ^ dport);
+      f.seq = static_cast<uint32_t>(v >> 32);
+      f.sport = 32768 + static_cast<uint32_t>(((v & 0xffffffff) * 28232) >> 32);
       f.window = 65535;
       id = 54321;
       ttl = 255 - s.hops;
@@ -951,8 +1018,9 @@ void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
     }
     case Tool::kMasscan:
       // One source port per scan; SYN cookie in seq; IP ID = (dst ^ dport ^ seq) & 0xffff.
-      f.sport = 32768 + (s.key % 28232);
-      f.seq = Hash32(uint64_t{s.key} ^ dst, (f.sport << 16) | dport);
+      f.sport = 32768 + static_cast<uint32_t>((uint64_t{s.key} * 28232) >> 32);
+      f.seq = static_cast<uint32_t>(
+          Mix64((uint64_t{s.key ^ dst} << 32) ^ (uint64_t{f.sport} << 16) ^ dport) >> 32);
       f.window = 1024;
       id = (dst ^ dport ^ f.seq) & 0xffff;
       ttl = 255 - s.hops;
@@ -960,8 +1028,8 @@ void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
       break;
     case Tool::kNmap:
       // One source port and one seq for the scan; TTL drawn from 37..59 per packet.
-      f.sport = 33000 + (s.key % 32000);
-      f.seq = Hash32(s.key, 0x6e6d6170);
+      f.sport = 33000 + static_cast<uint32_t>((uint64_t{s.key} * 32000) >> 32);
+      f.seq = static_cast<uint32_t>(Mix64(s.key ^ 0x6e6d617000000000ULL));
       f.window = 1024;
       id = pkt_rng_.Next32() >> 16;
       ttl = std::max(37 + pkt_rng_.Below(23) - s.hops, 1u);
@@ -1010,12 +1078,20 @@ void Engine::EmitSip(const Source& s, uint32_t dst, uint32_t dport, int64_t t) {
   };
   auto put_num = [&](uint64_t v) {
     char tmp[24];
-    int k = 0;
-    do {
-      tmp[k++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v);
-    while (k) body[n++] = tmp[--k];
+    int k = 24;
+    while (v >= 100) {
+      k -= 2;
+      std::memcpy(tmp + k, &kDecimalPairs[2 * (v % 100)], 2);
+      v /= 100;
+    }
+    if (v >= 10) {
+      k -= 2;
+      std::memcpy(tmp + k, &kDecimalPairs[2 * v], 2);
+    } else {
+      tmp[--k] = static_cast<char>('0' + v);
+    }
+    std::memcpy(body + n, tmp + k, static_cast<size_t>(24 - k));
+    n += static_cast<size_t>(24 - k);
   };
   auto put_ip = [&](uint32_t a) {
     for (int i = 3; i >= 0; --i) {
@@ -1036,10 +1112,10 @@ void Engine::EmitSip(const Source& s, uint32_t dst, uint32_t dport, int64_t t) {
   put(";branch=z9hG4bK-");
   put_num(pkt_rng_.Next32());
   put(";rport\r\nContent-Length: 0\r\nFrom: \"sipvicious\"<sip:100@1.1.1.1>;tag=");
-  static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 2; ++i) {
     uint64_t r = pkt_rng_.Next();
-    for (int k = 0; k < 16; ++k) body[n++] = kHex[(r >> (4 * k)) & 15];
+    for (int k = 0; k < 8; ++k, n += 2)
+      std::memcpy(body + n, &kHexPairs[2 * ((r >> (8 * k)) & 0xff)], 2);
   }
   put("3133\r\nAccept: application/sdp\r\nUser-Agent: friendly-scanner\r\n"
       "To: \"sipvicious\"<sip:100@1.1.1.1>\r\nContact: sip:100@");
