@@ -9,13 +9,20 @@
 
 namespace teiten::simulate::wire {
 
+// Big-endian stores, one store each: stores per packet are what limits the packet loop, so
+// headers are assembled in registers and written in 8-byte words.
 inline void Put16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
+  auto be = static_cast<uint16_t>(v);
+  if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap16(be);
+  std::memcpy(p, &be, 2);
 }
 inline void Put32(uint8_t* p, uint32_t v) {
-  uint32_t be = __builtin_bswap32(v);
-  std::memcpy(p, &be, 4);
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+inline void Put64(uint8_t* p, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
 }
 inline uint64_t Sum32(uint32_t v) {
   return (v >> 16) + (v & 0xffff);
@@ -57,30 +64,22 @@ inline constexpr size_t kIp6Len = 40;
 inline constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmp6 = 58;
 
 // Sensor and upstream router MACs from the documentation block 00-00-5E-00-53-00/24 (RFC 7042).
+// Writes 16 bytes: the caller's IP header overwrites the last two.
 inline void WriteEth(uint8_t* p, bool v6) {
-  static constexpr uint8_t kMacs[12] = {0x00, 0x00, 0x5e, 0x00, 0x53, 0x01,
-                                        0x00, 0x00, 0x5e, 0x00, 0x53, 0xfe};
-  std::memcpy(p, kMacs, 12);
-  p[12] = v6 ? 0x86 : 0x08;
-  p[13] = v6 ? 0xdd : 0x00;
+  Put64(p, 0x00005e0053010000ULL);  // dst 00:00:5e:00:53:01, src 00:00 …
+  Put64(p + 8, 0x5e0053fe00000000ULL | (v6 ? 0x86dd0000ULL : 0x08000000ULL));  // … 5e:00:53:fe
 }
 
 // IPv4 header without options, checksum included.
 [[gnu::always_inline]] inline void WriteIp4(uint8_t* ip, uint8_t proto, uint32_t total_len,
                                             uint32_t id, uint32_t ttl, bool df, uint32_t src,
                                             uint32_t dst) {
-  uint32_t frag = df ? 0x4000 : 0;
-  ip[0] = 0x45;
-  ip[1] = 0;
-  Put16(ip + 2, total_len);
-  Put16(ip + 4, id);
-  Put16(ip + 6, frag);
-  ip[8] = static_cast<uint8_t>(ttl);
-  ip[9] = proto;
-  Put32(ip + 12, src);
+  const uint32_t frag = df ? 0x4000 : 0;
+  const uint32_t ttl_proto = (ttl << 8) | proto;
+  const uint64_t s = 0x4500 + total_len + id + frag + ttl_proto + Sum32(src) + Sum32(dst);
+  Put64(ip, (uint64_t{0x4500} << 48) | (uint64_t{total_len} << 32) | (id << 16) | frag);
+  Put64(ip + 8, (uint64_t{ttl_proto} << 48) | (uint64_t{Fold(s)} << 32) | src);
   Put32(ip + 16, dst);
-  uint64_t s = 0x4500 + total_len + id + frag + ((ttl << 8) | proto) + Sum32(src) + Sum32(dst);
-  Put16(ip + 10, Fold(s));
 }
 // The IPv4 pseudo-header's sum, less the transport length.
 inline uint64_t Pseudo4(uint32_t src, uint32_t dst, uint8_t proto) {
@@ -101,13 +100,14 @@ inline uint64_t WriteIp6(uint8_t* ip, uint8_t next_header, uint32_t payload_len,
 
 // TCP option bytes with their precomputed sum. A timestamp option's TSval is patched per packet.
 struct TcpOptions {
-  uint8_t bytes[40] = {};
+  uint8_t bytes[24] = {};  // our layouts are ≤ 20 bytes; copied as a fixed 24
   uint8_t len = 0;
   uint8_t tsval_at = 0;  // offset of TSval within the options; 0 = none
   uint64_t sum = 0;
 };
 template <size_t N>
 constexpr TcpOptions MakeOptions(const uint8_t (&b)[N], uint8_t tsval_at = 0) {
+  static_assert(N <= 20 && N % 4 == 0);
   TcpOptions o;
   for (size_t i = 0; i < N; ++i) o.bytes[i] = b[i];
   o.len = static_cast<uint8_t>(N);
@@ -129,22 +129,16 @@ struct TcpFields {
                                               uint32_t tsval, uint64_t pseudo) {
   const uint32_t len = 20 + o.len;
   const uint32_t off_flags = ((len / 4) << 12) | f.flags;
-  Put16(tcp, f.sport);
-  Put16(tcp + 2, f.dport);
-  Put32(tcp + 4, f.seq);
-  Put32(tcp + 8, f.ack);
-  Put16(tcp + 12, off_flags);
-  Put16(tcp + 14, f.window);
-  Put16(tcp + 16, 0);
-  Put16(tcp + 18, 0);
-  std::memcpy(tcp + 20, o.bytes, sizeof o.bytes);  // fixed size: cheaper than a variable copy
   uint64_t s =
       pseudo + len + f.sport + f.dport + Sum32(f.seq) + Sum32(f.ack) + off_flags + f.window + o.sum;
+  std::memcpy(tcp + 20, o.bytes, sizeof o.bytes);  // fixed size: cheaper than a variable copy
   if (o.tsval_at != 0) {
     Put32(tcp + 20 + o.tsval_at, tsval);
     s += Sum32(tsval);
   }
-  Put16(tcp + 16, Fold(s));
+  Put64(tcp, (uint64_t{f.sport} << 48) | (uint64_t{f.dport} << 32) | f.seq);
+  Put64(tcp + 8, (uint64_t{f.ack} << 32) | (off_flags << 16) | f.window);
+  Put32(tcp + 16, uint32_t{Fold(s)} << 16);  // checksum, urgent pointer 0
   return len;
 }
 
