@@ -1000,8 +1000,11 @@ void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
       // scanner.c: source port fixed at start-up, random IP ID and window, seq = daddr, TTL 64.
       f.sport = std::max((s.key >> 8) & 0xffff, 1024u);
       f.seq = dst;
-      f.window = pkt_rng_.Next32() >> 16;
-      id = pkt_rng_.Next32() >> 16;
+      {
+        const uint32_t r = pkt_rng_.Next32();
+        f.window = r >> 16;
+        id = r & 0xffff;
+      }
       ttl = 64 - s.hops;
       l4_len = WriteTcp(l4, f, kNoOptions, 0, Pseudo4(src, dst, kProtoTcp));
       break;
@@ -1332,12 +1335,15 @@ Status Engine::Run(PcapWriter* w) {
     const uint64_t step = (static_cast<uint64_t>(t1 - t0) << 32) / total;
     uint64_t left = total;
     for (uint64_t i = 0; i < total; ++i, --left) {
-      const uint64_t jitter = (static_cast<uint64_t>(pkt_rng_.Next32()) * step) >> 32;
+      // One random word: the high half jitters the time, the low half picks the stream.
+      const uint64_t r = pkt_rng_.Next();
+      const uint64_t jitter = ((r >> 32) * step) >> 32;
       const int64_t t = t0 + static_cast<int64_t>((i * step + jitter) >> 32);
       size_t k = 0;
-      if (streams_.size() > 1) {
-        uint64_t r = pkt_rng_.Below64(left);
-        while (r >= owed[k]) r -= owed[k++];
+      if (streams_.size() > 1 && owed[0] != left) {
+        uint64_t pick =
+            left < (uint64_t{1} << 32) ? ((r & 0xffffffff) * left) >> 32 : pkt_rng_.Below64(left);
+        while (pick >= owed[k]) pick -= owed[k++];
       }
       --owed[k];
       Stream& s = streams_[k];
