@@ -41,8 +41,10 @@ country = "PH"
 prefixes = ["192.0.2.0/24"]
 TOML
 CFG="$DEMO/teiten.toml"
-GEO=(--country-db node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb
-     --asn-db var/geo/asn.mmdb)
+# Sources are drawn from the real IPv4 ranges of the geo database, so enrichment gives real
+# regions and networks.
+[ -f var/geo/ranges.csv ] || "$T" geo --config "$CFG" --ranges-csv var/geo/ranges.csv
+GEO=(--ranges-csv var/geo/ranges.csv)
 seed=1
 for s in jp-tyo-1:203.0.113.0/24 jp-osa-1:198.51.100.0/24 partner-1:192.0.2.0/24; do
   id=${s%%:*}; net=${s#*:}

@@ -286,9 +286,10 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     if (!roll) continue;
     for (const auto& v : roll->sensors()) {
       if (!f.Allows(v.sensor)) continue;
-      auto it = std::lower_bound(v.port_country.begin(), v.port_country.end(), port,
+      ASSIGN_OR_RETURN(std::vector<RollupFile::PairRec> pc, roll->PortCountry(v));
+      auto it = std::lower_bound(pc.begin(), pc.end(), port,
                                  [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
-      for (; it != v.port_country.end() && it->a == port; ++it) {
+      for (; it != pc.end() && it->a == port; ++it) {
         by_country[it->b] += it->packets;
         daily.back()[it->b] += it->packets;
       }

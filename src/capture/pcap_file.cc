@@ -13,12 +13,11 @@
 #include <fmt/format.h>
 
 namespace teiten {
-namespace {
 
-// A decompressing read-only stdio stream (glibc fopencookie). It counts the decompressed bytes it
-// hands out so that ftell() gives libpcap's position, and records the first error it meets so
-// that a corrupt stream is reported as such, not as a truncated capture.
-struct Inflater {
+// A byte stream over a plain, gzip or zstd file; counts the decompressed bytes it hands out and
+// records the first error it meets, so that a corrupt stream is reported as such, not as a
+// truncated capture.
+struct ByteStream {
   Compression kind;
   FILE* raw = nullptr;
   gzFile gz = nullptr;
@@ -30,6 +29,15 @@ struct Inflater {
   std::string error;
 
   ssize_t Read(char* buf, size_t size) {
+    if (kind == Compression::kNone) {
+      size_t got = fread(buf, 1, size, raw);
+      if (got == 0 && ferror(raw)) {
+        error = std::string("read: ") + std::strerror(errno);
+        return -1;
+      }
+      pos += got;
+      return static_cast<ssize_t>(got);
+    }
     if (kind == Compression::kGzip) {
       int n = gzread(gz, buf, static_cast<unsigned>(std::min<size_t>(size, 1u << 30)));
       if (n < 0) {
@@ -66,27 +74,29 @@ struct Inflater {
     return static_cast<ssize_t>(out.pos);
   }
 
-  ~Inflater() {
+  ~ByteStream() {
     if (gz) gzclose(gz);
     if (zctx) ZSTD_freeDCtx(zctx);
     if (raw) fclose(raw);
   }
 };
 
+namespace {
+
 ssize_t CookieRead(void* c, char* buf, size_t size) {
-  return static_cast<Inflater*>(c)->Read(buf, size);
+  return static_cast<ByteStream*>(c)->Read(buf, size);
 }
 int CookieSeek(void* c, off64_t* offset, int whence) {
   // Only "where am I" is supported; libpcap never seeks a capture it reads forward.
   if (whence == SEEK_CUR && *offset == 0) {
-    *offset = static_cast<off64_t>(static_cast<Inflater*>(c)->pos);
+    *offset = static_cast<off64_t>(static_cast<ByteStream*>(c)->pos);
     return 0;
   }
   errno = ESPIPE;
   return -1;
 }
 int CookieClose(void* c) {
-  delete static_cast<Inflater*>(c);
+  delete static_cast<ByteStream*>(c);
   return 0;
 }
 
@@ -105,62 +115,177 @@ Result<Compression> DetectCompression(const std::string& path) {
   return Compression::kNone;
 }
 
+namespace {
+
+ByteStream* OpenStream(const std::string& path, Compression kind) {
+  auto* bs = new ByteStream();
+  bs->kind = kind;
+  if (kind == Compression::kGzip) {
+    bs->gz = gzopen(path.c_str(), "rb");
+    if (bs->gz) gzbuffer(bs->gz, 1 << 18);
+  } else {
+    bs->raw = fopen(path.c_str(), "rb");
+    if (bs->raw) setvbuf(bs->raw, nullptr, _IONBF, 0);  // we read in large blocks ourselves
+    if (kind == Compression::kZstd) {
+      bs->zctx = ZSTD_createDCtx();
+      bs->in.resize(ZSTD_DStreamInSize() * 4);
+    }
+  }
+  if (!bs->gz && !bs->raw) {
+    delete bs;
+    return nullptr;
+  }
+  return bs;
+}
+
+constexpr uint32_t kMagicMicro = 0xA1B2C3D4, kMagicNano = 0xA1B23C4D, kMagicNg = 0x0A0D0D0A;
+constexpr uint32_t kMaxCaplen = 262144;  // libpcap's own bound on a record
+constexpr size_t kBufSize = size_t{4} << 20;
+
+uint32_t Load32(const uint8_t* p, bool swap) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return swap ? __builtin_bswap32(v) : v;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<PcapFile>> PcapFile::Open(const std::string& path) {
   ASSIGN_OR_RETURN(Compression kind, DetectCompression(path));
   std::unique_ptr<PcapFile> f(new PcapFile());
   f->path_ = path;
   f->compression_ = kind;
   errno = 0;
-  if (kind == Compression::kNone) {
-    f->stream_ = fopen(path.c_str(), "rb");
-    if (!f->stream_) return IoError(path);
+  f->bytes_ = OpenStream(path, kind);
+  if (!f->bytes_) return IoError(path);
+  f->buf_.resize(kBufSize);
+  if (!f->Fill(24)) {
+    if (!f->read_error_.empty()) return DataLoss(fmt::format("{}: {}", path, f->read_error_));
+    return InvalidArgument(fmt::format("{}: not a pcap or pcapng capture: only {} bytes", path,
+                                       f->end_));
+  }
+  const uint8_t* h = f->buf_.data();
+  uint32_t magic;
+  std::memcpy(&magic, h, 4);
+  if (magic == kMagicNg) {
+    delete f->bytes_;
+    f->bytes_ = nullptr;
+    RETURN_IF_ERROR(f->OpenWithLibpcap());
+    return f;
+  }
+  if (magic == kMagicMicro || magic == kMagicNano) {
+    f->swapped_ = false;
+  } else if (__builtin_bswap32(magic) == kMagicMicro || __builtin_bswap32(magic) == kMagicNano) {
+    f->swapped_ = true;
   } else {
-    auto* inf = new Inflater();
-    inf->kind = kind;
-    if (kind == Compression::kGzip) {
-      inf->gz = gzopen(path.c_str(), "rb");
-      if (inf->gz) gzbuffer(inf->gz, 1 << 18);
-    } else {
-      inf->raw = fopen(path.c_str(), "rb");
-      inf->zctx = ZSTD_createDCtx();
-      inf->in.resize(ZSTD_DStreamInSize() * 4);
-    }
-    if ((kind == Compression::kGzip && !inf->gz) || (kind == Compression::kZstd && !inf->raw)) {
-      delete inf;
-      return IoError(path);
-    }
+    return InvalidArgument(fmt::format("{}: not a pcap or pcapng capture (first bytes {:08x})",
+                                       path, __builtin_bswap32(magic)));
+  }
+  f->nano_ = (f->swapped_ ? __builtin_bswap32(magic) : magic) == kMagicNano;
+  uint32_t major = f->swapped_ ? __builtin_bswap16(static_cast<uint16_t>(h[4] | h[5] << 8))
+                               : static_cast<uint16_t>(h[4] | h[5] << 8);
+  if (major != 2) {
+    return InvalidArgument(fmt::format("{}: pcap version {} is not 2", path, major));
+  }
+  f->dlt_ = static_cast<int>(Load32(h + 20, f->swapped_) & 0xFFFF);
+  f->pos_ = 24;
+  return f;
+}
+
+Status PcapFile::OpenWithLibpcap() {
+  errno = 0;
+  if (compression_ == Compression::kNone) {
+    stream_ = fopen(path_.c_str(), "rb");
+    if (!stream_) return IoError(path_);
+  } else {
+    ByteStream* bs = OpenStream(path_, compression_);
+    if (!bs) return IoError(path_);
     cookie_io_functions_t io{CookieRead, nullptr, CookieSeek, CookieClose};
-    f->stream_ = fopencookie(inf, "rb", io);
-    if (!f->stream_) {
-      delete inf;
-      return IoError(path);
+    stream_ = fopencookie(bs, "rb", io);
+    if (!stream_) {
+      delete bs;
+      return IoError(path_);
     }
   }
-  setvbuf(f->stream_, nullptr, _IOFBF, 1 << 20);
+  setvbuf(stream_, nullptr, _IOFBF, 1 << 20);
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  f->pcap_ = pcap_fopen_offline_with_tstamp_precision(f->stream_, PCAP_TSTAMP_PRECISION_MICRO,
-                                                       errbuf);
-  if (!f->pcap_) {
-    fclose(f->stream_);
-    f->stream_ = nullptr;
-    return InvalidArgument(fmt::format("{}: not a readable pcap or pcapng capture: {}", path,
-                                       errbuf));
+  pcap_ = pcap_fopen_offline_with_tstamp_precision(stream_, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+  if (!pcap_) {
+    fclose(stream_);
+    stream_ = nullptr;
+    return InvalidArgument(fmt::format("{}: not a readable pcapng capture: {}", path_, errbuf));
   }
   // libpcap owns the stream from here and closes it with pcap_close().
-  f->dlt_ = pcap_datalink(f->pcap_);
-  return f;
+  dlt_ = pcap_datalink(pcap_);
+  return OkStatus();
 }
 
 PcapFile::~PcapFile() {
   if (pcap_) pcap_close(pcap_);
+  delete bytes_;
+}
+
+bool PcapFile::Fill(size_t need) {
+  if (end_ - pos_ >= need) return true;
+  if (pos_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
+    buf_offset_ += pos_;
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  while (end_ < need) {
+    ssize_t n = bytes_->Read(reinterpret_cast<char*>(buf_.data() + end_), buf_.size() - end_);
+    if (n < 0) {
+      read_error_ = bytes_->error;
+      return false;
+    }
+    if (n == 0) return false;
+    end_ += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 uint64_t PcapFile::offset() const {
+  if (bytes_) return buf_offset_ + pos_;
   long pos = ftell(pcap_file(pcap_));
   return pos < 0 ? 0 : static_cast<uint64_t>(pos);
 }
 
+Result<bool> PcapFile::NextClassic(Packet* out) {
+  uint64_t at = offset();
+  auto fail = [&](const std::string& why) {
+    return DataLoss(fmt::format("{}: offset {} (after packet {}): {}", path_, at, packets_, why));
+  };
+  if (!Fill(16)) {
+    if (!read_error_.empty()) return fail(read_error_);
+    if (end_ == pos_) return false;
+    return fail(fmt::format("truncated capture: record header cut short ({} of 16 bytes)",
+                            end_ - pos_));
+  }
+  const uint8_t* h = buf_.data() + pos_;
+  uint32_t sec = Load32(h, swapped_), frac = Load32(h + 4, swapped_);
+  uint32_t caplen = Load32(h + 8, swapped_), len = Load32(h + 12, swapped_);
+  if (caplen > kMaxCaplen) {
+    return fail(fmt::format("corrupt record header: {} captured bytes (more than {})", caplen,
+                            kMaxCaplen));
+  }
+  if (!Fill(16 + size_t{caplen})) {
+    if (!read_error_.empty()) return fail(read_error_);
+    return fail(fmt::format("truncated capture: record needs {} bytes, only {} remain", caplen,
+                            end_ - pos_ - 16));
+  }
+  h = buf_.data() + pos_;
+  out->ts_us = int64_t{sec} * 1000000 + (nano_ ? frac / 1000 : frac);
+  out->data = h + 16;
+  out->caplen = caplen;
+  out->wirelen = len;
+  pos_ += 16 + size_t{caplen};
+  ++packets_;
+  return true;
+}
+
 Result<bool> PcapFile::Next(Packet* out) {
+  if (bytes_) return NextClassic(out);
   uint64_t at = offset();
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;

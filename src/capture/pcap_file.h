@@ -1,8 +1,9 @@
 // PcapFile: reads pcap and pcapng captures, plain or compressed with gzip or zstd.
 //
-// Compression is recognised by the file's first bytes, not its name. libpcap does the record
-// parsing (pcap and pcapng both); decompression is fed to it as a stdio stream, so the
-// bytes libpcap sees are the decompressed capture and `offset()` counts in those.
+// Compression is recognised by the file's first bytes, not its name. Classic pcap (the format
+// sensors write, and by far the bulk) is parsed here from a large buffer with no per-packet copy
+// or system call; pcapng goes through libpcap, fed the decompressed bytes as a stdio stream.
+// `offset()` counts in the decompressed capture.
 //
 //   ASSIGN_OR_RETURN(auto f, PcapFile::Open("day1.pcap.zst"));
 //   PcapFile::Packet pkt;
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -48,6 +50,8 @@ class PcapFile {
   // record; the packets before it have been delivered.
   Result<bool> Next(Packet* out);
 
+  // The link type: a LINKTYPE_ value for classic pcap, the DLT_ value libpcap gives for pcapng
+  // (Decoder accepts both).
   int datalink() const { return dlt_; }
   Compression compression() const { return compression_; }
   const std::string& path() const { return path_; }
@@ -57,9 +61,19 @@ class PcapFile {
 
  private:
   PcapFile() = default;
+  Status OpenWithLibpcap();
+  Result<bool> NextClassic(Packet* out);
+  bool Fill(size_t need);  // makes `need` bytes available at pos_; false if the stream ends first
+
   std::string path_;
-  struct pcap* pcap_ = nullptr;
+  struct pcap* pcap_ = nullptr;  // pcapng only
   FILE* stream_ = nullptr;
+  struct ByteStream* bytes_ = nullptr;  // classic pcap only
+  std::vector<uint8_t> buf_;
+  size_t pos_ = 0, end_ = 0;
+  uint64_t buf_offset_ = 0;  // stream offset of buf_[0]
+  bool swapped_ = false, nano_ = false;
+  std::string read_error_;
   Compression compression_ = Compression::kNone;
   int dlt_ = 0;
   uint64_t packets_ = 0;

@@ -34,7 +34,7 @@ int Fail(const Status& s) {
   return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
 }
 
-Result<Config> LoadConfigFor(const Common& c) {
+Result<Config> LoadConfigFor(const Common& c, bool need_store = true) {
   std::string path = c.config_path;
   if (path.empty()) {
     if (const char* e = std::getenv("TEITEN_CONFIG")) path = e;
@@ -45,7 +45,7 @@ Result<Config> LoadConfigFor(const Common& c) {
     ASSIGN_OR_RETURN(cfg, LoadConfig(path));
   }
   if (!c.store_path.empty()) cfg.store_path = c.store_path;
-  if (cfg.store_path.empty()) {
+  if (need_store && cfg.store_path.empty()) {
     return InvalidArgument("no store: give --store DIR, or a config (--config, $TEITEN_CONFIG or "
                            "./teiten.toml) with [store] path");
   }
@@ -413,6 +413,45 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   return 0;
 }
 
+// `teiten geo`: which databases enrich, their dates, and (for the simulator) the IPv4 ranges.
+int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lookup) {
+  auto cfg = LoadConfigFor(c, false);
+  if (!cfg.ok()) return Fail(cfg.status());
+  const Config& conf = *cfg;
+  if (conf.country_db.empty() && conf.asn_db.empty()) {
+    return Fail(InvalidArgument("no [geo] databases in the config"));
+  }
+  auto geo = GeoDb::Open(conf.country_db, conf.asn_db);
+  if (!geo.ok()) return Fail(geo.status());
+  if (!ranges_out.empty()) {
+    FILE* f = std::fopen(ranges_out.c_str(), "w");
+    if (!f) return Fail(IoError(ranges_out));
+    for (const auto& r : (*geo)->v4_ranges()) {
+      if (r.info.country == 0) continue;
+      fmt::print(f, "{},{},{},{}\n", IpAddr::V4(r.first).ToString(), IpAddr::V4(r.last).ToString(),
+                 CountryCodeString(r.info.country), r.info.asn);
+    }
+    std::fclose(f);
+    return 0;
+  }
+  if (!lookup.empty()) {
+    auto a = IpAddr::Parse(lookup);
+    if (!a) return Fail(InvalidArgument(fmt::format("'{}' is not an address", lookup)));
+    GeoInfo g = (*geo)->Lookup(*a);
+    fmt::print("{} {} {} AS{} {}\n", a->ToString(), CountryCodeString(g.country),
+               CountryName(g.country, ParseLang(c.lang)), g.asn, (*geo)->AsnName(g.asn));
+    return 0;
+  }
+  Table t({"database", "type", "built", "description", "IPv4 ranges"});
+  for (const GeoDbInfo* i : {&(*geo)->country_info(), &(*geo)->asn_info()}) {
+    if (i->path.empty()) continue;
+    t.AddRow({Text(i->path), Text(i->database_type), Text(i->BuildDate()), Text(i->description),
+              Count((*geo)->v4_ranges().size())});
+  }
+  t.Write(std::cout, OutputFormat::kTable);
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -467,7 +506,15 @@ int main(int argc, char** argv) {
   common(ip, true);
   ip->add_option("address", addr, "IPv4 or IPv6 address")->required();
 
+  std::string ranges_out, lookup;
+  auto* geo = app.add_subcommand("geo", "the geo databases: what they are, lookups, IPv4 ranges");
+  common(geo, false);
+  geo->add_option("--lang", c.lang, "en or ja");
+  geo->add_option("--ranges-csv", ranges_out, "write every IPv4 range as first,last,CC,ASN");
+  geo->add_option("--lookup", lookup, "look up one address");
+
   CLI11_PARSE(app, argc, argv);
+  if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
   if (top->parsed()) return RunTop(c, what, period, n);
   if (series->parsed()) return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);

@@ -4,17 +4,6 @@
 
 namespace teiten {
 
-uint64_t IpAddr::hi() const {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | bytes[i];
-  return v;
-}
-uint64_t IpAddr::lo() const {
-  uint64_t v = 0;
-  for (int i = 8; i < 16; ++i) v = (v << 8) | bytes[i];
-  return v;
-}
-
 std::optional<IpAddr> IpAddr::Parse(std::string_view text) {
   if (text.empty() || text.size() > 64) return std::nullopt;
   std::string s(text);

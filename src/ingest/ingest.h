@@ -60,7 +60,8 @@ class Ingester {
   IngestOptions opts_;
   std::vector<uint32_t> order_, scratch_;
   std::vector<uint64_t> keys_, keys_scratch_;
-  std::vector<int32_t> day_;
+  std::vector<int32_t> day_, day_scratch_;
+  ObservationBatch sorted_;
   std::vector<GeoInfo> geo_rows_;
 };
 

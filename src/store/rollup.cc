@@ -13,30 +13,45 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '1'};
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
 constexpr size_t kHeaderSize = 8 + 4 + 4;
-// Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 set, then 6 × (u64 offset, u64 count)
-constexpr size_t kDirEntrySize = 8 + 8 + 8 + 6 * 16;
+// Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 set, then 5 × (u64 offset, u64 count)
+constexpr size_t kDirEntrySize = 8 + 8 + 8 + 5 * 16;
+constexpr int kSections = 5;  // ports, countries, ASNs, port × country (zstd), 5-minute slots
 constexpr size_t kFooterSize = 8 + 8;  // xxh64 of everything before, magic
 
 }  // namespace
 
-void SensorDay::Add(const IpAddr& src, PortKey port, const GeoInfo& geo, int slot) {
-  total.packets++;
+PortCell& SensorDay::Port(PortKey k) {
+  bool dense = (PortKeyProto(k) == 6 || PortKeyProto(k) == 17) && PortKeyHasPort(k);
+  if (dense) {
+    if (dense_.empty()) dense_.assign(2 * 65536, -1);
+    size_t slot = (PortKeyProto(k) == 17 ? 65536u : 0u) + PortKeyPort(k);
+    int32_t& idx = dense_[slot];
+    if (idx < 0) {
+      idx = static_cast<int32_t>(ports.size());
+      ports.emplace_back();
+      ports.back().key = k;
+    }
+    return ports[static_cast<size_t>(idx)];
+  }
+  auto [it, fresh] = sparse_.emplace(k, static_cast<uint32_t>(ports.size()));
+  if (fresh) {
+    ports.emplace_back();
+    ports.back().key = k;
+  }
+  return ports[it->second];
+}
+
+void SensorDay::AddRun(const IpAddr& src, const GeoInfo& geo, uint64_t n) {
+  total.packets += n;
   total.sources.Add(src);
-  Cell& p = ports[port];
-  p.packets++;
-  p.sources.Add(src);
   Cell& c = countries[geo.country];
-  c.packets++;
+  c.packets += n;
   c.sources.Add(src);
   Cell& a = asns[geo.asn];
-  a.packets++;
+  a.packets += n;
   a.sources.Add(src);
-  port_country[(uint64_t{port} << 16) | geo.country]++;
-  port_hour[(uint64_t{port} << 8) | static_cast<uint64_t>(slot * kSlotMinutes / 60)]++;
-  if (slots.size() <= static_cast<size_t>(slot)) slots.resize(static_cast<size_t>(slot) + 1);
-  slots[static_cast<size_t>(slot)]++;
 }
 
 namespace {
@@ -53,11 +68,14 @@ void MergeMap(std::unordered_map<K, Cell>* into, const std::unordered_map<K, Cel
 void SensorDay::Merge(const SensorDay& o) {
   total.packets += o.total.packets;
   total.sources.Merge(o.total.sources);
-  MergeMap(&ports, o.ports);
+  for (const PortCell& p : o.ports) {
+    PortCell& mine = Port(p.key);
+    mine.packets += p.packets;
+    mine.sources.Merge(p.sources);
+    for (const auto& [cc, n] : p.countries) mine.countries[cc] += n;
+  }
   MergeMap(&countries, o.countries);
   MergeMap(&asns, o.asns);
-  for (const auto& [k, v] : o.port_country) port_country[k] += v;
-  for (const auto& [k, v] : o.port_hour) port_hour[k] += v;
   if (slots.size() < o.slots.size()) slots.resize(o.slots.size());
   for (size_t i = 0; i < o.slots.size(); ++i) slots[i] += o.slots[i];
 }
@@ -92,28 +110,52 @@ std::vector<uint8_t> DayRollup::Encode() {
       for (uint32_t k : keys) {
         Cell& c = map[static_cast<typename std::decay_t<decltype(map)>::key_type>(k)];
         c.sources.Normalize();
-        RollupFile::KeyRec r{k, 0, c.packets, 0};
+        RollupFile::KeyRec r{k, 0, c.packets};
         fixes.push_back({out.size(), sets.size()});
         c.sources.AppendTo(&sets);
         codec::PutBytes(&out, &r, sizeof r);
       }
       sections.push_back({at, keys.size()});
     };
-    keyed(sd.ports);
-    keyed(sd.countries);
-    keyed(sd.asns);
-    for (auto* m : {&sd.port_country, &sd.port_hour}) {
-      int shift = m == &sd.port_country ? 16 : 8;
-      std::vector<uint64_t> keys;
-      for (auto& kv : *m) keys.push_back(kv.first);
-      std::sort(keys.begin(), keys.end());
+    std::vector<PortCell*> sorted;
+    for (PortCell& c : sd.ports) sorted.push_back(&c);
+    {
+      std::sort(sorted.begin(), sorted.end(),
+                [](const PortCell* x, const PortCell* y) { return x->key < y->key; });
       uint64_t at = out.size();
-      for (uint64_t k : keys) {
-        RollupFile::PairRec r{static_cast<uint32_t>(k >> shift),
-                              static_cast<uint32_t>(k & ((1u << shift) - 1)), (*m)[k]};
+      for (PortCell* cp : sorted) {
+        PortCell& c = *cp;
+        c.sources.Normalize();
+        RollupFile::KeyRec r{c.key, 0, c.packets};
+        fixes.push_back({out.size(), sets.size()});
+        c.sources.AppendTo(&sets);
         codec::PutBytes(&out, &r, sizeof r);
       }
-      sections.push_back({at, keys.size()});
+      sections.push_back({at, sd.ports.size()});
+    }
+    keyed(sd.countries);
+    keyed(sd.asns);
+    {
+      std::vector<uint8_t> raw;
+      size_t n = 0;
+      std::vector<std::pair<CountryCode, uint64_t>> cs;
+      for (const PortCell* cp : sorted) {
+        const PortCell& c = *cp;
+        cs.assign(c.countries.begin(), c.countries.end());
+        std::sort(cs.begin(), cs.end());
+        for (auto [cc, v] : cs) {
+          RollupFile::PairRec r{c.key, cc, v};
+          codec::PutBytes(&raw, &r, sizeof r);
+          ++n;
+        }
+      }
+      std::vector<uint8_t> z = codec::Compress(raw.data(), raw.size(), 3);
+      uint64_t at = out.size();
+      codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(raw.size()));
+      codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(z.size()));
+      out.insert(out.end(), z.begin(), z.end());
+      out.resize((out.size() + 7) / 8 * 8, 0);  // keep the sections that follow 8-byte aligned
+      sections.push_back({at, n});
     }
     sections.push_back({out.size(), sd.slots.size()});
     for (uint64_t v : sd.slots) codec::PutFixed<uint64_t>(&out, v);
@@ -136,8 +178,8 @@ std::vector<uint8_t> DayRollup::Encode() {
   }
   uint64_t sets_at = out.size();
   for (const Fix& f : fixes) {
-    uint64_t abs = sets_at + f.set_rel;
-    std::memcpy(out.data() + f.rec_at + offsetof(RollupFile::KeyRec, set_offset), &abs, 8);
+    auto abs = static_cast<uint32_t>(sets_at + f.set_rel);
+    std::memcpy(out.data() + f.rec_at + offsetof(RollupFile::KeyRec, set_offset), &abs, 4);
   }
   for (size_t i = 0; i < sensors.size(); ++i) {
     uint8_t* p = out.data() + dir_at + i * kDirEntrySize + 16;
@@ -189,14 +231,22 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     r.Fixed<uint32_t>();
     v.packets = r.Fixed<uint64_t>();
     v.set_offset = r.Fixed<uint64_t>();
-    uint64_t off[6], cnt[6];
-    for (int s = 0; s < 6; ++s) {
+    uint64_t off[kSections], cnt[kSections];
+    for (int s = 0; s < kSections; ++s) {
       off[s] = r.Fixed<uint64_t>();
       cnt[s] = r.Fixed<uint64_t>();
     }
-    const size_t widths[6] = {sizeof(KeyRec), sizeof(KeyRec), sizeof(KeyRec),
-                              sizeof(PairRec), sizeof(PairRec), sizeof(uint64_t)};
-    for (int s = 0; s < 6; ++s) {
+    // The port × country section is a compressed frame: its count is of records inside it.
+    const size_t widths[kSections] = {sizeof(KeyRec), sizeof(KeyRec), sizeof(KeyRec), 0,
+                                      sizeof(uint64_t)};
+    for (int s = 0; s < kSections; ++s) {
+      if (widths[s] == 0) {
+        if (off[s] > body_end || body_end - off[s] < 8) {
+          return DataLoss(fmt::format("rollup {}: sensor {} section {} out of bounds", path,
+                                      v.sensor, s));
+        }
+        continue;
+      }
       if (off[s] > body_end || cnt[s] > (body_end - off[s]) / widths[s] || off[s] % 8 != 0) {
         return DataLoss(fmt::format("rollup {}: sensor {} section {} out of bounds", path,
                                     v.sensor, s));
@@ -209,9 +259,9 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     v.ports = span(0, static_cast<KeyRec*>(nullptr));
     v.countries = span(1, static_cast<KeyRec*>(nullptr));
     v.asns = span(2, static_cast<KeyRec*>(nullptr));
-    v.port_country = span(3, static_cast<PairRec*>(nullptr));
-    v.port_hour = span(4, static_cast<PairRec*>(nullptr));
-    v.slots = span(5, static_cast<uint64_t*>(nullptr));
+    v.port_country_offset = off[3];
+    v.port_country_count = cnt[3];
+    v.slots = span(4, static_cast<uint64_t*>(nullptr));
     f->sensors_.push_back(v);
   }
   if (r.failed()) return DataLoss(fmt::format("rollup {}: directory cut short", path));
@@ -232,6 +282,25 @@ Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, s.status().message()));
   }
   return s;
+}
+
+Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorView& v) const {
+  codec::Reader r(base_ + v.port_country_offset, size_ - kFooterSize - v.port_country_offset);
+  uint32_t raw = r.Fixed<uint32_t>();
+  uint32_t comp = r.Fixed<uint32_t>();
+  const uint8_t* z = r.Bytes(comp);
+  if (r.failed() || raw != v.port_country_count * sizeof(PairRec)) {
+    return DataLoss(fmt::format("rollup {}: sensor {}: port x country section malformed", path_,
+                                v.sensor));
+  }
+  std::vector<uint8_t> bytes;
+  if (!codec::Decompress(z, comp, raw, &bytes)) {
+    return DataLoss(fmt::format("rollup {}: sensor {}: port x country section corrupt", path_,
+                                v.sensor));
+  }
+  std::vector<PairRec> recs(v.port_country_count);
+  if (raw) std::memcpy(recs.data(), bytes.data(), raw);
+  return recs;
 }
 
 Status RollupFile::Verify() const {
@@ -259,11 +328,15 @@ Result<DayRollup> RollupFile::Decode() const {
       }
       return OkStatus();
     };
-    RETURN_IF_ERROR(keyed(v.ports, &sd.ports));
+    for (const KeyRec& k : v.ports) {
+      PortCell& c = sd.Port(k.key);
+      c.packets = k.packets;
+      ASSIGN_OR_RETURN(c.sources, ReadSet(k.set_offset));
+    }
     RETURN_IF_ERROR(keyed(v.countries, &sd.countries));
     RETURN_IF_ERROR(keyed(v.asns, &sd.asns));
-    for (const PairRec& p : v.port_country) sd.port_country[(uint64_t{p.a} << 16) | p.b] = p.packets;
-    for (const PairRec& p : v.port_hour) sd.port_hour[(uint64_t{p.a} << 8) | p.b] = p.packets;
+    ASSIGN_OR_RETURN(std::vector<PairRec> pc, PortCountry(v));
+    for (const PairRec& p : pc) sd.Port(p.a).countries[static_cast<CountryCode>(p.b)] = p.packets;
     sd.slots.assign(v.slots.begin(), v.slots.end());
   }
   return d;

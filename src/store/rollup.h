@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,18 +32,33 @@ struct Cell {
   SourceSet sources;
 };
 
+// One destination port's day at one sensor.
+struct PortCell {
+  PortKey key = 0;
+  uint64_t packets = 0;
+  SourceSet sources;
+  std::unordered_map<CountryCode, uint64_t> countries;  // packets by source country
+  // Ingest bookkeeping: the source run that last touched the cell, and its packets in that run.
+  uint64_t last_run = UINT64_MAX;
+  uint64_t run_packets = 0;
+};
+
 struct SensorDay {
   Cell total;
-  std::unordered_map<PortKey, Cell> ports;
+  std::deque<PortCell> ports;  // stable addresses while cells are added
   std::unordered_map<CountryCode, Cell> countries;
   std::unordered_map<uint32_t, Cell> asns;
-  std::unordered_map<uint64_t, uint64_t> port_country;  // (PortKey << 16 | country) → packets
-  std::unordered_map<uint64_t, uint64_t> port_hour;     // (PortKey << 8 | hour of day) → packets
-  std::vector<uint64_t> slots;                          // packets per 5 minutes from day start
+  std::vector<uint64_t> slots;  // packets per 5 minutes from day start
 
-  // Counts one packet. `slot` is minutes-from-day-start / 5.
-  void Add(const IpAddr& src, PortKey port, const GeoInfo& geo, int slot);
+  // The cell of a port key, created on first use. TCP and UDP keys go through a dense index.
+  PortCell& Port(PortKey k);
+  // Counts `n` packets of one source run (same source, same day) in the country and ASN cells.
+  void AddRun(const IpAddr& src, const GeoInfo& geo, uint64_t n);
   void Merge(const SensorDay& o);
+
+ private:
+  std::vector<int32_t> dense_;  // (proto is UDP) << 16 | port → index in ports, -1 when none
+  std::unordered_map<PortKey, uint32_t> sparse_;
 };
 
 struct DayRollup {
@@ -59,11 +76,10 @@ class RollupFile {
   // Record of a keyed section (ports, countries, ASNs), sorted by key.
   struct KeyRec {
     uint32_t key;
-    uint32_t reserved;
+    uint32_t set_offset;  // where its SourceSet is, from the start of the file
     uint64_t packets;
-    uint64_t set_offset;  // where its SourceSet is, from the start of the file
   };
-  // Record of a paired section (port × country, port × hour), sorted by (a, b).
+  // Record of the port × country section, sorted by (a, b).
   struct PairRec {
     uint32_t a;
     uint32_t b;
@@ -81,7 +97,8 @@ class RollupFile {
     uint64_t packets = 0;
     uint64_t set_offset = 0;
     Span<KeyRec> ports, countries, asns;
-    Span<PairRec> port_country, port_hour;
+    uint64_t port_country_offset = 0;  // a zstd frame of PairRec; see PortCountry()
+    uint64_t port_country_count = 0;
     Span<uint64_t> slots;
   };
 
@@ -92,6 +109,9 @@ class RollupFile {
 
   int32_t day() const { return day_; }
   const std::vector<SensorView>& sensors() const { return sensors_; }
+  // Decodes the port × country records of one sensor (stored compressed: they are many and
+  // read only for a port-by-region figure).
+  Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Decodes the whole file back into mergeable form.

@@ -19,24 +19,45 @@ class SourceSet {
  public:
   void Add(const IpAddr& a) {
     if (a.is_v4()) {
-      v4_.add(a.v4());
+      AddV4(a.v4());
     } else {
       pending_v6_.push_back(a);
     }
   }
-  void AddV4(uint32_t a) { v4_.add(a); }
+  void AddV4(uint32_t a) {
+    if (big_) {
+      v4_.add(a);
+      return;
+    }
+    for (uint32_t x : small_) {
+      if (x == a) return;
+    }
+    if (small_.size() < kSmallMax) {
+      small_.push_back(a);
+    } else {
+      Grow();
+      v4_.add(a);
+    }
+  }
   void Merge(const SourceSet& o);
   uint64_t Count() const;
   bool Contains(const IpAddr& a) const;
   void Normalize();  // sorts and dedups IPv6, run-optimises the bitmap
 
-  // Serialized form: u32 v4 byte length, portable roaring bytes, varint v6 count, 16 bytes each.
+  // Serialized form: u8 0, varint n, n ascending IPv4 as varint deltas (small sets); or u8 1,
+  // u32 byte length, portable Roaring bitmap. Then varint IPv6 count, 16 bytes each.
   void AppendTo(std::vector<uint8_t>* out) const;
   static Result<SourceSet> Read(codec::Reader* r);
-  const Roaring& v4() const { return v4_; }
 
  private:
-  Roaring v4_;
+  // Most ports see one or two sources a day: a bitmap per port would cost a heap block and ~20
+  // bytes on disk each, so sets start as a short list and become a bitmap past kSmallMax.
+  static constexpr size_t kSmallMax = 16;
+  void Grow();
+
+  bool big_ = false;
+  std::vector<uint32_t> small_;     // unsorted, unique, while !big_
+  Roaring v4_;                      // when big_
   std::vector<IpAddr> v6_;          // sorted, unique
   std::vector<IpAddr> pending_v6_;  // added since the last Normalize()
 };

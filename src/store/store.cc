@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -314,19 +315,48 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     DayRollup& roll = pending_[d];
     roll.day = d;
     int64_t day_start = tz.DayStartUs(d);
-    uint16_t last_sensor = UINT16_MAX;
-    SensorDay* sd = nullptr;
-    for (uint32_t i : part) {
-      const Observation& o = batch.rows[i];
-      rec.ts_min = std::min(rec.ts_min, o.ts_us);
-      rec.ts_max = std::max(rec.ts_max, o.ts_us);
-      if (o.sensor != last_sensor) {
-        sd = &roll.sensors[o.sensor];
-        last_sensor = o.sensor;
+    // Rows of one source are adjacent (sorted by source within the day): count per-source facts
+    // once per run, and per-row facts through dense arrays.
+    constexpr int64_t kSlotUs = int64_t{kSlotMinutes} * 60 * 1000000;
+    std::vector<PortCell*> touched;
+    for (size_t r = 0; r < part.size();) {
+      const Observation& head = batch.rows[part[r]];
+      size_t e = r + 1;
+      while (e < part.size() && batch.rows[part[e]].src == head.src &&
+             batch.rows[part[e]].sensor == head.sensor) {
+        ++e;
       }
-      int slot = static_cast<int>((o.ts_us - day_start) / (int64_t{kSlotMinutes} * 60 * 1000000));
-      slot = std::clamp(slot, 0, kMaxSlotsPerDay - 1);
-      sd->Add(o.src, PortKeyOf(o), geo[i], slot);
+      SensorDay& sd = roll.sensors[head.sensor];
+      const GeoInfo& g = geo[part[r]];
+      sd.AddRun(head.src, g, e - r);
+      ++run_id_;
+      touched.clear();
+      PortKey last_key = UINT32_MAX;
+      PortCell* cell = nullptr;
+      for (size_t k = r; k < e; ++k) {
+        const Observation& o = batch.rows[part[k]];
+        rec.ts_min = std::min(rec.ts_min, o.ts_us);
+        rec.ts_max = std::max(rec.ts_max, o.ts_us);
+        PortKey key = PortKeyOf(o);
+        if (key != last_key) {
+          cell = &sd.Port(key);
+          last_key = key;
+          if (cell->last_run != run_id_) {
+            cell->last_run = run_id_;
+            cell->run_packets = 0;
+            cell->sources.Add(o.src);
+            touched.push_back(cell);
+          }
+        }
+        cell->packets++;
+        cell->run_packets++;
+        int64_t since = o.ts_us - day_start;
+        int slot = std::clamp(static_cast<int>(since / kSlotUs), 0, kMaxSlotsPerDay - 1);
+        if (sd.slots.size() <= static_cast<size_t>(slot)) sd.slots.resize(static_cast<size_t>(slot) + 1);
+        sd.slots[static_cast<size_t>(slot)]++;
+      }
+      for (PortCell* c : touched) c->countries[g.country] += c->run_packets;
+      r = e;
     }
     new_segments_.push_back(rec);
     rows_added_ += part.size();

@@ -141,6 +141,7 @@ class Store::Transaction {
   std::vector<std::string> written_;  // files this transaction created
   std::vector<SegmentRecord> new_segments_;
   uint64_t rows_added_ = 0;
+  uint64_t run_id_ = 0;
   bool committed_ = false;
 };
 
