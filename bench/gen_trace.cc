@@ -8,6 +8,7 @@
 // Until the geo database is wired in, sources come from --ranges-csv (first,last,CC,ASN) or from
 // a built-in fallback, which the output names.
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 // GCC 12 reports a false "potential null pointer dereference" inside CLI11's string splitting
 // (inlined std::vector<std::string> growth); nothing in this file dereferences null.
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Write a synthetic darknet trace (pcap) for benchmarks and tests"};
   uint64_t packets = 1000000, sources = 100000, seed = 1;
   double spoofed_share = 0;
-  std::string out, start = "2018-07-01", monitored = "203.0.113.0/24,198.51.100.0/24,192.0.2.0/24";
+  std::string out, start = "2018-07-01",
+                   monitored = "203.0.113.0/24,198.51.100.0/24,192.0.2.0/24,2001:db8:7e17::/64";
   std::string truth_path, ranges_csv;
   double days = 1;
   bool truth_sources = false;
@@ -123,9 +125,12 @@ int main(int argc, char** argv) {
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
+  struct stat st {};
+  double mb = stat(out.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size / 1e6 : 0;
   std::printf(
-      "packets=%llu seconds=%.3f packets_per_s=%.0f peak_rss_mb=%.1f ranges=\"%s\" out=%s\n",
-      static_cast<unsigned long long>(packets), secs, static_cast<double>(packets) / secs,
-      static_cast<double>(ru.ru_maxrss) / 1024.0, ranges_from, out.c_str());
+      "packets=%llu seconds=%.3f packets_per_s=%.0f mb=%.1f mb_per_s=%.0f peak_rss_mb=%.1f "
+      "ranges=\"%s\" out=%s\n",
+      static_cast<unsigned long long>(packets), secs, static_cast<double>(packets) / secs, mb,
+      mb / secs, static_cast<double>(ru.ru_maxrss) / 1024.0, ranges_from, out.c_str());
   return 0;
 }

@@ -39,9 +39,6 @@ inline uint64_t Mix64(uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-inline uint32_t Hash32(uint64_t a, uint64_t b) {
-  return static_cast<uint32_t>(Mix64(a ^ Mix64(b)) >> 32);
-}
 
 // A keyed bijection on 32-bit integers: distinct inputs give distinct outputs, so a counter run
 // through it gives never-repeating "random" addresses without remembering any of them.

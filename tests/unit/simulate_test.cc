@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -394,6 +395,33 @@ TEST(Generator, ActivityIsHeavyTailed) {
   for (size_t i = 0; i < top; ++i) top_sum += per_source[i];
   EXPECT_GT(static_cast<double>(top_sum), 0.15 * static_cast<double>(total));
   EXPECT_LE(per_source[per_source.size() / 2], 10u);  // the median source sends a few packets
+}
+
+TEST(Generator, RetransmissionsRepeatTheSynAfterTheStackTimeout) {
+  const Fixture& f = Small();
+  struct Seen {
+    int64_t last_us;
+    int count;
+  };
+  std::map<std::tuple<IpAddr, uint16_t, IpAddr, uint16_t, uint32_t>, Seen> conns;
+  uint64_t repeats = 0;
+  for (const Packet& p : f.packets) {
+    Tool t = f.ToolOf(p);
+    if (t != Tool::kWindows && t != Tool::kLinux) continue;
+    auto [it, fresh] = conns.try_emplace({p.src, p.sport, p.dst, p.dport, p.seq}, Seen{p.ts_us, 1});
+    if (fresh) continue;
+    ++repeats;
+    // Windows waits 3 s, then 6 s more; Linux 1 s, then 2 s more. A retransmission goes out
+    // with the first packet of the trace after it is due, so it can only be later.
+    int64_t gap = p.ts_us - it->second.last_us;
+    int64_t min_gap = (t == Tool::kWindows ? 3 : 1) * it->second.count * 1000000LL;
+    EXPECT_GE(gap, min_gap) << p.src.ToString();
+    ++it->second.count;
+    it->second.last_us = p.ts_us;
+    EXPECT_LE(it->second.count, 3);
+  }
+  EXPECT_EQ(repeats, f.truth.retransmissions);
+  EXPECT_GT(repeats, 100u);
 }
 
 TEST(Generator, DiurnalCycle) {
