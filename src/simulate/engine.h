@@ -1,0 +1,369 @@
+// Internal to the generator: the engine behind WriteTrace(), shared by engine_build.cc (spec →
+// population and streams, ground truth) and engine_run.cc (the packet loop).
+//
+// How the engine works.
+//
+// Population. Sources are split into cells (profile × country) by largest remainder, each cell a
+// contiguous run of the source table, addresses drawn from the country's SourceRanges and made
+// distinct. Within a cell, rank r of n is drawn as ⌊n·u^skew⌋: the heavy tail needs no per-source
+// weights. A drawn source sends a short run of packets (mean 2), as scanners probe in bursts; this
+// also halves the draws and keeps the per-tool code path predictable.
+//
+// Streams. Packets come from streams, each with a packet budget and a rate curve over time:
+//   population  — the cells' background radiation, rate following the diurnal cycle;
+//   backscatter — DoS attacks on victims, each an episode with its own start, end and rate;
+//   flood       — spoofed SYN flood episodes, each aimed at one monitored address and port.
+// A planted event (issue 3) will be one more stream. Time is cut into 1 s slots; a stream's
+// packets up to the end of a slot are round(budget · F(t)) for its normalised cumulative rate F,
+// which makes every budget exact. Within a slot the packets get evenly spread, jittered
+// timestamps (non-decreasing by construction) and are dealt to the streams at random in
+// proportion to what each still owes.
+//
+// Retransmissions. A Windows or Linux SYN that gets no answer is sent again after the stack's
+// timeout. Pending ones wait in FIFO queues, one per delay (appending in time order keeps each
+// queue sorted), and go out in place of the population stream's next fresh packet once due.
+//
+// Packets are built in place in the writer's buffer; checksums add the variable fields to
+// precomputed sums of the constant ones.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/status.h"
+#include "simulate/generator.h"
+#include "simulate/ground_truth.h"
+#include "simulate/packet_format.h"
+#include "simulate/pcap_writer.h"
+#include "simulate/rng.h"
+
+namespace teiten::simulate::engine {
+
+using wire::kProtoIcmp;
+using wire::kProtoIcmp6;
+using wire::kProtoTcp;
+using wire::kProtoUdp;
+
+constexpr int64_t kSecond = 1'000'000;
+constexpr int64_t kSlotUs = kSecond;
+constexpr size_t kMaxPending = 1 << 20;
+constexpr uint32_t kNoSource = 0xffffffffU;
+
+// A rate curve: the sum of intervals of constant rate. Cumulative() is queried with
+// non-decreasing times and walks forward.
+class RateCurve {
+ public:
+  void Add(int64_t start, int64_t end, double rate) {
+    if (end > start && rate > 0) intervals_.push_back({start, end, rate});
+  }
+  void Build() {
+    std::vector<std::pair<int64_t, int>> events;  // (time, interval index ± 1)
+    for (size_t i = 0; i < intervals_.size(); ++i) {
+      events.push_back({intervals_[i].start, static_cast<int>(i) + 1});
+      events.push_back({intervals_[i].end, -static_cast<int>(i) - 1});
+    }
+    std::sort(events.begin(), events.end());
+    double rate = 0, cum = 0;
+    int active = 0;
+    for (size_t e = 0; e < events.size();) {
+      int64_t t = events[e].first;
+      if (!t_.empty()) cum += rate_.back() * static_cast<double>(t - t_.back());
+      for (; e < events.size() && events[e].first == t; ++e) {
+        int k = events[e].second;
+        if (k > 0) {
+          rate += intervals_[k - 1].rate;
+          ++active;
+        } else {
+          rate -= intervals_[-k - 1].rate;
+          --active;
+        }
+      }
+      if (active == 0) rate = 0;  // no drift from adding and subtracting
+      t_.push_back(t);
+      cum_.push_back(cum);
+      rate_.push_back(std::max(rate, 0.0));
+    }
+    total_ = cum_.empty() ? 0 : cum_.back();
+  }
+  double total() const { return total_; }
+  double Cumulative(int64_t t) {
+    if (t_.empty() || t <= t_.front()) return 0;
+    while (cursor_ + 1 < t_.size() && t_[cursor_ + 1] <= t) ++cursor_;
+    return cum_[cursor_] + rate_[cursor_] * static_cast<double>(t - t_[cursor_]);
+  }
+
+ private:
+  struct Interval {
+    int64_t start, end;
+    double rate;
+  };
+  std::vector<Interval> intervals_;
+  std::vector<int64_t> t_;
+  std::vector<double> cum_, rate_;
+  double total_ = 0;
+  size_t cursor_ = 0;
+};
+
+struct Country {
+  std::string code;
+  double weight = 0;
+  std::vector<SourceRange> ranges;  // IPv4
+  std::vector<uint64_t> cum;        // cumulative sizes, for drawing an address
+  std::vector<int> v6_blocks;       // indices into kV6Blocks
+};
+
+struct Profile {
+  const ProfileSpec* spec = nullptr;
+  Tool tool = Tool::kLinux;  // copies of spec fields, one load away on the packet path
+  bool v6 = false;
+  double retransmit = 0;
+  std::vector<uint16_t> ports;
+  AliasTable port_alias;
+  double packets_per_probe = 1;  // with retransmissions
+};
+
+struct Cell {
+  uint32_t base = 0, count = 0;
+  uint16_t profile = 0, country = 0;
+};
+
+// 16 bytes per population source.
+struct Source {
+  uint32_t addr = 0;  // IPv4 host order, or index into v6_addrs_
+  uint32_t key = 0;   // per-source constant from which ports, IP ID bases, etc. derive
+  uint32_t packets = 0;
+  uint16_t cell = 0;
+  uint8_t hops = 0;     // routers between the source and the sensor
+  uint8_t variant = 0;  // 1: the tool's alternative build (ProfileSpec::variant_share)
+};
+
+enum class BackscatterKind : uint8_t { kSynAck, kRst, kRstAck, kIcmpUnreach };
+
+struct Episode {
+  int64_t start = 0, end = 0;
+  double rate = 0;
+  uint32_t who = 0;  // backscatter: source index of the victim; flood: target IPv4
+  uint16_t port = 0;
+  uint8_t kind = 0;  // BackscatterKind, or flood variant
+  uint8_t ttl = 0;
+  uint64_t packets = 0;
+};
+
+enum class StreamKind : uint8_t { kPopulation, kBackscatter, kFlood };
+
+struct Stream {
+  StreamKind kind = StreamKind::kPopulation;
+  uint64_t budget = 0;
+  uint64_t done = 0;  // packets allotted to slots so far
+  RateCurve curve;
+  std::vector<Episode> episodes;  // sorted by start
+  size_t next_episode = 0;
+  std::vector<uint32_t> active;
+  std::vector<double> active_cum;
+};
+
+// A SYN waiting to be sent again.
+struct Pending {
+  int64_t due = 0;
+  uint32_t source = 0;
+  uint32_t dst = 0;  // IPv4, or the host part of an IPv6 destination
+  uint32_t seq = 0;
+  uint16_t sport = 0, dport = 0;
+  uint8_t dst_prefix = 0;  // IPv6 destination prefix index
+  uint8_t attempt = 0;     // retransmissions sent so far
+};
+
+// A population draw: the cell and the source within it.
+struct Pick {
+  uint32_t cell = 0, source = 0;
+};
+constexpr uint32_t kPickAhead = 16;
+
+// A FIFO of pending SYNs: a ring that grows by doubling (std::deque allocates per block).
+class PendingQueue {
+ public:
+  bool empty() const { return head_ == tail_; }
+  size_t size() const { return static_cast<size_t>(tail_ - head_); }
+  const Pending& front() const { return buf_[head_ & mask_]; }
+  void pop_front() { ++head_; }
+  void push_back(const Pending& p) {
+    if (size() == buf_.size()) Grow();
+    buf_[tail_++ & mask_] = p;
+  }
+
+ private:
+  void Grow() {
+    std::vector<Pending> bigger(std::max<size_t>(64, 2 * buf_.size()));
+    for (uint64_t i = head_; i < tail_; ++i) bigger[i - head_] = buf_[i & mask_];
+    tail_ -= head_;
+    head_ = 0;
+    buf_.swap(bigger);
+    mask_ = buf_.size() - 1;
+  }
+  std::vector<Pending> buf_;
+  uint64_t head_ = 0, tail_ = 0, mask_ = 0;
+};
+
+class Engine {
+ public:
+  Engine(const GeneratorSpec& spec, const std::vector<SourceRange>& ranges)
+      : spec_(spec),
+        ranges_(ranges),
+        pop_rng_(Mix64(spec.seed ^ 0x706f70)),
+        pkt_rng_(Mix64(spec.seed ^ 0x706b74)) {}
+
+  Status Prepare() {
+    RETURN_IF_ERROR(Validate());
+    RETURN_IF_ERROR(BuildDestinations());
+    RETURN_IF_ERROR(BuildCountries());
+    RETURN_IF_ERROR(BuildProfiles());
+    RETURN_IF_ERROR(BuildPopulation());
+    RETURN_IF_ERROR(BuildStreams());
+    return OkStatus();
+  }
+  Status Run(PcapWriter* w);
+  void FillTruth(GroundTruth* truth) const;
+
+ private:
+  Status Validate();
+  Status BuildDestinations();
+  Status BuildCountries();
+  Status BuildProfiles();
+  Status BuildPopulation();
+  Status BuildStreams();
+
+  bool Monitored4(uint32_t a) const {
+    for (const auto& [base, size] : dst4_) {
+      if (a - base < size) return true;
+    }
+    return false;
+  }
+  uint32_t DrawDst4() {
+    if (!dst4_table_.empty()) {
+      return dst4_table_[pkt_rng_.Below(static_cast<uint32_t>(dst4_table_.size()))];
+    }
+    uint64_t r = pkt_rng_.Below64(dst4_total_);
+    for (const auto& [base, size] : dst4_) {
+      if (r < size) return static_cast<uint32_t>(base + r);
+      r -= size;
+    }
+    return static_cast<uint32_t>(dst4_.back().first);
+  }
+  // IPv6 destination: a low host number within a monitored IPv6 prefix, as v6 scanners probe.
+  void Dst6(uint8_t prefix, uint32_t host, uint8_t* out) const {
+    std::memcpy(out, dst6_[prefix].base.bytes.data(), 16);
+    for (int i = 0; i < 4; ++i) out[15 - i] |= static_cast<uint8_t>(host >> (8 * i));
+  }
+  uint32_t DrawHost6(uint8_t prefix) {
+    int host_bits = 128 - dst6_[prefix].length;
+    if (host_bits == 0) return 0;
+    uint32_t mask = host_bits >= 16 ? 0xffff : (1u << host_bits) - 1;
+    return 1 + (pkt_rng_.Next32() & mask & 0x3ff);  // ::1 … ::400, the usual targets
+  }
+
+  Pick DrawPick() {
+    const Cell& c = cells_[population_cells_[cell_alias_.Sample(pick_rng_.Next())]];
+    Pick p{static_cast<uint32_t>(&c - cells_.data()), c.base + Rank(c.count)};
+    __builtin_prefetch(&sources_[p.source], 1);
+    return p;
+  }
+  uint32_t Rank(uint32_t n) {
+    double u = pick_rng_.Uniform();
+    double x;
+    if (skew_int_ == 4) {
+      double u2 = u * u;
+      x = u2 * u2;
+    } else if (skew_int_ == 1) {
+      x = u;
+    } else {
+      x = std::pow(u, spec_.activity_skew);
+    }
+    auto r = static_cast<uint32_t>(x * n);
+    return r < n ? r : n - 1;
+  }
+
+  void Count(uint32_t source, Tool tool, uint8_t proto, uint32_t port, bool v6) {
+    ++tool_packets_[static_cast<int>(tool)];
+    if (proto == kProtoTcp) {
+      ++tcp_ports_[port];
+    } else if (proto == kProtoUdp) {
+      ++udp_ports_[port];
+    } else if (proto == kProtoIcmp) {
+      ++icmp_packets_;
+    } else {
+      ++icmp6_packets_;
+    }
+    if (v6) ++v6_packets_;
+    if (source != kNoSource) ++sources_[source].packets;
+  }
+
+  void EmitPopulation(int64_t t);
+  void EmitFresh(uint32_t idx, const Profile& prof, int64_t t);
+  void EmitRetransmission(const Pending& p, int64_t t);
+  void EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t dst, uint8_t dst_prefix,
+                    uint32_t dport, uint32_t sport, uint32_t seq, int attempt);
+  void EmitBackscatter(Stream& s, int64_t t);
+  void EmitFlood(Stream& s, int64_t t);
+  void EmitSip(const Source& src, uint32_t dst, uint32_t dport, int64_t t);
+  void EmitPing(const Source& src, const Profile& prof, int64_t t);
+  uint32_t NextSpoofed();
+  Episode& PickEpisode(Stream& s);
+  void SchedulePending(const Pending& p, int64_t delay, int queue);
+  const Pending* DuePending(int64_t t, int* queue);
+  bool PopulationHas(uint32_t a) const {
+    if (!((pop24_[a >> 14] >> ((a >> 8) & 63)) & 1)) return false;
+    return std::binary_search(sorted_pop_.begin(), sorted_pop_.end(), a) || Monitored4(a);
+  }
+
+  const GeneratorSpec& spec_;
+  const std::vector<SourceRange>& ranges_;
+  Rng pop_rng_, pkt_rng_;
+  PcapWriter* w_ = nullptr;
+  int skew_int_ = 0;
+
+  std::vector<std::pair<uint64_t, uint64_t>> dst4_;  // (base, size) of monitored IPv4 prefixes
+  uint64_t dst4_total_ = 0;
+  std::vector<uint32_t> dst4_table_;  // every monitored IPv4 address, when there are ≤ 2^22
+  std::vector<Prefix> dst6_;
+  std::vector<Country> countries_;
+  std::vector<Profile> profiles_;
+  std::vector<Cell> cells_;
+  std::vector<Source> sources_;
+  std::vector<IpAddr> v6_addrs_;
+  std::vector<uint32_t> sorted_pop_;  // population IPv4 addresses, sorted
+  std::vector<uint64_t> pop24_;       // bit per /24 holding a population or monitored address
+  AliasTable cell_alias_;
+  std::vector<uint32_t> population_cells_;  // cell_alias_ index → cell
+  // Population draws are made kPickAhead packets early so that the source's record can be
+  // prefetched: with a large population it is a cache miss that would otherwise stall.
+  std::array<Pick, kPickAhead> picks_{};
+  uint32_t pick_pos_ = 0;
+  uint32_t run_left_ = 0;  // packets left in the current source's run
+  uint32_t run_source_ = 0;
+  const Profile* run_profile_ = nullptr;
+  Rng pick_rng_{0};
+  std::vector<Stream> streams_;
+  static constexpr uint32_t kSpoofAhead = 8;
+  uint32_t spoof_key_ = 0;
+  uint32_t spoof_counter_ = 0;  // candidates taken; each is Permute32(counter), so all distinct
+  std::array<uint32_t, kSpoofAhead> spoof_ahead_{};
+
+  std::array<PendingQueue, 4> pending_;  // Linux +1 s, Linux +2 s, Windows +3 s, +6 s
+  size_t pending_total_ = 0;
+  int64_t next_due_ = INT64_MAX;
+
+  std::array<uint64_t, kToolCount> tool_packets_{};
+  std::vector<uint64_t> tcp_ports_ = std::vector<uint64_t>(65536);
+  std::vector<uint64_t> udp_ports_ = std::vector<uint64_t>(65536);
+  uint64_t icmp_packets_ = 0, icmp6_packets_ = 0, v6_packets_ = 0;
+  uint64_t spoofed_ = 0, retransmissions_ = 0, retransmissions_dropped_ = 0;
+};
+
+}  // namespace teiten::simulate::engine
