@@ -33,7 +33,7 @@ fi
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" >/dev/null
 fi
-cmake --build "$BUILD" -j"$(nproc)" --target teiten teiten-geo-build teiten-gen-trace
+cmake --build "$BUILD" -j"$(nproc)" --target teiten teiten-geo-build teiten-gen-trace teiten-pcap-loop
 
 # The ASN database ships as CSV: convert it once to GeoLite2-ASN-shaped MMDB.
 ASN_DIR=node_modules/@ip-location-db/asn

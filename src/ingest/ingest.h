@@ -38,7 +38,7 @@ struct IngestSummary {
 };
 
 struct IngestOptions {
-  size_t batch_rows = size_t{1} << 21;  // observations buffered before a segment is written
+  size_t batch_rows = size_t{1} << 20;  // observations buffered before a segment is written
   // Called now and then with (packets read, bytes read) for progress display.
   std::function<void(uint64_t, uint64_t)> progress;
 };

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Query benchmark: builds a store of SENSORS × PACKETS packets over 2018 Q2 and Q3 (a generated
+# realistic trace per sensor and quarter, deleted after ingest), then times `teiten top ports`
+# with previous ranks and `teiten ip` over it. Prints a Markdown table for docs/BENCHMARKS.md.
+#   bench/run_queries.sh SENSORS PACKETS_PER_SENSOR_QUARTER
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=${1:?sensors}
+P=${2:?packets per sensor per quarter}
+DIR=${BENCH_DIR:-/var/tmp/teiten-bench}/queries-$S-$P
+B=build
+mkdir -p "$DIR"
+CFG="$DIR/teiten.toml"
+{
+  echo '[store]'; echo 'path = "store"'; echo 'timezone = "Asia/Tokyo"'
+  echo '[geo]'
+  echo "country_db = \"$PWD/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb\""
+  echo "asn_db = \"$PWD/var/geo/asn.mmdb\""
+  for i in $(seq 1 "$S"); do
+    echo '[[sensor]]'; echo "id = \"s$i\""; echo "group = \"g$((i % 2))\""
+    echo "prefixes = [\"10.$i.0.0/24\"]"
+  done
+} > "$CFG"
+[ -f "$DIR/ranges.csv" ] || "$B/src/cli/teiten" geo --config "$CFG" --ranges-csv "$DIR/ranges.csv"
+if [ ! -f "$DIR/built" ]; then
+  rm -rf "$DIR/store"
+  t0=$(date +%s)
+  for i in $(seq 1 "$S"); do
+    for q in 2018-04-01:91 2018-07-01:92; do
+      start=${q%%:*}; days=${q#*:}
+      truth=()
+      [ "$i$start" = "12018-07-01" ] && truth=(--truth "$DIR/truth.json" --truth-sources)
+      "$B/bench/teiten-gen-trace" --packets "$P" --sources 400000 --seed "$i$days" --start "$start" \
+        --days "$days" --monitored "10.$i.0.0/24" --ranges-csv "$DIR/ranges.csv" --out "$DIR/t.pcap" \
+        "${truth[@]}" >/dev/null
+      "$B/src/cli/teiten" ingest --config "$CFG" --sensor "s$i" "$DIR/t.pcap" | tail -1
+      rm -f "$DIR/t.pcap"
+    done
+  done
+  echo "built in $(( $(date +%s) - t0 )) s" > "$DIR/built"
+fi
+packets=$(( S * P * 2 ))
+bytes=$(du -sb "$DIR/store/seg" "$DIR/store/rollup" | awk '{s+=$1} END {print s}')
+median() {  # median wall ms of 7 runs of a command (after one warm-up)
+  "$@" >/dev/null 2>&1
+  for _ in 1 2 3 4 5 6 7; do
+    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))
+  done | sort -n | sed -n 4p
+}
+# The busiest source of sensor 1's 2018 Q3 trace, from the generator's ground truth.
+ip=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['sources'], key=lambda s: s[-1])[0])" "$DIR/truth.json")
+top_ms=$(median "$B/src/cli/teiten" top ports --config "$CFG" --period 2018Q3 -n 10)
+topc_ms=$(median "$B/src/cli/teiten" top countries --config "$CFG" --period 2018Q3 -n 10)
+ip_ms=$(median "$B/src/cli/teiten" ip --config "$CFG" "$ip")
+"$B/src/cli/teiten" ip --config "$CFG" "$ip" | head -8
+echo
+echo "| store | packets | bytes/packet | top ports 2018Q3 (ms) | top countries 2018Q3 (ms) | ip $ip (ms) |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| $S sensors × 2 quarters | $packets | $(awk -v b="$bytes" -v n="$packets" 'BEGIN{printf "%.2f", b/n}') | $top_ms | $topc_ms | $ip_ms |"
+cat "$DIR/built"
