@@ -198,6 +198,24 @@ Result<std::unique_ptr<Store>> OpenStoreFor(const Common& c, Config* cfg_out) {
   return Store::Open(cfg_out->store_path, {});
 }
 
+// What every period query needs: the period, the output format, the store and the sensors.
+struct QueryContext {
+  Period period;
+  OutputFormat format = OutputFormat::kTable;
+  Config cfg;
+  std::unique_ptr<Store> store;
+  SensorSelection sel;
+};
+
+Result<QueryContext> PrepareQuery(const Common& c, const std::string& period_text) {
+  QueryContext q;
+  ASSIGN_OR_RETURN(q.period, ParsePeriod(period_text));
+  ASSIGN_OR_RETURN(q.format, ParseFormat(c.format));
+  ASSIGN_OR_RETURN(q.store, OpenStoreFor(c, &q.cfg));
+  ASSIGN_OR_RETURN(q.sel, ResolveSensors(*q.store, c.sensors, c.groups));
+  return q;
+}
+
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n) {
   Dimension dim;
   if (what == "ports") dim = Dimension::kPort;
@@ -205,15 +223,13 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   else if (what == "asns") dim = Dimension::kAsn;
   else if (what == "sensors") dim = Dimension::kSensor;
   else return Fail(InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
-  auto period = ParsePeriod(period_text);
-  if (!period.ok()) return Fail(period.status());
-  auto f = ParseFormat(c.format);
-  if (!f.ok()) return Fail(f.status());
-  Config cfg;
-  auto store = OpenStoreFor(c, &cfg);
-  if (!store.ok()) return Fail(store.status());
-  auto sel = ResolveSensors(**store, c.sensors, c.groups);
-  if (!sel.ok()) return Fail(sel.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  auto* period = &q->period;
+  auto* f = &q->format;
+  Config& cfg = q->cfg;
+  auto* store = &q->store;
+  auto* sel = &q->sel;
   auto res = Top(**store, dim, *period, *sel, n);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
@@ -302,15 +318,12 @@ int RunIp(const Common& c, const std::string& addr_text) {
 }
 
 int RunSummary(const Common& c, const std::string& period_text, size_t n) {
-  auto period = ParsePeriod(period_text);
-  if (!period.ok()) return Fail(period.status());
-  auto f = ParseFormat(c.format);
-  if (!f.ok()) return Fail(f.status());
-  Config cfg;
-  auto store = OpenStoreFor(c, &cfg);
-  if (!store.ok()) return Fail(store.status());
-  auto sel = ResolveSensors(**store, c.sensors, c.groups);
-  if (!sel.ok()) return Fail(sel.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  auto* period = &q->period;
+  auto* f = &q->format;
+  auto* store = &q->store;
+  auto* sel = &q->sel;
   auto s = Summary(**store, *period, *sel, n);
   if (!s.ok()) return Fail(s.status());
   Lang lang = ParseLang(c.lang);
@@ -346,17 +359,14 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n) {
 int RunSeries(const Common& c, const std::string& period_text, const std::string& gran,
               const std::vector<std::string>& ports, const std::vector<std::string>& countries,
               const std::vector<std::string>& sensor_series, const std::string& by_country, size_t n) {
-  auto period = ParsePeriod(period_text);
-  if (!period.ok()) return Fail(period.status());
   auto g = ParseGranularity(gran);
   if (!g.ok()) return Fail(g.status());
-  auto f = ParseFormat(c.format);
-  if (!f.ok()) return Fail(f.status());
-  Config cfg;
-  auto store = OpenStoreFor(c, &cfg);
-  if (!store.ok()) return Fail(store.status());
-  auto sel = ResolveSensors(**store, c.sensors, c.groups);
-  if (!sel.ok()) return Fail(sel.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  auto* period = &q->period;
+  auto* f = &q->format;
+  auto* store = &q->store;
+  auto* sel = &q->sel;
   Lang lang = ParseLang(c.lang);
   Result<SeriesResult> res = Internal("unset");
   bool packets_only = false;

@@ -21,7 +21,14 @@ std::string Thousands(uint64_t v) {
 TableCell Text(std::string s) { return {s, s, false}; }
 TableCell Count(uint64_t v) { return {Thousands(v), std::to_string(v), true}; }
 TableCell Fixed(double v, int decimals) {
-  return {fmt::format("{:.{}f}", v, decimals), fmt::format("{:.{}f}", v, decimals + 2), true};
+  // Thousands separators on the integer part, as for counts: 1,419,341.0
+  std::string text = fmt::format("{:.{}f}", v, decimals);
+  size_t dot = text.find('.');
+  std::string whole = text.substr(0, dot), frac = dot == std::string::npos ? "" : text.substr(dot);
+  bool neg = !whole.empty() && whole[0] == '-';
+  if (neg) whole.erase(0, 1);
+  text = (neg ? "-" : "") + Thousands(std::stoull(whole)) + frac;
+  return {text, fmt::format("{:.{}f}", v, decimals + 2), true};
 }
 TableCell Percent(double f) {
   return {fmt::format("{:.2f}%", f * 100), fmt::format("{:.6f}", f), true};
