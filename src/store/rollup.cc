@@ -86,8 +86,7 @@ void DayRollup::Merge(const DayRollup& o) {
 
 std::vector<uint8_t> DayRollup::Encode() {
   // Layout: header | directory | sections (8-byte aligned records) | source sets | footer.
-  std::vector<uint8_t> out;
-  out.insert(out.end(), kMagic, kMagic + 8);
+  std::vector<uint8_t> out(kMagic, kMagic + 8);
   codec::PutFixed<int32_t>(&out, day);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(sensors.size()));
   size_t dir_at = out.size();

@@ -219,7 +219,9 @@ TEST_F(StoreTest, KillDuringIngestLeavesAConsistentStoreAndARerunCompletesIt) {
     pid_t pid = fork();
     if (pid == 0) {
       auto s = Store::Open(dir_.path() + "/store", {});
-      Ingester ing(s->get(), nullptr, {.batch_rows = 50000});
+      IngestOptions opts;
+      opts.batch_rows = 50000;  // several flushes, so the kill can land between them
+      Ingester ing(s->get(), nullptr, opts);
       auto r = ing.IngestFile(Sensor(), Path("big.pcap"));
       _exit(r.ok() ? 0 : 1);
     }
