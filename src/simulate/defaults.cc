@@ -85,7 +85,7 @@ std::vector<ProfileSpec> DefaultProfiles2018() {
        {993, 0.02},  {5900, 0.03}, {0, 0.24}});
   add("sipvicious", Tool::kSipVicious, 0.02, 0.005, {{5060, 1.0}});
   add("netis", Tool::kNetis, 0.01, 0.01, {{53413, 1.0}});
-  auto& ping = add("ping", Tool::kPing, 0.03, 0.05, {});
+  auto& ping = add("ping", Tool::kPing, 0.02, 0.05, {});
   ping.variant_share = 0.4;
   add("backscatter", Tool::kBackscatter, 0.04, 0.005,
       {{80, 0.45},

@@ -381,6 +381,29 @@ TEST(Generator, SharesFollowTheSpec) {
   EXPECT_EQ(g.retransmissions_dropped, 0u);
 }
 
+// The default 2018 mix ranks like TSUBAME 2018 Q3 (seed 003): 23, 445, 80, 8080, 22 and
+// China, Russia, the US, the Netherlands, Ukraine.
+TEST(Generator, DefaultMixRanksLikeTsubame2018Q3) {
+  GeneratorSpec spec = SmallSpec();
+  spec.packets = 1000000;
+  spec.sources = 50000;
+  spec.spoofed_flood_share = 0;
+  GroundTruth truth;
+  ASSERT_TRUE(WriteTrace(spec, FallbackSourceRanges(), "/dev/null", &truth).ok());
+  auto top = [](const auto& counts, size_t n) {
+    std::vector<std::pair<uint64_t, typename std::decay_t<decltype(counts)>::key_type>> v;
+    for (const auto& [k, c] : counts) v.push_back({c, k});
+    std::sort(v.rbegin(), v.rend());
+    v.resize(std::min(n, v.size()));
+    return v;
+  };
+  std::vector<std::string> ports, countries;
+  for (const auto& [c, k] : top(truth.packets_by_port, 5)) ports.push_back(PortKeyToString(k));
+  for (const auto& [c, k] : top(truth.packets_by_country, 5)) countries.push_back(k);
+  EXPECT_EQ(ports, (std::vector<std::string>{"23/TCP", "445/TCP", "80/TCP", "8080/TCP", "22/TCP"}));
+  EXPECT_EQ(countries, (std::vector<std::string>{"CN", "RU", "US", "NL", "UA"}));
+}
+
 TEST(Generator, ActivityIsHeavyTailed) {
   const Fixture& f = Small();
   std::vector<uint64_t> per_source;
