@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace teiten::simulate {
 
@@ -56,9 +57,11 @@ Status WriteGroundTruthJson(const GroundTruth& truth, const std::string& path, b
                                          {"sources_population", t.sources_population}};
   }
   j["tools"] = tools;
-  ordered_json ports = ordered_json::object();
+  // A plain (std::map-backed) object: ordered_json inserts in linear time, and backscatter and
+  // broad scans reach tens of thousands of ports.
+  nlohmann::json ports = nlohmann::json::object();
   for (const auto& [key, n] : truth.packets_by_port) ports[PortKeyToString(key)] = n;
-  j["packets_by_port"] = ports;
+  j["packets_by_port"] = std::move(ports);
   j["packets_by_country"] = truth.packets_by_country;
   j["packets_by_profile"] = truth.packets_by_profile;
   ordered_json episodes = ordered_json::array();
@@ -71,21 +74,32 @@ Status WriteGroundTruthJson(const GroundTruth& truth, const std::string& path, b
                         {"packets", e.packets}});
   }
   j["episodes"] = episodes;
-  if (with_sources) {
-    // Compact rows: [address, tool, profile, country, asn, packets].
-    ordered_json rows = ordered_json::array();
-    for (const SourceTruth& s : truth.sources) {
-      rows.push_back({s.addr.ToString(), ToolName(s.tool), truth.profiles.at(s.profile),
-                      Cc(s.country), s.asn, s.packets});
-    }
-    j["sources_columns"] = {"addr", "tool", "profile", "country", "asn", "packets"};
-    j["sources"] = rows;
-  }
+  if (with_sources) j["sources_columns"] = {"addr", "tool", "profile", "country", "asn", "packets"};
   std::string tmp = path + ".partial";
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return IoError("cannot create " + tmp);
-    out << j.dump(1) << '\n';
+    std::string head = j.dump(1);
+    if (!with_sources) {
+      out << head << '\n';
+    } else {
+      // The source rows are streamed, one compact array per line: a DOM of a million rows would
+      // take hundreds of MB.
+      head.pop_back();  // the closing brace
+      while (!head.empty() && head.back() == '\n') head.pop_back();
+      out << head << ",\n \"sources\": [";
+      std::vector<std::string> profile_json;
+      for (const std::string& name : truth.profiles)
+        profile_json.push_back(nlohmann::json(name).dump());
+      for (size_t i = 0; i < truth.sources.size(); ++i) {
+        const SourceTruth& src = truth.sources[i];
+        out << (i ? ",\n  [\"" : "\n  [\"") << src.addr.ToString() << "\",\"" << ToolName(src.tool)
+            << "\"," << profile_json.at(src.profile) << ','
+            << nlohmann::json(Cc(src.country)).dump() << ',' << src.asn << ',' << src.packets
+            << ']';
+      }
+      out << "\n ]\n}\n";
+    }
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -497,10 +498,17 @@ TEST(Generator, GroundTruthJsonIsWritten) {
   const Fixture& f = Small();
   std::string path = TempPath("truth.json");
   ASSERT_TRUE(WriteGroundTruthJson(f.truth, path, true).ok());
-  std::string text = ReadFile(path);
-  EXPECT_NE(text.find("\"packets_by_port\""), std::string::npos);
-  EXPECT_NE(text.find("\"23/TCP\""), std::string::npos);
-  EXPECT_NE(text.find("\"mirai\""), std::string::npos);
+  nlohmann::json j = nlohmann::json::parse(ReadFile(path));
+  EXPECT_EQ(j["packets"], f.spec.packets);
+  EXPECT_EQ(j["packets_by_port"]["23/TCP"], f.truth.packets_by_port.at(MakePortKey(6, 23)));
+  EXPECT_EQ(j["tools"]["mirai"]["packets"], f.truth.tool(Tool::kMirai).packets);
+  ASSERT_EQ(j["sources"].size(), f.truth.sources.size());
+  uint64_t sum = 0;
+  for (const auto& row : j["sources"]) sum += row[5].get<uint64_t>();
+  EXPECT_EQ(sum + f.truth.tool(Tool::kSpoofedFlood).packets, f.spec.packets);
+  EXPECT_EQ(j["sources"][0][0], f.truth.sources[0].addr.ToString());
+  ASSERT_TRUE(WriteGroundTruthJson(f.truth, path, false).ok());
+  EXPECT_FALSE(nlohmann::json::parse(ReadFile(path)).contains("sources"));
 }
 
 TEST(Generator, RejectsBadSpecsNamingTheField) {
