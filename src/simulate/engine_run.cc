@@ -548,7 +548,8 @@ Status Engine::Run(PcapWriter* w) {
     for (uint64_t i = 0; i < total; ++i, --left) {
       // One random word: the high half jitters the time, the low half picks the stream.
       const uint64_t r = pkt_rng_.Next();
-      const uint64_t jitter = ((r >> 32) * step) >> 32;
+      // step < 2^52 (a 1 s slot in 32.32 µs): the product needs 128 bits.
+      const auto jitter = static_cast<uint64_t>((static_cast<__uint128_t>(r >> 32) * step) >> 32);
       const int64_t t = t0 + static_cast<int64_t>((i * step + jitter) >> 32);
       size_t k = 0;
       if (streams_.size() > 1 && owed[0] != left) {

@@ -213,6 +213,33 @@ TEST(Generator, TimestampsNonDecreasingWithinPeriod) {
     prev = p.ts_us;
   }
   EXPECT_LT(prev, f.spec.end_us);
+  // Sub-second parts are spread, not stuck on whole seconds.
+  size_t whole = 0;
+  std::set<int64_t> micros;
+  for (const Packet& p : f.packets) {
+    whole += p.ts_us % 1000000 == 0;
+    micros.insert(p.ts_us % 1000000);
+  }
+  EXPECT_LT(whole, f.packets.size() / 1000 + 2);
+  EXPECT_GT(micros.size(), f.packets.size() / 2);
+}
+
+TEST(Generator, SparseTracesSpreadPacketsWithinSeconds) {
+  GeneratorSpec spec = SmallSpec();
+  spec.packets = 2000;  // fewer than one packet per 1 s slot
+  spec.sources = 200;
+  std::string path = TempPath("sparse.pcap");
+  ASSERT_TRUE(WriteTrace(spec, FallbackSourceRanges(), path, nullptr).ok());
+  std::vector<Packet> packets = ReadTrace(path);
+  ASSERT_EQ(packets.size(), 2000u);
+  size_t whole = 0;
+  int64_t prev = 0;
+  for (const Packet& p : packets) {
+    whole += p.ts_us % 1000000 == 0;
+    EXPECT_GE(p.ts_us, prev);
+    prev = p.ts_us;
+  }
+  EXPECT_LT(whole, 10u);
 }
 
 TEST(Generator, AllChecksumsVerify) {
