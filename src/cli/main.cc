@@ -248,9 +248,13 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
               Count(r.packets), Count(r.sources), Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
   }
   if (*f == OutputFormat::kTable) {
-    fmt::print("{} {} — {}: {} packets from {} sources\n", ja ? "期間" : "Period",
-               res->period.Label(), ja ? "合計" : "total", Thousands(res->total_packets),
-               Thousands(res->total_sources));
+    if (ja) {
+      fmt::print("期間 {} — 合計 {} パケット、送信元 {} 件\n", res->period.Label(),
+                 Thousands(res->total_packets), Thousands(res->total_sources));
+    } else {
+      fmt::print("Period {} — total: {} packets from {} sources\n", res->period.Label(),
+                 Thousands(res->total_packets), Thousands(res->total_sources));
+    }
   }
   t.Write(std::cout, *f);
   return 0;
