@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <memory>
+
 namespace teiten::codec {
 
 void Shuffle(const uint8_t* in, size_t rows, size_t width, uint8_t* out) {
@@ -18,10 +20,28 @@ void Unshuffle(const uint8_t* in, size_t rows, size_t width, uint8_t* out) {
   }
 }
 
+namespace {
+// One compression and one decompression context per thread, freed when the thread ends
+// (ingest flushes run on short-lived worker threads).
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+ZSTD_CCtx* ThreadCCtx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDCtx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  return ctx.get();
+}
+}  // namespace
+
 std::vector<uint8_t> Compress(const uint8_t* p, size_t n, int level) {
   std::vector<uint8_t> out(ZSTD_compressBound(n));
-  thread_local ZSTD_CCtx* ctx = ZSTD_createCCtx();
-  size_t r = ZSTD_compressCCtx(ctx, out.data(), out.size(), p, n, level);
+  size_t r = ZSTD_compressCCtx(ThreadCCtx(), out.data(), out.size(), p, n, level);
   if (ZSTD_isError(r)) r = 0;  // cannot happen with a bound-sized buffer
   out.resize(r);
   return out;
@@ -30,8 +50,7 @@ std::vector<uint8_t> Compress(const uint8_t* p, size_t n, int level) {
 bool Decompress(const uint8_t* p, size_t n, size_t expected, std::vector<uint8_t>* out) {
   out->resize(expected);
   if (expected == 0) return n == 0 || ZSTD_getFrameContentSize(p, n) == 0;
-  thread_local ZSTD_DCtx* ctx = ZSTD_createDCtx();
-  size_t r = ZSTD_decompressDCtx(ctx, out->data(), expected, p, n);
+  size_t r = ZSTD_decompressDCtx(ThreadDCtx(), out->data(), expected, p, n);
   return !ZSTD_isError(r) && r == expected;
 }
 
