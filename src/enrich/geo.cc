@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
-#include <map>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -73,11 +73,17 @@ Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
   return db;
 }
 
-// Walks the IPv4 part of a tree, calling emit(first, last, value) for each data record.
+// Walks the IPv4 part of a tree in address order, collecting each data record's range and the
+// index of its decoded value (records are shared by many ranges and decoded once).
+struct WalkedRange {
+  uint32_t first, last;
+  uint32_t value;
+};
+
 class V4Walker {
  public:
   explicit V4Walker(MMDB_s* db) : db_(db) {}
-  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> Walk() {
+  std::vector<WalkedRange> Walk() {
     uint32_t node = 0;
     if (db_->metadata.ip_version == 6) {
       for (int i = 0; i < 96; ++i) {
@@ -90,6 +96,7 @@ class V4Walker {
     Recurse(node, 0, 0);
     return std::move(out_);
   }
+  const std::vector<DataValue>& values() const { return values_; }
 
  private:
   void Recurse(uint32_t node, int depth, uint32_t prefix) {
@@ -103,15 +110,16 @@ class V4Walker {
     if (type == MMDB_RECORD_TYPE_SEARCH_NODE) {
       Recurse(static_cast<uint32_t>(rec), depth, prefix);
     } else if (type == MMDB_RECORD_TYPE_DATA) {
-      auto it = cache_.find(entry.offset);
-      if (it == cache_.end()) it = cache_.emplace(entry.offset, ReadEntry(entry)).first;
+      auto [it, fresh] = index_.emplace(entry.offset, static_cast<uint32_t>(values_.size()));
+      if (fresh) values_.push_back(ReadEntry(entry));
       uint32_t last = depth >= 32 ? prefix : prefix | ((1u << (32 - depth)) - 1);
-      out_.push_back({{prefix, last}, it->second});
+      out_.push_back({prefix, last, it->second});
     }
   }
   MMDB_s* db_;
-  std::map<uint32_t, DataValue> cache_;
-  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> out_;
+  std::unordered_map<uint32_t, uint32_t> index_;  // data offset → values_ index
+  std::vector<DataValue> values_;
+  std::vector<WalkedRange> out_;
 };
 
 }  // namespace
@@ -132,45 +140,61 @@ std::string GeoDbInfo::BuildDate() const {
 Result<std::unique_ptr<GeoDb>> GeoDb::Open(const std::string& country_path,
                                            const std::string& asn_path) {
   std::unique_ptr<GeoDb> g(new GeoDb());
-  std::vector<std::pair<std::pair<uint32_t, uint32_t>, DataValue>> cranges, aranges;
+  std::vector<WalkedRange> cranges, aranges;
+  std::vector<DataValue> cvalues, avalues;
   if (!country_path.empty()) {
     ASSIGN_OR_RETURN(g->country_, OpenMmdb(country_path, &g->country_info_));
-    cranges = V4Walker(g->country_).Walk();
+    V4Walker w(g->country_);
+    cranges = w.Walk();
+    cvalues = w.values();
   }
   if (!asn_path.empty()) {
     ASSIGN_OR_RETURN(g->asn_, OpenMmdb(asn_path, &g->asn_info_));
-    aranges = V4Walker(g->asn_).Walk();
-    for (auto& [r, v] : aranges) {
+    V4Walker w(g->asn_);
+    aranges = w.Walk();
+    avalues = w.values();
+    for (const DataValue& v : avalues) {
       if (v.asn && !v.org.empty()) g->asn_names_.emplace(v.asn, v.org);
     }
   }
-  // Merge the two sorted range lists into ranges of constant (country, asn).
-  std::vector<uint64_t> cuts;  // boundaries as 33-bit values: a range [a, b] cuts at a and b+1
-  cuts.reserve(2 * (cranges.size() + aranges.size()));
-  for (auto* list : {&cranges, &aranges}) {
-    for (auto& [r, v] : *list) {
-      cuts.push_back(r.first);
-      cuts.push_back(uint64_t{r.second} + 1);
-    }
-  }
-  std::sort(cuts.begin(), cuts.end());
-  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  // Both lists are sorted and non-overlapping (a tree walk in address order): sweep them
+  // together into ranges of constant (country, asn).
   size_t ci = 0, ai = 0;
-  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
-    uint32_t a = static_cast<uint32_t>(cuts[i]);
-    uint32_t b = static_cast<uint32_t>(cuts[i + 1] - 1);
-    while (ci < cranges.size() && cranges[ci].first.second < a) ++ci;
-    while (ai < aranges.size() && aranges[ai].first.second < a) ++ai;
-    GeoInfo info;
-    if (ci < cranges.size() && cranges[ci].first.first <= a) info.country = cranges[ci].second.country;
-    if (ai < aranges.size() && aranges[ai].first.first <= a) info.asn = aranges[ai].second.asn;
-    if (info.country == 0 && info.asn == 0) continue;
+  uint64_t at = 0;
+  auto emit = [&](uint32_t a, uint32_t b, GeoInfo info) {
+    if (info.country == 0 && info.asn == 0) return;
     if (!g->ranges_.empty() && g->ranges_.back().last + 1 == a &&
         g->ranges_.back().info.country == info.country && g->ranges_.back().info.asn == info.asn) {
       g->ranges_.back().last = b;
     } else {
       g->ranges_.push_back({a, b, info});
     }
+  };
+  while (at <= 0xFFFFFFFFull && (ci < cranges.size() || ai < aranges.size())) {
+    while (ci < cranges.size() && cranges[ci].last < at) ++ci;
+    while (ai < aranges.size() && aranges[ai].last < at) ++ai;
+    if (ci == cranges.size() && ai == aranges.size()) break;
+    // The next boundary: where the current range of either list ends or the next one begins.
+    uint64_t next = 0x100000000ull;
+    GeoInfo info;
+    if (ci < cranges.size()) {
+      if (cranges[ci].first <= at) {
+        info.country = cvalues[cranges[ci].value].country;
+        next = std::min<uint64_t>(next, uint64_t{cranges[ci].last} + 1);
+      } else {
+        next = std::min<uint64_t>(next, cranges[ci].first);
+      }
+    }
+    if (ai < aranges.size()) {
+      if (aranges[ai].first <= at) {
+        info.asn = avalues[aranges[ai].value].asn;
+        next = std::min<uint64_t>(next, uint64_t{aranges[ai].last} + 1);
+      } else {
+        next = std::min<uint64_t>(next, aranges[ai].first);
+      }
+    }
+    emit(static_cast<uint32_t>(at), static_cast<uint32_t>(next - 1), info);
+    at = next;
   }
   g->starts_.reserve(g->ranges_.size());
   for (const auto& r : g->ranges_) g->starts_.push_back(r.first);
