@@ -302,6 +302,17 @@ Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorVie
   return recs;
 }
 
+Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
+                                    std::vector<IpAddr>* v6) const {
+  if (offset >= size_ - kFooterSize) {
+    return DataLoss(fmt::format("rollup {}: source set offset {} out of bounds", path_, offset));
+  }
+  codec::Reader r(base_ + offset, size_ - kFooterSize - offset);
+  Status st = SourceSet::AppendMembers(&r, v4, v6);
+  if (!st.ok()) return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
+  return OkStatus();
+}
+
 Status RollupFile::Verify() const {
   uint64_t want;
   std::memcpy(&want, base_ + size_ - kFooterSize, 8);

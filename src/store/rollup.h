@@ -114,6 +114,8 @@ class RollupFile {
   Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
+  // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
+  Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;
   // Decodes the whole file back into mergeable form.
   Result<DayRollup> Decode() const;
   // Verifies the checksum over the whole file (for `teiten check`).

@@ -41,13 +41,18 @@ class SourceSet {
   }
   void Merge(const SourceSet& o);
   uint64_t Count() const;
+  // |s1 ∪ s2 ∪ …|: one many-way bitmap union instead of merging set by set (which, for the
+  // sparse sets darknets see, moves the union's container array again for every set).
+  static uint64_t UnionCount(const std::vector<SourceSet>& sets);
   bool Contains(const IpAddr& a) const;
   void Normalize();  // sorts and dedups IPv6, run-optimises the bitmap
 
-  // Serialized form: u8 0, varint n, n ascending IPv4 as varint deltas (small sets); or u8 1,
-  // u32 byte length, portable Roaring bitmap. Then varint IPv6 count, 16 bytes each.
+  // Serialized form: u8 0, varint n, n ascending IPv4 as varint gaps (u8 1, u32 length and a
+  // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
   void AppendTo(std::vector<uint8_t>* out) const;
   static Result<SourceSet> Read(codec::Reader* r);
+  // Appends a serialized set's members without building a set (for counting unions).
+  static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
 
  private:
   // Most ports see one or two sources a day: a bitmap per port would cost a heap block and ~20
@@ -61,5 +66,8 @@ class SourceSet {
   std::vector<IpAddr> v6_;          // sorted, unique
   std::vector<IpAddr> pending_v6_;  // added since the last Normalize()
 };
+
+// Distinct members of the gathered lists (which it reorders).
+uint64_t CountDistinct(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
 
 }  // namespace teiten
