@@ -84,7 +84,7 @@ Result<uint64_t> DistinctSources(const Store& store, Dimension dim, uint64_t key
         if (!r) continue;
         off = r->set_offset;
       }
-      RETURN_IF_ERROR(roll->AppendSetMembers(off, &v4, &v6));
+      RETURN_IF_ERROR(v.file->AppendSetMembers(off, &v4, &v6));
     }
   }
   return CountDistinct(&v4, &v6);
@@ -302,7 +302,7 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     if (!roll) continue;
     for (const auto& v : roll->sensors()) {
       if (!f.Allows(v.sensor)) continue;
-      ASSIGN_OR_RETURN(std::vector<RollupFile::PairRec> pc, roll->PortCountry(v));
+      ASSIGN_OR_RETURN(std::vector<RollupFile::PairRec> pc, v.file->PortCountry(v));
       auto it = std::lower_bound(pc.begin(), pc.end(), port,
                                  [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
       for (; it != pc.end() && it->a == port; ++it) {
@@ -350,7 +350,7 @@ Result<SummaryResult> Summary(const Store& store, const Period& period, const Se
       sensors.insert(v.sensor);
       s.sensor_days++;
       s.packets += v.packets;
-      ASSIGN_OR_RETURN(SourceSet set, roll->ReadSet(v.set_offset));
+      ASSIGN_OR_RETURN(SourceSet set, v.file->ReadSet(v.set_offset));
       sources_sum += static_cast<double>(set.Count());
     }
   }

@@ -225,6 +225,7 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
   uint64_t body_end = f->size_ - kFooterSize;
   for (uint32_t i = 0; i < n; ++i) {
     SensorView v;
+    v.file = f.get();
     v.sensor = r.Fixed<uint16_t>();
     r.Fixed<uint16_t>();
     r.Fixed<uint32_t>();

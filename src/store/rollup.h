@@ -93,6 +93,7 @@ class RollupFile {
     const T* end() const { return data + size; }
   };
   struct SensorView {
+    const RollupFile* file = nullptr;  // the file the spans below point into
     uint16_t sensor = 0;
     uint64_t packets = 0;
     uint64_t set_offset = 0;

@@ -82,7 +82,11 @@ json ToJson(const Manifest& m) {
                              {"bytes", s.bytes}, {"ts_min", s.ts_min}, {"ts_max", s.ts_max}});
   }
   j["days"] = json::object();
-  for (const auto& [d, f] : m.days) j["days"][TimeZone::DayString(d)] = f;
+  for (const auto& [d, per_sensor] : m.days) {
+    json o = json::object();
+    for (const auto& [sensor, f] : per_sensor) o[std::to_string(sensor)] = f;
+    j["days"][TimeZone::DayString(d)] = o;
+  }
   return j;
 }
 
@@ -123,7 +127,11 @@ Manifest FromJson(const json& j) {
     m.segments.push_back({s.at("id"), ParseDay(s.at("day")), s.at("rows"), s.at("bytes"),
                           s.at("ts_min"), s.at("ts_max")});
   }
-  for (const auto& [d, f] : j.at("days").items()) m.days[ParseDay(d)] = f.get<std::string>();
+  for (const auto& [d, per_sensor] : j.at("days").items()) {
+    for (const auto& [sensor, f] : per_sensor.items()) {
+      m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = f.get<std::string>();
+    }
+  }
   return m;
 }
 
@@ -197,21 +205,25 @@ const InputRecord* Store::FindInput(const std::string& hash) const {
   return nullptr;
 }
 
-Result<std::shared_ptr<const RollupFile>> Store::Day(int32_t day) const {
+Result<std::shared_ptr<const Store::DayRollups>> Store::Day(int32_t day) const {
   {
     std::lock_guard<std::mutex> l(cache_mu_);
     auto it = day_cache_.find(day);
     if (it != day_cache_.end()) return it->second;
   }
-  std::shared_ptr<const RollupFile> f;
+  std::shared_ptr<DayRollups> d;
   auto it = manifest_.days.find(day);
   if (it != manifest_.days.end()) {
-    ASSIGN_OR_RETURN(auto opened, RollupFile::Open((fs::path(dir_) / it->second).string()));
-    f = std::move(opened);
+    d = std::make_shared<DayRollups>();
+    for (const auto& [sensor, rel] : it->second) {
+      ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir_) / rel).string()));
+      d->views.insert(d->views.end(), f->sensors().begin(), f->sensors().end());
+      d->files.push_back(std::move(f));
+    }
   }
   std::lock_guard<std::mutex> l(cache_mu_);
-  day_cache_[day] = f;
-  return f;
+  day_cache_[day] = d;
+  return std::shared_ptr<const DayRollups>(d);
 }
 
 Result<std::unique_ptr<SegmentReader>> Store::OpenSegment(uint64_t id) const {
@@ -222,14 +234,18 @@ uint64_t Store::StoredBytes() const {
   uint64_t n = 0;
   std::error_code ec;
   for (const auto& s : manifest_.segments) n += s.bytes;
-  for (const auto& [d, f] : manifest_.days) n += fs::file_size(fs::path(dir_) / f, ec);
+  for (const auto& [d, per_sensor] : manifest_.days) {
+    for (const auto& [sensor, f] : per_sensor) n += fs::file_size(fs::path(dir_) / f, ec);
+  }
   return n;
 }
 
 Status Store::CollectGarbage() {
   std::set<std::string> live;
   for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
-  for (const auto& [d, f] : manifest_.days) live.insert(f);
+  for (const auto& [d, per_sensor] : manifest_.days) {
+    for (const auto& [sensor, f] : per_sensor) live.insert(f);
+  }
   for (const char* sub : {"seg", "rollup"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
@@ -368,21 +384,27 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
 Status Store::Transaction::Commit(InputRecord input) {
   std::vector<std::string> replaced;
   for (auto& [d, roll] : pending_) {
-    auto it = next_.days.find(d);
-    if (it != next_.days.end()) {
-      ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
-      ASSIGN_OR_RETURN(DayRollup merged, old->Decode());
-      merged.Merge(roll);
-      roll = std::move(merged);
-      replaced.push_back(it->second);
+    for (auto& [sensor, sd] : roll.sensors) {
+      DayRollup one;
+      one.day = d;
+      one.sensors[sensor] = std::move(sd);
+      auto& files = next_.days[d];
+      auto it = files.find(sensor);
+      if (it != files.end()) {
+        ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
+        ASSIGN_OR_RETURN(DayRollup merged, old->Decode());
+        merged.Merge(one);
+        one = std::move(merged);
+        replaced.push_back(it->second);
+      }
+      std::string rel = fmt::format("rollup/{}.s{:05}.{:08}.troll", TimeZone::DayString(d), sensor,
+                                    next_.generation + 1);
+      std::string path = (fs::path(store_->dir_) / rel).string();
+      written_.push_back(path);
+      std::vector<uint8_t> bytes = one.Encode();
+      RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+      files[sensor] = rel;
     }
-    std::string rel = fmt::format("rollup/{}.{:08}.troll", TimeZone::DayString(d),
-                                  next_.generation + 1);
-    std::string path = (fs::path(store_->dir_) / rel).string();
-    written_.push_back(path);
-    std::vector<uint8_t> bytes = roll.Encode();
-    RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
-    next_.days[d] = rel;
   }
   for (const auto& s : new_segments_) input.segments.push_back(s.id);
   next_.segments.insert(next_.segments.end(), new_segments_.begin(), new_segments_.end());

@@ -68,7 +68,9 @@ struct Manifest {
   std::vector<SensorRecord> sensors;  // index = sensor number in observations and rollups
   std::vector<InputRecord> inputs;
   std::vector<SegmentRecord> segments;
-  std::map<int32_t, std::string> days;  // local day → rollup file (relative)
+  // local day → sensor → rollup file (relative). One file per day and sensor, so that ingesting
+  // one sensor's capture never rewrites another sensor's counts.
+  std::map<int32_t, std::map<uint16_t, std::string>> days;
 };
 
 class Store {
@@ -85,8 +87,13 @@ class Store {
   int SensorIndex(const std::string& id) const;
   const InputRecord* FindInput(const std::string& hash) const;
 
-  // The rollup of a local day, or nullptr when nothing was seen that day. Cached.
-  Result<std::shared_ptr<const RollupFile>> Day(int32_t day) const;
+  // The rollups of a local day, every sensor's; nullptr when nothing was seen that day. Cached.
+  struct DayRollups {
+    std::vector<std::unique_ptr<RollupFile>> files;
+    std::vector<RollupFile::SensorView> views;
+    const std::vector<RollupFile::SensorView>& sensors() const { return views; }
+  };
+  Result<std::shared_ptr<const DayRollups>> Day(int32_t day) const;
   Result<std::unique_ptr<SegmentReader>> OpenSegment(uint64_t id) const;
   // Bytes on disk of segments and rollups.
   uint64_t StoredBytes() const;
@@ -107,7 +114,7 @@ class Store {
   Manifest manifest_;
   TimeZone tz_ = TimeZone::Utc();
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<int32_t, std::shared_ptr<const RollupFile>> day_cache_;
+  mutable std::unordered_map<int32_t, std::shared_ptr<const DayRollups>> day_cache_;
 };
 
 // One writer's unit of work: observations from one input, committed together or not at all.

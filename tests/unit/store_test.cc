@@ -281,7 +281,7 @@ TEST_F(StoreTest, ACorruptRollupIsReportedWithItsFileName) {
   WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
   Open();
   Ingest(Path("a.pcap"));
-  std::string rel = store_->manifest().days.begin()->second;
+  std::string rel = store_->manifest().days.begin()->second.begin()->second;
   fs::resize_file(dir_.path() + "/store/" + rel, 20);
   Open();
   auto top = Top(*store_, Dimension::kPort, *ParsePeriod("2018-08-12"), {}, 10);
@@ -295,7 +295,11 @@ TEST_F(StoreTest, SensorAndGroupFilters) {
   WritePcap(Path("b.pcap"), {{kAug12Jst, 0x02020202, kNet + 1, 6, 445}, {kAug12Jst + 1, 0x02020202, kNet + 1, 6, 445}});
   Open();
   Ingest(Path("a.pcap"), Sensor("tyo1", "domestic"));
+  std::string tyo1_rollup = store_->manifest().days.begin()->second.at(0);
   Ingest(Path("b.pcap"), Sensor("partner1", "partner"));
+  // Another sensor's capture for the same day writes its own rollup and leaves this one alone.
+  EXPECT_EQ(store_->manifest().days.begin()->second.at(0), tyo1_rollup);
+  EXPECT_EQ(store_->manifest().days.begin()->second.size(), 2u);
   auto sel = ResolveSensors(*store_, {}, {"partner"});
   ASSERT_TRUE(sel.ok());
   auto top = Top(*store_, Dimension::kPort, *ParsePeriod("2018-08-12"), *sel, 10);
