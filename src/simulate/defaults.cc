@@ -85,6 +85,8 @@ std::vector<ProfileSpec> DefaultProfiles2018() {
        {993, 0.02},  {5900, 0.03}, {0, 0.24}});
   add("sipvicious", Tool::kSipVicious, 0.02, 0.005, {{5060, 1.0}});
   add("netis", Tool::kNetis, 0.01, 0.01, {{53413, 1.0}});
+  // Windows Messenger spam to 1026–1028/UDP: a quarter of a 2007 darknet, a residue by 2018.
+  add("messenger", Tool::kMessenger, 0.002, 0.002, {{1026, 0.45}, {1027, 0.35}, {1028, 0.2}});
   auto& ping = add("ping", Tool::kPing, 0.02, 0.05, {});
   ping.variant_share = 0.4;
   add("backscatter", Tool::kBackscatter, 0.04, 0.005,

@@ -156,10 +156,11 @@ struct Episode {
   uint64_t packets = 0;
 };
 
-enum class StreamKind : uint8_t { kPopulation, kBackscatter, kFlood };
+enum class StreamKind : uint8_t { kPopulation, kBackscatter, kFlood, kPlanted };
 
 struct Stream {
   StreamKind kind = StreamKind::kPopulation;
+  uint32_t planted = 0;  // kPlanted: index into GeneratorSpec::planted
   uint64_t budget = 0;
   uint64_t done = 0;  // packets allotted to slots so far
   RateCurve curve;
@@ -216,7 +217,7 @@ class Engine {
   Engine(const GeneratorSpec& spec, const std::vector<SourceRange>& ranges)
       : spec_(spec),
         ranges_(ranges),
-        pop_rng_(Mix64(spec.seed ^ 0x706f70)),
+        pop_rng_(Mix64((spec.population_seed ? spec.population_seed : spec.seed) ^ 0x706f70)),
         pkt_rng_(Mix64(spec.seed ^ 0x706b74)) {}
 
   Status Prepare() {
@@ -225,6 +226,9 @@ class Engine {
     RETURN_IF_ERROR(BuildCountries());
     RETURN_IF_ERROR(BuildProfiles());
     RETURN_IF_ERROR(BuildPopulation());
+    RETURN_IF_ERROR(BuildPlanted());
+    // With a shared population, what varies per trace (attacks, floods) follows the trace's seed.
+    if (spec_.population_seed != 0) pop_rng_ = Rng(Mix64(spec_.seed ^ 0x73747265));
     RETURN_IF_ERROR(BuildStreams());
     return OkStatus();
   }
@@ -238,6 +242,13 @@ class Engine {
   Status BuildProfiles();
   Status BuildPopulation();
   Status BuildStreams();
+  Status BuildPlanted();
+  bool Silent(uint16_t country, int64_t t) const {
+    for (const auto& [a, b] : silent_[country]) {
+      if (t >= a && t < b) return true;
+    }
+    return false;
+  }
 
   bool Monitored4(uint32_t a) const {
     for (const auto& [base, size] : dst4_) {
@@ -311,6 +322,7 @@ class Engine {
                     uint32_t dport, uint32_t sport, uint32_t seq, int attempt);
   void EmitBackscatter(Stream& s, int64_t t);
   void EmitFlood(Stream& s, int64_t t);
+  void EmitPlanted(Stream& s, int64_t t);
   void EmitSip(const Source& src, uint32_t dst, uint32_t dport, int64_t t);
   void EmitPing(const Source& src, const Profile& prof, int64_t t);
   uint32_t NextSpoofed();
@@ -350,6 +362,13 @@ class Engine {
   const Profile* run_profile_ = nullptr;
   Rng pick_rng_{0};
   std::vector<Stream> streams_;
+  // Planted streams: their profiles (spec_.planted order), cells and packet counts.
+  std::vector<ProfileSpec> planted_profiles_;
+  std::vector<Stream> planted_streams_;  // moved into streams_ by BuildStreams()
+  std::vector<uint32_t> planted_cell_;
+  std::vector<uint64_t> planted_packets_;
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> silent_;  // per country index
+  bool any_silent_ = false;
   static constexpr uint32_t kSpoofAhead = 8;
   uint32_t spoof_key_ = 0;
   uint32_t spoof_counter_ = 0;  // candidates taken; each is Permute32(counter), so all distinct

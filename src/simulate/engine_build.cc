@@ -448,11 +448,116 @@ Status Engine::BuildStreams() {
     for (uint32_t i = 0; i < kSpoofAhead; ++i) spoof_ahead_[i] = Permute32(i, spoof_key_);
     streams_.push_back(std::move(fl));
   }
+  for (Stream& s : planted_streams_) streams_.push_back(std::move(s));
+  planted_streams_.clear();
   for (Stream& s : streams_) {
+    if (s.kind == StreamKind::kPlanted) continue;  // curve built in BuildPlanted()
     std::stable_sort(s.episodes.begin(), s.episodes.end(),
                      [](const Episode& a, const Episode& b) { return a.start < b.start; });
     for (const Episode& e : s.episodes) s.curve.Add(e.start, e.end, e.rate);
     s.curve.Build();
+  }
+  return OkStatus();
+}
+
+Status Engine::BuildPlanted() {
+  const int64_t hour = 3600 * kSecond;
+  planted_profiles_.reserve(spec_.planted.size());
+  std::set<std::string> names;
+  for (const ProfileSpec& p : spec_.profiles) names.insert(p.name);
+  auto country_index = [&](const std::string& cc) -> uint16_t {
+    for (size_t i = 0; i < countries_.size(); ++i) {
+      if (countries_[i].code == cc) return static_cast<uint16_t>(i);
+    }
+    Country c{cc, 0, {}, {}, {}};
+    for (const SourceRange& r : ranges_) {
+      if (std::string(r.country.data(), 2) == cc) c.ranges.push_back(r);
+    }
+    countries_.push_back(std::move(c));
+    return static_cast<uint16_t>(countries_.size() - 1);
+  };
+  std::vector<uint32_t> added;
+  for (size_t k = 0; k < spec_.planted.size(); ++k) {
+    const PlantedSpec& ps = spec_.planted[k];
+    std::string where = "planted[" + std::to_string(k) + "] '" + ps.name + "': ";
+    if (ps.name.empty() || !names.insert(ps.name).second) {
+      return InvalidArgument(where + "name: empty or used twice");
+    }
+    if (ps.tool == Tool::kBackscatter || ps.tool == Tool::kSpoofedFlood) {
+      return InvalidArgument(where + "tool: backscatter and spoofed-flood cannot be planted");
+    }
+    if (ps.packets > 0 && ps.sources.empty()) return InvalidArgument(where + "sources: none");
+    if (ps.start_us < spec_.start_us || ps.end_us > spec_.end_us || ps.end_us <= ps.start_us) {
+      return InvalidArgument(where + "start_us/end_us: not a window within the trace");
+    }
+    if (!(ps.rate_start >= 0 && ps.rate_end >= 0 && ps.rate_start + ps.rate_end > 0)) {
+      return InvalidArgument(where + "rate_start/rate_end: negative or both 0");
+    }
+    ProfileSpec prof_spec;
+    prof_spec.name = ps.name;
+    prof_spec.tool = ps.tool;
+    prof_spec.ports = ps.ports;
+    planted_profiles_.push_back(prof_spec);
+    Profile prof;
+    prof.spec = &planted_profiles_.back();
+    prof.tool = ps.tool;
+    std::vector<double> w;
+    for (const PortWeight& pw : ps.ports) {
+      prof.ports.push_back(pw.port);
+      w.push_back(pw.weight);
+    }
+    double wsum = std::accumulate(w.begin(), w.end(), 0.0);
+    if (ps.tool != Tool::kPing && !(wsum > 0)) {
+      return InvalidArgument(where + "ports: none with a positive weight");
+    }
+    if (!w.empty()) prof.port_alias = AliasTable(w);
+    profiles_.push_back(std::move(prof));
+    Cell cell{static_cast<uint32_t>(sources_.size()), static_cast<uint32_t>(ps.sources.size()),
+              static_cast<uint16_t>(profiles_.size() - 1),
+              country_index(std::string(ps.country.data(), 2))};
+    planted_cell_.push_back(static_cast<uint32_t>(cells_.size()));
+    cells_.push_back(cell);
+    for (uint32_t a : ps.sources) {
+      Source s;
+      s.addr = a;
+      // Derived from the address alone: the same source looks the same in every trace.
+      s.key = static_cast<uint32_t>(Mix64(a ^ 0x706c6e74ULL));
+      s.hops = static_cast<uint8_t>(6 + (s.key >> 8) % 20);
+      s.cell = static_cast<uint16_t>(planted_cell_.back());
+      sources_.push_back(s);
+      added.push_back(a);
+    }
+    Stream st;
+    st.kind = StreamKind::kPlanted;
+    st.planted = static_cast<uint32_t>(k);
+    st.budget = ps.packets;
+    const double len = static_cast<double>(ps.end_us - ps.start_us);
+    for (int64_t h = ps.start_us; h < ps.end_us; h += hour) {
+      double mid = (static_cast<double>(h - ps.start_us) +
+                    static_cast<double>(std::min(h + hour, ps.end_us) - h) / 2) /
+                   len;
+      st.curve.Add(h, std::min(h + hour, ps.end_us),
+                   std::max(1e-9, ps.rate_start + (ps.rate_end - ps.rate_start) * mid));
+    }
+    st.curve.Build();
+    if (ps.packets > 0) planted_streams_.push_back(std::move(st));
+  }
+  planted_packets_.assign(spec_.planted.size(), 0);
+  if (!added.empty()) {
+    auto mark = [&](uint32_t a) { pop24_[a >> 14] |= uint64_t{1} << ((a >> 8) & 63); };
+    for (uint32_t a : added) mark(a);
+    sorted_pop_.insert(sorted_pop_.end(), added.begin(), added.end());
+    std::sort(sorted_pop_.begin(), sorted_pop_.end());
+  }
+  silent_.assign(countries_.size(), {});
+  for (const SilentCountry& sc : spec_.silent) {
+    std::string cc(sc.country.data(), 2);
+    for (size_t i = 0; i < countries_.size(); ++i) {
+      if (countries_[i].code == cc) {
+        silent_[i].push_back({sc.start_us, sc.end_us});
+        any_silent_ = true;
+      }
+    }
   }
   return OkStatus();
 }
@@ -523,6 +628,14 @@ void Engine::FillTruth(GroundTruth* truth) const {
       et.packets = e.packets;
       g.episodes.push_back(et);
     }
+  }
+  for (size_t k = 0; k < spec_.planted.size(); ++k) {
+    PlantedTruth pt;
+    pt.name = spec_.planted[k].name;
+    pt.packets = planted_packets_[k];
+    const Cell& c = cells_[planted_cell_[k]];
+    for (uint32_t i = c.base; i < c.base + c.count; ++i) pt.sources_seen += sources_[i].packets > 0;
+    g.planted.push_back(pt);
   }
   g.packets = std::accumulate(tool_packets_.begin(), tool_packets_.end(), uint64_t{0});
   g.packets_ipv6 = v6_packets_;

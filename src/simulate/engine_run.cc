@@ -30,6 +30,41 @@ const TcpOptions kOptSynAck = MakeOptions(kOptSynAckBytes);
 // The Netis/Netcore backdoor's login string, which scanners send to 53413/UDP.
 constexpr uint8_t kNetisPayload[] = {'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
                                      'n', 'e', 't', 'c', 'o', 'r', 'e', 0};
+// Messenger spam: a DCE/RPC connectionless request (version 4, opnum 0) for the Messenger
+// service's interface 5a7b91f8-ff00-11d0-a9b2-00c04fb6e6fc, then NDR strings: from, to, text.
+const std::vector<uint8_t>& MessengerPayload() {
+  static const std::vector<uint8_t> payload = [] {
+    std::vector<uint8_t> p = {4, 0, 0x28, 0, 0x10, 0, 0, 0};  // version, request, flags, drep
+    p.resize(8 + 16, 0);                                       // serial hi, object UUID (nil)
+    const uint8_t iface[16] = {0xf8, 0x91, 0x7b, 0x5a, 0x00, 0xff, 0xd0, 0x11,
+                               0xa9, 0xb2, 0x00, 0xc0, 0x4f, 0xb6, 0xe6, 0xfc};
+    p.insert(p.end(), iface, iface + 16);
+    p.resize(p.size() + 16, 0x11);  // activity UUID
+    // Boot time, interface version 1, sequence, opnum 0, hints, fragment length (patched below),
+    // fragment number, auth, serial low: an 80-byte header in all.
+    const uint8_t rest[] = {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+                            0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0};
+    p.insert(p.end(), rest, rest + sizeof rest);
+    auto ndr = [&](std::string_view s) {
+      const uint32_t n = static_cast<uint32_t>(s.size() + 1);
+      const uint8_t len[12] = {static_cast<uint8_t>(n), 0, 0, 0, 0, 0, 0, 0,
+                               static_cast<uint8_t>(n), 0, 0, 0};
+      p.insert(p.end(), len, len + 12);
+      p.insert(p.end(), s.begin(), s.end());
+      p.push_back(0);
+      while (p.size() % 4) p.push_back(0);
+    };
+    ndr("Security Center");
+    ndr("Administrator");
+    ndr("CRITICAL ERROR MESSAGE! - REGISTRY DAMAGED AND CORRUPTED. To fix the problem visit: "
+        "http://www.registryclean.example/");
+    const uint16_t body = static_cast<uint16_t>(p.size() - 80);
+    p[74] = static_cast<uint8_t>(body), p[75] = static_cast<uint8_t>(body >> 8);  // fragment length
+    return p;
+  }();
+  return payload;
+}
+
 // Windows ping's 32 data bytes.
 constexpr char kWindowsPingData[] = "abcdefghijklmnopqrstuvwabcdefghi";
 
@@ -164,9 +199,13 @@ void Engine::EmitPopulation(int64_t t) {
     return;
   }
   if (run_left_ == 0) {
-    const Pick p = picks_[pick_pos_];
+    Pick p = picks_[pick_pos_];
     picks_[pick_pos_] = DrawPick();
     pick_pos_ = (pick_pos_ + 1) % kPickAhead;
+    // An outage: redraw (bounded, in case every country is silent).
+    for (int tries = 0; any_silent_ && tries < 64 && Silent(cells_[p.cell].country, t); ++tries) {
+      p = DrawPick();
+    }
     run_source_ = p.source;
     run_profile_ = &profiles_[cells_[p.cell].profile];
     // Scanners probe in runs: a source sends L packets in a row, P(L = k) = 2^-k (k < 8).
@@ -272,6 +311,16 @@ void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
                         sizeof kNetisPayload, kNetisSum, Pseudo4(src, dst, kProtoUdp));
       id = pkt_rng_.Next32() >> 16;
       ttl = 64 - s.hops;
+      break;
+    }
+    case Tool::kMessenger: {
+      proto = kProtoUdp;
+      static const uint64_t kMessengerSum =
+          SumBytes(MessengerPayload().data(), MessengerPayload().size());
+      l4_len = WriteUdp(l4, 1024 + (s.key % 4000), dport, MessengerPayload().data(),
+                        MessengerPayload().size(), kMessengerSum, Pseudo4(src, dst, kProtoUdp));
+      id = ((s.key >> 16) + static_cast<uint32_t>(t / 8000)) & 0xffff;
+      ttl = 128 - s.hops;
       break;
     }
     default:
@@ -499,6 +548,18 @@ void Engine::EmitFlood(Stream& st, int64_t t) {
   Count(kNoSource, Tool::kSpoofedFlood, kProtoTcp, e.port, false);
 }
 
+void Engine::EmitPlanted(Stream& st, int64_t t) {
+  const PlantedSpec& ps = spec_.planted[st.planted];
+  const Cell& c = cells_[planted_cell_[st.planted]];
+  const double f =
+      static_cast<double>(t - ps.start_us) / static_cast<double>(ps.end_us - ps.start_us);
+  const double active = ps.active_start + (ps.active_end - ps.active_start) * f;
+  auto n = static_cast<uint32_t>(std::ceil(std::clamp(active, 0.0, 1.0) * c.count));
+  n = std::clamp<uint32_t>(n, 1, c.count);
+  ++planted_packets_[st.planted];
+  EmitFresh(c.base + pkt_rng_.Below(n), profiles_[c.profile], t);
+}
+
 Status Engine::Run(PcapWriter* w) {
   w_ = w;
   pick_rng_ = Rng(Mix64(spec_.seed ^ 0x7069636b));
@@ -568,6 +629,9 @@ Status Engine::Run(PcapWriter* w) {
           break;
         case StreamKind::kFlood:
           EmitFlood(s, t);
+          break;
+        case StreamKind::kPlanted:
+          EmitPlanted(s, t);
           break;
       }
     }

@@ -79,8 +79,37 @@ struct ProfileSpec {
   double variant_share = 0;
 };
 
+// A planted stream (issue 3's events): a fixed set of sources, all of one tool and country,
+// sending exactly `packets` packets to `ports` within [start_us, end_us) of the trace. The
+// sources are given, not drawn, so that the same event spans several traces (sensors, days).
+// Retransmission is off: every packet is counted in the budget.
+struct PlantedSpec {
+  std::string name;  // unique among planted streams and profiles; recorded in the ground truth
+  Tool tool = Tool::kMirai;  // any but backscatter and spoofed-flood; IPv4 only
+  std::vector<PortWeight> ports;
+  std::array<char, 2> country{};   // of every source (for the ground truth)
+  std::vector<uint32_t> sources;   // IPv4, host order, distinct
+  int64_t start_us = 0, end_us = 0;  // within the trace's period
+  uint64_t packets = 0;              // exact; written on top of GeneratorSpec::packets
+  // Rate at start_us and at end_us (relative; linear in between).
+  double rate_start = 1, rate_end = 1;
+  // Fraction of `sources` active at start_us and at end_us (linear in between, at least one):
+  // a steady rise in distinct sources is 0.1 → 1.
+  double active_start = 1, active_end = 1;
+};
+
+// A country whose population sources send nothing in [start_us, end_us) (an outage); the
+// packets they would have sent go to other sources, so totals stay exact.
+struct SilentCountry {
+  std::array<char, 2> country{};
+  int64_t start_us = 0, end_us = 0;
+};
+
 struct GeneratorSpec {
   uint64_t seed = 1;
+  // Seed of the source population (addresses, tools, per-source keys); 0 means `seed`. Traces
+  // that share it (one per sensor and day) share their sources, as a real telescope's do.
+  uint64_t population_seed = 0;
   int64_t start_us = 0;  // microseconds since the Unix epoch; packets lie in [start_us, end_us)
   int64_t end_us = 0;
   uint64_t packets = 0;  // exactly this many packets are written
@@ -111,6 +140,10 @@ struct GeneratorSpec {
   // Diurnal cycle: packet rate ∝ 1 + amplitude·cos(2π(hour − peak)/24), hour in UTC.
   double diurnal_amplitude = 0.25;
   double diurnal_peak_hour_utc = 13;
+
+  // Planted event streams and outages (scenario events, issue 3).
+  std::vector<PlantedSpec> planted;
+  std::vector<SilentCountry> silent;
 
   // A spec with realistic 2018 defaults (country weights, profiles); the caller sets the period,
   // packets, sources and monitored prefixes.

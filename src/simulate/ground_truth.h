@@ -36,10 +36,11 @@ enum class Tool : uint8_t {
   kPing,          // ICMP / ICMPv6 echo requests
   kBackscatter,   // a DoS victim answering spoofed packets: SYN-ACK, RST, ICMP unreachable
   kSpoofedFlood,  // spoofed SYN flood, one random source per packet
+  kMessenger,     // Windows Messenger spam: DCE/RPC over UDP to 1026–1028 (2000s darknets)
 };
-inline constexpr int kToolCount = 11;
+inline constexpr int kToolCount = 12;
 // "mirai", "zmap", "masscan", "nmap", "windows", "linux", "sipvicious", "netis", "ping",
-// "backscatter", "spoofed-flood".
+// "backscatter", "spoofed-flood", "messenger".
 std::string_view ToolName(Tool tool);
 bool ParseTool(std::string_view name, Tool* out);
 
@@ -70,6 +71,13 @@ struct EpisodeTruth {
   uint64_t packets = 0;
 };
 
+// A planted stream (PlantedSpec) as generated.
+struct PlantedTruth {
+  std::string name;
+  uint64_t packets = 0;
+  uint64_t sources_seen = 0;
+};
+
 struct GroundTruth {
   uint64_t seed = 0;
   int64_t start_us = 0;
@@ -87,6 +95,7 @@ struct GroundTruth {
   std::map<std::string, uint64_t> packets_by_profile;
   std::vector<SourceTruth> sources;  // sorted by address
   std::vector<EpisodeTruth> episodes;
+  std::vector<PlantedTruth> planted;  // in PlantedSpec order
 
   const ToolTruth& tool(Tool t) const { return tools[static_cast<int>(t)]; }
   uint64_t distinct_sources() const;  // population sources seen + spoofed sources (disjoint)

@@ -1,3 +1,9 @@
 # Trace generator tests (src/simulate). Included from tests/unit/CMakeLists.txt.
 teiten_test(simulate_test simulate_test.cc)
 target_link_libraries(simulate_test PRIVATE teiten_simulate PkgConfig::PCAP nlohmann_json::nlohmann_json)
+# Scenarios (TOML, events, ground truth) and the simulate command.
+teiten_test(simulate_scenario_test simulate_scenario_test.cc)
+target_link_libraries(simulate_scenario_test PRIVATE teiten_simulate PkgConfig::PCAP
+  nlohmann_json::nlohmann_json)
+target_compile_definitions(simulate_scenario_test PRIVATE
+  TEITEN_SOURCE_DIR_DEFAULT="${PROJECT_SOURCE_DIR}")

@@ -1,0 +1,363 @@
+// RunScenario: a scenario cut into one generator run per sensor and day, events turned into
+// planted streams with exact budgets, and the ground truth gathered into one JSON file.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <zstd.h>
+
+#include "common/time_zone.h"
+#include "simulate/rng.h"
+#include "simulate/scenario.h"
+
+namespace teiten::simulate {
+namespace {
+
+constexpr int64_t kDayUs = 86'400'000'000LL;
+
+// Compresses `from` into `to` (written as to.partial, then renamed) and removes `from`.
+Status CompressFile(const std::string& from, const std::string& to) {
+  std::FILE* in = std::fopen(from.c_str(), "rb");
+  if (!in) return IoError("opening " + from);
+  const std::string tmp = to + ".partial";
+  std::FILE* out = std::fopen(tmp.c_str(), "wb");
+  if (!out) {
+    std::fclose(in);
+    return IoError("creating " + tmp);
+  }
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+  std::vector<char> ibuf(ZSTD_CStreamInSize()), obuf(ZSTD_CStreamOutSize());
+  bool ok = true;
+  for (;;) {
+    size_t n = std::fread(ibuf.data(), 1, ibuf.size(), in);
+    const bool last = n < ibuf.size();
+    ZSTD_inBuffer input{ibuf.data(), n, 0};
+    for (bool done = false; !done;) {
+      ZSTD_outBuffer output{obuf.data(), obuf.size(), 0};
+      size_t rem = ZSTD_compressStream2(cctx, &output, &input, last ? ZSTD_e_end : ZSTD_e_continue);
+      if (ZSTD_isError(rem)) {
+        ok = false;
+        break;
+      }
+      if (std::fwrite(obuf.data(), 1, output.pos, out) != output.pos) ok = false;
+      done = last ? rem == 0 : input.pos == input.size;
+    }
+    if (!ok || last) break;
+  }
+  ok &= !std::ferror(in);
+  ZSTD_freeCCtx(cctx);
+  std::fclose(in);
+  ok &= std::fclose(out) == 0;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    return IoError("compressing " + from + " into " + to);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, to, ec);
+  if (ec) return IoError("renaming " + tmp + ": " + ec.message());
+  std::filesystem::remove(from, ec);
+  return OkStatus();
+}
+
+// Per-kind shape over the event, x ∈ [0, 1]: rate and active share of sources.
+void Shape(EventKind k, double* r0, double* r1, double* a0, double* a1) {
+  *r0 = *r1 = *a0 = *a1 = 1;
+  switch (k) {
+    case EventKind::kGrowth:
+      *r0 = 0.1, *a0 = 0.05;
+      break;
+    case EventKind::kRegionRise:
+    case EventKind::kPortMove:
+      *r0 = 0, *a0 = 0.2;
+      break;
+    default:
+      break;
+  }
+}
+
+// Distinct IPv4 sources drawn from a country's ranges, uniform over its address space.
+Result<std::vector<uint32_t>> DrawSources(const std::vector<SourceRange>& ranges,
+                                          const std::string& cc, uint64_t n, uint64_t seed,
+                                          const std::set<uint32_t>& taken) {
+  std::vector<const SourceRange*> rs;
+  std::vector<uint64_t> cum;
+  for (const SourceRange& r : ranges) {
+    if (std::string(r.country.data(), 2) != cc) continue;
+    rs.push_back(&r);
+    cum.push_back((cum.empty() ? 0 : cum.back()) + (uint64_t{r.last} - r.first + 1));
+  }
+  if (rs.empty()) return InvalidArgument("regions: no source ranges for " + cc);
+  if (n > cum.back() / 2) return InvalidArgument("sources: too many for the ranges of " + cc);
+  Rng rng(Mix64(seed));
+  std::set<uint32_t> seen;
+  std::vector<uint32_t> out;
+  while (out.size() < n) {
+    uint64_t v = rng.Below64(cum.back());
+    size_t k = std::upper_bound(cum.begin(), cum.end(), v) - cum.begin();
+    auto a = static_cast<uint32_t>(rs[k]->first + (v - (k ? cum[k - 1] : 0)));
+    if ((a & 0xff) == 0 || (a & 0xff) == 255) continue;  // no network or broadcast addresses
+    if (!taken.count(a) && seen.insert(a).second) out.push_back(a);
+  }
+  return out;
+}
+
+std::string CountryOf(const std::vector<SourceRange>& ranges, uint32_t a) {
+  for (const SourceRange& r : ranges) {
+    if (r.first <= a && a <= r.last) return std::string(r.country.data(), 2);
+  }
+  return "ZZ";
+}
+
+// One planted stream per (event, region): its sources and share of the event.
+struct Planting {
+  size_t event = 0;
+  std::string country;
+  std::vector<uint32_t> sources;
+  double share = 1;
+};
+
+nlohmann::ordered_json CountsJson(const GroundTruth& g) {
+  nlohmann::ordered_json j;
+  j["packets"] = g.packets;
+  nlohmann::ordered_json tools = nlohmann::ordered_json::object();
+  for (int i = 0; i < kToolCount; ++i) {
+    if (g.tools[i].packets) tools[std::string(ToolName(static_cast<Tool>(i)))] = g.tools[i].packets;
+  }
+  j["packets_by_tool"] = tools;
+  j["packets_by_country"] = g.packets_by_country;
+  nlohmann::json ports = nlohmann::json::object();
+  for (const auto& [key, n] : g.packets_by_port) ports[PortKeyToString(key)] = n;
+  j["packets_by_port"] = ports;
+  return j;
+}
+
+}  // namespace
+
+Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
+                   const ScenarioOutput& out, ScenarioTruth* truth_out) {
+  const double scale = sc.scale;
+  auto scaled = [&](double v) { return std::max<uint64_t>(1, std::llround(v * scale)); };
+  const int64_t sc_end = sc.start_us + sc.days * kDayUs;
+
+  // Event sources, drawn once for the whole scenario.
+  ScenarioTruth truth;
+  std::vector<Planting> plantings;
+  std::set<uint32_t> taken;
+  for (size_t ei = 0; ei < sc.events.size(); ++ei) {
+    const ScenarioEvent& e = sc.events[ei];
+    ScenarioTruth::Event te;
+    te.spec = &e;
+    const std::string where = fmt::format("{}:{}: event '{}': ", sc.path, e.line, e.name);
+    if (e.start_us >= sc_end || e.end_us <= sc.start_us) {
+      return InvalidArgument(where + "outside the scenario's period");
+    }
+    if (e.kind != EventKind::kSilence) {
+      if (e.kind == EventKind::kDominate && e.source_addr != 0) {
+        plantings.push_back({ei, CountryOf(ranges, e.source_addr), {e.source_addr}, 1});
+        if (!e.regions.empty()) plantings.back().country = e.regions[0];
+      } else {
+        const uint64_t n = e.kind == EventKind::kDominate ? 1 : scaled(static_cast<double>(e.sources));
+        const uint64_t per = std::max<uint64_t>(1, n / e.regions.size());
+        for (size_t ri = 0; ri < e.regions.size(); ++ri) {
+          auto drawn = DrawSources(ranges, e.regions[ri], per, sc.seed ^ (ei + 1) * 0x9e3779b97f4a7c15ULL ^ ri,
+                                   taken);
+          if (!drawn.ok()) return InvalidArgument(where + drawn.status().message());
+          plantings.push_back({ei, e.regions[ri], *drawn, 1.0 / static_cast<double>(e.regions.size())});
+        }
+      }
+      for (size_t k = plantings.size(); k-- > 0 && plantings[k].event == ei;) {
+        for (uint32_t a : plantings[k].sources) {
+          taken.insert(a);
+          te.sources.push_back(a);
+          te.source_countries.push_back(plantings[k].country);
+        }
+      }
+    }
+    truth.events.push_back(std::move(te));
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(out.dir, ec);
+  if (ec) return IoError("creating " + out.dir + ": " + ec.message());
+  const uint64_t population_seed = Mix64(sc.seed ^ 0x706f70756c6174ULL) | 1;
+
+  for (size_t si = 0; si < sc.sensors.size(); ++si) {
+    const ScenarioSensor& sensor = sc.sensors[si];
+    const std::string sensor_dir = out.dir + "/" + sensor.id;
+    std::filesystem::create_directories(sensor_dir, ec);
+    if (ec) return IoError("creating " + sensor_dir + ": " + ec.message());
+    for (int d = 0; d < sc.days; ++d) {
+      const int64_t day_start = sc.start_us + d * kDayUs, day_end = day_start + kDayUs;
+      const auto day_number = static_cast<int32_t>(day_start / kDayUs);
+      const std::string day = TimeZone::DayString(day_number);
+      GeneratorSpec spec = sc.base;
+      spec.seed = Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^ static_cast<uint64_t>(d + 1));
+      spec.population_seed = population_seed;
+      spec.start_us = day_start;
+      spec.end_us = day_end;
+      spec.monitored = sensor.prefixes;
+      spec.sources = scaled(static_cast<double>(sc.sources));
+      const int dow = ((day_number % 7) + 11) % 7;  // 0 = Sunday (1970-01-01 was a Thursday)
+      const double weekday = (dow == 0 || dow == 6) ? sc.weekend_factor : 1.0;
+      spec.packets = std::llround(static_cast<double>(sc.packets_per_sensor_day) * scale * weekday);
+
+      std::vector<std::pair<size_t, std::string>> planted_event;  // (event, region) per planted
+      for (size_t ei = 0; ei < sc.events.size(); ++ei) {
+        const ScenarioEvent& e = sc.events[ei];
+        const int64_t a = std::max(e.start_us, day_start), b = std::min(e.end_us, day_end);
+        if (a >= b) continue;
+        const double len = static_cast<double>(e.end_us - e.start_us);
+        auto at = [&](int64_t t) { return static_cast<double>(t - e.start_us) / len; };
+        if (e.kind == EventKind::kSilence) {
+          for (const std::string& r : e.regions) spec.silent.push_back({{r[0], r[1]}, a, b});
+          continue;
+        }
+        if (e.kind == EventKind::kPortMove) {
+          const double x = (at(a) + at(b)) / 2;
+          for (ProfileSpec& p : spec.profiles) {
+            if (p.name == e.from_profile) p.packet_share *= 1 - e.shift * x;
+          }
+        }
+        double r0, r1, a0, a1;
+        Shape(e.kind, &r0, &r1, &a0, &a1);
+        for (const Planting& pl : plantings) {
+          if (pl.event != ei) continue;
+          // A silent country's event sources are silent too: trim the window around outages.
+          int64_t pa = a, pb = b;
+          for (const ScenarioEvent& q : sc.events) {
+            if (q.kind != EventKind::kSilence ||
+                std::find(q.regions.begin(), q.regions.end(), pl.country) == q.regions.end()) {
+              continue;
+            }
+            if (q.start_us <= pa && q.end_us >= pb) {
+              pb = pa;
+            } else if (q.start_us <= pa && q.end_us > pa) {
+              pa = q.end_us;
+            } else if (q.start_us > pa && q.start_us < pb && q.end_us >= pb) {
+              pb = q.start_us;
+            }
+          }
+          if (pa >= pb) continue;
+          const double ra = r0 + (r1 - r0) * at(pa), rb = r0 + (r1 - r0) * at(pb);
+          const double total = e.magnitude * scale * static_cast<double>(pb - pa) /
+                               static_cast<double>(kDayUs) * (ra + rb) / 2;
+          PlantedSpec ps;
+          ps.name = e.name + "/" + pl.country;
+          ps.tool = e.tool;
+          ps.ports = e.ports;
+          ps.country = {pl.country[0], pl.country[1]};
+          ps.sources = pl.sources;
+          ps.start_us = pa;
+          ps.end_us = pb;
+          ps.packets = static_cast<uint64_t>(std::llround(total * pl.share));
+          ps.rate_start = ra;
+          ps.rate_end = rb;
+          if (ps.rate_start + ps.rate_end <= 0) ps.rate_end = 1;
+          ps.active_start = a0 + (a1 - a0) * at(pa);
+          ps.active_end = a0 + (a1 - a0) * at(pb);
+          spec.planted.push_back(std::move(ps));
+          planted_event.push_back({ei, pl.country});
+        }
+      }
+
+      const std::string pcap = sensor_dir + "/" + day + ".pcap";
+      ScenarioTruth::File f;
+      f.sensor = sensor.id;
+      f.day = day;
+      f.path = out.compress ? pcap + ".zst" : pcap;
+      Status s = WriteTrace(spec, ranges, pcap, &f.truth);
+      if (!s.ok()) {
+        return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
+      }
+      if (out.compress) RETURN_IF_ERROR(CompressFile(pcap, f.path));
+      f.truth.sources.clear();
+      for (size_t k = 0; k < f.truth.planted.size(); ++k) {
+        ScenarioTruth::Event& te = truth.events[planted_event[k].first];
+        te.packets += f.truth.planted[k].packets;
+        te.packets_by_file[{sensor.id, day}] += f.truth.planted[k].packets;
+      }
+      truth.packets += f.truth.packets;
+      truth.files.push_back(std::move(f));
+    }
+  }
+
+  // The ground truth.
+  nlohmann::ordered_json j;
+  j["scenario"] = sc.name;
+  j["file"] = sc.path;
+  j["seed"] = sc.seed;
+  j["scale"] = sc.scale;
+  j["start"] = TimeZone::DayString(static_cast<int32_t>(sc.start_us / kDayUs));
+  j["days"] = sc.days;
+  j["packets"] = truth.packets;
+  nlohmann::ordered_json sensors = nlohmann::ordered_json::array();
+  for (const ScenarioSensor& s : sc.sensors) {
+    std::vector<std::string> prefixes;
+    for (const Prefix& p : s.prefixes) prefixes.push_back(p.ToString());
+    sensors.push_back(
+        {{"id", s.id}, {"group", s.group}, {"country", s.country}, {"prefixes", prefixes}});
+  }
+  j["sensors"] = sensors;
+  nlohmann::ordered_json events = nlohmann::ordered_json::array();
+  for (const ScenarioTruth::Event& te : truth.events) {
+    const ScenarioEvent& e = *te.spec;
+    nlohmann::ordered_json ej;
+    ej["name"] = e.name;
+    ej["kind"] = EventKindName(e.kind);
+    ej["start_us"] = e.start_us;
+    ej["end_us"] = e.end_us;
+    ej["magnitude"] = e.magnitude;
+    ej["regions"] = e.regions;
+    if (e.kind != EventKind::kSilence) {
+      ej["tool"] = ToolName(e.tool);
+      nlohmann::ordered_json ports = nlohmann::ordered_json::array();
+      for (const PortWeight& p : e.ports) ports.push_back({p.port, p.weight});
+      ej["ports"] = ports;
+      if (e.kind == EventKind::kPortMove) {
+        ej["from_profile"] = e.from_profile;
+        ej["shift"] = e.shift;
+      }
+      ej["packets"] = te.packets;
+      nlohmann::ordered_json by_file = nlohmann::ordered_json::array();
+      for (const auto& [key, n] : te.packets_by_file) {
+        by_file.push_back({{"sensor", key.first}, {"day", key.second}, {"packets", n}});
+      }
+      ej["packets_by_file"] = by_file;
+      nlohmann::ordered_json srcs = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < te.sources.size(); ++k) {
+        srcs.push_back({IpAddr::V4(te.sources[k]).ToString(), te.source_countries[k]});
+      }
+      ej["sources"] = srcs;
+    }
+    events.push_back(ej);
+  }
+  j["events"] = events;
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const ScenarioTruth::File& f : truth.files) {
+    nlohmann::ordered_json fj;
+    fj["sensor"] = f.sensor;
+    fj["day"] = f.day;
+    fj["path"] = std::filesystem::relative(f.path, out.dir).string();
+    fj.update(CountsJson(f.truth));
+    files.push_back(fj);
+  }
+  j["files"] = files;
+  const std::string path = out.dir + "/ground_truth.json";
+  {
+    std::ofstream o(path + ".partial", std::ios::trunc);
+    o << j.dump(1) << '\n';
+    if (!o) return IoError("writing " + path);
+  }
+  std::filesystem::rename(path + ".partial", path, ec);
+  if (ec) return IoError("renaming " + path + ".partial: " + ec.message());
+  if (truth_out) *truth_out = std::move(truth);
+  return OkStatus();
+}
+
+}  // namespace teiten::simulate
