@@ -93,6 +93,16 @@ class RateCurve {
     total_ = cum_.empty() ? 0 : cum_.back();
   }
   double total() const { return total_; }
+  // About the earliest time at which the cumulative rate reaches `c` (no cursor; any order).
+  int64_t TimeOf(double c) const {
+    if (t_.empty()) return 0;
+    size_t i = std::upper_bound(cum_.begin(), cum_.end(), c) - cum_.begin();
+    if (i == 0) return t_.front();
+    if (i == cum_.size()) return t_.back();
+    --i;
+    if (rate_[i] <= 0) return t_[i];
+    return t_[i] + static_cast<int64_t>((c - cum_[i]) / rate_[i]);
+  }
   double Cumulative(int64_t t) {
     if (t_.empty() || t <= t_.front()) return 0;
     while (cursor_ + 1 < t_.size() && t_[cursor_ + 1] <= t) ++cursor_;
