@@ -98,6 +98,9 @@ Result<Scenario> LoadScenario(const std::string& name_or_path);
 struct ScenarioOutput {
   std::string dir;        // created if missing; traces go to <dir>/<sensor>/<YYYY-MM-DD>.pcap
   bool compress = false;  // .pcap.zst (zstd level 3) instead of .pcap
+  // Also <dir>/<sensor>/<YYYY-MM-DD>.truth.json: the trace's GroundTruth with every source
+  // (WriteGroundTruthJson with sources), i.e. each tool population's addresses and packets.
+  bool with_sources = false;
 };
 
 // What was written, also saved as <dir>/ground_truth.json.

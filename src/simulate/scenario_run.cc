@@ -276,6 +276,10 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
         return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
       }
       if (out.compress) RETURN_IF_ERROR(CompressFile(pcap, f.path));
+      if (out.with_sources) {
+        RETURN_IF_ERROR(WriteGroundTruthJson(f.truth, sensor_dir + "/" + day + ".truth.json",
+                                             /*with_sources=*/true));
+      }
       f.truth.sources.clear();
       for (size_t k = 0; k < f.truth.planted.size(); ++k) {
         ScenarioTruth::Event& te = truth.events[planted_event[k].first];

@@ -17,7 +17,7 @@ int RunSimulateCommand(int argc, char** argv) {
   std::string scenario_name, out_dir, ranges_csv;
   double scale = 0;
   uint64_t seed = 0;
-  bool compress = false;
+  bool compress = false, with_sources = false;
   app.add_option("--scenario", scenario_name, "shipped scenario name or path to a .toml")
       ->required();
   app.add_option("--out", out_dir, "output directory")->required();
@@ -25,6 +25,8 @@ int RunSimulateCommand(int argc, char** argv) {
                         ->check(CLI::PositiveNumber);
   auto* seed_opt = app.add_option("--seed", seed, "replace the scenario's seed");
   app.add_flag("--compress", compress, "write .pcap.zst");
+  app.add_flag("--with-sources", with_sources,
+               "also write each trace's full ground truth with every source");
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
   try {
     app.parse(argc, argv);
@@ -48,7 +50,7 @@ int RunSimulateCommand(int argc, char** argv) {
     ranges = std::move(*r);
   }
   ScenarioTruth truth;
-  Status s = RunScenario(*sc, ranges, {out_dir, compress}, &truth);
+  Status s = RunScenario(*sc, ranges, {out_dir, compress, with_sources}, &truth);
   if (!s.ok()) return fail(s);
   for (const auto& f : truth.files) {
     std::printf("%s  %s  %llu packets\n", f.sensor.c_str(), f.path.c_str(),

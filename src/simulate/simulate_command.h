@@ -19,6 +19,7 @@ namespace teiten::simulate {
 //   --scale X             multiplies the scenario's packets, sources and event sizes (> 0)
 //   --seed N              replaces the scenario's seed
 //   --compress            write .pcap.zst (zstd) instead of .pcap
+//   --with-sources        also DIR/<sensor>/<YYYY-MM-DD>.truth.json with every source
 //   --ranges-csv FILE     source ranges "first,last,CC,ASN" (as `teiten geo --ranges-csv` writes);
 //                         without it a built-in stand-in is used
 // Prints a one-line summary per file and per event to stdout, errors to stderr as

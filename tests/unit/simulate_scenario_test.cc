@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -127,6 +128,25 @@ TEST(ScenarioRun, SameScenarioAndSeedSameBytes) {
     if (rel.ends_with(".zst")) EXPECT_NE(Slurp(e.path().string()), Slurp(c + "/" + rel)) << rel;
   }
   EXPECT_EQ(files, 2 * 4 + 1);  // 2 sensors × 4 days, and the ground truth
+}
+
+TEST(ScenarioRun, CompressedTracesDecompressToThePlainOnes) {
+  Scenario sc = Small(0.1);
+  const std::string plain = TempDir("plain"), zst = TempDir("zst");
+  ASSERT_TRUE(RunScenario(sc, FallbackSourceRanges(), {plain, false, true}, nullptr).ok());
+  ASSERT_TRUE(RunScenario(sc, FallbackSourceRanges(), {zst, true, false}, nullptr).ok());
+  const std::string a = Slurp(plain + "/s02/2018-08-12.pcap");
+  const std::string z = Slurp(zst + "/s02/2018-08-12.pcap.zst");
+  ASSERT_FALSE(a.empty());
+  std::string b(a.size(), '\0');
+  EXPECT_EQ(ZSTD_decompress(b.data(), b.size(), z.data(), z.size()), a.size());
+  EXPECT_EQ(a, b);
+  EXPECT_FALSE(fs::exists(zst + "/s02/2018-08-12.pcap"));
+  // --with-sources: every source of the trace, planted ones among them.
+  auto t = nlohmann::json::parse(Slurp(plain + "/s02/2018-08-12.truth.json"));
+  EXPECT_GT(t["sources"].size(), 10u);
+  // The events of 8/12, one stream per region: 1 + 3 + 1 + 1 + 3 + 2.
+  EXPECT_EQ(t["planted"].size(), 11u);
 }
 
 struct Packet {

@@ -4,6 +4,6 @@ target_link_libraries(simulate_test PRIVATE teiten_simulate PkgConfig::PCAP nloh
 # Scenarios (TOML, events, ground truth) and the simulate command.
 teiten_test(simulate_scenario_test simulate_scenario_test.cc)
 target_link_libraries(simulate_scenario_test PRIVATE teiten_simulate PkgConfig::PCAP
-  nlohmann_json::nlohmann_json)
+  PkgConfig::ZSTD nlohmann_json::nlohmann_json)
 target_compile_definitions(simulate_scenario_test PRIVATE
   TEITEN_SOURCE_DIR_DEFAULT="${PROJECT_SOURCE_DIR}")
