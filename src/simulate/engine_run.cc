@@ -35,14 +35,14 @@ constexpr uint8_t kNetisPayload[] = {'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
 const std::vector<uint8_t>& MessengerPayload() {
   static const std::vector<uint8_t> payload = [] {
     std::vector<uint8_t> p = {4, 0, 0x28, 0, 0x10, 0, 0, 0};  // version, request, flags, drep
-    p.resize(8 + 16, 0);                                       // serial hi, object UUID (nil)
+    p.resize(8 + 16, 0);                                      // serial hi, object UUID (nil)
     const uint8_t iface[16] = {0xf8, 0x91, 0x7b, 0x5a, 0x00, 0xff, 0xd0, 0x11,
                                0xa9, 0xb2, 0x00, 0xc0, 0x4f, 0xb6, 0xe6, 0xfc};
     p.insert(p.end(), iface, iface + 16);
     p.resize(p.size() + 16, 0x11);  // activity UUID
     // Boot time, interface version 1, sequence, opnum 0, hints, fragment length (patched below),
     // fragment number, auth, serial low: an 80-byte header in all.
-    const uint8_t rest[] = {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+    const uint8_t rest[] = {0, 0, 0,    0,    1,    0,    0, 0, 0, 0, 0, 0,
                             0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0};
     p.insert(p.end(), rest, rest + sizeof rest);
     auto ndr = [&](std::string_view s) {
@@ -610,8 +610,8 @@ Status Engine::Run(PcapWriter* w) {
       for (const Stream& s : streams_) {
         if (s.done >= s.budget) continue;
         if (s.curve.total() <= 0) continue;  // caught up in the last slot
-        const double c = (static_cast<double>(s.done) + 0.5) * s.curve.total() /
-                         static_cast<double>(s.budget);
+        const double c =
+            (static_cast<double>(s.done) + 0.5) * s.curve.total() / static_cast<double>(s.budget);
         next = std::min(next, s.curve.TimeOf(c));
       }
       skip_to = next - 2 * kSlotUs;  // a slot's margin for rounding

@@ -87,8 +87,8 @@ struct PlantedSpec {
   std::string name;  // unique among planted streams and profiles; recorded in the ground truth
   Tool tool = Tool::kMirai;  // any but backscatter and spoofed-flood; IPv4 only
   std::vector<PortWeight> ports;
-  std::array<char, 2> country{};   // of every source (for the ground truth)
-  std::vector<uint32_t> sources;   // IPv4, host order, distinct
+  std::array<char, 2> country{};     // of every source (for the ground truth)
+  std::vector<uint32_t> sources;     // IPv4, host order, distinct
   int64_t start_us = 0, end_us = 0;  // within the trace's period
   uint64_t packets = 0;              // exact; written on top of GeneratorSpec::packets
   // Rate at start_us and at end_us (relative; linear in between).

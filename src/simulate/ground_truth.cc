@@ -9,7 +9,7 @@ namespace teiten::simulate {
 
 namespace {
 constexpr std::array<std::string_view, kToolCount> kToolNames = {
-    "mirai",      "zmap",  "masscan", "nmap",        "windows",      "linux",
+    "mirai",      "zmap",  "masscan", "nmap",        "windows",       "linux",
     "sipvicious", "netis", "ping",    "backscatter", "spoofed-flood", "messenger"};
 
 std::string Cc(const std::array<char, 2>& c) {
@@ -76,8 +76,7 @@ Status WriteGroundTruthJson(const GroundTruth& truth, const std::string& path, b
   j["episodes"] = episodes;
   ordered_json planted = ordered_json::array();
   for (const PlantedTruth& e : truth.planted) {
-    planted.push_back(
-        {{"name", e.name}, {"packets", e.packets}, {"sources_seen", e.sources_seen}});
+    planted.push_back({{"name", e.name}, {"packets", e.packets}, {"sources_seen", e.sources_seen}});
   }
   j["planted"] = planted;
   if (with_sources) j["sources_columns"] = {"addr", "tool", "profile", "country", "asn", "packets"};

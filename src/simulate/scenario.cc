@@ -1,5 +1,8 @@
 #include "simulate/scenario.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,9 +11,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/time_zone.h"
 #include "simulate/rng.h"
@@ -24,10 +24,12 @@ constexpr int64_t kDayUs = 86'400'000'000LL;
 struct Ctx {
   const std::string& file;
   Status Err(const toml::node& n, std::string_view key, std::string_view what) const {
-    return InvalidArgument(fmt::format("{}:{}: key '{}': {}", file, n.source().begin.line, key, what));
+    return InvalidArgument(
+        fmt::format("{}:{}: key '{}': {}", file, n.source().begin.line, key, what));
   }
   Status Missing(const toml::table& t, std::string_view key) const {
-    return InvalidArgument(fmt::format("{}:{}: missing key '{}'", file, t.source().begin.line, key));
+    return InvalidArgument(
+        fmt::format("{}:{}: missing key '{}'", file, t.source().begin.line, key));
   }
 };
 
@@ -58,7 +60,8 @@ Result<double> Num(const Ctx& c, const toml::table& t, std::string_view key, dou
   }
   if (!n->is_number()) return c.Err(*n, key, "expected a number");
   double v = *n->value<double>();
-  if (!(v >= lo && v <= hi)) return c.Err(*n, key, fmt::format("expected a number in [{}, {}]", lo, hi));
+  if (!(v >= lo && v <= hi))
+    return c.Err(*n, key, fmt::format("expected a number in [{}, {}]", lo, hi));
   return v;
 }
 
@@ -215,9 +218,9 @@ Status ParseProfile(const Ctx& c, const toml::table& t, std::vector<ProfileSpec>
 
 Result<EventKind> KindKey(const Ctx& c, const toml::table& t) {
   ASSIGN_OR_RETURN(std::string k, Str(c, t, "kind", true));
-  for (EventKind e : {EventKind::kSurge, EventKind::kGrowth, EventKind::kDominate,
-                      EventKind::kRegionRise, EventKind::kPortMove, EventKind::kSpike,
-                      EventKind::kSilence}) {
+  for (EventKind e :
+       {EventKind::kSurge, EventKind::kGrowth, EventKind::kDominate, EventKind::kRegionRise,
+        EventKind::kPortMove, EventKind::kSpike, EventKind::kSilence}) {
     if (k == EventKindName(e)) return e;
   }
   return c.Err(*t.get("kind"), "kind",
@@ -314,11 +317,11 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file)
   Scenario sc;
   sc.path = file;
   sc.base = GeneratorSpec::Default2018();
-  RETURN_IF_ERROR(CheckKeys(c, root,
-                            {"name", "seed", "scale", "period", "traffic", "countries", "profile",
-                             "sensor", "event"}));
-  ASSIGN_OR_RETURN(sc.name, Str(c, root, "name", false,
-                                std::filesystem::path(file).stem().string()));
+  RETURN_IF_ERROR(CheckKeys(
+      c, root,
+      {"name", "seed", "scale", "period", "traffic", "countries", "profile", "sensor", "event"}));
+  ASSIGN_OR_RETURN(sc.name,
+                   Str(c, root, "name", false, std::filesystem::path(file).stem().string()));
   ASSIGN_OR_RETURN(sc.seed, Int(c, root, "seed", 1, uint64_t{1} << 62));
   ASSIGN_OR_RETURN(sc.scale, Num(c, root, "scale", 1, 1e-6, 1e6));
 
@@ -427,8 +430,8 @@ Result<Scenario> LoadScenario(const std::string& name_or_path) {
     if (!in && !in.eof()) return IoError("reading " + path);
     return ParseScenario(ss.str(), path);
   };
-  const bool is_path = name_or_path.find('/') != std::string::npos ||
-                       name_or_path.ends_with(".toml");
+  const bool is_path =
+      name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".toml");
   if (is_path) {
     if (!std::filesystem::is_regular_file(name_or_path)) {
       return NotFound("scenario file not found: " + name_or_path);

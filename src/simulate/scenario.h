@@ -65,11 +65,11 @@ struct ScenarioEvent {
   std::vector<std::string> regions;
   std::vector<PortWeight> ports;
   Tool tool = Tool::kMirai;
-  uint64_t sources = 0;       // distinct sources, before scale (dominate: 1)
-  uint32_t source_addr = 0;   // dominate: a fixed IPv4 address (0: drawn from the region)
-  std::string from_profile;   // port-move
-  double shift = 0;           // port-move
-  int line = 0;               // where it is in the file, for messages
+  uint64_t sources = 0;      // distinct sources, before scale (dominate: 1)
+  uint32_t source_addr = 0;  // dominate: a fixed IPv4 address (0: drawn from the region)
+  std::string from_profile;  // port-move
+  double shift = 0;          // port-move
+  int line = 0;              // where it is in the file, for messages
 };
 
 struct Scenario {
@@ -82,7 +82,7 @@ struct Scenario {
   uint64_t packets_per_sensor_day = 0;  // before scale
   uint64_t sources = 0;                 // before scale
   double weekend_factor = 1;            // packets on Saturday and Sunday (UTC) × this
-  GeneratorSpec base;  // country weights, profiles, flood share, diurnal cycle
+  GeneratorSpec base;                   // country weights, profiles, flood share, diurnal cycle
   std::vector<ScenarioSensor> sensors;
   std::vector<ScenarioEvent> events;
 };
@@ -112,8 +112,8 @@ struct ScenarioTruth {
   struct Event {
     const ScenarioEvent* spec = nullptr;
     uint64_t packets = 0;
-    std::vector<uint32_t> sources;                        // IPv4, host order, with their country
-    std::vector<std::string> source_countries;            // parallel to sources
+    std::vector<uint32_t> sources;              // IPv4, host order, with their country
+    std::vector<std::string> source_countries;  // parallel to sources
     std::map<std::pair<std::string, std::string>, uint64_t> packets_by_file;  // (sensor, day)
   };
   std::vector<File> files;

@@ -1,15 +1,15 @@
 // RunScenario: a scenario cut into one generator run per sensor and day, events turned into
 // planted streams with exact budgets, and the ground truth gathered into one JSON file.
+#include <fmt/format.h>
+#include <zstd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <set>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <zstd.h>
+#include <set>
 
 #include "common/time_zone.h"
 #include "simulate/rng.h"
@@ -162,13 +162,15 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
         plantings.push_back({ei, CountryOf(ranges, e.source_addr), {e.source_addr}, 1});
         if (!e.regions.empty()) plantings.back().country = e.regions[0];
       } else {
-        const uint64_t n = e.kind == EventKind::kDominate ? 1 : scaled(static_cast<double>(e.sources));
+        const uint64_t n =
+            e.kind == EventKind::kDominate ? 1 : scaled(static_cast<double>(e.sources));
         const uint64_t per = std::max<uint64_t>(1, n / e.regions.size());
         for (size_t ri = 0; ri < e.regions.size(); ++ri) {
-          auto drawn = DrawSources(ranges, e.regions[ri], per, sc.seed ^ (ei + 1) * 0x9e3779b97f4a7c15ULL ^ ri,
-                                   taken);
+          auto drawn = DrawSources(ranges, e.regions[ri], per,
+                                   sc.seed ^ (ei + 1) * 0x9e3779b97f4a7c15ULL ^ ri, taken);
           if (!drawn.ok()) return InvalidArgument(where + drawn.status().message());
-          plantings.push_back({ei, e.regions[ri], *drawn, 1.0 / static_cast<double>(e.regions.size())});
+          plantings.push_back(
+              {ei, e.regions[ri], *drawn, 1.0 / static_cast<double>(e.regions.size())});
         }
       }
       for (size_t k = plantings.size(); k-- > 0 && plantings[k].event == ei;) {

@@ -1,10 +1,10 @@
 #include "simulate/simulate_command.h"
 
-#include <cstdio>
-#include <string>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <cstdio>
+#include <string>
 
 #include "simulate/scenario.h"
 #include "simulate/source_ranges.h"
@@ -12,8 +12,9 @@
 namespace teiten::simulate {
 
 int RunSimulateCommand(int argc, char** argv) {
-  CLI::App app{"generate a scenario's darknet traces (one pcap per sensor per day) and ground truth",
-               argc > 0 ? argv[0] : "simulate"};
+  CLI::App app{
+      "generate a scenario's darknet traces (one pcap per sensor per day) and ground truth",
+      argc > 0 ? argv[0] : "simulate"};
   std::string scenario_name, out_dir, ranges_csv;
   double scale = 0;
   uint64_t seed = 0;

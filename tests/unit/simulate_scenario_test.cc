@@ -64,16 +64,16 @@ struct BadCase {
 
 TEST(ScenarioParse, ErrorsNameLineAndKey) {
   const std::string head =
-      "name = \"bad\"\n"                        // 1
-      "[period]\n"                              // 2
-      "start = \"2018-08-10\"\n"                // 3
-      "days = 2\n"                              // 4
-      "[traffic]\n"                             // 5
-      "packets_per_sensor_day = 100\n"          // 6
-      "sources = 10\n"                          // 7
-      "[[sensor]]\n"                            // 8
-      "id = \"s1\"\n"                           // 9
-      "prefixes = [\"203.0.113.0/28\"]\n";      // 10
+      "name = \"bad\"\n"                    // 1
+      "[period]\n"                          // 2
+      "start = \"2018-08-10\"\n"            // 3
+      "days = 2\n"                          // 4
+      "[traffic]\n"                         // 5
+      "packets_per_sensor_day = 100\n"      // 6
+      "sources = 10\n"                      // 7
+      "[[sensor]]\n"                        // 8
+      "id = \"s1\"\n"                       // 9
+      "prefixes = [\"203.0.113.0/28\"]\n";  // 10
   const std::vector<BadCase> cases = {
       {"[period]\nstart = \"2018/07/01\"\ndays = 1\n",
        "bad.toml:2: key 'start': expected YYYY-MM-DD"},
@@ -185,8 +185,8 @@ class SmallScenario : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(TempDir("small"));
     std::string scenario = SourceDir() + "/data/scenarios/small.toml";
-    std::vector<std::string> args = {"simulate", "--scenario", scenario, "--out", *dir_,
-                                     "--scale", "0.5"};
+    std::vector<std::string> args = {"simulate", "--scenario", scenario, "--out",
+                                     *dir_,      "--scale",    "0.5"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     ASSERT_EQ(RunSimulateCommand(static_cast<int>(argv.size()), argv.data()), 0);
