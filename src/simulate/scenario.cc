@@ -236,7 +236,10 @@ Status ParseEvent(const Ctx& c, const toml::table& t, const Scenario& sc, Scenar
   ASSIGN_OR_RETURN(e->kind, KindKey(c, t));
   ASSIGN_OR_RETURN(e->start_us, Time(c, t, "start", true));
   ASSIGN_OR_RETURN(e->end_us, Time(c, t, "end", false, sc.start_us + sc.days * kDayUs));
-  if (e->end_us <= e->start_us) return c.Err(*t.get("end"), "end", "not after 'start'");
+  if (e->end_us <= e->start_us) {
+    if (!t.get("end")) return c.Err(*t.get("start"), "start", "not before the period's end");
+    return c.Err(*t.get("end"), "end", "not after 'start'");
+  }
   ASSIGN_OR_RETURN(e->regions, Strings(c, t, "regions"));
   for (const std::string& r : e->regions) {
     if (!IsCountry(r)) return c.Err(*t.get("regions"), "regions", "expected two-letter codes");

@@ -88,6 +88,8 @@ TEST(ScenarioParse, ErrorsNameLineAndKey) {
       {head + "[[event]]\nname = \"e\"\nkind = \"surge\"\nstart = \"2018-08-11\"\n"
               "end = \"2018-08-10\"\n",
        "bad.toml:15: key 'end': not after 'start'"},
+      {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-09-01\"\n",
+       "bad.toml:14: key 'start': not before the period's end"},
       {head + "[countries]\nCN = -1\n", "bad.toml:12: key 'CN': expected a weight"},
       {head + "[[profile]]\nname = \"mirai-telnet\"\npacket_share = \"lots\"\n",
        "bad.toml:13: key 'packet_share': expected a number"},
