@@ -1,4 +1,4 @@
-// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, geo-info.
+// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, geo, simulate.
 #include <unistd.h>
 
 #include <chrono>
@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "enrich/names.h"
 #include "ingest/ingest.h"
 #include "sensor/config.h"
+#include "simulate/simulate_command.h"
 #include "store/store.h"
 
 namespace teiten {
@@ -471,6 +473,10 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
 
 int main(int argc, char** argv) {
   using namespace teiten;
+  // `teiten simulate` parses its own flags (src/simulate/simulate_command.h).
+  if (argc > 1 && std::string_view(argv[1]) == "simulate") {
+    return simulate::RunSimulateCommand(argc - 1, argv + 1);
+  }
   CLI::App app{"teiten — Internet fixed-point observation (darknet sensor network)"};
   app.require_subcommand(1);
   Common c;
@@ -526,6 +532,10 @@ int main(int argc, char** argv) {
   geo->add_option("--lang", c.lang, "en or ja");
   geo->add_option("--ranges-csv", ranges_out, "write every IPv4 range as first,last,CC,ASN");
   geo->add_option("--lookup", lookup, "look up one address");
+
+  // Listed for --help only: main() hands `simulate` to its own parser before this point.
+  app.add_subcommand("simulate", "simulate a scenario's darknet traces and ground truth (see simulate --help)")
+      ->allow_extras();
 
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
