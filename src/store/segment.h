@@ -1,11 +1,13 @@
 // Segments: every observation, compressed column by column (SPEC S1).
 //
 // A segment holds the observations of one local day from one flush of an ingest, sorted by
-// (source, time) and cut into blocks of up to 65,536 rows. Each block stores each column as its
-// own zstd frame, after transforms that expose redundancy: sources as runs (address, country,
-// ASN, run length), times as deltas within a run, fixed-width columns as byte planes. The footer
-// indexes blocks by source range and time range, so `teiten ip` decodes only the blocks that
-// can hold the address, and a scan for one column decodes only that column.
+// (source, time) and cut into blocks of up to 65,536 rows. A block stores each column as a few
+// separately compressed streams, after transforms that expose redundancy: sources as runs
+// (address, country, ASN, run length), times as deltas within a run, the fields a tool's packets
+// share as a per-row class, the others predicted from the previous row, the destination or a
+// retransmitted probe where a tool makes them so. The footer indexes blocks by source range and
+// time range, so `teiten ip` decodes only the blocks that can hold the address, and a scan for
+// one column decodes only that column's streams.
 // The layout is documented in docs/STORE_FORMAT.md.
 #pragma once
 
@@ -28,9 +30,10 @@ inline constexpr uint32_t kSrc = 1u << 0;  // src, country, asn
 inline constexpr uint32_t kTs = 1u << 1;
 inline constexpr uint32_t kSensor = 1u << 2;
 inline constexpr uint32_t kDst = 1u << 3;
-inline constexpr uint32_t kPorts = 1u << 4;   // proto, sport, dport, icmp type/code, flags
-inline constexpr uint32_t kHeader = 1u << 5;  // ip_len, ttl, ip_id, tcp flags, seq, ack, window, payload_len
-inline constexpr uint32_t kBlob = 1u << 6;    // TCP options and payload prefix
+inline constexpr uint32_t kPorts = 1u << 4;  // proto, sport, dport, icmp type/code, flags
+// ip_len, ttl, ip_id, tcp flags, seq, ack, window, payload_len
+inline constexpr uint32_t kHeader = 1u << 5;
+inline constexpr uint32_t kBlob = 1u << 6;  // TCP options and payload prefix
 inline constexpr uint32_t kAll = 0x7F;
 }  // namespace col
 
@@ -66,8 +69,9 @@ class SegmentReader {
 
   const std::vector<SegmentWriter::BlockInfo>& blocks() const { return blocks_; }
   uint64_t rows() const;
-  // Decodes block `i`, only the columns in `columns`. Corruption is a DataLoss naming the file,
-  // the block and the column.
+  // Decodes block `i`, only the columns in `columns` and those they are predicted from (time
+  // fills sources; header fills destination and ports). Corruption is a DataLoss naming the
+  // file, the block and the column.
   Status ReadBlock(size_t i, uint32_t columns, DecodedBlock* out) const;
 
  private:
