@@ -101,20 +101,25 @@ struct ScenarioOutput {
   // Also <dir>/<sensor>/<YYYY-MM-DD>.truth.json: the trace's GroundTruth with every source
   // (WriteGroundTruthJson with sources), i.e. each tool population's addresses and packets.
   bool with_sources = false;
+  // 24: one file per sensor per day. A divisor of 24 (1, 2, 3, 4, 6, 8, 12): files of that many
+  // hours, named <YYYY-MM-DD>T<HH>.pcap, each with its share of the day's diurnal cycle.
+  int hours_per_file = 24;
 };
 
 // What was written, also saved as <dir>/ground_truth.json.
 struct ScenarioTruth {
   struct File {
     std::string sensor, day, path;
-    GroundTruth truth;  // without the per-source list
+    int64_t start_us = 0, end_us = 0;  // the file's window
+    GroundTruth truth;                 // without the per-source list
   };
   struct Event {
     const ScenarioEvent* spec = nullptr;
     uint64_t packets = 0;
     std::vector<uint32_t> sources;              // IPv4, host order, with their country
     std::vector<std::string> source_countries;  // parallel to sources
-    std::map<std::pair<std::string, std::string>, uint64_t> packets_by_file;  // (sensor, day)
+    std::map<std::pair<std::string, std::string>, uint64_t>
+        packets_by_file;  // (sensor, file label)
   };
   std::vector<File> files;
   std::vector<Event> events;

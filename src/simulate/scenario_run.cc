@@ -19,6 +19,7 @@ namespace teiten::simulate {
 namespace {
 
 constexpr int64_t kDayUs = 86'400'000'000LL;
+constexpr int64_t kHourUs = 3'600'000'000LL;
 
 // Compresses `from` into `to` (written as to.partial, then renamed) and removes `from`.
 Status CompressFile(const std::string& from, const std::string& to) {
@@ -184,6 +185,11 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     truth.events.push_back(std::move(te));
   }
 
+  if (out.hours_per_file < 1 || 24 % out.hours_per_file != 0) {
+    return InvalidArgument("hours per file: " + std::to_string(out.hours_per_file) +
+                           " does not divide 24");
+  }
+  const int per_day = 24 / out.hours_per_file;
   std::error_code ec;
   std::filesystem::create_directories(out.dir, ec);
   if (ec) return IoError("creating " + out.dir + ": " + ec.message());
@@ -194,12 +200,19 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     const std::string sensor_dir = out.dir + "/" + sensor.id;
     std::filesystem::create_directories(sensor_dir, ec);
     if (ec) return IoError("creating " + sensor_dir + ": " + ec.message());
-    for (int d = 0; d < sc.days; ++d) {
-      const int64_t day_start = sc.start_us + d * kDayUs, day_end = day_start + kDayUs;
-      const auto day_number = static_cast<int32_t>(day_start / kDayUs);
+    for (int w = 0; w < sc.days * per_day; ++w) {
+      const int d = w / per_day, hour = (w % per_day) * out.hours_per_file;
+      // The file's window; named day_* as it is one whole day unless --hours-per-file.
+      const int64_t day_start = sc.start_us + d * kDayUs + hour * kHourUs;
+      const int64_t day_end = day_start + out.hours_per_file * kHourUs;
+      const auto day_number = static_cast<int32_t>((sc.start_us + d * kDayUs) / kDayUs);
       const std::string day = TimeZone::DayString(day_number);
+      const std::string label = per_day == 1 ? day : fmt::format("{}T{:02d}", day, hour);
       GeneratorSpec spec = sc.base;
-      spec.seed = Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^ static_cast<uint64_t>(d + 1));
+      spec.seed = per_day == 1
+                      ? Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^ static_cast<uint64_t>(d + 1))
+                      : Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^
+                              (static_cast<uint64_t>(w + 1) << 12) ^ 0x686f7572ULL);
       spec.population_seed = population_seed;
       spec.start_us = day_start;
       spec.end_us = day_end;
@@ -207,7 +220,23 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
       spec.sources = scaled(static_cast<double>(sc.sources));
       const int dow = ((day_number % 7) + 11) % 7;  // 0 = Sunday (1970-01-01 was a Thursday)
       const double weekday = (dow == 0 || dow == 6) ? sc.weekend_factor : 1.0;
-      spec.packets = std::llround(static_cast<double>(sc.packets_per_sensor_day) * scale * weekday);
+      // A part of a day gets its share of the diurnal cycle (hourly steps, as the generator).
+      double part = 1;
+      if (per_day > 1) {
+        auto rate = [&](int h) {
+          return 1 +
+                 sc.base.diurnal_amplitude *
+                     std::cos(6.283185307179586 * (h + 0.5 - sc.base.diurnal_peak_hour_utc) / 24.0);
+        };
+        double all = 0, mine = 0;
+        for (int h = 0; h < 24; ++h) {
+          all += rate(h);
+          if (h >= hour && h < hour + out.hours_per_file) mine += rate(h);
+        }
+        part = mine / all;
+      }
+      spec.packets =
+          std::llround(static_cast<double>(sc.packets_per_sensor_day) * scale * weekday * part);
 
       std::vector<std::pair<size_t, std::string>> planted_event;  // (event, region) per planted
       for (size_t ei = 0; ei < sc.events.size(); ++ei) {
@@ -268,10 +297,12 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
         }
       }
 
-      const std::string pcap = sensor_dir + "/" + day + ".pcap";
+      const std::string pcap = sensor_dir + "/" + label + ".pcap";
       ScenarioTruth::File f;
       f.sensor = sensor.id;
       f.day = day;
+      f.start_us = day_start;
+      f.end_us = day_end;
       f.path = out.compress ? pcap + ".zst" : pcap;
       Status s = WriteTrace(spec, ranges, pcap, &f.truth);
       if (!s.ok()) {
@@ -279,14 +310,14 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
       }
       if (out.compress) RETURN_IF_ERROR(CompressFile(pcap, f.path));
       if (out.with_sources) {
-        RETURN_IF_ERROR(WriteGroundTruthJson(f.truth, sensor_dir + "/" + day + ".truth.json",
+        RETURN_IF_ERROR(WriteGroundTruthJson(f.truth, sensor_dir + "/" + label + ".truth.json",
                                              /*with_sources=*/true));
       }
       f.truth.sources.clear();
       for (size_t k = 0; k < f.truth.planted.size(); ++k) {
         ScenarioTruth::Event& te = truth.events[planted_event[k].first];
         te.packets += f.truth.planted[k].packets;
-        te.packets_by_file[{sensor.id, day}] += f.truth.planted[k].packets;
+        te.packets_by_file[{sensor.id, label}] += f.truth.planted[k].packets;
       }
       truth.packets += f.truth.packets;
       truth.files.push_back(std::move(f));
@@ -332,7 +363,10 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
       ej["packets"] = te.packets;
       nlohmann::ordered_json by_file = nlohmann::ordered_json::array();
       for (const auto& [key, n] : te.packets_by_file) {
-        by_file.push_back({{"sensor", key.first}, {"day", key.second}, {"packets", n}});
+        nlohmann::ordered_json fj = {{"sensor", key.first}, {"day", key.second.substr(0, 10)}};
+        if (key.second.size() > 10) fj["hour"] = std::stoi(key.second.substr(11));
+        fj["packets"] = n;
+        by_file.push_back(fj);
       }
       ej["packets_by_file"] = by_file;
       nlohmann::ordered_json srcs = nlohmann::ordered_json::array();
@@ -349,6 +383,10 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     nlohmann::ordered_json fj;
     fj["sensor"] = f.sensor;
     fj["day"] = f.day;
+    if (out.hours_per_file != 24) {
+      fj["start_us"] = f.start_us;
+      fj["end_us"] = f.end_us;
+    }
     fj["path"] = std::filesystem::relative(f.path, out.dir).string();
     fj.update(CountsJson(f.truth));
     files.push_back(fj);

@@ -19,6 +19,7 @@ int RunSimulateCommand(int argc, char** argv) {
   double scale = 0;
   uint64_t seed = 0;
   bool compress = false, with_sources = false;
+  int hours_per_file = 24;
   app.add_option("--scenario", scenario_name, "shipped scenario name or path to a .toml")
       ->required();
   app.add_option("--out", out_dir, "output directory")->required();
@@ -28,6 +29,8 @@ int RunSimulateCommand(int argc, char** argv) {
   app.add_flag("--compress", compress, "write .pcap.zst");
   app.add_flag("--with-sources", with_sources,
                "also write each trace's full ground truth with every source");
+  app.add_option("--hours-per-file", hours_per_file, "24 (a file per day) or 1, 2, 3, 4, 6, 8, 12")
+      ->check(CLI::IsMember({1, 2, 3, 4, 6, 8, 12, 24}));
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
   try {
     app.parse(argc, argv);
@@ -51,7 +54,7 @@ int RunSimulateCommand(int argc, char** argv) {
     ranges = std::move(*r);
   }
   ScenarioTruth truth;
-  Status s = RunScenario(*sc, ranges, {out_dir, compress, with_sources}, &truth);
+  Status s = RunScenario(*sc, ranges, {out_dir, compress, with_sources, hours_per_file}, &truth);
   if (!s.ok()) return fail(s);
   for (const auto& f : truth.files) {
     std::printf("%s  %s  %llu packets\n", f.sensor.c_str(), f.path.c_str(),

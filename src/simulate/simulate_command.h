@@ -20,6 +20,8 @@ namespace teiten::simulate {
 //   --seed N              replaces the scenario's seed
 //   --compress            write .pcap.zst (zstd) instead of .pcap
 //   --with-sources        also DIR/<sensor>/<YYYY-MM-DD>.truth.json with every source
+//   --hours-per-file N    files of N hours (1, 2, 3, 4, 6, 8, 12) instead of one per day,
+//                         named <YYYY-MM-DD>T<HH>.pcap
 //   --ranges-csv FILE     source ranges "first,last,CC,ASN" (as `teiten geo --ranges-csv` writes);
 //                         without it a built-in stand-in is used
 // Prints a one-line summary per file and per event to stdout, errors to stderr as

@@ -151,6 +151,24 @@ TEST(ScenarioRun, CompressedTracesDecompressToThePlainOnes) {
   EXPECT_EQ(t["planted"].size(), 11u);
 }
 
+TEST(ScenarioRun, HourlyFilesSplitTheDay) {
+  Scenario sc = Small(0.2);
+  const std::string dir = TempDir("hourly");
+  ScenarioOutput out{dir, false, false, 6};
+  ScenarioTruth truth;
+  ASSERT_TRUE(RunScenario(sc, FallbackSourceRanges(), out, &truth).ok());
+  EXPECT_EQ(truth.files.size(), 2u * 4 * 4);
+  EXPECT_TRUE(fs::exists(dir + "/s01/2018-08-12T06.pcap"));
+  for (const auto& e : truth.events) {
+    if (e.spec->name != "patch-5168") continue;  // 06:00–12:00 on 8/12: one file per sensor
+    ASSERT_EQ(e.packets_by_file.size(), 2u);
+    EXPECT_EQ(e.packets_by_file.begin()->first.second, "2018-08-12T06");
+  }
+  out.hours_per_file = 5;
+  EXPECT_EQ(RunScenario(sc, FallbackSourceRanges(), out, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
 struct Packet {
   int64_t ts_us = 0;
   uint32_t src = 0;
