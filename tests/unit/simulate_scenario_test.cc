@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -198,6 +199,54 @@ std::vector<Packet> ReadPcap(const std::string& path) {
     out.push_back(p);
   }
   return out;
+}
+
+// Windows Messenger spam (the 2007 scenario's 1026–1028/UDP): a DCE/RPC connectionless request
+// to the Messenger interface, fragment length matching the body, TTL of a Windows host.
+TEST(MessengerTool, PacketsAreDceRpcRequestsToTheMessengerInterface) {
+  GeneratorSpec spec = GeneratorSpec::Default2018();
+  spec.seed = 3;
+  spec.start_us = 1186012800LL * 1000000;  // 2007-08-02
+  spec.end_us = spec.start_us + kDay;
+  spec.packets = 300;
+  spec.sources = 50;
+  spec.spoofed_flood_share = 0;
+  spec.monitored = {*Prefix::Parse("203.0.113.0/28")};
+  ProfileSpec m;
+  m.name = "messenger";
+  m.tool = Tool::kMessenger;
+  m.packet_share = m.source_share = 1;
+  m.ports = {{1026, 0.5}, {1027, 0.3}, {1028, 0.2}};
+  spec.profiles = {m};
+  const std::string path = TempDir("messenger.pcap");
+  GroundTruth truth;
+  ASSERT_TRUE(WriteTrace(spec, FallbackSourceRanges(), path, &truth).ok());
+  EXPECT_EQ(truth.tool(Tool::kMessenger).packets, 300u);
+  char err[PCAP_ERRBUF_SIZE];
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> pc(pcap_open_offline(path.c_str(), err), pcap_close);
+  ASSERT_TRUE(pc) << err;
+  pcap_pkthdr* h;
+  const u_char* d;
+  const uint8_t iface[16] = {0xf8, 0x91, 0x7b, 0x5a, 0x00, 0xff, 0xd0, 0x11,
+                             0xa9, 0xb2, 0x00, 0xc0, 0x4f, 0xb6, 0xe6, 0xfc};
+  int n = 0;
+  while (pcap_next_ex(pc.get(), &h, &d) == 1) {
+    ++n;
+    const u_char* ip = d + 14;
+    ASSERT_EQ(ip[9], 17);
+    EXPECT_GT(ip[8], 64);  // Windows: initial TTL 128
+    const u_char* udp = ip + (ip[0] & 15) * 4;
+    const int dport = (udp[2] << 8) | udp[3];
+    EXPECT_TRUE(dport >= 1026 && dport <= 1028) << dport;
+    const u_char* rpc = udp + 8;
+    const size_t len = ((udp[4] << 8) | udp[5]) - 8;
+    ASSERT_GT(len, 80u);
+    EXPECT_EQ(rpc[0], 4);  // DCE/RPC version 4 (connectionless)
+    EXPECT_EQ(rpc[1], 0);  // request
+    EXPECT_EQ(std::memcmp(rpc + 24, iface, 16), 0);
+    EXPECT_EQ(size_t{rpc[74]} | (size_t{rpc[75]} << 8), len - 80);
+  }
+  EXPECT_EQ(n, 300);
 }
 
 class SmallScenario : public ::testing::Test {
