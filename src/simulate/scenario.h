@@ -24,8 +24,9 @@
 //   dominate     one source (`source`, or one drawn from the region) at a constant rate;
 //   region-rise  a region's sources rising from nothing over the event on the scenario's
 //                common ports (or `ports`);
-//   port-move    sources of a family rising on new `ports` while the profile `from_profile`
-//                loses `shift` (0–1) of its packets by the event's end;
+//   port-move    malware changing ports: the profile `from_profile` moves `shift` (0–1) of its
+//                port weight to the new `ports` by the event's end (its own sources move), and
+//                new sources rise on the new ports (the planted, exactly counted part);
 //   spike        as surge, meant for hours (a vendor-patch spike);
 //   silence      the `regions` send nothing (an outage); no packets of its own.
 // All times are UTC; start is inclusive, end exclusive; "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM".

@@ -251,8 +251,20 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
         }
         if (e.kind == EventKind::kPortMove) {
           const double x = (at(a) + at(b)) / 2;
+          // The profile's own sources move too: `shift` of its port weight goes, by the
+          // event's end, to the new ports (its population and packet share stay).
+          double new_sum = 0;
+          for (const PortWeight& pw : e.ports) new_sum += pw.weight;
           for (ProfileSpec& p : spec.profiles) {
-            if (p.name == e.from_profile) p.packet_share *= 1 - e.shift * x;
+            if (p.name != e.from_profile || new_sum <= 0) continue;
+            double old_sum = 0;
+            for (PortWeight& pw : p.ports) {
+              old_sum += pw.weight;
+              pw.weight *= 1 - e.shift * x;
+            }
+            for (const PortWeight& pw : e.ports) {
+              p.ports.push_back({pw.port, old_sum * e.shift * x * pw.weight / new_sum});
+            }
           }
         }
         double r0, r1, a0, a1;
