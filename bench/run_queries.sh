@@ -53,7 +53,7 @@ ip=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['s
 top_ms=$(median "$B/src/cli/teiten" top ports --config "$CFG" --period 2018Q3 -n 10)
 topc_ms=$(median "$B/src/cli/teiten" top countries --config "$CFG" --period 2018Q3 -n 10)
 ip_ms=$(median "$B/src/cli/teiten" ip --config "$CFG" "$ip")
-"$B/src/cli/teiten" ip --config "$CFG" "$ip" | head -8
+"$B/src/cli/teiten" ip --config "$CFG" "$ip" > "$DIR/ip.out" || true
 echo
 echo "| store | packets | bytes/packet | top ports 2018Q3 (ms) | top countries 2018Q3 (ms) | ip $ip (ms) |"
 echo "|---|---:|---:|---:|---:|---:|"
