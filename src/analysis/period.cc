@@ -1,8 +1,8 @@
 #include "analysis/period.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "common/time_zone.h"
 
@@ -53,9 +53,12 @@ Period Period::Previous() const {
 
 std::string Period::Label() const {
   switch (kind) {
-    case Kind::kQuarter: return fmt::format("{}Q{}", year, index);
-    case Kind::kMonth: return fmt::format("{:04}-{:02}", year, index);
-    case Kind::kDays: break;
+    case Kind::kQuarter:
+      return fmt::format("{}Q{}", year, index);
+    case Kind::kMonth:
+      return fmt::format("{:04}-{:02}", year, index);
+    case Kind::kDays:
+      break;
   }
   if (days() == 1) return TimeZone::DayString(first_day);
   return TimeZone::DayString(first_day) + ".." + TimeZone::DayString(end_day - 1);
@@ -65,7 +68,8 @@ namespace {
 bool ParseDate(const std::string& s, int32_t* day) {
   int y = 0, n = 0;
   unsigned m = 0, d = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2u-%2u%n", &y, &m, &d, &n) != 3 || static_cast<size_t>(n) != s.size()) {
+  if (std::sscanf(s.c_str(), "%4d-%2u-%2u%n", &y, &m, &d, &n) != 3 ||
+      static_cast<size_t>(n) != s.size()) {
     return false;
   }
   if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970 || y > 2200) return false;
@@ -85,12 +89,14 @@ Result<Period> ParsePeriod(const std::string& text) {
         "range of days (2018-08-01..2018-08-15)",
         text));
   };
-  if (std::sscanf(text.c_str(), "%4dQ%1d%n", &y, &q, &n) == 2 && static_cast<size_t>(n) == text.size()) {
+  if (std::sscanf(text.c_str(), "%4dQ%1d%n", &y, &q, &n) == 2 &&
+      static_cast<size_t>(n) == text.size()) {
     if (q < 1 || q > 4 || y < 1970) return bad();
     return QuarterPeriod(y, q);
   }
   unsigned m = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2u%n", &y, &m, &n) == 2 && static_cast<size_t>(n) == text.size()) {
+  if (std::sscanf(text.c_str(), "%4d-%2u%n", &y, &m, &n) == 2 &&
+      static_cast<size_t>(n) == text.size()) {
     if (m < 1 || m > 12 || y < 1970) return bad();
     return MonthPeriod(y, static_cast<int>(m));
   }

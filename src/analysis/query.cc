@@ -1,10 +1,10 @@
 #include "analysis/query.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "enrich/names.h"
 
@@ -15,10 +15,14 @@ using Span = RollupFile::Span<RollupFile::KeyRec>;
 
 Span Section(const RollupFile::SensorView& v, Dimension d) {
   switch (d) {
-    case Dimension::kPort: return v.ports;
-    case Dimension::kCountry: return v.countries;
-    case Dimension::kAsn: return v.asns;
-    case Dimension::kSensor: break;
+    case Dimension::kPort:
+      return v.ports;
+    case Dimension::kCountry:
+      return v.countries;
+    case Dimension::kAsn:
+      return v.asns;
+    case Dimension::kSensor:
+      break;
   }
   return {};
 }
@@ -103,10 +107,14 @@ std::vector<std::pair<uint64_t, uint64_t>> Ranked(const std::unordered_map<uint6
 
 const char* DimensionName(Dimension d) {
   switch (d) {
-    case Dimension::kPort: return "port";
-    case Dimension::kCountry: return "country";
-    case Dimension::kAsn: return "asn";
-    case Dimension::kSensor: return "sensor";
+    case Dimension::kPort:
+      return "port";
+    case Dimension::kCountry:
+      return "country";
+    case Dimension::kAsn:
+      return "asn";
+    case Dimension::kSensor:
+      return "sensor";
   }
   return "?";
 }
@@ -147,8 +155,8 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   uint64_t prev_total = 0;
   RETURN_IF_ERROR(SumPackets(store, dim, period, f, &cur, &res.total_packets, &any));
   RETURN_IF_ERROR(SumPackets(store, dim, res.previous, f, &prev, &prev_total, &prev_any));
-  ASSIGN_OR_RETURN(res.total_sources, DistinctSources(store, dim, 0, true, period.first_day,
-                                                      period.end_day, f));
+  ASSIGN_OR_RETURN(res.total_sources,
+                   DistinctSources(store, dim, 0, true, period.first_day, period.end_day, f));
   auto ranked = Ranked(cur);
   std::unordered_map<uint64_t, int> prev_rank;
   int r = 0;
@@ -165,7 +173,7 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
       row.prev_rank = kRankNoData;
     } else {
       auto it = prev_rank.find(row.key);
-      row.prev_rank = it == prev_rank.end() ? kRankNew
+      row.prev_rank = it == prev_rank.end()      ? kRankNew
                       : it->second > prev_cutoff ? kRankOutOfTop
                                                  : it->second;
     }
@@ -180,7 +188,8 @@ Result<Granularity> ParseGranularity(const std::string& s) {
   if (s == "day" || s == "1d") return Granularity::kDay;
   if (s == "week") return Granularity::kWeek;
   if (s == "month") return Granularity::kMonth;
-  return InvalidArgument(fmt::format("granularity '{}': expected 5min, hour, day, week or month", s));
+  return InvalidArgument(
+      fmt::format("granularity '{}': expected 5min, hour, day, week or month", s));
 }
 
 namespace {
@@ -199,10 +208,14 @@ int32_t BucketStartDay(int32_t day, Granularity g) {
 
 bool KeyMatches(Dimension dim, const Observation& o, const GeoInfo& g, uint64_t key) {
   switch (dim) {
-    case Dimension::kPort: return PortKeyOf(o) == key;
-    case Dimension::kCountry: return g.country == key;
-    case Dimension::kAsn: return g.asn == key;
-    case Dimension::kSensor: return o.sensor == key;
+    case Dimension::kPort:
+      return PortKeyOf(o) == key;
+    case Dimension::kCountry:
+      return g.country == key;
+    case Dimension::kAsn:
+      return g.asn == key;
+    case Dimension::kSensor:
+      return o.sensor == key;
   }
   return false;
 }
@@ -218,16 +231,16 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
   if (g == Granularity::kDay || g == Granularity::kWeek || g == Granularity::kMonth) {
     for (int32_t d = period.first_day; d < period.end_day;) {
       int32_t b0 = BucketStartDay(d, g);
-      int32_t b1 = g == Granularity::kDay ? b0 + 1
-                   : g == Granularity::kWeek
-                       ? b0 + 7
-                       : [&] {
-                           int y;
-                           unsigned m, dd;
-                           TimeZone::CivilFromDays(b0, &y, &m, &dd);
-                           return m == 12 ? TimeZone::DaysFromCivil(y + 1, 1, 1)
-                                          : TimeZone::DaysFromCivil(y, m + 1, 1);
-                         }();
+      int32_t b1 = g == Granularity::kDay    ? b0 + 1
+                   : g == Granularity::kWeek ? b0 + 7
+                                             : [&] {
+                                                 int y;
+                                                 unsigned m, dd;
+                                                 TimeZone::CivilFromDays(b0, &y, &m, &dd);
+                                                 return m == 12
+                                                            ? TimeZone::DaysFromCivil(y + 1, 1, 1)
+                                                            : TimeZone::DaysFromCivil(y, m + 1, 1);
+                                               }();
       int32_t lo = std::max(b0, period.first_day), hi = std::min(b1, period.end_day);
       SeriesPoint pt;
       pt.start_us = tz.DayStartUs(lo);
@@ -264,7 +277,8 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
     if (seg.day < period.first_day || seg.day >= period.end_day) continue;
     ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
     for (size_t b = 0; b < reader->blocks().size(); ++b) {
-      RETURN_IF_ERROR(reader->ReadBlock(b, col::kSrc | col::kTs | col::kSensor | col::kPorts, &blk));
+      RETURN_IF_ERROR(
+          reader->ReadBlock(b, col::kSrc | col::kTs | col::kSensor | col::kPorts, &blk));
       for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
         const Observation& o = blk.batch.rows[i];
         if (!f.Allows(o.sensor) || o.ts_us < t0 || o.ts_us >= t1) continue;

@@ -30,7 +30,7 @@ struct SensorSelection {
 };
 // Resolves --sensor and --group names against the store; unknown names are an error.
 Result<SensorSelection> ResolveSensors(const Store& store, const std::vector<std::string>& ids,
-                                     const std::vector<std::string>& groups);
+                                       const std::vector<std::string>& groups);
 
 // Previous-period rank markers.
 inline constexpr int kRankOutOfTop = -1;  // seen, but below the cutoff ("out of top 10", 圏外)
@@ -63,8 +63,8 @@ enum class Granularity { k5Min, kHour, kDay, kWeek, kMonth };
 Result<Granularity> ParseGranularity(const std::string& s);
 
 struct SeriesPoint {
-  int64_t start_us = 0;  // bucket start (UTC instant)
-  std::string label;     // local time, e.g. "2018-08-12" or "2018-08-12 13:00"
+  int64_t start_us = 0;           // bucket start (UTC instant)
+  std::string label;              // local time, e.g. "2018-08-12" or "2018-08-12 13:00"
   std::vector<uint64_t> packets;  // per series
   std::vector<uint64_t> sources;
 };
@@ -96,8 +96,8 @@ struct SummaryResult {
   std::vector<RankRow> countries;
   std::vector<double> country_source_share;
 };
-Result<SummaryResult> Summary(const Store& store, const Period& period, const SensorSelection& filter,
-                              size_t n);
+Result<SummaryResult> Summary(const Store& store, const Period& period,
+                              const SensorSelection& filter, size_t n);
 
 struct IpHistory {
   IpAddr addr;

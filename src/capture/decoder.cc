@@ -8,7 +8,9 @@
 namespace teiten {
 namespace {
 
-inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint16_t Be16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
 inline uint32_t Be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
@@ -28,20 +30,34 @@ constexpr int kLinktypeRaw = 101;
 
 const char* AnomalyName(Anomaly a) {
   switch (a) {
-    case Anomaly::kNone: return "none";
-    case Anomaly::kUnsupportedLinkType: return "unsupported_link_type";
-    case Anomaly::kTruncatedLinkHeader: return "truncated_link_header";
-    case Anomaly::kNotIp: return "not_ip";
-    case Anomaly::kTruncatedIpHeader: return "truncated_ip_header";
-    case Anomaly::kBadIpVersion: return "bad_ip_version";
-    case Anomaly::kBadIpHeaderLength: return "bad_ip_header_length";
-    case Anomaly::kBadIpTotalLength: return "bad_ip_total_length";
-    case Anomaly::kDatagramCutShort: return "datagram_cut_short";
-    case Anomaly::kBadIpv6ExtHeader: return "bad_ipv6_extension_header";
-    case Anomaly::kFragment: return "ip_fragment";
-    case Anomaly::kTruncatedTransport: return "truncated_transport_header";
-    case Anomaly::kBadTcpDataOffset: return "bad_tcp_data_offset";
-    case Anomaly::kCount: break;
+    case Anomaly::kNone:
+      return "none";
+    case Anomaly::kUnsupportedLinkType:
+      return "unsupported_link_type";
+    case Anomaly::kTruncatedLinkHeader:
+      return "truncated_link_header";
+    case Anomaly::kNotIp:
+      return "not_ip";
+    case Anomaly::kTruncatedIpHeader:
+      return "truncated_ip_header";
+    case Anomaly::kBadIpVersion:
+      return "bad_ip_version";
+    case Anomaly::kBadIpHeaderLength:
+      return "bad_ip_header_length";
+    case Anomaly::kBadIpTotalLength:
+      return "bad_ip_total_length";
+    case Anomaly::kDatagramCutShort:
+      return "datagram_cut_short";
+    case Anomaly::kBadIpv6ExtHeader:
+      return "bad_ipv6_extension_header";
+    case Anomaly::kFragment:
+      return "ip_fragment";
+    case Anomaly::kTruncatedTransport:
+      return "truncated_transport_header";
+    case Anomaly::kBadTcpDataOffset:
+      return "bad_tcp_data_offset";
+    case Anomaly::kCount:
+      break;
   }
   return "unknown";
 }
@@ -63,8 +79,8 @@ bool Decoder::SupportsLinkType(int dlt) {
   }
 }
 
-bool Decoder::Decode(int dlt, int64_t ts_us, const uint8_t* data, uint32_t caplen,
-                     uint32_t wirelen, Observation* out, std::vector<uint8_t>* blob) {
+bool Decoder::Decode(int dlt, int64_t ts_us, const uint8_t* data, uint32_t caplen, uint32_t wirelen,
+                     Observation* out, std::vector<uint8_t>* blob) {
   *out = Observation{};
   out->ts_us = ts_us;
   if (wirelen < caplen) wirelen = caplen;  // a lying record header: trust what we hold
@@ -153,8 +169,8 @@ bool Decoder::Decode(int dlt, int64_t ts_us, const uint8_t* data, uint32_t caple
     return false;
   }
   uint8_t version = ip[0] >> 4;
-  if (!by_version && ((ethertype == kEthIpv4 && version != 4) ||
-                      (ethertype == kEthIpv6 && version != 6))) {
+  if (!by_version &&
+      ((ethertype == kEthIpv4 && version != 4) || (ethertype == kEthIpv6 && version != 6))) {
     stats_.Count(Anomaly::kBadIpVersion);
     return false;
   }
@@ -165,8 +181,10 @@ bool Decoder::Decode(int dlt, int64_t ts_us, const uint8_t* data, uint32_t caple
 bool Decoder::DecodeIp(const uint8_t* p, uint32_t cap, uint32_t wire, Observation* o,
                        std::vector<uint8_t>* blob) {
   switch (p[0] >> 4) {
-    case 4: return DecodeIpv4(p, cap, wire, o, blob);
-    case 6: return DecodeIpv6(p, cap, wire, o, blob);
+    case 4:
+      return DecodeIpv4(p, cap, wire, o, blob);
+    case 6:
+      return DecodeIpv6(p, cap, wire, o, blob);
     default:
       stats_.Count(Anomaly::kBadIpVersion);
       return false;

@@ -6,8 +6,8 @@
 //
 //   Decoder d;
 //   Observation o;
-//   if (d.Decode(DLT_EN10MB, ts_us, data, caplen, wirelen, &o, &batch.blob)) batch.rows.push_back(o);
-//   d.stats().Count(Anomaly::kNotIp);
+//   if (d.Decode(DLT_EN10MB, ts_us, data, caplen, wirelen, &o, &batch.blob))
+//   batch.rows.push_back(o); d.stats().Count(Anomaly::kNotIp);
 #pragma once
 
 #include <array>
@@ -25,7 +25,7 @@ enum class Anomaly : uint8_t {
   kNone,
   kUnsupportedLinkType,
   kTruncatedLinkHeader,
-  kNotIp,               // ARP, LLDP, … : not darknet traffic teiten counts
+  kNotIp,  // ARP, LLDP, … : not darknet traffic teiten counts
   kTruncatedIpHeader,
   kBadIpVersion,
   kBadIpHeaderLength,   // IPv4 IHL < 5 or beyond the packet

@@ -1,5 +1,6 @@
 #include "capture/pcap_file.h"
 
+#include <fmt/format.h>
 #include <pcap/pcap.h>
 #include <xxhash.h>
 #include <zlib.h>
@@ -9,8 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace teiten {
 
@@ -161,8 +160,8 @@ Result<std::unique_ptr<PcapFile>> PcapFile::Open(const std::string& path) {
   f->buf_.resize(kBufSize);
   if (!f->Fill(24)) {
     if (!f->read_error_.empty()) return DataLoss(fmt::format("{}: {}", path, f->read_error_));
-    return InvalidArgument(fmt::format("{}: not a pcap or pcapng capture: only {} bytes", path,
-                                       f->end_));
+    return InvalidArgument(
+        fmt::format("{}: not a pcap or pcapng capture: only {} bytes", path, f->end_));
   }
   const uint8_t* h = f->buf_.data();
   uint32_t magic;
@@ -259,15 +258,15 @@ Result<bool> PcapFile::NextClassic(Packet* out) {
   if (!Fill(16)) {
     if (!read_error_.empty()) return fail(read_error_);
     if (end_ == pos_) return false;
-    return fail(fmt::format("truncated capture: record header cut short ({} of 16 bytes)",
-                            end_ - pos_));
+    return fail(
+        fmt::format("truncated capture: record header cut short ({} of 16 bytes)", end_ - pos_));
   }
   const uint8_t* h = buf_.data() + pos_;
   uint32_t sec = Load32(h, swapped_), frac = Load32(h + 4, swapped_);
   uint32_t caplen = Load32(h + 8, swapped_), len = Load32(h + 12, swapped_);
   if (caplen > kMaxCaplen) {
-    return fail(fmt::format("corrupt record header: {} captured bytes (more than {})", caplen,
-                            kMaxCaplen));
+    return fail(
+        fmt::format("corrupt record header: {} captured bytes (more than {})", caplen, kMaxCaplen));
   }
   if (!Fill(16 + size_t{caplen})) {
     if (!read_error_.empty()) return fail(read_error_);

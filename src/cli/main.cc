@@ -1,15 +1,14 @@
 // teiten: the one binary. Subcommands: ingest, top, series, summary, ip, geo, simulate.
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string_view>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "analysis/query.h"
 #include "cli/table.h"
@@ -48,8 +47,9 @@ Result<Config> LoadConfigFor(const Common& c, bool need_store = true) {
   }
   if (!c.store_path.empty()) cfg.store_path = c.store_path;
   if (need_store && cfg.store_path.empty()) {
-    return InvalidArgument("no store: give --store DIR, or a config (--config, $TEITEN_CONFIG or "
-                           "./teiten.toml) with [store] path");
+    return InvalidArgument(
+        "no store: give --store DIR, or a config (--config, $TEITEN_CONFIG or "
+        "./teiten.toml) with [store] path");
   }
   return cfg;
 }
@@ -61,21 +61,28 @@ Result<OutputFormat> ParseFormat(const std::string& f) {
   return InvalidArgument(fmt::format("format '{}': expected table, csv or json", f));
 }
 
-Lang ParseLang(const std::string& l) { return l == "ja" ? Lang::kJa : Lang::kEn; }
+Lang ParseLang(const std::string& l) {
+  return l == "ja" ? Lang::kJa : Lang::kEn;
+}
 
 std::string RankText(int r, Lang lang, int cutoff) {
   switch (r) {
     case kRankOutOfTop:
-      return lang == Lang::kJa ? fmt::format("トップ{}圏外", cutoff) : fmt::format("out of top {}", cutoff);
-    case kRankNew: return lang == Lang::kJa ? "新規" : "new";
-    case kRankNoData: return lang == Lang::kJa ? "データなし" : "no data";
-    default: return std::to_string(r);
+      return lang == Lang::kJa ? fmt::format("トップ{}圏外", cutoff)
+                               : fmt::format("out of top {}", cutoff);
+    case kRankNew:
+      return lang == Lang::kJa ? "新規" : "new";
+    case kRankNoData:
+      return lang == Lang::kJa ? "データなし" : "no data";
+    default:
+      return std::to_string(r);
   }
 }
 
 std::string KeyName(const Store& store, const GeoDb* geo, Dimension d, uint64_t key, Lang lang) {
   switch (d) {
-    case Dimension::kPort: return ServiceNames::Default().Describe(static_cast<PortKey>(key));
+    case Dimension::kPort:
+      return ServiceNames::Default().Describe(static_cast<PortKey>(key));
     case Dimension::kCountry: {
       auto c = static_cast<CountryCode>(key);
       return c == 0 ? CountryName(0, lang) : CountryCodeString(c) + " " + CountryName(c, lang);
@@ -114,8 +121,8 @@ class Progress {
       int filled = static_cast<int>(frac * 30);
       fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {} packets {:.1f} Mpps", name_,
                  std::string(static_cast<size_t>(filled), '#'),
-                 std::string(static_cast<size_t>(30 - filled), ' '), frac * 100,
-                 Thousands(packets), rate);
+                 std::string(static_cast<size_t>(30 - filled), ' '), frac * 100, Thousands(packets),
+                 rate);
     } else {
       fmt::print(stderr, "\r{} {} packets {:.1f} Mpps", name_, Thousands(packets), rate);
     }
@@ -130,7 +137,8 @@ class Progress {
   std::chrono::steady_clock::time_point t0_;
 };
 
-int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<std::string>& files) {
+int RunIngest(const Common& c, const std::string& sensor_id,
+              const std::vector<std::string>& files) {
   auto cfg = LoadConfigFor(c);
   if (!cfg.ok()) return Fail(cfg.status());
   const SensorConfig* sensor = cfg->FindSensor(sensor_id);
@@ -146,7 +154,8 @@ int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<s
     if (!g.ok()) return Fail(g.status());
     geo = std::move(*g);
   } else {
-    std::cerr << "teiten: warning: no [geo] databases configured; countries and ASNs will be unknown\n";
+    std::cerr
+        << "teiten: warning: no [geo] databases configured; countries and ASNs will be unknown\n";
   }
   int rc = 0;
   Table t({"file", "packets", "kept", "dropped", "anomalies", "seconds", "Mpps", "status"});
@@ -220,11 +229,17 @@ Result<QueryContext> PrepareQuery(const Common& c, const std::string& period_tex
 
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n) {
   Dimension dim;
-  if (what == "ports") dim = Dimension::kPort;
-  else if (what == "countries" || what == "regions") dim = Dimension::kCountry;
-  else if (what == "asns") dim = Dimension::kAsn;
-  else if (what == "sensors") dim = Dimension::kSensor;
-  else return Fail(InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
+  if (what == "ports")
+    dim = Dimension::kPort;
+  else if (what == "countries" || what == "regions")
+    dim = Dimension::kCountry;
+  else if (what == "asns")
+    dim = Dimension::kAsn;
+  else if (what == "sensors")
+    dim = Dimension::kSensor;
+  else
+    return Fail(
+        InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   auto* period = &q->period;
@@ -246,8 +261,9 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
            ja ? fmt::format("前期({})の順位", res->previous.Label())
               : fmt::format("previous rank ({})", res->previous.Label())});
   for (const auto& r : res->rows) {
-    t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(**store, geo.get(), dim, r.key, lang)),
-              Count(r.packets), Count(r.sources), Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
+    t.AddRow({Count(static_cast<uint64_t>(r.rank)),
+              Text(KeyName(**store, geo.get(), dim, r.key, lang)), Count(r.packets),
+              Count(r.sources), Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
   }
   if (*f == OutputFormat::kTable) {
     if (ja) {
@@ -267,12 +283,14 @@ std::string LocalTime(const Store& store, int64_t us) {
   int64_t sec = local / 1000000;
   int32_t day = static_cast<int32_t>(sec / 86400 - (sec % 86400 < 0));
   int64_t s = sec - int64_t{day} * 86400;
-  return fmt::format("{} {:02}:{:02}:{:02}", TimeZone::DayString(day), s / 3600, s % 3600 / 60, s % 60);
+  return fmt::format("{} {:02}:{:02}:{:02}", TimeZone::DayString(day), s / 3600, s % 3600 / 60,
+                     s % 60);
 }
 
 int RunIp(const Common& c, const std::string& addr_text) {
   auto addr = IpAddr::Parse(addr_text);
-  if (!addr) return Fail(InvalidArgument(fmt::format("'{}' is not an IPv4 or IPv6 address", addr_text)));
+  if (!addr)
+    return Fail(InvalidArgument(fmt::format("'{}' is not an IPv4 or IPv6 address", addr_text)));
   auto f = ParseFormat(c.format);
   if (!f.ok()) return Fail(f.status());
   Config cfg;
@@ -304,8 +322,8 @@ int RunIp(const Common& c, const std::string& addr_text) {
   for (auto& [k, v] : h->ports) by_count.push_back({v, k});
   std::sort(by_count.rbegin(), by_count.rend());
   for (auto& [v, k] : by_count) {
-    ports += fmt::format("{}{} ×{}", ports.empty() ? "" : ", ",
-                         ServiceNames::Default().Describe(k), Thousands(v));
+    ports += fmt::format("{}{} ×{}", ports.empty() ? "" : ", ", ServiceNames::Default().Describe(k),
+                         Thousands(v));
   }
   for (auto& [k, v] : h->sensors) {
     sensors += fmt::format("{}{} ×{}", sensors.empty() ? "" : ", ",
@@ -314,7 +332,8 @@ int RunIp(const Common& c, const std::string& addr_text) {
   for (auto& [k, v] : h->days) {
     days += fmt::format("{}{} ×{}", days.empty() ? "" : ", ", TimeZone::DayString(k), Thousands(v));
   }
-  for (auto& [k, v] : h->ttls) ttls += fmt::format("{}{} ×{}", ttls.empty() ? "" : ", ", k, Thousands(v));
+  for (auto& [k, v] : h->ttls)
+    ttls += fmt::format("{}{} ×{}", ttls.empty() ? "" : ", ", k, Thousands(v));
   t.AddRow({Text("ports"), Text(ports)});
   t.AddRow({Text("sensors"), Text(sensors)});
   t.AddRow({Text("days_seen"), Text(days)});
@@ -349,7 +368,9 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n) {
     const auto& rows = dim == Dimension::kPort ? s->ports : s->countries;
     const auto& ss = dim == Dimension::kPort ? s->port_source_share : s->country_source_share;
     fmt::print("\n");
-    Table t({ja ? "順位" : "rank", dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port") : (ja ? "送信元地域" : "region"),
+    Table t({ja ? "順位" : "rank",
+             dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port")
+                                     : (ja ? "送信元地域" : "region"),
              ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
              ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -364,7 +385,8 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n) {
 
 int RunSeries(const Common& c, const std::string& period_text, const std::string& gran,
               const std::vector<std::string>& ports, const std::vector<std::string>& countries,
-              const std::vector<std::string>& sensor_series, const std::string& by_country, size_t n) {
+              const std::vector<std::string>& sensor_series, const std::string& by_country,
+              size_t n) {
   auto g = ParseGranularity(gran);
   if (!g.ok()) return Fail(g.status());
   auto q = PrepareQuery(c, period_text);
@@ -378,7 +400,8 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   bool packets_only = false;
   if (!by_country.empty()) {
     PortKey k;
-    if (!ParsePortKey(by_country, &k)) return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 445/tcp", by_country)));
+    if (!ParsePortKey(by_country, &k))
+      return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 445/tcp", by_country)));
     res = PortByCountry(**store, k, *period, *sel, n);
     packets_only = true;
   } else {
@@ -389,7 +412,8 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
     if (kinds > 1) return Fail(InvalidArgument("choose one of --port, --country, --sensor-series"));
     for (const auto& p : ports) {
       PortKey k;
-      if (!ParsePortKey(p, &k)) return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", p)));
+      if (!ParsePortKey(p, &k))
+        return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", p)));
       keys.push_back(k);
       names.push_back(PortKeyToString(k));
     }
@@ -481,7 +505,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Common c;
   auto common = [&](CLI::App* sub, bool query) {
-    sub->add_option("--config", c.config_path, "config file (default $TEITEN_CONFIG or ./teiten.toml)");
+    sub->add_option("--config", c.config_path,
+                    "config file (default $TEITEN_CONFIG or ./teiten.toml)");
     sub->add_option("--store", c.store_path, "store directory (overrides the config)");
     sub->add_option("--format", c.format, "table, csv or json")->capture_default_str();
     if (query) {
@@ -494,7 +519,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   auto* ingest = app.add_subcommand("ingest", "read captures into the store");
   common(ingest, false);
-  ingest->add_option("--sensor", sensor_id, "the sensor (from the config) that recorded them")->required();
+  ingest->add_option("--sensor", sensor_id, "the sensor (from the config) that recorded them")
+      ->required();
   ingest->add_option("files", files, "pcap/pcapng files, plain, .gz or .zst")->required();
 
   std::string what, period = "", gran = "day", by_country;
@@ -502,14 +528,16 @@ int main(int argc, char** argv) {
   auto* top = app.add_subcommand("top", "top ports, countries, ASNs or sensors for a period");
   common(top, true);
   top->add_option("what", what, "ports | countries | asns | sensors")->required();
-  top->add_option("--period", period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")->required();
+  top->add_option("--period", period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
+      ->required();
   top->add_option("-n,--limit", n, "rows")->capture_default_str();
 
   std::vector<std::string> ports, countries, sensor_series;
   auto* series = app.add_subcommand("series", "time series of packets and distinct sources");
   common(series, true);
   series->add_option("--period", period, "period")->required();
-  series->add_option("--granularity", gran, "5min, hour, day, week or month")->capture_default_str();
+  series->add_option("--granularity", gran, "5min, hour, day, week or month")
+      ->capture_default_str();
   series->add_option("--port", ports, "a port, e.g. 445/tcp (repeatable)");
   series->add_option("--country", countries, "a country code or name (repeatable)");
   series->add_option("--sensor-series", sensor_series, "a sensor id (repeatable)");
@@ -534,14 +562,16 @@ int main(int argc, char** argv) {
   geo->add_option("--lookup", lookup, "look up one address");
 
   // Listed for --help only: main() hands `simulate` to its own parser before this point.
-  app.add_subcommand("simulate", "simulate a scenario's darknet traces and ground truth (see simulate --help)")
+  app.add_subcommand("simulate",
+                     "simulate a scenario's darknet traces and ground truth (see simulate --help)")
       ->allow_extras();
 
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
   if (top->parsed()) return RunTop(c, what, period, n);
-  if (series->parsed()) return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
+  if (series->parsed())
+    return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
   return 0;

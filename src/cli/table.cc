@@ -1,8 +1,8 @@
 #include "cli/table.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace teiten {
@@ -18,8 +18,12 @@ std::string Thousands(uint64_t v) {
   return out;
 }
 
-TableCell Text(std::string s) { return {s, s, false}; }
-TableCell Count(uint64_t v) { return {Thousands(v), std::to_string(v), true}; }
+TableCell Text(std::string s) {
+  return {s, s, false};
+}
+TableCell Count(uint64_t v) {
+  return {Thousands(v), std::to_string(v), true};
+}
 TableCell Fixed(double v, int decimals) {
   // Thousands separators on the integer part, as for counts: 1,419,341.0
   std::string text = fmt::format("{:.{}f}", v, decimals);
@@ -40,10 +44,19 @@ size_t DisplayWidth(const std::string& s) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     uint32_t cp;
     int len;
-    if (c < 0x80) { cp = c; len = 1; }
-    else if ((c >> 5) == 6) { cp = c & 0x1F; len = 2; }
-    else if ((c >> 4) == 14) { cp = c & 0x0F; len = 3; }
-    else { cp = c & 0x07; len = 4; }
+    if (c < 0x80) {
+      cp = c;
+      len = 1;
+    } else if ((c >> 5) == 6) {
+      cp = c & 0x1F;
+      len = 2;
+    } else if ((c >> 4) == 14) {
+      cp = c & 0x0F;
+      len = 3;
+    } else {
+      cp = c & 0x07;
+      len = 4;
+    }
     for (int k = 1; k < len && i + static_cast<size_t>(k) < s.size(); ++k) {
       cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3F);
     }
@@ -98,7 +111,8 @@ void Table::Write(std::ostream& out, OutputFormat f) const {
   std::vector<size_t> w(header_.size());
   for (size_t i = 0; i < header_.size(); ++i) w[i] = DisplayWidth(header_[i]);
   for (const auto& r : rows_) {
-    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], DisplayWidth(r[i].text));
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i)
+      w[i] = std::max(w[i], DisplayWidth(r[i].text));
   }
   auto pad = [&](const std::string& s, size_t width, bool right) {
     std::string sp(width - std::min(width, DisplayWidth(s)), ' ');

@@ -12,8 +12,8 @@ namespace teiten {
 enum class OutputFormat { kTable, kCsv, kJson };
 
 struct TableCell {
-  std::string text;   // as shown in a table
-  std::string raw;    // as written to CSV and JSON (numbers without separators)
+  std::string text;  // as shown in a table
+  std::string raw;   // as written to CSV and JSON (numbers without separators)
   bool number = false;
 };
 
@@ -30,9 +30,9 @@ class Table {
 };
 
 TableCell Text(std::string s);
-TableCell Count(uint64_t v);                 // "1,234,567"
-TableCell Fixed(double v, int decimals);     // "2.63"
-TableCell Percent(double fraction);          // "12.34%"
+TableCell Count(uint64_t v);              // "1,234,567"
+TableCell Fixed(double v, int decimals);  // "2.63"
+TableCell Percent(double fraction);       // "12.34%"
 std::string Thousands(uint64_t v);
 // Display width of UTF-8 text in a terminal (CJK and fullwidth forms count 2).
 size_t DisplayWidth(const std::string& s);

@@ -60,6 +60,8 @@ bool Prefix::Contains(const IpAddr& a) const {
   return (a.bytes[full] & mask) == (base.bytes[full] & mask);
 }
 
-std::string Prefix::ToString() const { return base.ToString() + "/" + std::to_string(length); }
+std::string Prefix::ToString() const {
+  return base.ToString() + "/" + std::to_string(length);
+}
 
 }  // namespace teiten

@@ -45,8 +45,8 @@ struct IpAddr {
   }
   // Host-order IPv4 value; meaningful only when is_v4().
   uint32_t v4() const {
-    return (uint32_t{bytes[12]} << 24) | (uint32_t{bytes[13]} << 16) |
-           (uint32_t{bytes[14]} << 8) | bytes[15];
+    return (uint32_t{bytes[12]} << 24) | (uint32_t{bytes[13]} << 16) | (uint32_t{bytes[14]} << 8) |
+           bytes[15];
   }
   // The address as two big-endian halves: ordering by (hi, lo) is ordering by address.
   uint64_t hi() const { return __builtin_bswap64(Word(0)); }

@@ -19,20 +19,34 @@ PortKey PortKeyOf(const Observation& o) {
 
 const char* ProtoName(uint8_t proto) {
   switch (proto) {
-    case 1: return "ICMP";
-    case 2: return "IGMP";
-    case 4: return "IPIP";
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 33: return "DCCP";
-    case 41: return "IPv6";
-    case 47: return "GRE";
-    case 50: return "ESP";
-    case 51: return "AH";
-    case 58: return "ICMPv6";
-    case 103: return "PIM";
-    case 132: return "SCTP";
-    default: return nullptr;
+    case 1:
+      return "ICMP";
+    case 2:
+      return "IGMP";
+    case 4:
+      return "IPIP";
+    case 6:
+      return "TCP";
+    case 17:
+      return "UDP";
+    case 33:
+      return "DCCP";
+    case 41:
+      return "IPv6";
+    case 47:
+      return "GRE";
+    case 50:
+      return "ESP";
+    case 51:
+      return "AH";
+    case 58:
+      return "ICMPv6";
+    case 103:
+      return "PIM";
+    case 132:
+      return "SCTP";
+    default:
+      return nullptr;
   }
 }
 
@@ -65,11 +79,16 @@ bool ParsePortKey(std::string_view text, PortKey* out) {
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), port);
   if (ec != std::errc() || p != num.data() + num.size() || port > 65535) return false;
   uint8_t pn = 0;
-  if (proto == "tcp") pn = 6;
-  else if (proto == "udp") pn = 17;
-  else if (proto == "sctp") pn = 132;
-  else if (proto == "dccp") pn = 33;
-  else return false;
+  if (proto == "tcp")
+    pn = 6;
+  else if (proto == "udp")
+    pn = 17;
+  else if (proto == "sctp")
+    pn = 132;
+  else if (proto == "dccp")
+    pn = 33;
+  else
+    return false;
   *out = MakePortKey(pn, static_cast<uint16_t>(port));
   return true;
 }

@@ -33,9 +33,9 @@ struct Observation {
   int64_t ts_us = 0;  // microseconds since the Unix epoch, UTC
   IpAddr src;
   IpAddr dst;
-  uint32_t seq = 0;  // TCP sequence number
-  uint32_t ack = 0;  // TCP acknowledgement number
-  uint32_t blob = 0;  // offset in the batch's blob arena: opt_len option bytes, then payload_cap
+  uint32_t seq = 0;     // TCP sequence number
+  uint32_t ack = 0;     // TCP acknowledgement number
+  uint32_t blob = 0;    // offset in the batch's blob arena: opt_len option bytes, then payload_cap
   uint16_t sensor = 0;  // index in the store's sensor table
   uint16_t sport = 0;
   uint16_t dport = 0;
@@ -81,11 +81,19 @@ struct ObservationBatch {
 // transport header is missing (non-first fragments, cut-short headers) rank as "proto/-".
 using PortKey = uint32_t;
 inline constexpr PortKey kNoPortBit = 1u << 24;
-inline PortKey MakePortKey(uint8_t proto, uint16_t port) { return (uint32_t{proto} << 16) | port; }
+inline PortKey MakePortKey(uint8_t proto, uint16_t port) {
+  return (uint32_t{proto} << 16) | port;
+}
 PortKey PortKeyOf(const Observation& o);
-inline uint8_t PortKeyProto(PortKey k) { return static_cast<uint8_t>(k >> 16); }
-inline uint16_t PortKeyPort(PortKey k) { return static_cast<uint16_t>(k); }
-inline bool PortKeyHasPort(PortKey k) { return (k & kNoPortBit) == 0; }
+inline uint8_t PortKeyProto(PortKey k) {
+  return static_cast<uint8_t>(k >> 16);
+}
+inline uint16_t PortKeyPort(PortKey k) {
+  return static_cast<uint16_t>(k);
+}
+inline bool PortKeyHasPort(PortKey k) {
+  return (k & kNoPortBit) == 0;
+}
 // "23/TCP", "0/ICMP", "47/GRE"-style protocol names; "TCP/-" for keys without a port.
 std::string PortKeyToString(PortKey k);
 // Parses "23/tcp", "53413/UDP", "icmp", "0/ICMP". Returns false on anything else.

@@ -7,14 +7,22 @@ namespace teiten {
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kAlreadyExists: return "already exists";
-    case StatusCode::kDataLoss: return "data loss";
-    case StatusCode::kIoError: return "i/o error";
-    case StatusCode::kUnavailable: return "unavailable";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kAlreadyExists:
+      return "already exists";
+    case StatusCode::kDataLoss:
+      return "data loss";
+    case StatusCode::kIoError:
+      return "i/o error";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
@@ -27,12 +35,18 @@ std::string Status::ToString() const {
 Status InvalidArgument(std::string message) {
   return {StatusCode::kInvalidArgument, std::move(message)};
 }
-Status NotFound(std::string message) { return {StatusCode::kNotFound, std::move(message)}; }
-Status DataLoss(std::string message) { return {StatusCode::kDataLoss, std::move(message)}; }
+Status NotFound(std::string message) {
+  return {StatusCode::kNotFound, std::move(message)};
+}
+Status DataLoss(std::string message) {
+  return {StatusCode::kDataLoss, std::move(message)};
+}
 Status IoError(std::string message) {
   if (errno != 0) message += std::string(": ") + std::strerror(errno);
   return {StatusCode::kIoError, std::move(message)};
 }
-Status Internal(std::string message) { return {StatusCode::kInternal, std::move(message)}; }
+Status Internal(std::string message) {
+  return {StatusCode::kInternal, std::move(message)};
+}
 
 }  // namespace teiten

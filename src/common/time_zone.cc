@@ -1,11 +1,11 @@
 #include "common/time_zone.h"
 
+#include <date/tz.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
-
-#include <date/tz.h>
-#include <fmt/format.h>
 
 namespace teiten {
 

@@ -24,8 +24,8 @@ class TimeZone {
 
   const std::string& name() const { return name_; }
   int32_t LocalDay(int64_t ts_us) const;
-  int64_t DayStartUs(int32_t day) const;   // the UTC instant the local day begins
-  int64_t OffsetUs(int64_t ts_us) const;   // local minus UTC at that instant
+  int64_t DayStartUs(int32_t day) const;  // the UTC instant the local day begins
+  int64_t OffsetUs(int64_t ts_us) const;  // local minus UTC at that instant
 
   // Civil date helpers (proleptic Gregorian) on day numbers.
   static int32_t DaysFromCivil(int y, unsigned m, unsigned d);

@@ -1,5 +1,6 @@
 #include "enrich/geo.h"
 
+#include <fmt/format.h>
 #include <maxminddb.h>
 #include <sys/socket.h>
 
@@ -7,8 +8,6 @@
 #include <cstring>
 #include <ctime>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 namespace teiten {
 namespace {
@@ -44,9 +43,12 @@ DataValue ReadEntry(MMDB_entry_s entry) {
   MMDB_entry_data_s d;
   static const char* const kAsn[] = {"autonomous_system_number", nullptr};
   if (MMDB_aget_value(&entry, &d, kAsn) == MMDB_SUCCESS && d.has_data) {
-    if (d.type == MMDB_DATA_TYPE_UINT32) v.asn = d.uint32;
-    else if (d.type == MMDB_DATA_TYPE_UINT16) v.asn = d.uint16;
-    else if (d.type == MMDB_DATA_TYPE_UINT64) v.asn = static_cast<uint32_t>(d.uint64);
+    if (d.type == MMDB_DATA_TYPE_UINT32)
+      v.asn = d.uint32;
+    else if (d.type == MMDB_DATA_TYPE_UINT16)
+      v.asn = d.uint16;
+    else if (d.type == MMDB_DATA_TYPE_UINT64)
+      v.asn = static_cast<uint32_t>(d.uint64);
   }
   static const char* const kOrg[] = {"autonomous_system_organization", nullptr};
   GetString(&entry, &v.org, kOrg);
@@ -239,8 +241,10 @@ GeoInfo GeoDb::LookupV6(const IpAddr& addr) const {
     MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&sa), &err);
     if (err != MMDB_SUCCESS || !r.found_entry) continue;
     DataValue v = ReadEntry(r.entry);
-    if (db == country_) info.country = v.country;
-    else info.asn = v.asn;
+    if (db == country_)
+      info.country = v.country;
+    else
+      info.asn = v.asn;
   }
   return info;
 }

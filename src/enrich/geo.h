@@ -31,7 +31,8 @@ namespace teiten {
 // Two upper-case ASCII letters packed as ('C' << 8) | 'N'; 0 when unknown.
 using CountryCode = uint16_t;
 inline CountryCode MakeCountryCode(const char* two) {
-  return static_cast<CountryCode>((static_cast<uint8_t>(two[0]) << 8) | static_cast<uint8_t>(two[1]));
+  return static_cast<CountryCode>((static_cast<uint8_t>(two[0]) << 8) |
+                                  static_cast<uint8_t>(two[1]));
 }
 std::string CountryCodeString(CountryCode c);  // "CN", or "--" when unknown
 
@@ -82,9 +83,9 @@ class GeoDb {
   MMDB_s* asn_ = nullptr;
   GeoDbInfo country_info_;
   GeoDbInfo asn_info_;
-  std::vector<GeoRange> ranges_;        // sorted, non-overlapping, known country or ASN
-  std::vector<uint32_t> starts_;        // ranges_[i].first, for cache-friendly search
-  std::vector<uint32_t> slash16_;       // first range index whose last >= (i << 16)
+  std::vector<GeoRange> ranges_;   // sorted, non-overlapping, known country or ASN
+  std::vector<uint32_t> starts_;   // ranges_[i].first, for cache-friendly search
+  std::vector<uint32_t> slash16_;  // first range index whose last >= (i << 16)
   std::unordered_map<uint32_t, std::string> asn_names_;
 };
 

@@ -15,8 +15,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  static constexpr std::array<int, 8> kLinks = {DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, 276,
-                                                DLT_NULL,   DLT_LOOP, 228,          229};
+  static constexpr std::array<int, 8> kLinks = {DLT_EN10MB, DLT_RAW,  DLT_LINUX_SLL, 276,
+                                                DLT_NULL,   DLT_LOOP, 228,           229};
   int dlt = kLinks[data[0] % kLinks.size()];
   uint32_t extra = data[1] % 4;
   // Copy so that reads past the frame land outside the heap block ASan watches.

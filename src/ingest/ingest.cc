@@ -1,10 +1,10 @@
 #include "ingest/ingest.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
-
-#include <fmt/format.h>
 
 #include "capture/pcap_file.h"
 
@@ -26,9 +26,10 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   }
   ASSIGN_OR_RETURN(auto file, PcapFile::Open(path));
   if (!Decoder::SupportsLinkType(file->datalink())) {
-    return InvalidArgument(fmt::format("{}: link type {} is not one teiten decodes (Ethernet, "
-                                       "Linux SLL/SLL2, raw IP, loopback)",
-                                       path, file->datalink()));
+    return InvalidArgument(
+        fmt::format("{}: link type {} is not one teiten decodes (Ethernet, "
+                    "Linux SLL/SLL2, raw IP, loopback)",
+                    path, file->datalink()));
   }
   ASSIGN_OR_RETURN(auto txn, store_->Begin());
   if (txn->HasInput(sum.hash)) {  // another writer got there first
@@ -49,7 +50,8 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   auto hand_off = [&]() -> Status {
     if (pending.valid()) RETURN_IF_ERROR(pending.get());
     ObservationBatch* full = &batches[cur];
-    pending = std::async(std::launch::async, [this, t = txn.get(), full] { return Flush(t, full); });
+    pending =
+        std::async(std::launch::async, [this, t = txn.get(), full] { return Flush(t, full); });
     cur ^= 1;
     return OkStatus();
   };
@@ -156,10 +158,9 @@ Status Ingester::Flush(Store::Transaction* txn, ObservationBatch* batch) {
     size_t j = i + 1;
     while (j < n && keys_[j] == keys_[i]) ++j;
     if (keys_[i] & (uint64_t{1} << 32)) {
-      std::stable_sort(order_.begin() + static_cast<ptrdiff_t>(i),
-                       order_.begin() + static_cast<ptrdiff_t>(j), [&](uint32_t a, uint32_t b) {
-                         return batch->rows[a].src < batch->rows[b].src;
-                       });
+      std::stable_sort(
+          order_.begin() + static_cast<ptrdiff_t>(i), order_.begin() + static_cast<ptrdiff_t>(j),
+          [&](uint32_t a, uint32_t b) { return batch->rows[a].src < batch->rows[b].src; });
     }
     i = j;
   }

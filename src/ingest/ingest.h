@@ -30,7 +30,7 @@ struct IngestSummary {
   bool already_ingested = false;
   uint64_t packets_read = 0;
   uint64_t kept = 0;
-  uint64_t bytes_read = 0;  // of the (decompressed) capture
+  uint64_t bytes_read = 0;                    // of the (decompressed) capture
   std::map<std::string, uint64_t> dropped;    // reason → packets not kept
   std::map<std::string, uint64_t> anomalies;  // reason → kept packets with an anomaly
   std::string error;                          // read error that ended the file early, if any

@@ -1,12 +1,12 @@
 #include "sensor/config.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 namespace teiten {
 namespace {
@@ -30,12 +30,12 @@ Result<std::string> GetString(const toml::table& t, const std::string& key, cons
   return std::string(*n->value<std::string>());
 }
 
-Status CheckKeys(const toml::table& t, const std::set<std::string>& allowed, const std::string& file,
-                 const std::string& section) {
+Status CheckKeys(const toml::table& t, const std::set<std::string>& allowed,
+                 const std::string& file, const std::string& section) {
   for (const auto& [k, v] : t) {
     if (!allowed.count(std::string(k.str()))) {
-      return InvalidArgument(fmt::format("{}: unknown key '{}' in [{}]", Where(file, v), k.str(),
-                                         section));
+      return InvalidArgument(
+          fmt::format("{}: unknown key '{}' in [{}]", Where(file, v), k.str(), section));
     }
   }
   return OkStatus();
@@ -91,14 +91,16 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   if (const toml::node* sn = root.get("sensor")) {
     const toml::array* arr = sn->as_array();
     if (!arr) {
-      return InvalidArgument(fmt::format("{}: 'sensor' must be an array of tables ([[sensor]])",
-                                         Where(file, *sn)));
+      return InvalidArgument(
+          fmt::format("{}: 'sensor' must be an array of tables ([[sensor]])", Where(file, *sn)));
     }
     for (const toml::node& item : *arr) {
       const toml::table* t = item.as_table();
-      if (!t) return InvalidArgument(fmt::format("{}: [[sensor]] entry is not a table", Where(file, item)));
-      RETURN_IF_ERROR(CheckKeys(*t, {"id", "name", "group", "country", "mode", "prefixes"}, file,
-                                "[sensor]"));
+      if (!t)
+        return InvalidArgument(
+            fmt::format("{}: [[sensor]] entry is not a table", Where(file, item)));
+      RETURN_IF_ERROR(
+          CheckKeys(*t, {"id", "name", "group", "country", "mode", "prefixes"}, file, "[sensor]"));
       SensorConfig s;
       ASSIGN_OR_RETURN(s.id, GetString(*t, "id", file, true));
       if (!ValidId(s.id)) {
@@ -119,7 +121,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           return InvalidArgument(fmt::format("{}: key 'country': '{}' is not a two-letter code",
                                              Where(file, *t->get("country")), s.country));
         }
-        for (char& c : s.country) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        for (char& c : s.country)
+          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }
       ASSIGN_OR_RETURN(std::string mode, GetString(*t, "mode", file, false, "darknet"));
       if (mode == "darknet") {
@@ -132,18 +135,19 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       }
       const toml::node* pn = t->get("prefixes");
       if (!pn || !pn->is_array() || pn->as_array()->empty()) {
-        return InvalidArgument(fmt::format("{}: sensor '{}': key 'prefixes' must list at least one "
-                                           "CIDR prefix",
-                                           Where(file, pn ? *pn : static_cast<const toml::node&>(*t)),
-                                           s.id));
+        return InvalidArgument(
+            fmt::format("{}: sensor '{}': key 'prefixes' must list at least one "
+                        "CIDR prefix",
+                        Where(file, pn ? *pn : static_cast<const toml::node&>(*t)), s.id));
       }
       for (const toml::node& pe : *pn->as_array()) {
         auto txt = pe.value<std::string>();
         auto p = txt ? Prefix::Parse(*txt) : std::nullopt;
         if (!p) {
-          return InvalidArgument(fmt::format("{}: sensor '{}': key 'prefixes': '{}' is not a CIDR "
-                                             "prefix",
-                                             Where(file, pe), s.id, txt ? *txt : "(not a string)"));
+          return InvalidArgument(
+              fmt::format("{}: sensor '{}': key 'prefixes': '{}' is not a CIDR "
+                          "prefix",
+                          Where(file, pe), s.id, txt ? *txt : "(not a string)"));
         }
         s.prefixes.push_back(*p);
       }

@@ -13,8 +13,8 @@
 //   name = "Tokyo 1"
 //   group = "domestic"         # e.g. domestic, a partner CSIRT
 //   country = "JP"
-//   mode = "darknet"           # darknet: every packet to `prefixes`; host: unsolicited inbound only
-//   prefixes = ["203.0.113.0/24", "2001:db8:1::/48"]
+//   mode = "darknet"           # darknet: every packet to `prefixes`; host: unsolicited inbound
+//   only prefixes = ["203.0.113.0/24", "2001:db8:1::/48"]
 //
 // Errors name the file, the line and the key.
 #pragma once

@@ -7,11 +7,16 @@ constexpr size_t kMaxTrackedFlows = 1 << 20;
 
 const char* FilterVerdictName(FilterVerdict v) {
   switch (v) {
-    case FilterVerdict::kKeep: return "kept";
-    case FilterVerdict::kNotMonitored: return "not_monitored";
-    case FilterVerdict::kOutbound: return "outbound";
-    case FilterVerdict::kSolicited: return "solicited";
-    case FilterVerdict::kCount: break;
+    case FilterVerdict::kKeep:
+      return "kept";
+    case FilterVerdict::kNotMonitored:
+      return "not_monitored";
+    case FilterVerdict::kOutbound:
+      return "outbound";
+    case FilterVerdict::kSolicited:
+      return "solicited";
+    case FilterVerdict::kCount:
+      break;
   }
   return "unknown";
 }
@@ -59,7 +64,7 @@ FilterVerdict SensorFilter::Check(const Observation& o) {
     case 17:
       if (o.flags & (obs_flag::kNoTransport | obs_flag::kFragment)) return FilterVerdict::kKeep;
       return flows_.count(FlowKey(17, o.dst, o.dport, o.src, o.sport)) ? FilterVerdict::kSolicited
-                                                                        : FilterVerdict::kKeep;
+                                                                       : FilterVerdict::kKeep;
     case 1:  // echo, timestamp, information, address mask requests
       return (o.icmp_type == 8 || o.icmp_type == 13 || o.icmp_type == 15 || o.icmp_type == 17)
                  ? FilterVerdict::kKeep

@@ -12,7 +12,9 @@
 
 namespace teiten::codec {
 
-inline void PutU8(std::vector<uint8_t>* o, uint8_t v) { o->push_back(v); }
+inline void PutU8(std::vector<uint8_t>* o, uint8_t v) {
+  o->push_back(v);
+}
 template <typename T>
 inline void PutFixed(std::vector<uint8_t>* o, T v) {
   size_t n = o->size();

@@ -1,14 +1,13 @@
 #include "store/rollup.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 namespace teiten {
 namespace {
@@ -242,14 +241,14 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     for (int s = 0; s < kSections; ++s) {
       if (widths[s] == 0) {
         if (off[s] > body_end || body_end - off[s] < 8) {
-          return DataLoss(fmt::format("rollup {}: sensor {} section {} out of bounds", path,
-                                      v.sensor, s));
+          return DataLoss(
+              fmt::format("rollup {}: sensor {} section {} out of bounds", path, v.sensor, s));
         }
         continue;
       }
       if (off[s] > body_end || cnt[s] > (body_end - off[s]) / widths[s] || off[s] % 8 != 0) {
-        return DataLoss(fmt::format("rollup {}: sensor {} section {} out of bounds", path,
-                                    v.sensor, s));
+        return DataLoss(
+            fmt::format("rollup {}: sensor {} section {} out of bounds", path, v.sensor, s));
       }
     }
     auto span = [&](int s, auto* tag) {
@@ -290,13 +289,13 @@ Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorVie
   uint32_t comp = r.Fixed<uint32_t>();
   const uint8_t* z = r.Bytes(comp);
   if (r.failed() || raw != v.port_country_count * sizeof(PairRec)) {
-    return DataLoss(fmt::format("rollup {}: sensor {}: port x country section malformed", path_,
-                                v.sensor));
+    return DataLoss(
+        fmt::format("rollup {}: sensor {}: port x country section malformed", path_, v.sensor));
   }
   std::vector<uint8_t> bytes;
   if (!codec::Decompress(z, comp, raw, &bytes)) {
-    return DataLoss(fmt::format("rollup {}: sensor {}: port x country section corrupt", path_,
-                                v.sensor));
+    return DataLoss(
+        fmt::format("rollup {}: sensor {}: port x country section corrupt", path_, v.sensor));
   }
   std::vector<PairRec> recs(v.port_country_count);
   if (raw) std::memcpy(recs.data(), bytes.data(), raw);
@@ -310,7 +309,8 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
   }
   codec::Reader r(base_ + offset, size_ - kFooterSize - offset);
   Status st = SourceSet::AppendMembers(&r, v4, v6);
-  if (!st.ok()) return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
+  if (!st.ok())
+    return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
   return OkStatus();
 }
 

@@ -8,8 +8,8 @@
 // documented in docs/STORE_FORMAT.md.
 #pragma once
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -116,7 +116,8 @@ class RollupFile {
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
-  Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;
+  Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
+                          std::vector<IpAddr>* v6) const;
   // Decodes the whole file back into mergeable form.
   Result<DayRollup> Decode() const;
   // Verifies the checksum over the whole file (for `teiten check`).

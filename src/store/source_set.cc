@@ -128,8 +128,10 @@ Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
   uint64_t m = r->Varint();
   if (r->failed() || m > r->remaining() / 16) return DataLoss("source set IPv6 list cut short");
   for (uint64_t i = 0; i < m; ++i) {
+    const uint8_t* b = r->Bytes(16);
+    if (!b) return DataLoss("source set IPv6 list cut short");
     IpAddr a;
-    std::memcpy(a.bytes.data(), r->Bytes(16), 16);
+    std::memcpy(a.bytes.data(), b, 16);
     v6->push_back(a);
   }
   return OkStatus();

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,11 +12,9 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 namespace teiten {
 namespace {
@@ -65,21 +64,36 @@ json ToJson(const Manifest& m) {
   j["next_id"] = m.next_id;
   j["sensors"] = json::array();
   for (const auto& s : m.sensors) {
-    j["sensors"].push_back({{"id", s.id}, {"name", s.name}, {"group", s.group},
-                            {"country", s.country}, {"mode", s.mode}, {"prefixes", s.prefixes}});
+    j["sensors"].push_back({{"id", s.id},
+                            {"name", s.name},
+                            {"group", s.group},
+                            {"country", s.country},
+                            {"mode", s.mode},
+                            {"prefixes", s.prefixes}});
   }
   j["inputs"] = json::array();
   for (const auto& i : m.inputs) {
-    j["inputs"].push_back({{"hash", i.hash}, {"sensor", i.sensor}, {"path", i.path},
-                           {"ingested_at", i.ingested_at}, {"packets_read", i.packets_read},
-                           {"kept", i.kept}, {"dropped", i.dropped}, {"anomalies", i.anomalies},
-                           {"error", i.error}, {"country_db", i.country_db},
-                           {"asn_db", i.asn_db}, {"segments", i.segments}});
+    j["inputs"].push_back({{"hash", i.hash},
+                           {"sensor", i.sensor},
+                           {"path", i.path},
+                           {"ingested_at", i.ingested_at},
+                           {"packets_read", i.packets_read},
+                           {"kept", i.kept},
+                           {"dropped", i.dropped},
+                           {"anomalies", i.anomalies},
+                           {"error", i.error},
+                           {"country_db", i.country_db},
+                           {"asn_db", i.asn_db},
+                           {"segments", i.segments}});
   }
   j["segments"] = json::array();
   for (const auto& s : m.segments) {
-    j["segments"].push_back({{"id", s.id}, {"day", TimeZone::DayString(s.day)}, {"rows", s.rows},
-                             {"bytes", s.bytes}, {"ts_min", s.ts_min}, {"ts_max", s.ts_max}});
+    j["segments"].push_back({{"id", s.id},
+                             {"day", TimeZone::DayString(s.day)},
+                             {"rows", s.rows},
+                             {"bytes", s.bytes},
+                             {"ts_min", s.ts_min},
+                             {"ts_max", s.ts_max}});
   }
   j["days"] = json::object();
   for (const auto& [d, per_sensor] : m.days) {
@@ -93,7 +107,8 @@ json ToJson(const Manifest& m) {
 int32_t ParseDay(const std::string& s) {
   int y = 0;
   unsigned mo = 0, d = 0;
-  if (std::sscanf(s.c_str(), "%d-%u-%u", &y, &mo, &d) != 3) throw std::runtime_error("bad day " + s);
+  if (std::sscanf(s.c_str(), "%d-%u-%u", &y, &mo, &d) != 3)
+    throw std::runtime_error("bad day " + s);
   return TimeZone::DaysFromCivil(y, mo, d);
 }
 
@@ -144,7 +159,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   bool exists = fs::exists(fs::path(dir) / "FORMAT", ec);
   if (!exists) {
     if (!opts.create) {
-      return NotFound(fmt::format("{}: no teiten store here (run `teiten ingest` to create one)", dir));
+      return NotFound(
+          fmt::format("{}: no teiten store here (run `teiten ingest` to create one)", dir));
     }
     fs::create_directories(fs::path(dir) / "seg", ec);
     fs::create_directories(fs::path(dir) / "rollup", ec);
@@ -289,8 +305,8 @@ Store::Transaction::~Transaction() {
 }
 
 uint16_t Store::Transaction::EnsureSensor(const SensorConfig& s) {
-  SensorRecord rec{s.id, s.name, s.group, s.country,
-                   s.mode == SensorMode::kHost ? "host" : "darknet", {}};
+  SensorRecord rec{
+      s.id, s.name, s.group, s.country, s.mode == SensorMode::kHost ? "host" : "darknet", {}};
   for (const auto& p : s.prefixes) rec.prefixes.push_back(p.ToString());
   for (size_t i = 0; i < next_.sensors.size(); ++i) {
     if (next_.sensors[i].id == s.id) {
@@ -368,7 +384,8 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
         cell->run_packets++;
         int64_t since = o.ts_us - day_start;
         int slot = std::clamp(static_cast<int>(since / kSlotUs), 0, kMaxSlotsPerDay - 1);
-        if (sd.slots.size() <= static_cast<size_t>(slot)) sd.slots.resize(static_cast<size_t>(slot) + 1);
+        if (sd.slots.size() <= static_cast<size_t>(slot))
+          sd.slots.resize(static_cast<size_t>(slot) + 1);
         sd.slots[static_cast<size_t>(slot)]++;
       }
       for (PortCell* c : touched) c->countries[g.country] += c->run_packets;
@@ -391,7 +408,8 @@ Status Store::Transaction::Commit(InputRecord input) {
       auto& files = next_.days[d];
       auto it = files.find(sensor);
       if (it != files.end()) {
-        ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
+        ASSIGN_OR_RETURN(auto old,
+                         RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
         ASSIGN_OR_RETURN(DayRollup merged, old->Decode());
         merged.Merge(one);
         one = std::move(merged);

@@ -1,8 +1,9 @@
+#include "sensor/config.h"
+
 #include <gtest/gtest.h>
 
 #include "analysis/period.h"
 #include "common/time_zone.h"
-#include "sensor/config.h"
 #include "sensor/filter.h"
 
 namespace teiten {
@@ -18,7 +19,8 @@ id = "jp-tyo-1"
 group = "domestic"
 country = "jp"
 prefixes = ["203.0.113.0/24", "2001:db8::/32"]
-)", "/etc/teiten/teiten.toml");
+)",
+                       "/etc/teiten/teiten.toml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->store_path, "/etc/teiten/store");
   ASSERT_EQ(c->sensors.size(), 1u);
@@ -27,11 +29,13 @@ prefixes = ["203.0.113.0/24", "2001:db8::/32"]
 }
 
 TEST(Config, ErrorsNameTheLineAndTheKey) {
-  auto c = ParseConfig("[[sensor]]\nid = \"a\"\nmode = \"honeypot\"\nprefixes = [\"10.0.0.0/8\"]\n", "t.toml");
+  auto c = ParseConfig("[[sensor]]\nid = \"a\"\nmode = \"honeypot\"\nprefixes = [\"10.0.0.0/8\"]\n",
+                       "t.toml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(), "t.toml:3: key 'mode': 'honeypot' is neither darknet nor host");
   c = ParseConfig("[[sensor]]\nid = \"a\"\nprefixes = [\"10.0.0.0/33\"]\n", "t.toml");
-  EXPECT_EQ(c.status().message(), "t.toml:3: sensor 'a': key 'prefixes': '10.0.0.0/33' is not a CIDR prefix");
+  EXPECT_EQ(c.status().message(),
+            "t.toml:3: sensor 'a': key 'prefixes': '10.0.0.0/33' is not a CIDR prefix");
   c = ParseConfig("[store]\npaht = \"x\"\n", "t.toml");
   EXPECT_EQ(c.status().message(), "t.toml:2: unknown key 'paht' in [store]");
   c = ParseConfig("[store\n", "t.toml");
@@ -52,7 +56,8 @@ TEST(SensorFilter, HostModeKeepsOnlyUnsolicitedInbound) {
     o.tcp_flags = flags;
     return o;
   };
-  EXPECT_EQ(f.Check(obs("1.2.3.4", "192.0.2.10", 6, 5555, 445, tcp_flag::kSyn)), FilterVerdict::kKeep);
+  EXPECT_EQ(f.Check(obs("1.2.3.4", "192.0.2.10", 6, 5555, 445, tcp_flag::kSyn)),
+            FilterVerdict::kKeep);
   EXPECT_EQ(f.Check(obs("1.2.3.4", "192.0.2.10", 6, 80, 5555, tcp_flag::kSyn | tcp_flag::kAck)),
             FilterVerdict::kSolicited);
   // The host asks a DNS server; the answer is not an attack, an unrelated UDP probe is.
@@ -64,7 +69,8 @@ TEST(SensorFilter, HostModeKeepsOnlyUnsolicitedInbound) {
   EXPECT_EQ(f.Check(echo_reply), FilterVerdict::kSolicited);
   echo_reply.icmp_type = 8;
   EXPECT_EQ(f.Check(echo_reply), FilterVerdict::kKeep);
-  EXPECT_EQ(f.Check(obs("1.2.3.4", "192.0.2.11", 6, 1, 2, tcp_flag::kSyn)), FilterVerdict::kNotMonitored);
+  EXPECT_EQ(f.Check(obs("1.2.3.4", "192.0.2.11", 6, 1, 2, tcp_flag::kSyn)),
+            FilterVerdict::kNotMonitored);
 }
 
 TEST(TimeZone, LocalDaysFollowTheZoneIncludingDaylightSaving) {

@@ -128,8 +128,8 @@ TEST(Decoder, Ipv6ExtensionHeadersAndFragmentHeader) {
   p[40] = 44;  // hop-by-hop → fragment
   p[48] = 17;  // fragment → UDP
   p[50] = 0;
-  p[51] = 1;   // offset 0, M=1: first fragment
-  p[55] = 7;   // id
+  p[51] = 1;  // offset 0, M=1: first fragment
+  p[55] = 7;  // id
   p[56 + 2] = 0x13;
   p[56 + 3] = 0xC4;  // dport 5060
   p[56 + 5] = 8;

@@ -83,7 +83,11 @@ void CompareWithReferences(const std::string& pcap, const GeoDb& geo, MMDB_s* db
   testing::TempDir dir;
   auto store = Store::Open(dir.path(), {.create = true, .timezone = "UTC"});
   ASSERT_TRUE(store.ok());
-  SensorConfig sensor{"lab", "lab", "test", "JP", SensorMode::kDarknet,
+  SensorConfig sensor{"lab",
+                      "lab",
+                      "test",
+                      "JP",
+                      SensorMode::kDarknet,
                       {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")}};
   Ingester ing(store->get(), &geo);
   auto sum = ing.IngestFile(sensor, pcap);

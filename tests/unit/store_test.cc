@@ -49,7 +49,8 @@ std::vector<uint8_t> Frame(const Pkt& p) {
 }
 
 void WritePcap(const std::string& path, const std::vector<Pkt>& pkts) {
-  pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+  pcap_t* dead =
+      pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
   for (const Pkt& p : pkts) {
     auto f = Frame(p);
@@ -95,10 +96,14 @@ TEST_F(StoreTest, CountsMatchAHandCheckedExpectation) {
   // 23/TCP: 5 packets from 3 sources; 445/TCP: 2 from 1; 53413/UDP: 1; one packet to an address
   // the sensor does not monitor.
   std::vector<Pkt> pkts = {
-      {kAug12Jst + 1 * kS, 0x01010101, kNet + 1, 6, 23},   {kAug12Jst + 2 * kS, 0x01010101, kNet + 2, 6, 23},
-      {kAug12Jst + 3 * kS, 0x02020202, kNet + 3, 6, 23},   {kAug12Jst + 4 * kS, 0x03030303, kNet + 4, 6, 23},
-      {kAug12Jst + 5 * kS, 0x03030303, kNet + 5, 6, 23},   {kAug12Jst + 6 * kS, 0x04040404, kNet + 6, 6, 445},
-      {kAug12Jst + 7 * kS, 0x04040404, kNet + 7, 6, 445},  {kAug12Jst + 8 * kS, 0x05050505, kNet + 8, 17, 53413},
+      {kAug12Jst + 1 * kS, 0x01010101, kNet + 1, 6, 23},
+      {kAug12Jst + 2 * kS, 0x01010101, kNet + 2, 6, 23},
+      {kAug12Jst + 3 * kS, 0x02020202, kNet + 3, 6, 23},
+      {kAug12Jst + 4 * kS, 0x03030303, kNet + 4, 6, 23},
+      {kAug12Jst + 5 * kS, 0x03030303, kNet + 5, 6, 23},
+      {kAug12Jst + 6 * kS, 0x04040404, kNet + 6, 6, 445},
+      {kAug12Jst + 7 * kS, 0x04040404, kNet + 7, 6, 445},
+      {kAug12Jst + 8 * kS, 0x05050505, kNet + 8, 17, 53413},
       {kAug12Jst + 9 * kS, 0x06060606, 0x08080808, 6, 80},
   };
   WritePcap(Path("a.pcap"), pkts);
@@ -148,7 +153,8 @@ TEST_F(StoreTest, PreviousRanksAndPeriodsFollowTheStoreTimeZone) {
   // Q2: 22/TCP top, 23/TCP second. Q3: 23 top, 22 second, 8080 new, 9600 seen in Q2 at rank 3.
   std::vector<Pkt> q2, q3;
   int64_t jun = 1528815600LL * kS;  // 2018-06-13 JST
-  for (int i = 0; i < 5; ++i) q2.push_back({jun + i, 0x0A000001u + static_cast<uint32_t>(i), kNet + 1, 6, 22});
+  for (int i = 0; i < 5; ++i)
+    q2.push_back({jun + i, 0x0A000001u + static_cast<uint32_t>(i), kNet + 1, 6, 22});
   for (int i = 0; i < 3; ++i) q2.push_back({jun + 10 + i, 0x0B000001, kNet + 1, 6, 23});
   q2.push_back({jun + 20, 0x0C000001, kNet + 1, 6, 9600});
   for (int i = 0; i < 6; ++i) q3.push_back({kAug12Jst + i, 0x0B000001, kNet + 1, 6, 23});
@@ -166,10 +172,10 @@ TEST_F(StoreTest, PreviousRanksAndPeriodsFollowTheStoreTimeZone) {
   ASSERT_TRUE(top.ok());
   ASSERT_EQ(top->rows.size(), 4u);
   EXPECT_EQ(top->previous.Label(), "2018Q2");
-  EXPECT_EQ(top->rows[0].prev_rank, 2);             // 23/TCP
-  EXPECT_EQ(top->rows[1].prev_rank, 1);             // 22/TCP
-  EXPECT_EQ(top->rows[2].prev_rank, kRankNew);      // 8080/TCP
-  EXPECT_EQ(top->rows[3].prev_rank, kRankOutOfTop); // 9600/TCP was 3rd, cutoff 2
+  EXPECT_EQ(top->rows[0].prev_rank, 2);              // 23/TCP
+  EXPECT_EQ(top->rows[1].prev_rank, 1);              // 22/TCP
+  EXPECT_EQ(top->rows[2].prev_rank, kRankNew);       // 8080/TCP
+  EXPECT_EQ(top->rows[3].prev_rank, kRankOutOfTop);  // 9600/TCP was 3rd, cutoff 2
   auto q4 = Top(*store_, Dimension::kPort, *ParsePeriod("2018Q4"), {}, 10);
   ASSERT_EQ(q4->rows.size(), 1u);
   EXPECT_EQ(PortKeyToString(static_cast<PortKey>(q4->rows[0].key)), "1433/TCP");
@@ -255,7 +261,8 @@ TEST_F(StoreTest, ATruncatedCaptureKeepsThePacketsBeforeTheBreakAndSaysWhere) {
 
 TEST_F(StoreTest, CompressedCapturesGiveTheSameCounts) {
   std::vector<Pkt> pkts;
-  for (int i = 0; i < 1000; ++i) pkts.push_back({kAug12Jst + i, 0x01010101u + static_cast<uint32_t>(i % 7), kNet + 1, 6, 23});
+  for (int i = 0; i < 1000; ++i)
+    pkts.push_back({kAug12Jst + i, 0x01010101u + static_cast<uint32_t>(i % 7), kNet + 1, 6, 23});
   WritePcap(Path("c.pcap"), pkts);
   Open();
   for (const char* tool : {"gzip", "zstd"}) {
@@ -292,7 +299,8 @@ TEST_F(StoreTest, ACorruptRollupIsReportedWithItsFileName) {
 
 TEST_F(StoreTest, SensorAndGroupFilters) {
   WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
-  WritePcap(Path("b.pcap"), {{kAug12Jst, 0x02020202, kNet + 1, 6, 445}, {kAug12Jst + 1, 0x02020202, kNet + 1, 6, 445}});
+  WritePcap(Path("b.pcap"), {{kAug12Jst, 0x02020202, kNet + 1, 6, 445},
+                             {kAug12Jst + 1, 0x02020202, kNet + 1, 6, 445}});
   Open();
   Ingest(Path("a.pcap"), Sensor("tyo1", "domestic"));
   std::string tyo1_rollup = store_->manifest().days.begin()->second.at(0);
