@@ -956,7 +956,8 @@ void Encoder::Compress(int level, std::vector<uint8_t>* out) {
     const Packing packing = kStreams[c].packing;
     if (raw.size() < 32 || (packing == Packing::kNoise && LooksLikeNoise(raw.data(), raw.size()))) {
       out->resize(at + raw.size());
-      if (raw.size() > 0) std::memcpy(out->data() + at, raw.data(), raw.size());  // data() may be null
+      // An empty stream's data() may be null, which memcpy must not be given.
+      if (raw.size() > 0) std::memcpy(out->data() + at, raw.data(), raw.size());
       stored = raw.size();
     } else {
       size_t bound = ZSTD_compressBound(raw.size());
