@@ -421,4 +421,32 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
   return h;
 }
 
+Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, const Period& period,
+                                            const SensorSelection& f, size_t n) {
+  // Segments are sorted by source: a source's rows in a block are one run, so counts are summed
+  // per run and merged across blocks and segments by address.
+  std::unordered_map<IpAddr, uint64_t, IpAddrHash> counts;
+  DecodedBlock blk;
+  for (const auto& seg : store.manifest().segments) {
+    if (seg.day < period.first_day || seg.day >= period.end_day) continue;
+    ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
+    for (size_t b = 0; b < reader->blocks().size(); ++b) {
+      RETURN_IF_ERROR(reader->ReadBlock(b, col::kSrc | col::kSensor | col::kPorts, &blk));
+      for (const Observation& o : blk.batch.rows) {
+        if (f.Allows(o.sensor) && PortKeyOf(o) == port) counts[o.src]++;
+      }
+    }
+  }
+  std::vector<SourceCount> all;
+  all.reserve(counts.size());
+  for (const auto& [a, c] : counts) all.push_back({a, c});
+  auto by_packets = [](const SourceCount& x, const SourceCount& y) {
+    return x.packets != y.packets ? x.packets > y.packets : x.addr < y.addr;
+  };
+  size_t k = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(), by_packets);
+  all.resize(k);
+  return all;
+}
+
 }  // namespace teiten

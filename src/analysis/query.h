@@ -113,4 +113,13 @@ struct IpHistory {
 };
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
 
+struct SourceCount {
+  IpAddr addr;
+  uint64_t packets = 0;
+};
+// The `n` sources that sent the most packets to `port` in the period, most first (ties by
+// address). Exact: counted from the stored observations.
+Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, const Period& period,
+                                            const SensorSelection& filter, size_t n);
+
 }  // namespace teiten

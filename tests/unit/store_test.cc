@@ -320,5 +320,59 @@ TEST_F(StoreTest, SensorAndGroupFilters) {
   EXPECT_EQ(store_->manifest().sensors[sensors->rows[0].key].id, "partner1");
 }
 
+TEST_F(StoreTest, TopSourcesRanksAPortsSourcesByPackets) {
+  // 23/TCP over two JST days at tyo1: 1.1.1.1 sends 2 + 2, 3.3.3.3 sends 3 on day 1, 2.2.2.2
+  // sends 3 on day 2 (a tie with 3.3.3.3: the lower address first), 4.4.4.4 sends 1. 5.5.5.5
+  // sends 9 packets, but to 445. At partner1, 6.6.6.6 sends 5 to 23.
+  constexpr int64_t kDay = 86400 * kS;
+  std::vector<Pkt> a;
+  for (int i = 0; i < 2; ++i) a.push_back({kAug12Jst + i, 0x01010101, kNet + 1, 6, 23});
+  for (int i = 0; i < 2; ++i) a.push_back({kAug12Jst + kDay + i, 0x01010101, kNet + 2, 6, 23});
+  for (int i = 0; i < 3; ++i) a.push_back({kAug12Jst + 10 + i, 0x03030303, kNet + 3, 6, 23});
+  for (int i = 0; i < 3; ++i) a.push_back({kAug12Jst + kDay + 10 + i, 0x02020202, kNet, 6, 23});
+  a.push_back({kAug12Jst + kDay + 20, 0x04040404, kNet + 9, 6, 23});
+  for (int i = 0; i < 9; ++i) a.push_back({kAug12Jst + 30 + i, 0x05050505, kNet + 4, 6, 445});
+  std::vector<Pkt> b;
+  for (int i = 0; i < 5; ++i) b.push_back({kAug12Jst + 40 + i, 0x06060606, kNet + 5, 6, 23});
+  std::sort(a.begin(), a.end(), [](const Pkt& x, const Pkt& y) { return x.ts_us < y.ts_us; });
+  WritePcap(Path("a.pcap"), a);
+  WritePcap(Path("b.pcap"), b);
+  Open();
+  Ingest(Path("a.pcap"), Sensor("tyo1", "domestic"));
+  Ingest(Path("b.pcap"), Sensor("partner1", "partner"));
+  auto tyo1 = ResolveSensors(*store_, {"tyo1"}, {});
+  ASSERT_TRUE(tyo1.ok());
+  PortKey telnet = MakePortKey(6, 23);
+  auto two_days = *ParsePeriod("2018-08-12..2018-08-13");
+  auto top = TopSources(*store_, telnet, two_days, *tyo1, 10);
+  ASSERT_TRUE(top.ok()) << top.status().ToString();
+  ASSERT_EQ(top->size(), 4u);
+  EXPECT_EQ((*top)[0].addr.ToString(), "1.1.1.1");
+  EXPECT_EQ((*top)[0].packets, 4u);
+  EXPECT_EQ((*top)[1].addr.ToString(), "2.2.2.2");
+  EXPECT_EQ((*top)[1].packets, 3u);
+  EXPECT_EQ((*top)[2].addr.ToString(), "3.3.3.3");
+  EXPECT_EQ((*top)[2].packets, 3u);
+  EXPECT_EQ((*top)[3].addr.ToString(), "4.4.4.4");
+  EXPECT_EQ((*top)[3].packets, 1u);
+  // Every sensor, top 2: partner1's source leads.
+  auto all = TopSources(*store_, telnet, two_days, {}, 2);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].addr.ToString(), "6.6.6.6");
+  EXPECT_EQ((*all)[0].packets, 5u);
+  EXPECT_EQ((*all)[1].addr.ToString(), "1.1.1.1");
+  // Day 2 alone, and another port.
+  auto day2 = TopSources(*store_, telnet, *ParsePeriod("2018-08-13"), {}, 10);
+  ASSERT_EQ(day2->size(), 3u);
+  EXPECT_EQ((*day2)[0].addr.ToString(), "2.2.2.2");
+  EXPECT_EQ((*day2)[1].addr.ToString(), "1.1.1.1");
+  EXPECT_EQ((*day2)[1].packets, 2u);
+  auto smb = TopSources(*store_, MakePortKey(6, 445), two_days, {}, 10);
+  ASSERT_EQ(smb->size(), 1u);
+  EXPECT_EQ((*smb)[0].packets, 9u);
+  EXPECT_TRUE(TopSources(*store_, MakePortKey(17, 23), two_days, {}, 10)->empty());
+}
+
 }  // namespace
 }  // namespace teiten
