@@ -7,3 +7,8 @@ target_link_libraries(simulate_scenario_test PRIVATE teiten_simulate PkgConfig::
   PkgConfig::ZSTD nlohmann_json::nlohmann_json)
 target_compile_definitions(simulate_scenario_test PRIVATE
   TEITEN_SOURCE_DIR_DEFAULT="${PROJECT_SOURCE_DIR}")
+# The shared scenario fixture, and its own test.
+include(${CMAKE_CURRENT_LIST_DIR}/scenario_fixture.cmake)
+teiten_test(simulate_fixture_test simulate_fixture_test.cc)
+target_link_libraries(simulate_fixture_test PRIVATE teiten_scenario_fixture teiten_analysis
+  teiten_sensor teiten_store nlohmann_json::nlohmann_json)
