@@ -565,6 +565,12 @@ std::vector<int32_t> DateTicks(int32_t d0, int32_t d1, DateLevel level, int year
   const Civil c0 = ToCivil(d0);
   int y = c0.y;
   unsigned m = c0.m;
+  if (level == DateLevel::kYear) {
+    // Straight to the first January 1st in range on a multiple of the step.
+    y = c0.m == 1 && c0.d == 1 ? c0.y : c0.y + 1;
+    y += ((year_step - y % year_step) % year_step);
+    m = 1;
+  }
   for (;;) {
     const int32_t d = TimeZone::DaysFromCivil(y, m, 1);
     if (d > d1) break;
@@ -580,14 +586,12 @@ std::vector<int32_t> DateTicks(int32_t d0, int32_t d1, DateLevel level, int year
         take = m == 1 || m == 7;
         break;
       default:
-        take = m == 1 && ((y % year_step) + year_step) % year_step == 0;
+        take = true;
         break;
     }
     if (d >= d0 && take) out.push_back(d);
     if (level == DateLevel::kYear) {
-      // Jump straight to the next January.
-      y += 1;
-      m = 1;
+      y += year_step;
     } else if (++m > 12) {
       m = 1;
       ++y;
@@ -616,7 +620,7 @@ void AddYears(std::vector<XLabel>& labels, const std::vector<int32_t>& days, Lan
 // whose labels do not crowd each other.
 std::vector<XLabel> DateAxis(int32_t d0, int32_t d1, double x0, double x1, Lang lang) {
   auto xof = [&](int32_t d) {
-    return d1 == d0 ? (x0 + x1) / 2 : x0 + (x1 - x0) * (d - d0) / static_cast<double>(d1 - d0);
+    return d1 == d0 ? (x0 + x1) / 2 : x0 + (x1 - x0) * (double(d) - d0) / (double(d1) - d0);
   };
   const double span_days = static_cast<double>(d1) - d0;
   auto fits = [&](const std::vector<int32_t>& ticks, DateLevel level) {
@@ -898,7 +902,7 @@ std::string Lines(const TimeChart& c) {
   } else {
     const int32_t d0 = days.front(), d1 = days.back();
     for (size_t i = 0; i < n; ++i)
-      xs[i] = d1 == d0 ? (x0 + x1) / 2 : x0 + plot_w * (days[i] - d0) / double(d1 - d0);
+      xs[i] = d1 == d0 ? (x0 + x1) / 2 : x0 + plot_w * (double(days[i]) - d0) / (double(d1) - d0);
     xlabels = DateAxis(d0, d1, x0, x1, c.lang);
   }
 
@@ -986,7 +990,8 @@ std::string Lines(const TimeChart& c) {
     size_t count = 0;
     for (const Marker& m : c.markers) {
       if (m.day < d0 || m.day > d1 || ++count > 20) continue;
-      const double x = d1 == d0 ? (x0 + x1) / 2 : x0 + plot_w * (m.day - d0) / double(d1 - d0);
+      const double x =
+          d1 == d0 ? (x0 + x1) / 2 : x0 + plot_w * (double(m.day) - d0) / (double(d1) - d0);
       Fitted f = Fit(m.label, plot_w / 2, 10);
       const bool left = x + 3 + f.width > x1;
       const double lx0 = left ? x - 3 - f.width : x + 3;

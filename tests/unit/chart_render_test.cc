@@ -163,6 +163,16 @@ std::string Page(const std::vector<std::string>& svgs, const std::string& script
   return html;
 }
 
+// The page height Page() needs: each figure's intrinsic height plus its margin, and the padding.
+int PageHeight(const std::vector<std::string>& svgs) {
+  double h = 16;
+  for (const std::string& s : svgs) {
+    const size_t at = s.find("height=\"");
+    h += std::stod(s.substr(at + 8)) + 12 + 4;  // + the inline box's descender gap
+  }
+  return static_cast<int>(std::ceil(h));
+}
+
 // ---- The sample: the figures a quarterly and a monthly report carry ----
 
 double Wave(int i, double base, double amp, double period, double phase) {
@@ -336,11 +346,15 @@ TEST_F(ChartRender, SamplePageIsDrawnInThePalette) {
   const std::string html = Page(charts);
   Image img;
   std::string err;
-  ASSERT_TRUE(Screenshot(html, dir_.path(), "sample", 752, 4400, &img, &err)) << err;
+  ASSERT_TRUE(Screenshot(html, dir_.path(), "sample", 752, PageHeight(charts), &img, &err)) << err;
   if (const char* keep = std::getenv("TEITEN_CHART_PNG_DIR")) {
+    // The Japanese figures alone: the sample in docs/img.
+    const std::vector<std::string> ja = SampleCharts(Lang::kJa);
+    Image sample;
+    ASSERT_TRUE(Screenshot(Page({ja.begin(), ja.end() - 1}), keep, "charts-sample", 752,
+                           PageHeight({ja.begin(), ja.end() - 1}), &sample, &err))
+        << err;
     std::filesystem::copy_file(dir_.path() + "/sample.png", std::string(keep) + "/sample.png",
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::copy_file(dir_.path() + "/sample.html", std::string(keep) + "/sample.html",
                                std::filesystem::copy_options::overwrite_existing);
   }
   ASSERT_EQ(img.width, 752);
@@ -414,10 +428,10 @@ document.getElementById('verdict').textContent =
   const std::string page = dir_.path() + "/layout.html";
   std::ofstream(page) << Page(charts, script);
   bool ok = false;
-  const std::string dom =
-      teiten::testing::Run("timeout 120 " + Chromium() + Flags() +
-                               " --window-size=752,4400 --dump-dom file://" + page + " 2>/dev/null",
-                           &ok);
+  const std::string dom = teiten::testing::Run(
+      "timeout 120 " + Chromium() + Flags() + " --window-size=752," +
+          std::to_string(PageHeight(charts)) + " --dump-dom file://" + page + " 2>/dev/null",
+      &ok);
   ASSERT_TRUE(ok) << "chromium --dump-dom failed";
   const size_t a = dom.find("VERDICT["), b = dom.find("]VERDICT");
   ASSERT_NE(a, std::string::npos) << "no verdict in the dumped DOM";

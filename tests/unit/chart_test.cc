@@ -249,6 +249,17 @@ TEST(ChartLines, YearsGetQuarterOrYearTicks) {
   EXPECT_TRUE(TextsOnly(Lines(c), "tick-year").empty());
 }
 
+TEST(ChartLines, ExtremeDateRangesStayBoundedAndWellFormed) {
+  TimeChart c;
+  c.days = {-1'000'000'000, 0, 1'000'000'000};  // ±2.7 million years
+  c.series = {{"s", {1, 2, 3}}};
+  const std::string svg = Lines(c);
+  const auto labels = TextsOnly(svg, "tick-x");
+  EXPECT_GE(labels.size(), 2u);
+  EXPECT_LE(labels.size(), 20u);
+  ExpectWellFormed(svg, "extreme range");
+}
+
 TEST(ChartLines, MonthlyCategories) {
   TimeChart c;
   c.monthly = true;
