@@ -225,8 +225,10 @@ std::string N(double v) {
   return s;
 }
 
+// Counts and averages: non-finite and negative values count as 0, and beyond 10^18 (no counter
+// reaches it) values are clamped so that axis arithmetic cannot overflow.
 double Sane(double v) {
-  return std::isfinite(v) && v > 0 ? v : 0;
+  return std::isfinite(v) && v > 0 ? std::min(v, 1e18) : 0;
 }
 
 // ---- Numbers ----
@@ -239,16 +241,18 @@ int DecimalsFor(double step) {
   return 6;
 }
 
-// The axis unit for labels whose largest value is `top`: 1, or 10^6/10^9 (en), 10^4/10^8 (ja).
+// The axis unit for labels whose largest value is `top`: 1, or M/B/T (en), 万/億/兆 (ja).
 struct Unit {
   double div = 1;
   const char* suffix = "";
 };
 Unit UnitFor(double top, Lang lang) {
   if (lang == Lang::kJa) {
+    if (top >= 1e12) return {1e12, "兆"};
     if (top >= 1e9) return {1e8, "億"};
     if (top >= 1e6) return {1e4, "万"};
   } else {
+    if (top >= 1e12) return {1e12, "T"};
     if (top >= 1e9) return {1e9, "B"};
     if (top >= 1e6) return {1e6, "M"};
   }
@@ -819,7 +823,8 @@ std::string FormatNumber(double v, int decimals) {
 }
 
 LinearAxis NiceLinearAxis(double max, Lang lang) {
-  if (!std::isfinite(max) || max <= 0) max = 1;
+  max = Sane(max);
+  if (max <= 0) max = 1;
   LinearAxis a;
   const double raw = max / 5;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));

@@ -24,8 +24,9 @@
 //    NaN or division by zero reaches the output. Negative and non-finite values count as 0.
 //
 // Numbers: axis labels use thousands separators (1,234,567). When the top of a linear axis
-// reaches 1,000,000 the axis switches to one unit for all its labels: "M" / "B" in English
-// (0, 0.5M, 1M), 万 / 億 in Japanese (0, 50万, 100万). Log axes abbreviate each label the same way.
+// reaches 1,000,000 the axis switches to one unit for all its labels, with one number of decimals:
+// M / B / T in English (0, 0.5M, 1.0M), 万 / 億 / 兆 in Japanese (0, 50万, 100万). Log axes
+// abbreviate each label the same way (1, 10, …, 100,000, 1M). Values beyond 10^18 are clamped.
 // Shares print with one decimal ("12.3%").
 //
 // Not thread-hostile: the functions are pure and may run concurrently.
@@ -123,8 +124,9 @@ std::string MonthLabel(int32_t day, Lang lang, bool with_year = false);
 // 1234567 → "1,234,567"; decimals ≥ 0 digits after the point (rounded half away from zero).
 std::string FormatNumber(double v, int decimals = 0);
 
-// The axis a linear scale from 0 draws for data whose largest value is `max` (> 0): about five
+// The axis a linear scale from 0 draws for data whose largest value is `max`: about five
 // intervals of a round step (1, 2, 2.5 or 5 × 10^k), the top the first step multiple ≥ max.
+// A max that is not positive and finite gives the axis for 1; one beyond 10^18 that for 10^18.
 struct LinearAxis {
   double step = 0;
   double top = 0;

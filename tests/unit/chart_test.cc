@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 
 #include "test_support.h"
@@ -136,6 +137,9 @@ TEST(ChartNumbers, MillionsAbbreviatedPerLanguage) {
             (std::vector<std::string>{"0", "1B", "2B", "3B", "4B", "5B"}));
   EXPECT_EQ(NiceLinearAxis(4.2e9, Lang::kJa).labels,
             (std::vector<std::string>{"0", "10億", "20億", "30億", "40億", "50億"}));
+  EXPECT_EQ(NiceLinearAxis(3.2e12, Lang::kEn).labels.back(), "4T");
+  EXPECT_EQ(NiceLinearAxis(3.2e12, Lang::kJa).labels.back(), "4兆");
+  EXPECT_EQ(NiceLinearAxis(1e308, Lang::kEn).labels.back(), "1,000,000T");  // clamped at 10^18
   // Below a million: full digits with separators; a top of exactly a million switches.
   EXPECT_EQ(NiceLinearAxis(654'321, Lang::kJa).labels.back(), "800,000");
   EXPECT_EQ(NiceLinearAxis(987'654, Lang::kJa).labels.back(), "100万");
@@ -390,6 +394,89 @@ TEST(ChartEscaping, HostileNamesEverywhereStayWellFormed) {
   }
   EXPECT_NE(svgs[0].second.find("id=\"id-title\""), std::string::npos);  // the id, cleaned
   EXPECT_NE(svgs[0].second.find("中国 (China) 日本"), std::string::npos);
+}
+
+// Random bytes for every string, random values (NaN, ±inf, negatives, huge), random dates: every
+// chart stays well-formed XML and free of NaN. A fixed seed keeps failures reproducible.
+TEST(ChartEscaping, RandomHostileInputsStayWellFormed) {
+  std::mt19937_64 rng(20181001);
+  auto bytes = [&](size_t max) {
+    std::string s(rng() % (max + 1), '\0');
+    for (char& ch : s) ch = static_cast<char>(rng() % 256);
+    return s;
+  };
+  auto value = [&]() {
+    switch (rng() % 8) {
+      case 0:
+        return double{NAN};
+      case 1:
+        return double{INFINITY};
+      case 2:
+        return -1.0 * (rng() % 1000);
+      case 3:
+        return 1e15 * (rng() % 7);
+      case 4:
+        return 0.0;
+      default:
+        return static_cast<double>(rng() % 100000) / 7;
+    }
+  };
+  for (int round = 0; round < 12; ++round) {
+    const Lang lang = round % 2 ? Lang::kJa : Lang::kEn;
+    TimeChart t;
+    t.lang = lang;
+    t.title = bytes(40);
+    t.y_label = bytes(40);
+    t.id = bytes(10);
+    t.stacked = round % 3 == 0;
+    t.scale = round % 4 == 1 ? Scale::kLog : Scale::kLinear;
+    t.monthly = round % 5 == 2;
+    const int32_t start = static_cast<int32_t>(rng() % 40000);
+    const size_t n = rng() % 120;
+    for (size_t i = 0; i < n; ++i) t.days.push_back(start + static_cast<int32_t>(rng() % 400));
+    for (size_t s = 0, ns = rng() % 10; s < ns; ++s) {
+      Series ser{bytes(80), {}, rng() % 4 == 0};
+      for (size_t i = 0, nv = rng() % 130; i < nv; ++i) ser.values.push_back(value());
+      t.series.push_back(std::move(ser));
+    }
+    for (size_t m = 0, nm = rng() % 4; m < nm; ++m)
+      t.markers.push_back({start + static_cast<int32_t>(rng() % 400), bytes(30)});
+    const std::string lines = Lines(t);
+    EXPECT_EQ(lines.find("nan"), std::string::npos) << round;
+    ExpectWellFormed(lines, "random lines " + std::to_string(round));
+
+    ShareChart sc;
+    sc.lang = lang;
+    sc.donut = round % 2 == 0;
+    sc.center_text = bytes(20);
+    sc.other_part = static_cast<int>(rng() % 5) - 1;
+    for (size_t p = 0, np = rng() % 9; p < np; ++p) sc.part_names.push_back(bytes(50));
+    for (size_t r = 0, nr = rng() % 7; r < nr; ++r) {
+      sc.row_labels.push_back(bytes(20));
+      std::vector<double> row;
+      for (size_t p = 0, np = rng() % 10; p < np; ++p) row.push_back(value() / 1e5);
+      sc.shares.push_back(std::move(row));
+    }
+    const std::string shares = Shares(sc);
+    EXPECT_EQ(shares.find("nan"), std::string::npos) << round;
+    ExpectWellFormed(shares, "random shares " + std::to_string(round));
+
+    BarsAndLineChart b;
+    b.lang = lang;
+    b.monthly = round % 2 == 1;
+    for (size_t i = 0, nb = rng() % 15; i < nb; ++i) {
+      b.days.push_back(start + static_cast<int32_t>(31 * i));
+      b.bars.values.push_back(value());
+      if (rng() % 3) b.line.values.push_back(value());
+    }
+    b.bars.name = bytes(30);
+    b.line.name = bytes(30);
+    b.y_label = bytes(30);
+    b.y2_label = bytes(30);
+    const std::string bl = BarsAndLine(b);
+    EXPECT_EQ(bl.find("nan"), std::string::npos) << round;
+    ExpectWellFormed(bl, "random bars and line " + std::to_string(round));
+  }
 }
 
 TEST(ChartEscaping, LongNamesAreShortenedWithTheFullNameAsTooltip) {
