@@ -100,6 +100,9 @@ TEST(ChartNumbers, ThousandsSeparatorsAndRounding) {
   EXPECT_EQ(FormatNumber(-1234.5, 1), "-1,234.5");
   EXPECT_EQ(FormatNumber(-0.001, 1), "0.0");
   EXPECT_EQ(FormatNumber(3.14159, 2), "3.14");
+  EXPECT_EQ(FormatNumber(0.5), "0");
+  EXPECT_EQ(FormatNumber(1.5), "2");
+  EXPECT_EQ(FormatNumber(1234.5678, 2), "1,234.57");
   EXPECT_EQ(FormatNumber(NAN), "–");
   EXPECT_EQ(FormatNumber(INFINITY), "–");
 }
