@@ -244,14 +244,17 @@ TEST(PortNotesTest, WrappedTextBecomesOneParagraph) {
       "[[port]]\n"
       "ports = [\"22/tcp\"]\n"
       "en = \"\"\"\n  Secure\n  Shell, port 22.  \nSecond sentence.\n\"\"\"\n"
-      "ja = \"\"\"\nWindows の\n設定です。\n2 文目\nです。\n\"\"\"\n"
+      "ja = \"\"\"\nWindows の\n設定です。\n2 文目\nです。攻撃に\nMirai が、\nMirai の脆弱性\n"
+      "(CVE-1)。REST API\nでは\n\"\"\"\n"
       "refs = [{ title = \"RFC 4253\", url = \"https://www.rfc-editor.org/rfc/rfc4253\" }]\n",
       "t.toml");
   ASSERT_TRUE(notes.ok()) << notes.status().ToString();
   ASSERT_EQ(notes->notes().size(), 1u);
   const PortNote& n = notes->notes()[0];
   EXPECT_EQ(n.en, "Secure Shell, port 22. Second sentence.");
-  EXPECT_EQ(n.ja, "Windows の設定です。2 文目です。");
+  EXPECT_EQ(
+      n.ja,
+      "Windows の設定です。2 文目です。攻撃に Mirai が、Mirai の脆弱性(CVE-1)。REST API では");
   EXPECT_EQ(n.title, "22/TCP");  // no service given
   EXPECT_EQ(n.line, 1);
   ASSERT_EQ(n.refs.size(), 1u);
