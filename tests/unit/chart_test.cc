@@ -202,6 +202,32 @@ TEST(ChartLines, MaxMapsToTopTickAndPointsScaleLinearly) {
   ExpectWellFormed(svg, "lines");
 }
 
+// Ten years of days on a 600 px axis: at most four points per half-pixel column are kept, and
+// the one spike still reaches the top tick.
+TEST(ChartLines, LongSeriesAreThinnedPerPixelColumnKeepingPeaks) {
+  TimeChart c;
+  std::vector<double> vals;
+  for (int i = 0; i < 3653; ++i) {
+    c.days.push_back(16436 + i);  // 2015-01-01 …
+    vals.push_back(i == 1777 ? 1000 : 100 + (i % 7) * 10);
+  }
+  c.series = {{"9600/TCP", vals}};
+  const std::string svg = Lines(c);
+  const auto pts = Points(SeriesPath(svg, 0, "line"));
+  const std::regex base("class=\"x-baseline\" x1=\"([-0-9.]+)\" y1=\"[-0-9.]+\" x2=\"([-0-9.]+)\"");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, base));
+  const double plot_w = std::stod(m[2]) - std::stod(m[1]);
+  EXPECT_LE(pts.size(), static_cast<size_t>(4 * 2 * (plot_w + 1)));
+  EXPECT_GT(pts.size(), static_cast<size_t>(2 * plot_w));  // every column still has its extremes
+  const double top = YTicks(svg).at("1,000");
+  EXPECT_EQ(std::count_if(pts.begin(), pts.end(),
+                          [&](const auto& p) { return std::fabs(p.second - top) < 0.06; }),
+            1);
+  for (size_t i = 1; i < pts.size(); ++i) EXPECT_GE(pts[i].first, pts[i - 1].first);
+  EXPECT_LT(svg.size(), 60'000u);
+}
+
 TEST(ChartLines, UnsortedDaysAreSortedWithTheirValues) {
   TimeChart c;
   c.days = {kJul1 + 2, kJul1, kJul1 + 1};
