@@ -228,8 +228,21 @@ const PortNote* PortNotes::Find(PortKey key) const {
   return it == index_.end() ? nullptr : &notes_[it->second];
 }
 
+std::vector<const PortNote*> PortNotes::FindAll(const std::vector<PortKey>& keys) const {
+  std::vector<const PortNote*> out;
+  for (PortKey k : keys) {
+    const PortNote* n = Find(k);
+    if (n && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
+}
+
 const PortNote* FindPortNote(PortKey key) {
   return PortNotes::Default().Find(key);
+}
+
+std::vector<const PortNote*> FindPortNotes(const std::vector<PortKey>& keys) {
+  return PortNotes::Default().FindAll(keys);
 }
 
 }  // namespace teiten
