@@ -262,8 +262,10 @@ TEST(PortNotesTest, FindAllListsEachNoteOnceInOrder) {
 // The seed reports (JPCERT/CC TSUBAME, IPA TALOT2) name the ports a telescope's readers ask
 // about; every one of them has a note.
 TEST(PortNotesTest, EveryPortTheSeedReportsNameHasANote) {
+  // TEITEN_SHARED_DIR when set, else the shared directory beside the source tree.
   const char* shared = std::getenv("TEITEN_SHARED_DIR");
-  std::filesystem::path dir = std::filesystem::path(shared ? shared : "../shared") / "seeds";
+  std::filesystem::path dir =
+      std::filesystem::path(shared ? shared : testing::SourceDir() + "/../shared") / "seeds";
   if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " missing";
   // "445/TCP", "5168/tcp", "1026(UDP)", "ICMP".
   const std::regex port_re(R"((\d{1,5})(?:/|\()(TCP|UDP|tcp|udp)|ICMP)");
