@@ -1,0 +1,886 @@
+#include "analysis/findings.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace teiten {
+
+const char* FindingKindName(FindingKind k) {
+  switch (k) {
+    case FindingKind::kSpike:
+      return "spike";
+    case FindingKind::kRise:
+      return "rise";
+    case FindingKind::kTopEntry:
+      return "top-entry";
+    case FindingKind::kDominantSource:
+      return "dominant-source";
+    case FindingKind::kPortsTogether:
+      return "ports-together";
+    case FindingKind::kRegionEntry:
+      return "region-entry";
+    case FindingKind::kRegionSilent:
+      return "region-silent";
+  }
+  return "?";
+}
+
+bool Finding::Has(FindingKind k) const {
+  return Fact(k) != nullptr;
+}
+
+const FindingFact* Finding::Fact(FindingKind k) const {
+  for (const auto& f : facts) {
+    if (f.kind == k) return &f;
+  }
+  return nullptr;
+}
+
+namespace findings_stats {
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  size_t h = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(h), v.end());
+  double hi = v[h];
+  if (v.size() % 2) return hi;
+  double lo = *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(h));
+  return (lo + hi) / 2;
+}
+
+double Mad(const std::vector<double>& v) {
+  double m = Median(v);
+  std::vector<double> d;
+  d.reserve(v.size());
+  for (double x : v) d.push_back(std::fabs(x - m));
+  return Median(std::move(d));
+}
+
+double MannKendallZ(const std::vector<double>& v) {
+  const size_t n = v.size();
+  if (n < 3) return 0;
+  double s = 0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) s += (v[j] > v[i]) - (v[j] < v[i]);
+  }
+  // Variance with the correction for tied groups.
+  std::map<double, size_t> groups;
+  for (double x : v) groups[x]++;
+  double nn = static_cast<double>(n);
+  double var = nn * (nn - 1) * (2 * nn + 5);
+  for (const auto& [x, t] : groups) {
+    double tt = static_cast<double>(t);
+    var -= tt * (tt - 1) * (2 * tt + 5);
+  }
+  var /= 18;
+  if (var <= 0) return 0;
+  if (s > 0) return (s - 1) / std::sqrt(var);
+  if (s < 0) return (s + 1) / std::sqrt(var);
+  return 0;
+}
+
+double TheilSenSlope(const std::vector<double>& v) {
+  std::vector<double> slopes;
+  for (size_t i = 0; i + 1 < v.size(); ++i) {
+    for (size_t j = i + 1; j < v.size(); ++j) {
+      slopes.push_back((v[j] - v[i]) / static_cast<double>(j - i));
+    }
+  }
+  return Median(std::move(slopes));
+}
+
+size_t HingeChangePoint(const std::vector<double>& v, size_t min_after) {
+  const size_t n = v.size();
+  if (n < min_after + 3) return 0;
+  double best = INFINITY;
+  size_t best_t = 0;
+  // For each t0, least squares of y on [1, step, ramp]: a 3×3 normal system.
+  for (size_t t0 = 2; t0 + min_after <= n; ++t0) {
+    double m[3][4] = {};
+    for (size_t t = 0; t < n; ++t) {
+      double x[3] = {1, t >= t0 ? 1.0 : 0.0, t >= t0 ? static_cast<double>(t - t0) : 0.0};
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 3; ++j) m[i][j] += x[i] * x[j];
+        m[i][3] += x[i] * v[t];
+      }
+    }
+    // Gaussian elimination with partial pivoting.
+    bool singular = false;
+    for (int c = 0; c < 3 && !singular; ++c) {
+      int p = c;
+      for (int r = c + 1; r < 3; ++r) {
+        if (std::fabs(m[r][c]) > std::fabs(m[p][c])) p = r;
+      }
+      if (std::fabs(m[p][c]) < 1e-12) {
+        singular = true;
+        break;
+      }
+      for (int k = 0; k < 4; ++k) std::swap(m[c][k], m[p][k]);
+      for (int r = 0; r < 3; ++r) {
+        if (r == c) continue;
+        double f = m[r][c] / m[c][c];
+        for (int k = c; k < 4; ++k) m[r][k] -= f * m[c][k];
+      }
+    }
+    if (singular) continue;
+    double coef[3];
+    for (int i = 0; i < 3; ++i) coef[i] = m[i][3] / m[i][i];
+    double sse = 0;
+    for (size_t t = 0; t < n; ++t) {
+      double fit = coef[0] + (t >= t0 ? coef[1] + coef[2] * static_cast<double>(t - t0) : 0.0);
+      sse += (v[t] - fit) * (v[t] - fit);
+    }
+    if (sse < best - 1e-9) {
+      best = sse;
+      best_t = t0;
+    }
+  }
+  return best_t;
+}
+
+}  // namespace findings_stats
+
+namespace {
+
+using findings_stats::HingeChangePoint;
+using findings_stats::Mad;
+using findings_stats::MannKendallZ;
+using findings_stats::Median;
+using findings_stats::TheilSenSlope;
+
+// Days a spike's baseline looks back over.
+constexpr int kSpikeLookback = 14;
+// Days at the end of a rise its "after" level is the median of.
+constexpr int kTailDays = 7;
+// Ports whose rises begin within this many days of each other may be moving together.
+constexpr int kTogetherDays = 3;
+// Sources compared between ports moving together, and the overlap that makes them shared.
+constexpr size_t kTogetherSources = 64;
+constexpr double kTogetherOverlap = 0.2;
+
+// Daily packets and distinct sources of one key over the window; `ok` marks days with any data.
+struct Daily {
+  std::vector<double> pk, src;
+};
+
+struct Window {
+  int32_t first = 0, end = 0;  // days read
+  int32_t p0 = 0;              // index of the period's first day
+  std::vector<bool> ok;        // the store holds data on that day (for the selection)
+  std::vector<double> total_pk, total_src;
+  size_t size() const { return ok.size(); }
+};
+
+struct Episode {
+  size_t first = 0, last = 0;  // window indices, inclusive
+  bool ongoing = false;        // still above baseline on the window's last day
+  std::vector<double> baseline;
+};
+
+// Spike episodes of `pk` within the period: days far above the robust baseline of the preceding
+// days (flagged days left out of later baselines, so that a lasting shift keeps being measured
+// against where the series was).
+std::vector<Episode> SpikeEpisodes(const Window& w, const std::vector<double>& pk,
+                                   const std::vector<double>& total, double min_share,
+                                   const FindingOptions& o, std::vector<double>* base_out) {
+  std::vector<bool> flagged(w.size(), false);
+  base_out->assign(w.size(), 0);
+  for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+    if (!w.ok[i]) continue;
+    std::vector<double> base;
+    for (size_t j = i; j-- > 0 && base.size() < kSpikeLookback;) {
+      if (w.ok[j] && !flagged[j]) base.push_back(pk[j]);
+    }
+    if (base.empty()) continue;
+    double m = Median(base);
+    double scale = std::max({1.4826 * Mad(base), std::sqrt(m), 1.0});
+    (*base_out)[i] = m;
+    double x = pk[i];
+    if (x >= m + o.spike_sigmas * scale && x >= o.spike_ratio * std::max(m, 1.0) &&
+        x - m >= min_share * total[i]) {
+      flagged[i] = true;
+    }
+  }
+  std::vector<Episode> eps;
+  for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+    if (!flagged[i]) continue;
+    if (!eps.empty() && eps.back().last + 1 == i) {
+      eps.back().last = i;
+    } else if (!eps.empty() && eps.back().last + 2 == i && !w.ok[i - 1]) {
+      eps.back().last = i;  // a day without data does not split an episode
+    } else {
+      eps.push_back({i, i, false, {}});
+    }
+  }
+  if (!eps.empty() && eps.back().last + 1 == w.size()) eps.back().ongoing = true;
+  return eps;
+}
+
+struct RiseResult {
+  bool found = false;
+  size_t t0 = 0;  // window index
+  double before = 0, after = 0, slope = 0, z = 0;
+};
+
+// A steady rise of `v` (distinct sources per day) beginning inside the period. `skip` marks days
+// left out (spike days that ended).
+RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::vector<bool>& skip,
+                    const std::vector<double>& total, double min_share, const FindingOptions& o) {
+  RiseResult r;
+  std::vector<double> y;
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!w.ok[i] || skip[i]) continue;
+    y.push_back(v[i]);
+    idx.push_back(i);
+  }
+  size_t min_after = static_cast<size_t>(std::max(o.rise_min_days, 3));
+  size_t t = HingeChangePoint(y, min_after);
+  if (t == 0) return r;
+  if (idx[t] < static_cast<size_t>(w.p0)) return r;  // began before the period
+  std::vector<double> after(y.begin() + static_cast<ptrdiff_t>(t), y.end());
+  std::vector<double> before(
+      y.begin() + static_cast<ptrdiff_t>(t > static_cast<size_t>(o.baseline_days)
+                                             ? t - static_cast<size_t>(o.baseline_days)
+                                             : 0),
+      y.begin() + static_cast<ptrdiff_t>(t));
+  std::vector<double> tail(
+      after.end() - static_cast<ptrdiff_t>(std::min<size_t>(kTailDays, after.size())), after.end());
+  r.t0 = idx[t];
+  r.before = Median(before);
+  r.after = Median(tail);
+  r.z = MannKendallZ(after);
+  r.slope = TheilSenSlope(after);
+  std::vector<double> tail_total;
+  for (size_t k = y.size() - tail.size(); k < y.size(); ++k) tail_total.push_back(total[idx[k]]);
+  double day_total = Median(tail_total);
+  r.found = r.z >= o.rise_z && r.slope > 0 && r.after >= o.rise_ratio * std::max(r.before, 1.0) &&
+            r.after - r.before >= min_share * day_total;
+  return r;
+}
+
+struct Detector {
+  const Store& store;
+  const Period& period;
+  const SensorSelection& filter;
+  const FindingOptions& o;
+  Window w;
+  double period_packets = 0;
+  double period_sources_per_day = 0;
+
+  int32_t Day(size_t i) const { return w.first + static_cast<int32_t>(i); }
+
+  Status ReadWindow() {
+    int32_t first = period.first_day - o.baseline_days;
+    const auto& days = store.manifest().days;
+    if (!days.empty()) first = std::max(first, std::min(days.begin()->first, period.first_day));
+    w.first = first;
+    w.end = period.end_day;
+    w.p0 = period.first_day - first;
+    ASSIGN_OR_RETURN(
+        SeriesResult tot,
+        Series(store, Dimension::kPort, {}, DaysPeriod(w.first, w.end), Granularity::kDay, filter));
+    for (const auto& pt : tot.points) {
+      w.ok.push_back(pt.packets[0] > 0);
+      w.total_pk.push_back(static_cast<double>(pt.packets[0]));
+      w.total_src.push_back(static_cast<double>(pt.sources[0]));
+    }
+    std::vector<double> srcs;
+    for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+      period_packets += w.total_pk[i];
+      if (w.ok[i]) srcs.push_back(w.total_src[i]);
+    }
+    period_sources_per_day = Median(srcs);
+    return OkStatus();
+  }
+
+  Result<std::vector<uint64_t>> CandidatePorts() {
+    std::set<uint64_t> keys;
+    ASSIGN_OR_RETURN(TopResult top,
+                     Top(store, Dimension::kPort, period, filter, o.period_top_ports));
+    for (const auto& r : top.rows) keys.insert(r.key);
+    for (int32_t d = period.first_day; d < period.end_day; ++d) {
+      if (!w.ok[static_cast<size_t>(d - w.first)]) continue;
+      ASSIGN_OR_RETURN(TopResult t, Top(store, Dimension::kPort, DaysPeriod(d, d + 1), filter,
+                                        o.daily_top_ports));
+      for (const auto& r : t.rows) keys.insert(r.key);
+    }
+    return std::vector<uint64_t>(keys.begin(), keys.end());
+  }
+
+  Result<std::vector<Daily>> ReadDaily(Dimension dim, const std::vector<uint64_t>& keys) {
+    std::vector<Daily> out(keys.size());
+    if (keys.empty()) return out;
+    ASSIGN_OR_RETURN(SeriesResult s, Series(store, dim, keys, DaysPeriod(w.first, w.end),
+                                            Granularity::kDay, filter));
+    for (auto& d : out) {
+      d.pk.assign(w.size(), 0);
+      d.src.assign(w.size(), 0);
+    }
+    for (size_t i = 0; i < s.points.size() && i < w.size(); ++i) {
+      for (size_t k = 0; k < keys.size(); ++k) {
+        out[k].pk[i] = static_cast<double>(s.points[i].packets[k]);
+        out[k].src[i] = static_cast<double>(s.points[i].sources[k]);
+      }
+    }
+    return out;
+  }
+
+  // Before/after numbers of a fact over window indices [a, b] against days before a.
+  void Numbers(const Daily& d, size_t a, size_t b, FindingFact* f) {
+    std::vector<double> bp, bs;
+    for (size_t j = a; j-- > 0 && bp.size() < static_cast<size_t>(o.baseline_days);) {
+      if (!w.ok[j]) continue;
+      bp.push_back(d.pk[j]);
+      bs.push_back(d.src[j]);
+    }
+    f->packets_before = Median(bp);
+    f->sources_before = Median(bs);
+    std::vector<double> ap, as;
+    for (size_t j = a; j <= b; ++j) {
+      if (!w.ok[j]) continue;
+      ap.push_back(d.pk[j]);
+      as.push_back(d.src[j]);
+      if (d.pk[j] > static_cast<double>(f->peak_packets)) {
+        f->peak_packets = static_cast<uint64_t>(d.pk[j]);
+        f->peak_sources = static_cast<uint64_t>(d.src[j]);
+        f->peak_day = Day(j);
+      }
+    }
+    double sp = 0, ss = 0;
+    for (double x : ap) sp += x;
+    for (double x : as) ss += x;
+    f->packets_after = ap.empty() ? 0 : sp / static_cast<double>(ap.size());
+    f->sources_after = as.empty() ? 0 : ss / static_cast<double>(as.size());
+  }
+
+  // Excess packets over [a, b] above `base`, as a share of the period's packets.
+  double ExcessShare(const Daily& d, size_t a, size_t b, double base) {
+    double ex = 0;
+    for (size_t j = a; j <= b; ++j) {
+      if (w.ok[j]) ex += std::max(0.0, d.pk[j] - base);
+    }
+    return period_packets > 0 ? ex / period_packets : 0;
+  }
+
+  Status PortFindings(std::vector<Finding>* out) {
+    ASSIGN_OR_RETURN(std::vector<uint64_t> ports, CandidatePorts());
+    ASSIGN_OR_RETURN(std::vector<Daily> daily, ReadDaily(Dimension::kPort, ports));
+    ASSIGN_OR_RETURN(TopResult top10, Top(store, Dimension::kPort, period, filter, 10, 100000));
+    std::unordered_map<uint64_t, uint64_t> prev_packets;
+    uint64_t prev_total = 0;
+    if (!top10.rows.empty() && top10.rows[0].prev_rank != kRankNoData) {
+      ASSIGN_OR_RETURN(TopResult prev, Top(store, Dimension::kPort, top10.previous, filter, 200));
+      for (const auto& r : prev.rows) prev_packets[r.key] = r.packets;
+      prev_total = prev.total_packets;
+    }
+    for (size_t k = 0; k < ports.size(); ++k) {
+      const Daily& d = daily[k];
+      Finding f;
+      f.has_port = true;
+      f.port = static_cast<PortKey>(ports[k]);
+      std::vector<double> base;
+      std::vector<Episode> eps = SpikeEpisodes(w, d.pk, w.total_pk, o.min_excess_share, o, &base);
+      std::vector<bool> skip(w.size(), false);
+      for (const Episode& e : eps) {
+        if (e.ongoing) continue;
+        for (size_t j = e.first; j <= e.last; ++j) skip[j] = true;
+      }
+      // Distinct sources first (more sources is the spread of an activity); packets when the
+      // sources rise less than the packets do (the same hosts scanning harder, or many new hosts
+      // among a large steady population).
+      RiseResult rise = FindRise(w, d.src, skip, w.total_src, o.min_source_share, o);
+      if (!rise.found) rise = FindRise(w, d.pk, skip, w.total_pk, o.min_excess_share, o);
+      // A short window (too few days for a trend test): a lasting jump in distinct sources,
+      // spoofed-looking days (one packet per source) aside.
+      bool on_sources = false;
+      if (!rise.found && eps.empty()) {
+        std::vector<double> sbase;
+        std::vector<Episode> seps =
+            SpikeEpisodes(w, d.src, w.total_src, 3 * o.min_source_share, o, &sbase);
+        for (Episode& e : seps) {
+          bool sprayed = false;
+          for (size_t j = e.first; j <= e.last; ++j) sprayed |= d.pk[j] < 1.5 * d.src[j];
+          if (!sprayed && e.ongoing) {
+            base = sbase;
+            on_sources = true;
+            eps.push_back(e);
+          }
+        }
+      }
+      for (const Episode& e : eps) {
+        if (e.ongoing && rise.found && e.first + 3 >= rise.t0) continue;  // the rise says it
+        FindingFact ft;
+        ft.kind = FindingKind::kSpike;
+        ft.first_day = Day(e.first);
+        ft.last_day = e.ongoing ? kNoDay : Day(e.last);
+        Numbers(d, e.first, e.last, &ft);
+        if (on_sources) {
+          ft.sources_before = base[e.first];
+          ft.ratio = ft.sources_after / std::max(ft.sources_before, 1.0);
+        } else {
+          ft.packets_before = base[e.first];
+          ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
+        }
+        ft.score = ExcessShare(d, e.first, e.last, ft.packets_before);
+        f.facts.push_back(ft);
+      }
+      if (rise.found) {
+        FindingFact ft;
+        ft.kind = FindingKind::kRise;
+        ft.first_day = Day(rise.t0);
+        ft.last_day = kNoDay;
+        Numbers(d, rise.t0, w.size() - 1, &ft);
+        ft.sources_before = rise.before;
+        ft.sources_after = rise.after;
+        ft.ratio = rise.after / std::max(rise.before, 1.0);
+        ft.slope = rise.slope;
+        ft.trend_z = rise.z;
+        ft.score = ExcessShare(d, rise.t0, w.size() - 1, ft.packets_before);
+        f.facts.push_back(ft);
+      }
+      for (const auto& r : top10.rows) {
+        if (r.key != ports[k] || r.prev_rank == kRankNoData || r.prev_rank <= 10) continue;
+        double now = r.share;
+        auto it = prev_packets.find(r.key);
+        double before = it == prev_packets.end() || prev_total == 0
+                            ? 0
+                            : static_cast<double>(it->second) / static_cast<double>(prev_total);
+        if (before > 0 && now < o.entry_share_ratio * before) continue;
+        FindingFact ft;
+        ft.kind = FindingKind::kTopEntry;
+        ft.rank = r.rank;
+        ft.prev_rank = r.prev_rank > 10 ? kRankOutOfTop : r.prev_rank;
+        if (it == prev_packets.end()) ft.prev_rank = kRankNew;
+        // It entered when its daily packets first rose: its earliest spike or rise, else the
+        // period's first day.
+        ft.first_day = period.first_day;
+        if (!f.facts.empty()) {
+          ft.first_day = f.facts.front().first_day;
+          for (const auto& other : f.facts) ft.first_day = std::min(ft.first_day, other.first_day);
+        }
+        size_t a = static_cast<size_t>(ft.first_day - w.first);
+        Numbers(d, a, w.size() - 1, &ft);
+        ft.ratio = before > 0 ? now / before : 0;
+        ft.score = now - before;
+        f.facts.push_back(ft);
+      }
+      // A top-10 port mostly sent by one source over the period.
+      bool in_top10 = false;
+      for (const auto& r : top10.rows) in_top10 |= r.key == ports[k];
+      if (f.facts.empty() && !in_top10) continue;
+      f.score = 0;
+      out->push_back(std::move(f));
+      // Dominance is checked below, when the event's days are known.
+      out->back().figure.series = FigureHint::Series::kPortByCountry;
+      out->back().ratio = in_top10 ? 1 : 0;  // marks top-10 membership until ranked
+      daily_of_[ports[k]] = d;
+    }
+    return OkStatus();
+  }
+
+  // The event's days of a port finding: its facts' span, or the whole period.
+  std::pair<int32_t, int32_t> EventDays(const Finding& f) const {
+    int32_t a = period.end_day, b = period.first_day - 1;
+    for (const auto& ft : f.facts) {
+      if (ft.kind == FindingKind::kTopEntry) continue;
+      a = std::min(a, ft.first_day);
+      b = std::max(b, ft.last_day == kNoDay ? period.end_day - 1 : ft.last_day);
+    }
+    if (a > b) return {period.first_day, period.end_day - 1};
+    return {a, b};
+  }
+
+  Status SourceDetails(SourceEvidence* s, PortKey port) {
+    ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, s->addr));
+    if (!h.seen) return OkStatus();
+    s->country = h.geo.country;
+    s->asn = h.geo.asn;
+    s->first_seen_us = h.first_us;
+    s->last_seen_us = h.last_us;
+    s->total_packets = h.packets;
+    s->days_seen = static_cast<int>(h.days.size());
+    s->sensors_seen = static_cast<int>(h.sensors.size());
+    std::vector<ProbedPort> ps;
+    for (const auto& [p, n] : h.ports) {
+      if (p != port) ps.push_back({p, n});
+    }
+    std::sort(ps.begin(), ps.end(), [](const ProbedPort& a, const ProbedPort& b) {
+      return a.packets != b.packets ? a.packets > b.packets : a.port < b.port;
+    });
+    if (ps.size() > kMaxProbedPorts) ps.resize(kMaxProbedPorts);
+    s->other_ports = std::move(ps);
+    return OkStatus();
+  }
+
+  // Regions and sources of each port finding during its event; dominant-source facts.
+  Status PortEvidence(std::vector<Finding>* fs) {
+    for (Finding& f : *fs) {
+      if (!f.has_port) continue;
+      bool in_top10 = f.ratio > 0;
+      f.ratio = 0;
+      auto [a, b] = EventDays(f);
+      Period ev = DaysPeriod(a, b + 1);
+      ASSIGN_OR_RETURN(SeriesResult pc, PortByCountry(store, f.port, ev, filter, kMaxTopRegions));
+      uint64_t port_packets = 0;
+      std::vector<uint64_t> by(pc.keys.size(), 0);
+      for (const auto& pt : pc.points) {
+        for (size_t i = 0; i < pt.packets.size(); ++i) {
+          port_packets += pt.packets[i];
+          if (i < by.size()) by[i] += pt.packets[i];
+        }
+      }
+      for (size_t i = 0; i < pc.keys.size(); ++i) {
+        f.top_regions.push_back({static_cast<CountryCode>(pc.keys[i]), by[i],
+                                 port_packets ? static_cast<double>(by[i]) / port_packets : 0});
+      }
+      ASSIGN_OR_RETURN(std::vector<SourceCount> top,
+                       TopSources(store, f.port, ev, filter, kMaxTopSources));
+      for (const SourceCount& sc : top) {
+        double share = port_packets ? static_cast<double>(sc.packets) / port_packets : 0;
+        if (share < 0.1) break;
+        SourceEvidence s;
+        s.addr = sc.addr;
+        s.packets = sc.packets;
+        s.error = sc.error;
+        s.share = share;
+        RETURN_IF_ERROR(SourceDetails(&s, f.port));
+        f.top_sources.push_back(std::move(s));
+      }
+      if (!f.top_sources.empty() && f.top_sources[0].share >= o.dominant_share) {
+        const Daily& d = daily_of_[f.port];
+        FindingFact ft;
+        ft.kind = FindingKind::kDominantSource;
+        // The days the source was active on within the event.
+        ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, f.top_sources[0].addr));
+        int32_t sa = b + 1, sb = a - 1;
+        for (const auto& [day, n] : h.days) {
+          if (day < a || day > b) continue;
+          sa = std::min(sa, day);
+          sb = std::max(sb, day);
+        }
+        if (sa > sb) sa = a, sb = b;
+        ft.first_day = sa;
+        ft.last_day = sb == period.end_day - 1 ? kNoDay : sb;
+        Numbers(d, static_cast<size_t>(sa - w.first), static_cast<size_t>(sb - w.first), &ft);
+        ft.ratio = f.top_sources[0].share;
+        ft.score =
+            period_packets > 0 ? static_cast<double>(f.top_sources[0].packets) / period_packets : 0;
+        f.facts.push_back(ft);
+      } else if (f.facts.empty()) {
+        f.top_sources.clear();
+      }
+      (void)in_top10;
+    }
+    // Top-10 ports without any fact were candidates for dominance only.
+    fs->erase(std::remove_if(fs->begin(), fs->end(),
+                             [](const Finding& f) { return f.has_port && f.facts.empty(); }),
+              fs->end());
+    return OkStatus();
+  }
+
+  // Ports whose rises (or lasting shifts) start together and share sources.
+  Status PortsTogether(std::vector<Finding>* fs) {
+    struct Member {
+      size_t i;
+      int32_t start;
+      std::unordered_set<IpAddr, IpAddrHash> src;
+    };
+    std::vector<Member> ms;
+    for (size_t i = 0; i < fs->size(); ++i) {
+      const Finding& f = (*fs)[i];
+      if (!f.has_port) continue;
+      for (const auto& ft : f.facts) {
+        bool lasting = ft.kind == FindingKind::kRise ||
+                       (ft.kind == FindingKind::kSpike && ft.last_day == kNoDay);
+        if (!lasting) continue;
+        Member m{i, ft.first_day, {}};
+        ASSIGN_OR_RETURN(std::vector<SourceCount> top,
+                         TopSources(store, f.port, DaysPeriod(ft.first_day, period.end_day), filter,
+                                    kTogetherSources));
+        for (const auto& s : top) m.src.insert(s.addr);
+        ms.push_back(std::move(m));
+        break;
+      }
+    }
+    // Union–find over pairs starting within kTogetherDays with overlapping sources.
+    std::vector<size_t> parent(ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) parent[i] = i;
+    auto find = [&](size_t x) {
+      while (parent[x] != x) x = parent[x] = parent[parent[x]];
+      return x;
+    };
+    for (size_t i = 0; i < ms.size(); ++i) {
+      for (size_t j = i + 1; j < ms.size(); ++j) {
+        if (std::abs(ms[i].start - ms[j].start) > kTogetherDays) continue;
+        size_t common = 0;
+        for (const auto& a : ms[i].src) common += ms[j].src.count(a);
+        size_t denom = std::min(ms[i].src.size(), ms[j].src.size());
+        if (denom == 0 || static_cast<double>(common) < kTogetherOverlap * denom) continue;
+        parent[find(i)] = find(j);
+      }
+    }
+    std::map<size_t, std::vector<size_t>> groups;
+    for (size_t i = 0; i < ms.size(); ++i) groups[find(i)].push_back(i);
+    std::vector<bool> absorbed(fs->size(), false);
+    for (auto& [root, g] : groups) {
+      if (g.size() < 2) continue;
+      // The lead is the member explaining the most packets.
+      auto score_of = [&](size_t m) {
+        double s = 0;
+        for (const auto& ft : (*fs)[ms[m].i].facts) s = std::max(s, ft.score);
+        return s;
+      };
+      std::sort(g.begin(), g.end(), [&](size_t a, size_t b) { return score_of(a) > score_of(b); });
+      Finding& lead = (*fs)[ms[g[0]].i];
+      FindingFact ft;
+      ft.kind = FindingKind::kPortsTogether;
+      ft.first_day = ms[g[0]].start;
+      ft.last_day = kNoDay;
+      double score = 0;
+      for (size_t m : g) {
+        ft.first_day = std::min(ft.first_day, ms[m].start);
+        score += score_of(m);
+        Finding& other = (*fs)[ms[m].i];
+        if (m != g[0]) {
+          lead.related_ports.push_back(other.port);
+          // A member whose every fact is its part in the move is absorbed into the lead.
+          bool only_move = true;
+          for (const auto& x : other.facts) {
+            only_move &= x.kind == FindingKind::kRise ||
+                         (x.kind == FindingKind::kSpike && x.last_day == kNoDay);
+          }
+          if (only_move) absorbed[ms[m].i] = true;
+        }
+      }
+      const Daily& d = daily_of_[lead.port];
+      Numbers(d, static_cast<size_t>(ft.first_day - w.first), w.size() - 1, &ft);
+      ft.score = score;
+      ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
+      lead.facts.push_back(ft);
+    }
+    std::vector<Finding> kept;
+    for (size_t i = 0; i < fs->size(); ++i) {
+      if (!absorbed[i]) kept.push_back(std::move((*fs)[i]));
+    }
+    *fs = std::move(kept);
+    return OkStatus();
+  }
+
+  Status RegionFindings(std::vector<Finding>* out) {
+    std::set<uint64_t> keys;
+    ASSIGN_OR_RETURN(TopResult top,
+                     Top(store, Dimension::kCountry, period, filter, o.countries, 100000));
+    for (const auto& r : top.rows) keys.insert(r.key);
+    if (w.p0 > 0) {
+      ASSIGN_OR_RETURN(TopResult before,
+                       Top(store, Dimension::kCountry, DaysPeriod(w.first, period.first_day),
+                           filter, o.countries));
+      for (const auto& r : before.rows) keys.insert(r.key);
+    }
+    keys.erase(0);  // unknown region
+    std::vector<uint64_t> cs(keys.begin(), keys.end());
+    ASSIGN_OR_RETURN(std::vector<Daily> daily, ReadDaily(Dimension::kCountry, cs));
+    const bool prev_data = !top.rows.empty() && top.rows[0].prev_rank != kRankNoData;
+
+    for (size_t k = 0; k < cs.size(); ++k) {
+      const Daily& d = daily[k];
+      Finding f;
+      f.country = static_cast<CountryCode>(cs[k]);
+      f.figure.series = FigureHint::Series::kCountry;
+      // Silence (A11): distinct sources against the region's own baseline.
+      std::vector<bool> silent(w.size(), false);
+      std::vector<double> base_at(w.size(), 0);
+      for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+        if (!w.ok[i]) continue;
+        std::vector<double> base;
+        for (size_t j = i; j-- > 0 && base.size() < kSpikeLookback;) {
+          if (w.ok[j] && !silent[j]) base.push_back(d.src[j]);
+        }
+        if (base.empty()) continue;
+        double m = Median(base);
+        base_at[i] = m;
+        double scale = std::max({1.4826 * Mad(base), std::sqrt(m), 1.0});
+        if (m >= o.silent_min_sources && d.src[i] <= o.silent_fraction * m &&
+            d.src[i] <= m - o.spike_sigmas * scale * 0.5) {
+          silent[i] = true;
+        }
+      }
+      for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+        if (!silent[i] || (i > 0 && silent[i - 1])) continue;
+        size_t j = i;
+        while (j + 1 < w.size() && silent[j + 1]) ++j;
+        FindingFact ft;
+        ft.kind = FindingKind::kRegionSilent;
+        ft.first_day = Day(i);
+        ft.last_day = j + 1 == w.size() ? kNoDay : Day(j);
+        Numbers(d, i, j, &ft);
+        ft.sources_before = base_at[i];
+        ft.ratio = ft.sources_after / std::max(ft.sources_before, 1.0);
+        ft.score = period_sources_per_day > 0
+                       ? (ft.sources_before - ft.sources_after) / period_sources_per_day *
+                             static_cast<double>(j - i + 1) / period.days()
+                       : 0;
+        f.facts.push_back(ft);
+      }
+      // Entry into the top 5.
+      int rank = 0, prev_rank = kRankNoData;
+      double share = 0;
+      for (const auto& r : top.rows) {
+        if (r.key == cs[k]) rank = r.rank, prev_rank = r.prev_rank, share = r.share;
+      }
+      std::vector<bool> noskip(w.size(), false);
+      RiseResult rise = FindRise(w, d.pk, noskip, w.total_pk, o.min_excess_share, o);
+      if (!rise.found) {
+        // Too few days for a trend: a lasting jump of its packets instead.
+        std::vector<double> rbase;
+        for (const Episode& e : SpikeEpisodes(w, d.pk, w.total_pk, o.min_excess_share, o, &rbase)) {
+          if (e.ongoing) rise = {true, e.first, rbase[e.first], d.pk.back(), 0, 0};
+        }
+      }
+      if (rank >= 1 && rank <= 5) {
+        bool entered = false;
+        int before_rank = prev_rank;
+        if (prev_data) {
+          entered = prev_rank == kRankNew || prev_rank == kRankOutOfTop || prev_rank > 5;
+          if (entered && prev_rank > 0) {
+            ASSIGN_OR_RETURN(TopResult pt, Top(store, Dimension::kCountry, top.previous, filter,
+                                               static_cast<size_t>(prev_rank)));
+            double prev_share = pt.rows.empty() ? 0 : pt.rows.back().share;
+            if (prev_share > 0 && share < o.entry_share_ratio * prev_share) entered = false;
+          }
+        } else if (rise.found) {
+          // No previous period: its rank over the days before its rise against the others'.
+          before_rank = RankOver(daily, k, 0, rise.t0);
+          size_t tail = std::min<size_t>(kTailDays, w.size() - rise.t0);
+          int after_rank = RankOver(daily, k, w.size() - tail, w.size());
+          entered = before_rank > 5 && after_rank <= 5;
+        }
+        if (entered) {
+          FindingFact ft;
+          ft.kind = FindingKind::kRegionEntry;
+          ft.rank = rank;
+          ft.prev_rank = before_rank;
+          size_t a = rise.found ? rise.t0 : static_cast<size_t>(w.p0);
+          ft.first_day = Day(a);
+          ft.last_day = kNoDay;
+          Numbers(d, a, w.size() - 1, &ft);
+          ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
+          ft.score = ExcessShare(d, a, w.size() - 1, ft.packets_before);
+          f.facts.push_back(ft);
+          if (rise.found) {
+            FindingFact rf;
+            rf.kind = FindingKind::kRise;
+            rf.first_day = Day(rise.t0);
+            rf.last_day = kNoDay;
+            Numbers(d, rise.t0, w.size() - 1, &rf);
+            rf.slope = rise.slope;
+            rf.trend_z = rise.z;
+            rf.ratio = rise.after / std::max(rise.before, 1.0);
+            rf.score = ft.score;
+            f.facts.push_back(rf);
+          }
+        }
+      }
+      if (f.facts.empty()) continue;
+      out->push_back(std::move(f));
+    }
+    return OkStatus();
+  }
+
+  // A region's rank by packets among the candidate regions over window indices [a, b).
+  int RankOver(const std::vector<Daily>& daily, size_t k, size_t a, size_t b) {
+    auto sum = [&](size_t i) {
+      double s = 0;
+      for (size_t j = a; j < b; ++j) s += daily[i].pk[j];
+      return s;
+    };
+    double mine = sum(k);
+    int rank = 1;
+    for (size_t i = 0; i < daily.size(); ++i) {
+      if (i != k && sum(i) > mine) ++rank;
+    }
+    return rank;
+  }
+
+  void Finish(std::vector<Finding>* fs) {
+    for (Finding& f : *fs) {
+      std::stable_sort(
+          f.facts.begin(), f.facts.end(),
+          [](const FindingFact& a, const FindingFact& b) { return a.score > b.score; });
+      // Ports together leads when present: it names the phenomenon the others are part of.
+      for (size_t i = 0; i < f.facts.size(); ++i) {
+        if (f.facts[i].kind == FindingKind::kPortsTogether ||
+            f.facts[i].kind == FindingKind::kRegionEntry) {
+          std::rotate(f.facts.begin(), f.facts.begin() + static_cast<ptrdiff_t>(i),
+                      f.facts.begin() + static_cast<ptrdiff_t>(i + 1));
+          break;
+        }
+      }
+      const FindingFact& h = f.facts.front();
+      f.kind = h.kind;
+      f.first_day = h.first_day;
+      f.last_day = h.last_day;
+      f.packets_before = h.packets_before;
+      f.packets_after = h.packets_after;
+      f.sources_before = h.sources_before;
+      f.sources_after = h.sources_after;
+      f.ratio = h.ratio;
+      f.score = 0;
+      for (const auto& ft : f.facts) f.score = std::max(f.score, ft.score);
+      if (f.kind == FindingKind::kPortsTogether) f.score = h.score;
+      FigureHint& g = f.figure;
+      g.first_day = period.first_day;
+      g.end_day = period.end_day;
+      const auto& days = store.manifest().days;
+      g.long_first_day = days.empty() ? period.first_day : days.begin()->first;
+      g.long_end_day = period.end_day;
+      g.long_granularity =
+          g.long_end_day - g.long_first_day > 400 ? Granularity::kMonth : Granularity::kWeek;
+      if (f.has_port) {
+        g.ports.push_back(f.port);
+        for (PortKey p : f.related_ports) g.ports.push_back(p);
+        g.series = f.related_ports.empty() ? FigureHint::Series::kPortByCountry
+                                           : FigureHint::Series::kPorts;
+        for (const auto& r : f.top_regions) g.countries.push_back(r.country);
+      } else {
+        g.series = FigureHint::Series::kCountry;
+        g.countries.push_back(f.country);
+      }
+    }
+    std::stable_sort(fs->begin(), fs->end(),
+                     [](const Finding& a, const Finding& b) { return a.score > b.score; });
+    if (fs->size() > o.max_findings) fs->resize(o.max_findings);
+    for (size_t i = 0; i < fs->size(); ++i) (*fs)[i].rank = static_cast<int>(i + 1);
+  }
+
+  std::unordered_map<PortKey, Daily> daily_of_;
+};
+
+}  // namespace
+
+Result<std::vector<Finding>> FindNotable(const Store& store, const Period& period,
+                                         const SensorSelection& filter,
+                                         const FindingOptions& opts) {
+  if (period.end_day <= period.first_day) {
+    return InvalidArgument(fmt::format("findings: empty period {}", period.Label()));
+  }
+  Detector det{store, period, filter, opts, {}, 0, 0, {}};
+  RETURN_IF_ERROR(det.ReadWindow());
+  std::vector<Finding> out;
+  if (det.period_packets == 0) return out;
+  RETURN_IF_ERROR(det.PortFindings(&out));
+  RETURN_IF_ERROR(det.PortEvidence(&out));
+  RETURN_IF_ERROR(det.PortsTogether(&out));
+  RETURN_IF_ERROR(det.RegionFindings(&out));
+  det.Finish(&out);
+  return out;
+}
+
+}  // namespace teiten
