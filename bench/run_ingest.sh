@@ -9,7 +9,7 @@ N=${1:?packets}
 SPOOF=${2:-0}
 SOURCES=${3:-200000}
 DIR=${BENCH_DIR:-/var/tmp/teiten-bench}
-B=build
+B=${BUILD_DIR:-build}
 mkdir -p "$DIR"
 CFG="$DIR/teiten.toml"
 cat > "$CFG" <<TOML

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 S=${1:?sensors}
 P=${2:?packets per sensor per quarter}
 DIR=${BENCH_DIR:-/var/tmp/teiten-bench}/queries-$S-$P
-B=build
+B=${BUILD_DIR:-build}
 mkdir -p "$DIR"
 CFG="$DIR/teiten.toml"
 {

@@ -27,31 +27,97 @@ Span Section(const RollupFile::SensorView& v, Dimension d) {
   return {};
 }
 
-// Sums packets per key over a period. For kSensor the key is the sensor index. Port keys of
-// TCP and UDP (nearly all of them) are summed in a dense array: a quarter at ten sensors is tens
-// of millions of (day, sensor, port) records.
-Status SumPackets(const Store& store, Dimension dim, const Period& p, const SensorSelection& f,
-                  std::unordered_map<uint64_t, uint64_t>* out, uint64_t* total, bool* any) {
-  std::vector<uint64_t> dense;
-  if (dim == Dimension::kPort) dense.assign(2 * 65536, 0);
-  for (int32_t d = p.first_day; d < p.end_day; ++d) {
-    ASSIGN_OR_RETURN(auto roll, store.Day(d));
-    if (!roll) continue;
-    for (const auto& v : roll->sensors()) {
-      if (!f.Allows(v.sensor)) continue;
-      *any = true;
-      *total += v.packets;
-      if (dim == Dimension::kSensor) {
-        (*out)[v.sensor] += v.packets;
-        continue;
-      }
-      for (const auto& r : Section(v, dim)) {
-        uint8_t proto = PortKeyProto(r.key);
-        if (!dense.empty() && PortKeyHasPort(r.key) && (proto == 6 || proto == 17)) {
-          dense[(proto == 17 ? 65536u : 0u) + PortKeyPort(r.key)] += r.packets;
-        } else {
-          (*out)[r.key] += r.packets;
+// The rollup views a span of days is counted from. When every sensor counts, whole quarters and
+// months come from the period rollups (one file each, sets pre-unioned, counts stored); other
+// days, and any span for a subset of sensors or per sensor, from the day rollups.
+struct Cover {
+  std::vector<RollupFile::SensorView> views;
+  std::vector<std::shared_ptr<const void>> hold;  // keeps the files the views point into
+  bool any = false;                               // some view has data
+};
+
+bool AllSensors(const Store& store, const SensorSelection& f) {
+  if (f.sensors.empty()) return true;
+  for (size_t i = 0; i < store.manifest().sensors.size(); ++i) {
+    if (!f.Allows(static_cast<uint16_t>(i))) return false;
+  }
+  return true;
+}
+
+Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const SensorSelection& f,
+                        bool periods) {
+  Cover c;
+  auto add_period = [&](const std::string& label) -> Status {
+    ASSIGN_OR_RETURN(auto file, store.PeriodRollup(label));
+    if (!file) return OkStatus();  // nothing stored in that month or quarter
+    for (const auto& v : file->sensors()) {
+      c.views.push_back(v);
+      c.any = true;
+    }
+    c.hold.push_back(file);
+    return OkStatus();
+  };
+  for (int32_t d = first; d < end;) {
+    if (periods) {
+      int y;
+      unsigned m, dd;
+      TimeZone::CivilFromDays(d, &y, &m, &dd);
+      if (dd == 1) {
+        if ((m - 1) % 3 == 0) {
+          Period q = QuarterPeriod(y, static_cast<int>((m - 1) / 3 + 1));
+          if (q.end_day <= end) {
+            RETURN_IF_ERROR(add_period(q.Label()));
+            d = q.end_day;
+            continue;
+          }
         }
+        Period mo = MonthPeriod(y, static_cast<int>(m));
+        if (mo.end_day <= end) {
+          RETURN_IF_ERROR(add_period(mo.Label()));
+          d = mo.end_day;
+          continue;
+        }
+      }
+    }
+    ASSIGN_OR_RETURN(auto roll, store.Day(d));
+    if (roll) {
+      for (const auto& v : roll->sensors()) {
+        if (!f.Allows(v.sensor)) continue;
+        c.views.push_back(v);
+        c.any = true;
+      }
+      c.hold.push_back(roll);
+    }
+    ++d;
+  }
+  return c;
+}
+
+Result<Cover> CoverPeriod(const Store& store, Dimension dim, const Period& p,
+                          const SensorSelection& f) {
+  return CoverDays(store, p.first_day, p.end_day, f,
+                   dim != Dimension::kSensor && AllSensors(store, f));
+}
+
+// Sums packets per key over the views. For kSensor the key is the sensor index. Port keys of
+// TCP and UDP (nearly all of them) are summed in a dense array: a quarter of day rollups at ten
+// sensors is tens of millions of (day, sensor, port) records.
+void SumPackets(const Cover& c, Dimension dim, std::unordered_map<uint64_t, uint64_t>* out,
+                uint64_t* total) {
+  std::vector<uint64_t> dense;
+  if (dim == Dimension::kPort && c.views.size() > 1) dense.assign(2 * 65536, 0);
+  for (const auto& v : c.views) {
+    *total += v.packets;
+    if (dim == Dimension::kSensor) {
+      (*out)[v.sensor] += v.packets;
+      continue;
+    }
+    for (const auto& r : Section(v, dim)) {
+      uint8_t proto = PortKeyProto(r.key);
+      if (!dense.empty() && PortKeyHasPort(r.key) && (proto == 6 || proto == 17)) {
+        dense[(proto == 17 ? 65536u : 0u) + PortKeyPort(r.key)] += r.packets;
+      } else {
+        (*out)[r.key] += r.packets;
       }
     }
   }
@@ -60,7 +126,6 @@ Status SumPackets(const Store& store, Dimension dim, const Period& p, const Sens
       (*out)[MakePortKey(i >= 65536 ? 17 : 6, static_cast<uint16_t>(i & 0xFFFF))] += dense[i];
     }
   }
-  return OkStatus();
 }
 
 const RollupFile::KeyRec* FindKey(Span s, uint32_t key) {
@@ -69,28 +134,39 @@ const RollupFile::KeyRec* FindKey(Span s, uint32_t key) {
   return it != s.end() && it->key == key ? it : nullptr;
 }
 
-// Exact distinct sources of one key (or of everything, when `whole`) over a day range.
-Result<uint64_t> DistinctSources(const Store& store, Dimension dim, uint64_t key, bool whole,
-                                 int32_t first, int32_t end, const SensorSelection& f) {
-  std::vector<uint32_t> v4;
-  std::vector<IpAddr> v6;
-  for (int32_t d = first; d < end; ++d) {
-    ASSIGN_OR_RETURN(auto roll, store.Day(d));
-    if (!roll) continue;
-    for (const auto& v : roll->sensors()) {
-      if (!f.Allows(v.sensor)) continue;
-      uint64_t off;
-      if (whole || dim == Dimension::kSensor) {
-        if (dim == Dimension::kSensor && !whole && v.sensor != key) continue;
-        off = v.set_offset;
-      } else {
-        const auto* r = FindKey(Section(v, dim), static_cast<uint32_t>(key));
-        if (!r) continue;
-        off = r->set_offset;
-      }
-      RETURN_IF_ERROR(v.file->AppendSetMembers(off, &v4, &v6));
+// Packets of one key over the views.
+uint64_t KeyPackets(const Cover& c, Dimension dim, uint64_t key) {
+  uint64_t n = 0;
+  for (const auto& v : c.views) {
+    if (dim == Dimension::kSensor) {
+      if (v.sensor == key) n += v.packets;
+    } else if (const auto* r = FindKey(Section(v, dim), static_cast<uint32_t>(key))) {
+      n += r->packets;
     }
   }
+  return n;
+}
+
+// Exact distinct sources of one key (or of everything, when `whole`) over the views: the stored
+// count when one set holds them all, else the size of the union of the sets.
+Result<uint64_t> DistinctSources(const Cover& c, Dimension dim, uint64_t key, bool whole) {
+  struct Ref {
+    const RollupFile* file;
+    uint64_t offset, count;
+  };
+  std::vector<Ref> refs;
+  for (const auto& v : c.views) {
+    if (whole || dim == Dimension::kSensor) {
+      if (dim == Dimension::kSensor && !whole && v.sensor != key) continue;
+      refs.push_back({v.file, v.set_offset, v.sources});
+    } else if (const auto* r = FindKey(Section(v, dim), static_cast<uint32_t>(key))) {
+      refs.push_back({v.file, r->set_offset, r->sources});
+    }
+  }
+  if (refs.size() == 1) return refs[0].count;
+  std::vector<uint32_t> v4;
+  std::vector<IpAddr> v6;
+  for (const Ref& r : refs) RETURN_IF_ERROR(r.file->AppendSetMembers(r.offset, &v4, &v6));
   return CountDistinct(&v4, &v6);
 }
 
@@ -151,12 +227,13 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   res.period = period;
   res.previous = period.Previous();
   std::unordered_map<uint64_t, uint64_t> cur, prev;
-  bool any = false, prev_any = false;
   uint64_t prev_total = 0;
-  RETURN_IF_ERROR(SumPackets(store, dim, period, f, &cur, &res.total_packets, &any));
-  RETURN_IF_ERROR(SumPackets(store, dim, res.previous, f, &prev, &prev_total, &prev_any));
-  ASSIGN_OR_RETURN(res.total_sources,
-                   DistinctSources(store, dim, 0, true, period.first_day, period.end_day, f));
+  ASSIGN_OR_RETURN(Cover cc, CoverPeriod(store, dim, period, f));
+  ASSIGN_OR_RETURN(Cover pc, CoverPeriod(store, dim, res.previous, f));
+  bool prev_any = pc.any;
+  SumPackets(cc, dim, &cur, &res.total_packets);
+  SumPackets(pc, dim, &prev, &prev_total);
+  ASSIGN_OR_RETURN(res.total_sources, DistinctSources(cc, dim, 0, true));
   auto ranked = Ranked(cur);
   std::unordered_map<uint64_t, int> prev_rank;
   int r = 0;
@@ -167,8 +244,7 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
     row.key = ranked[i].first;
     row.packets = ranked[i].second;
     row.share = res.total_packets ? static_cast<double>(row.packets) / res.total_packets : 0;
-    ASSIGN_OR_RETURN(row.sources, DistinctSources(store, dim, row.key, false, period.first_day,
-                                                  period.end_day, f));
+    ASSIGN_OR_RETURN(row.sources, DistinctSources(cc, dim, row.key, false));
     if (!prev_any) {
       row.prev_rank = kRankNoData;
     } else {
@@ -247,17 +323,17 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
       pt.label = TimeZone::DayString(lo);
       pt.packets.assign(nseries, 0);
       pt.sources.assign(nseries, 0);
-      Period part = DaysPeriod(lo, hi);
-      std::unordered_map<uint64_t, uint64_t> sums;
-      uint64_t total = 0;
-      bool any = false;
-      RETURN_IF_ERROR(SumPackets(store, dim, part, f, &sums, &total, &any));
+      ASSIGN_OR_RETURN(
+          Cover c, CoverDays(store, lo, hi, f, dim != Dimension::kSensor && AllSensors(store, f)));
       for (size_t s = 0; s < nseries; ++s) {
         bool whole = keys.empty();
-        pt.packets[s] = whole ? total : sums[keys[s]];
+        if (whole) {
+          for (const auto& v : c.views) pt.packets[s] += v.packets;
+        } else {
+          pt.packets[s] = KeyPackets(c, dim, keys[s]);
+        }
         if (pt.packets[s] > 0) {
-          ASSIGN_OR_RETURN(pt.sources[s],
-                           DistinctSources(store, dim, whole ? 0 : keys[s], whole, lo, hi, f));
+          ASSIGN_OR_RETURN(pt.sources[s], DistinctSources(c, dim, whole ? 0 : keys[s], whole));
         }
       }
       res.points.push_back(std::move(pt));
@@ -364,8 +440,7 @@ Result<SummaryResult> Summary(const Store& store, const Period& period, const Se
       sensors.insert(v.sensor);
       s.sensor_days++;
       s.packets += v.packets;
-      ASSIGN_OR_RETURN(SourceSet set, v.file->ReadSet(v.set_offset));
-      sources_sum += static_cast<double>(set.Count());
+      sources_sum += static_cast<double>(v.sources);
     }
   }
   s.sensors = static_cast<int>(sensors.size());
@@ -396,33 +471,107 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
   h.addr = addr;
   DecodedBlock blk;
   const TimeZone& tz = store.tz();
+  constexpr uint32_t kColumns = col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader;
+  auto scan = [&]() {
+    for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+      const Observation& o = blk.batch.rows[i];
+      if (!(o.src == addr)) continue;
+      if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
+      if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
+      h.seen = true;
+      h.geo = blk.geo[i];
+      h.packets++;
+      h.ports[PortKeyOf(o)]++;
+      h.sensors[o.sensor]++;
+      h.days[tz.LocalDay(o.ts_us)]++;
+      h.ttls[o.ttl]++;
+      if (o.proto == 6) h.windows[o.window]++;
+    }
+  };
+  // Inputs with a source index name the blocks holding the address; the others (none in a store
+  // of this format) are scanned by the blocks' source ranges.
+  std::set<uint64_t> unindexed;
+  for (const auto& in : store.manifest().inputs) {
+    if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
+  }
+  std::vector<BlockRef> refs;
+  for (const auto& in : store.manifest().inputs) {
+    if (in.index == 0) continue;
+    ASSIGN_OR_RETURN(auto idx, store.OpenIndex(in.index));
+    refs.clear();
+    RETURN_IF_ERROR(idx->Lookup(addr, &refs));
+    std::unique_ptr<SegmentReader> reader;
+    uint64_t open_id = 0;
+    for (const BlockRef& r : refs) {
+      if (!reader || open_id != r.segment) {
+        ASSIGN_OR_RETURN(reader, store.OpenSegment(r.segment));
+        open_id = r.segment;
+      }
+      if (r.block >= reader->blocks().size()) {
+        return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", in.index,
+                                    r.segment, r.block));
+      }
+      RETURN_IF_ERROR(reader->ReadBlock(r.block, kColumns, &blk));
+      scan();
+    }
+  }
   for (const auto& seg : store.manifest().segments) {
+    if (!unindexed.count(seg.id)) continue;
     ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
     const auto& blocks = reader->blocks();
     for (size_t b = 0; b < blocks.size(); ++b) {
       if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
-      RETURN_IF_ERROR(reader->ReadBlock(b, col::kAll, &blk));
-      for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
-        const Observation& o = blk.batch.rows[i];
-        if (!(o.src == addr)) continue;
-        if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
-        if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
-        h.seen = true;
-        h.geo = blk.geo[i];
-        h.packets++;
-        h.ports[PortKeyOf(o)]++;
-        h.sensors[o.sensor]++;
-        h.days[tz.LocalDay(o.ts_us)]++;
-        h.ttls[o.ttl]++;
-        if (o.proto == 6) h.windows[o.window]++;
-      }
+      RETURN_IF_ERROR(reader->ReadBlock(b, kColumns, &blk));
+      scan();
     }
   }
   return h;
 }
 
+namespace {
+
+std::vector<SourceCount> FirstN(std::vector<SourceCount> all, size_t n) {
+  auto by_packets = [](const SourceCount& x, const SourceCount& y) {
+    return x.packets != y.packets ? x.packets > y.packets : x.addr < y.addr;
+  };
+  size_t k = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(), by_packets);
+  all.resize(k);
+  return all;
+}
+
+}  // namespace
+
 Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, const Period& period,
                                             const SensorSelection& f, size_t n) {
+  // Sum the port's heavy-hitter summaries over the rollups that cover the period. Each summary
+  // undercounts a source by at most (its packets − its counts) / (slots + 1), and leaves out
+  // only sources with at most that many: the sum of those slacks bounds every count.
+  ASSIGN_OR_RETURN(Cover c, CoverPeriod(store, Dimension::kPort, period, f));
+  std::unordered_map<IpAddr, uint64_t, IpAddrHash> counts;
+  uint64_t slack = 0;
+  std::vector<HeavyEntry> entries;
+  for (const auto& v : c.views) {
+    const auto* r = FindKey(v.ports, port);
+    if (!r) continue;
+    entries.clear();
+    RETURN_IF_ERROR(v.file->AppendHeavy(*r, &entries));
+    uint64_t kept = 0;
+    for (const auto& [a, k] : entries) {
+      counts[a] += k;
+      kept += k;
+    }
+    if (kept < r->packets) slack += (r->packets - kept) / (v.file->heavy_slots() + 1);
+  }
+  std::vector<SourceCount> all;
+  all.reserve(counts.size());
+  for (const auto& [a, k] : counts) all.push_back({a, k, slack});
+  return FirstN(std::move(all), n);
+}
+
+Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey port,
+                                                 const Period& period, const SensorSelection& f,
+                                                 size_t n) {
   // Segments are sorted by source: a source's rows in a block are one run, so counts are summed
   // per run and merged across blocks and segments by address.
   std::unordered_map<IpAddr, uint64_t, IpAddrHash> counts;
@@ -439,14 +588,8 @@ Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, co
   }
   std::vector<SourceCount> all;
   all.reserve(counts.size());
-  for (const auto& [a, c] : counts) all.push_back({a, c});
-  auto by_packets = [](const SourceCount& x, const SourceCount& y) {
-    return x.packets != y.packets ? x.packets > y.packets : x.addr < y.addr;
-  };
-  size_t k = std::min(n, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(), by_packets);
-  all.resize(k);
-  return all;
+  for (const auto& [a, c] : counts) all.push_back({a, c, 0});
+  return FirstN(std::move(all), n);
 }
 
 }  // namespace teiten

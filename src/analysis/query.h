@@ -116,10 +116,21 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
 struct SourceCount {
   IpAddr addr;
   uint64_t packets = 0;
+  // The true count lies in [packets, packets + error]; 0 means exact.
+  uint64_t error = 0;
 };
 // The `n` sources that sent the most packets to `port` in the period, most first (ties by
-// address). Exact: counted from the stored observations.
+// address), from the rollups' per-port heavy-hitter summaries (kHeavySlots counters per port,
+// Misra–Gries). Guarantee: every source that sent more than 1/(kHeavySlots + 1) of the port's
+// packets in the period is listed (if n allows), and every count is short by at most `error`,
+// the same for all rows: the summed slack of the summaries read, 0 — exact — whenever each held
+// all of its port's sources (a port with at most kHeavySlots sources a day, or any period whose
+// summaries never had to drop one).
 Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, const Period& period,
                                             const SensorSelection& filter, size_t n);
+// The same, always exact, by scanning the period's stored observations (seconds on a big store).
+Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey port,
+                                                 const Period& period,
+                                                 const SensorSelection& filter, size_t n);
 
 }  // namespace teiten

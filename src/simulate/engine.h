@@ -124,9 +124,8 @@ class RateCurve {
 struct Country {
   std::string code;
   double weight = 0;
-  std::vector<SourceRange> ranges;  // IPv4
-  std::vector<uint64_t> cum;        // cumulative sizes, for drawing an address
-  std::vector<int> v6_blocks;       // indices into kV6Blocks
+  const SourceRangeIndex::Country* v4 = nullptr;  // IPv4 ranges; nullptr when none
+  std::vector<int> v6_blocks;                     // indices into kV6Blocks
 };
 
 struct Profile {
@@ -224,7 +223,7 @@ class PendingQueue {
 
 class Engine {
  public:
-  Engine(const GeneratorSpec& spec, const std::vector<SourceRange>& ranges)
+  Engine(const GeneratorSpec& spec, const SourceRangeIndex& ranges)
       : spec_(spec),
         ranges_(ranges),
         pop_rng_(Mix64((spec.population_seed ? spec.population_seed : spec.seed) ^ 0x706f70)),
@@ -345,7 +344,7 @@ class Engine {
   }
 
   const GeneratorSpec& spec_;
-  const std::vector<SourceRange>& ranges_;
+  const SourceRangeIndex& ranges_;
   Rng pop_rng_, pkt_rng_;
   PcapWriter* w_ = nullptr;
   int skew_int_ = 0;

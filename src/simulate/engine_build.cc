@@ -107,11 +107,7 @@ Status Engine::Validate() {
       return InvalidArgument("country_weights: '" + cc + "' needs a two-letter code, weight ≥ 0");
     }
   }
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    if (ranges_[i].last < ranges_[i].first) {
-      return InvalidArgument("ranges[" + std::to_string(i) + "]: last before first");
-    }
-  }
+  if (!ranges_.error().empty()) return InvalidArgument(ranges_.error());
   return OkStatus();
 }
 
@@ -142,18 +138,10 @@ Status Engine::BuildCountries() {
   for (const auto& [cc, w] : spec_.country_weights) {
     if (w <= 0) continue;
     index[cc] = countries_.size();
-    countries_.push_back({cc, w, {}, {}, {}});
-  }
-  for (const SourceRange& r : ranges_) {
-    auto it = index.find(std::string(r.country.data(), 2));
-    if (it == index.end()) continue;
-    Country& c = countries_[it->second];
-    c.ranges.push_back(r);
-    uint64_t prev = c.cum.empty() ? 0 : c.cum.back();
-    c.cum.push_back(prev + (uint64_t{r.last} - r.first + 1));
+    countries_.push_back({cc, w, ranges_.Find(cc), {}});
   }
   bool any_v4 = false;
-  for (const Country& c : countries_) any_v4 |= !c.ranges.empty();
+  for (const Country& c : countries_) any_v4 |= c.v4 != nullptr;
   if (!any_v4 && spec_.sources > 0) {
     return InvalidArgument("ranges: none in a country with a positive country_weights entry");
   }
@@ -200,7 +188,7 @@ Status Engine::BuildPopulation() {
     std::vector<double> w(countries_.size());
     for (size_t ci = 0; ci < countries_.size(); ++ci) {
       const Country& c = countries_[ci];
-      bool usable = p.family == 4 ? !c.ranges.empty() : !c.v6_blocks.empty();
+      bool usable = p.family == 4 ? c.v4 != nullptr : !c.v6_blocks.empty();
       if (!usable) continue;
       if (p.country_weights.empty()) {
         w[ci] = c.weight;
@@ -241,10 +229,11 @@ Status Engine::BuildPopulation() {
   sources_.resize(next);
   auto draw_v4 = [&](const Country& c, uint32_t* out) -> bool {
     for (int tries = 0; tries < 1000; ++tries) {
-      uint64_t r = pop_rng_.Below64(c.cum.back());
-      size_t k = std::upper_bound(c.cum.begin(), c.cum.end(), r) - c.cum.begin();
-      uint64_t before = k == 0 ? 0 : c.cum[k - 1];
-      uint32_t a = static_cast<uint32_t>(c.ranges[k].first + (r - before));
+      const std::vector<uint64_t>& cum = c.v4->cum;
+      uint64_t r = pop_rng_.Below64(cum.back());
+      size_t k = std::upper_bound(cum.begin(), cum.end(), r) - cum.begin();
+      uint64_t before = k == 0 ? 0 : cum[k - 1];
+      uint32_t a = static_cast<uint32_t>(c.v4->ranges[k].first + (r - before));
       if (!Monitored4(a)) {
         *out = a;
         return true;
@@ -469,11 +458,7 @@ Status Engine::BuildPlanted() {
     for (size_t i = 0; i < countries_.size(); ++i) {
       if (countries_[i].code == cc) return static_cast<uint16_t>(i);
     }
-    Country c{cc, 0, {}, {}, {}};
-    for (const SourceRange& r : ranges_) {
-      if (std::string(r.country.data(), 2) == cc) c.ranges.push_back(r);
-    }
-    countries_.push_back(std::move(c));
+    countries_.push_back({cc, 0, ranges_.Find(cc), {}});
     return static_cast<uint16_t>(countries_.size() - 1);
   };
   std::vector<uint32_t> added;
@@ -599,14 +584,16 @@ void Engine::FillTruth(GroundTruth* truth) const {
       }
     } else {
       st.addr = IpAddr::V4(s.addr);
+      static const std::vector<SourceRange> kNone;
       const Country& country = countries_[c.country];
-      auto it = std::upper_bound(country.ranges.begin(), country.ranges.end(), s.addr,
+      const std::vector<SourceRange>& ranges = country.v4 ? country.v4->ranges : kNone;
+      auto it = std::upper_bound(ranges.begin(), ranges.end(), s.addr,
                                  [](uint32_t a, const SourceRange& r) { return a < r.first; });
       // Ranges of a country may come unsorted: fall back to a scan.
-      if (it != country.ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
+      if (it != ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
         st.asn = (it - 1)->asn;
       } else {
-        for (const SourceRange& r : country.ranges) {
+        for (const SourceRange& r : ranges) {
           if (r.first <= s.addr && s.addr <= r.last) st.asn = r.asn;
         }
       }

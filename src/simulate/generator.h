@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ip.h"
@@ -156,12 +157,36 @@ std::map<std::string, double> DefaultCountryWeights2018();
 // Tool and port mix resembling 2018: 23/TCP first, then 445, 80, 8080, 22 (TSUBAME 2018 Q3).
 std::vector<ProfileSpec> DefaultProfiles2018();
 
+// Source ranges grouped by country, prepared once and shared by many traces (a scenario's
+// hundreds of sensor-days, possibly on several threads: it is read-only once built). Grouping
+// scans every range, which with a real geo database (≈620 k ranges) costs more than generating
+// a small trace. Each country keeps its ranges in the input order.
+class SourceRangeIndex {
+ public:
+  struct Country {
+    std::vector<SourceRange> ranges;  // IPv4
+    std::vector<uint64_t> cum;        // cumulative sizes, for drawing an address
+  };
+  explicit SourceRangeIndex(const std::vector<SourceRange>& ranges);
+  // nullptr when the country has no range.
+  const Country* Find(std::string_view cc) const;
+  // "ranges[i]: last before first" for the first unusable range, or "".
+  const std::string& error() const { return error_; }
+
+ private:
+  std::map<std::string, Country, std::less<>> by_country_;
+  std::string error_;
+};
+
 // Writes the trace as a microsecond pcap file (DLT_EN10MB, snaplen 65535) at `pcap_path`. The
 // file appears only when complete: it is written under a temporary name and renamed (a non-regular
 // target such as /dev/null is written in place). `truth` may be null; otherwise it is overwritten.
 // Fails with kInvalidArgument on an unusable spec or ranges (the message names the field), and
 // kIoError when the file cannot be written.
 Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ranges,
+                  const std::string& pcap_path, GroundTruth* truth);
+// The same with the ranges already indexed (the same bytes).
+Status WriteTrace(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
                   const std::string& pcap_path, GroundTruth* truth);
 
 }  // namespace teiten::simulate

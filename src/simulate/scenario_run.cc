@@ -194,6 +194,7 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
   std::filesystem::create_directories(out.dir, ec);
   if (ec) return IoError("creating " + out.dir + ": " + ec.message());
   const uint64_t population_seed = Mix64(sc.seed ^ 0x706f70756c6174ULL) | 1;
+  const SourceRangeIndex index(ranges);
 
   for (size_t si = 0; si < sc.sensors.size(); ++si) {
     const ScenarioSensor& sensor = sc.sensors[si];
@@ -316,7 +317,7 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
       f.start_us = day_start;
       f.end_us = day_end;
       f.path = out.compress ? pcap + ".zst" : pcap;
-      Status s = WriteTrace(spec, ranges, pcap, &f.truth);
+      Status s = WriteTrace(spec, index, pcap, &f.truth);
       if (!s.ok()) {
         return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
       }

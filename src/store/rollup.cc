@@ -12,14 +12,63 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
-constexpr size_t kHeaderSize = 8 + 4 + 4;
-// Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 set, then 5 × (u64 offset, u64 count)
-constexpr size_t kDirEntrySize = 8 + 8 + 8 + 5 * 16;
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '3'};
+constexpr char kOldMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
+// magic, i32 first day, u32 sensors, i32 end day, u32 heavy-hitter slots
+constexpr size_t kHeaderSize = 8 + 4 + 4 + 4 + 4;
+// Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 sources, u64 set, then
+// 5 × (u64 offset, u64 count)
+constexpr size_t kDirEntrySize = 8 + 8 + 8 + 8 + 5 * 16;
 constexpr int kSections = 5;  // ports, countries, ASNs, port × country (zstd), 5-minute slots
 constexpr size_t kFooterSize = 8 + 8;  // xxh64 of everything before, magic
 
 }  // namespace
+
+void FoldHeavy(std::vector<HeavyEntry>* into, std::vector<HeavyEntry>* add, size_t k) {
+  if (add->empty()) return;
+  auto by_addr = [](const HeavyEntry& a, const HeavyEntry& b) { return a.first < b.first; };
+  if (!std::is_sorted(add->begin(), add->end(), by_addr)) {
+    std::sort(add->begin(), add->end(), by_addr);
+  }
+  std::vector<HeavyEntry> merged;
+  merged.reserve(into->size() + add->size());
+  size_t i = 0, j = 0;
+  while (i < into->size() || j < add->size()) {
+    if (j == add->size() || (i < into->size() && (*into)[i].first < (*add)[j].first)) {
+      merged.push_back((*into)[i++]);
+    } else if (i == into->size() || (*add)[j].first < (*into)[i].first) {
+      merged.push_back((*add)[j++]);
+    } else {
+      merged.push_back({(*into)[i].first, (*into)[i].second + (*add)[j].second});
+      ++i;
+      ++j;
+    }
+  }
+  // Two lists can hold the same source twice only if `add` repeated one: sum those too.
+  size_t w = 0;
+  for (size_t r = 0; r < merged.size(); ++r) {
+    if (w > 0 && merged[w - 1].first == merged[r].first) {
+      merged[w - 1].second += merged[r].second;
+    } else {
+      merged[w++] = merged[r];
+    }
+  }
+  merged.resize(w);
+  if (merged.size() > k) {
+    std::vector<uint64_t> counts(merged.size());
+    for (size_t r = 0; r < merged.size(); ++r) counts[r] = merged[r].second;
+    std::nth_element(counts.begin(), counts.begin() + static_cast<ptrdiff_t>(k), counts.end(),
+                     std::greater<uint64_t>());
+    uint64_t cut = counts[k];  // the (k+1)-th largest
+    w = 0;
+    for (size_t r = 0; r < merged.size(); ++r) {
+      if (merged[r].second > cut) merged[w++] = {merged[r].first, merged[r].second - cut};
+    }
+    merged.resize(w);
+  }
+  into->swap(merged);
+  add->clear();
+}
 
 PortCell& SensorDay::Port(PortKey k) {
   bool dense = (PortKeyProto(k) == 6 || PortKeyProto(k) == 17) && PortKeyHasPort(k);
@@ -72,6 +121,8 @@ void SensorDay::Merge(const SensorDay& o) {
     mine.packets += p.packets;
     mine.sources.Merge(p.sources);
     for (const auto& [cc, n] : p.countries) mine.countries[cc] += n;
+    std::vector<HeavyEntry> add = p.heavy;
+    FoldHeavy(&mine.heavy, &add, kHeavySlots);
   }
   MergeMap(&countries, o.countries);
   MergeMap(&asns, o.asns);
@@ -83,22 +134,63 @@ void DayRollup::Merge(const DayRollup& o) {
   for (const auto& [s, d] : o.sensors) sensors[s].Merge(d);
 }
 
+namespace {
+
+// A heavy-hitter list in the blob area: per entry u8 family (4 or 6), the address (4 or 16
+// bytes), varint count; largest count first, ties by address.
+void AppendHeavyList(const std::vector<HeavyEntry>& heavy, std::vector<uint8_t>* out) {
+  std::vector<HeavyEntry> h = heavy;
+  std::sort(h.begin(), h.end(), [](const HeavyEntry& a, const HeavyEntry& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  for (const auto& [addr, n] : h) {
+    if (addr.is_v4()) {
+      codec::PutU8(out, 4);
+      codec::PutFixed<uint32_t>(out, addr.v4());
+    } else {
+      codec::PutU8(out, 6);
+      codec::PutBytes(out, addr.bytes.data(), 16);
+    }
+    codec::PutVarint(out, n);
+  }
+}
+
+}  // namespace
+
 std::vector<uint8_t> DayRollup::Encode() {
-  // Layout: header | directory | sections (8-byte aligned records) | source sets | footer.
+  // Layout: header | directory | sections (8-byte aligned records) | blobs (source sets and
+  // heavy-hitter lists) | footer.
   std::vector<uint8_t> out(kMagic, kMagic + 8);
   codec::PutFixed<int32_t>(&out, day);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(sensors.size()));
+  codec::PutFixed<int32_t>(&out, end_day > day ? end_day : day + 1);
+  codec::PutFixed<uint32_t>(&out, kHeavySlots);
   size_t dir_at = out.size();
   out.resize(dir_at + kDirEntrySize * sensors.size());
   std::vector<uint8_t> sets;  // appended after the sections; offsets fixed up below
   struct Fix {
-    size_t rec_at;
-    uint64_t set_rel;
+    size_t at;  // where a u64 blob offset is, relative to the blob area until fixed
   };
   std::vector<Fix> fixes;
+  auto put_rec = [&](uint32_t key, Cell& c, const std::vector<HeavyEntry>* heavy) {
+    c.sources.Normalize();
+    RollupFile::KeyRec r{};
+    r.key = key;
+    r.packets = c.packets;
+    r.sources = c.sources.Count();
+    r.set_offset = sets.size();
+    c.sources.AppendTo(&sets);
+    if (heavy && !heavy->empty()) {
+      r.heavy_count = static_cast<uint32_t>(heavy->size());
+      r.heavy_offset = sets.size();
+      AppendHeavyList(*heavy, &sets);
+      fixes.push_back({out.size() + offsetof(RollupFile::KeyRec, heavy_offset)});
+    }
+    fixes.push_back({out.size() + offsetof(RollupFile::KeyRec, set_offset)});
+    codec::PutBytes(&out, &r, sizeof r);
+  };
   size_t si = 0;
   for (auto& [sensor, sd] : sensors) {
-    uint8_t* dir = nullptr;
     std::vector<std::pair<uint64_t, uint64_t>> sections;
     auto keyed = [&](auto& map) {
       std::vector<uint32_t> keys;
@@ -106,12 +198,7 @@ std::vector<uint8_t> DayRollup::Encode() {
       std::sort(keys.begin(), keys.end());
       uint64_t at = out.size();
       for (uint32_t k : keys) {
-        Cell& c = map[static_cast<typename std::decay_t<decltype(map)>::key_type>(k)];
-        c.sources.Normalize();
-        RollupFile::KeyRec r{k, 0, c.packets};
-        fixes.push_back({out.size(), sets.size()});
-        c.sources.AppendTo(&sets);
-        codec::PutBytes(&out, &r, sizeof r);
+        put_rec(k, map[static_cast<typename std::decay_t<decltype(map)>::key_type>(k)], nullptr);
       }
       sections.push_back({at, keys.size()});
     };
@@ -122,12 +209,11 @@ std::vector<uint8_t> DayRollup::Encode() {
                 [](const PortCell* x, const PortCell* y) { return x->key < y->key; });
       uint64_t at = out.size();
       for (PortCell* cp : sorted) {
-        PortCell& c = *cp;
-        c.sources.Normalize();
-        RollupFile::KeyRec r{c.key, 0, c.packets};
-        fixes.push_back({out.size(), sets.size()});
-        c.sources.AppendTo(&sets);
-        codec::PutBytes(&out, &r, sizeof r);
+        Cell cell;
+        cell.packets = cp->packets;
+        cell.sources = std::move(cp->sources);
+        put_rec(cp->key, cell, &cp->heavy);
+        cp->sources = std::move(cell.sources);
       }
       sections.push_back({at, sd.ports.size()});
     }
@@ -158,33 +244,30 @@ std::vector<uint8_t> DayRollup::Encode() {
     sections.push_back({out.size(), sd.slots.size()});
     for (uint64_t v : sd.slots) codec::PutFixed<uint64_t>(&out, v);
     sd.total.sources.Normalize();
+    uint64_t total_sources = sd.total.sources.Count();
     uint64_t total_set = sets.size();
     sd.total.sources.AppendTo(&sets);
-    dir = out.data() + dir_at + si * kDirEntrySize;
     std::vector<uint8_t> d;
     codec::PutFixed<uint16_t>(&d, sensor);
     codec::PutFixed<uint16_t>(&d, 0);
     codec::PutFixed<uint32_t>(&d, 0);
     codec::PutFixed<uint64_t>(&d, sd.total.packets);
+    codec::PutFixed<uint64_t>(&d, total_sources);
     codec::PutFixed<uint64_t>(&d, total_set);  // relative; fixed below
     for (auto [off, n] : sections) {
       codec::PutFixed<uint64_t>(&d, off);
       codec::PutFixed<uint64_t>(&d, n);
     }
-    std::memcpy(dir, d.data(), d.size());
+    std::memcpy(out.data() + dir_at + si * kDirEntrySize, d.data(), d.size());
+    fixes.push_back({dir_at + si * kDirEntrySize + 24});
     ++si;
   }
   uint64_t sets_at = out.size();
   for (const Fix& f : fixes) {
-    auto abs = static_cast<uint32_t>(sets_at + f.set_rel);
-    std::memcpy(out.data() + f.rec_at + offsetof(RollupFile::KeyRec, set_offset), &abs, 4);
-  }
-  for (size_t i = 0; i < sensors.size(); ++i) {
-    uint8_t* p = out.data() + dir_at + i * kDirEntrySize + 16;
-    uint64_t rel;
-    std::memcpy(&rel, p, 8);
-    rel += sets_at;
-    std::memcpy(p, &rel, 8);
+    uint64_t v;
+    std::memcpy(&v, out.data() + f.at, 8);
+    v += sets_at;
+    std::memcpy(out.data() + f.at, &v, 8);
   }
   out.insert(out.end(), sets.begin(), sets.end());
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
@@ -211,6 +294,12 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
   ::close(fd);
   if (m == MAP_FAILED) return IoError("rollup mmap " + path);
   f->base_ = static_cast<const uint8_t*>(m);
+  if (std::memcmp(f->base_, kOldMagic, 8) == 0) {
+    return DataLoss(fmt::format(
+        "rollup {}: format 2 (teiten before heavy hitters and period rollups): ingest the "
+        "captures again into a new store",
+        path));
+  }
   if (std::memcmp(f->base_, kMagic, 8) != 0 ||
       std::memcmp(f->base_ + f->size_ - 8, kMagic, 8) != 0) {
     return DataLoss(fmt::format("rollup {}: bad magic (not a rollup, or cut short)", path));
@@ -218,6 +307,12 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
   codec::Reader r(f->base_ + 8, f->size_ - 8 - kFooterSize);
   f->day_ = r.Fixed<int32_t>();
   uint32_t n = r.Fixed<uint32_t>();
+  f->end_day_ = r.Fixed<int32_t>();
+  f->heavy_slots_ = r.Fixed<uint32_t>();
+  if (f->end_day_ <= f->day_ || f->end_day_ - f->day_ > 400) {
+    return DataLoss(fmt::format("rollup {}: day span {}..{} is not a day, month or quarter", path,
+                                f->day_, f->end_day_));
+  }
   if (n > 65536 || r.remaining() < uint64_t{n} * kDirEntrySize) {
     return DataLoss(fmt::format("rollup {}: sensor directory of {} entries does not fit", path, n));
   }
@@ -229,6 +324,7 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     r.Fixed<uint16_t>();
     r.Fixed<uint32_t>();
     v.packets = r.Fixed<uint64_t>();
+    v.sources = r.Fixed<uint64_t>();
     v.set_offset = r.Fixed<uint64_t>();
     uint64_t off[kSections], cnt[kSections];
     for (int s = 0; s < kSections; ++s) {
@@ -314,6 +410,34 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
   return OkStatus();
 }
 
+Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) const {
+  if (rec.heavy_count == 0) return OkStatus();
+  if (rec.heavy_offset >= size_ - kFooterSize || rec.heavy_count > kHeavySlots * 64) {
+    return DataLoss(fmt::format("rollup {}: port {} heavy hitters at {} out of bounds", path_,
+                                rec.key, rec.heavy_offset));
+  }
+  codec::Reader r(base_ + rec.heavy_offset, size_ - kFooterSize - rec.heavy_offset);
+  for (uint32_t i = 0; i < rec.heavy_count; ++i) {
+    uint8_t fam = r.Fixed<uint8_t>();
+    IpAddr a;
+    if (fam == 4) {
+      a = IpAddr::V4(r.Fixed<uint32_t>());
+    } else if (fam == 6) {
+      const uint8_t* b = r.Bytes(16);
+      if (b) std::memcpy(a.bytes.data(), b, 16);
+    } else {
+      return DataLoss(
+          fmt::format("rollup {}: port {} heavy hitter {}: bad family {}", path_, rec.key, i, fam));
+    }
+    uint64_t n = r.Varint();
+    if (r.failed()) {
+      return DataLoss(fmt::format("rollup {}: port {} heavy hitters cut short", path_, rec.key));
+    }
+    out->push_back({a, n});
+  }
+  return OkStatus();
+}
+
 Status RollupFile::Verify() const {
   uint64_t want;
   std::memcpy(&want, base_ + size_ - kFooterSize, 8);
@@ -326,6 +450,7 @@ Status RollupFile::Verify() const {
 Result<DayRollup> RollupFile::Decode() const {
   DayRollup d;
   d.day = day_;
+  d.end_day = end_day_;
   for (const SensorView& v : sensors_) {
     SensorDay& sd = d.sensors[v.sensor];
     sd.total.packets = v.packets;
@@ -343,6 +468,10 @@ Result<DayRollup> RollupFile::Decode() const {
       PortCell& c = sd.Port(k.key);
       c.packets = k.packets;
       ASSIGN_OR_RETURN(c.sources, ReadSet(k.set_offset));
+      c.heavy.clear();
+      RETURN_IF_ERROR(AppendHeavy(k, &c.heavy));
+      std::sort(c.heavy.begin(), c.heavy.end(),
+                [](const HeavyEntry& a, const HeavyEntry& b) { return a.first < b.first; });
     }
     RETURN_IF_ERROR(keyed(v.countries, &sd.countries));
     RETURN_IF_ERROR(keyed(v.asns, &sd.asns));

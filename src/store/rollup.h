@@ -25,7 +25,20 @@
 namespace teiten {
 
 inline constexpr int kSlotMinutes = 5;
+// Counters kept per port for its heavy hitters (Misra–Gries): a source sending more than
+// 1/(kHeavySlots + 1) of a port's packets in a rollup's span is always kept, its count short by
+// at most (port packets − kept counts) / (kHeavySlots + 1).
+inline constexpr uint32_t kHeavySlots = 64;
+// The sensor number of a period rollup's one entry: every sensor together.
+inline constexpr uint16_t kAllSensors = 0xFFFF;
 inline constexpr int kMaxSlotsPerDay = 25 * 60 / kSlotMinutes;  // a 25-hour DST day
+
+using HeavyEntry = std::pair<IpAddr, uint64_t>;
+// Folds `add` (an exact or summarised count list, any order) into `into` (sorted by address) and
+// prunes to `k` counters the Misra–Gries way: subtract the (k+1)-th largest count from every
+// counter, drop those left at zero. Mergeable: folding summaries of parts is a summary of the
+// whole with the same bound.
+void FoldHeavy(std::vector<HeavyEntry>* into, std::vector<HeavyEntry>* add, size_t k);
 
 struct Cell {
   uint64_t packets = 0;
@@ -38,6 +51,8 @@ struct PortCell {
   uint64_t packets = 0;
   SourceSet sources;
   std::unordered_map<CountryCode, uint64_t> countries;  // packets by source country
+  std::vector<HeavyEntry> heavy;                        // Misra–Gries summary, sorted by address
+  std::vector<HeavyEntry> heavy_pending;                // exact counts of the batch being added
   // Ingest bookkeeping: the source run that last touched the cell, and its packets in that run.
   uint64_t last_run = UINT64_MAX;
   uint64_t run_packets = 0;
@@ -63,6 +78,7 @@ struct SensorDay {
 
 struct DayRollup {
   int32_t day = 0;
+  int32_t end_day = 0;  // exclusive; day + 1 for a day rollup (0 is read as day + 1)
   std::map<uint16_t, SensorDay> sensors;
 
   void Merge(const DayRollup& o);
@@ -76,8 +92,11 @@ class RollupFile {
   // Record of a keyed section (ports, countries, ASNs), sorted by key.
   struct KeyRec {
     uint32_t key;
-    uint32_t set_offset;  // where its SourceSet is, from the start of the file
+    uint32_t heavy_count;  // entries of the port's heavy-hitter summary (0 for other sections)
     uint64_t packets;
+    uint64_t sources;     // distinct members of its SourceSet
+    uint64_t set_offset;  // where its SourceSet is, from the start of the file
+    uint64_t heavy_offset;
   };
   // Record of the port × country section, sorted by (a, b).
   struct PairRec {
@@ -96,6 +115,7 @@ class RollupFile {
     const RollupFile* file = nullptr;  // the file the spans below point into
     uint16_t sensor = 0;
     uint64_t packets = 0;
+    uint64_t sources = 0;  // distinct members of the total set
     uint64_t set_offset = 0;
     Span<KeyRec> ports, countries, asns;
     uint64_t port_country_offset = 0;  // a zstd frame of PairRec; see PortCountry()
@@ -109,6 +129,8 @@ class RollupFile {
   RollupFile& operator=(const RollupFile&) = delete;
 
   int32_t day() const { return day_; }
+  int32_t end_day() const { return end_day_; }  // exclusive
+  uint32_t heavy_slots() const { return heavy_slots_; }
   const std::vector<SensorView>& sensors() const { return sensors_; }
   // Decodes the port × country records of one sensor (stored compressed: they are many and
   // read only for a port-by-region figure).
@@ -118,6 +140,10 @@ class RollupFile {
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
   Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
                           std::vector<IpAddr>* v6) const;
+  // Appends a port record's heavy-hitter summary: (source, count), largest first. The counts
+  // are exact when they sum to the record's packets; otherwise each is short by at most
+  // (packets − their sum) / (heavy_slots() + 1), and a source missing had at most that many.
+  Status AppendHeavy(const KeyRec& r, std::vector<HeavyEntry>* out) const;
   // Decodes the whole file back into mergeable form.
   Result<DayRollup> Decode() const;
   // Verifies the checksum over the whole file (for `teiten check`).
@@ -130,6 +156,8 @@ class RollupFile {
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   int32_t day_ = 0;
+  int32_t end_day_ = 0;
+  uint32_t heavy_slots_ = 0;
   std::vector<SensorView> sensors_;
 };
 

@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr const char* kFormatLine = "teiten-store 1\n";
+constexpr const char* kFormatLine = "teiten-store 2\n";
 constexpr int kZstdLevel = 3;
 
 Status WriteFileDurably(const std::string& path, const void* data, size_t n) {
@@ -84,7 +84,8 @@ json ToJson(const Manifest& m) {
                            {"error", i.error},
                            {"country_db", i.country_db},
                            {"asn_db", i.asn_db},
-                           {"segments", i.segments}});
+                           {"segments", i.segments},
+                           {"index", i.index}});
   }
   j["segments"] = json::array();
   for (const auto& s : m.segments) {
@@ -101,6 +102,7 @@ json ToJson(const Manifest& m) {
     for (const auto& [sensor, f] : per_sensor) o[std::to_string(sensor)] = f;
     j["days"][TimeZone::DayString(d)] = o;
   }
+  j["periods"] = m.periods;
   return j;
 }
 
@@ -136,6 +138,7 @@ Manifest FromJson(const json& j) {
     r.country_db = i.at("country_db");
     r.asn_db = i.at("asn_db");
     r.segments = i.at("segments").get<std::vector<uint64_t>>();
+    r.index = i.value("index", uint64_t{0});
     m.inputs.push_back(std::move(r));
   }
   for (const auto& s : j.at("segments")) {
@@ -147,6 +150,7 @@ Manifest FromJson(const json& j) {
       m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = f.get<std::string>();
     }
   }
+  if (j.contains("periods")) m.periods = j.at("periods").get<std::map<std::string, std::string>>();
   return m;
 }
 
@@ -164,6 +168,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
     }
     fs::create_directories(fs::path(dir) / "seg", ec);
     fs::create_directories(fs::path(dir) / "rollup", ec);
+    fs::create_directories(fs::path(dir) / "idx", ec);
     if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
     ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(opts.timezone));
     s->manifest_.timezone = opts.timezone;
@@ -176,6 +181,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   std::ifstream f(fs::path(dir) / "FORMAT");
   std::string line;
   std::getline(f, line);
+  if (line == "teiten-store 1") {
+    return DataLoss(fmt::format(
+        "{}: a format 1 store (teiten before period rollups and the source index): ingest its "
+        "captures again into a new store",
+        dir));
+  }
   if (line + "\n" != kFormatLine) {
     return DataLoss(fmt::format("{}/FORMAT: '{}' is not a format this teiten reads", dir, line));
   }
@@ -242,6 +253,41 @@ Result<std::shared_ptr<const Store::DayRollups>> Store::Day(int32_t day) const {
   return std::shared_ptr<const DayRollups>(d);
 }
 
+std::string Store::MonthLabel(int32_t day) {
+  int y;
+  unsigned m, d;
+  TimeZone::CivilFromDays(day, &y, &m, &d);
+  return fmt::format("{:04}-{:02}", y, m);
+}
+
+std::string Store::QuarterLabel(int32_t day) {
+  int y;
+  unsigned m, d;
+  TimeZone::CivilFromDays(day, &y, &m, &d);
+  return fmt::format("{}Q{}", y, (m - 1) / 3 + 1);
+}
+
+Result<std::shared_ptr<const RollupFile>> Store::PeriodRollup(const std::string& label) const {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    auto it = period_cache_.find(label);
+    if (it != period_cache_.end()) return it->second;
+  }
+  std::shared_ptr<const RollupFile> f;
+  auto it = manifest_.periods.find(label);
+  if (it != manifest_.periods.end()) {
+    ASSIGN_OR_RETURN(auto opened, RollupFile::Open((fs::path(dir_) / it->second).string()));
+    f = std::move(opened);
+  }
+  std::lock_guard<std::mutex> l(cache_mu_);
+  period_cache_[label] = f;
+  return f;
+}
+
+Result<std::unique_ptr<SourceIndex>> Store::OpenIndex(uint64_t id) const {
+  return SourceIndex::Open((fs::path(dir_) / fmt::format("idx/{:08}.tsix", id)).string());
+}
+
 Result<std::unique_ptr<SegmentReader>> Store::OpenSegment(uint64_t id) const {
   return SegmentReader::Open((fs::path(dir_) / fmt::format("seg/{:08}.tseg", id)).string());
 }
@@ -253,6 +299,10 @@ uint64_t Store::StoredBytes() const {
   for (const auto& [d, per_sensor] : manifest_.days) {
     for (const auto& [sensor, f] : per_sensor) n += fs::file_size(fs::path(dir_) / f, ec);
   }
+  for (const auto& [label, f] : manifest_.periods) n += fs::file_size(fs::path(dir_) / f, ec);
+  for (const auto& i : manifest_.inputs) {
+    if (i.index) n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", i.index), ec);
+  }
   return n;
 }
 
@@ -262,7 +312,11 @@ Status Store::CollectGarbage() {
   for (const auto& [d, per_sensor] : manifest_.days) {
     for (const auto& [sensor, f] : per_sensor) live.insert(f);
   }
-  for (const char* sub : {"seg", "rollup"}) {
+  for (const auto& [label, f] : manifest_.periods) live.insert(f);
+  for (const auto& i : manifest_.inputs) {
+    if (i.index) live.insert(fmt::format("idx/{:08}.tsix", i.index));
+  }
+  for (const char* sub : {"seg", "rollup", "idx"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
@@ -292,6 +346,7 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
   {
     std::lock_guard<std::mutex> l(cache_mu_);
     day_cache_.clear();
+    period_cache_.clear();
   }
   return std::unique_ptr<Transaction>(new Transaction(this, fd));
 }
@@ -350,7 +405,13 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     // Rows of one source are adjacent (sorted by source within the day): count per-source facts
     // once per run, and per-row facts through dense arrays.
     constexpr int64_t kSlotUs = int64_t{kSlotMinutes} * 60 * 1000000;
+    uint32_t first_ref = 0;
+    for (size_t b = 0; b * kBlockRows < part.size(); ++b) {
+      uint32_t ref = index_.AddBlock(id, static_cast<uint32_t>(b));
+      if (b == 0) first_ref = ref;
+    }
     std::vector<PortCell*> touched;
+    std::vector<PortCell*> heavy_dirty;
     for (size_t r = 0; r < part.size();) {
       const Observation& head = batch.rows[part[r]];
       size_t e = r + 1;
@@ -361,6 +422,9 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       SensorDay& sd = roll.sensors[head.sensor];
       const GeoInfo& g = geo[part[r]];
       sd.AddRun(head.src, g, e - r);
+      for (size_t b = r / kBlockRows; b <= (e - 1) / kBlockRows; ++b) {
+        index_.Add(head.src, first_ref + static_cast<uint32_t>(b));
+      }
       ++run_id_;
       touched.clear();
       PortKey last_key = UINT32_MAX;
@@ -388,9 +452,16 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
           sd.slots.resize(static_cast<size_t>(slot) + 1);
         sd.slots[static_cast<size_t>(slot)]++;
       }
-      for (PortCell* c : touched) c->countries[g.country] += c->run_packets;
+      for (PortCell* c : touched) {
+        c->countries[g.country] += c->run_packets;
+        if (c->heavy_pending.empty()) heavy_dirty.push_back(c);
+        c->heavy_pending.push_back({head.src, c->run_packets});
+      }
       r = e;
     }
+    // A source is one run in this part (rows are sorted by source): the pending counts are
+    // exact; fold them into each port's summary.
+    for (PortCell* c : heavy_dirty) FoldHeavy(&c->heavy, &c->heavy_pending, kHeavySlots);
     new_segments_.push_back(rec);
     rows_added_ += part.size();
     begin = end;
@@ -398,8 +469,59 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
   return OkStatus();
 }
 
+Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
+  // Every month and quarter this transaction touched: the old period rollup (if any) with this
+  // transaction's day counts of every sensor folded in. Counts add and sets unite, so this equals
+  // a rollup built from the days' files, without reading them.
+  std::map<std::string, std::pair<int32_t, int32_t>> spans;  // label → [first, end)
+  for (const auto& [d, roll] : pending_) {
+    int y;
+    unsigned m, dd;
+    TimeZone::CivilFromDays(d, &y, &m, &dd);
+    unsigned q0 = (m - 1) / 3 * 3 + 1;
+    auto next = [](int yy, unsigned mm) {
+      return mm > 12 ? TimeZone::DaysFromCivil(yy + 1, mm - 12, 1)
+                     : TimeZone::DaysFromCivil(yy, mm, 1);
+    };
+    spans[MonthLabel(d)] = {TimeZone::DaysFromCivil(y, m, 1), next(y, m + 1)};
+    spans[QuarterLabel(d)] = {TimeZone::DaysFromCivil(y, q0, 1), next(y, q0 + 3)};
+  }
+  for (const auto& [label, span] : spans) {
+    DayRollup period;
+    auto it = next_.periods.find(label);
+    if (it != next_.periods.end()) {
+      ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
+      ASSIGN_OR_RETURN(period, old->Decode());
+      replaced->push_back(it->second);
+    }
+    period.day = span.first;
+    period.end_day = span.second;
+    SensorDay& all = period.sensors[kAllSensors];
+    for (auto p = pending_.lower_bound(span.first); p != pending_.end() && p->first < span.second;
+         ++p) {
+      for (const auto& [sensor, sd] : p->second.sensors) all.Merge(sd);
+    }
+    all.slots.clear();  // 5-minute counts stay with the days
+    std::string rel = fmt::format("rollup/{}.all.{:08}.troll", label, next_.generation + 1);
+    std::string path = (fs::path(store_->dir_) / rel).string();
+    written_.push_back(path);
+    std::vector<uint8_t> bytes = period.Encode();
+    RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+    next_.periods[label] = rel;
+  }
+  return OkStatus();
+}
+
 Status Store::Transaction::Commit(InputRecord input) {
   std::vector<std::string> replaced;
+  if (!index_.empty()) {
+    input.index = next_.next_id++;
+    std::string path =
+        (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", input.index)).string();
+    written_.push_back(path);
+    RETURN_IF_ERROR(index_.Write(path));
+  }
+  RETURN_IF_ERROR(CommitPeriods(&replaced));
   for (auto& [d, roll] : pending_) {
     for (auto& [sensor, sd] : roll.sensors) {
       DayRollup one;
@@ -431,12 +553,14 @@ Status Store::Transaction::Commit(InputRecord input) {
   next_.generation++;
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "rollup").string()));
+  RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "idx").string()));
   RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
   committed_ = true;
   store_->manifest_ = next_;
   {
     std::lock_guard<std::mutex> l(store_->cache_mu_);
     store_->day_cache_.clear();
+    store_->period_cache_.clear();
   }
   std::error_code ec;
   for (const auto& r : replaced) fs::remove(fs::path(store_->dir_) / r, ec);

@@ -4,7 +4,10 @@
 //   STORE/MANIFEST          JSON: sensors, ingested inputs, segments, the current rollup per day
 //   STORE/LOCK              held (flock) by the one writer
 //   STORE/seg/NNNNNNNN.tseg observations, columnar and compressed (segment.h)
-//   STORE/rollup/YYYY-MM-DD.GGGGGGGG.troll   day rollups (rollup.h)
+//   STORE/rollup/YYYY-MM-DD.sSSSSS.GGGGGGGG.troll   day rollups per sensor (rollup.h)
+//   STORE/rollup/YYYY-MM.all.GGGGGGGG.troll, YYYYQn.all.…  month and quarter rollups of every
+//                           sensor together, source sets pre-unioned (period queries read one)
+//   STORE/idx/NNNNNNNN.tsix which blocks hold each source, per transaction (source_index.h)
 //
 // Files are immutable once written. A commit writes its new segments and new versions of the
 // rollups it touched, fsyncs them, then atomically replaces MANIFEST: the rename is the commit
@@ -30,6 +33,7 @@
 #include "sensor/config.h"
 #include "store/rollup.h"
 #include "store/segment.h"
+#include "store/source_index.h"
 
 namespace teiten {
 
@@ -50,6 +54,7 @@ struct InputRecord {
   std::string error;                          // a read error that ended the input early
   std::string country_db, asn_db;             // "type date path" of the databases used
   std::vector<uint64_t> segments;
+  uint64_t index = 0;  // id of its source index file (idx/NNNNNNNN.tsix); 0 when none
 };
 
 struct SegmentRecord {
@@ -61,7 +66,7 @@ struct SegmentRecord {
 };
 
 struct Manifest {
-  int format = 1;
+  int format = 2;
   std::string timezone;
   uint64_t generation = 0;
   uint64_t next_id = 1;
@@ -71,6 +76,9 @@ struct Manifest {
   // local day → sensor → rollup file (relative). One file per day and sensor, so that ingesting
   // one sensor's capture never rewrites another sensor's counts.
   std::map<int32_t, std::map<uint16_t, std::string>> days;
+  // "2018-08" or "2018Q3" → the rollup of every sensor over that month or quarter (relative).
+  // Present exactly when some day of it holds data.
+  std::map<std::string, std::string> periods;
 };
 
 class Store {
@@ -94,7 +102,13 @@ class Store {
     const std::vector<RollupFile::SensorView>& sensors() const { return views; }
   };
   Result<std::shared_ptr<const DayRollups>> Day(int32_t day) const;
+  // The rollup of every sensor over a month ("2018-08") or quarter ("2018Q3"); nullptr when the
+  // store holds nothing then. Cached. Its one sensor entry is kAllSensors.
+  Result<std::shared_ptr<const RollupFile>> PeriodRollup(const std::string& label) const;
+  static std::string MonthLabel(int32_t day);
+  static std::string QuarterLabel(int32_t day);
   Result<std::unique_ptr<SegmentReader>> OpenSegment(uint64_t id) const;
+  Result<std::unique_ptr<SourceIndex>> OpenIndex(uint64_t id) const;
   // Bytes on disk of segments and rollups.
   uint64_t StoredBytes() const;
 
@@ -115,6 +129,7 @@ class Store {
   TimeZone tz_ = TimeZone::Utc();
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<int32_t, std::shared_ptr<const DayRollups>> day_cache_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const RollupFile>> period_cache_;
 };
 
 // One writer's unit of work: observations from one input, committed together or not at all.
@@ -144,7 +159,9 @@ class Store::Transaction {
   Store* store_;
   int lock_fd_;
   Manifest next_;
+  Status CommitPeriods(std::vector<std::string>* replaced);
   std::map<int32_t, DayRollup> pending_;
+  SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created
   std::vector<SegmentRecord> new_segments_;
   uint64_t rows_added_ = 0;

@@ -374,5 +374,200 @@ TEST_F(StoreTest, TopSourcesRanksAPortsSourcesByPackets) {
   EXPECT_TRUE(TopSources(*store_, MakePortKey(17, 23), two_days, {}, 10)->empty());
 }
 
+TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
+  // JST days of 2018 Q3 at two sensors, in three captures (tyo1 twice):
+  //   tyo1     07-20  1.1.1.1 23/TCP ×3, 2.2.2.2 445 ×1
+  //            08-05  1.1.1.1 23 ×2, 3.3.3.3 23 ×1
+  //            09-25  4.4.4.4 22 ×4
+  //   partner1 08-05  1.1.1.1 23 ×1, 5.5.5.5 445 ×2
+  //            09-25  2.2.2.2 445 ×1
+  //   tyo1     08-20  6.6.6.6 23 ×1   (a later capture: the quarter's rollup is updated)
+  auto at = [](int month, int day) {
+    return (int64_t{TimeZone::DaysFromCivil(2018, static_cast<unsigned>(month),
+                                            static_cast<unsigned>(day))} *
+                86400 -
+            9 * 3600 + 3600) *
+           kS;  // 01:00 JST
+  };
+  auto many = [](std::vector<Pkt>* v, int64_t t, uint32_t src, uint16_t port, int n) {
+    for (int i = 0; i < n; ++i) v->push_back({t + i, src, kNet + 1, 6, port});
+  };
+  std::vector<Pkt> a, b, c;
+  many(&a, at(7, 20), 0x01010101, 23, 3);
+  many(&a, at(7, 20) + 100, 0x02020202, 445, 1);
+  many(&a, at(8, 5), 0x01010101, 23, 2);
+  many(&a, at(8, 5) + 100, 0x03030303, 23, 1);
+  many(&a, at(9, 25), 0x04040404, 22, 4);
+  many(&b, at(8, 5), 0x01010101, 23, 1);
+  many(&b, at(8, 5) + 100, 0x05050505, 445, 2);
+  many(&b, at(9, 25), 0x02020202, 445, 1);
+  many(&c, at(8, 20), 0x06060606, 23, 1);
+  WritePcap(Path("a.pcap"), a);
+  WritePcap(Path("b.pcap"), b);
+  WritePcap(Path("c.pcap"), c);
+  Open();
+  Ingest(Path("a.pcap"), Sensor("tyo1", "domestic"));
+  Ingest(Path("b.pcap"), Sensor("partner1", "partner"));
+  std::string q3_before = store_->manifest().periods.at("2018Q3");
+  Ingest(Path("c.pcap"), Sensor("tyo1", "domestic"));
+  const auto& periods = store_->manifest().periods;
+  ASSERT_EQ(periods.size(), 4u);
+  for (const char* l : {"2018-07", "2018-08", "2018-09", "2018Q3"}) EXPECT_TRUE(periods.count(l));
+  EXPECT_NE(periods.at("2018Q3"), q3_before);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/store/" + q3_before));  // replaced, then removed
+  Open();
+
+  // The quarter: one period rollup.
+  auto q3 = Top(*store_, Dimension::kPort, *ParsePeriod("2018Q3"), {}, 10);
+  ASSERT_TRUE(q3.ok()) << q3.status().ToString();
+  EXPECT_EQ(q3->total_packets, 16u);
+  EXPECT_EQ(q3->total_sources, 6u);
+  ASSERT_EQ(q3->rows.size(), 3u);
+  EXPECT_EQ(PortKeyToString(static_cast<PortKey>(q3->rows[0].key)), "23/TCP");
+  EXPECT_EQ(q3->rows[0].packets, 8u);
+  EXPECT_EQ(q3->rows[0].sources, 3u);
+  EXPECT_EQ(PortKeyToString(static_cast<PortKey>(q3->rows[1].key)), "22/TCP");  // tie: by key
+  EXPECT_EQ(q3->rows[1].sources, 1u);
+  EXPECT_EQ(PortKeyToString(static_cast<PortKey>(q3->rows[2].key)), "445/TCP");
+  EXPECT_EQ(q3->rows[2].packets, 4u);
+  EXPECT_EQ(q3->rows[2].sources, 2u);
+  EXPECT_EQ(q3->rows[0].prev_rank, kRankNoData);
+  // Naming every sensor is the same selection as naming none.
+  auto both = ResolveSensors(*store_, {"tyo1", "partner1"}, {});
+  auto q3_named = Top(*store_, Dimension::kPort, *ParsePeriod("2018Q3"), *both, 10);
+  EXPECT_EQ(q3_named->total_sources, 6u);
+  auto countries = Top(*store_, Dimension::kCountry, *ParsePeriod("2018Q3"), {}, 10);
+  ASSERT_EQ(countries->rows.size(), 1u);  // no geo database: one unknown country
+  EXPECT_EQ(countries->rows[0].sources, 6u);
+
+  // Days, a whole month and days again: 07-20..09-24.
+  auto mixed = Top(*store_, Dimension::kPort, *ParsePeriod("2018-07-20..2018-09-24"), {}, 10);
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ(mixed->total_packets, 11u);
+  EXPECT_EQ(mixed->total_sources, 5u);
+  ASSERT_EQ(mixed->rows.size(), 2u);
+  EXPECT_EQ(mixed->rows[0].packets, 8u);
+  EXPECT_EQ(mixed->rows[0].sources, 3u);
+  EXPECT_EQ(mixed->rows[1].packets, 3u);
+  EXPECT_EQ(mixed->rows[1].sources, 2u);
+
+  // One group in August: day rollups only.
+  auto partner = ResolveSensors(*store_, {}, {"partner"});
+  auto aug = Top(*store_, Dimension::kPort, *ParsePeriod("2018-08"), *partner, 10);
+  EXPECT_EQ(aug->total_packets, 3u);
+  EXPECT_EQ(aug->total_sources, 2u);
+  auto sensors = Top(*store_, Dimension::kSensor, *ParsePeriod("2018Q3"), {}, 10);
+  ASSERT_EQ(sensors->rows.size(), 2u);
+  EXPECT_EQ(sensors->rows[0].packets, 12u);  // tyo1
+  EXPECT_EQ(sensors->rows[0].sources, 5u);   // 1, 2, 3, 4, 6
+  EXPECT_EQ(sensors->rows[1].sources, 3u);   // 1, 5, 2
+
+  // Monthly series of 23/TCP: July 3 packets from 1 source, August 5 from 3, September none.
+  auto series = Series(*store_, Dimension::kPort, {MakePortKey(6, 23)}, *ParsePeriod("2018Q3"),
+                       Granularity::kMonth, {});
+  ASSERT_TRUE(series.ok());
+  ASSERT_EQ(series->points.size(), 3u);
+  EXPECT_EQ(series->points[0].packets[0], 3u);
+  EXPECT_EQ(series->points[0].sources[0], 1u);
+  EXPECT_EQ(series->points[1].packets[0], 5u);
+  EXPECT_EQ(series->points[1].sources[0], 3u);
+  EXPECT_EQ(series->points[2].packets[0], 0u);
+  auto daily =
+      Series(*store_, Dimension::kPort, {}, *ParsePeriod("2018-08"), Granularity::kDay, {});
+  EXPECT_EQ(daily->points[4].packets[0], 6u);  // 08-05, both sensors
+  EXPECT_EQ(daily->points[4].sources[0], 3u);  // 1.1.1.1 at both counts once
+
+  // Summary: 6 sensor-days holding 2+2+1+1 (tyo1) and 2+1 (partner1) distinct sources.
+  auto sum = Summary(*store_, *ParsePeriod("2018Q3"), {}, 10);
+  ASSERT_TRUE(sum.ok());
+  EXPECT_EQ(sum->sensor_days, 6);
+  EXPECT_EQ(sum->sources, 6u);
+  EXPECT_DOUBLE_EQ(sum->sources_per_sensor_day, 9.0 / (2 * 92));
+
+  auto telnet = TopSources(*store_, MakePortKey(6, 23), *ParsePeriod("2018Q3"), {}, 10);
+  ASSERT_TRUE(telnet.ok());
+  ASSERT_EQ(telnet->size(), 3u);
+  EXPECT_EQ((*telnet)[0].addr.ToString(), "1.1.1.1");
+  EXPECT_EQ((*telnet)[0].packets, 6u);
+  EXPECT_EQ((*telnet)[0].error, 0u);
+  EXPECT_EQ((*telnet)[1].addr.ToString(), "3.3.3.3");
+  EXPECT_EQ((*telnet)[2].addr.ToString(), "6.6.6.6");
+}
+
+TEST_F(StoreTest, TopSourcesFindsEverySourceAboveItsShareWithinTheStatedError) {
+  // 23/TCP, day 1: 1.1.1.1 ×100, 2.2.2.2 ×30 and 200 sources ×1; day 2 (another capture):
+  // 2.2.2.2 ×40 and 100 other sources ×1. More sources than the summary's slots, so it must drop
+  // some; the counts it keeps are checked against a scan of the observations.
+  constexpr int64_t kDay = 86400 * kS;
+  std::vector<Pkt> d1, d2;
+  for (int i = 0; i < 100; ++i) d1.push_back({kAug12Jst + i, 0x01010101, kNet + 1, 6, 23});
+  for (int i = 0; i < 30; ++i) d1.push_back({kAug12Jst + 200 + i, 0x02020202, kNet + 1, 6, 23});
+  for (uint32_t i = 0; i < 200; ++i)
+    d1.push_back({kAug12Jst + 300 + i, 0x30000000 + i, kNet, 6, 23});
+  for (int i = 0; i < 40; ++i) d2.push_back({kAug12Jst + kDay + i, 0x02020202, kNet, 6, 23});
+  for (uint32_t i = 0; i < 100; ++i)
+    d2.push_back({kAug12Jst + kDay + 50 + i, 0x40000000 + i, kNet, 6, 23});
+  WritePcap(Path("d1.pcap"), d1);
+  WritePcap(Path("d2.pcap"), d2);
+  Open();
+  Ingest(Path("d1.pcap"));
+  Ingest(Path("d2.pcap"));
+  const uint64_t port_packets = 470;
+  for (const char* period : {"2018-08-12", "2018-08-12..2018-08-13", "2018-08", "2018Q3"}) {
+    SCOPED_TRACE(period);
+    auto fast = TopSources(*store_, MakePortKey(6, 23), *ParsePeriod(period), {}, 5);
+    auto exact = TopSourcesExact(*store_, MakePortKey(6, 23), *ParsePeriod(period), {}, 5);
+    ASSERT_TRUE(fast.ok() && exact.ok());
+    ASSERT_GE(fast->size(), 2u);
+    EXPECT_EQ((*exact)[0].addr.ToString(), "1.1.1.1");
+    EXPECT_EQ((*exact)[0].packets, 100u);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ((*fast)[i].addr, (*exact)[i].addr);
+      EXPECT_LE((*fast)[i].packets, (*exact)[i].packets);
+      EXPECT_GE((*fast)[i].packets + (*fast)[i].error, (*exact)[i].packets);
+      EXPECT_LE((*fast)[i].error, port_packets / (kHeavySlots + 1));
+      EXPECT_GT((*fast)[i].error, 0u);  // the summary did drop sources
+    }
+  }
+}
+
+TEST_F(StoreTest, SourceHistoryReadsOnlyTheIndexedBlocksAndCountsEveryPacket) {
+  // 200,000 packets from 5,000 sources (40 each) over two captures and two days: several blocks
+  // per segment. 16.0.0.7 sends 20 packets each day: rows i = 7 + 5000k.
+  std::vector<Pkt> a, b;
+  constexpr int64_t kDay = 86400 * kS;
+  for (uint32_t i = 0; i < 100000; ++i) {
+    a.push_back({kAug12Jst + int64_t{i} * 100, 0x10000000u + i % 5000, kNet + (i & 0xFF), 6,
+                 static_cast<uint16_t>(i % 97)});
+    b.push_back({kAug12Jst + kDay + int64_t{i} * 100, 0x10000000u + i % 5000, kNet, 17,
+                 static_cast<uint16_t>(i % 89)});
+  }
+  WritePcap(Path("a.pcap"), a);
+  WritePcap(Path("b.pcap"), b);
+  Open();
+  Ingest(Path("a.pcap"));
+  Ingest(Path("b.pcap"));
+  for (const auto& in : store_->manifest().inputs) EXPECT_NE(in.index, 0u);
+  auto h = SourceHistory(*store_, *IpAddr::Parse("16.0.0.7"));
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_TRUE(h->seen);
+  EXPECT_EQ(h->packets, 40u);
+  EXPECT_EQ(h->days.size(), 2u);
+  // i = 7 + 5000k: TCP ports (7 + 5000k) mod 97 = 7 + 53k mod 97, UDP (7 + 5000k) mod 89.
+  std::map<PortKey, uint64_t> want;
+  for (uint32_t k = 0; k < 20; ++k) {
+    want[MakePortKey(6, static_cast<uint16_t>((7 + 5000 * k) % 97))]++;
+    want[MakePortKey(17, static_cast<uint16_t>((7 + 5000 * k) % 89))]++;
+  }
+  EXPECT_EQ(h->ports, want);
+  EXPECT_EQ(h->first_us, kAug12Jst + 700);
+  EXPECT_EQ(h->last_us, kAug12Jst + kDay + (7 + 5000 * 19) * 100);
+  auto other = SourceHistory(*store_, *IpAddr::Parse("16.0.0.8"));
+  EXPECT_EQ(other->packets, 40u);
+  auto unseen = SourceHistory(*store_, *IpAddr::Parse("192.0.2.1"));
+  ASSERT_TRUE(unseen.ok());
+  EXPECT_FALSE(unseen->seen);
+}
+
 }  // namespace
 }  // namespace teiten
