@@ -497,7 +497,7 @@ void Quarterly(Composer* c) {
                        "packets.",
                        t1));
   TopFiveTable(c, d.ports, Dimension::kPort);
-  doc.Paragraph(RankChanges(*c, d.ports, Dimension::kPort, 5) + " " +
+  doc.Paragraph(RankChanges(*c, d.ports, Dimension::kPort, 5) + (ja ? "" : " ") +
                 LeaderSentence(*c, d.ports, Dimension::kPort));
   std::string f1 = c->PeekFigureLabel();
   doc.Paragraph(
@@ -532,7 +532,7 @@ void Quarterly(Composer* c) {
                        "sent the most packets.",
                        t2));
   TopFiveTable(c, d.countries, Dimension::kCountry);
-  doc.Paragraph(RankChanges(*c, d.countries, Dimension::kCountry, 5) + " " +
+  doc.Paragraph(RankChanges(*c, d.countries, Dimension::kCountry, 5) + (ja ? "" : " ") +
                 LeaderSentence(*c, d.countries, Dimension::kCountry));
   std::string f2 = c->PeekFigureLabel();
   doc.Paragraph(ja ? fmt::format("{} の送信元地域からのパケット観測数の推移を {} に示します。",

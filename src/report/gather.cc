@@ -69,6 +69,7 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
   Lang lang = opts.lang;
   r.previous = p.Previous();
   r.timezone = store.tz().name();
+  r.tz = store.tz();
   const Manifest& m = store.manifest();
   r.store_first_day = m.days.empty() ? p.first_day : m.days.begin()->first;
 

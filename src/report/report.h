@@ -20,6 +20,7 @@
 #include "analysis/period.h"
 #include "analysis/query.h"
 #include "common/status.h"
+#include "common/time_zone.h"
 #include "enrich/geo.h"
 #include "enrich/names.h"
 #include "report/document.h"
@@ -74,6 +75,7 @@ struct ReportData {
   ReportOptions opts;
   Period previous;
   std::string timezone;
+  TimeZone tz = TimeZone::Utc();
   std::vector<std::string> sensor_ids;  // the sensors counted (with data in the period)
   std::vector<std::string> groups;      // their groups
   int32_t store_first_day = 0;
