@@ -13,39 +13,10 @@
 #include "common/time_zone.h"
 #include "report/document.h"
 #include "report/words.h"
-#include "scenario_fixture.h"
-#include "test_support.h"
+#include "report_test_support.h"
 
 namespace teiten::report {
 namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-// Debian's python3, which has the python3-html5lib and python3-pil packages setup.sh installs
-// (a python3 earlier on PATH, such as a pyenv one, may not).
-std::string Python() {
-  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-}
 
 // ---- words -------------------------------------------------------------------------------
 
@@ -93,18 +64,6 @@ TEST(ReportWords, NumbersAndChanges) {
 }
 
 // ---- the document --------------------------------------------------------------------------
-
-// Runs tests/unit/report_check.py on an HTML file: html5lib in strict mode, then the structure.
-json CheckHtml(const std::string& path) {
-  bool ok = false;
-  std::string out =
-      testing::Run(Python() + " " + Quote(testing::SourceDir() + "/tests/unit/report_check.py") +
-                       " " + Quote(path),
-                   &ok);
-  json j = json::parse(out.empty() ? "{}" : out, nullptr, false);
-  if (!ok && !j.contains("parse_error")) j["parse_error"] = "report_check.py failed: " + out;
-  return j;
-}
 
 TEST(ReportDocument, HostileTextIsEscapedAndTheHtmlParses) {
   Document d;
@@ -158,72 +117,6 @@ TEST(ReportDocument, MarkdownEscapesAndWritesFigures) {
 }
 
 // ---- whole reports on a simulated scenario ---------------------------------------------------
-
-std::string TeitenBin() {
-  return TEITEN_BIN;
-}
-
-// A CSV's rows (no quoting in the fields compared here).
-std::vector<std::vector<std::string>> Csv(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::stringstream ss(text);
-  std::string line;
-  while (std::getline(ss, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> cells;
-    std::string cell;
-    bool quoted = false;
-    for (char c : line) {
-      if (c == '"') {
-        quoted = !quoted;
-      } else if (c == ',' && !quoted) {
-        cells.push_back(cell);
-        cell.clear();
-      } else {
-        cell += c;
-      }
-    }
-    cells.push_back(cell);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
-std::string NoCommas(std::string s) {
-  std::erase(s, ',');
-  return s;
-}
-
-class ScenarioReport : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto s = testing::ScenarioStoreFor("small");
-    if (!s.ok()) {
-      skip_ = s.status().ToString();
-      return;
-    }
-    store_ = new testing::ScenarioStore(*s);
-  }
-  static void TearDownTestSuite() {
-    delete store_;
-    store_ = nullptr;
-  }
-  void SetUp() override {
-    if (!store_) GTEST_SKIP() << "scenario store unavailable: " << skip_;
-  }
-  std::string Cli(const std::string& args, bool* ok) {
-    return testing::Run(
-        Quote(TeitenBin()) + " " + args + " --config " + Quote(store_->config_path) + " 2>&1", ok);
-  }
-  // The small scenario's period as a span of days (from its store's days).
-  static std::string SmallPeriod() { return "2018-08-10..2018-08-13"; }
-
-  static testing::ScenarioStore* store_;
-  static std::string skip_;
-  testing::TempDir dir_;
-};
-testing::ScenarioStore* ScenarioReport::store_ = nullptr;
-std::string ScenarioReport::skip_;
 
 TEST_F(ScenarioReport, TablesEqualTheCliAnswers) {
   for (const char* lang : {"en", "ja"}) {
@@ -368,45 +261,6 @@ TEST_F(ScenarioReport, MarkdownWritesItsFigures) {
     EXPECT_TRUE(testing::Run("xmllint --noout " + Quote(dir_.path() + "/r-figure-top5-ports.svg") +
                              " && echo ok") == "ok\n");
   }
-}
-
-// Headless Chromium: the report renders, is not blank, shows the charts' colours; PDF prints.
-TEST_F(ScenarioReport, RendersInChromium) {
-  std::string chromium = FindChromium();
-  if (chromium.empty()) GTEST_SKIP() << "chromium not installed";
-  std::string html = dir_.path() + "/r.html", png = dir_.path() + "/r.png";
-  bool ok = false;
-  std::string log = Cli("report --period " + SmallPeriod() + " --lang ja -o " + Quote(html), &ok);
-  ASSERT_TRUE(ok) << log;
-  std::string cmd = Quote(chromium) +
-                    " --headless --no-sandbox --disable-gpu --disable-background-networking "
-                    "--hide-scrollbars --user-data-dir=" +
-                    Quote(dir_.path() + "/profile") +
-                    " --window-size=1000,2600 --screenshot=" + Quote(png) + " file://" + html +
-                    " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  ASSERT_TRUE(fs::exists(png));
-  // Pixel statistics with PIL: share of non-white pixels, and the Okabe–Ito blue and orange.
-  std::string py =
-      "from PIL import Image; im = Image.open('" + png +
-      "').convert('RGB'); px = list(im.getdata()); n = len(px); "
-      "ink = sum(1 for p in px if sum(p) < 600) / n; "
-      "near = lambda c: sum(1 for p in px if all(abs(p[i] - c[i]) < 24 for i in range(3))); "
-      "print(ink, near((0, 114, 178)), near((230, 159, 0)))";
-  std::string stats = testing::Run(Python() + " -c " + Quote(py), &ok);
-  ASSERT_TRUE(ok) << stats;
-  double ink = 0;
-  long blue = 0, orange = 0;
-  std::stringstream(stats) >> ink >> blue >> orange;
-  EXPECT_GT(ink, 0.02) << "the page looks blank: " << stats;
-  EXPECT_GT(blue + orange, 200) << "no chart colours: " << stats;
-
-  std::string pdf = dir_.path() + "/r.pdf";
-  log = Cli("report --period " + SmallPeriod() + " --lang ja --format pdf -o " + Quote(pdf), &ok);
-  ASSERT_TRUE(ok) << log;
-  std::string bytes = Slurp(pdf);
-  ASSERT_EQ(bytes.rfind("%PDF-", 0), 0u);
-  EXPECT_GE(bytes.size(), 20000u);
 }
 
 TEST(ReportCli, PdfWithoutChromiumSaysHowToGetIt) {
