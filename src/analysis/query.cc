@@ -467,15 +467,22 @@ Result<SummaryResult> Summary(const Store& store, const Period& period, const Se
 }
 
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
+  return SourceHistory(store, addr, false);
+}
+
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool with_windows) {
   IpHistory h;
   h.addr = addr;
   DecodedBlock blk;
   const TimeZone& tz = store.tz();
   constexpr uint32_t kColumns = col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader;
-  auto scan = [&]() {
+  // Counts the rows of `addr` in a decoded block: everything, or (`windows_only`) the windows.
+  auto scan = [&](bool windows_only) {
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       if (!(o.src == addr)) continue;
+      if (o.proto == 6) h.windows[o.window]++;
+      if (windows_only) continue;
       if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
       if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
       h.seen = true;
@@ -485,34 +492,50 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
       h.sensors[o.sensor]++;
       h.days[tz.LocalDay(o.ts_us)]++;
       h.ttls[o.ttl]++;
-      if (o.proto == 6) h.windows[o.window]++;
     }
   };
-  // Inputs with a source index name the blocks holding the address; the others (none in a store
-  // of this format) are scanned by the blocks' source ranges.
+  // Inputs with a source index hold a summary of each visit (a source's packets in one
+  // segment); the others (none in a store of this format) are scanned by the blocks' source
+  // ranges.
   std::set<uint64_t> unindexed;
   for (const auto& in : store.manifest().inputs) {
     if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
   }
-  std::vector<BlockRef> refs;
+  std::vector<Visit> visits;
+  int64_t latest = INT64_MIN;
   for (const auto& in : store.manifest().inputs) {
     if (in.index == 0) continue;
     ASSIGN_OR_RETURN(auto idx, store.OpenIndex(in.index));
-    refs.clear();
-    RETURN_IF_ERROR(idx->Lookup(addr, &refs));
+    visits.clear();
+    RETURN_IF_ERROR(idx->Lookup(addr, &visits));
     std::unique_ptr<SegmentReader> reader;
     uint64_t open_id = 0;
-    for (const BlockRef& r : refs) {
-      if (!reader || open_id != r.segment) {
-        ASSIGN_OR_RETURN(reader, store.OpenSegment(r.segment));
-        open_id = r.segment;
+    for (const Visit& v : visits) {
+      if (!h.seen || v.first_us < h.first_us) h.first_us = v.first_us;
+      if (!h.seen || v.last_us > h.last_us) h.last_us = v.last_us;
+      h.seen = true;
+      if (v.last_us >= latest) {  // the enrichment of the latest packet, as a scan gives
+        latest = v.last_us;
+        h.geo = v.geo;
       }
-      if (r.block >= reader->blocks().size()) {
+      h.packets += v.packets;
+      h.sensors[v.sensor] += v.packets;
+      h.days[v.day] += v.packets;
+      for (const auto& [k, n] : v.ports) h.ports[k] += n;
+      for (const auto& [t, n] : v.ttls) h.ttls[t] += n;
+      if (!with_windows) continue;
+      if (!reader || open_id != v.first.segment) {
+        ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
+        open_id = v.first.segment;
+      }
+      if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
         return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", in.index,
-                                    r.segment, r.block));
+                                    v.first.segment, v.first.block + v.blocks - 1));
       }
-      RETURN_IF_ERROR(reader->ReadBlock(r.block, kColumns, &blk));
-      scan();
+      for (uint32_t b = 0; b < v.blocks; ++b) {
+        RETURN_IF_ERROR(reader->ReadBlock(v.first.block + b, kColumns, &blk));
+        scan(true);
+      }
     }
   }
   for (const auto& seg : store.manifest().segments) {
@@ -522,7 +545,7 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
     for (size_t b = 0; b < blocks.size(); ++b) {
       if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
       RETURN_IF_ERROR(reader->ReadBlock(b, kColumns, &blk));
-      scan();
+      scan(false);
     }
   }
   return h;

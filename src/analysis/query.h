@@ -109,9 +109,13 @@ struct IpHistory {
   std::map<uint16_t, uint64_t> sensors;
   std::map<int32_t, uint64_t> days;
   std::map<uint8_t, uint64_t> ttls;
-  std::map<uint16_t, uint64_t> windows;
+  std::map<uint16_t, uint64_t> windows;  // TCP windows: filled only when asked for (below)
 };
+// Everything one source did, from the source indexes' visit summaries: no observation is
+// decoded, so it takes milliseconds on any store. `windows` stays empty.
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
+// The same; `with_windows` also decodes the blocks holding the source for its TCP windows.
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool with_windows);
 
 struct SourceCount {
   IpAddr addr;

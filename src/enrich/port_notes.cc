@@ -46,12 +46,46 @@ Result<std::string> Str(const Ctx& c, const toml::table& t, std::string_view key
   return std::string(*n->value<std::string_view>());
 }
 
-bool IsAscii(char ch) {
-  return static_cast<unsigned char>(ch) < 0x80;
+// The code point that starts at s[i] (s is valid UTF-8 or close to it; bad bytes read as
+// themselves, which is enough to tell ASCII from not).
+char32_t CodePointAt(std::string_view s, size_t i) {
+  auto b = static_cast<unsigned char>(s[i]);
+  int n = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2 : (b >> 3) == 30 ? 3 : 0;
+  char32_t c = n == 0 ? b : b & (0x3f >> n);
+  for (int k = 1; k <= n && i + k < s.size(); ++k) {
+    c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+  }
+  return c;
 }
 
-// The text as one paragraph: the file wraps long strings over several lines, and a line break
-// becomes a space between ASCII words but nothing between Japanese characters.
+char32_t LastCodePoint(std::string_view s) {
+  size_t i = s.size() - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) >> 6) == 2) --i;
+  return CodePointAt(s, i);
+}
+
+// Japanese punctuation and brackets: 、。「」〜・ and the full-width forms.
+bool IsCjkPunct(char32_t c) {
+  return (c >= 0x3000 && c <= 0x303f) || c == 0x30fb || (c >= 0xff00 && c <= 0xffef);
+}
+
+bool IsAsciiAlnum(char32_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Whether a wrapped line break between `a` and `b` reads as a space: always between English
+// words, never between Japanese characters, and between a Japanese word and a Latin one
+// ("攻撃に Mirai"), as Japanese technical writing spaces them, unless punctuation is on either
+// side ("、Mirai", "脆弱性(CVE-…").
+bool BreakIsSpace(char32_t a, char32_t b) {
+  bool a_ascii = a < 0x80, b_ascii = b < 0x80;
+  if (a_ascii && b_ascii) return true;
+  if (!a_ascii && !b_ascii) return false;
+  char32_t latin = a_ascii ? a : b, other = a_ascii ? b : a;
+  return IsAsciiAlnum(latin) && !IsCjkPunct(other);
+}
+
+// The text as one paragraph: the file wraps long strings over several lines.
 std::string Paragraph(std::string_view raw) {
   std::string out;
   size_t pos = 0;
@@ -64,7 +98,7 @@ std::string Paragraph(std::string_view raw) {
       line.remove_suffix(1);
     }
     if (!line.empty()) {
-      if (!out.empty() && IsAscii(out.back()) && IsAscii(line.front())) out += ' ';
+      if (!out.empty() && BreakIsSpace(LastCodePoint(out), CodePointAt(line, 0))) out += ' ';
       out += line;
     }
     pos = nl + 1;
@@ -194,8 +228,21 @@ const PortNote* PortNotes::Find(PortKey key) const {
   return it == index_.end() ? nullptr : &notes_[it->second];
 }
 
+std::vector<const PortNote*> PortNotes::FindAll(const std::vector<PortKey>& keys) const {
+  std::vector<const PortNote*> out;
+  for (PortKey k : keys) {
+    const PortNote* n = Find(k);
+    if (n && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
+}
+
 const PortNote* FindPortNote(PortKey key) {
   return PortNotes::Default().Find(key);
+}
+
+std::vector<const PortNote*> FindPortNotes(const std::vector<PortKey>& keys) {
+  return PortNotes::Default().FindAll(keys);
 }
 
 }  // namespace teiten

@@ -64,6 +64,9 @@ class PortNotes {
 
   // The note covering `key`, or nullptr. Keys without a port (kNoPortBit) have none.
   const PortNote* Find(PortKey key) const;
+  // The notes for a report's featured ports, in the order of `keys`, each note once (ports
+  // sharing a note give it where the first of them stands); ports without a note are skipped.
+  std::vector<const PortNote*> FindAll(const std::vector<PortKey>& keys) const;
   const std::vector<PortNote>& notes() const { return notes_; }
 
  private:
@@ -71,7 +74,8 @@ class PortNotes {
   std::unordered_map<PortKey, size_t> index_;  // key → position in notes_
 };
 
-// PortNotes::Default().Find(key).
+// PortNotes::Default().Find(key) and .FindAll(keys).
 const PortNote* FindPortNote(PortKey key);
+std::vector<const PortNote*> FindPortNotes(const std::vector<PortKey>& keys);
 
 }  // namespace teiten

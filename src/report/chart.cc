@@ -789,6 +789,38 @@ std::string MonthIso(int32_t d) {
   return fmt::format("{:04}-{:02}", c.y, c.m);
 }
 
+// The path through (xs[i], ys[i]); NaN ys are gaps. Where several points share a half-pixel
+// column (years of days on a 600 px axis) only the column's first, lowest, highest and last
+// points are kept: the drawing is the same, the SVG a fraction of the size.
+std::string LinePath(const std::vector<double>& xs, const std::vector<double>& ys) {
+  std::string d;
+  bool pen_down = false;
+  const size_t n = xs.size();
+  for (size_t i = 0; i < n;) {
+    if (std::isnan(ys[i])) {
+      pen_down = false;
+      ++i;
+      continue;
+    }
+    const double column = std::floor(xs[i] * 2);
+    size_t last = i, low = i, high = i;
+    while (last + 1 < n && !std::isnan(ys[last + 1]) && std::floor(xs[last + 1] * 2) == column) {
+      ++last;
+      if (ys[last] < ys[low]) low = last;
+      if (ys[last] > ys[high]) high = last;
+    }
+    size_t keep[4] = {i, low, high, last};
+    std::sort(keep, keep + 4);
+    for (int k = 0; k < 4; ++k) {
+      if (k > 0 && keep[k] == keep[k - 1]) continue;
+      d += fmt::format("{}{} {}", pen_down ? "L" : "M", N(xs[keep[k]]), N(ys[keep[k]]));
+      pen_down = true;
+    }
+    i = last + 1;
+  }
+  return d;
+}
+
 }  // namespace
 
 // ---- Public helpers ----
@@ -958,17 +990,9 @@ std::string Lines(const TimeChart& c) {
     // Drawn last-first so that the first (largest) series is on top.
     for (size_t s = ns; s-- > 0;) {
       const Style& st = styles[s];
-      std::string d;
-      bool pen_down = false;
-      for (size_t i = 0; i < n; ++i) {
-        const double y = axis.Map(v[s][i], y_top, y_bottom);
-        if (std::isnan(y)) {
-          pen_down = false;
-          continue;
-        }
-        d += fmt::format("{}{} {}", pen_down ? "L" : "M", N(xs[i]), N(y));
-        pen_down = true;
-      }
+      std::vector<double> ys(n);
+      for (size_t i = 0; i < n; ++i) ys[i] = axis.Map(v[s][i], y_top, y_bottom);
+      const std::string d = LinePath(xs, ys);
       body += fmt::format("<g class=\"series\" data-series=\"{}\">", s);
       body += fmt::format(
           "<path class=\"line\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" "

@@ -29,7 +29,12 @@
 // abbreviate each label the same way (1, 10, …, 100,000, 1M). Values beyond 10^18 are clamped.
 // Shares print with one decimal ("12.3%").
 //
-// Not thread-hostile: the functions are pure and may run concurrently.
+// Bounds (input may be hostile): at most 64 series or parts, 48 share rows, 20 markers and 2,000
+// bar categories are drawn; legend names are shortened with "…" to fit (the full name, up to 200
+// characters, stays in a <title> tooltip); width and height are clamped to [240, 4000] and
+// [140, 4000].
+//
+// Thread-safe: the functions are pure and may run concurrently.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +52,7 @@ enum class Scale { kLinear, kLog };
 struct Series {
   std::string name;
   std::vector<double> values;
-  bool other = false;  // the "other" remainder: drawn in grey, always last in a stack
+  bool other = false;  // the "other" remainder: grey, moved last (top of a stack, end of legend)
 };
 
 // A dated vertical mark with a label (an advisory, the start of an event).
@@ -65,11 +70,11 @@ struct TimeChart {
   // With `monthly`, each is the first day of a month and points are spaced evenly.
   std::vector<int32_t> days;
   bool monthly = false;
-  std::vector<Series> series;  // in legend order; with `stacked`, the first is at the bottom
-  bool stacked = false;        // stacked areas (linear scale only)
-  Scale scale = Scale::kLinear;
+  std::vector<Series> series;    // in legend order; with `stacked`, the first is at the bottom
+  bool stacked = false;          // stacked areas (linear scale only)
+  Scale scale = Scale::kLinear;  // kLog: decade ticks, values ≤ 0 leave gaps; ignored if stacked
   std::string y_label;  // e.g. "packets per sensor" / "パケット数（センサー平均）"
-  std::vector<Marker> markers;
+  std::vector<Marker> markers;  // daily charts only; marks outside the days are left out
   Lang lang = Lang::kEn;
   int width = 720;   // the SVG grows below `height` by the legend's rows
   int height = 300;  // plot, axes and tick labels
@@ -92,12 +97,14 @@ struct ShareChart {
   std::string center_text;  // donut only: e.g. the total, "263,940"
   Lang lang = Lang::kEn;
   int width = 720;
-  int height = 0;  // 0: derived from the rows (bars) or 260 (donut)
+  int height = 0;  // 0: derived from the rows (bars) or 260 (donut); the legend adds rows
 };
 std::string Shares(const ShareChart& chart);
 
 // Bars per category with a line on a second (right) axis — TALOT2 Figure 1.1: accesses per sensor
-// per day as bars, sources per sensor per day as a line, one category per month.
+// per day as bars, sources per sensor per day as a line, one category per month. Both axes start
+// at 0 with their own round ticks; bars blue, the line vermillion with round markers (the right
+// axis title is in the line's colour). Values print inside the bars' feet and beside the points.
 struct BarsAndLineChart {
   std::string id;
   std::string title;
@@ -111,7 +118,7 @@ struct BarsAndLineChart {
   bool value_labels = true;  // print each value when there are at most 12 categories
   Lang lang = Lang::kEn;
   int width = 720;
-  int height = 300;
+  int height = 300;  // the legend's row is added below
 };
 std::string BarsAndLine(const BarsAndLineChart& chart);
 
@@ -121,7 +128,8 @@ std::string BarsAndLine(const BarsAndLineChart& chart);
 std::string DayLabel(int32_t day, Lang lang);
 // "Aug" / "8月"; with_year: "Aug 2007" / "2007年8月".
 std::string MonthLabel(int32_t day, Lang lang, bool with_year = false);
-// 1234567 → "1,234,567"; decimals ≥ 0 digits after the point (rounded half away from zero).
+// 1234567 → "1,234,567"; `decimals` (0…9) digits after the point, rounded to nearest (an exact
+// tie to even: 0.5 → "0", 1.5 → "2"); never "-0"; NaN and infinities → "–".
 std::string FormatNumber(double v, int decimals = 0);
 
 // The axis a linear scale from 0 draws for data whose largest value is `max`: about five

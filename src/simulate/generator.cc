@@ -29,6 +29,15 @@ Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ran
   return WriteTrace(spec, SourceRangeIndex(ranges), pcap_path, truth);
 }
 
+Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
+                    GroundTruth* truth) {
+  auto engine = std::make_unique<engine::Engine>(spec, ranges);
+  RETURN_IF_ERROR(engine->Prepare());
+  RETURN_IF_ERROR(engine->Run(writer));
+  if (truth != nullptr) engine->FillTruth(truth);
+  return OkStatus();
+}
+
 Status WriteTrace(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
                   const std::string& pcap_path, GroundTruth* truth) {
   auto engine = std::make_unique<engine::Engine>(spec, ranges);

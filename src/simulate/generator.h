@@ -188,5 +188,10 @@ Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ran
 // The same with the ranges already indexed (the same bytes).
 Status WriteTrace(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
                   const std::string& pcap_path, GroundTruth* truth);
+// Appends the trace's packets to an open writer, so that one file can hold several traces one
+// after the other (a scenario's days). The caller finishes the writer.
+class PcapWriter;
+Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
+                    GroundTruth* truth);
 
 }  // namespace teiten::simulate

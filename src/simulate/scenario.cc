@@ -287,7 +287,68 @@ Status ParseEvent(const Ctx& c, const toml::table& t, const Scenario& sc, Scenar
   return OkStatus();
 }
 
+// [[phase]]: a copy of the scenario's traffic with its own days and overrides.
+Status ParsePhase(const Ctx& c, const toml::table& t, const Scenario& sc, ScenarioPhase* ph) {
+  RETURN_IF_ERROR(CheckKeys(c, t,
+                            {"name", "start", "days", "packets_per_sensor_day", "sources",
+                             "spoofed_flood_share", "weekend_factor", "countries", "profile"}));
+  ph->line = static_cast<int>(t.source().begin.line);
+  ASSIGN_OR_RETURN(ph->name, Str(c, t, "name", true));
+  ASSIGN_OR_RETURN(ph->start_us, Time(c, t, "start", true));
+  if (ph->start_us % kDayUs != 0) {
+    return c.Err(*t.get("start"), "start", "expected YYYY-MM-DD (a whole day)");
+  }
+  ASSIGN_OR_RETURN(uint64_t days, Int(c, t, "days", 1, 3660, true));
+  if (days == 0) return c.Err(*t.get("days"), "days", "expected at least 1");
+  ph->days = static_cast<int>(days);
+  ASSIGN_OR_RETURN(ph->packets_per_sensor_day, Int(c, t, "packets_per_sensor_day",
+                                                   sc.packets_per_sensor_day, uint64_t{1} << 36));
+  ASSIGN_OR_RETURN(ph->sources, Int(c, t, "sources", sc.sources, uint64_t{1} << 30));
+  ASSIGN_OR_RETURN(ph->weekend_factor, Num(c, t, "weekend_factor", sc.weekend_factor, 0, 10));
+  ph->base = sc.base;
+  ASSIGN_OR_RETURN(ph->base.spoofed_flood_share,
+                   Num(c, t, "spoofed_flood_share", sc.base.spoofed_flood_share, 0, 1));
+  if (const toml::node* n = t.get("countries")) {
+    ASSIGN_OR_RETURN(ph->base.country_weights, Countries(c, *n, "countries"));
+  }
+  if (const toml::node* n = t.get("profile")) {
+    const toml::array* a = n->as_array();
+    if (!a) return c.Err(*n, "profile", "expected [[phase.profile]] tables");
+    for (const toml::node& item : *a) {
+      const toml::table* pt = item.as_table();
+      if (!pt) return c.Err(item, "profile", "expected [[phase.profile]] tables");
+      RETURN_IF_ERROR(ParseProfile(c, *pt, &ph->base.profiles));
+    }
+  }
+  // Checked here rather than when generating, so that the message can name the line.
+  const int64_t end = ph->start_us + ph->days * kDayUs;
+  const int64_t period_end = sc.start_us + sc.days * kDayUs;
+  if (ph->start_us < period_end && end > sc.start_us) {
+    return c.Err(*t.get("start"), "start", "the phase overlaps the [period]");
+  }
+  for (const ScenarioPhase& q : sc.phases) {
+    if (ph->start_us < q.start_us + q.days * kDayUs && end > q.start_us) {
+      return c.Err(*t.get("start"), "start",
+                   fmt::format("the phase overlaps phase '{}' (line {})", q.name, q.line));
+    }
+    if (q.name == ph->name) return c.Err(*t.get("name"), "name", "used by another phase");
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+int64_t Scenario::FirstUs() const {
+  int64_t first = start_us;
+  for (const ScenarioPhase& p : phases) first = std::min(first, p.start_us);
+  return first;
+}
+
+int64_t Scenario::EndUs() const {
+  int64_t end = start_us + days * kDayUs;
+  for (const ScenarioPhase& p : phases) end = std::max(end, p.start_us + p.days * kDayUs);
+  return end;
+}
 
 const char* EventKindName(EventKind kind) {
   switch (kind) {
@@ -320,9 +381,9 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file)
   Scenario sc;
   sc.path = file;
   sc.base = GeneratorSpec::Default2018();
-  RETURN_IF_ERROR(CheckKeys(
-      c, root,
-      {"name", "seed", "scale", "period", "traffic", "countries", "profile", "sensor", "event"}));
+  RETURN_IF_ERROR(CheckKeys(c, root,
+                            {"name", "seed", "scale", "period", "traffic", "countries", "profile",
+                             "phase", "sensor", "event"}));
   ASSIGN_OR_RETURN(sc.name,
                    Str(c, root, "name", false, std::filesystem::path(file).stem().string()));
   ASSIGN_OR_RETURN(sc.seed, Int(c, root, "seed", 1, uint64_t{1} << 62));
@@ -373,6 +434,21 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file)
     }
   }
   if (b.profiles.empty()) return c.Missing(root, "profile");
+
+  if (const toml::node* n = root.get("phase")) {
+    const toml::array* a = n->as_array();
+    if (!a) return c.Err(*n, "phase", "expected [[phase]] tables");
+    for (const toml::node& item : *a) {
+      const toml::table* t = item.as_table();
+      if (!t) return c.Err(item, "phase", "expected [[phase]] tables");
+      ScenarioPhase ph;
+      RETURN_IF_ERROR(ParsePhase(c, *t, sc, &ph));
+      sc.phases.push_back(std::move(ph));
+    }
+    std::sort(
+        sc.phases.begin(), sc.phases.end(),
+        [](const ScenarioPhase& a, const ScenarioPhase& b) { return a.start_us < b.start_us; });
+  }
 
   const toml::array* sensors = root["sensor"].as_array();
   if (!sensors || sensors->empty()) return c.Missing(root, "sensor");

@@ -15,6 +15,7 @@
 //   [countries]  CN = 0.3  US = 0.1 …            # replaces the default country weights
 //   [[profile]]  name = "mirai-telnet"  packet_share = 0.3 …   # overrides or adds a behaviour
 //   [[sensor]]   id = "s01"  group = "jp"  country = "JP"  prefixes = ["203.0.113.0/26"]
+//   [[phase]]    name = "2018q2"  start = "2018-04-01"  days = 91  [phase.countries] US = 0.14 …
 //   [[event]]    name = "netis-surge"  kind = "surge"  start = "2018-08-11"  end = "2018-08-13"
 //                magnitude = 500  regions = ["CN"]  ports = [53413]  tool = "netis"
 //
@@ -73,6 +74,21 @@ struct ScenarioEvent {
   int line = 0;              // where it is in the file, for messages
 };
 
+// A stretch of days before (or after) the reported period with traffic of its own: the quarter
+// before a TSUBAME quarter, so that reports get previous ranks; the months before a TALOT2 month,
+// for its six-month statistics. A phase starts as a copy of the scenario's traffic, countries and
+// profiles, and its file overrides what differs.
+struct ScenarioPhase {
+  std::string name;
+  int64_t start_us = 0;  // a UTC midnight
+  int days = 0;
+  uint64_t packets_per_sensor_day = 0;  // before scale
+  uint64_t sources = 0;                 // before scale
+  double weekend_factor = 1;
+  GeneratorSpec base;  // country weights, profiles, flood share, diurnal cycle
+  int line = 0;
+};
+
 struct Scenario {
   std::string name;
   std::string path;  // the file it came from
@@ -86,6 +102,13 @@ struct Scenario {
   GeneratorSpec base;                   // country weights, profiles, flood share, diurnal cycle
   std::vector<ScenarioSensor> sensors;
   std::vector<ScenarioEvent> events;
+  // Sorted by start; they overlap neither the period nor each other. Days in none of them and
+  // outside the period are not generated.
+  std::vector<ScenarioPhase> phases;
+
+  // The generated span: the period and every phase, [FirstUs(), EndUs()).
+  int64_t FirstUs() const;
+  int64_t EndUs() const;
 };
 
 // Parses scenario TOML. `file` names the text in messages, which read
@@ -105,6 +128,13 @@ struct ScenarioOutput {
   // 24: one file per sensor per day. A divisor of 24 (1, 2, 3, 4, 6, 8, 12): files of that many
   // hours, named <YYYY-MM-DD>T<HH>.pcap, each with its share of the day's diurnal cycle.
   int hours_per_file = 24;
+  // 1: one file per sensor per day. N > 1 (whole days only): a file holds N generated days one
+  // after the other, named by its first day; the ground truth still lists each day (its entries
+  // share the path). Fewer, larger files ingest faster.
+  int days_per_file = 1;
+  // Threads generating files (0: one per core). Each file depends only on its own spec, so the
+  // bytes are the same for any count.
+  int threads = 0;
 };
 
 // What was written, also saved as <dir>/ground_truth.json.

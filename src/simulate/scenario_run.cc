@@ -4,14 +4,17 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "common/time_zone.h"
+#include "simulate/pcap_writer.h"
 #include "simulate/rng.h"
 #include "simulate/scenario.h"
 
@@ -138,14 +141,190 @@ nlohmann::ordered_json CountsJson(const GroundTruth& g) {
   return j;
 }
 
+// One output file: the windows (a whole UTC day, or hours of one) it holds, in time order,
+// generated one after the other into the same pcap.
+struct Window {
+  int32_t day = 0;                       // UTC day number
+  int hour = 0;                          // the window's first hour
+  const ScenarioPhase* phase = nullptr;  // nullptr: the period's own traffic
+};
+struct FileTask {
+  size_t sensor = 0;
+  std::vector<Window> windows;
+  std::string pcap;  // written here, then compressed to files[i].path when asked
+  // Results, one per window.
+  std::vector<ScenarioTruth::File> files;
+  std::vector<std::vector<std::pair<size_t, std::string>>> planted_event;  // (event, region)
+  Status status;
+};
+
+// Read-only state shared by the threads that generate files.
+struct RunContext {
+  const Scenario& sc;
+  const SourceRangeIndex& index;
+  const std::vector<Planting>& plantings;
+  const ScenarioOutput& out;
+  uint64_t population_seed = 0;
+  int32_t period_first_day = 0;
+};
+
+Status GenerateFile(const RunContext& ctx, FileTask* task) {
+  const Scenario& sc = ctx.sc;
+  const ScenarioOutput& out = ctx.out;
+  const std::vector<Planting>& plantings = ctx.plantings;
+  const double scale = sc.scale;
+  const size_t si = task->sensor;
+  const ScenarioSensor& sensor = sc.sensors[si];
+  const int per_day = 24 / out.hours_per_file;
+  const std::string sensor_dir = out.dir + "/" + sensor.id;
+  ASSIGN_OR_RETURN(std::unique_ptr<PcapWriter> writer,
+                   PcapWriter::Create(task->pcap, kLinkEthernet));
+  for (const Window& win : task->windows) {
+    const ScenarioPhase* phase = win.phase;
+    const GeneratorSpec& base = phase ? phase->base : sc.base;
+    const int hour = win.hour;
+    // d counts days from the period's first (negative before it): the seed of a period day is
+    // what it was before phases existed.
+    const int64_t d = win.day - ctx.period_first_day;
+    const int64_t day_start = win.day * kDayUs + hour * kHourUs;
+    const int64_t day_end = day_start + out.hours_per_file * kHourUs;
+    const int32_t day_number = win.day;
+    const std::string day = TimeZone::DayString(day_number);
+    const std::string label = per_day == 1 ? day : fmt::format("{}T{:02d}", day, hour);
+    const int w = static_cast<int>(d * per_day + hour / out.hours_per_file);
+    GeneratorSpec spec = base;
+    spec.seed = per_day == 1
+                    ? Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^ static_cast<uint64_t>(d + 1))
+                    : Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^
+                            (static_cast<uint64_t>(w + 1) << 12) ^ 0x686f7572ULL);
+    spec.population_seed = ctx.population_seed;
+    spec.start_us = day_start;
+    spec.end_us = day_end;
+    spec.monitored = sensor.prefixes;
+    auto scaled = [&](double v) { return std::max<uint64_t>(1, std::llround(v * scale)); };
+    spec.sources = scaled(static_cast<double>(phase ? phase->sources : sc.sources));
+    const int dow = ((day_number % 7) + 11) % 7;  // 0 = Sunday (1970-01-01 was a Thursday)
+    const double weekend = phase ? phase->weekend_factor : sc.weekend_factor;
+    const double weekday = (dow == 0 || dow == 6) ? weekend : 1.0;
+    // A part of a day gets its share of the diurnal cycle (hourly steps, as the generator).
+    double part = 1;
+    if (per_day > 1) {
+      auto rate = [&](int h) {
+        return 1 + base.diurnal_amplitude *
+                       std::cos(6.283185307179586 * (h + 0.5 - base.diurnal_peak_hour_utc) / 24.0);
+      };
+      double all = 0, mine = 0;
+      for (int h = 0; h < 24; ++h) {
+        all += rate(h);
+        if (h >= hour && h < hour + out.hours_per_file) mine += rate(h);
+      }
+      part = mine / all;
+    }
+    const uint64_t per_sensor_day =
+        phase ? phase->packets_per_sensor_day : sc.packets_per_sensor_day;
+    spec.packets = std::llround(static_cast<double>(per_sensor_day) * scale * weekday * part);
+
+    std::vector<std::pair<size_t, std::string>> planted_event;  // (event, region) per planted
+    for (size_t ei = 0; ei < sc.events.size(); ++ei) {
+      const ScenarioEvent& e = sc.events[ei];
+      const int64_t a = std::max(e.start_us, day_start), b = std::min(e.end_us, day_end);
+      if (a >= b) continue;
+      const double len = static_cast<double>(e.end_us - e.start_us);
+      auto at = [&](int64_t t) { return static_cast<double>(t - e.start_us) / len; };
+      if (e.kind == EventKind::kSilence) {
+        for (const std::string& r : e.regions) spec.silent.push_back({{r[0], r[1]}, a, b});
+        continue;
+      }
+      if (e.kind == EventKind::kPortMove) {
+        const double x = (at(a) + at(b)) / 2;
+        // The profile's own sources move too: `shift` of its port weight goes, by the
+        // event's end, to the new ports (its population and packet share stay).
+        double new_sum = 0;
+        for (const PortWeight& pw : e.ports) new_sum += pw.weight;
+        for (ProfileSpec& p : spec.profiles) {
+          if (p.name != e.from_profile || new_sum <= 0) continue;
+          double old_sum = 0;
+          for (PortWeight& pw : p.ports) {
+            old_sum += pw.weight;
+            pw.weight *= 1 - e.shift * x;
+          }
+          for (const PortWeight& pw : e.ports) {
+            p.ports.push_back({pw.port, old_sum * e.shift * x * pw.weight / new_sum});
+          }
+        }
+      }
+      double r0, r1, a0, a1;
+      Shape(e.kind, &r0, &r1, &a0, &a1);
+      for (const Planting& pl : plantings) {
+        if (pl.event != ei) continue;
+        // A silent country's event sources are silent too: trim the window around outages.
+        int64_t pa = a, pb = b;
+        for (const ScenarioEvent& q : sc.events) {
+          if (q.kind != EventKind::kSilence ||
+              std::find(q.regions.begin(), q.regions.end(), pl.country) == q.regions.end()) {
+            continue;
+          }
+          if (q.start_us <= pa && q.end_us >= pb) {
+            pb = pa;
+          } else if (q.start_us <= pa && q.end_us > pa) {
+            pa = q.end_us;
+          } else if (q.start_us > pa && q.start_us < pb && q.end_us >= pb) {
+            pb = q.start_us;
+          }
+        }
+        if (pa >= pb) continue;
+        const double ra = r0 + (r1 - r0) * at(pa), rb = r0 + (r1 - r0) * at(pb);
+        const double total = e.magnitude * scale * static_cast<double>(pb - pa) /
+                             static_cast<double>(kDayUs) * (ra + rb) / 2;
+        PlantedSpec ps;
+        ps.name = e.name + "/" + pl.country;
+        ps.tool = e.tool;
+        ps.ports = e.ports;
+        ps.country = {pl.country[0], pl.country[1]};
+        ps.sources = pl.sources;
+        ps.start_us = pa;
+        ps.end_us = pb;
+        ps.packets = static_cast<uint64_t>(std::llround(total * pl.share));
+        ps.rate_start = ra;
+        ps.rate_end = rb;
+        if (ps.rate_start + ps.rate_end <= 0) ps.rate_end = 1;
+        ps.active_start = a0 + (a1 - a0) * at(pa);
+        ps.active_end = a0 + (a1 - a0) * at(pb);
+        spec.planted.push_back(std::move(ps));
+        planted_event.push_back({ei, pl.country});
+      }
+    }
+
+    ScenarioTruth::File f;
+    f.sensor = sensor.id;
+    f.day = day;
+    f.start_us = day_start;
+    f.end_us = day_end;
+    f.path = out.compress ? task->pcap + ".zst" : task->pcap;
+    Status s = WriteTraceTo(spec, ctx.index, writer.get(), &f.truth);
+    if (!s.ok()) {
+      return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
+    }
+    if (out.with_sources) {
+      RETURN_IF_ERROR(WriteGroundTruthJson(f.truth, sensor_dir + "/" + label + ".truth.json",
+                                           /*with_sources=*/true));
+    }
+    f.truth.sources.clear();
+    task->files.push_back(std::move(f));
+    task->planted_event.push_back(std::move(planted_event));
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  if (out.compress) RETURN_IF_ERROR(CompressFile(task->pcap, task->pcap + ".zst"));
+  return OkStatus();
+}
+
 }  // namespace
 
 Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
                    const ScenarioOutput& out, ScenarioTruth* truth_out) {
   const double scale = sc.scale;
   auto scaled = [&](double v) { return std::max<uint64_t>(1, std::llround(v * scale)); };
-  const int64_t sc_end = sc.start_us + sc.days * kDayUs;
-
+  const int64_t sc_first = sc.FirstUs(), sc_end = sc.EndUs();
   // Event sources, drawn once for the whole scenario.
   ScenarioTruth truth;
   std::vector<Planting> plantings;
@@ -155,8 +334,8 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     ScenarioTruth::Event te;
     te.spec = &e;
     const std::string where = fmt::format("{}:{}: event '{}': ", sc.path, e.line, e.name);
-    if (e.start_us >= sc_end || e.end_us <= sc.start_us) {
-      return InvalidArgument(where + "outside the scenario's period");
+    if (e.start_us >= sc_end || e.end_us <= sc_first) {
+      return InvalidArgument(where + "outside the scenario's period and phases");
     }
     if (e.kind != EventKind::kSilence) {
       if (e.kind == EventKind::kDominate && e.source_addr != 0) {
@@ -189,148 +368,86 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     return InvalidArgument("hours per file: " + std::to_string(out.hours_per_file) +
                            " does not divide 24");
   }
+  if (out.days_per_file < 1 || (out.days_per_file > 1 && out.hours_per_file != 24)) {
+    return InvalidArgument(
+        fmt::format("days per file: {} (at least 1, and only with whole days)", out.days_per_file));
+  }
   const int per_day = 24 / out.hours_per_file;
   std::error_code ec;
   std::filesystem::create_directories(out.dir, ec);
   if (ec) return IoError("creating " + out.dir + ": " + ec.message());
-  const uint64_t population_seed = Mix64(sc.seed ^ 0x706f70756c6174ULL) | 1;
   const SourceRangeIndex index(ranges);
+  RunContext ctx{sc,
+                 index,
+                 plantings,
+                 out,
+                 Mix64(sc.seed ^ 0x706f70756c6174ULL) | 1,
+                 static_cast<int32_t>(sc.start_us / kDayUs)};
 
+  // Every generated day in order, with its phase.
+  std::vector<Window> days;
+  auto add_days = [&](int64_t start_us, int n, const ScenarioPhase* phase) {
+    for (int d = 0; d < n; ++d)
+      days.push_back({static_cast<int32_t>(start_us / kDayUs + d), 0, phase});
+  };
+  add_days(sc.start_us, sc.days, nullptr);
+  for (const ScenarioPhase& p : sc.phases) add_days(p.start_us, p.days, &p);
+  std::sort(days.begin(), days.end(),
+            [](const Window& a, const Window& b) { return a.day < b.day; });
+
+  // Files, sensor by sensor: a day, hours of one, or several days.
+  std::vector<FileTask> tasks;
   for (size_t si = 0; si < sc.sensors.size(); ++si) {
-    const ScenarioSensor& sensor = sc.sensors[si];
-    const std::string sensor_dir = out.dir + "/" + sensor.id;
+    const std::string sensor_dir = out.dir + "/" + sc.sensors[si].id;
     std::filesystem::create_directories(sensor_dir, ec);
     if (ec) return IoError("creating " + sensor_dir + ": " + ec.message());
-    for (int w = 0; w < sc.days * per_day; ++w) {
-      const int d = w / per_day, hour = (w % per_day) * out.hours_per_file;
-      // The file's window; named day_* as it is one whole day unless --hours-per-file.
-      const int64_t day_start = sc.start_us + d * kDayUs + hour * kHourUs;
-      const int64_t day_end = day_start + out.hours_per_file * kHourUs;
-      const auto day_number = static_cast<int32_t>((sc.start_us + d * kDayUs) / kDayUs);
-      const std::string day = TimeZone::DayString(day_number);
-      const std::string label = per_day == 1 ? day : fmt::format("{}T{:02d}", day, hour);
-      GeneratorSpec spec = sc.base;
-      spec.seed = per_day == 1
-                      ? Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^ static_cast<uint64_t>(d + 1))
-                      : Mix64(sc.seed ^ (uint64_t{si + 1} << 32) ^
-                              (static_cast<uint64_t>(w + 1) << 12) ^ 0x686f7572ULL);
-      spec.population_seed = population_seed;
-      spec.start_us = day_start;
-      spec.end_us = day_end;
-      spec.monitored = sensor.prefixes;
-      spec.sources = scaled(static_cast<double>(sc.sources));
-      const int dow = ((day_number % 7) + 11) % 7;  // 0 = Sunday (1970-01-01 was a Thursday)
-      const double weekday = (dow == 0 || dow == 6) ? sc.weekend_factor : 1.0;
-      // A part of a day gets its share of the diurnal cycle (hourly steps, as the generator).
-      double part = 1;
-      if (per_day > 1) {
-        auto rate = [&](int h) {
-          return 1 +
-                 sc.base.diurnal_amplitude *
-                     std::cos(6.283185307179586 * (h + 0.5 - sc.base.diurnal_peak_hour_utc) / 24.0);
-        };
-        double all = 0, mine = 0;
-        for (int h = 0; h < 24; ++h) {
-          all += rate(h);
-          if (h >= hour && h < hour + out.hours_per_file) mine += rate(h);
+    for (size_t k = 0; k < days.size(); k += static_cast<size_t>(out.days_per_file)) {
+      for (int h = 0; h < per_day; ++h) {
+        FileTask t;
+        t.sensor = si;
+        const std::string day = TimeZone::DayString(days[k].day);
+        const int hour = h * out.hours_per_file;
+        t.pcap =
+            sensor_dir + "/" + (per_day == 1 ? day : fmt::format("{}T{:02d}", day, hour)) + ".pcap";
+        for (size_t j = k; j < std::min(days.size(), k + out.days_per_file); ++j) {
+          t.windows.push_back({days[j].day, hour, days[j].phase});
         }
-        part = mine / all;
+        tasks.push_back(std::move(t));
       }
-      spec.packets =
-          std::llround(static_cast<double>(sc.packets_per_sensor_day) * scale * weekday * part);
+    }
+  }
 
-      std::vector<std::pair<size_t, std::string>> planted_event;  // (event, region) per planted
-      for (size_t ei = 0; ei < sc.events.size(); ++ei) {
-        const ScenarioEvent& e = sc.events[ei];
-        const int64_t a = std::max(e.start_us, day_start), b = std::min(e.end_us, day_end);
-        if (a >= b) continue;
-        const double len = static_cast<double>(e.end_us - e.start_us);
-        auto at = [&](int64_t t) { return static_cast<double>(t - e.start_us) / len; };
-        if (e.kind == EventKind::kSilence) {
-          for (const std::string& r : e.regions) spec.silent.push_back({{r[0], r[1]}, a, b});
-          continue;
-        }
-        if (e.kind == EventKind::kPortMove) {
-          const double x = (at(a) + at(b)) / 2;
-          // The profile's own sources move too: `shift` of its port weight goes, by the
-          // event's end, to the new ports (its population and packet share stay).
-          double new_sum = 0;
-          for (const PortWeight& pw : e.ports) new_sum += pw.weight;
-          for (ProfileSpec& p : spec.profiles) {
-            if (p.name != e.from_profile || new_sum <= 0) continue;
-            double old_sum = 0;
-            for (PortWeight& pw : p.ports) {
-              old_sum += pw.weight;
-              pw.weight *= 1 - e.shift * x;
-            }
-            for (const PortWeight& pw : e.ports) {
-              p.ports.push_back({pw.port, old_sum * e.shift * x * pw.weight / new_sum});
-            }
-          }
-        }
-        double r0, r1, a0, a1;
-        Shape(e.kind, &r0, &r1, &a0, &a1);
-        for (const Planting& pl : plantings) {
-          if (pl.event != ei) continue;
-          // A silent country's event sources are silent too: trim the window around outages.
-          int64_t pa = a, pb = b;
-          for (const ScenarioEvent& q : sc.events) {
-            if (q.kind != EventKind::kSilence ||
-                std::find(q.regions.begin(), q.regions.end(), pl.country) == q.regions.end()) {
-              continue;
-            }
-            if (q.start_us <= pa && q.end_us >= pb) {
-              pb = pa;
-            } else if (q.start_us <= pa && q.end_us > pa) {
-              pa = q.end_us;
-            } else if (q.start_us > pa && q.start_us < pb && q.end_us >= pb) {
-              pb = q.start_us;
-            }
-          }
-          if (pa >= pb) continue;
-          const double ra = r0 + (r1 - r0) * at(pa), rb = r0 + (r1 - r0) * at(pb);
-          const double total = e.magnitude * scale * static_cast<double>(pb - pa) /
-                               static_cast<double>(kDayUs) * (ra + rb) / 2;
-          PlantedSpec ps;
-          ps.name = e.name + "/" + pl.country;
-          ps.tool = e.tool;
-          ps.ports = e.ports;
-          ps.country = {pl.country[0], pl.country[1]};
-          ps.sources = pl.sources;
-          ps.start_us = pa;
-          ps.end_us = pb;
-          ps.packets = static_cast<uint64_t>(std::llround(total * pl.share));
-          ps.rate_start = ra;
-          ps.rate_end = rb;
-          if (ps.rate_start + ps.rate_end <= 0) ps.rate_end = 1;
-          ps.active_start = a0 + (a1 - a0) * at(pa);
-          ps.active_end = a0 + (a1 - a0) * at(pb);
-          spec.planted.push_back(std::move(ps));
-          planted_event.push_back({ei, pl.country});
-        }
-      }
-
-      const std::string pcap = sensor_dir + "/" + label + ".pcap";
-      ScenarioTruth::File f;
-      f.sensor = sensor.id;
-      f.day = day;
-      f.start_us = day_start;
-      f.end_us = day_end;
-      f.path = out.compress ? pcap + ".zst" : pcap;
-      Status s = WriteTrace(spec, index, pcap, &f.truth);
-      if (!s.ok()) {
-        return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
-      }
-      if (out.compress) RETURN_IF_ERROR(CompressFile(pcap, f.path));
-      if (out.with_sources) {
-        RETURN_IF_ERROR(WriteGroundTruthJson(f.truth, sensor_dir + "/" + label + ".truth.json",
-                                             /*with_sources=*/true));
-      }
-      f.truth.sources.clear();
+  // Each file depends only on its own windows, so threads change nothing in the bytes.
+  size_t threads = out.threads > 0 ? static_cast<size_t>(out.threads)
+                                   : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, tasks.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (size_t i; !failed.load() && (i = next.fetch_add(1)) < tasks.size();) {
+      tasks[i].status = GenerateFile(ctx, &tasks[i]);
+      if (!tasks[i].status.ok()) failed = true;
+    }
+  };
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+    for (std::thread& t : pool) t.join();
+  }
+  for (FileTask& t : tasks) {
+    if (!t.status.ok()) return t.status;
+  }
+  for (FileTask& t : tasks) {
+    for (size_t wi = 0; wi < t.files.size(); ++wi) {
+      ScenarioTruth::File& f = t.files[wi];
+      const std::string label =
+          per_day == 1 ? f.day : fmt::format("{}T{:02d}", f.day, (f.start_us % kDayUs) / kHourUs);
       for (size_t k = 0; k < f.truth.planted.size(); ++k) {
-        ScenarioTruth::Event& te = truth.events[planted_event[k].first];
+        ScenarioTruth::Event& te = truth.events[t.planted_event[wi][k].first];
         te.packets += f.truth.planted[k].packets;
-        te.packets_by_file[{sensor.id, label}] += f.truth.planted[k].packets;
+        te.packets_by_file[{f.sensor, label}] += f.truth.planted[k].packets;
       }
       truth.packets += f.truth.packets;
       truth.files.push_back(std::move(f));
@@ -345,6 +462,18 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
   j["scale"] = sc.scale;
   j["start"] = TimeZone::DayString(static_cast<int32_t>(sc.start_us / kDayUs));
   j["days"] = sc.days;
+  nlohmann::ordered_json phases = nlohmann::ordered_json::array();
+  for (const ScenarioPhase& p : sc.phases) {
+    nlohmann::ordered_json pj;
+    pj["name"] = p.name;
+    pj["start"] = TimeZone::DayString(static_cast<int32_t>(p.start_us / kDayUs));
+    pj["days"] = p.days;
+    pj["packets_per_sensor_day"] = p.packets_per_sensor_day;
+    pj["sources"] = p.sources;
+    pj["country_weights"] = p.base.country_weights;
+    phases.push_back(pj);
+  }
+  j["phases"] = phases;
   j["packets"] = truth.packets;
   nlohmann::ordered_json sensors = nlohmann::ordered_json::array();
   for (const ScenarioSensor& s : sc.sensors) {

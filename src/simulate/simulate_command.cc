@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "simulate/scenario.h"
@@ -19,7 +20,7 @@ int RunSimulateCommand(int argc, char** argv) {
   double scale = 0;
   uint64_t seed = 0;
   bool compress = false, with_sources = false;
-  int hours_per_file = 24;
+  int hours_per_file = 24, days_per_file = 1, threads = 0;
   app.add_option("--scenario", scenario_name, "shipped scenario name or path to a .toml")
       ->required();
   app.add_option("--out", out_dir, "output directory")->required();
@@ -31,6 +32,11 @@ int RunSimulateCommand(int argc, char** argv) {
                "also write each trace's full ground truth with every source");
   app.add_option("--hours-per-file", hours_per_file, "24 (a file per day) or 1, 2, 3, 4, 6, 8, 12")
       ->check(CLI::IsMember({1, 2, 3, 4, 6, 8, 12, 24}));
+  app.add_option("--days-per-file", days_per_file,
+                 "N days per file (named by the first), for fewer, larger files")
+      ->check(CLI::Range(1, 3660));
+  app.add_option("--threads", threads, "threads generating files (0: one per core)")
+      ->check(CLI::Range(0, 256));
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
   try {
     app.parse(argc, argv);
@@ -54,7 +60,9 @@ int RunSimulateCommand(int argc, char** argv) {
     ranges = std::move(*r);
   }
   ScenarioTruth truth;
-  Status s = RunScenario(*sc, ranges, {out_dir, compress, with_sources, hours_per_file}, &truth);
+  Status s = RunScenario(*sc, ranges,
+                         {out_dir, compress, with_sources, hours_per_file, days_per_file, threads},
+                         &truth);
   if (!s.ok()) return fail(s);
   for (const auto& f : truth.files) {
     std::printf("%s  %s  %llu packets\n", f.sensor.c_str(), f.path.c_str(),
@@ -65,9 +73,11 @@ int RunSimulateCommand(int argc, char** argv) {
                 EventKindName(e.spec->kind), static_cast<unsigned long long>(e.packets),
                 e.sources.size());
   }
-  std::printf("%s: %zu files, %llu packets, ground truth in %s/ground_truth.json\n",
-              sc->name.c_str(), truth.files.size(), static_cast<unsigned long long>(truth.packets),
-              out_dir.c_str());
+  std::set<std::string> paths;
+  for (const auto& f : truth.files) paths.insert(f.path);
+  std::printf("%s: %zu files (%zu traces), %llu packets, ground truth in %s/ground_truth.json\n",
+              sc->name.c_str(), paths.size(), truth.files.size(),
+              static_cast<unsigned long long>(truth.packets), out_dir.c_str());
   return 0;
 }
 

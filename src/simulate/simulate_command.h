@@ -22,6 +22,9 @@ namespace teiten::simulate {
 //   --with-sources        also DIR/<sensor>/<YYYY-MM-DD>.truth.json with every source
 //   --hours-per-file N    files of N hours (1, 2, 3, 4, 6, 8, 12) instead of one per day,
 //                         named <YYYY-MM-DD>T<HH>.pcap
+//   --days-per-file N     files of N generated days one after the other (named by the first day;
+//                         whole days only), for fewer, larger files
+//   --threads N           threads generating files (0, the default: one per core); same bytes
 //   --ranges-csv FILE     source ranges "first,last,CC,ASN" (as `teiten geo --ranges-csv` writes);
 //                         without it a built-in stand-in is used
 // Prints a one-line summary per file and per event to stdout, errors to stderr as

@@ -16,7 +16,7 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '1'};
+constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '2'};
 constexpr size_t kFooterSize = 16;
 
 template <typename T>
@@ -26,16 +26,11 @@ T Load(const uint8_t* p) {
   return v;
 }
 
-// Per source: varint c, then c varint gaps between its ascending reference numbers.
-void PutPostings(std::vector<uint32_t>* refs, std::vector<uint8_t>* out) {
-  std::sort(refs->begin(), refs->end());
-  refs->erase(std::unique(refs->begin(), refs->end()), refs->end());
-  codec::PutVarint(out, refs->size());
-  uint32_t prev = 0;
-  for (uint32_t r : *refs) {
-    codec::PutVarint(out, r - prev);
-    prev = r;
-  }
+uint64_t Zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t Unzigzag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
 }
 
 }  // namespace
@@ -43,6 +38,62 @@ void PutPostings(std::vector<uint32_t>* refs, std::vector<uint8_t>* out) {
 uint32_t SourceIndexBuilder::AddBlock(uint64_t segment, uint32_t block) {
   refs_.push_back({segment, block});
   return static_cast<uint32_t>(refs_.size() - 1);
+}
+
+void SourceIndexBuilder::AddRun(const Observation* const* rows, size_t n, uint32_t ref,
+                                uint32_t blocks, int32_t day, const GeoInfo& geo) {
+  if (n == 0) return;
+  int64_t first = rows[0]->ts_us, last = rows[0]->ts_us;
+  uint64_t ttl[256] = {};
+  scratch_ports_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    first = std::min(first, rows[i]->ts_us);
+    last = std::max(last, rows[i]->ts_us);
+    ttl[rows[i]->ttl]++;
+    scratch_ports_.push_back(PortKeyOf(*rows[i]));
+  }
+  std::sort(scratch_ports_.begin(), scratch_ports_.end());
+  // A visit: varint ref, blocks − 1, day (zigzag), sensor, packets, first µs (zigzag), last −
+  // first; u16 country, varint ASN; varint P, P × (varint port key, count); varint T,
+  // T × (u8 TTL, varint count).
+  std::vector<uint8_t>& v = scratch_visit_;
+  v.clear();
+  codec::PutVarint(&v, ref);
+  codec::PutVarint(&v, blocks - 1);
+  codec::PutVarint(&v, Zigzag(day));
+  codec::PutVarint(&v, rows[0]->sensor);
+  codec::PutVarint(&v, n);
+  codec::PutVarint(&v, Zigzag(first));
+  codec::PutVarint(&v, static_cast<uint64_t>(last - first));
+  codec::PutFixed<uint16_t>(&v, geo.country);
+  codec::PutVarint(&v, geo.asn);
+  size_t distinct = 0;
+  for (size_t i = 0; i < n; ++i) distinct += i == 0 || scratch_ports_[i] != scratch_ports_[i - 1];
+  codec::PutVarint(&v, distinct);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && scratch_ports_[j] == scratch_ports_[i]) ++j;
+    codec::PutVarint(&v, scratch_ports_[i]);
+    codec::PutVarint(&v, j - i);
+    i = j;
+  }
+  size_t nttl = 0;
+  for (uint64_t c : ttl) nttl += c > 0;
+  codec::PutVarint(&v, nttl);
+  for (int t = 0; t < 256; ++t) {
+    if (!ttl[t]) continue;
+    codec::PutU8(&v, static_cast<uint8_t>(t));
+    codec::PutVarint(&v, ttl[t]);
+  }
+  const IpAddr& src = rows[0]->src;
+  uint64_t off = arena_.size();
+  codec::PutVarint(&arena_, v.size());
+  arena_.insert(arena_.end(), v.begin(), v.end());
+  if (src.is_v4()) {
+    v4_.push_back({src.v4(), off});
+  } else {
+    v6_.push_back({src, off});
+  }
 }
 
 Status SourceIndexBuilder::Write(const std::string& path) {
@@ -56,20 +107,27 @@ Status SourceIndexBuilder::Write(const std::string& path) {
     codec::PutFixed<uint32_t>(&out, r.block);
     codec::PutFixed<uint32_t>(&out, 0);
   }
+  // Per source: varint c, then its c visits, each after its varint length.
   std::vector<uint8_t> postings;
-  std::vector<uint32_t> refs;
-  // IPv4: addresses, then offsets of each one's postings.
+  auto put_visits = [&](auto begin, auto end) {
+    codec::PutVarint(&postings, static_cast<uint64_t>(end - begin));
+    for (auto it = begin; it != end; ++it) {
+      codec::Reader r(arena_.data() + it->second, arena_.size() - it->second);
+      uint64_t len = r.Varint();
+      size_t head = r.offset();
+      postings.insert(postings.end(), arena_.begin() + static_cast<ptrdiff_t>(it->second),
+                      arena_.begin() + static_cast<ptrdiff_t>(it->second + head + len));
+    }
+  };
   std::vector<uint32_t> addrs;
   std::vector<uint64_t> offs;
   for (size_t i = 0; i < v4_.size();) {
-    uint32_t a = static_cast<uint32_t>(v4_[i] >> 32);
-    refs.clear();
-    for (; i < v4_.size() && static_cast<uint32_t>(v4_[i] >> 32) == a; ++i) {
-      refs.push_back(static_cast<uint32_t>(v4_[i]));
-    }
-    addrs.push_back(a);
+    size_t j = i;
+    while (j < v4_.size() && v4_[j].first == v4_[i].first) ++j;
+    addrs.push_back(v4_[i].first);
     offs.push_back(postings.size());
-    PutPostings(&refs, &postings);
+    put_visits(v4_.begin() + static_cast<ptrdiff_t>(i), v4_.begin() + static_cast<ptrdiff_t>(j));
+    i = j;
   }
   offs.push_back(postings.size());
   codec::PutFixed<uint64_t>(&out, addrs.size());
@@ -79,12 +137,12 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   std::vector<IpAddr> addrs6;
   offs.clear();
   for (size_t i = 0; i < v6_.size();) {
-    IpAddr a = v6_[i].first;
-    refs.clear();
-    for (; i < v6_.size() && v6_[i].first == a; ++i) refs.push_back(v6_[i].second);
-    addrs6.push_back(a);
+    size_t j = i;
+    while (j < v6_.size() && v6_[j].first == v6_[i].first) ++j;
+    addrs6.push_back(v6_[i].first);
     offs.push_back(postings.size());
-    PutPostings(&refs, &postings);
+    put_visits(v6_.begin() + static_cast<ptrdiff_t>(i), v6_.begin() + static_cast<ptrdiff_t>(j));
+    i = j;
   }
   offs.push_back(postings.size());
   codec::PutFixed<uint64_t>(&out, addrs6.size());
@@ -94,9 +152,9 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   out.insert(out.end(), postings.begin(), postings.end());
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
   out.insert(out.end(), kMagic, kMagic + 8);
-  v4_.clear();
-  v4_.shrink_to_fit();
-  v6_.clear();
+  std::vector<uint8_t>().swap(arena_);
+  std::vector<std::pair<uint32_t, uint64_t>>().swap(v4_);
+  std::vector<std::pair<IpAddr, uint64_t>>().swap(v6_);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("create source index " + path);
   const uint8_t* p = out.data();
@@ -141,6 +199,9 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   auto bad = [&](const char* what) {
     return DataLoss(fmt::format("source index {}: {}", path, what));
   };
+  if (std::memcmp(x->base_, "TSIX0001", 8) == 0) {
+    return bad("an index of block lists only (before visits): rebuild the store's indexes");
+  }
   if (std::memcmp(x->base_, kMagic, 8) != 0 ||
       std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0) {
     return bad("bad magic (not a source index, or cut short)");
@@ -179,27 +240,52 @@ SourceIndex::~SourceIndex() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
-Status SourceIndex::Postings(uint64_t begin, uint64_t end, std::vector<BlockRef>* out) const {
-  if (begin > end || end > postings_size_) {
-    return DataLoss(
-        fmt::format("source index {}: postings {}..{} out of bounds", path_, begin, end));
-  }
+Status SourceIndex::Postings(uint64_t begin, uint64_t end, std::vector<Visit>* out) const {
+  auto bad = [&](const char* what) {
+    return DataLoss(fmt::format("source index {}: visits at {}: {}", path_, begin, what));
+  };
+  if (begin > end || end > postings_size_) return bad("out of bounds");
   codec::Reader r(postings_ + begin, end - begin);
   uint64_t c = r.Varint();
-  if (c > end - begin) return DataLoss(fmt::format("source index {}: bad postings", path_));
-  uint64_t ref = 0;
+  if (r.failed() || c > end - begin) return bad("bad count");
   for (uint64_t i = 0; i < c; ++i) {
-    ref += r.Varint();
-    if (r.failed() || ref >= nrefs_) {
-      return DataLoss(fmt::format("source index {}: posting at {} out of range", path_, begin));
-    }
+    uint64_t len = r.Varint();
+    const uint8_t* p = r.Bytes(len);
+    if (!p) return bad("cut short");
+    codec::Reader v(p, len);
+    Visit x;
+    uint64_t ref = v.Varint();
+    uint64_t blocks = v.Varint() + 1;
+    if (ref >= nrefs_ || blocks > nrefs_ - ref) return bad("block reference out of range");
     const uint8_t* e = refs_ + ref * 16;
-    out->push_back({Load<uint64_t>(e), Load<uint32_t>(e + 8)});
+    x.first = {Load<uint64_t>(e), Load<uint32_t>(e + 8)};
+    x.blocks = static_cast<uint32_t>(blocks);
+    x.day = static_cast<int32_t>(Unzigzag(v.Varint()));
+    x.sensor = static_cast<uint16_t>(v.Varint());
+    x.packets = v.Varint();
+    x.first_us = Unzigzag(v.Varint());
+    x.last_us = x.first_us + static_cast<int64_t>(v.Varint());
+    x.geo.country = v.Fixed<uint16_t>();
+    x.geo.asn = static_cast<uint32_t>(v.Varint());
+    uint64_t np = v.Varint();
+    if (np > len) return bad("bad port count");
+    for (uint64_t k = 0; k < np; ++k) {
+      auto key = static_cast<PortKey>(v.Varint());
+      x.ports.push_back({key, v.Varint()});
+    }
+    uint64_t nt = v.Varint();
+    if (nt > 256) return bad("bad TTL count");
+    for (uint64_t k = 0; k < nt; ++k) {
+      uint8_t t = v.Fixed<uint8_t>();
+      x.ttls.push_back({t, v.Varint()});
+    }
+    if (v.failed()) return bad("visit cut short");
+    out->push_back(std::move(x));
   }
   return OkStatus();
 }
 
-Status SourceIndex::Lookup(const IpAddr& addr, std::vector<BlockRef>* out) const {
+Status SourceIndex::Lookup(const IpAddr& addr, std::vector<Visit>* out) const {
   if (addr.is_v4()) {
     uint32_t want = addr.v4();
     uint64_t lo = 0, hi = n4_;

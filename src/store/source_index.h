@@ -1,6 +1,7 @@
-// Source index: for one ingest transaction, which (segment, block) pairs hold each source, so
-// that `teiten ip` decodes only the blocks holding the address instead of every block whose
-// source range covers it (SPEC A7, §4).
+// Source index: for one ingest transaction, each source's visits — its packets in one segment
+// (a local day of one flush), summarised: blocks, day, sensor, packets, first and last time,
+// enrichment, packets per port and per TTL. `teiten ip` answers from these without decoding a
+// block, and decodes only the visit's blocks for anything else (SPEC A7, §4).
 //
 // One file per transaction (idx/NNNNNNNN.tsix), written with its segments and committed by the
 // same manifest rename; immutable. Layout in docs/STORE_FORMAT.md.
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "common/ip.h"
+#include "common/observation.h"
 #include "common/status.h"
+#include "enrich/geo.h"
 
 namespace teiten {
 
@@ -22,27 +25,41 @@ struct BlockRef {
   bool operator==(const BlockRef&) const = default;
 };
 
-// Collects (source, block) pairs while a transaction writes its segments.
+struct Visit {
+  BlockRef first;       // the first block holding these packets
+  uint32_t blocks = 1;  // consecutive blocks from `first`
+  int32_t day = 0;
+  uint16_t sensor = 0;
+  uint64_t packets = 0;
+  int64_t first_us = 0, last_us = 0;
+  GeoInfo geo;
+  std::vector<std::pair<PortKey, uint64_t>> ports;  // ascending key
+  std::vector<std::pair<uint8_t, uint64_t>> ttls;   // ascending TTL
+};
+
+// Collects visits while a transaction writes its segments.
 class SourceIndexBuilder {
  public:
-  // A block of a segment; returns its reference number for Add.
+  // A block of a segment; returns its reference number for AddRun.
   uint32_t AddBlock(uint64_t segment, uint32_t block);
-  void Add(const IpAddr& src, uint32_t ref) {
-    if (src.is_v4()) {
-      v4_.push_back((uint64_t{src.v4()} << 32) | ref);
-    } else {
-      v6_.push_back({src, ref});
-    }
-  }
+  // Rows of one source at one sensor within one segment, which lie in `blocks` blocks from block
+  // reference `ref`.
+  void AddRun(const Observation* const* rows, size_t n, uint32_t ref, uint32_t blocks, int32_t day,
+              const GeoInfo& geo);
   bool empty() const { return v4_.empty() && v6_.empty(); }
-  size_t bytes() const { return v4_.capacity() * 8 + v6_.capacity() * sizeof(v6_[0]); }
+  size_t bytes() const {
+    return arena_.capacity() + v4_.capacity() * sizeof(v4_[0]) + v6_.capacity() * sizeof(v6_[0]);
+  }
   // Writes the index to `path` (a new file) and fsyncs it.
   Status Write(const std::string& path);
 
  private:
   std::vector<BlockRef> refs_;
-  std::vector<uint64_t> v4_;  // address << 32 | ref
-  std::vector<std::pair<IpAddr, uint32_t>> v6_;
+  std::vector<uint8_t> arena_;                     // encoded visits, each after its varint length
+  std::vector<std::pair<uint32_t, uint64_t>> v4_;  // (address, arena offset)
+  std::vector<std::pair<IpAddr, uint64_t>> v6_;
+  std::vector<PortKey> scratch_ports_;
+  std::vector<uint8_t> scratch_visit_;
 };
 
 class SourceIndex {
@@ -52,13 +69,13 @@ class SourceIndex {
   SourceIndex(const SourceIndex&) = delete;
   SourceIndex& operator=(const SourceIndex&) = delete;
 
-  // Appends the blocks that hold `addr` (none when the transaction never saw it).
-  Status Lookup(const IpAddr& addr, std::vector<BlockRef>* out) const;
+  // Appends the visits of `addr` (none when the transaction never saw it).
+  Status Lookup(const IpAddr& addr, std::vector<Visit>* out) const;
   uint64_t sources() const { return n4_ + n6_; }
 
  private:
   SourceIndex() = default;
-  Status Postings(uint64_t begin, uint64_t end, std::vector<BlockRef>* out) const;
+  Status Postings(uint64_t begin, uint64_t end, std::vector<Visit>* out) const;
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;

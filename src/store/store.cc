@@ -412,6 +412,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     }
     std::vector<PortCell*> touched;
     std::vector<PortCell*> heavy_dirty;
+    std::vector<const Observation*> run_rows;
     for (size_t r = 0; r < part.size();) {
       const Observation& head = batch.rows[part[r]];
       size_t e = r + 1;
@@ -422,9 +423,11 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       SensorDay& sd = roll.sensors[head.sensor];
       const GeoInfo& g = geo[part[r]];
       sd.AddRun(head.src, g, e - r);
-      for (size_t b = r / kBlockRows; b <= (e - 1) / kBlockRows; ++b) {
-        index_.Add(head.src, first_ref + static_cast<uint32_t>(b));
-      }
+      run_rows.clear();
+      for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
+      index_.AddRun(run_rows.data(), run_rows.size(),
+                    first_ref + static_cast<uint32_t>(r / kBlockRows),
+                    static_cast<uint32_t>((e - 1) / kBlockRows - r / kBlockRows + 1), d, g);
       ++run_id_;
       touched.clear();
       PortKey last_key = UINT32_MAX;
@@ -466,6 +469,50 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     rows_added_ += part.size();
     begin = end;
   }
+  return OkStatus();
+}
+
+Status Store::Transaction::RebuildIndexes() {
+  std::vector<std::string> replaced;
+  constexpr uint32_t kColumns = col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader;
+  DecodedBlock blk;
+  std::vector<const Observation*> rows;
+  std::map<uint64_t, int32_t> seg_day;
+  for (const auto& s : next_.segments) seg_day[s.id] = s.day;
+  for (auto& in : next_.inputs) {
+    SourceIndexBuilder b;
+    for (uint64_t id : in.segments) {
+      ASSIGN_OR_RETURN(auto reader, store_->OpenSegment(id));
+      for (size_t k = 0; k < reader->blocks().size(); ++k) {
+        uint32_t ref = b.AddBlock(id, static_cast<uint32_t>(k));
+        RETURN_IF_ERROR(reader->ReadBlock(k, kColumns, &blk));
+        // A run cut by a block boundary becomes two visits: the sums are the same.
+        const auto& r = blk.batch.rows;
+        for (size_t i = 0; i < r.size();) {
+          size_t e = i + 1;
+          while (e < r.size() && r[e].src == r[i].src && r[e].sensor == r[i].sensor) ++e;
+          rows.clear();
+          for (size_t x = i; x < e; ++x) rows.push_back(&r[x]);
+          b.AddRun(rows.data(), rows.size(), ref, 1, seg_day[id], blk.geo[i]);
+          i = e;
+        }
+      }
+    }
+    if (b.empty()) continue;
+    uint64_t id = next_.next_id++;
+    std::string path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
+    written_.push_back(path);
+    RETURN_IF_ERROR(b.Write(path));
+    if (in.index) replaced.push_back(fmt::format("idx/{:08}.tsix", in.index));
+    in.index = id;
+  }
+  next_.generation++;
+  RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "idx").string()));
+  RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
+  committed_ = true;
+  store_->manifest_ = next_;
+  std::error_code ec;
+  for (const auto& r : replaced) fs::remove(fs::path(store_->dir_) / r, ec);
   return OkStatus();
 }
 

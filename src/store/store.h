@@ -149,6 +149,9 @@ class Store::Transaction {
 
   // Makes everything added visible, recorded as `input` (its segments are filled in).
   Status Commit(InputRecord input);
+  // Maintenance, instead of Add/Commit: rebuilds every input's source index from its segments
+  // (for a store whose indexes predate the current index format) and commits.
+  Status RebuildIndexes();
   uint64_t rows_added() const { return rows_added_; }
   // Bytes held by pending rollups (a rough figure, for memory accounting).
   size_t pending_days() const { return pending_.size(); }

@@ -100,6 +100,9 @@ TEST(ChartNumbers, ThousandsSeparatorsAndRounding) {
   EXPECT_EQ(FormatNumber(-1234.5, 1), "-1,234.5");
   EXPECT_EQ(FormatNumber(-0.001, 1), "0.0");
   EXPECT_EQ(FormatNumber(3.14159, 2), "3.14");
+  EXPECT_EQ(FormatNumber(0.5), "0");
+  EXPECT_EQ(FormatNumber(1.5), "2");
+  EXPECT_EQ(FormatNumber(1234.5678, 2), "1,234.57");
   EXPECT_EQ(FormatNumber(NAN), "–");
   EXPECT_EQ(FormatNumber(INFINITY), "–");
 }
@@ -197,6 +200,32 @@ TEST(ChartLines, MaxMapsToTopTickAndPointsScaleLinearly) {
   EXPECT_EQ(x1, 720 - 16);
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(pts[i].first, x0 + (x1 - x0) * i / 4, 0.06);
   ExpectWellFormed(svg, "lines");
+}
+
+// Ten years of days on a 600 px axis: at most four points per half-pixel column are kept, and
+// the one spike still reaches the top tick.
+TEST(ChartLines, LongSeriesAreThinnedPerPixelColumnKeepingPeaks) {
+  TimeChart c;
+  std::vector<double> vals;
+  for (int i = 0; i < 3653; ++i) {
+    c.days.push_back(16436 + i);  // 2015-01-01 …
+    vals.push_back(i == 1777 ? 1000 : 100 + (i % 7) * 10);
+  }
+  c.series = {{"9600/TCP", vals}};
+  const std::string svg = Lines(c);
+  const auto pts = Points(SeriesPath(svg, 0, "line"));
+  const std::regex base("class=\"x-baseline\" x1=\"([-0-9.]+)\" y1=\"[-0-9.]+\" x2=\"([-0-9.]+)\"");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, base));
+  const double plot_w = std::stod(m[2]) - std::stod(m[1]);
+  EXPECT_LE(pts.size(), static_cast<size_t>(4 * 2 * (plot_w + 1)));
+  EXPECT_GT(pts.size(), static_cast<size_t>(2 * plot_w));  // every column still has its extremes
+  const double top = YTicks(svg).at("1,000");
+  EXPECT_EQ(std::count_if(pts.begin(), pts.end(),
+                          [&](const auto& p) { return std::fabs(p.second - top) < 0.06; }),
+            1);
+  for (size_t i = 1; i < pts.size(); ++i) EXPECT_GE(pts[i].first, pts[i - 1].first);
+  EXPECT_LT(svg.size(), 60'000u);
 }
 
 TEST(ChartLines, UnsortedDaysAreSortedWithTheirValues) {

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
 #include <set>
 #include <string>
 
@@ -115,6 +118,8 @@ TEST(PortNotesTest, EveryNoteHasSaneEnglishAndJapanese) {
                 n.ja.find("した。") != std::string::npos)
         << n.ja;
     EXPECT_EQ(n.ja.find("である。"), std::string::npos) << n.ja;
+
+    EXPECT_FALSE(n.label.empty()) << "a reader needs a name where IANA's is missing or misleading";
 
     for (const PortNoteRef& r : n.refs) {
       EXPECT_FALSE(r.title.empty());
@@ -239,19 +244,67 @@ TEST(PortNotesTest, SharedNotesResolveToOneEntry) {
   EXPECT_EQ(FindPortNote(MakePortKey(6, 31337)), nullptr);
 }
 
+TEST(PortNotesTest, FindAllListsEachNoteOnceInOrder) {
+  // A TALOT2-style top list: 135, 1026/UDP, 445, ICMP, 1027/UDP, 139, 1028/UDP, an unknown port.
+  std::vector<PortKey> featured = {
+      MakePortKey(6, 135),   MakePortKey(17, 1026), MakePortKey(6, 445),   MakePortKey(1, 0),
+      MakePortKey(17, 1027), MakePortKey(6, 139),   MakePortKey(17, 1028), MakePortKey(6, 31337)};
+  std::vector<const PortNote*> notes = FindPortNotes(featured);
+  ASSERT_EQ(notes.size(), 5u);
+  EXPECT_EQ(notes[0]->title, "135/TCP (epmap)");
+  EXPECT_EQ(notes[1]->title, "1026\u20131028/UDP");
+  EXPECT_EQ(notes[2]->title, "445/TCP (microsoft-ds)");
+  EXPECT_EQ(notes[3]->title, "0/ICMP, 0/ICMPv6");
+  EXPECT_EQ(notes[4]->title, "139/TCP (netbios-ssn)");
+  EXPECT_TRUE(FindPortNotes({}).empty());
+}
+
+// The seed reports (JPCERT/CC TSUBAME, IPA TALOT2) name the ports a telescope's readers ask
+// about; every one of them has a note.
+TEST(PortNotesTest, EveryPortTheSeedReportsNameHasANote) {
+  // TEITEN_SHARED_DIR when set, else the shared directory beside the source tree.
+  const char* shared = std::getenv("TEITEN_SHARED_DIR");
+  std::filesystem::path dir =
+      std::filesystem::path(shared ? shared : testing::SourceDir() + "/../shared") / "seeds";
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " missing";
+  // "445/TCP", "5168/tcp", "1026(UDP)", "ICMP".
+  const std::regex port_re(R"((\d{1,5})(?:/|\()(TCP|UDP|tcp|udp)|ICMP)");
+  std::set<PortKey> named;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::sregex_iterator m(text.begin(), text.end(), port_re), end; m != end; ++m) {
+      if ((*m)[0] == "ICMP") {
+        named.insert(MakePortKey(1, 0));
+        continue;
+      }
+      std::string proto = (*m)[2];
+      named.insert(MakePortKey(proto == "TCP" || proto == "tcp" ? 6 : 17,
+                               static_cast<uint16_t>(std::stoi((*m)[1]))));
+    }
+  }
+  EXPECT_GE(named.size(), 15u);  // 23, 445, 53413/UDP, 5060/UDP, 9600, 2967, 1026–1028/UDP …
+  for (PortKey k : named) {
+    EXPECT_NE(FindPortNote(k), nullptr) << "no note for " << PortKeyToString(k);
+  }
+}
+
 TEST(PortNotesTest, WrappedTextBecomesOneParagraph) {
   auto notes = PortNotes::Parse(
       "[[port]]\n"
       "ports = [\"22/tcp\"]\n"
       "en = \"\"\"\n  Secure\n  Shell, port 22.  \nSecond sentence.\n\"\"\"\n"
-      "ja = \"\"\"\nWindows の\n設定です。\n2 文目\nです。\n\"\"\"\n"
+      "ja = \"\"\"\nWindows の\n設定です。\n2 文目\nです。攻撃に\nMirai が、\nMirai の脆弱性\n"
+      "(CVE-1)。REST API\nでは\n\"\"\"\n"
       "refs = [{ title = \"RFC 4253\", url = \"https://www.rfc-editor.org/rfc/rfc4253\" }]\n",
       "t.toml");
   ASSERT_TRUE(notes.ok()) << notes.status().ToString();
   ASSERT_EQ(notes->notes().size(), 1u);
   const PortNote& n = notes->notes()[0];
   EXPECT_EQ(n.en, "Secure Shell, port 22. Second sentence.");
-  EXPECT_EQ(n.ja, "Windows の設定です。2 文目です。");
+  EXPECT_EQ(
+      n.ja,
+      "Windows の設定です。2 文目です。攻撃に Mirai が、Mirai の脆弱性(CVE-1)。REST API では");
   EXPECT_EQ(n.title, "22/TCP");  // no service given
   EXPECT_EQ(n.line, 1);
   ASSERT_EQ(n.refs.size(), 1u);

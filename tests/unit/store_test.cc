@@ -1,4 +1,5 @@
 // The store through the ingest path: hand-checked counts, idempotence, crash safety, corruption.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 #include <signal.h>
@@ -562,6 +563,32 @@ TEST_F(StoreTest, SourceHistoryReadsOnlyTheIndexedBlocksAndCountsEveryPacket) {
   EXPECT_EQ(h->ports, want);
   EXPECT_EQ(h->first_us, kAug12Jst + 700);
   EXPECT_EQ(h->last_us, kAug12Jst + kDay + (7 + 5000 * 19) * 100);
+  EXPECT_EQ(h->ttls, (std::map<uint8_t, uint64_t>{{64, 40}}));
+  EXPECT_TRUE(h->windows.empty());
+  auto w = SourceHistory(*store_, *IpAddr::Parse("16.0.0.7"), true);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->windows, (std::map<uint16_t, uint64_t>{{0, 20}}));  // the TCP day's packets
+  EXPECT_EQ(w->ports, want);
+  // Rebuilt from the segments (a maintenance transaction), the indexes give the same history.
+  std::vector<uint64_t> before;
+  for (const auto& in : store_->manifest().inputs) before.push_back(in.index);
+  {
+    auto txn = store_->Begin();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->RebuildIndexes().ok());
+  }
+  Open();
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_NE(store_->manifest().inputs[i].index, before[i]);
+    EXPECT_FALSE(fs::exists(fmt::format("{}/store/idx/{:08}.tsix", dir_.path(), before[i])));
+  }
+  auto again = SourceHistory(*store_, *IpAddr::Parse("16.0.0.7"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->packets, 40u);
+  EXPECT_EQ(again->ports, want);
+  EXPECT_EQ(again->days, h->days);
+  EXPECT_EQ(again->first_us, h->first_us);
+  EXPECT_EQ(again->last_us, h->last_us);
   auto other = SourceHistory(*store_, *IpAddr::Parse("16.0.0.8"));
   EXPECT_EQ(other->packets, 40u);
   auto unseen = SourceHistory(*store_, *IpAddr::Parse("192.0.2.1"));

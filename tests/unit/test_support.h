@@ -9,13 +9,26 @@
 
 namespace teiten::testing {
 
+// The source tree and ../shared as the build saw them; $TEITEN_SOURCE_DIR / $TEITEN_SHARED_DIR
+// override them.
 inline std::string SourceDir() {
-  const char* e = std::getenv("TEITEN_SOURCE_DIR");
-  return e ? e : ".";
+  if (const char* e = std::getenv("TEITEN_SOURCE_DIR")) return e;
+#ifdef TEITEN_SOURCE_DIR_BUILT
+  return TEITEN_SOURCE_DIR_BUILT;
+#else
+  return ".";
+#endif
+}
+inline std::string SharedDir() {
+  if (const char* e = std::getenv("TEITEN_SHARED_DIR")) return e;
+#ifdef TEITEN_SHARED_DIR_BUILT
+  return TEITEN_SHARED_DIR_BUILT;
+#else
+  return SourceDir() + "/../shared";
+#endif
 }
 inline std::string SharedPcapDir() {
-  const char* e = std::getenv("TEITEN_SHARED_DIR");
-  return std::string(e ? e : "../shared") + "/data/pcaps";
+  return SharedDir() + "/data/pcaps";
 }
 inline std::string CountryDb() {
   return SourceDir() +
