@@ -1,4 +1,4 @@
-// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, geo, simulate.
+// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, report, geo, simulate.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include "cli/table.h"
 #include "enrich/names.h"
 #include "ingest/ingest.h"
+#include "report/report.h"
 #include "sensor/config.h"
 #include "simulate/simulate_command.h"
 #include "store/store.h"
@@ -242,15 +243,11 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
         InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
-  auto* period = &q->period;
-  auto* f = &q->format;
-  Config& cfg = q->cfg;
-  auto* store = &q->store;
-  auto* sel = &q->sel;
-  auto res = Top(**store, dim, *period, *sel, n);
+  const Store& store = *q->store;
+  auto res = Top(store, dim, q->period, q->sel, n);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
-  auto geo = dim == Dimension::kAsn ? OpenGeoQuietly(cfg) : nullptr;
+  auto geo = dim == Dimension::kAsn ? OpenGeoQuietly(q->cfg) : nullptr;
   bool ja = lang == Lang::kJa;
   std::string dim_title = dim == Dimension::kPort      ? (ja ? "宛先ポート番号" : "port")
                           : dim == Dimension::kCountry ? (ja ? "送信元地域" : "region")
@@ -262,10 +259,10 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
               : fmt::format("previous rank ({})", res->previous.Label())});
   for (const auto& r : res->rows) {
     t.AddRow({Count(static_cast<uint64_t>(r.rank)),
-              Text(KeyName(**store, geo.get(), dim, r.key, lang)), Count(r.packets),
-              Count(r.sources), Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
+              Text(KeyName(store, geo.get(), dim, r.key, lang)), Count(r.packets), Count(r.sources),
+              Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
   }
-  if (*f == OutputFormat::kTable) {
+  if (q->format == OutputFormat::kTable) {
     if (ja) {
       fmt::print("期間 {} — 合計 {} パケット、送信元 {} 件\n", res->period.Label(),
                  Thousands(res->total_packets), Thousands(res->total_sources));
@@ -274,7 +271,7 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
                  Thousands(res->total_packets), Thousands(res->total_sources));
     }
   }
-  t.Write(std::cout, *f);
+  t.Write(std::cout, q->format);
   return 0;
 }
 
@@ -345,11 +342,9 @@ int RunIp(const Common& c, const std::string& addr_text) {
 int RunSummary(const Common& c, const std::string& period_text, size_t n) {
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
-  auto* period = &q->period;
-  auto* f = &q->format;
-  auto* store = &q->store;
-  auto* sel = &q->sel;
-  auto s = Summary(**store, *period, *sel, n);
+  const Store& store = *q->store;
+  const OutputFormat f = q->format;
+  auto s = Summary(store, q->period, q->sel, n);
   if (!s.ok()) return Fail(s.status());
   Lang lang = ParseLang(c.lang);
   bool ja = lang == Lang::kJa;
@@ -362,8 +357,8 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n) {
   totals.AddRow({Text("packets_per_sensor_day"), Fixed(s->packets_per_sensor_day, 1)});
   totals.AddRow({Text("sources_per_sensor_day"), Fixed(s->sources_per_sensor_day, 1)});
   totals.AddRow({Text("packets_per_source"), Fixed(s->packets_per_source, 2)});
-  totals.Write(std::cout, *f);
-  if (*f != OutputFormat::kTable) return 0;
+  totals.Write(std::cout, f);
+  if (f != OutputFormat::kTable) return 0;
   for (Dimension dim : {Dimension::kPort, Dimension::kCountry}) {
     const auto& rows = dim == Dimension::kPort ? s->ports : s->countries;
     const auto& ss = dim == Dimension::kPort ? s->port_source_share : s->country_source_share;
@@ -375,10 +370,10 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n) {
              ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
     for (size_t i = 0; i < rows.size(); ++i) {
       t.AddRow({Count(static_cast<uint64_t>(rows[i].rank)),
-                Text(KeyName(**store, nullptr, dim, rows[i].key, lang)), Count(rows[i].packets),
+                Text(KeyName(store, nullptr, dim, rows[i].key, lang)), Count(rows[i].packets),
                 Percent(rows[i].share), Count(rows[i].sources), Percent(ss[i])});
     }
-    t.Write(std::cout, *f);
+    t.Write(std::cout, f);
   }
   return 0;
 }
@@ -391,10 +386,7 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   if (!g.ok()) return Fail(g.status());
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
-  auto* period = &q->period;
-  auto* f = &q->format;
-  auto* store = &q->store;
-  auto* sel = &q->sel;
+  const Store& store = *q->store;
   Lang lang = ParseLang(c.lang);
   Result<SeriesResult> res = Internal("unset");
   bool packets_only = false;
@@ -402,7 +394,7 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
     PortKey k;
     if (!ParsePortKey(by_country, &k))
       return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 445/tcp", by_country)));
-    res = PortByCountry(**store, k, *period, *sel, n);
+    res = PortByCountry(store, k, q->period, q->sel, n);
     packets_only = true;
   } else {
     Dimension dim = Dimension::kPort;
@@ -426,12 +418,12 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
     }
     for (const auto& sid : sensor_series) {
       dim = Dimension::kSensor;
-      int i = (*store)->SensorIndex(sid);
+      int i = store.SensorIndex(sid);
       if (i < 0) return Fail(NotFound(fmt::format("sensor '{}' is not in the store", sid)));
       keys.push_back(static_cast<uint64_t>(i));
       names.push_back(sid);
     }
-    res = Series(**store, dim, keys, *period, *g, *sel);
+    res = Series(store, dim, keys, q->period, *g, q->sel);
     if (res.ok()) res->names = keys.empty() ? std::vector<std::string>{"all"} : names;
   }
   if (!res.ok()) return Fail(res.status());
@@ -449,7 +441,71 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
     }
     t.AddRow(row);
   }
-  t.Write(std::cout, *f);
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+struct ReportArgs {
+  std::string period;
+  std::string format = "html";
+  std::string layout;
+  std::string out;
+  bool totals = false;
+};
+
+// `teiten report`: a quarterly (TSUBAME) or monthly (TALOT2) report, Japanese or English.
+int RunReport(const Common& c, const ReportArgs& a) {
+  auto fmt_r = report::ParseReportFormat(a.format);
+  if (!fmt_r.ok()) return Fail(fmt_r.status());
+  if (c.lang != "ja" && c.lang != "en") {
+    return Fail(InvalidArgument(fmt::format("language '{}': expected ja or en", c.lang)));
+  }
+  report::ReportOptions o;
+  auto period = ParsePeriod(a.period);
+  if (!period.ok()) return Fail(period.status());
+  o.period = *period;
+  o.lang = ParseLang(c.lang);
+  o.totals = a.totals;
+  if (!a.layout.empty()) {
+    if (a.layout != "quarterly" && a.layout != "monthly") {
+      return Fail(
+          InvalidArgument(fmt::format("layout '{}': expected quarterly or monthly", a.layout)));
+    }
+    o.layout = a.layout == "monthly" ? report::Layout::kMonthly : report::Layout::kQuarterly;
+    o.layout_forced = true;
+  }
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto sel = ResolveSensors(**store, c.sensors, c.groups);
+  if (!sel.ok()) return Fail(sel.status());
+  o.sensors = *sel;
+  bool ja = o.lang == Lang::kJa;
+  if (!c.groups.empty()) {
+    o.sensors_label = (ja ? "グループ: " : "group ") + fmt::format("{}", fmt::join(c.groups, ", "));
+  } else if (!c.sensors.empty()) {
+    o.sensors_label = fmt::format("{}", fmt::join(c.sensors, ", "));
+  }
+  auto geo = OpenGeoQuietly(cfg);
+  o.geo = geo.get();
+  std::string out = a.out;
+  if (out.empty()) {
+    const char* ext = *fmt_r == report::ReportFormat::kHtml  ? "html"
+                      : *fmt_r == report::ReportFormat::kPdf ? "pdf"
+                                                             : "md";
+    out = fmt::format("teiten-report-{}-{}.{}", o.period.Label(), c.lang, ext);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto data = report::GatherReport(**store, o);
+  if (!data.ok()) return Fail(data.status());
+  report::Document doc = report::ComposeReport(*data);
+  Status st = report::WriteReport(doc, *fmt_r, out);
+  if (!st.ok()) return Fail(st);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print("{}: {} report for {} ({} sensors, {} packets, {} findings) in {:.2f} s\n", out,
+             data->opts.layout == report::Layout::kMonthly ? "monthly" : "quarterly",
+             o.period.Label(), data->sensor_ids.size(), Thousands(data->summary.packets),
+             data->findings.size(), secs);
   return 0;
 }
 
@@ -554,6 +610,21 @@ int main(int argc, char** argv) {
   common(ip, true);
   ip->add_option("address", addr, "IPv4 or IPv6 address")->required();
 
+  ReportArgs ra;
+  auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
+  rep->add_option("--config", c.config_path,
+                  "config file (default $TEITEN_CONFIG or ./teiten.toml)");
+  rep->add_option("--store", c.store_path, "store directory (overrides the config)");
+  rep->add_option("--period", ra.period, "2018Q3 (quarterly), 2007-08 (monthly) or FROM..TO")
+      ->required();
+  rep->add_option("--lang", c.lang, "ja or en")->capture_default_str();
+  rep->add_option("--format", ra.format, "html, md or pdf")->capture_default_str();
+  rep->add_option("-o,--output", ra.out, "output file (default teiten-report-PERIOD-LANG.EXT)");
+  rep->add_option("--sensor-group,--group", c.groups, "only sensors of this group (repeatable)");
+  rep->add_option("--sensor", c.sensors, "only this sensor (repeatable)");
+  rep->add_option("--layout", ra.layout, "quarterly or monthly (default: by the period)");
+  rep->add_flag("--totals", ra.totals, "daily figures show totals, not per-sensor averages");
+
   std::string ranges_out, lookup;
   auto* geo = app.add_subcommand("geo", "the geo databases: what they are, lookups, IPv4 ranges");
   common(geo, false);
@@ -574,5 +645,9 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (rep->parsed()) {
+    if (!rep->count("--lang")) c.lang = "ja";
+    return RunReport(c, ra);
+  }
   return 0;
 }

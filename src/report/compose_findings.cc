@@ -1,0 +1,523 @@
+// The notable phenomena (SPEC A6, §3 item 6): each finding with its facts in sentences and its
+// figures — the port by source region over the period, and the long-term series since the first
+// stored data.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "common/time_zone.h"
+#include "report/compose.h"
+
+namespace teiten::report {
+namespace {
+
+std::string Count(double v) {
+  return Num(static_cast<uint64_t>(std::llround(std::max(0.0, v))));
+}
+
+std::string Capitalized(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+std::string Subject(const Finding& f, Lang lang) {
+  if (f.has_port) return PortShort(f.port);
+  return CountryText(f.country, lang);
+}
+
+// "8月12日～8月13日" / "August 12 to August 13"; "8月12日以降" / "since August 12".
+std::string When(int32_t first, int32_t last, Lang lang) {
+  bool ja = lang == Lang::kJa;
+  if (last == kNoDay) return ja ? DayText(first, lang) + "以降" : "since " + DayText(first, lang);
+  if (last == first) return ja ? DayText(first, lang) + "に" : "on " + DayText(first, lang);
+  return ja ? DayText(first, lang) + "～" + DayText(last, lang) + "に"
+            : "from " + DayText(first, lang) + " to " + DayText(last, lang);
+}
+
+// The finding's port and its related ports: "8080/TCP、8081/TCP、81/TCP".
+std::string PortList(const Finding& f, Lang lang) {
+  std::vector<std::string> ports = {PortShort(f.port)};
+  for (PortKey k : f.related_ports) ports.push_back(PortShort(k));
+  return JoinList(ports, lang);
+}
+
+std::string Title(const Finding& f, Lang lang) {
+  bool ja = lang == Lang::kJa;
+  std::string s = Subject(f, lang);
+  switch (f.kind) {
+    case FindingKind::kSpike:
+      return ja ? fmt::format("{} 宛のパケットの一時的な増加", s)
+                : fmt::format("A spike of packets to {}", s);
+    case FindingKind::kRise:
+      return ja ? fmt::format("{} 宛のパケットの送信元の増加", s)
+                : fmt::format("More and more sources probing {}", s);
+    case FindingKind::kTopEntry:
+      return ja ? fmt::format("{} 宛のパケットのトップ 10 入り", s)
+                : fmt::format("{} enters the top 10", s);
+    case FindingKind::kDominantSource:
+      return ja ? fmt::format("特定の送信元による {} 宛の探索", s)
+                : fmt::format("{} probed mostly by one source", s);
+    case FindingKind::kPortsTogether: {
+      std::vector<std::string> ports = {s};
+      for (PortKey k : f.related_ports) ports.push_back(PortShort(k));
+      return ja ? fmt::format("{} 宛のパケットの同時増加", JoinList(ports, lang))
+                : fmt::format("{} rising together", JoinList(ports, lang));
+    }
+    case FindingKind::kRegionEntry:
+      return ja ? fmt::format("{}からのパケットの増加", s) : fmt::format("More packets from {}", s);
+    case FindingKind::kRegionSilent:
+      return ja ? fmt::format("{}からの送信元の急減", s)
+                : fmt::format("Sources in {} fall silent", s);
+  }
+  return s;
+}
+
+std::string PrevRankWords(int prev_rank, const Period& p, Lang lang) {
+  bool ja = lang == Lang::kJa;
+  std::string prev = PreviousPeriodWord(p, lang);
+  if (prev_rank > 0)
+    return ja ? fmt::format("{}は {} 位", prev, prev_rank)
+              : fmt::format("{} in {}", Ordinal(prev_rank), prev);
+  if (prev_rank == kRankOutOfTop)
+    return ja ? prev + "はトップ10圏外" : "outside the top 10 in " + prev;
+  if (prev_rank == kRankNew) return ja ? prev + "は観測なし" : "not seen in " + prev;
+  return ja ? "前期のデータなし" : "no earlier data";
+}
+
+// One sentence per fact, in the fact's own terms.
+std::string FactSentence(const Composer& c, const Finding& f, const FindingFact& x) {
+  Lang lang = c.lang;
+  bool ja = c.ja;
+  std::string s = Subject(f, lang);
+  const Period& p = c.data.opts.period;
+  switch (x.kind) {
+    case FindingKind::kSpike: {
+      std::string peak;
+      bool one_day = x.last_day != kNoDay && x.last_day == x.first_day;
+      if (x.peak_day != kNoDay && !one_day) {
+        peak = ja ? fmt::format("最も多かった{}には {} 件でした。", DayText(x.peak_day, lang),
+                                Num(x.peak_packets))
+                  : fmt::format(" The peak was {} packets on {}.", Num(x.peak_packets),
+                                DayText(x.peak_day, lang));
+      }
+      // Against a baseline of (almost) nothing a ratio says nothing.
+      bool from_nothing = x.packets_before < 1;
+      std::string level =
+          from_nothing
+              ? (ja ? fmt::format(
+                          "それまでほとんど観測されていなかったパケットが 1 日あたり平均 {} 件"
+                          "観測されました。",
+                          Count(x.packets_after))
+                    : fmt::format(" Almost nothing had been seen there before; it received {} "
+                                  "packets a day on average.",
+                                  Count(x.packets_after)))
+              : (ja ? fmt::format(
+                          "1 日あたりのパケット数は、それまでの {} 件から平均 {} 件（{} 倍）と"
+                          "なりました。",
+                          Count(x.packets_before), Count(x.packets_after), Dec(x.ratio, 1))
+                    : fmt::format(" Packets rose from a baseline of {} a day to an average of {} "
+                                  "({}×).",
+                                  Count(x.packets_before), Count(x.packets_after),
+                                  Dec(x.ratio, 1)));
+      return ja ? fmt::format("{}、{} 宛のパケットが突発的に増加しました。{}{}",
+                              When(x.first_day, x.last_day, lang), s, level, peak)
+                : fmt::format("{}, packets to {} spiked.{}{}",
+                              Capitalized(When(x.first_day, x.last_day, lang)), s, level, peak);
+    }
+    case FindingKind::kRise: {
+      std::string base =
+          ja ? fmt::format(
+                   "{}頃より、{} 宛のパケットの送信元 IP アドレス数が増加傾向にあります。1 日あ"
+                   "たりの送信元数は {} 個から直近 1 週間の {} 個に増えました（1 日あたり約 {} "
+                   "個の増加）。",
+                   DayText(x.first_day, lang), s, Count(x.sources_before), Count(x.sources_after),
+                   Dec(x.slope, 1))
+             : fmt::format(
+                   "Since about {}, the number of distinct sources sending to {} has been "
+                   "rising steadily: from {} a day to {} in the last week (about {} more "
+                   "each day).",
+                   DayText(x.first_day, lang), s, Count(x.sources_before), Count(x.sources_after),
+                   Dec(x.slope, 1));
+      if (x.packets_before > 0 && x.packets_after > 0) {
+        base += ja ? fmt::format("1 日あたりのパケット数は {} 件から {} 件となりました（{}）。",
+                                 Count(x.packets_before), Count(x.packets_after),
+                                 ChangeShort(x.packets_before, x.packets_after, lang))
+                   : fmt::format(" Packets per day went from {} to {} ({}).",
+                                 Count(x.packets_before), Count(x.packets_after),
+                                 ChangeShort(x.packets_before, x.packets_after, lang));
+      }
+      return base;
+    }
+    case FindingKind::kTopEntry:
+    case FindingKind::kRegionEntry: {
+      bool region = x.kind == FindingKind::kRegionEntry;
+      std::string where = region ? (ja ? "送信元地域" : "source regions")
+                                 : (ja ? "宛先ポート番号" : "destination ports");
+      int top = region ? 5 : 10;
+      std::string from = PrevRankWords(x.prev_rank, p, lang);
+      std::string who = region ? (ja ? s + "からのパケット" : "Packets from " + s)
+                               : (ja ? s + " 宛のパケット" : "Packets to " + s);
+      std::string since;
+      if (x.first_day != kNoDay) {
+        since = ja ? DayText(x.first_day, lang) + "頃から増加し、" : "";
+      }
+      return ja ? fmt::format("{}は{}{}のトップ {} で {} 位になりました（{}）。", who, since, where,
+                              top, x.rank, from)
+                : fmt::format("{}{} ranked {} among the {} (top {}; {}).", who,
+                              x.first_day != kNoDay
+                                  ? ", rising since about " + DayText(x.first_day, lang) + ","
+                                  : "",
+                              Ordinal(x.rank), where, top, from);
+    }
+    case FindingKind::kRegionSilent:
+      return ja ? fmt::format(
+                      "{}、{}からの 1 日あたりの送信元 IP アドレス数が {} 個から {} 個に急減し"
+                      "ました。当該地域のネットワーク障害や遮断の可能性があります。",
+                      When(x.first_day, x.last_day, lang), s, Count(x.sources_before),
+                      Count(x.sources_after))
+                : fmt::format(
+                      "{}, the distinct sources from {} fell from {} a day to {}. A "
+                      "network outage or shutdown in that region is a possible cause.",
+                      Capitalized(When(x.first_day, x.last_day, lang)), s, Count(x.sources_before),
+                      Count(x.sources_after));
+    case FindingKind::kPortsTogether: {
+      std::vector<std::string> ports = {s};
+      for (PortKey k : f.related_ports) ports.push_back(PortShort(k));
+      return ja ? fmt::format(
+                      "{}頃から、{} 宛のパケットが同時に増加しており、その送信元の多くは共通"
+                      "しています。同じマルウェアなどが探索するポートを変更、または追加した"
+                      "可能性があります。",
+                      DayText(x.first_day, lang), JoinList(ports, lang))
+                : fmt::format(
+                      "Since about {}, packets to {} have been rising together, largely "
+                      "from the same sources: the same malware, or the same operators, "
+                      "may have changed or added the ports they scan.",
+                      DayText(x.first_day, lang), JoinList(ports, lang));
+    }
+    case FindingKind::kDominantSource:
+      return "";  // told with the sources below
+  }
+  return "";
+}
+
+std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvidence& e) {
+  Lang lang = c.lang;
+  bool ja = c.ja;
+  std::string who = e.addr.ToString();
+  std::string where = CountryText(e.country, lang);
+  if (e.asn != 0) {
+    std::string org = c.data.opts.geo ? c.data.opts.geo->AsnName(e.asn) : "";
+    std::string sep = ja ? "、" : ", ";
+    where +=
+        org.empty() ? fmt::format("{}AS{}", sep, e.asn) : fmt::format("{}AS{} {}", sep, e.asn, org);
+  }
+  int32_t first = c.data.tz.LocalDay(e.first_seen_us);
+  int32_t last = c.data.tz.LocalDay(e.last_seen_us);
+  std::vector<std::string> other;
+  for (const auto& p : e.other_ports) {
+    if (p.port == f.port) continue;
+    other.push_back(PortShort(p.port));
+    if (other.size() == 6) break;
+  }
+  std::string s =
+      ja ? fmt::format(
+               "{} 宛のパケットの {} は、1 つの送信元 IP アドレス {}（{}）から送られたもので"
+               "した。",
+               Subject(f, lang), Pct(e.share), who, where)
+         : fmt::format("{} of the packets to {} came from one source, {} ({}).", Pct(e.share),
+                       Subject(f, lang), who, where);
+  Period seen = DaysPeriod(first, last + 1);
+  s += ja ? fmt::format("この送信元は {}の間の {} 日間、{} 台のセンサーで観測されており、",
+                        SpanText(seen, lang), e.days_seen, e.sensors_seen)
+          : fmt::format(" It was seen on {} day{} ({}) by {} sensor{}", e.days_seen,
+                        e.days_seen == 1 ? "" : "s", SpanText(seen, lang), e.sensors_seen,
+                        e.sensors_seen == 1 ? "" : "s");
+  if (other.empty()) {
+    s += ja ? fmt::format("{} 以外のポートにはパケットを送っていませんでした。", Subject(f, lang))
+            : fmt::format(", and sent nothing to ports other than {}.", Subject(f, lang));
+  } else {
+    s += ja ? fmt::format("{} 以外に {} にもパケットを送っていました。", Subject(f, lang),
+                          JoinList(other, lang))
+            : fmt::format(", and also probed {}.", JoinList(other, lang));
+  }
+  if (!e.tags.empty()) {
+    s += ja ? fmt::format("ツールの特徴: {}。", JoinList(e.tags, lang))
+            : fmt::format(" Tool traits: {}.", JoinList(e.tags, lang));
+  }
+  return s;
+}
+
+std::string RegionsSentence(const Composer& c, const Finding& f) {
+  if (f.top_regions.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& r : f.top_regions) {
+    parts.push_back(c.ja ? fmt::format("{}（{}）", CountryText(r.country, c.lang), Pct(r.share))
+                         : fmt::format("{} ({})", CountryText(r.country, c.lang), Pct(r.share)));
+  }
+  if (parts.size() == 1) {
+    return c.ja ? fmt::format("期間中の送信元地域は、{}でした。", parts[0])
+                : fmt::format("The source region was {}.", parts[0]);
+  }
+  return c.ja ? fmt::format("期間中の主な送信元地域は、{}でした。", JoinList(parts, c.lang))
+              : fmt::format("The main source regions were {}.", JoinList(parts, c.lang));
+}
+
+std::string OtherName(Lang lang) {
+  return lang == Lang::kJa ? "その他" : "Other";
+}
+
+Result<DailySet> DailySeries(const Store& store, Dimension dim, const std::vector<uint64_t>& keys,
+                             const std::vector<std::string>& names, const Period& p, Granularity g,
+                             const SensorSelection& sel) {
+  ASSIGN_OR_RETURN(SeriesResult s, Series(store, dim, keys, p, g, sel));
+  DailySet d;
+  d.names = names;
+  d.keys = keys;
+  d.packets.assign(names.size(), {});
+  d.sources.assign(names.size(), {});
+  for (const auto& pt : s.points) {
+    int y = 0;
+    unsigned m = 0, dd = 0;
+    if (std::sscanf(pt.label.c_str(), "%d-%u-%u", &y, &m, &dd) != 3) {
+      return Internal("series label '" + pt.label + "' is not a date");
+    }
+    d.days.push_back(TimeZone::DaysFromCivil(y, m, dd));
+    for (size_t i = 0; i < names.size(); ++i) {
+      d.packets[i].push_back(i < pt.packets.size() ? pt.packets[i] : 0);
+      d.sources[i].push_back(i < pt.sources.size() ? pt.sources[i] : 0);
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+Status FillFindingFigures(const Store& store, const ReportData& data, FindingFigure* ff) {
+  const Finding& f = ff->finding;
+  const FigureHint& h = f.figure;
+  const SensorSelection& sel = data.opts.sensors;
+  Lang lang = data.opts.lang;
+  Period span = DaysPeriod(h.first_day, h.end_day);
+  if (span.days() <= 0) span = data.opts.period;
+  switch (h.series) {
+    case FigureHint::Series::kPortByCountry: {
+      if (!f.has_port) break;
+      ASSIGN_OR_RETURN(SeriesResult s, PortByCountry(store, f.port, span, sel, 5));
+      DailySet& d = ff->by_region;
+      for (uint64_t k : s.keys) {
+        d.keys.push_back(k);
+        d.names.push_back(CountryText(static_cast<CountryCode>(k), lang));
+      }
+      d.keys.push_back(kOtherKey);
+      d.names.push_back(OtherName(lang));
+      d.packets.assign(d.names.size(), {});
+      d.sources.assign(d.names.size(), {});
+      for (size_t i = 0; i < s.points.size(); ++i) {
+        d.days.push_back(span.first_day + static_cast<int32_t>(i));
+        for (size_t j = 0; j < d.names.size(); ++j) {
+          d.packets[j].push_back(j < s.points[i].packets.size() ? s.points[i].packets[j] : 0);
+          d.sources[j].push_back(0);
+        }
+      }
+      break;
+    }
+    case FigureHint::Series::kPorts: {
+      std::vector<uint64_t> keys;
+      std::vector<std::string> names;
+      for (PortKey k : h.ports) {
+        keys.push_back(k);
+        names.push_back(PortShort(k));
+      }
+      if (keys.empty() && f.has_port) {
+        keys.push_back(f.port);
+        names.push_back(PortShort(f.port));
+      }
+      ASSIGN_OR_RETURN(ff->by_region, DailySeries(store, Dimension::kPort, keys, names, span,
+                                                  Granularity::kDay, sel));
+      break;
+    }
+    case FigureHint::Series::kCountry: {
+      CountryCode cc = !h.countries.empty() ? h.countries[0] : f.country;
+      ASSIGN_OR_RETURN(ff->by_region,
+                       DailySeries(store, Dimension::kCountry, {cc}, {CountryText(cc, lang)}, span,
+                                   Granularity::kDay, sel));
+      break;
+    }
+  }
+  // The long-term series, when the store holds more than the period.
+  if (h.long_first_day < data.opts.period.first_day && h.long_end_day > h.long_first_day) {
+    Period lt = DaysPeriod(h.long_first_day, h.long_end_day);
+    Dimension dim = f.has_port ? Dimension::kPort : Dimension::kCountry;
+    uint64_t key = f.has_port ? f.port : f.country;
+    ASSIGN_OR_RETURN(ff->long_term, DailySeries(store, dim, {key}, {Subject(f, lang)}, lt,
+                                                h.long_granularity, sel));
+  }
+  return OkStatus();
+}
+
+std::string FindingOverviewSentence(const Composer& c, size_t i) {
+  const Finding& f = c.data.findings[i].finding;
+  Lang lang = c.lang;
+  bool ja = c.ja;
+  std::string section = i < c.finding_sections.size() ? c.finding_sections[i] : "";
+  std::string pointer =
+      ja ? fmt::format("本現象については、「{} {}」の節で述べます。", section, Title(f, lang))
+         : fmt::format(" Section {}, \"{}\", describes it.", section, Title(f, lang));
+  std::string s = Subject(f, lang);
+  std::string head;
+  switch (f.kind) {
+    case FindingKind::kSpike:
+      head = ja ? fmt::format("{}、{} 宛のパケットが一時的に増加しました。",
+                              When(f.first_day, f.last_day, lang), s)
+                : fmt::format("Packets to {} spiked {}.", s, When(f.first_day, f.last_day, lang));
+      break;
+    case FindingKind::kRise:
+    case FindingKind::kPortsTogether:
+    case FindingKind::kTopEntry:
+      if (f.first_day != kNoDay) {
+        head = ja ? fmt::format("{} 宛のパケットが、{}以降増加傾向にあります。", s,
+                                DayText(f.first_day, lang))
+                  : fmt::format("Packets to {} have been rising since {}.", s,
+                                DayText(f.first_day, lang));
+      } else {
+        head = ja ? fmt::format("{} 宛のパケットが増加しました。", s)
+                  : fmt::format("Packets to {} increased.", s);
+      }
+      break;
+    case FindingKind::kDominantSource:
+      head = ja ? fmt::format("{} 宛のパケットの多くは、特定の送信元から送られたものでした。", s)
+                : fmt::format("Most packets to {} came from a single source.", s);
+      break;
+    case FindingKind::kRegionEntry:
+      head =
+          f.first_day != kNoDay
+              ? (ja ? fmt::format("次に送信元地域に着目すると、{}からのパケットが {}頃から増加傾向"
+                                  "にあります。",
+                                  s, DayText(f.first_day, lang))
+                    : fmt::format("Among source regions, packets from {} have been rising "
+                                  "since about {}.",
+                                  s, DayText(f.first_day, lang)))
+              : (ja ? fmt::format("{}からのパケットが増加し、送信元地域のトップ 5 に入りました。",
+                                  s)
+                    : fmt::format("Packets from {} rose into the top 5 source regions.", s));
+      break;
+    case FindingKind::kRegionSilent:
+      head = ja ? fmt::format("{}、{}からの送信元 IP アドレス数が急減しました。",
+                              When(f.first_day, f.last_day, lang), s)
+                : fmt::format("The sources in {} fell almost silent {}.", s,
+                              When(f.first_day, f.last_day, lang));
+      break;
+  }
+  return head + pointer;
+}
+
+void ComposeFindings(Composer* c, const std::string& section_number) {
+  const ReportData& d = c->data;
+  Lang lang = c->lang;
+  bool ja = c->ja;
+  Document& doc = c->doc;
+  if (d.findings.empty()) {
+    doc.Paragraph(
+        ja ? "本期間には、docs/FINDINGS.md の基準を満たす注目すべき現象は見つかりませんでした。"
+           : "No phenomenon in this period met the thresholds of docs/FINDINGS.md.");
+    return;
+  }
+  for (size_t i = 0; i < d.findings.size(); ++i) {
+    const FindingFigure& ff = d.findings[i];
+    const Finding& f = ff.finding;
+    if (f.has_port) c->featured.insert(f.port);
+    for (PortKey k : f.related_ports) c->featured.insert(k);
+    std::string number = fmt::format("{}.{}", section_number, i + 1);
+    doc.Heading(2, number + " " + Title(f, lang), "finding-" + std::to_string(i + 1));
+
+    std::string body;
+    for (const FindingFact& x : f.facts) {
+      std::string s = FactSentence(*c, f, x);
+      if (s.empty()) continue;
+      if (!body.empty() && !ja) body += " ";
+      body += s;
+    }
+    std::string regions = RegionsSentence(*c, f);
+    if (!regions.empty()) body += (ja || body.empty() ? "" : " ") + regions;
+    if (!body.empty()) doc.Paragraph(body);
+
+    for (const SourceEvidence& e : f.top_sources) {
+      if (e.share < 0.1) continue;
+      doc.Paragraph(SourceSentence(*c, f, e));
+    }
+    if (!f.payloads.empty()) {
+      doc.Paragraph((ja ? "観測されたペイロードの例: " : "Payloads seen: ") +
+                    JoinList(f.payloads, lang));
+    }
+    if (!f.os.empty()) {
+      doc.Paragraph((ja ? "送信元の OS の推定: " : "Source operating systems (guessed): ") +
+                    JoinList(f.os, lang));
+    }
+
+    // Figures: the period, then the long term.
+    if (!ff.by_region.days.empty()) {
+      FigureBlock fig;
+      std::string label = c->PeekFigureLabel();
+      bool by_region = f.figure.series == FigureHint::Series::kPortByCountry;
+      std::string what =
+          by_region
+              ? (ja ? fmt::format("{} 観測パケット数の主な送信元地域ごとの推移", Subject(f, lang))
+                    : fmt::format("Packets to {} by main source region", Subject(f, lang)))
+          : f.figure.series == FigureHint::Series::kPorts
+              ? (ja ? fmt::format("{} 宛のパケット数の推移", PortList(f, lang))
+                    : fmt::format("Daily packets to {}", PortList(f, lang)))
+              : (ja ? fmt::format("{}からのパケット数の推移", Subject(f, lang))
+                    : fmt::format("Daily packets from {}", Subject(f, lang)));
+      doc.Paragraph(
+          ja ? fmt::format("{}のパケット数の推移を {} に示します。",
+                           f.has_port ? Subject(f, lang) + " 宛" : Subject(f, lang) + "から",
+                           c->Ref(label))
+             : fmt::format("{} shows it day by day.", label));
+      fig.label = c->NextFigureLabel();
+      fig.id = fmt::format("figure-finding-{}", i + 1);
+      fig.caption = what;
+      std::vector<chart::Marker> marks;
+      if (f.first_day != kNoDay) {
+        marks.push_back({f.first_day, DayText(f.first_day, lang)});
+      }
+      // A region going silent is about its sources; everything else about packets.
+      bool sources = f.kind == FindingKind::kRegionSilent;
+      if (sources) {
+        fig.caption = ja ? fmt::format("{}からの送信元 IP アドレス数の推移", Subject(f, lang))
+                         : fmt::format("Daily distinct sources in {}", Subject(f, lang));
+      }
+      fig.svg = c->DailyChart(ff.by_region, sources, by_region, fig.id, marks);
+      doc.AddFigure(std::move(fig));
+    }
+    if (!ff.long_term.days.empty()) {
+      FigureBlock fig;
+      std::string label = c->PeekFigureLabel();
+      doc.Paragraph(ja ? fmt::format("{}以降の長期の推移を {} に示します。",
+                                     DayTextWithYear(ff.long_term.days.front(), lang),
+                                     c->Ref(label))
+                       : fmt::format("{} shows the long-term series since {}.", label,
+                                     DayTextWithYear(ff.long_term.days.front(), lang)));
+      fig.label = c->NextFigureLabel();
+      fig.id = fmt::format("figure-finding-{}-long", i + 1);
+      fig.caption =
+          ja ? fmt::format("{}以降の {} の観測パケット数の推移",
+                           DayTextWithYear(ff.long_term.days.front(), lang), Subject(f, lang))
+             : fmt::format("Packets {} {} since {}", f.has_port ? "to" : "from", Subject(f, lang),
+                           DayTextWithYear(ff.long_term.days.front(), lang));
+      chart::TimeChart tc;
+      tc.id = fig.id;
+      tc.days = ff.long_term.days;
+      tc.monthly = f.figure.long_granularity == Granularity::kMonth;
+      tc.lang = c->ChartLang();
+      tc.y_label = c->ja ? "パケット数" : "packets";
+      tc.series.push_back({Subject(f, lang), {}, false});
+      for (uint64_t v : ff.long_term.packets[0]) {
+        tc.series.back().values.push_back(static_cast<double>(v));
+      }
+      fig.svg = chart::Lines(tc);
+      doc.AddFigure(std::move(fig));
+    }
+  }
+}
+
+}  // namespace teiten::report
