@@ -99,33 +99,48 @@ Result<Cover> CoverPeriod(const Store& store, Dimension dim, const Period& p,
                    dim != Dimension::kSensor && AllSensors(store, f));
 }
 
-// Sums packets per key over the views. For kSensor the key is the sensor index. Port keys of
-// TCP and UDP (nearly all of them) are summed in a dense array: a quarter of day rollups at ten
+// Sums packets per key over the views, as (key, packets) in no particular order. For kSensor the
+// key is the sensor index. One view (a period rollup) is copied as it is; several are summed, TCP
+// and UDP port keys (nearly all of them) in a dense array: a quarter of day rollups at ten
 // sensors is tens of millions of (day, sensor, port) records.
-void SumPackets(const Cover& c, Dimension dim, std::unordered_map<uint64_t, uint64_t>* out,
-                uint64_t* total) {
+std::vector<std::pair<uint64_t, uint64_t>> SumPackets(const Cover& c, Dimension dim,
+                                                      uint64_t* total) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const auto& v : c.views) *total += v.packets;
+  if (dim == Dimension::kSensor) {
+    std::map<uint64_t, uint64_t> m;
+    for (const auto& v : c.views) m[v.sensor] += v.packets;
+    return {m.begin(), m.end()};
+  }
+  if (c.views.size() == 1) {
+    for (const auto& r : Section(c.views[0], dim)) out.push_back({r.key, r.packets});
+    return out;
+  }
   std::vector<uint64_t> dense;
-  if (dim == Dimension::kPort && c.views.size() > 1) dense.assign(2 * 65536, 0);
+  if (dim == Dimension::kPort) dense.assign(2 * 65536, 0);
+  std::unordered_map<uint64_t, uint64_t> other;
   for (const auto& v : c.views) {
-    *total += v.packets;
-    if (dim == Dimension::kSensor) {
-      (*out)[v.sensor] += v.packets;
-      continue;
-    }
     for (const auto& r : Section(v, dim)) {
       uint8_t proto = PortKeyProto(r.key);
       if (!dense.empty() && PortKeyHasPort(r.key) && (proto == 6 || proto == 17)) {
         dense[(proto == 17 ? 65536u : 0u) + PortKeyPort(r.key)] += r.packets;
       } else {
-        (*out)[r.key] += r.packets;
+        other[r.key] += r.packets;
       }
     }
   }
+  out.assign(other.begin(), other.end());
   for (size_t i = 0; i < dense.size(); ++i) {
-    if (dense[i]) {
-      (*out)[MakePortKey(i >= 65536 ? 17 : 6, static_cast<uint16_t>(i & 0xFFFF))] += dense[i];
-    }
+    if (dense[i])
+      out.push_back(
+          {MakePortKey(i >= 65536 ? 17 : 6, static_cast<uint16_t>(i & 0xFFFF)), dense[i]});
   }
+  return out;
+}
+
+// By packets, then by key so that ties rank the same way every time.
+bool RanksBefore(const std::pair<uint64_t, uint64_t>& a, const std::pair<uint64_t, uint64_t>& b) {
+  return a.second != b.second ? a.second > b.second : a.first < b.first;
 }
 
 const RollupFile::KeyRec* FindKey(Span s, uint32_t key) {
@@ -172,10 +187,7 @@ Result<uint64_t> DistinctSources(const Cover& c, Dimension dim, uint64_t key, bo
 
 std::vector<std::pair<uint64_t, uint64_t>> Ranked(const std::unordered_map<uint64_t, uint64_t>& m) {
   std::vector<std::pair<uint64_t, uint64_t>> v(m.begin(), m.end());
-  // By packets, then by key so that ties rank the same way every time.
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
+  std::sort(v.begin(), v.end(), RanksBefore);
   return v;
 }
 
@@ -226,19 +238,27 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   TopResult res;
   res.period = period;
   res.previous = period.Previous();
-  std::unordered_map<uint64_t, uint64_t> cur, prev;
   uint64_t prev_total = 0;
   ASSIGN_OR_RETURN(Cover cc, CoverPeriod(store, dim, period, f));
   ASSIGN_OR_RETURN(Cover pc, CoverPeriod(store, dim, res.previous, f));
   bool prev_any = pc.any;
-  SumPackets(cc, dim, &cur, &res.total_packets);
-  SumPackets(pc, dim, &prev, &prev_total);
+  auto ranked = SumPackets(cc, dim, &res.total_packets);
+  auto prev = SumPackets(pc, dim, &prev_total);
   ASSIGN_OR_RETURN(res.total_sources, DistinctSources(cc, dim, 0, true));
-  auto ranked = Ranked(cur);
+  // Only the first n are ranked in full; a previous rank is counted, not sorted for.
+  size_t shown = std::min(n, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown), ranked.end(),
+                    RanksBefore);
   std::unordered_map<uint64_t, int> prev_rank;
-  int r = 0;
-  for (const auto& [k, v] : Ranked(prev)) prev_rank[k] = ++r;
-  for (size_t i = 0; i < ranked.size() && i < n; ++i) {
+  for (size_t i = 0; i < shown; ++i) {
+    auto it = std::find_if(prev.begin(), prev.end(),
+                           [&](const auto& p) { return p.first == ranked[i].first; });
+    if (it == prev.end()) continue;
+    int rank = 1;
+    for (const auto& p : prev) rank += RanksBefore(p, *it);
+    prev_rank[it->first] = rank;
+  }
+  for (size_t i = 0; i < shown; ++i) {
     RankRow row;
     row.rank = static_cast<int>(i + 1);
     row.key = ranked[i].first;
@@ -501,28 +521,28 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   for (const auto& in : store.manifest().inputs) {
     if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
   }
-  std::vector<Visit> visits;
   int64_t latest = INT64_MIN;
   for (const auto& in : store.manifest().inputs) {
     if (in.index == 0) continue;
     ASSIGN_OR_RETURN(auto idx, store.OpenIndex(in.index));
-    visits.clear();
-    RETURN_IF_ERROR(idx->Lookup(addr, &visits));
+    SourceSummary sum;
+    ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
+    if (!seen) continue;
+    if (!h.seen || sum.first_us < h.first_us) h.first_us = sum.first_us;
+    if (!h.seen || sum.last_us > h.last_us) h.last_us = sum.last_us;
+    h.seen = true;
+    if (sum.last_us >= latest) {  // the enrichment of the latest capture
+      latest = sum.last_us;
+      h.geo = sum.geo;
+    }
+    h.packets += sum.packets;
+    for (const auto& [k, n] : sum.ports) h.ports[k] += n;
+    for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
     std::unique_ptr<SegmentReader> reader;
     uint64_t open_id = 0;
-    for (const Visit& v : visits) {
-      if (!h.seen || v.first_us < h.first_us) h.first_us = v.first_us;
-      if (!h.seen || v.last_us > h.last_us) h.last_us = v.last_us;
-      h.seen = true;
-      if (v.last_us >= latest) {  // the enrichment of the latest packet, as a scan gives
-        latest = v.last_us;
-        h.geo = v.geo;
-      }
-      h.packets += v.packets;
+    for (const Visit& v : sum.visits) {
       h.sensors[v.sensor] += v.packets;
       h.days[v.day] += v.packets;
-      for (const auto& [k, n] : v.ports) h.ports[k] += n;
-      for (const auto& [t, n] : v.ttls) h.ttls[t] += n;
       if (!with_windows) continue;
       if (!reader || open_id != v.first.segment) {
         ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));

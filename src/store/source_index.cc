@@ -10,13 +10,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "store/codec.h"
 
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '2'};
+constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
 constexpr size_t kFooterSize = 16;
 
 template <typename T>
@@ -35,13 +36,14 @@ int64_t Unzigzag(uint64_t v) {
 
 }  // namespace
 
-uint32_t SourceIndexBuilder::AddBlock(uint64_t segment, uint32_t block) {
+uint32_t SourceIndexBuilder::AddBlock(uint64_t segment, uint32_t block, int32_t day) {
   refs_.push_back({segment, block});
+  ref_days_.push_back(day);
   return static_cast<uint32_t>(refs_.size() - 1);
 }
 
 void SourceIndexBuilder::AddRun(const Observation* const* rows, size_t n, uint32_t ref,
-                                uint32_t blocks, int32_t day, const GeoInfo& geo) {
+                                uint32_t blocks, const GeoInfo& geo) {
   if (n == 0) return;
   int64_t first = rows[0]->ts_us, last = rows[0]->ts_us;
   uint64_t ttl[256] = {};
@@ -53,14 +55,13 @@ void SourceIndexBuilder::AddRun(const Observation* const* rows, size_t n, uint32
     scratch_ports_.push_back(PortKeyOf(*rows[i]));
   }
   std::sort(scratch_ports_.begin(), scratch_ports_.end());
-  // A visit: varint ref, blocks − 1, day (zigzag), sensor, packets, first µs (zigzag), last −
+  // In memory until Write: varint ref, blocks − 1, sensor, packets, first µs (zigzag), last −
   // first; u16 country, varint ASN; varint P, P × (varint port key, count); varint T,
   // T × (u8 TTL, varint count).
   std::vector<uint8_t>& v = scratch_visit_;
   v.clear();
   codec::PutVarint(&v, ref);
   codec::PutVarint(&v, blocks - 1);
-  codec::PutVarint(&v, Zigzag(day));
   codec::PutVarint(&v, rows[0]->sensor);
   codec::PutVarint(&v, n);
   codec::PutVarint(&v, Zigzag(first));
@@ -102,21 +103,82 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   std::vector<uint8_t> out(kMagic, kMagic + 8);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(refs_.size()));
   codec::PutFixed<uint32_t>(&out, 0);
-  for (const BlockRef& r : refs_) {
-    codec::PutFixed<uint64_t>(&out, r.segment);
-    codec::PutFixed<uint32_t>(&out, r.block);
-    codec::PutFixed<uint32_t>(&out, 0);
+  for (size_t i = 0; i < refs_.size(); ++i) {
+    codec::PutFixed<uint64_t>(&out, refs_[i].segment);
+    codec::PutFixed<uint32_t>(&out, refs_[i].block);
+    codec::PutFixed<int32_t>(&out, ref_days_[i]);
   }
-  // Per source: varint c, then its c visits, each after its varint length.
+  // Per source: the sums of its visits, then the visits (see docs/STORE_FORMAT.md).
   std::vector<uint8_t> postings;
+  std::map<PortKey, uint64_t> ports;
+  struct V {
+    uint64_t ref, blocks, sensor, packets;
+  };
+  std::vector<V> vs;
   auto put_visits = [&](auto begin, auto end) {
-    codec::PutVarint(&postings, static_cast<uint64_t>(end - begin));
-    for (auto it = begin; it != end; ++it) {
+    ports.clear();
+    vs.clear();
+    uint64_t ttl[256] = {};
+    uint64_t packets = 0;
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    uint16_t country = 0;
+    uint64_t asn = 0;
+    for (auto it = begin; it != end; ++it) {  // in the order added: the last has the latest geo
       codec::Reader r(arena_.data() + it->second, arena_.size() - it->second);
-      uint64_t len = r.Varint();
-      size_t head = r.offset();
-      postings.insert(postings.end(), arena_.begin() + static_cast<ptrdiff_t>(it->second),
-                      arena_.begin() + static_cast<ptrdiff_t>(it->second + head + len));
+      r.Varint();  // length
+      V x;
+      x.ref = r.Varint();
+      x.blocks = r.Varint();
+      x.sensor = r.Varint();
+      x.packets = r.Varint();
+      packets += x.packets;
+      int64_t f = Unzigzag(r.Varint());
+      int64_t l = f + static_cast<int64_t>(r.Varint());
+      first = std::min(first, f);
+      last = std::max(last, l);
+      country = r.Fixed<uint16_t>();
+      asn = r.Varint();
+      uint64_t np = r.Varint();
+      for (uint64_t k = 0; k < np; ++k) {
+        auto key = static_cast<PortKey>(r.Varint());
+        ports[key] += r.Varint();
+      }
+      uint64_t nt = r.Varint();
+      for (uint64_t k = 0; k < nt; ++k) {
+        uint8_t t = r.Fixed<uint8_t>();
+        ttl[t] += r.Varint();
+      }
+      vs.push_back(x);
+    }
+    std::sort(vs.begin(), vs.end(), [](const V& a, const V& b) { return a.ref < b.ref; });
+    codec::PutVarint(&postings, vs.size());
+    codec::PutFixed<uint16_t>(&postings, country);
+    codec::PutVarint(&postings, asn);
+    codec::PutVarint(&postings, packets);
+    codec::PutVarint(&postings, Zigzag(first));
+    codec::PutVarint(&postings, static_cast<uint64_t>(last - first));
+    codec::PutVarint(&postings, ports.size());
+    PortKey prev_key = 0;
+    for (const auto& [k, n] : ports) {
+      codec::PutVarint(&postings, k - prev_key);
+      codec::PutVarint(&postings, n);
+      prev_key = k;
+    }
+    size_t nttl = 0;
+    for (uint64_t c : ttl) nttl += c > 0;
+    codec::PutVarint(&postings, nttl);
+    for (int t = 0; t < 256; ++t) {
+      if (!ttl[t]) continue;
+      codec::PutU8(&postings, static_cast<uint8_t>(t));
+      codec::PutVarint(&postings, ttl[t]);
+    }
+    uint64_t prev_ref = 0;
+    for (const V& x : vs) {
+      codec::PutVarint(&postings, x.ref - prev_ref);
+      codec::PutVarint(&postings, x.blocks);
+      codec::PutVarint(&postings, x.sensor);
+      codec::PutVarint(&postings, x.packets);
+      prev_ref = x.ref;
     }
   };
   std::vector<uint32_t> addrs;
@@ -199,7 +261,7 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   auto bad = [&](const char* what) {
     return DataLoss(fmt::format("source index {}: {}", path, what));
   };
-  if (std::memcmp(x->base_, "TSIX0001", 8) == 0) {
+  if (std::memcmp(x->base_, "TSIX0001", 8) == 0 || std::memcmp(x->base_, "TSIX0002", 8) == 0) {
     return bad("an index of block lists only (before visits): rebuild the store's indexes");
   }
   if (std::memcmp(x->base_, kMagic, 8) != 0 ||
@@ -240,52 +302,53 @@ SourceIndex::~SourceIndex() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
-Status SourceIndex::Postings(uint64_t begin, uint64_t end, std::vector<Visit>* out) const {
+Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) const {
   auto bad = [&](const char* what) {
-    return DataLoss(fmt::format("source index {}: visits at {}: {}", path_, begin, what));
+    return DataLoss(fmt::format("source index {}: source at {}: {}", path_, begin, what));
   };
   if (begin > end || end > postings_size_) return bad("out of bounds");
   codec::Reader r(postings_ + begin, end - begin);
   uint64_t c = r.Varint();
-  if (r.failed() || c > end - begin) return bad("bad count");
+  if (r.failed() || c > end - begin) return bad("bad visit count");
+  out->geo.country = r.Fixed<uint16_t>();
+  out->geo.asn = static_cast<uint32_t>(r.Varint());
+  out->packets = r.Varint();
+  out->first_us = Unzigzag(r.Varint());
+  out->last_us = out->first_us + static_cast<int64_t>(r.Varint());
+  uint64_t np = r.Varint();
+  if (np > end - begin) return bad("bad port count");
+  PortKey key = 0;
+  for (uint64_t k = 0; k < np; ++k) {
+    key += static_cast<PortKey>(r.Varint());
+    out->ports.push_back({key, r.Varint()});
+  }
+  uint64_t nt = r.Varint();
+  if (nt > 256) return bad("bad TTL count");
+  for (uint64_t k = 0; k < nt; ++k) {
+    uint8_t t = r.Fixed<uint8_t>();
+    out->ttls.push_back({t, r.Varint()});
+  }
+  uint64_t ref = 0;
   for (uint64_t i = 0; i < c; ++i) {
-    uint64_t len = r.Varint();
-    const uint8_t* p = r.Bytes(len);
-    if (!p) return bad("cut short");
-    codec::Reader v(p, len);
+    ref += r.Varint();
+    uint64_t blocks = r.Varint() + 1;
     Visit x;
-    uint64_t ref = v.Varint();
-    uint64_t blocks = v.Varint() + 1;
-    if (ref >= nrefs_ || blocks > nrefs_ - ref) return bad("block reference out of range");
+    x.sensor = static_cast<uint16_t>(r.Varint());
+    x.packets = r.Varint();
+    if (r.failed() || ref >= nrefs_ || blocks > nrefs_ - ref) {
+      return bad("block reference out of range");
+    }
     const uint8_t* e = refs_ + ref * 16;
     x.first = {Load<uint64_t>(e), Load<uint32_t>(e + 8)};
+    x.day = Load<int32_t>(e + 12);
     x.blocks = static_cast<uint32_t>(blocks);
-    x.day = static_cast<int32_t>(Unzigzag(v.Varint()));
-    x.sensor = static_cast<uint16_t>(v.Varint());
-    x.packets = v.Varint();
-    x.first_us = Unzigzag(v.Varint());
-    x.last_us = x.first_us + static_cast<int64_t>(v.Varint());
-    x.geo.country = v.Fixed<uint16_t>();
-    x.geo.asn = static_cast<uint32_t>(v.Varint());
-    uint64_t np = v.Varint();
-    if (np > len) return bad("bad port count");
-    for (uint64_t k = 0; k < np; ++k) {
-      auto key = static_cast<PortKey>(v.Varint());
-      x.ports.push_back({key, v.Varint()});
-    }
-    uint64_t nt = v.Varint();
-    if (nt > 256) return bad("bad TTL count");
-    for (uint64_t k = 0; k < nt; ++k) {
-      uint8_t t = v.Fixed<uint8_t>();
-      x.ttls.push_back({t, v.Varint()});
-    }
-    if (v.failed()) return bad("visit cut short");
-    out->push_back(std::move(x));
+    out->visits.push_back(x);
   }
+  if (r.failed()) return bad("cut short");
   return OkStatus();
 }
 
-Status SourceIndex::Lookup(const IpAddr& addr, std::vector<Visit>* out) const {
+Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   if (addr.is_v4()) {
     uint32_t want = addr.v4();
     uint64_t lo = 0, hi = n4_;
@@ -297,8 +360,10 @@ Status SourceIndex::Lookup(const IpAddr& addr, std::vector<Visit>* out) const {
         hi = mid;
       }
     }
-    if (lo == n4_ || Load<uint32_t>(addr4_ + lo * 4) != want) return OkStatus();
-    return Postings(Load<uint64_t>(off4_ + lo * 8), Load<uint64_t>(off4_ + (lo + 1) * 8), out);
+    if (lo == n4_ || Load<uint32_t>(addr4_ + lo * 4) != want) return false;
+    RETURN_IF_ERROR(
+        Postings(Load<uint64_t>(off4_ + lo * 8), Load<uint64_t>(off4_ + (lo + 1) * 8), out));
+    return true;
   }
   uint64_t lo = 0, hi = n6_;
   while (lo < hi) {
@@ -309,8 +374,10 @@ Status SourceIndex::Lookup(const IpAddr& addr, std::vector<Visit>* out) const {
       hi = mid;
     }
   }
-  if (lo == n6_ || std::memcmp(addr6_ + lo * 16, addr.bytes.data(), 16) != 0) return OkStatus();
-  return Postings(Load<uint64_t>(off6_ + lo * 8), Load<uint64_t>(off6_ + (lo + 1) * 8), out);
+  if (lo == n6_ || std::memcmp(addr6_ + lo * 16, addr.bytes.data(), 16) != 0) return false;
+  RETURN_IF_ERROR(
+      Postings(Load<uint64_t>(off6_ + lo * 8), Load<uint64_t>(off6_ + (lo + 1) * 8), out));
+  return true;
 }
 
 }  // namespace teiten

@@ -25,26 +25,33 @@ struct BlockRef {
   bool operator==(const BlockRef&) const = default;
 };
 
+// A source's packets in one segment.
 struct Visit {
   BlockRef first;       // the first block holding these packets
   uint32_t blocks = 1;  // consecutive blocks from `first`
-  int32_t day = 0;
+  int32_t day = 0;      // the segment's local day
   uint16_t sensor = 0;
   uint64_t packets = 0;
+};
+
+// What one transaction saw of a source.
+struct SourceSummary {
+  GeoInfo geo;  // as enriched at ingest
+  uint64_t packets = 0;
   int64_t first_us = 0, last_us = 0;
-  GeoInfo geo;
   std::vector<std::pair<PortKey, uint64_t>> ports;  // ascending key
   std::vector<std::pair<uint8_t, uint64_t>> ttls;   // ascending TTL
+  std::vector<Visit> visits;
 };
 
 // Collects visits while a transaction writes its segments.
 class SourceIndexBuilder {
  public:
   // A block of a segment; returns its reference number for AddRun.
-  uint32_t AddBlock(uint64_t segment, uint32_t block);
+  uint32_t AddBlock(uint64_t segment, uint32_t block, int32_t day);
   // Rows of one source at one sensor within one segment, which lie in `blocks` blocks from block
   // reference `ref`.
-  void AddRun(const Observation* const* rows, size_t n, uint32_t ref, uint32_t blocks, int32_t day,
+  void AddRun(const Observation* const* rows, size_t n, uint32_t ref, uint32_t blocks,
               const GeoInfo& geo);
   bool empty() const { return v4_.empty() && v6_.empty(); }
   size_t bytes() const {
@@ -55,6 +62,7 @@ class SourceIndexBuilder {
 
  private:
   std::vector<BlockRef> refs_;
+  std::vector<int32_t> ref_days_;
   std::vector<uint8_t> arena_;                     // encoded visits, each after its varint length
   std::vector<std::pair<uint32_t, uint64_t>> v4_;  // (address, arena offset)
   std::vector<std::pair<IpAddr, uint64_t>> v6_;
@@ -69,18 +77,18 @@ class SourceIndex {
   SourceIndex(const SourceIndex&) = delete;
   SourceIndex& operator=(const SourceIndex&) = delete;
 
-  // Appends the visits of `addr` (none when the transaction never saw it).
-  Status Lookup(const IpAddr& addr, std::vector<Visit>* out) const;
+  // What the transaction saw of `addr`; false when it never saw it.
+  Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
   uint64_t sources() const { return n4_ + n6_; }
 
  private:
   SourceIndex() = default;
-  Status Postings(uint64_t begin, uint64_t end, std::vector<Visit>* out) const;
+  Status Postings(uint64_t begin, uint64_t end, SourceSummary* out) const;
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   uint32_t nrefs_ = 0;
-  const uint8_t* refs_ = nullptr;  // nrefs × (u64 segment, u32 block, u32 0)
+  const uint8_t* refs_ = nullptr;  // nrefs × (u64 segment, u32 block, i32 day)
   uint64_t n4_ = 0, n6_ = 0;
   const uint8_t* addr4_ = nullptr;  // n4 × u32, ascending
   const uint8_t* off4_ = nullptr;   // (n4 + 1) × u64 posting offsets

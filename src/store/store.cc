@@ -407,7 +407,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     constexpr int64_t kSlotUs = int64_t{kSlotMinutes} * 60 * 1000000;
     uint32_t first_ref = 0;
     for (size_t b = 0; b * kBlockRows < part.size(); ++b) {
-      uint32_t ref = index_.AddBlock(id, static_cast<uint32_t>(b));
+      uint32_t ref = index_.AddBlock(id, static_cast<uint32_t>(b), d);
       if (b == 0) first_ref = ref;
     }
     std::vector<PortCell*> touched;
@@ -427,7 +427,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
       index_.AddRun(run_rows.data(), run_rows.size(),
                     first_ref + static_cast<uint32_t>(r / kBlockRows),
-                    static_cast<uint32_t>((e - 1) / kBlockRows - r / kBlockRows + 1), d, g);
+                    static_cast<uint32_t>((e - 1) / kBlockRows - r / kBlockRows + 1), g);
       ++run_id_;
       touched.clear();
       PortKey last_key = UINT32_MAX;
@@ -484,7 +484,7 @@ Status Store::Transaction::RebuildIndexes() {
     for (uint64_t id : in.segments) {
       ASSIGN_OR_RETURN(auto reader, store_->OpenSegment(id));
       for (size_t k = 0; k < reader->blocks().size(); ++k) {
-        uint32_t ref = b.AddBlock(id, static_cast<uint32_t>(k));
+        uint32_t ref = b.AddBlock(id, static_cast<uint32_t>(k), seg_day[id]);
         RETURN_IF_ERROR(reader->ReadBlock(k, kColumns, &blk));
         // A run cut by a block boundary becomes two visits: the sums are the same.
         const auto& r = blk.batch.rows;
@@ -493,7 +493,7 @@ Status Store::Transaction::RebuildIndexes() {
           while (e < r.size() && r[e].src == r[i].src && r[e].sensor == r[i].sensor) ++e;
           rows.clear();
           for (size_t x = i; x < e; ++x) rows.push_back(&r[x]);
-          b.AddRun(rows.data(), rows.size(), ref, 1, seg_day[id], blk.geo[i]);
+          b.AddRun(rows.data(), rows.size(), ref, 1, blk.geo[i]);
           i = e;
         }
       }
