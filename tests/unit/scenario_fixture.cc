@@ -56,11 +56,6 @@ std::string Quoted(const std::string& s) {
   return out + "\"";
 }
 
-std::string SourceDirOrDefault() {
-  if (std::getenv("TEITEN_SOURCE_DIR")) return SourceDir();
-  return TEITEN_FIXTURE_SOURCE_DIR;
-}
-
 // The libraries whose code decides the bytes of traces and stores, as built in this tree.
 std::vector<std::string> CodeFiles() {
   std::vector<std::string> out;
@@ -187,7 +182,7 @@ Status Build(const simulate::Scenario& sc, const std::string& dir, const std::st
 }  // namespace
 
 Result<ScenarioStore> ScenarioStoreFor(const std::string& scenario, double scale) {
-  const std::string src = SourceDirOrDefault();
+  const std::string src = SourceDir();
   std::string where = scenario;
   if (where.find('/') == std::string::npos && !where.ends_with(".toml")) {
     std::string shipped = src + "/data/scenarios/" + scenario + ".toml";

@@ -13,8 +13,10 @@ set(_fixture_lib_files "")
 foreach(lib ${_fixture_libs})
   string(APPEND _fixture_lib_files "$<TARGET_FILE:${lib}>|")
 endforeach()
+# TEITEN_SOURCE_DIR_BUILT as in teiten_test, so that test_support.h's SourceDir() and CountryDb()
+# name the source tree here too (not the working directory).
 target_compile_definitions(teiten_scenario_fixture PRIVATE
-  TEITEN_FIXTURE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  TEITEN_SOURCE_DIR_BUILT="${PROJECT_SOURCE_DIR}"
   TEITEN_FIXTURE_BINARY_DIR="${PROJECT_BINARY_DIR}"
   "TEITEN_FIXTURE_LIBS=\"${_fixture_lib_files}\"")
 add_dependencies(teiten_scenario_fixture ${_fixture_libs})

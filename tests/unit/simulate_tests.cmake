@@ -12,3 +12,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/scenario_fixture.cmake)
 teiten_test(simulate_fixture_test simulate_fixture_test.cc)
 target_link_libraries(simulate_fixture_test PRIVATE teiten_scenario_fixture teiten_analysis
   teiten_sensor teiten_store nlohmann_json::nlohmann_json)
+# Each shipped scenario ingested ranks as its seed report does (slow: builds the fixture stores).
+teiten_test(simulate_order_test LABEL slow simulate_order_test.cc)
+target_link_libraries(simulate_order_test PRIVATE teiten_scenario_fixture teiten_analysis
+  teiten_store)
