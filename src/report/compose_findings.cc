@@ -125,19 +125,20 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
                               Capitalized(When(x.first_day, x.last_day, lang)), s, level, peak);
     }
     case FindingKind::kRise: {
+      // A port's packets arrive "to" it; a region's come "from" it.
+      std::string who = f.has_port ? (ja ? s + " 宛のパケット" : "sending to " + s)
+                                   : (ja ? s + "からのパケット" : "in " + s);
       std::string base =
           ja ? fmt::format(
-                   "{}頃より、{} 宛のパケットの送信元 IP アドレス数が増加傾向にあります。1 日あ"
-                   "たりの送信元数は {} 個から直近 1 週間の {} 個に増えました（1 日あたり約 {} "
-                   "個の増加）。",
-                   DayText(x.first_day, lang), s, Count(x.sources_before), Count(x.sources_after),
-                   Dec(x.slope, 1))
+                   "{}頃より、{}の送信元 IP アドレス数が増加傾向にあります。1 日あたりの送信元"
+                   "数は {} 個から直近 1 週間の {} 個に増えました（1 日あたり約 {} 個の増加）。",
+                   DayText(x.first_day, lang), who, Count(x.sources_before),
+                   Count(x.sources_after), Dec(x.slope, 1))
              : fmt::format(
-                   "Since about {}, the number of distinct sources sending to {} has been "
-                   "rising steadily: from {} a day to {} in the last week (about {} more "
-                   "each day).",
-                   DayText(x.first_day, lang), s, Count(x.sources_before), Count(x.sources_after),
-                   Dec(x.slope, 1));
+                   "Since about {}, the number of distinct sources {} has been rising "
+                   "steadily: from {} a day to {} in the last week (about {} more each day).",
+                   DayText(x.first_day, lang), who, Count(x.sources_before),
+                   Count(x.sources_after), Dec(x.slope, 1));
       if (x.packets_before > 0 && x.packets_after > 0) {
         base += ja ? fmt::format("1 日あたりのパケット数は {} 件から {} 件となりました（{}）。",
                                  Count(x.packets_before), Count(x.packets_after),
@@ -499,20 +500,32 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
                                      DayTextWithYear(ff.long_term.days.front(), lang)));
       fig.label = c->NextFigureLabel();
       fig.id = fmt::format("figure-finding-{}-long", i + 1);
+      bool monthly = f.figure.long_granularity == Granularity::kMonth;
+      std::string mean = ja ? (monthly ? "月平均" : "週平均") : (monthly ? "monthly" : "weekly");
       fig.caption =
-          ja ? fmt::format("{}以降の {} の観測パケット数の推移",
-                           DayTextWithYear(ff.long_term.days.front(), lang), Subject(f, lang))
-             : fmt::format("Packets {} {} since {}", f.has_port ? "to" : "from", Subject(f, lang),
-                           DayTextWithYear(ff.long_term.days.front(), lang));
+          ja ? fmt::format("{}以降の {} の 1 日あたりの観測パケット数の推移（{}）",
+                           DayTextWithYear(ff.long_term.days.front(), lang), Subject(f, lang),
+                           mean)
+             : fmt::format("Packets a day {} {} since {} ({} means)", f.has_port ? "to" : "from",
+                           Subject(f, lang), DayTextWithYear(ff.long_term.days.front(), lang),
+                           mean);
       chart::TimeChart tc;
       tc.id = fig.id;
       tc.days = ff.long_term.days;
-      tc.monthly = f.figure.long_granularity == Granularity::kMonth;
+      tc.monthly = monthly;
       tc.lang = c->ChartLang();
-      tc.y_label = c->ja ? "パケット数" : "packets";
+      tc.y_label = ja ? "1 日あたりのパケット数" : "packets a day";
       tc.series.push_back({Subject(f, lang), {}, false});
-      for (uint64_t v : ff.long_term.packets[0]) {
-        tc.series.back().values.push_back(static_cast<double>(v));
+      // A week or month is drawn as its mean day over the days of it the series covers, so that
+      // a bucket cut by the first or last day of data does not read as a fall.
+      const auto& days = ff.long_term.days;
+      for (size_t k = 0; k < days.size(); ++k) {
+        int32_t from = std::max(days[k], f.figure.long_first_day);
+        int32_t next = k + 1 < days.size() ? days[k + 1] : f.figure.long_end_day;
+        int32_t to = std::min(next, f.figure.long_end_day);
+        double covered = std::max(1, to - from);
+        tc.series.back().values.push_back(static_cast<double>(ff.long_term.packets[0][k]) /
+                                          covered);
       }
       fig.svg = chart::Lines(tc);
       doc.AddFigure(std::move(fig));

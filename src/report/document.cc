@@ -119,7 +119,7 @@ caption { caption-side: top; font-weight: bold; padding-bottom: 1.5mm; }
 figure { margin: 3mm 0 5mm; text-align: center; }
 figure svg { width: 100%; height: auto; max-width: 175mm; }
 figcaption { font-weight: bold; font-size: 10pt; margin-top: 1mm; }
-ul.links { font-size: 9.5pt; padding-left: 5mm; }
+ul.links { font-size: 9.5pt; padding-left: 0; list-style: none; }
 ul.links li { margin-bottom: 1mm; overflow-wrap: anywhere; }
 footer { margin-top: 10mm; border-top: 1px solid var(--rule); padding-top: 2mm; color: var(--muted);
   font-size: 8.5pt; white-space: pre-wrap; }

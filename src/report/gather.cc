@@ -155,10 +155,18 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
     r.findings.push_back(std::move(ff));
   }
 
+  // "type date path" as the manifest records it; a reader needs the database and its date, and
+  // the file's name rather than where it lay on the ingesting machine.
+  auto shown = [](const std::string& db) {
+    size_t slash = db.rfind('/');
+    size_t space = db.rfind(' ', slash == std::string::npos ? std::string::npos : slash);
+    if (slash == std::string::npos || space == std::string::npos) return db;
+    return db.substr(0, space + 1) + db.substr(slash + 1);
+  };
   std::set<std::string> dbs;
   for (const auto& in : m.inputs) {
-    if (!in.country_db.empty()) dbs.insert(in.country_db);
-    if (!in.asn_db.empty()) dbs.insert(in.asn_db);
+    if (!in.country_db.empty()) dbs.insert(shown(in.country_db));
+    if (!in.asn_db.empty()) dbs.insert(shown(in.asn_db));
   }
   r.geo_dbs.assign(dbs.begin(), dbs.end());
   return r;
