@@ -41,7 +41,7 @@ if [ ! -f "$DIR/built" ]; then
 fi
 # Packets actually stored (a build stopped early still measures what it holds).
 packets=$(python3 -c "import json,sys; print(sum(i['kept'] for i in json.load(open(sys.argv[1]))['inputs']))" "$DIR/store/MANIFEST")
-bytes=$(du -sb "$DIR/store/seg" "$DIR/store/rollup" | awk '{s+=$1} END {print s}')
+bytes=$(du -sb "$DIR/store/seg" "$DIR/store/rollup" "$DIR/store/idx" | awk '{s+=$1} END {print s}')
 median() {  # median wall ms of 7 runs of a command (after one warm-up)
   "$@" >/dev/null 2>&1
   for _ in 1 2 3 4 5 6 7; do
@@ -52,10 +52,16 @@ median() {  # median wall ms of 7 runs of a command (after one warm-up)
 ip=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['sources'], key=lambda s: s[-1])[0])" "$DIR/truth.json")
 top_ms=$(median "$B/src/cli/teiten" top ports --config "$CFG" --period 2018Q3 -n 10)
 topc_ms=$(median "$B/src/cli/teiten" top countries --config "$CFG" --period 2018Q3 -n 10)
+ser_ms=$(median "$B/src/cli/teiten" series --config "$CFG" --period 2018Q3 --granularity day \
+  --port 23/tcp --port 445/tcp --port 22/tcp --port 80/tcp --port 1433/tcp)
+serc_ms=$(median "$B/src/cli/teiten" series --config "$CFG" --period 2018Q3 --granularity day \
+  --country CN --country US --country RU --country BR --country JP)
+sum_ms=$(median "$B/src/cli/teiten" summary --config "$CFG" --period 2018Q3)
 ip_ms=$(median "$B/src/cli/teiten" ip --config "$CFG" "$ip")
+ipn_ms=$(median "$B/src/cli/teiten" ip --config "$CFG" 192.0.2.1)
 "$B/src/cli/teiten" ip --config "$CFG" "$ip" > "$DIR/ip.out" || true
 echo
-echo "| store | packets | bytes/packet | top ports 2018Q3 (ms) | top countries 2018Q3 (ms) | ip $ip (ms) |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| up to $S sensors × 2 quarters | $packets | $(awk -v b="$bytes" -v n="$packets" 'BEGIN{printf "%.2f", b/n}') | $top_ms | $topc_ms | $ip_ms |"
+echo "| store | packets | bytes/packet | top ports 2018Q3 | top countries 2018Q3 | series 5 ports × 92 days | series 5 countries | summary 2018Q3 | ip $ip | ip 192.0.2.1 (unseen) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| up to $S sensors × 2 quarters | $packets | $(awk -v b="$bytes" -v n="$packets" 'BEGIN{printf "%.2f", b/n}') | $top_ms ms | $topc_ms ms | $ser_ms ms | $serc_ms ms | $sum_ms ms | $ip_ms ms | $ipn_ms ms |"
 cat "$DIR/built"

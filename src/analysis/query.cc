@@ -27,9 +27,12 @@ Span Section(const RollupFile::SensorView& v, Dimension d) {
   return {};
 }
 
-// The rollup views a span of days is counted from. When every sensor counts, whole quarters and
-// months come from the period rollups (one file each, sets pre-unioned, counts stored); other
-// days, and any span for a subset of sensors or per sensor, from the day rollups.
+// The rollup views a span of days is counted from. Whole quarters and months come from the period
+// rollups: when `pooled` (every sensor counts, and the query need not tell sensors apart) the one
+// of every sensor together (sets pre-unioned, counts stored), else one per counted sensor; other
+// days from the pooled day rollup when `pooled`, else from the day rollups of each sensor. Where
+// a store lacks a period rollup that some day of it has data for (written before that kind
+// existed), that span is read from the day rollups.
 struct Cover {
   std::vector<RollupFile::SensorView> views;
   std::vector<std::shared_ptr<const void>> hold;  // keeps the files the views point into
@@ -45,49 +48,87 @@ bool AllSensors(const Store& store, const SensorSelection& f) {
 }
 
 Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const SensorSelection& f,
-                        bool periods) {
+                        bool pooled) {
   Cover c;
-  auto add_period = [&](const std::string& label) -> Status {
+  const Manifest& m = store.manifest();
+  // Adds a period rollup's view; false when the store has no such file.
+  auto add_period = [&](const std::string& label) -> Result<bool> {
+    if (!m.periods.count(label)) return false;
     ASSIGN_OR_RETURN(auto file, store.PeriodRollup(label));
-    if (!file) return OkStatus();  // nothing stored in that month or quarter
+    if (!file) return false;
     for (const auto& v : file->sensors()) {
       c.views.push_back(v);
       c.any = true;
     }
     c.hold.push_back(file);
-    return OkStatus();
+    return true;
   };
-  for (int32_t d = first; d < end;) {
-    if (periods) {
-      int y;
-      unsigned m, dd;
-      TimeZone::CivilFromDays(d, &y, &m, &dd);
-      if (dd == 1) {
-        if ((m - 1) % 3 == 0) {
-          Period q = QuarterPeriod(y, static_cast<int>((m - 1) / 3 + 1));
-          if (q.end_day <= end) {
-            RETURN_IF_ERROR(add_period(q.Label()));
-            d = q.end_day;
-            continue;
-          }
-        }
-        Period mo = MonthPeriod(y, static_cast<int>(m));
-        if (mo.end_day <= end) {
-          RETURN_IF_ERROR(add_period(mo.Label()));
-          d = mo.end_day;
-          continue;
-        }
-      }
-    }
-    ASSIGN_OR_RETURN(auto roll, store.Day(d));
-    if (roll) {
+  // Adds the day rollups of [d0, d1) of the sensors `want` allows.
+  auto add_days = [&](int32_t d0, int32_t d1, auto want) -> Status {
+    for (auto it = m.days.lower_bound(d0); it != m.days.end() && it->first < d1; ++it) {
+      bool needed = false;
+      for (const auto& [sensor, rel] : it->second) needed = needed || want(sensor);
+      if (!needed) continue;
+      ASSIGN_OR_RETURN(auto roll, store.Day(it->first));
+      if (!roll) continue;
       for (const auto& v : roll->sensors()) {
-        if (!f.Allows(v.sensor)) continue;
+        if (!want(v.sensor)) continue;
         c.views.push_back(v);
         c.any = true;
       }
       c.hold.push_back(roll);
     }
+    return OkStatus();
+  };
+  auto allowed = [&](uint16_t s) { return f.Allows(s); };
+  // A whole month or quarter [d0, d1) labelled `label`.
+  auto add_whole = [&](const std::string& label, int32_t d0, int32_t d1) -> Status {
+    if (pooled) {
+      ASSIGN_OR_RETURN(bool found, add_period(label));
+      bool data = m.days.lower_bound(d0) != m.days.end() && m.days.lower_bound(d0)->first < d1;
+      if (!found && data) return add_days(d0, d1, allowed);
+      return OkStatus();
+    }
+    std::vector<uint16_t> missing;
+    for (size_t i = 0; i < m.sensors.size(); ++i) {
+      auto s = static_cast<uint16_t>(i);
+      if (!f.Allows(s)) continue;
+      ASSIGN_OR_RETURN(bool found, add_period(Store::SensorPeriodLabel(label, s)));
+      if (!found) missing.push_back(s);
+    }
+    if (missing.empty()) return OkStatus();
+    return add_days(d0, d1, [&](uint16_t s) {
+      return std::find(missing.begin(), missing.end(), s) != missing.end();
+    });
+  };
+  for (int32_t d = first; d < end;) {
+    int y;
+    unsigned mo, dd;
+    TimeZone::CivilFromDays(d, &y, &mo, &dd);
+    if (dd == 1) {
+      if ((mo - 1) % 3 == 0) {
+        Period q = QuarterPeriod(y, static_cast<int>((mo - 1) / 3 + 1));
+        if (q.end_day <= end) {
+          RETURN_IF_ERROR(add_whole(q.Label(), d, q.end_day));
+          d = q.end_day;
+          continue;
+        }
+      }
+      Period month = MonthPeriod(y, static_cast<int>(mo));
+      if (month.end_day <= end) {
+        RETURN_IF_ERROR(add_whole(month.Label(), d, month.end_day));
+        d = month.end_day;
+        continue;
+      }
+    }
+    if (pooled) {
+      ASSIGN_OR_RETURN(bool found, add_period(Store::DayLabel(d)));
+      if (found) {
+        ++d;
+        continue;
+      }
+    }
+    RETURN_IF_ERROR(add_days(d, d + 1, allowed));
     ++d;
   }
   return c;
@@ -244,7 +285,13 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   bool prev_any = pc.any;
   auto ranked = SumPackets(cc, dim, &res.total_packets);
   auto prev = SumPackets(pc, dim, &prev_total);
-  ASSIGN_OR_RETURN(res.total_sources, DistinctSources(cc, dim, 0, true));
+  if (dim == Dimension::kSensor && AllSensors(store, f)) {
+    // Every sensor's sources together: the pooled rollups hold them already united.
+    ASSIGN_OR_RETURN(Cover all, CoverDays(store, period.first_day, period.end_day, f, true));
+    ASSIGN_OR_RETURN(res.total_sources, DistinctSources(all, dim, 0, true));
+  } else {
+    ASSIGN_OR_RETURN(res.total_sources, DistinctSources(cc, dim, 0, true));
+  }
   // Only the first n are ranked in full; a previous rank is counted, not sorted for.
   size_t shown = std::min(n, ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown), ranked.end(),
@@ -406,12 +453,11 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
   // Rank countries for this port over the whole period, then give each its daily packets.
   std::unordered_map<uint64_t, uint64_t> by_country;
   std::vector<std::unordered_map<uint64_t, uint64_t>> daily;
+  bool all = AllSensors(store, f);  // one pooled day rollup a day instead of one per sensor
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
     daily.emplace_back();
-    ASSIGN_OR_RETURN(auto roll, store.Day(d));
-    if (!roll) continue;
-    for (const auto& v : roll->sensors()) {
-      if (!f.Allows(v.sensor)) continue;
+    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all));
+    for (const auto& v : c.views) {
       ASSIGN_OR_RETURN(std::vector<RollupFile::PairRec> pc, v.file->PortCountry(v));
       auto it = std::lower_bound(pc.begin(), pc.end(), port,
                                  [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });

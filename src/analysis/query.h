@@ -1,9 +1,11 @@
 // Queries behind `teiten top`, `series`, `summary` and `ip` (SPEC A1–A5, A7).
 //
-// They read day rollups for anything at day granularity or coarser (ranking a quarter touches
-// only the rollups' small counter sections, and decodes source sets just for the rows shown), and
-// scan the stored observations for finer time buckets and per-IP history. Distinct-source counts
-// are exact everywhere: unions of exact sets.
+// They read rollups for anything at day granularity or coarser — a quarter's or month's of every
+// sensor together (or of each counted sensor), a day's of every sensor together, or each
+// sensor's day — touching only their small counter sections and the stored distinct counts, or
+// the union of source sets where several rollups cover a span; finer time buckets scan the
+// stored observations, and per-IP history reads the source indexes. Distinct-source counts are
+// exact everywhere: stored counts or unions of exact sets.
 #pragma once
 
 #include <cstdint>

@@ -267,6 +267,14 @@ std::string Store::QuarterLabel(int32_t day) {
   return fmt::format("{}Q{}", y, (m - 1) / 3 + 1);
 }
 
+std::string Store::DayLabel(int32_t day) {
+  return TimeZone::DayString(day);
+}
+
+std::string Store::SensorPeriodLabel(const std::string& period, uint16_t sensor) {
+  return fmt::format("{}/s{}", period, sensor);
+}
+
 Result<std::shared_ptr<const RollupFile>> Store::PeriodRollup(const std::string& label) const {
   {
     std::lock_guard<std::mutex> l(cache_mu_);
@@ -517,10 +525,16 @@ Status Store::Transaction::RebuildIndexes() {
 }
 
 Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
-  // Every month and quarter this transaction touched: the old period rollup (if any) with this
-  // transaction's day counts of every sensor folded in. Counts add and sets unite, so this equals
-  // a rollup built from the days' files, without reading them.
-  std::map<std::string, std::pair<int32_t, int32_t>> spans;  // label → [first, end)
+  // Every period rollup this transaction touched: each month and quarter of every sensor
+  // together ("2018Q3") and of each sensor it added to ("2018Q3/s3"), and each day of every
+  // sensor together ("2018-08-12"). The old file (if any) with this transaction's day counts
+  // folded in. Counts add and sets unite, so this equals a rollup built from the days' files,
+  // without reading them.
+  struct Span {
+    int32_t first, end;
+    uint16_t sensor;  // kAllSensors: every sensor together
+  };
+  std::map<std::string, Span> spans;
   for (const auto& [d, roll] : pending_) {
     int y;
     unsigned m, dd;
@@ -530,8 +544,16 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
       return mm > 12 ? TimeZone::DaysFromCivil(yy + 1, mm - 12, 1)
                      : TimeZone::DaysFromCivil(yy, mm, 1);
     };
-    spans[MonthLabel(d)] = {TimeZone::DaysFromCivil(y, m, 1), next(y, m + 1)};
-    spans[QuarterLabel(d)] = {TimeZone::DaysFromCivil(y, q0, 1), next(y, q0 + 3)};
+    Span month{TimeZone::DaysFromCivil(y, m, 1), next(y, m + 1), kAllSensors};
+    Span quarter{TimeZone::DaysFromCivil(y, q0, 1), next(y, q0 + 3), kAllSensors};
+    spans[MonthLabel(d)] = month;
+    spans[QuarterLabel(d)] = quarter;
+    spans[DayLabel(d)] = {d, d + 1, kAllSensors};
+    for (const auto& [sensor, sd] : roll.sensors) {
+      month.sensor = quarter.sensor = sensor;
+      spans[SensorPeriodLabel(MonthLabel(d), sensor)] = month;
+      spans[SensorPeriodLabel(QuarterLabel(d), sensor)] = quarter;
+    }
   }
   for (const auto& [label, span] : spans) {
     DayRollup period;
@@ -540,16 +562,34 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
       ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
       ASSIGN_OR_RETURN(period, old->Decode());
       replaced->push_back(it->second);
+    } else {
+      // A store written before this kind of period rollup: start from the committed days.
+      SensorDay& all = period.sensors[span.sensor];
+      for (auto d = next_.days.lower_bound(span.first);
+           d != next_.days.end() && d->first < span.end; ++d) {
+        for (const auto& [sensor, rel] : d->second) {
+          if (span.sensor != kAllSensors && sensor != span.sensor) continue;
+          ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
+          ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+          for (const auto& [s, sd] : one.sensors) all.Merge(sd);
+        }
+      }
     }
     period.day = span.first;
-    period.end_day = span.second;
-    SensorDay& all = period.sensors[kAllSensors];
-    for (auto p = pending_.lower_bound(span.first); p != pending_.end() && p->first < span.second;
+    period.end_day = span.end;
+    SensorDay& into = period.sensors[span.sensor];
+    for (auto p = pending_.lower_bound(span.first); p != pending_.end() && p->first < span.end;
          ++p) {
-      for (const auto& [sensor, sd] : p->second.sensors) all.Merge(sd);
+      for (const auto& [sensor, sd] : p->second.sensors) {
+        if (span.sensor == kAllSensors || sensor == span.sensor) into.Merge(sd);
+      }
     }
-    all.slots.clear();  // 5-minute counts stay with the days
-    std::string rel = fmt::format("rollup/{}.all.{:08}.troll", label, next_.generation + 1);
+    into.slots.clear();  // 5-minute counts stay with the days
+    std::string file =
+        span.sensor == kAllSensors
+            ? fmt::format("{}.all", label)
+            : fmt::format("{}.s{:05}", label.substr(0, label.find('/')), span.sensor);
+    std::string rel = fmt::format("rollup/{}.{:08}.troll", file, next_.generation + 1);
     std::string path = (fs::path(store_->dir_) / rel).string();
     written_.push_back(path);
     std::vector<uint8_t> bytes = period.Encode();

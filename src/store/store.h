@@ -76,8 +76,11 @@ struct Manifest {
   // local day → sensor → rollup file (relative). One file per day and sensor, so that ingesting
   // one sensor's capture never rewrites another sensor's counts.
   std::map<int32_t, std::map<uint16_t, std::string>> days;
-  // "2018-08" or "2018Q3" → the rollup of every sensor over that month or quarter (relative).
-  // Present exactly when some day of it holds data.
+  // Period label → rollup file (relative): "2018-08", "2018Q3" or "2018-08-12": every sensor
+  // together over that month, quarter or day; "2018-08/s3", "2018Q3/s3": sensor 3 over that
+  // month or quarter. Present exactly when some day of it holds data (in a store written since
+  // these kinds exist; earlier stores gain them as ingests touch their days, and queries read
+  // the day rollups where one is missing).
   std::map<std::string, std::string> periods;
 };
 
@@ -102,11 +105,13 @@ class Store {
     const std::vector<RollupFile::SensorView>& sensors() const { return views; }
   };
   Result<std::shared_ptr<const DayRollups>> Day(int32_t day) const;
-  // The rollup of every sensor over a month ("2018-08") or quarter ("2018Q3"); nullptr when the
-  // store holds nothing then. Cached. Its one sensor entry is kAllSensors.
+  // The rollup of a period label (see Manifest::periods); nullptr when the store holds none.
+  // Cached. Its one sensor entry is kAllSensors, or the sensor of a "…/sN" label.
   Result<std::shared_ptr<const RollupFile>> PeriodRollup(const std::string& label) const;
-  static std::string MonthLabel(int32_t day);
-  static std::string QuarterLabel(int32_t day);
+  static std::string MonthLabel(int32_t day);                                        // "2018-08"
+  static std::string QuarterLabel(int32_t day);                                      // "2018Q3"
+  static std::string DayLabel(int32_t day);                                          // "2018-08-12"
+  static std::string SensorPeriodLabel(const std::string& period, uint16_t sensor);  // "2018Q3/s3"
   Result<std::unique_ptr<SegmentReader>> OpenSegment(uint64_t id) const;
   Result<std::unique_ptr<SourceIndex>> OpenIndex(uint64_t id) const;
   // Bytes on disk of segments and rollups.

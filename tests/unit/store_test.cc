@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
@@ -289,13 +290,24 @@ TEST_F(StoreTest, ACorruptRollupIsReportedWithItsFileName) {
   WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
   Open();
   Ingest(Path("a.pcap"));
-  std::string rel = store_->manifest().days.begin()->second.begin()->second;
-  fs::resize_file(dir_.path() + "/store/" + rel, 20);
+  // The day's rollup at its sensor (read per sensor) and the day's pooled one (read for ports).
+  std::string day = store_->manifest().days.begin()->second.begin()->second;
+  std::string pooled = store_->manifest().periods.at("2018-08-12");
+  for (const auto& [rel, dim] :
+       {std::pair{day, Dimension::kSensor}, std::pair{pooled, Dimension::kPort}}) {
+    fs::copy_file(dir_.path() + "/store/" + rel, Path("saved"),
+                  fs::copy_options::overwrite_existing);
+    fs::resize_file(dir_.path() + "/store/" + rel, 20);
+    Open();
+    auto top = Top(*store_, dim, *ParsePeriod("2018-08-12"), {}, 10);
+    ASSERT_FALSE(top.ok()) << rel;
+    EXPECT_EQ(top.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(top.status().message().find(rel), std::string::npos) << top.status().message();
+    fs::copy_file(Path("saved"), dir_.path() + "/store/" + rel,
+                  fs::copy_options::overwrite_existing);
+  }
   Open();
-  auto top = Top(*store_, Dimension::kPort, *ParsePeriod("2018-08-12"), {}, 10);
-  ASSERT_FALSE(top.ok());
-  EXPECT_EQ(top.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(top.status().message().find(rel), std::string::npos) << top.status().message();
+  EXPECT_TRUE(Top(*store_, Dimension::kPort, *ParsePeriod("2018-08-12"), {}, 10).ok());
 }
 
 TEST_F(StoreTest, SensorAndGroupFilters) {
@@ -375,14 +387,14 @@ TEST_F(StoreTest, TopSourcesRanksAPortsSourcesByPackets) {
   EXPECT_TRUE(TopSources(*store_, MakePortKey(17, 23), two_days, {}, 10)->empty());
 }
 
-TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
-  // JST days of 2018 Q3 at two sensors, in three captures (tyo1 twice):
-  //   tyo1     07-20  1.1.1.1 23/TCP ×3, 2.2.2.2 445 ×1
-  //            08-05  1.1.1.1 23 ×2, 3.3.3.3 23 ×1
-  //            09-25  4.4.4.4 22 ×4
-  //   partner1 08-05  1.1.1.1 23 ×1, 5.5.5.5 445 ×2
-  //            09-25  2.2.2.2 445 ×1
-  //   tyo1     08-20  6.6.6.6 23 ×1   (a later capture: the quarter's rollup is updated)
+// Captures a.pcap, b.pcap, c.pcap in `dir`: JST days of 2018 Q3 at two sensors (tyo1 twice):
+//   tyo1     07-20  1.1.1.1 23/TCP ×3, 2.2.2.2 445 ×1
+//            08-05  1.1.1.1 23 ×2, 3.3.3.3 23 ×1
+//            09-25  4.4.4.4 22 ×4
+//   partner1 08-05  1.1.1.1 23 ×1, 5.5.5.5 445 ×2
+//            09-25  2.2.2.2 445 ×1
+//   tyo1     08-20  6.6.6.6 23 ×1   (a later capture: the quarter's rollup is updated)
+void WriteQ3Captures(const std::string& dir) {
   auto at = [](int month, int day) {
     return (int64_t{TimeZone::DaysFromCivil(2018, static_cast<unsigned>(month),
                                             static_cast<unsigned>(day))} *
@@ -403,17 +415,33 @@ TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
   many(&b, at(8, 5) + 100, 0x05050505, 445, 2);
   many(&b, at(9, 25), 0x02020202, 445, 1);
   many(&c, at(8, 20), 0x06060606, 23, 1);
-  WritePcap(Path("a.pcap"), a);
-  WritePcap(Path("b.pcap"), b);
-  WritePcap(Path("c.pcap"), c);
+  WritePcap(dir + "/a.pcap", a);
+  WritePcap(dir + "/b.pcap", b);
+  WritePcap(dir + "/c.pcap", c);
+}
+
+TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
+  // JST days of 2018 Q3 at two sensors, in three captures (tyo1 twice):
+  //   tyo1     07-20  1.1.1.1 23/TCP ×3, 2.2.2.2 445 ×1
+  //            08-05  1.1.1.1 23 ×2, 3.3.3.3 23 ×1
+  //            09-25  4.4.4.4 22 ×4
+  //   partner1 08-05  1.1.1.1 23 ×1, 5.5.5.5 445 ×2
+  //            09-25  2.2.2.2 445 ×1
+  //   tyo1     08-20  6.6.6.6 23 ×1   (a later capture: the quarter's rollup is updated)
+  WriteQ3Captures(dir_.path());
   Open();
   Ingest(Path("a.pcap"), Sensor("tyo1", "domestic"));
   Ingest(Path("b.pcap"), Sensor("partner1", "partner"));
   std::string q3_before = store_->manifest().periods.at("2018Q3");
   Ingest(Path("c.pcap"), Sensor("tyo1", "domestic"));
   const auto& periods = store_->manifest().periods;
-  ASSERT_EQ(periods.size(), 4u);
-  for (const char* l : {"2018-07", "2018-08", "2018-09", "2018Q3"}) EXPECT_TRUE(periods.count(l));
+  // Every sensor's months, quarter and days; each sensor's months and quarter (tyo1 is 0).
+  std::vector<std::string> labels;
+  for (const auto& [l, f] : periods) labels.push_back(l);
+  EXPECT_EQ(labels, (std::vector<std::string>{"2018-07", "2018-07-20", "2018-07/s0", "2018-08",
+                                              "2018-08-05", "2018-08-20", "2018-08/s0",
+                                              "2018-08/s1", "2018-09", "2018-09-25", "2018-09/s0",
+                                              "2018-09/s1", "2018Q3", "2018Q3/s0", "2018Q3/s1"}));
   EXPECT_NE(periods.at("2018Q3"), q3_before);
   EXPECT_FALSE(fs::exists(dir_.path() + "/store/" + q3_before));  // replaced, then removed
   Open();
@@ -452,7 +480,7 @@ TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
   EXPECT_EQ(mixed->rows[1].packets, 3u);
   EXPECT_EQ(mixed->rows[1].sources, 2u);
 
-  // One group in August: day rollups only.
+  // One group in August: that sensor's month rollup.
   auto partner = ResolveSensors(*store_, {}, {"partner"});
   auto aug = Top(*store_, Dimension::kPort, *ParsePeriod("2018-08"), *partner, 10);
   EXPECT_EQ(aug->total_packets, 3u);
@@ -493,6 +521,89 @@ TEST_F(StoreTest, PeriodRollupsAndDaysGiveHandCheckedCountsForAnySpan) {
   EXPECT_EQ((*telnet)[0].error, 0u);
   EXPECT_EQ((*telnet)[1].addr.ToString(), "3.3.3.3");
   EXPECT_EQ((*telnet)[2].addr.ToString(), "6.6.6.6");
+}
+
+// Numbers of a battery of queries over the Q3 captures' store, every kind of cover in it.
+std::vector<uint64_t> Q3Battery(const Store& store) {
+  std::vector<uint64_t> out;
+  auto partner = ResolveSensors(store, {}, {"partner"});
+  EXPECT_TRUE(partner.ok());
+  for (const char* p : {"2018Q3", "2018-08", "2018-08-05", "2018-07-20..2018-09-24"}) {
+    for (Dimension dim : {Dimension::kPort, Dimension::kSensor}) {
+      for (const SensorSelection& sel : {SensorSelection{}, *partner}) {
+        auto t = Top(store, dim, *ParsePeriod(p), sel, 10);
+        EXPECT_TRUE(t.ok()) << t.status().ToString();
+        if (!t.ok()) continue;
+        out.insert(out.end(), {t->total_packets, t->total_sources, t->rows.size()});
+        for (const auto& r : t->rows) out.insert(out.end(), {r.key, r.packets, r.sources});
+      }
+    }
+  }
+  auto s = Series(store, Dimension::kPort, {MakePortKey(6, 23), MakePortKey(6, 445)},
+                  *ParsePeriod("2018Q3"), Granularity::kDay, {});
+  EXPECT_TRUE(s.ok());
+  for (const auto& pt : s->points) {
+    out.insert(out.end(), pt.packets.begin(), pt.packets.end());
+    out.insert(out.end(), pt.sources.begin(), pt.sources.end());
+  }
+  auto pc = PortByCountry(store, MakePortKey(6, 23), *ParsePeriod("2018-08"), {}, 5);
+  EXPECT_TRUE(pc.ok());
+  for (const auto& pt : pc->points) out.insert(out.end(), pt.packets.begin(), pt.packets.end());
+  auto ts = TopSources(store, MakePortKey(6, 23), *ParsePeriod("2018Q3"), *partner, 5);
+  EXPECT_TRUE(ts.ok());
+  for (const auto& x : *ts) out.insert(out.end(), {x.addr.v4(), x.packets});
+  return out;
+}
+
+TEST_F(StoreTest, AStoreWithoutPooledDaysOrSensorPeriodsAnswersTheSameAndGainsThem) {
+  // A store written before pooled day and per-sensor period rollups existed: its manifest names
+  // only the pooled months and quarters. Queries read the day rollups instead, and the next
+  // ingest builds the rollups of what it touches from the committed days.
+  WriteQ3Captures(dir_.path());
+  auto open = [](const std::string& dir) {
+    auto s = Store::Open(dir, {.create = true, .timezone = "Asia/Tokyo"});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  };
+  auto ingest = [&](Store* s, const char* file, const SensorConfig& sensor) {
+    Ingester ing(s, nullptr);
+    auto r = ing.IngestFile(sensor, Path(file));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  };
+  SensorConfig tyo = Sensor("tyo1", "domestic"), partner = Sensor("partner1", "partner");
+  auto fresh = open(Path("fresh"));
+  auto old = open(Path("old"));
+  for (Store* s : {fresh.get(), old.get()}) {
+    ingest(s, "a.pcap", tyo);
+    ingest(s, "b.pcap", partner);
+  }
+  old.reset();
+  std::string manifest = Path("old/MANIFEST");
+  nlohmann::json j;
+  std::ifstream(manifest) >> j;
+  nlohmann::json kept = nlohmann::json::object();
+  for (const auto& [label, file] : j["periods"].items()) {
+    if (label.size() == 7 || label.size() == 6) kept[label] = file;  // 2018-08, 2018Q3
+  }
+  ASSERT_EQ(kept.size(), 4u);
+  j["periods"] = kept;
+  std::ofstream(manifest) << j.dump(1);
+  old = open(Path("old"));
+  std::vector<uint64_t> want = Q3Battery(*fresh);
+  EXPECT_GT(want.size(), 100u);
+  EXPECT_EQ(Q3Battery(*old), want);
+  for (Store* s : {fresh.get(), old.get()}) ingest(s, "c.pcap", tyo);
+  const auto& labels = old->manifest().periods;
+  for (const char* l : {"2018-08-20", "2018-08/s0", "2018Q3/s0"}) EXPECT_TRUE(labels.count(l)) << l;
+  EXPECT_FALSE(labels.count("2018Q3/s1"));  // partner1's quarter: untouched, still missing
+  want = Q3Battery(*fresh);
+  EXPECT_EQ(Q3Battery(*old), want);
+  // The rollups the ingest built from the committed days hold them: tyo1's quarter.
+  auto q = old->PeriodRollup("2018Q3/s0");
+  ASSERT_TRUE(q.ok() && *q);
+  ASSERT_EQ((*q)->sensors().size(), 1u);
+  EXPECT_EQ((*q)->sensors()[0].packets, 12u);
+  EXPECT_EQ((*q)->sensors()[0].sources, 5u);
 }
 
 TEST_F(StoreTest, TopSourcesFindsEverySourceAboveItsShareWithinTheStatedError) {
