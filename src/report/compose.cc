@@ -67,6 +67,11 @@ std::string KeyShort(Dimension dim, uint64_t key, Lang lang) {
   if (dim == Dimension::kPort) return PortShort(static_cast<PortKey>(key));
   return CountryText(static_cast<CountryCode>(key), lang);
 }
+// As running text names it ("the United States").
+std::string KeyInText(Dimension dim, uint64_t key, Lang lang) {
+  if (dim == Dimension::kPort) return PortShort(static_cast<PortKey>(key));
+  return CountryInText(static_cast<CountryCode>(key), lang);
+}
 
 // How ranks changed among the first `n` rows, as one or two sentences.
 std::string RankChanges(const Composer& c, const TopResult& t, Dimension dim, size_t n) {
@@ -80,7 +85,7 @@ std::string RankChanges(const Composer& c, const TopResult& t, Dimension dim, si
   size_t same = 0, shown = std::min(n, t.rows.size());
   for (size_t i = 0; i < shown; ++i) {
     const RankRow& r = t.rows[i];
-    std::string name = KeyShort(dim, r.key, c.lang);
+    std::string name = KeyInText(dim, r.key, c.lang);
     if (r.prev_rank > 0 && r.prev_rank > r.rank) {
       clauses.push_back(
           ja ? fmt::format("{}が{}位から{}位に上がり", name, r.prev_rank, r.rank)
@@ -256,7 +261,7 @@ std::string TotalsParagraph(const Composer& c) {
 std::string LeaderSentence(const Composer& c, const TopResult& t, Dimension dim) {
   if (t.rows.empty()) return "";
   const RankRow& r = t.rows[0];
-  std::string name = KeyShort(dim, r.key, c.lang);
+  std::string name = KeyInText(dim, r.key, c.lang);
   if (dim == Dimension::kPort) {
     return c.ja ? fmt::format("最も多かったのは {} 宛のパケットで、全体の {} を占めました。", name,
                               Pct(r.share))
@@ -264,7 +269,8 @@ std::string LeaderSentence(const Composer& c, const TopResult& t, Dimension dim)
   }
   return c.ja ? fmt::format("送信元地域では{}が最も多く、全体の {} を占めました。", name,
                             Pct(r.share))
-              : fmt::format("{} sent the most packets, {} of the total.", name, Pct(r.share));
+              : fmt::format("{} sent the most packets, {} of the total.", Capitalized(name),
+                            Pct(r.share));
 }
 
 // Per-sensor-per-day averages (TALOT2, SPEC A4), this period and the previous one.
@@ -720,7 +726,8 @@ void Monthly(Composer* c) {
       s2 = ja ? fmt::format("{}の 1 観測点 1 日あたりのアクセス数は前月と比べて{}。", month,
                             ChangePhrase(d.prev_summary.packets_per_sensor_day,
                                          s.packets_per_sensor_day, c->lang))
-              : fmt::format("Accesses per sensor per day {} against the previous month.",
+              : fmt::format("The number of accesses per sensor per day {} from the previous "
+                            "month.",
                             ChangePhrase(d.prev_summary.packets_per_sensor_day,
                                          s.packets_per_sensor_day, c->lang));
     }

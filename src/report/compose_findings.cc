@@ -15,12 +15,13 @@ std::string Count(double v) {
   return Num(static_cast<uint64_t>(std::llround(std::max(0.0, v))));
 }
 
-std::string Capitalized(std::string s) {
-  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
-  return s;
-}
-
+// The finding's port or country as a sentence names it ("the Netherlands").
 std::string Subject(const Finding& f, Lang lang) {
+  if (f.has_port) return PortShort(f.port);
+  return CountryInText(f.country, lang);
+}
+// As a legend names it.
+std::string SubjectLabel(const Finding& f, Lang lang) {
   if (f.has_port) return PortShort(f.port);
   return CountryText(f.country, lang);
 }
@@ -253,7 +254,7 @@ std::string RegionsSentence(const Composer& c, const Finding& f) {
   std::vector<std::string> parts;
   for (const auto& r : f.top_regions) {
     parts.push_back(c.ja ? fmt::format("{}（{}）", CountryText(r.country, c.lang), Pct(r.share))
-                         : fmt::format("{} ({})", CountryText(r.country, c.lang), Pct(r.share)));
+                         : fmt::format("{} ({})", CountryInText(r.country, c.lang), Pct(r.share)));
   }
   if (parts.size() == 1) {
     return c.ja ? fmt::format("期間中の送信元地域は、{}でした。", parts[0])
@@ -350,7 +351,7 @@ Status FillFindingFigures(const Store& store, const ReportData& data, FindingFig
     Period lt = DaysPeriod(h.long_first_day, h.long_end_day);
     Dimension dim = f.has_port ? Dimension::kPort : Dimension::kCountry;
     uint64_t key = f.has_port ? f.port : f.country;
-    ASSIGN_OR_RETURN(ff->long_term, DailySeries(store, dim, {key}, {Subject(f, lang)}, lt,
+    ASSIGN_OR_RETURN(ff->long_term, DailySeries(store, dim, {key}, {SubjectLabel(f, lang)}, lt,
                                                 h.long_granularity, sel));
   }
   return OkStatus();
@@ -515,7 +516,7 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
       tc.monthly = monthly;
       tc.lang = c->ChartLang();
       tc.y_label = ja ? "1 日あたりのパケット数" : "packets a day";
-      tc.series.push_back({Subject(f, lang), {}, false});
+      tc.series.push_back({SubjectLabel(f, lang), {}, false});
       // A week or month is drawn as its mean day over the days of it the series covers, so that
       // a bucket cut by the first or last day of data does not read as a fall.
       const auto& days = ff.long_term.days;

@@ -146,6 +146,26 @@ std::string CountryText(CountryCode c, Lang lang) {
   return CountryName(c, lang);
 }
 
+std::string Capitalized(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+std::string CountryInText(CountryCode c, Lang lang) {
+  std::string name = CountryName(c, lang);
+  if (lang == Lang::kJa) return name;
+  // Names that are plural, or a "Republic", "Kingdom" or "Islands" of something, take "the".
+  static constexpr std::string_view kWithThe[] = {"United ",     "Netherlands", "Philippines",
+                                                  "Republic",    "Kingdom",     "Islands",
+                                                  "Bahamas",     "Maldives",    "Gambia",
+                                                  "Comoros",     "Seychelles",  "Emirates"};
+  if (name.starts_with("the ") || name.starts_with("The ")) return name;
+  for (std::string_view w : kWithThe) {
+    if (name.find(w) != std::string::npos) return "the " + name;
+  }
+  return name;
+}
+
 std::string PrevRankCell(int prev_rank, Lang lang) {
   bool ja = lang == Lang::kJa;
   if (prev_rank > 0) return std::to_string(prev_rank);

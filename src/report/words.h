@@ -36,6 +36,11 @@ std::string Pct(double fraction);                   // "12.3%"
 std::string PortText(PortKey k);                    // "445/TCP (microsoft-ds)", "ICMP"
 std::string PortShort(PortKey k);                   // "445/TCP"
 std::string CountryText(CountryCode c, Lang lang);  // "中国" / "China"
+// A country as running English text names it: "the United States", "the Netherlands"; as
+// CountryText otherwise (and always in Japanese). Tables and legends use CountryText.
+std::string CountryInText(CountryCode c, Lang lang);
+// The first letter in upper case (ASCII), for an English phrase that begins a sentence.
+std::string Capitalized(std::string s);
 
 // A previous-period rank as the seeds print it: "1", "TOP10 外" / "out of top 10", "新規" / "new",
 // "—" when the store holds nothing for the previous period.
