@@ -65,6 +65,19 @@ TEST(ReportWords, NumbersAndChanges) {
 
 // ---- the document --------------------------------------------------------------------------
 
+TEST(ReportWords, CountriesInRunningText) {
+  auto cc = [](const char* s) { return MakeCountryCode(s); };
+  EXPECT_EQ(CountryInText(cc("US"), Lang::kEn), "the United States");
+  EXPECT_EQ(CountryInText(cc("NL"), Lang::kEn), "the Netherlands");
+  EXPECT_EQ(CountryInText(cc("GB"), Lang::kEn), "the United Kingdom");
+  EXPECT_EQ(CountryInText(cc("CN"), Lang::kEn), "China");
+  EXPECT_EQ(CountryInText(cc("UA"), Lang::kEn), "Ukraine");
+  EXPECT_EQ(CountryInText(cc("US"), Lang::kJa), "米国");
+  EXPECT_EQ(CountryText(cc("US"), Lang::kEn), "United States");
+  EXPECT_EQ(Capitalized(CountryInText(cc("NL"), Lang::kEn)), "The Netherlands");
+  EXPECT_EQ(Capitalized("中国"), "中国");
+}
+
 TEST(ReportDocument, HostileTextIsEscapedAndTheHtmlParses) {
   Document d;
   d.lang = Lang::kEn;
