@@ -107,7 +107,8 @@ header p { margin: 1mm 0 0; color: var(--muted); font-size: 11pt; }
 h2 { font-size: 14pt; border-left: 5px solid #0b3d91; padding-left: 3mm; margin: 8mm 0 3mm; }
 h3 { font-size: 12pt; margin: 6mm 0 2mm; }
 h4 { font-size: 11pt; margin: 4mm 0 2mm; }
-p { margin: 0 0 3mm; text-align: justify; }
+p { margin: 0 0 3mm; }
+html:lang(ja) p { text-align: justify; }
 p.strong { font-weight: bold; }
 table { border-collapse: collapse; margin: 2mm auto 1mm; font-size: 10pt; min-width: 60%; }
 th, td { border: 1px solid var(--rule); padding: 1mm 3mm; vertical-align: top; }
