@@ -100,40 +100,24 @@ size_t HingeChangePoint(const std::vector<double>& v, size_t min_after) {
   if (n < min_after + 3) return 0;
   double best = INFINITY;
   size_t best_t = 0;
-  // For each t0, least squares of y on [1, step, ramp]: a 3×3 normal system.
+  // For each t0, least squares of y on [1, (t − t0)⁺]: a 2×2 normal system in closed form.
   for (size_t t0 = 2; t0 + min_after <= n; ++t0) {
-    double m[3][4] = {};
+    double sx = 0, sxx = 0, sy = 0, sxy = 0;
     for (size_t t = 0; t < n; ++t) {
-      double x[3] = {1, t >= t0 ? 1.0 : 0.0, t >= t0 ? static_cast<double>(t - t0) : 0.0};
-      for (int i = 0; i < 3; ++i) {
-        for (int j = 0; j < 3; ++j) m[i][j] += x[i] * x[j];
-        m[i][3] += x[i] * v[t];
-      }
+      double x = t >= t0 ? static_cast<double>(t - t0) : 0.0;
+      sx += x;
+      sxx += x * x;
+      sy += v[t];
+      sxy += x * v[t];
     }
-    // Gaussian elimination with partial pivoting.
-    bool singular = false;
-    for (int c = 0; c < 3 && !singular; ++c) {
-      int p = c;
-      for (int r = c + 1; r < 3; ++r) {
-        if (std::fabs(m[r][c]) > std::fabs(m[p][c])) p = r;
-      }
-      if (std::fabs(m[p][c]) < 1e-12) {
-        singular = true;
-        break;
-      }
-      for (int k = 0; k < 4; ++k) std::swap(m[c][k], m[p][k]);
-      for (int r = 0; r < 3; ++r) {
-        if (r == c) continue;
-        double f = m[r][c] / m[c][c];
-        for (int k = c; k < 4; ++k) m[r][k] -= f * m[c][k];
-      }
-    }
-    if (singular) continue;
-    double coef[3];
-    for (int i = 0; i < 3; ++i) coef[i] = m[i][3] / m[i][i];
+    double nn = static_cast<double>(n);
+    double det = nn * sxx - sx * sx;
+    if (std::fabs(det) < 1e-12) continue;
+    double b = (nn * sxy - sx * sy) / det;
+    double a = (sy - b * sx) / nn;
     double sse = 0;
     for (size_t t = 0; t < n; ++t) {
-      double fit = coef[0] + (t >= t0 ? coef[1] + coef[2] * static_cast<double>(t - t0) : 0.0);
+      double fit = a + (t >= t0 ? b * static_cast<double>(t - t0) : 0.0);
       sse += (v[t] - fit) * (v[t] - fit);
     }
     if (sse < best - 1e-9) {
@@ -160,6 +144,8 @@ constexpr int kSpikeLookback = 14;
 constexpr int kTailDays = 7;
 // Ports whose rises begin within this many days of each other may be moving together.
 constexpr int kTogetherDays = 3;
+// A spike this many days long that stays up is a new level.
+constexpr size_t kShiftDays = 7;
 // Sources compared between ports moving together, and the overlap that makes them shared.
 constexpr size_t kTogetherSources = 64;
 constexpr double kTogetherOverlap = 0.2;
@@ -180,45 +166,94 @@ struct Window {
 struct Episode {
   size_t first = 0, last = 0;  // window indices, inclusive
   bool ongoing = false;        // still above baseline on the window's last day
-  std::vector<double> baseline;
+  bool shift = false;          // held kShiftDays days and stayed: a new level
+  bool abrupt = false;         // shift: its first day at least twice the day before it
 };
 
-// Spike episodes of `pk` within the period: days far above the robust baseline of the preceding
-// days (flagged days left out of later baselines, so that a lasting shift keeps being measured
-// against where the series was).
-std::vector<Episode> SpikeEpisodes(const Window& w, const std::vector<double>& pk,
-                                   const std::vector<double>& total, double min_share,
+// Spike episodes of `v` within the period: days far above the robust baseline of the preceding
+// days (the median of up to kSpikeLookback days with data, flagged days left out). A run of
+// kShiftDays flagged days is a level shift when the series stays above the old threshold to
+// the window's end: the baseline restarts at the shift's first day (later spikes are measured
+// against the new level). A run that falls back before the end is one long spike.
+std::vector<Episode> SpikeEpisodes(const Window& w, const std::vector<double>& v,
+                                   const std::vector<double>& total, double min_share, double ratio,
                                    const FindingOptions& o, std::vector<double>* base_out) {
-  std::vector<bool> flagged(w.size(), false);
-  base_out->assign(w.size(), 0);
-  for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+  const size_t n = w.size();
+  std::vector<bool> flagged(n, false);
+  std::vector<double> thr(n, INFINITY);
+  base_out->assign(n, 0);
+  std::vector<Episode> eps;
+  size_t regime = 0, run_first = 0, run_len = 0;
+  for (size_t i = static_cast<size_t>(w.p0); i < n; ++i) {
     if (!w.ok[i]) continue;
     std::vector<double> base;
-    for (size_t j = i; j-- > 0 && base.size() < kSpikeLookback;) {
-      if (w.ok[j] && !flagged[j]) base.push_back(pk[j]);
+    for (size_t j = i; j-- > regime && base.size() < kSpikeLookback;) {
+      if (w.ok[j] && !flagged[j]) base.push_back(v[j]);
     }
-    if (base.empty()) continue;
+    if (base.empty()) {
+      run_len = 0;
+      continue;
+    }
     double m = Median(base);
     double scale = std::max({1.4826 * Mad(base), std::sqrt(m), 1.0});
     (*base_out)[i] = m;
-    double x = pk[i];
-    if (x >= m + o.spike_sigmas * scale && x >= o.spike_ratio * std::max(m, 1.0) &&
-        x - m >= min_share * total[i]) {
-      flagged[i] = true;
+    thr[i] = std::max(m + o.spike_sigmas * scale, ratio * std::max(m, 1.0));
+    if (v[i] < thr[i] || v[i] - m < min_share * total[i]) {
+      run_len = 0;
+      continue;
     }
+    flagged[i] = true;
+    if (run_len++ == 0) run_first = i;
+    if (run_len < kShiftDays) continue;
+    // A week above: does it stay above the old threshold to the end?
+    Episode e;
+    e.first = run_first;
+    e.last = i;
+    bool fell = false;
+    for (size_t j = i + 1; j < n && !fell; ++j) {
+      if (!w.ok[j]) continue;
+      if (v[j] < thr[run_first]) {
+        fell = true;
+      } else {
+        e.last = j;
+      }
+    }
+    run_len = 0;
+    if (fell) {
+      // One long spike: its days stay out of later baselines.
+      for (size_t j = run_first; j <= e.last; ++j) flagged[j] = w.ok[j];
+      i = e.last;
+      continue;
+    }
+    e.shift = true;
+    e.ongoing = true;
+    double prev = 0;
+    for (size_t j = run_first; j-- > 0;) {
+      if (w.ok[j]) {
+        prev = v[j];
+        break;
+      }
+    }
+    e.abrupt = v[run_first] >= 2 * std::max(prev, 1.0);
+    for (size_t j = run_first; j <= i; ++j) flagged[j] = false;
+    regime = run_first;
+    eps.push_back(e);
   }
-  std::vector<Episode> eps;
-  for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
+  std::vector<Episode> spikes;
+  for (size_t i = static_cast<size_t>(w.p0); i < n; ++i) {
     if (!flagged[i]) continue;
-    if (!eps.empty() && eps.back().last + 1 == i) {
-      eps.back().last = i;
-    } else if (!eps.empty() && eps.back().last + 2 == i && !w.ok[i - 1]) {
-      eps.back().last = i;  // a day without data does not split an episode
+    if (!spikes.empty() && spikes.back().last + 1 == i) {
+      spikes.back().last = i;
+    } else if (!spikes.empty() && spikes.back().last + 2 == i && !w.ok[i - 1]) {
+      spikes.back().last = i;  // a day without data does not split an episode
     } else {
-      eps.push_back({i, i, false, {}});
+      spikes.push_back({i, i, false, false, false});
     }
   }
-  if (!eps.empty() && eps.back().last + 1 == w.size()) eps.back().ongoing = true;
+  if (!spikes.empty() && spikes.back().last + 1 == n) spikes.back().ongoing = true;
+  eps.insert(eps.end(), spikes.begin(), spikes.end());
+  std::sort(eps.begin(), eps.end(),
+            [](const Episode& a, const Episode& b) { return a.first < b.first; });
   return eps;
 }
 
@@ -226,16 +261,19 @@ struct RiseResult {
   bool found = false;
   size_t t0 = 0;  // window index
   double before = 0, after = 0, slope = 0, z = 0;
+  bool on_packets = false;  // the series was packets per day (else distinct sources)
 };
 
-// A steady rise of `v` (distinct sources per day) beginning inside the period. `skip` marks days
-// left out (spike days that ended).
+// A steady rise of `v` (distinct sources, or packets, per day) beginning inside the period, fit
+// over the window's days from index `from` on. `skip` marks days left out (spike days that
+// ended).
 RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::vector<bool>& skip,
-                    const std::vector<double>& total, double min_share, const FindingOptions& o) {
+                    size_t from, const std::vector<double>& total, double min_share,
+                    const FindingOptions& o) {
   RiseResult r;
   std::vector<double> y;
   std::vector<size_t> idx;
-  for (size_t i = 0; i < w.size(); ++i) {
+  for (size_t i = from; i < w.size(); ++i) {
     if (!w.ok[i] || skip[i]) continue;
     y.push_back(v[i]);
     idx.push_back(i);
@@ -243,6 +281,22 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   size_t min_after = static_cast<size_t>(std::max(o.rise_min_days, 3));
   size_t t = HingeChangePoint(y, min_after);
   if (t == 0) return r;
+  // The hinge dates the bend of the best fit, which day-to-day noise in the flat part can pull a
+  // few days early. The rise begins where the series last rose above the level of the days
+  // before the bend (median + ½σ̂) and stayed above it: at least `min_after` days to the end
+  // (by chance, for a flat series, 0.31^7 ≈ 3·10⁻⁴).
+  {
+    size_t b0 =
+        t > static_cast<size_t>(o.baseline_days) ? t - static_cast<size_t>(o.baseline_days) : 0;
+    std::vector<double> pre(y.begin() + static_cast<ptrdiff_t>(b0),
+                            y.begin() + static_cast<ptrdiff_t>(t));
+    double m = Median(pre);
+    double level = m + 0.5 * std::max({1.4826 * Mad(pre), std::sqrt(m), 1.0});
+    size_t s = y.size();
+    for (size_t k = y.size(); k-- > t && y[k] > level;) s = k;
+    if (s + min_after > y.size()) return r;
+    t = s;
+  }
   if (idx[t] < static_cast<size_t>(w.p0)) return r;  // began before the period
   std::vector<double> after(y.begin() + static_cast<ptrdiff_t>(t), y.end());
   std::vector<double> before(
@@ -265,6 +319,29 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   return r;
 }
 
+// Too few days for the trend test (a window shorter than rise_min_days + 3 days with data): a
+// rise is a lasting jump by the spike test at `rise_ratio` instead of `spike_ratio`, the excess
+// at least 3× the usual share, not on days of about one packet per source (spoofed-looking).
+RiseResult FindShortRise(const Window& w, const std::vector<double>& v,
+                         const std::vector<double>* pk, const std::vector<double>& total,
+                         double min_share, const FindingOptions& o) {
+  RiseResult r;
+  std::vector<double> base;
+  for (const Episode& e : SpikeEpisodes(w, v, total, 3 * min_share, o.rise_ratio, o, &base)) {
+    if (!e.ongoing) continue;
+    bool sprayed = false;
+    for (size_t j = e.first; pk && j < w.size(); ++j) sprayed |= w.ok[j] && (*pk)[j] < 1.5 * v[j];
+    if (sprayed) continue;
+    std::vector<double> ys;
+    for (size_t j = e.first > 0 ? e.first - 1 : 0; j < w.size(); ++j) {
+      if (w.ok[j]) ys.push_back(v[j]);
+    }
+    r = {true, e.first, base[e.first], ys.back(), TheilSenSlope(ys), MannKendallZ(ys)};
+    break;
+  }
+  return r;
+}
+
 struct Detector {
   const Store& store;
   const Period& period;
@@ -275,6 +352,13 @@ struct Detector {
   double period_sources_per_day = 0;
 
   int32_t Day(size_t i) const { return w.first + static_cast<int32_t>(i); }
+
+  // Too few days with data for the trend test.
+  bool ShortWindow() const {
+    size_t days = 0;
+    for (bool b : w.ok) days += b;
+    return days < static_cast<size_t>(std::max(o.rise_min_days, 3)) + 3;
+  }
 
   Status ReadWindow() {
     int32_t first = period.first_day - o.baseline_days;
@@ -369,6 +453,35 @@ struct Detector {
     return period_packets > 0 ? ex / period_packets : 0;
   }
 
+  // The median of `v` over the last kTailDays days with data.
+  double TailMedian(const std::vector<double>& v) const {
+    std::vector<double> t;
+    for (size_t j = w.size(); j-- > 0 && t.size() < static_cast<size_t>(kTailDays);) {
+      if (w.ok[j]) t.push_back(v[j]);
+    }
+    return Median(std::move(t));
+  }
+
+  // A rise fact: before = medians of the days before its start, after = medians of the last
+  // week; ratio, slope and Z of the series the rise was found on.
+  FindingFact RiseFact(const Daily& d, const RiseResult& r) {
+    FindingFact ft;
+    ft.kind = FindingKind::kRise;
+    ft.first_day = Day(r.t0);
+    ft.last_day = kNoDay;
+    Numbers(d, r.t0, w.size() - 1, &ft);
+    ft.packets_after = TailMedian(d.pk);
+    ft.sources_after = TailMedian(d.src);
+    ft.on_packets = r.on_packets;
+    (r.on_packets ? ft.packets_before : ft.sources_before) = r.before;
+    (r.on_packets ? ft.packets_after : ft.sources_after) = r.after;
+    ft.ratio = r.after / std::max(r.before, 1.0);
+    ft.slope = r.slope;
+    ft.trend_z = r.z;
+    ft.score = ExcessShare(d, r.t0, w.size() - 1, ft.packets_before);
+    return ft;
+  }
+
   Status PortFindings(std::vector<Finding>* out) {
     ASSIGN_OR_RETURN(std::vector<uint64_t> ports, CandidatePorts());
     ASSIGN_OR_RETURN(std::vector<Daily> daily, ReadDaily(Dimension::kPort, ports));
@@ -386,33 +499,27 @@ struct Detector {
       f.has_port = true;
       f.port = static_cast<PortKey>(ports[k]);
       std::vector<double> base;
-      std::vector<Episode> eps = SpikeEpisodes(w, d.pk, w.total_pk, o.min_excess_share, o, &base);
+      std::vector<Episode> eps =
+          SpikeEpisodes(w, d.pk, w.total_pk, o.min_excess_share, o.spike_ratio, o, &base);
       std::vector<bool> skip(w.size(), false);
+      // A rise is fit over the days since the latest abrupt level shift (a step is not a trend;
+      // a ramp that crossed the spike threshold is not abrupt and stays in the fit).
+      size_t from = 0;
       for (const Episode& e : eps) {
+        if (e.shift && e.abrupt) from = e.first;
         if (e.ongoing) continue;
         for (size_t j = e.first; j <= e.last; ++j) skip[j] = true;
       }
       // Distinct sources first (more sources is the spread of an activity); packets when the
       // sources rise less than the packets do (the same hosts scanning harder, or many new hosts
       // among a large steady population).
-      RiseResult rise = FindRise(w, d.src, skip, w.total_src, o.min_source_share, o);
-      if (!rise.found) rise = FindRise(w, d.pk, skip, w.total_pk, o.min_excess_share, o);
-      // A short window (too few days for a trend test): a lasting jump in distinct sources,
-      // spoofed-looking days (one packet per source) aside.
-      bool on_sources = false;
-      if (!rise.found && eps.empty()) {
-        std::vector<double> sbase;
-        std::vector<Episode> seps =
-            SpikeEpisodes(w, d.src, w.total_src, 3 * o.min_source_share, o, &sbase);
-        for (Episode& e : seps) {
-          bool sprayed = false;
-          for (size_t j = e.first; j <= e.last; ++j) sprayed |= d.pk[j] < 1.5 * d.src[j];
-          if (!sprayed && e.ongoing) {
-            base = sbase;
-            on_sources = true;
-            eps.push_back(e);
-          }
-        }
+      RiseResult rise = FindRise(w, d.src, skip, from, w.total_src, o.min_source_share, o);
+      if (!rise.found) {
+        rise = FindRise(w, d.pk, skip, from, w.total_pk, o.min_excess_share, o);
+        rise.on_packets = true;
+      }
+      if (!rise.found && ShortWindow()) {
+        rise = FindShortRise(w, d.src, &d.pk, w.total_src, o.min_source_share, o);
       }
       for (const Episode& e : eps) {
         if (e.ongoing && rise.found && e.first + 3 >= rise.t0) continue;  // the rise says it
@@ -420,31 +527,14 @@ struct Detector {
         ft.kind = FindingKind::kSpike;
         ft.first_day = Day(e.first);
         ft.last_day = e.ongoing ? kNoDay : Day(e.last);
+        ft.level_shift = e.shift;
         Numbers(d, e.first, e.last, &ft);
-        if (on_sources) {
-          ft.sources_before = base[e.first];
-          ft.ratio = ft.sources_after / std::max(ft.sources_before, 1.0);
-        } else {
-          ft.packets_before = base[e.first];
-          ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
-        }
+        ft.packets_before = base[e.first];
+        ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
         ft.score = ExcessShare(d, e.first, e.last, ft.packets_before);
         f.facts.push_back(ft);
       }
-      if (rise.found) {
-        FindingFact ft;
-        ft.kind = FindingKind::kRise;
-        ft.first_day = Day(rise.t0);
-        ft.last_day = kNoDay;
-        Numbers(d, rise.t0, w.size() - 1, &ft);
-        ft.sources_before = rise.before;
-        ft.sources_after = rise.after;
-        ft.ratio = rise.after / std::max(rise.before, 1.0);
-        ft.slope = rise.slope;
-        ft.trend_z = rise.z;
-        ft.score = ExcessShare(d, rise.t0, w.size() - 1, ft.packets_before);
-        f.facts.push_back(ft);
-      }
+      if (rise.found) f.facts.push_back(RiseFact(d, rise));
       for (const auto& r : top10.rows) {
         if (r.key != ports[k] || r.prev_rank == kRankNoData || r.prev_rank <= 10) continue;
         double now = r.share;
@@ -736,14 +826,11 @@ struct Detector {
         if (r.key == cs[k]) rank = r.rank, prev_rank = r.prev_rank, share = r.share;
       }
       std::vector<bool> noskip(w.size(), false);
-      RiseResult rise = FindRise(w, d.pk, noskip, w.total_pk, o.min_excess_share, o);
-      if (!rise.found) {
-        // Too few days for a trend: a lasting jump of its packets instead.
-        std::vector<double> rbase;
-        for (const Episode& e : SpikeEpisodes(w, d.pk, w.total_pk, o.min_excess_share, o, &rbase)) {
-          if (e.ongoing) rise = {true, e.first, rbase[e.first], d.pk.back(), 0, 0};
-        }
+      RiseResult rise = FindRise(w, d.pk, noskip, 0, w.total_pk, o.min_excess_share, o);
+      if (!rise.found && ShortWindow()) {
+        rise = FindShortRise(w, d.pk, nullptr, w.total_pk, o.min_excess_share, o);
       }
+      rise.on_packets = true;
       if (rank >= 1 && rank <= 5) {
         bool entered = false;
         int before_rank = prev_rank;
@@ -775,14 +862,7 @@ struct Detector {
           ft.score = ExcessShare(d, a, w.size() - 1, ft.packets_before);
           f.facts.push_back(ft);
           if (rise.found) {
-            FindingFact rf;
-            rf.kind = FindingKind::kRise;
-            rf.first_day = Day(rise.t0);
-            rf.last_day = kNoDay;
-            Numbers(d, rise.t0, w.size() - 1, &rf);
-            rf.slope = rise.slope;
-            rf.trend_z = rise.z;
-            rf.ratio = rise.after / std::max(rise.before, 1.0);
+            FindingFact rf = RiseFact(d, rise);
             rf.score = ft.score;
             f.facts.push_back(rf);
           }

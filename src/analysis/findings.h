@@ -60,8 +60,10 @@ inline constexpr int32_t kNoDay = INT32_MIN;
 
 // One piece of evidence behind a finding. Which fields mean something depends on `kind`:
 //   spike: first/last day, before (baseline median) and after (mean over the spike days), peak;
-//   rise: first day (the change point), before (median before it) and after (median of the last
-//         7 days), slope (sources per day, Theil–Sen) and trend_z (Mann–Kendall Z);
+//   rise: first day (the change point), before (medians of the days before it) and after
+//         (medians of the last 7 days), packets and sources both; slope (per day, Theil–Sen),
+//         trend_z (Mann–Kendall Z) and ratio are of distinct sources, or of packets when
+//         `on_packets` (a port's sources rising less than 1.5×, a region's rise);
 //   top-entry / region-entry: rank and prev_rank (query.h markers kRankOutOfTop, kRankNew,
 //         kRankNoData; within-period entries give the rank over the days before the rise);
 //   region-silent: first/last day, before/after distinct sources per day.
@@ -77,11 +79,16 @@ struct FindingFact {
   int32_t peak_day = kNoDay;
   uint64_t peak_packets = 0;
   uint64_t peak_sources = 0;
-  double slope = 0;    // rise: distinct sources per day
+  double slope = 0;    // rise: distinct sources (or packets, on_packets) more each day
   double trend_z = 0;  // rise: Mann–Kendall Z
   int rank = 0;        // entries: rank in the period
   int prev_rank = 0;   // entries: rank before
   double score = 0;    // share of the period's packets (or sources) the fact explains
+  // spike: the raised level held for at least a week and became the new baseline (a level
+  // shift, "since first_day"); last_day is the last day above the old level's threshold.
+  bool level_shift = false;
+  // rise: slope, trend_z and ratio are of packets per day, not of distinct sources.
+  bool on_packets = false;
 };
 
 struct RegionCount {
@@ -206,8 +213,10 @@ double Mad(const std::vector<double>& v);
 double MannKendallZ(const std::vector<double>& v);
 // Theil–Sen slope: the median of pairwise slopes.
 double TheilSenSlope(const std::vector<double>& v);
-// The start of a rise: the index t0 minimising the squared error of y = a + c·[t ≥ t0] +
-// b·(t − t0)⁺ over t0 in [1, n − min_after]; 0 when n is too short.
+// The start of a rise: the index t0 minimising the squared error of the continuous hinge
+// y = a + b·(t − t0)⁺ over t0 in [2, n − min_after]; 0 when n < min_after + 3. (No step term:
+// with one, noise before a slow ramp pulls t0 to the lowest day before it; abrupt jumps are the
+// spike test's, which ends them or turns them into a new baseline.)
 size_t HingeChangePoint(const std::vector<double>& v, size_t min_after);
 }  // namespace findings_stats
 

@@ -1,0 +1,12 @@
+# Notable phenomena (src/analysis/findings) against the shipped scenarios' planted events, and the
+# statistics they rest on. One source built twice: the statistics and the small scenario (seconds),
+# and the TSUBAME quarters and the TALOT2 month (slow: their fixture stores take minutes to build
+# when the stamp changes; detection itself takes about a second). Included from
+# tests/unit/CMakeLists.txt; the scenario fixture comes from simulate_tests.cmake.
+teiten_test(findings_test findings_test.cc)
+target_link_libraries(findings_test PRIVATE teiten_findings teiten_scenario_fixture
+  nlohmann_json::nlohmann_json)
+teiten_test(findings_scenario_test LABEL slow findings_test.cc)
+target_compile_definitions(findings_scenario_test PRIVATE TEITEN_FINDINGS_QUARTERS)
+target_link_libraries(findings_scenario_test PRIVATE teiten_findings teiten_scenario_fixture
+  nlohmann_json::nlohmann_json)
