@@ -149,6 +149,12 @@ constexpr size_t kShiftDays = 7;
 // Sources compared between ports moving together, and the overlap that makes them shared.
 constexpr size_t kTogetherSources = 64;
 constexpr double kTogetherOverlap = 0.2;
+// The busiest sources of each port whose history (SourceHistory) is read for the ports they probed.
+constexpr size_t kTogetherHistories = 16;
+// ... and the share of them that must have probed the other port.
+constexpr double kTogetherProbed = 0.5;
+// Sources that probed more ports than this (sweeps, random-port scanners) are left out of it.
+constexpr size_t kTogetherMaxPorts = 32;
 
 // Daily packets and distinct sources of one key over the window; `ok` marks days with any data.
 struct Daily {
@@ -561,6 +567,13 @@ struct Detector {
         ft.score = now - before;
         f.facts.push_back(ft);
       }
+      // A level shift from the period's first day on a port that entered the top 10 is how it
+      // entered: the entry says it (with the same start and numbers).
+      if (f.Has(FindingKind::kTopEntry)) {
+        std::erase_if(f.facts, [&](const FindingFact& x) {
+          return x.kind == FindingKind::kSpike && x.level_shift && x.first_day == period.first_day;
+        });
+      }
       // A top-10 port mostly sent by one source over the period.
       bool in_top10 = false;
       for (const auto& r : top10.rows) in_top10 |= r.key == ports[k];
@@ -681,6 +694,7 @@ struct Detector {
       size_t i;
       int32_t start;
       std::unordered_set<IpAddr, IpAddrHash> src;
+      std::vector<std::set<PortKey>> probed;  // the busiest sources' ports, from their history
     };
     std::vector<Member> ms;
     for (size_t i = 0; i < fs->size(); ++i) {
@@ -695,6 +709,13 @@ struct Detector {
                          TopSources(store, f.port, DaysPeriod(ft.first_day, period.end_day), filter,
                                     kTogetherSources));
         for (const auto& s : top) m.src.insert(s.addr);
+        for (size_t k = 0; k < top.size() && k < kTogetherHistories; ++k) {
+          ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, top[k].addr));
+          if (h.ports.size() > kTogetherMaxPorts) continue;  // a sweep says nothing of two ports
+          std::set<PortKey> ps;
+          for (const auto& [p, n] : h.ports) ps.insert(p);
+          m.probed.push_back(std::move(ps));
+        }
         ms.push_back(std::move(m));
         break;
       }
@@ -712,7 +733,17 @@ struct Detector {
         size_t common = 0;
         for (const auto& a : ms[i].src) common += ms[j].src.count(a);
         size_t denom = std::min(ms[i].src.size(), ms[j].src.size());
-        if (denom == 0 || static_cast<double>(common) < kTogetherOverlap * denom) continue;
+        bool shared = denom > 0 && static_cast<double>(common) >= kTogetherOverlap * denom;
+        // A port with a large steady population (8080/TCP) has its old heavy hitters at the top,
+        // not the movers: the movers' busiest sources probing the other port shows it as well.
+        auto probing = [&](const Member& a, const Member& b) {
+          PortKey other = (*fs)[b.i].port;
+          size_t n = 0;
+          for (const auto& ps : a.probed) n += ps.count(other);
+          return !a.probed.empty() &&
+                 static_cast<double>(n) >= kTogetherProbed * static_cast<double>(a.probed.size());
+        };
+        if (!shared && !probing(ms[i], ms[j]) && !probing(ms[j], ms[i])) continue;
         parent[find(i)] = find(j);
       }
     }
