@@ -26,6 +26,16 @@ std::string SubjectLabel(const Finding& f, Lang lang) {
   return CountryText(f.country, lang);
 }
 
+// The finding's first fact of `kind`, if any.
+const FindingFact* FactOf(const Finding& f, FindingKind kind) {
+  for (const FindingFact& x : f.facts) {
+    if (x.kind == kind) return &x;
+  }
+  return nullptr;
+}
+// A spike that stayed (a level shift) or is still going at the period's end.
+bool Lasting(const FindingFact& x) { return x.level_shift || x.last_day == kNoDay; }
+
 // "8月12日～8月13日" / "August 12 to August 13"; "8月12日以降" / "since August 12".
 std::string When(int32_t first, int32_t last, Lang lang) {
   bool ja = lang == Lang::kJa;
@@ -46,12 +56,28 @@ std::string Title(const Finding& f, Lang lang) {
   bool ja = lang == Lang::kJa;
   std::string s = Subject(f, lang);
   switch (f.kind) {
-    case FindingKind::kSpike:
+    case FindingKind::kSpike: {
+      const FindingFact* x = FactOf(f, FindingKind::kSpike);
+      if (x && Lasting(*x)) {
+        return ja ? fmt::format("{} 宛のパケットの急増", s)
+                  : fmt::format("A jump in packets to {}", s);
+      }
       return ja ? fmt::format("{} 宛のパケットの一時的な増加", s)
                 : fmt::format("A spike of packets to {}", s);
-    case FindingKind::kRise:
+    }
+    case FindingKind::kRise: {
+      const FindingFact* x = FactOf(f, FindingKind::kRise);
+      if (!f.has_port) {
+        return ja ? fmt::format("{}からのパケットの増加", s)
+                  : fmt::format("More packets from {}", s);
+      }
+      if (x && x->on_packets) {
+        return ja ? fmt::format("{} 宛のパケットの増加", s)
+                  : fmt::format("More packets to {}", s);
+      }
       return ja ? fmt::format("{} 宛のパケットの送信元の増加", s)
                 : fmt::format("More and more sources probing {}", s);
+    }
     case FindingKind::kTopEntry:
       return ja ? fmt::format("{} 宛のパケットのトップ 10 入り", s)
                 : fmt::format("{} enters the top 10", s);
@@ -120,6 +146,13 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
                                   "({}×).",
                                   Count(x.packets_before), Count(x.packets_after),
                                   Dec(x.ratio, 1)));
+      if (x.level_shift) {
+        return ja ? fmt::format("{}から、{} 宛のパケットが急増し、その後も高い水準が続いています。"
+                                "{}{}",
+                                DayText(x.first_day, lang), s, level, peak)
+                  : fmt::format("On {}, packets to {} jumped, and they have stayed high.{}{}",
+                                DayText(x.first_day, lang), s, level, peak);
+      }
       return ja ? fmt::format("{}、{} 宛のパケットが突発的に増加しました。{}{}",
                               When(x.first_day, x.last_day, lang), s, level, peak)
                 : fmt::format("{}, packets to {} spiked.{}{}",
@@ -127,8 +160,30 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
     }
     case FindingKind::kRise: {
       // A port's packets arrive "to" it; a region's come "from" it.
-      std::string who = f.has_port ? (ja ? s + " 宛のパケット" : "sending to " + s)
-                                   : (ja ? s + "からのパケット" : "in " + s);
+      std::string who = f.has_port ? (ja ? s + " 宛のパケット" : "to " + s)
+                                   : (ja ? s + "からのパケット" : "from " + s);
+      if (x.on_packets) {
+        std::string base =
+            ja ? fmt::format(
+                     "{}頃より、{}が増加傾向にあります。1 日あたりのパケット数は {} 件から直近 1 "
+                     "週間の {} 件に増えました（1 日あたり約 {} 件の増加）。",
+                     DayText(x.first_day, lang), who, Count(x.packets_before),
+                     Count(x.packets_after), Count(x.slope))
+               : fmt::format(
+                     "Since about {}, packets {} have been rising steadily: from {} a day to {} "
+                     "in the last week (about {} more each day).",
+                     DayText(x.first_day, lang), who, Count(x.packets_before),
+                     Count(x.packets_after), Count(x.slope));
+        if (x.sources_before > 0 && x.sources_after > 0) {
+          base += ja ? fmt::format("1 日あたりの送信元数は {} 個から {} 個となりました（{}）。",
+                                   Count(x.sources_before), Count(x.sources_after),
+                                   ChangeShort(x.sources_before, x.sources_after, lang))
+                     : fmt::format(" Distinct sources a day went from {} to {} ({}).",
+                                   Count(x.sources_before), Count(x.sources_after),
+                                   ChangeShort(x.sources_before, x.sources_after, lang));
+        }
+        return base;
+      }
       std::string base =
           ja ? fmt::format(
                    "{}頃より、{}の送信元 IP アドレス数が増加傾向にあります。1 日あたりの送信元"
@@ -136,8 +191,9 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
                    DayText(x.first_day, lang), who, Count(x.sources_before),
                    Count(x.sources_after), Dec(x.slope, 1))
              : fmt::format(
-                   "Since about {}, the number of distinct sources {} has been rising "
-                   "steadily: from {} a day to {} in the last week (about {} more each day).",
+                   "Since about {}, the number of distinct sources sending packets {} has been "
+                   "rising steadily: from {} a day to {} in the last week (about {} more each "
+                   "day).",
                    DayText(x.first_day, lang), who, Count(x.sources_before),
                    Count(x.sources_after), Dec(x.slope, 1));
       if (x.packets_before > 0 && x.packets_after > 0) {
@@ -368,15 +424,32 @@ std::string FindingOverviewSentence(const Composer& c, size_t i) {
   std::string s = Subject(f, lang);
   std::string head;
   switch (f.kind) {
-    case FindingKind::kSpike:
-      head = ja ? fmt::format("{}、{} 宛のパケットが一時的に増加しました。",
-                              When(f.first_day, f.last_day, lang), s)
-                : fmt::format("Packets to {} spiked {}.", s, When(f.first_day, f.last_day, lang));
+    case FindingKind::kSpike: {
+      const FindingFact* x = FactOf(f, FindingKind::kSpike);
+      if (x && Lasting(*x)) {
+        head = ja ? fmt::format("{}から、{} 宛のパケットが急増し、高い水準が続いています。",
+                                DayText(f.first_day, lang), s)
+                  : fmt::format("Packets to {} jumped on {} and have stayed high.", s,
+                                DayText(f.first_day, lang));
+      } else {
+        head = ja ? fmt::format("{}、{} 宛のパケットが一時的に増加しました。",
+                                When(f.first_day, f.last_day, lang), s)
+                  : fmt::format("Packets to {} spiked {}.", s, When(f.first_day, f.last_day, lang));
+      }
       break;
+    }
     case FindingKind::kRise:
     case FindingKind::kPortsTogether:
     case FindingKind::kTopEntry:
-      if (f.first_day != kNoDay) {
+      if (!f.has_port) {
+        head = f.first_day != kNoDay
+                   ? (ja ? fmt::format("{}からのパケットが、{}以降増加傾向にあります。", s,
+                                       DayText(f.first_day, lang))
+                         : fmt::format("Packets from {} have been rising since {}.", s,
+                                       DayText(f.first_day, lang)))
+                   : (ja ? fmt::format("{}からのパケットが増加しました。", s)
+                         : fmt::format("Packets from {} increased.", s));
+      } else if (f.first_day != kNoDay) {
         head = ja ? fmt::format("{} 宛のパケットが、{}以降増加傾向にあります。", s,
                                 DayText(f.first_day, lang))
                   : fmt::format("Packets to {} have been rising since {}.", s,
