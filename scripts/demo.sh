@@ -1,72 +1,59 @@
 #!/usr/bin/env bash
-# teiten's main job on the embedded default store: simulate a quarter of darknet traffic at
-# three sensors, ingest it, and show the quarter's top tables.
-#   scripts/demo.sh            (about a minute on 2 cores, most of it the first build)
+# teiten's main job, end to end: simulate TSUBAME 2018 Q3 (and the quarter before it) at ten
+# sensors with `teiten simulate`, ingest the traces with `teiten ingest`, show the quarter's top
+# ports and regions with their previous ranks and its summary, and write the quarterly report.
+#   scripts/demo.sh            (the first run spends most of its time building)
+# TEITEN_BUILD picks the build directory (default build); TEITEN_DEMO_SCALE the scenario scale
+# (default its own, 0.002: about 3,000 packets per sensor per day, 5.6 M packets in all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build Release
-T=build/src/cli/teiten
-GEN=build/bench/teiten-gen-trace
+BUILD=${TEITEN_BUILD:-build}
+scripts/setup.sh "$BUILD" Release
+T=$BUILD/src/cli/teiten
+SCENARIO=tsubame-2018q3
 DEMO=var/demo
-rm -rf "$DEMO/store"
-mkdir -p "$DEMO/pcap"
-cat > "$DEMO/teiten.toml" <<TOML
-[store]
-path = "store"
-timezone = "Asia/Tokyo"
+rm -rf "$DEMO/store" "$DEMO/traces" "$DEMO/pcap"
+mkdir -p "$DEMO"
 
-[geo]
-country_db = "../../node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"
-asn_db = "../geo/asn.mmdb"
-
-[[sensor]]
-id = "jp-tyo-1"
-name = "Tokyo 1"
-group = "domestic"
-country = "JP"
-prefixes = ["203.0.113.0/24"]
-
-[[sensor]]
-id = "jp-osa-1"
-name = "Osaka 1"
-group = "domestic"
-country = "JP"
-prefixes = ["198.51.100.0/24"]
-
-[[sensor]]
-id = "partner-1"
-name = "Partner CSIRT 1"
-group = "partner"
-country = "PH"
-prefixes = ["192.0.2.0/24"]
-TOML
-CFG="$DEMO/teiten.toml"
-# Sources are drawn from the real IPv4 ranges of the geo database, so enrichment gives real
-# regions and networks.
-[ -f var/geo/ranges.csv ] || "$T" geo --config "$CFG" --ranges-csv var/geo/ranges.csv
-GEO=(--ranges-csv var/geo/ranges.csv)
-seed=1
-for s in jp-tyo-1:203.0.113.0/24 jp-osa-1:198.51.100.0/24 partner-1:192.0.2.0/24; do
-  id=${s%%:*}; net=${s#*:}
-  # 2018 Q2 and Q3, so that the quarter has previous ranks to compare with.
-  for q in 2018-04-01:91 2018-07-01:92; do
-    start=${q%%:*}; days=${q#*:}
-    out="$DEMO/pcap/$id-$start.pcap.zst"
-    if [ ! -f "$out" ]; then
-      "$GEN" --packets 1500000 --sources 60000 --seed $((seed++)) --start "$start" --days "$days" \
-        --monitored "$net" "${GEO[@]}" --out "$DEMO/pcap/tmp.pcap" >/dev/null
-      zstd -q -f --rm -T2 "$DEMO/pcap/tmp.pcap" -o "$out"
-    fi
-    "$T" ingest --config "$CFG" --sensor "$id" "$out"
+# The scenario's sensors (data/scenarios/tsubame-2018q3.toml): four in Japan, six in Asia-Pacific.
+# Its days are UTC days, so the store's are too.
+{
+  printf '[store]\npath = "store"\ntimezone = "UTC"\n\n[geo]\n'
+  printf 'country_db = "../../node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"\n'
+  printf 'asn_db = "../geo/asn.mmdb"\n'
+  n=16
+  for s in s01:jp:JP s02:jp:JP s03:jp:JP s04:jp:JP s05:apac:TW s06:apac:KR s07:apac:MY \
+    s08:apac:TH s09:apac:PH s10:apac:AU; do
+    IFS=: read -r id group cc <<<"$s"
+    printf '\n[[sensor]]\nid = "%s"\nname = "%s"\ngroup = "%s"\ncountry = "%s"\n' \
+      "$id" "$id" "$group" "$cc"
+    printf 'prefixes = ["100.64.%d.0/24"]\n' $((n++))
   done
-done
+} >"$DEMO/teiten.toml"
+CFG="$DEMO/teiten.toml"
+
+# Sources are drawn from the IPv4 ranges of the geo database the store enriches with, so every
+# source's region is the one the scenario gave it.
+[ -f var/geo/ranges.csv ] || "$T" geo --config "$CFG" --ranges-csv var/geo/ranges.csv
+SCALE=()
+[ -n "${TEITEN_DEMO_SCALE:-}" ] && SCALE=(--scale "$TEITEN_DEMO_SCALE")
+echo "== teiten simulate --scenario $SCENARIO (2018 Q2 and Q3, 10 sensors)"
+"$T" simulate --scenario "$SCENARIO" "${SCALE[@]}" --out "$DEMO/traces" \
+  --ranges-csv var/geo/ranges.csv --days-per-file 31 --compress | tail -n 1
 echo
+echo "== teiten ingest"
+for dir in "$DEMO"/traces/s*/; do
+  "$T" ingest --config "$CFG" --sensor "$(basename "$dir")" --format csv "$dir"*.pcap.zst |
+    tail -n +2
+done | awk -F, '{n++; k += $3} END { printf "%d files, %d packets kept\n", n, k }'
+echo
+"$T" summary --config "$CFG" --period 2018Q3 -n 0 | sed '/^$/q'
 "$T" top ports --config "$CFG" --period 2018Q3
 echo
 "$T" top countries --config "$CFG" --period 2018Q3 --lang ja
 echo
-"$T" top asns --config "$CFG" --period 2018Q3 -n 5
-echo
-"$T" summary --config "$CFG" --period 2018Q3 -n 5
-echo
+"$T" report --config "$CFG" --period 2018Q3 --lang ja --format html -o "$DEMO/report-2018Q3.ja.html"
+"$T" report --config "$CFG" --period 2018Q3 --lang en --format html -o "$DEMO/report-2018Q3.en.html"
 echo "The store is in $DEMO/store; try: $T series --config $CFG --period 2018Q3 --by-country 445/tcp"
+echo "Report (ja): $DEMO/report-2018Q3.ja.html"
+echo "Report (en): $DEMO/report-2018Q3.en.html"
