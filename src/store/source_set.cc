@@ -1,32 +1,65 @@
 #include "store/source_set.h"
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <roaring/roaring.hh>
 
 namespace teiten {
 
-void SourceSet::Grow() {
-  big_ = true;
-  v4_.addMany(small_.size(), small_.data());
-  small_.clear();
-  small_.shrink_to_fit();
+namespace {
+
+// Sorts and dedups `add` and unites it with the sorted unique `into`.
+void UniteSorted(std::vector<uint32_t>* into, std::vector<uint32_t>* add) {
+  std::sort(add->begin(), add->end());
+  add->erase(std::unique(add->begin(), add->end()), add->end());
+  if (into->empty()) {
+    into->swap(*add);
+    add->clear();
+    return;
+  }
+  std::vector<uint32_t> out;
+  out.reserve(into->size() + add->size());
+  std::set_union(into->begin(), into->end(), add->begin(), add->end(), std::back_inserter(out));
+  into->swap(out);
+  add->clear();
+}
+
+}  // namespace
+
+void SourceSet::Flush() {
+  if (!add_.empty()) UniteSorted(&v4_, &add_);
+}
+
+std::vector<uint32_t> SourceSet::Sorted() const {
+  if (add_.empty()) return v4_;
+  std::vector<uint32_t> out = v4_, add = add_;
+  UniteSorted(&out, &add);
+  return out;
 }
 
 void SourceSet::Normalize() {
+  Flush();
+  add_.shrink_to_fit();
   if (!pending_v6_.empty()) {
     v6_.insert(v6_.end(), pending_v6_.begin(), pending_v6_.end());
     pending_v6_.clear();
     std::sort(v6_.begin(), v6_.end());
     v6_.erase(std::unique(v6_.begin(), v6_.end()), v6_.end());
   }
-  if (big_) v4_.runOptimize();
 }
 
 void SourceSet::Merge(const SourceSet& o) {
-  if (o.big_) {
-    if (!big_) Grow();
-    v4_ |= o.v4_;
+  if (o.v4_.size() + o.add_.size() <= kMinBatch) {
+    for (uint32_t a : o.v4_) AddV4(a);
+    for (uint32_t a : o.add_) AddV4(a);
   } else {
-    for (uint32_t a : o.small_) AddV4(a);
+    add_.insert(add_.end(), o.add_.begin(), o.add_.end());
+    Flush();
+    std::vector<uint32_t> out;
+    out.reserve(v4_.size() + o.v4_.size());
+    std::set_union(v4_.begin(), v4_.end(), o.v4_.begin(), o.v4_.end(), std::back_inserter(out));
+    v4_.swap(out);
   }
   if (!o.v6_.empty() || !o.pending_v6_.empty()) {
     pending_v6_.insert(pending_v6_.end(), o.v6_.begin(), o.v6_.end());
@@ -36,7 +69,7 @@ void SourceSet::Merge(const SourceSet& o) {
 }
 
 uint64_t SourceSet::Count() const {
-  uint64_t n = big_ ? v4_.cardinality() : small_.size();
+  uint64_t n = add_.empty() ? v4_.size() : Sorted().size();
   if (pending_v6_.empty()) return n + v6_.size();
   std::vector<IpAddr> all(v6_);
   all.insert(all.end(), pending_v6_.begin(), pending_v6_.end());
@@ -45,18 +78,12 @@ uint64_t SourceSet::Count() const {
 }
 
 uint64_t SourceSet::UnionCount(const std::vector<SourceSet>& sets) {
-  // Gather every member, radix-sort, count distinct: linear in the members, where merging
-  // sparse bitmaps one into another is quadratic in their containers.
+  // Gather every member, radix-sort, count distinct: linear in the members.
   std::vector<uint32_t> v4;
   std::vector<IpAddr> v6;
   for (const SourceSet& s : sets) {
-    size_t at = v4.size();
-    if (s.big_) {
-      v4.resize(at + s.v4_.cardinality());
-      s.v4_.toUint32Array(v4.data() + at);
-    } else {
-      v4.insert(v4.end(), s.small_.begin(), s.small_.end());
-    }
+    v4.insert(v4.end(), s.v4_.begin(), s.v4_.end());
+    v4.insert(v4.end(), s.add_.begin(), s.add_.end());
     v6.insert(v6.end(), s.v6_.begin(), s.v6_.end());
     v6.insert(v6.end(), s.pending_v6_.begin(), s.pending_v6_.end());
   }
@@ -65,8 +92,8 @@ uint64_t SourceSet::UnionCount(const std::vector<SourceSet>& sets) {
 
 bool SourceSet::Contains(const IpAddr& a) const {
   if (a.is_v4()) {
-    if (big_) return v4_.contains(a.v4());
-    return std::find(small_.begin(), small_.end(), a.v4()) != small_.end();
+    return std::binary_search(v4_.begin(), v4_.end(), a.v4()) ||
+           std::find(add_.begin(), add_.end(), a.v4()) != add_.end();
   }
   return std::binary_search(v6_.begin(), v6_.end(), a) ||
          std::find(pending_v6_.begin(), pending_v6_.end(), a) != pending_v6_.end();
@@ -77,14 +104,9 @@ void SourceSet::AppendTo(std::vector<uint8_t>* out) const {
   // million sources out of 2^32) this is about half a portable Roaring bitmap, and it reads back
   // without an allocation per container.
   codec::PutU8(out, 0);
-  std::vector<uint32_t> sorted;
-  if (big_) {
-    sorted.resize(v4_.cardinality());
-    v4_.toUint32Array(sorted.data());
-  } else {
-    sorted = small_;
-    std::sort(sorted.begin(), sorted.end());
-  }
+  std::vector<uint32_t> copy;
+  if (!add_.empty()) copy = Sorted();
+  const std::vector<uint32_t>& sorted = add_.empty() ? v4_ : copy;
   codec::PutVarint(out, sorted.size());
   uint32_t prev = 0;
   for (uint32_t a : sorted) {
@@ -138,15 +160,13 @@ Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
 }
 
 Result<SourceSet> SourceSet::Read(codec::Reader* r) {
-  std::vector<uint32_t> v4;
   SourceSet s;
-  RETURN_IF_ERROR(AppendMembers(r, &v4, &s.v6_));
-  if (v4.size() <= kSmallMax) {
-    s.small_ = std::move(v4);
-  } else {
-    s.big_ = true;
-    s.v4_.addMany(v4.size(), v4.data());
-  }
+  RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_));
+  // Ascending by construction; a hostile file's repeats (zero gaps) are dropped.
+  if (!std::is_sorted(s.v4_.begin(), s.v4_.end())) std::sort(s.v4_.begin(), s.v4_.end());
+  s.v4_.erase(std::unique(s.v4_.begin(), s.v4_.end()), s.v4_.end());
+  std::sort(s.v6_.begin(), s.v6_.end());
+  s.v6_.erase(std::unique(s.v6_.begin(), s.v6_.end()), s.v6_.end());
   return s;
 }
 

@@ -1,12 +1,12 @@
 // SourceSet: an exact set of source addresses, mergeable, compact on disk.
 //
-// IPv4 sources live in a Roaring bitmap keyed by the address itself; IPv6 sources (rare at
-// darknets) in a sorted vector. Distinct-source counts over any period are the size of the union
+// IPv4 sources live in a sorted vector of addresses; IPv6 sources (rare at darknets) in a sorted
+// vector too. Distinct-source counts over any period are the size of the union
 // of the sets of its days, exact by construction (SPEC S1).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <roaring/roaring.hh>
 #include <vector>
 
 #include "common/ip.h"
@@ -25,27 +25,16 @@ class SourceSet {
     }
   }
   void AddV4(uint32_t a) {
-    if (big_) {
-      v4_.add(a);
-      return;
-    }
-    for (uint32_t x : small_) {
-      if (x == a) return;
-    }
-    if (small_.size() < kSmallMax) {
-      small_.push_back(a);
-    } else {
-      Grow();
-      v4_.add(a);
-    }
+    if (!add_.empty() && add_.back() == a) return;  // a run of one source
+    add_.push_back(a);
+    if (add_.size() >= std::max<size_t>(kMinBatch, v4_.size())) Flush();
   }
   void Merge(const SourceSet& o);
   uint64_t Count() const;
-  // |s1 ∪ s2 ∪ …|: one many-way bitmap union instead of merging set by set (which, for the
-  // sparse sets darknets see, moves the union's container array again for every set).
+  // |s1 ∪ s2 ∪ …|: gathers every member and counts distinct values once.
   static uint64_t UnionCount(const std::vector<SourceSet>& sets);
   bool Contains(const IpAddr& a) const;
-  void Normalize();  // sorts and dedups IPv6, run-optimises the bitmap
+  void Normalize();  // sorts in what was added since, and sorts and dedups IPv6
 
   // Serialized form: u8 0, varint n, n ascending IPv4 as varint gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
@@ -55,14 +44,16 @@ class SourceSet {
   static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
 
  private:
-  // Most ports see one or two sources a day: a bitmap per port would cost a heap block and ~20
-  // bytes on disk each, so sets start as a short list and become a bitmap past kSmallMax.
-  static constexpr size_t kSmallMax = 16;
-  void Grow();
+  // IPv4 members as a sorted vector: the sources darknets see are sparse over 2^32 (a few per
+  // 65,536 addresses), where a Roaring bitmap spends a heap container on each handful and a union
+  // inserts containers one by one; sorted vectors are 4 bytes a member and unite in one linear
+  // merge. Additions collect unsorted in add_ and are sorted in by batches (amortised).
+  static constexpr size_t kMinBatch = 64;
+  void Flush();
+  std::vector<uint32_t> Sorted() const;  // every IPv4 member, ascending
 
-  bool big_ = false;
-  std::vector<uint32_t> small_;     // unsorted, unique, while !big_
-  Roaring v4_;                      // when big_
+  std::vector<uint32_t> v4_;        // sorted, unique
+  std::vector<uint32_t> add_;       // added since the last Flush(), unsorted
   std::vector<IpAddr> v6_;          // sorted, unique
   std::vector<IpAddr> pending_v6_;  // added since the last Normalize()
 };

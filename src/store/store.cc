@@ -555,6 +555,21 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
       spans[SensorPeriodLabel(QuarterLabel(d), sensor)] = quarter;
     }
   }
+  // This transaction's counts of each month and quarter at each sensor, summed once from its
+  // days (a quarter from its months), for the pooled and the per-sensor rollups alike.
+  std::map<std::pair<std::string, uint16_t>, SensorDay> fresh;
+  for (const auto& [d, roll] : pending_) {
+    for (const auto& [sensor, sd] : roll.sensors) fresh[{MonthLabel(d), sensor}].Merge(sd);
+  }
+  {
+    std::map<std::pair<std::string, uint16_t>, SensorDay> quarters;
+    for (const auto& [key, sd] : fresh) {
+      int y = std::stoi(key.first.substr(0, 4));
+      unsigned m = static_cast<unsigned>(std::stoi(key.first.substr(5, 2)));
+      quarters[{QuarterLabel(TimeZone::DaysFromCivil(y, m, 1)), key.second}].Merge(sd);
+    }
+    fresh.merge(quarters);
+  }
   for (const auto& [label, span] : spans) {
     DayRollup period;
     auto it = next_.periods.find(label);
@@ -578,10 +593,12 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
     period.day = span.first;
     period.end_day = span.end;
     SensorDay& into = period.sensors[span.sensor];
-    for (auto p = pending_.lower_bound(span.first); p != pending_.end() && p->first < span.end;
-         ++p) {
-      for (const auto& [sensor, sd] : p->second.sensors) {
-        if (span.sensor == kAllSensors || sensor == span.sensor) into.Merge(sd);
+    if (span.end == span.first + 1) {  // a day of every sensor
+      for (const auto& [sensor, sd] : pending_.at(span.first).sensors) into.Merge(sd);
+    } else {
+      std::string base = label.substr(0, label.find('/'));
+      for (auto f = fresh.lower_bound({base, 0}); f != fresh.end() && f->first.first == base; ++f) {
+        if (span.sensor == kAllSensors || f->first.second == span.sensor) into.Merge(f->second);
       }
     }
     into.slots.clear();  // 5-minute counts stay with the days
