@@ -96,6 +96,19 @@ TEST(ScenarioParse, ErrorsNameLineAndKey) {
        "bad.toml:13: key 'packet_share': expected a number"},
       {"name = \"bad\"\n[period]\nstart = 2018-08-10\ndays = 1\n[traffic]\nsources = 1\n",
        "bad.toml:5: missing key 'packets_per_sensor_day'"},
+      // Phases: the period before, each a whole day range of its own.
+      {head + "[[phase]]\nname = \"q2\"\nstart = \"2018-08-09\"\ndays = 2\n",
+       "bad.toml:13: key 'start': the phase overlaps the [period]"},
+      {head + "[[phase]]\nname = \"a\"\nstart = \"2018-08-01\"\ndays = 5\n"
+              "[[phase]]\nname = \"b\"\nstart = \"2018-08-04\"\ndays = 2\n",
+       "bad.toml:17: key 'start': the phase overlaps phase 'a' (line 11)"},
+      {head + "[[phase]]\nname = \"a\"\nstart = \"2018-08-01T06:00\"\ndays = 1\n",
+       "bad.toml:13: key 'start': expected YYYY-MM-DD (a whole day)"},
+      {head + "[[phase]]\nname = \"a\"\nstart = \"2018-08-01\"\ndays = 1\nvolume = 3\n",
+       "bad.toml:15: key 'volume': unknown key"},
+      {head + "[[phase]]\nname = \"a\"\nstart = \"2018-08-01\"\ndays = 1\n"
+              "[phase.countries]\nCN = \"x\"\n",
+       "bad.toml:16: key 'CN': expected a weight"},
   };
   for (const BadCase& c : cases) {
     auto sc = ParseScenario(c.text, "bad.toml");
@@ -113,6 +126,67 @@ TEST(ScenarioParse, ShippedScenariosParse) {
   }
   auto missing = LoadScenario("no-such-scenario");
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+// A phase is days of their own before the period: its volume, its countries, its profiles'
+// ports; the period keeps the scenario's. Counts come from the ground truth, which the other tests
+// check against the pcaps.
+TEST(ScenarioRun, PhaseDaysHaveTheirOwnMix) {
+  auto sc = ParseScenario(R"(name = "phased"
+seed = 3
+[period]
+start = "2018-08-10"
+days = 2
+[traffic]
+packets_per_sensor_day = 3000
+sources = 400
+spoofed_flood_share = 0
+default_profiles = false
+[countries]
+CN = 1
+[[profile]]
+name = "telnet"
+tool = "mirai"
+packet_share = 1
+source_share = 1
+ports = [23]
+[[phase]]
+name = "before"
+start = "2018-08-07"
+days = 2
+packets_per_sensor_day = 1000
+[phase.countries]
+BR = 1
+[[phase.profile]]
+name = "telnet"
+ports = [2323]
+[[sensor]]
+id = "s1"
+prefixes = ["203.0.113.0/28"]
+)",
+                          "phased.toml");
+  ASSERT_TRUE(sc.ok()) << sc.status().ToString();
+  ScenarioTruth truth;
+  ASSERT_TRUE(RunScenario(*sc, FallbackSourceRanges(), {TempDir("phased")}, &truth).ok());
+  std::map<std::string, const GroundTruth*> by_day;
+  for (const ScenarioTruth::File& f : truth.files) by_day[f.day] = &f.truth;
+  // 2018-08-09 lies between the phase and the period: nothing is generated for it.
+  ASSERT_EQ(by_day.size(), 4u);
+  for (const char* day : {"2018-08-07", "2018-08-08"}) {
+    ASSERT_TRUE(by_day.count(day)) << day;
+    const GroundTruth& t = *by_day[day];
+    EXPECT_EQ(t.packets, 1000u) << day;
+    EXPECT_EQ(t.packets_by_country, (std::map<std::string, uint64_t>{{"BR", 1000}})) << day;
+    EXPECT_EQ(t.packets_by_port, (std::map<PortKey, uint64_t>{{MakePortKey(6, 2323), 1000}}))
+        << day;
+  }
+  for (const char* day : {"2018-08-10", "2018-08-11"}) {
+    ASSERT_TRUE(by_day.count(day)) << day;
+    const GroundTruth& t = *by_day[day];
+    EXPECT_EQ(t.packets, 3000u) << day;
+    EXPECT_EQ(t.packets_by_country, (std::map<std::string, uint64_t>{{"CN", 3000}})) << day;
+    EXPECT_EQ(t.packets_by_port, (std::map<PortKey, uint64_t>{{MakePortKey(6, 23), 3000}})) << day;
+  }
 }
 
 TEST(ScenarioRun, SameScenarioAndSeedSameBytes) {
