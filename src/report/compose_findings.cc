@@ -147,11 +147,12 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
                                   Count(x.packets_before), Count(x.packets_after),
                                   Dec(x.ratio, 1)));
       if (x.level_shift) {
+        // The level's mean, not its peak: a spike on top of the new level is a fact of its own.
         return ja ? fmt::format("{}から、{} 宛のパケットが急増し、その後も高い水準が続いています。"
-                                "{}{}",
-                                DayText(x.first_day, lang), s, level, peak)
-                  : fmt::format("On {}, packets to {} jumped, and they have stayed high.{}{}",
-                                DayText(x.first_day, lang), s, level, peak);
+                                "{}",
+                                DayText(x.first_day, lang), s, level)
+                  : fmt::format("On {}, packets to {} jumped, and they have stayed high.{}",
+                                DayText(x.first_day, lang), s, level);
       }
       return ja ? fmt::format("{}、{} 宛のパケットが突発的に増加しました。{}{}",
                               When(x.first_day, x.last_day, lang), s, level, peak)
