@@ -482,8 +482,17 @@ struct Detector {
     (r.on_packets ? ft.packets_before : ft.sources_before) = r.before;
     (r.on_packets ? ft.packets_after : ft.sources_after) = r.after;
     ft.ratio = r.after / std::max(r.before, 1.0);
-    ft.slope = r.slope;
     ft.trend_z = r.z;
+    // Both slopes over the days from the start, whichever series the rise was found on.
+    std::vector<double> ys, yp;
+    for (size_t j = r.t0; j < w.size(); ++j) {
+      if (!w.ok[j]) continue;
+      ys.push_back(d.src[j]);
+      yp.push_back(d.pk[j]);
+    }
+    ft.slope = r.slope;
+    ft.source_slope = ys.size() > 1 ? TheilSenSlope(ys) : (r.on_packets ? 0 : r.slope);
+    ft.packet_slope = yp.size() > 1 ? TheilSenSlope(yp) : (r.on_packets ? r.slope : 0);
     ft.score = ExcessShare(d, r.t0, w.size() - 1, ft.packets_before);
     return ft;
   }

@@ -61,9 +61,11 @@ inline constexpr int32_t kNoDay = INT32_MIN;
 // One piece of evidence behind a finding. Which fields mean something depends on `kind`:
 //   spike: first/last day, before (baseline median) and after (mean over the spike days), peak;
 //   rise: first day (the change point), before (medians of the days before it) and after
-//         (medians of the last 7 days), packets and sources both; slope (per day, Theil–Sen),
-//         trend_z (Mann–Kendall Z) and ratio are of distinct sources, or of packets when
-//         `on_packets` (a port's sources rising less than 1.5×, a region's rise);
+//         (medians of the last 7 days), packets and sources both; slope (Theil–Sen, a day),
+//         trend_z (Mann–Kendall Z) and ratio of distinct sources, or of packets when
+//         `on_packets` (a port's sources rising less than 1.5×, a region's rise) — a report
+//         should then speak of packets; source_slope and packet_slope of each series;
+//   spike with level_shift: "since" first day, a new level rather than a burst;
 //   top-entry / region-entry: rank and prev_rank (query.h markers kRankOutOfTop, kRankNew,
 //         kRankNoData; within-period entries give the rank over the days before the rise);
 //   region-silent: first/last day, before/after distinct sources per day.
@@ -79,15 +81,18 @@ struct FindingFact {
   int32_t peak_day = kNoDay;
   uint64_t peak_packets = 0;
   uint64_t peak_sources = 0;
-  double slope = 0;    // rise: distinct sources (or packets, on_packets) more each day
-  double trend_z = 0;  // rise: Mann–Kendall Z
-  int rank = 0;        // entries: rank in the period
-  int prev_rank = 0;   // entries: rank before
-  double score = 0;    // share of the period's packets (or sources) the fact explains
+  double slope = 0;    // rise: Theil–Sen, more each day, of the series it was found on
+  double trend_z = 0;  // rise: Mann–Kendall Z of that series
+  // rise: both series' Theil–Sen slopes from the start (distinct sources, packets a day).
+  double source_slope = 0, packet_slope = 0;
+  int rank = 0;       // entries: rank in the period
+  int prev_rank = 0;  // entries: rank before
+  double score = 0;   // share of the period's packets (or sources) the fact explains
   // spike: the raised level held for at least a week and became the new baseline (a level
   // shift, "since first_day"); last_day is the last day above the old level's threshold.
   bool level_shift = false;
-  // rise: slope, trend_z and ratio are of packets per day, not of distinct sources.
+  // rise: found on packets per day (slope, trend_z and ratio are of packets), its sources
+  // rising less than rise_ratio (a port) or not tested (a region's rise is of its packets).
   bool on_packets = false;
 };
 

@@ -273,6 +273,110 @@ TEST(FindingsScenario, Small) {
   EXPECT_LE(s.false_findings, 1u);
 }
 
+// What the report reads from a finding, against the small scenario's ground truth.
+TEST(FindingsScenario, SmallEvidence) {
+  setenv("TEITEN_SOURCE_DIR", testing::SourceDir().c_str(), 0);
+  auto s = testing::ScenarioStoreFor("small");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto store = Store::Open(s->store_dir, {});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Period period =
+      DaysPeriod(TimeZone::DaysFromCivil(2018, 8, 10), TimeZone::DaysFromCivil(2018, 8, 14));
+  auto fs = FindNotable(**store, period, SensorSelection{});
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  std::ifstream in(s->truth_path);
+  nlohmann::json truth = nlohmann::json::parse(in);
+  auto planted = [&](const std::string& name) {
+    for (const auto& e : truth["events"]) {
+      if (e["name"] == name) return e;
+    }
+    ADD_FAILURE() << "no event " << name;
+    return nlohmann::json{};
+  };
+  auto port_finding = [&](uint16_t port, uint8_t proto) -> const Finding* {
+    for (const Finding& f : *fs) {
+      if (f.has_port && f.port == MakePortKey(proto, port)) return &f;
+    }
+    return nullptr;
+  };
+  constexpr uint8_t kTcp = 6, kUdp = 17;
+
+  // Ranks in order of score; the figure spans the period; later issues' lists empty.
+  for (size_t i = 0; i < fs->size(); ++i) {
+    const Finding& f = (*fs)[i];
+    EXPECT_EQ(f.rank, static_cast<int>(i + 1));
+    if (i > 0) EXPECT_LE(f.score, (*fs)[i - 1].score);
+    EXPECT_EQ(f.figure.first_day, period.first_day);
+    EXPECT_EQ(f.figure.end_day, period.end_day);
+    EXPECT_EQ(f.figure.long_end_day, period.end_day);
+    EXPECT_TRUE(f.tags.empty() && f.payloads.empty() && f.os.empty());
+    ASSERT_FALSE(f.facts.empty());
+    EXPECT_EQ(f.facts.front().kind, f.kind);
+    if (f.has_port) {
+      ASSERT_FALSE(f.figure.ports.empty());
+      EXPECT_EQ(f.figure.ports[0], f.port);
+      EXPECT_EQ(f.figure.series, f.related_ports.empty() ? FigureHint::Series::kPortByCountry
+                                                         : FigureHint::Series::kPorts);
+    } else {
+      EXPECT_EQ(f.figure.series, FigureHint::Series::kCountry);
+      ASSERT_EQ(f.figure.countries.size(), 1u);
+      EXPECT_EQ(f.figure.countries[0], f.country);
+    }
+  }
+
+  // The 5168/TCP patch spike: six hours of 8/12, the only traffic to that port, so the day's
+  // packets and sources are the planted ones exactly.
+  const Finding* p5168 = port_finding(5168, kTcp);
+  ASSERT_NE(p5168, nullptr);
+  const FindingFact* sp = p5168->Fact(FindingKind::kSpike);
+  ASSERT_NE(sp, nullptr);
+  EXPECT_EQ(sp->first_day, TimeZone::DaysFromCivil(2018, 8, 12));
+  EXPECT_EQ(sp->last_day, TimeZone::DaysFromCivil(2018, 8, 12));
+  nlohmann::json patch = planted("patch-5168");
+  EXPECT_EQ(sp->peak_packets, patch["packets"].get<uint64_t>());
+  EXPECT_EQ(sp->peak_sources, patch["sources"].size());
+  EXPECT_DOUBLE_EQ(sp->packets_after, patch["packets"].get<double>());
+
+  // The netis surge: two days from China over a small baseline.
+  const Finding* netis = port_finding(53413, kUdp);
+  ASSERT_NE(netis, nullptr);
+  const FindingFact* ns = netis->Fact(FindingKind::kSpike);
+  ASSERT_NE(ns, nullptr);
+  double surge = planted("netis-surge")["packets"].get<double>();
+  EXPECT_GE(2 * ns->packets_after, surge);
+  EXPECT_LE(2 * ns->packets_after, surge + 2 * 3 * std::max(ns->packets_before, 1.0));
+  ASSERT_FALSE(netis->top_regions.empty());
+  EXPECT_EQ(CountryCodeString(netis->top_regions[0].country), "CN");
+  EXPECT_GE(netis->top_regions[0].share, 0.8);
+
+  // The research scanner: the planted address, all of 9600/TCP's packets, its history.
+  const Finding* p9600 = port_finding(9600, kTcp);
+  ASSERT_NE(p9600, nullptr);
+  ASSERT_FALSE(p9600->top_sources.empty());
+  const SourceEvidence& src = p9600->top_sources[0];
+  nlohmann::json research = planted("research-9600");
+  EXPECT_EQ(src.addr.ToString(), research["sources"][0][0].get<std::string>());
+  EXPECT_EQ(src.packets, research["packets"].get<uint64_t>());
+  EXPECT_EQ(src.error, 0u);
+  EXPECT_DOUBLE_EQ(src.share, 1.0);
+  EXPECT_EQ(CountryCodeString(src.country), "US");
+  EXPECT_EQ(src.days_seen, 4);
+  EXPECT_EQ(src.total_packets, src.packets);
+  EXPECT_TRUE(src.other_ports.empty());  // the planted scanner probed nothing else
+
+  // Brazil's outage: from 8/13 to the period's end, sources collapsing.
+  const Finding* br = nullptr;
+  for (const Finding& f : *fs) {
+    if (!f.has_port && CountryCodeString(f.country) == "BR") br = &f;
+  }
+  ASSERT_NE(br, nullptr);
+  const FindingFact* quiet = br->Fact(FindingKind::kRegionSilent);
+  ASSERT_NE(quiet, nullptr);
+  EXPECT_EQ(quiet->first_day, TimeZone::DaysFromCivil(2018, 8, 13));
+  EXPECT_EQ(quiet->last_day, kNoDay);
+  EXPECT_LE(quiet->sources_after, 0.2 * quiet->sources_before);
+}
+
 #else
 
 TEST(FindingsScenario, Tsubame2018Q3) {
