@@ -242,7 +242,8 @@ class Engine {
     return OkStatus();
   }
   Status Run(PcapWriter* w);
-  void FillTruth(GroundTruth* truth) const;
+  // with_sources false: every count, but no per-source list.
+  void FillTruth(GroundTruth* truth, bool with_sources = true) const;
 
  private:
   Status Validate();

@@ -547,7 +547,7 @@ Status Engine::BuildPlanted() {
   return OkStatus();
 }
 
-void Engine::FillTruth(GroundTruth* truth) const {
+void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
   GroundTruth g;
   g.seed = spec_.seed;
   g.start_us = spec_.start_us;
@@ -571,6 +571,7 @@ void Engine::FillTruth(GroundTruth* truth) const {
     const std::string& cc = countries_[c.country].code;
     g.packets_by_country[cc] += s.packets;
     g.packets_by_profile[prof.spec->name] += s.packets;
+    if (!with_sources) continue;
     SourceTruth st;
     st.tool = prof.spec->tool;
     st.profile = c.profile;

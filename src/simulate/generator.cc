@@ -30,11 +30,11 @@ Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ran
 }
 
 Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
-                    GroundTruth* truth) {
+                    GroundTruth* truth, bool with_sources) {
   auto engine = std::make_unique<engine::Engine>(spec, ranges);
   RETURN_IF_ERROR(engine->Prepare());
   RETURN_IF_ERROR(engine->Run(writer));
-  if (truth != nullptr) engine->FillTruth(truth);
+  if (truth != nullptr) engine->FillTruth(truth, with_sources);
   return OkStatus();
 }
 

@@ -189,9 +189,11 @@ Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ran
 Status WriteTrace(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
                   const std::string& pcap_path, GroundTruth* truth);
 // Appends the trace's packets to an open writer, so that one file can hold several traces one
-// after the other (a scenario's days). The caller finishes the writer.
+// after the other (a scenario's days). The caller finishes the writer. With `with_sources` false
+// the truth's per-source list stays empty (every count is still filled): sorting and resolving
+// each source's ASN costs as much as a fifth of a large trace.
 class PcapWriter;
 Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
-                    GroundTruth* truth);
+                    GroundTruth* truth, bool with_sources = true);
 
 }  // namespace teiten::simulate

@@ -301,7 +301,7 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
     f.start_us = day_start;
     f.end_us = day_end;
     f.path = out.compress ? task->pcap + ".zst" : task->pcap;
-    Status s = WriteTraceTo(spec, ctx.index, writer.get(), &f.truth);
+    Status s = WriteTraceTo(spec, ctx.index, writer.get(), &f.truth, out.with_sources);
     if (!s.ok()) {
       return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
     }
