@@ -458,7 +458,8 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     daily.emplace_back();
     ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all));
     for (const auto& v : c.views) {
-      ASSIGN_OR_RETURN(std::vector<RollupFile::PairRec> pc, v.file->PortCountry(v));
+      ASSIGN_OR_RETURN(auto shared, v.file->PortCountryShared(v));
+      const std::vector<RollupFile::PairRec>& pc = *shared;
       auto it = std::lower_bound(pc.begin(), pc.end(), port,
                                  [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
       for (; it != pc.end() && it->a == port; ++it) {

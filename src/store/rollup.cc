@@ -398,6 +398,20 @@ Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorVie
   return recs;
 }
 
+Result<std::shared_ptr<const std::vector<RollupFile::PairRec>>> RollupFile::PortCountryShared(
+    const SensorView& v) const {
+  {
+    std::lock_guard<std::mutex> l(pc_mu_);
+    auto it = pc_cache_.find(v.port_country_offset);
+    if (it != pc_cache_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::vector<PairRec> recs, PortCountry(v));
+  auto shared = std::make_shared<const std::vector<PairRec>>(std::move(recs));
+  std::lock_guard<std::mutex> l(pc_mu_);
+  pc_cache_[v.port_country_offset] = shared;
+  return shared;
+}
+
 Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
                                     std::vector<IpAddr>* v6) const {
   if (offset >= size_ - kFooterSize) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -135,6 +136,9 @@ class RollupFile {
   // Decodes the port × country records of one sensor (stored compressed: they are many and
   // read only for a port-by-region figure).
   Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;
+  // The same, decoded once per sensor entry and kept while the file is open (a report asks
+  // for many ports' regions over the same days).
+  Result<std::shared_ptr<const std::vector<PairRec>>> PortCountryShared(const SensorView& v) const;
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
@@ -159,6 +163,8 @@ class RollupFile {
   int32_t end_day_ = 0;
   uint32_t heavy_slots_ = 0;
   std::vector<SensorView> sensors_;
+  mutable std::mutex pc_mu_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<PairRec>>> pc_cache_;
 };
 
 }  // namespace teiten
