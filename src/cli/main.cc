@@ -486,8 +486,6 @@ int RunReport(const Common& c, const ReportArgs& a) {
   } else if (!c.sensors.empty()) {
     o.sensors_label = fmt::format("{}", fmt::join(c.sensors, ", "));
   }
-  auto geo = OpenGeoQuietly(cfg);
-  o.geo = geo.get();
   std::string out = a.out;
   if (out.empty()) {
     const char* ext = *fmt_r == report::ReportFormat::kHtml  ? "html"
@@ -498,6 +496,17 @@ int RunReport(const Common& c, const ReportArgs& a) {
   auto t0 = std::chrono::steady_clock::now();
   auto data = report::GatherReport(**store, o);
   if (!data.ok()) return Fail(data.status());
+  // Naming networks walks the whole ASN database (about half a second): only when the report
+  // names a dominant source's network.
+  std::unique_ptr<GeoDb> geo;
+  bool names_asns = false;
+  for (const auto& ff : data->findings) {
+    for (const auto& e : ff.finding.top_sources) names_asns |= e.asn != 0;
+  }
+  if (names_asns) {
+    geo = OpenGeoQuietly(cfg);
+    data->opts.geo = geo.get();
+  }
   report::Document doc = report::ComposeReport(*data);
   Status st = report::WriteReport(doc, *fmt_r, out);
   if (!st.ok()) return Fail(st);
