@@ -726,10 +726,11 @@ void Monthly(Composer* c) {
       s2 = ja ? fmt::format("{}の 1 観測点 1 日あたりのアクセス数は前月と比べて{}。", month,
                             ChangePhrase(d.prev_summary.packets_per_sensor_day,
                                          s.packets_per_sensor_day, c->lang))
-              : fmt::format("The number of accesses per sensor per day {} from the previous "
-                            "month.",
-                            ChangePhrase(d.prev_summary.packets_per_sensor_day,
-                                         s.packets_per_sensor_day, c->lang));
+              : fmt::format(
+                    "The number of accesses per sensor per day {} from the previous "
+                    "month.",
+                    ChangePhrase(d.prev_summary.packets_per_sensor_day, s.packets_per_sensor_day,
+                                 c->lang));
     }
     // The leading ports' combined share.
     std::vector<std::string> names;

@@ -34,7 +34,9 @@ const FindingFact* FactOf(const Finding& f, FindingKind kind) {
   return nullptr;
 }
 // A spike that stayed (a level shift) or is still going at the period's end.
-bool Lasting(const FindingFact& x) { return x.level_shift || x.last_day == kNoDay; }
+bool Lasting(const FindingFact& x) {
+  return x.level_shift || x.last_day == kNoDay;
+}
 
 // "8月12日～8月13日" / "August 12 to August 13"; "8月12日以降" / "since August 12".
 std::string When(int32_t first, int32_t last, Lang lang) {
@@ -72,8 +74,7 @@ std::string Title(const Finding& f, Lang lang) {
                   : fmt::format("More packets from {}", s);
       }
       if (x && x->on_packets) {
-        return ja ? fmt::format("{} 宛のパケットの増加", s)
-                  : fmt::format("More packets to {}", s);
+        return ja ? fmt::format("{} 宛のパケットの増加", s) : fmt::format("More packets to {}", s);
       }
       return ja ? fmt::format("{} 宛のパケットの送信元の増加", s)
                 : fmt::format("More and more sources probing {}", s);
@@ -148,9 +149,10 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
                                   Dec(x.ratio, 1)));
       if (x.level_shift) {
         // The level's mean, not its peak: a spike on top of the new level is a fact of its own.
-        return ja ? fmt::format("{}から、{} 宛のパケットが急増し、その後も高い水準が続いています。"
-                                "{}",
-                                DayText(x.first_day, lang), s, level)
+        return ja ? fmt::format(
+                        "{}から、{} 宛のパケットが急増し、その後も高い水準が続いています。"
+                        "{}",
+                        DayText(x.first_day, lang), s, level)
                   : fmt::format("On {}, packets to {} jumped, and they have stayed high.{}",
                                 DayText(x.first_day, lang), s, level);
       }
@@ -189,14 +191,14 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
           ja ? fmt::format(
                    "{}頃より、{}の送信元 IP アドレス数が増加傾向にあります。1 日あたりの送信元"
                    "数は {} 個から直近 1 週間の {} 個に増えました（1 日あたり約 {} 個の増加）。",
-                   DayText(x.first_day, lang), who, Count(x.sources_before),
-                   Count(x.sources_after), Dec(x.slope, 1))
+                   DayText(x.first_day, lang), who, Count(x.sources_before), Count(x.sources_after),
+                   Dec(x.slope, 1))
              : fmt::format(
                    "Since about {}, the number of distinct sources sending packets {} has been "
                    "rising steadily: from {} a day to {} in the last week (about {} more each "
                    "day).",
-                   DayText(x.first_day, lang), who, Count(x.sources_before),
-                   Count(x.sources_after), Dec(x.slope, 1));
+                   DayText(x.first_day, lang), who, Count(x.sources_before), Count(x.sources_after),
+                   Dec(x.slope, 1));
       if (x.packets_before > 0 && x.packets_after > 0) {
         base += ja ? fmt::format("1 日あたりのパケット数は {} 件から {} 件となりました（{}）。",
                                  Count(x.packets_before), Count(x.packets_after),
@@ -579,8 +581,7 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
       std::string mean = ja ? (monthly ? "月平均" : "週平均") : (monthly ? "monthly" : "weekly");
       fig.caption =
           ja ? fmt::format("{}以降の {} の 1 日あたりの観測パケット数の推移（{}）",
-                           DayTextWithYear(ff.long_term.days.front(), lang), Subject(f, lang),
-                           mean)
+                           DayTextWithYear(ff.long_term.days.front(), lang), Subject(f, lang), mean)
              : fmt::format("Packets a day {} {} since {} ({} means)", f.has_port ? "to" : "from",
                            Subject(f, lang), DayTextWithYear(ff.long_term.days.front(), lang),
                            mean);

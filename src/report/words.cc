@@ -155,10 +155,9 @@ std::string CountryInText(CountryCode c, Lang lang) {
   std::string name = CountryName(c, lang);
   if (lang == Lang::kJa) return name;
   // Names that are plural, or a "Republic", "Kingdom" or "Islands" of something, take "the".
-  static constexpr std::string_view kWithThe[] = {"United ",     "Netherlands", "Philippines",
-                                                  "Republic",    "Kingdom",     "Islands",
-                                                  "Bahamas",     "Maldives",    "Gambia",
-                                                  "Comoros",     "Seychelles",  "Emirates"};
+  static constexpr std::string_view kWithThe[] = {
+      "United ", "Netherlands", "Philippines", "Republic", "Kingdom",    "Islands",
+      "Bahamas", "Maldives",    "Gambia",      "Comoros",  "Seychelles", "Emirates"};
   if (name.starts_with("the ") || name.starts_with("The ")) return name;
   for (std::string_view w : kWithThe) {
     if (name.find(w) != std::string::npos) return "the " + name;
