@@ -17,6 +17,11 @@
 
 namespace teiten {
 
+struct CivilDate {
+  int y = 0;
+  unsigned m = 0, d = 0;
+};
+
 class TimeZone {
  public:
   static Result<TimeZone> Load(const std::string& name);
@@ -30,6 +35,11 @@ class TimeZone {
   // Civil date helpers (proleptic Gregorian) on day numbers.
   static int32_t DaysFromCivil(int y, unsigned m, unsigned d);
   static void CivilFromDays(int32_t z, int* y, unsigned* m, unsigned* d);
+  static CivilDate CivilOf(int32_t day) {
+    CivilDate c;
+    CivilFromDays(day, &c.y, &c.m, &c.d);
+    return c;
+  }
   static std::string DayString(int32_t day);  // "2018-08-12"
 
  private:

@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 
+#include "common/toml_context.h"
+
 namespace teiten {
 namespace embedded {
 extern const std::string_view kPortsToml;
@@ -16,25 +18,8 @@ extern const std::string_view kPortsToml;
 
 namespace {
 
-// Every message is "<file>:<line>: key '<key>': <what>", as scenario and config files say it.
-struct Ctx {
-  const std::string& file;
-  Status Err(const toml::node& n, std::string_view key, std::string_view what) const {
-    return InvalidArgument(
-        fmt::format("{}:{}: key '{}': {}", file, n.source().begin.line, key, what));
-  }
-  Status Missing(const toml::table& t, std::string_view key) const {
-    return InvalidArgument(
-        fmt::format("{}:{}: missing key '{}'", file, t.source().begin.line, key));
-  }
-};
-
-Status CheckKeys(const Ctx& c, const toml::table& t, const std::set<std::string_view>& allowed) {
-  for (const auto& [k, v] : t) {
-    if (!allowed.count(k.str())) return c.Err(v, k.str(), "unknown key");
-  }
-  return OkStatus();
-}
+// Messages name file, line and key (common/toml_context.h).
+using Ctx = TomlContext;
 
 Result<std::string> Str(const Ctx& c, const toml::table& t, std::string_view key, bool required) {
   const toml::node* n = t.get(key);

@@ -273,15 +273,6 @@ std::string ValueText(double v) {
 
 // ---- Dates ----
 
-struct Civil {
-  int y;
-  unsigned m, d;
-};
-Civil ToCivil(int32_t day) {
-  Civil c{};
-  TimeZone::CivilFromDays(day, &c.y, &c.m, &c.d);
-  return c;
-}
 std::string YearLabel(int y, Lang lang) {
   return lang == Lang::kJa ? fmt::format("{}年", y) : fmt::format("{}", y);
 }
@@ -558,7 +549,7 @@ std::vector<int32_t> DateTicks(int32_t d0, int32_t d1, DateLevel level, int year
   std::vector<int32_t> out;
   if (level <= DateLevel::kSemiMonth) {
     for (int32_t d = d0; d <= d1; ++d) {
-      const Civil c = ToCivil(d);
+      const CivilDate c = TimeZone::CivilOf(d);
       bool take = level == DateLevel::kDay ||
                   (level == DateLevel::kWeek && ((d % 7) + 7 + 3) % 7 == 0) ||  // Mondays
                   (level == DateLevel::kSemiMonth && (c.d == 1 || c.d == 16));
@@ -566,7 +557,7 @@ std::vector<int32_t> DateTicks(int32_t d0, int32_t d1, DateLevel level, int year
     }
     return out;
   }
-  const Civil c0 = ToCivil(d0);
+  const CivilDate c0 = TimeZone::CivilOf(d0);
   int y = c0.y;
   unsigned m = c0.m;
   if (level == DateLevel::kYear) {
@@ -607,14 +598,14 @@ std::vector<int32_t> DateTicks(int32_t d0, int32_t d1, DateLevel level, int year
 std::string TickText(int32_t day, DateLevel level, Lang lang) {
   if (level <= DateLevel::kSemiMonth) return DayLabel(day, lang);
   if (level <= DateLevel::kHalfYear) return MonthLabel(day, lang);
-  return YearLabel(ToCivil(day).y, lang);
+  return YearLabel(TimeZone::CivilOf(day).y, lang);
 }
 
 // Adds the year line under the first tick and under each tick whose year differs from the last.
 void AddYears(std::vector<XLabel>& labels, const std::vector<int32_t>& days, Lang lang) {
   int last_year = 0;
   for (size_t i = 0; i < labels.size(); ++i) {
-    const int y = ToCivil(days[i]).y;
+    const int y = TimeZone::CivilOf(days[i]).y;
     if (i == 0 || y != last_year) labels[i].year = YearLabel(y, lang);
     last_year = y;
   }
@@ -785,7 +776,7 @@ std::string DayIso(int32_t d) {
   return TimeZone::DayString(d);
 }
 std::string MonthIso(int32_t d) {
-  const Civil c = ToCivil(d);
+  const CivilDate c = TimeZone::CivilOf(d);
   return fmt::format("{:04}-{:02}", c.y, c.m);
 }
 
@@ -826,13 +817,13 @@ std::string LinePath(const std::vector<double>& xs, const std::vector<double>& y
 // ---- Public helpers ----
 
 std::string DayLabel(int32_t day, Lang lang) {
-  const Civil c = ToCivil(day);
+  const CivilDate c = TimeZone::CivilOf(day);
   return lang == Lang::kJa ? fmt::format("{}/{}", c.m, c.d)
                            : fmt::format("{} {}", kMonthsEn[c.m - 1], c.d);
 }
 
 std::string MonthLabel(int32_t day, Lang lang, bool with_year) {
-  const Civil c = ToCivil(day);
+  const CivilDate c = TimeZone::CivilOf(day);
   if (lang == Lang::kJa)
     return with_year ? fmt::format("{}年{}月", c.y, c.m) : fmt::format("{}月", c.m);
   return with_year ? fmt::format("{} {}", kMonthsEn[c.m - 1], c.y) : kMonthsEn[c.m - 1];

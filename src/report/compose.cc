@@ -217,6 +217,14 @@ std::string SensorsPhrase(const Composer& c) {
 std::string TotalsParagraph(const Composer& c) {
   const ReportData& d = c.data;
   const Period& p = d.opts.period;
+  std::string packets_change, sources_change;
+  if (d.has_previous) {
+    packets_change = ChangePhrase(static_cast<double>(d.prev_summary.packets),
+                                  static_cast<double>(d.summary.packets), c.lang);
+    sources_change = ChangePhrase(static_cast<double>(d.prev_summary.sources),
+                                  static_cast<double>(d.summary.sources), c.lang);
+  }
+  bool sensors_changed = d.has_previous && d.prev_summary.sensors != d.summary.sensors;
   std::string s;
   if (c.ja) {
     s = fmt::format(
@@ -225,15 +233,11 @@ std::string TotalsParagraph(const Composer& c) {
         Num(d.summary.sources));
     if (d.has_previous) {
       s += fmt::format("{}と比べて、パケット数は{}。送信元 IP アドレス数は{}。",
-                       PreviousPeriodWord(p, c.lang),
-                       ChangePhrase(static_cast<double>(d.prev_summary.packets),
-                                    static_cast<double>(d.summary.packets), c.lang),
-                       ChangePhrase(static_cast<double>(d.prev_summary.sources),
-                                    static_cast<double>(d.summary.sources), c.lang));
-      if (d.prev_summary.sensors != d.summary.sensors) {
-        s += fmt::format("なお、データのあるセンサーは {} 台から {} 台に変わっています。",
-                         d.prev_summary.sensors, d.summary.sensors);
-      }
+                       PreviousPeriodWord(p, c.lang), packets_change, sources_change);
+    }
+    if (sensors_changed) {
+      s += fmt::format("なお、データのあるセンサーは {} 台から {} 台に変わっています。",
+                       d.prev_summary.sensors, d.summary.sensors);
     }
     return s;
   }
@@ -244,15 +248,11 @@ std::string TotalsParagraph(const Composer& c) {
                   Num(d.summary.sources));
   if (d.has_previous) {
     s += fmt::format(" Compared with {}, the number of packets {} and the number of sources {}.",
-                     PreviousPeriodWord(p, c.lang),
-                     ChangePhrase(static_cast<double>(d.prev_summary.packets),
-                                  static_cast<double>(d.summary.packets), c.lang),
-                     ChangePhrase(static_cast<double>(d.prev_summary.sources),
-                                  static_cast<double>(d.summary.sources), c.lang));
-    if (d.prev_summary.sensors != d.summary.sensors) {
-      s += fmt::format(" The number of sensors with data changed from {} to {}.",
-                       d.prev_summary.sensors, d.summary.sensors);
-    }
+                     PreviousPeriodWord(p, c.lang), packets_change, sources_change);
+  }
+  if (sensors_changed) {
+    s += fmt::format(" The number of sensors with data changed from {} to {}.",
+                     d.prev_summary.sensors, d.summary.sensors);
   }
   return s;
 }

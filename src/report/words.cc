@@ -15,26 +15,16 @@ constexpr const char* kMonthsEn[] = {"January",   "February", "March",    "April
                                      "May",       "June",     "July",     "August",
                                      "September", "October",  "November", "December"};
 
-struct Civil {
-  int y;
-  unsigned m, d;
-};
-Civil ToCivil(int32_t day) {
-  Civil c{};
-  TimeZone::CivilFromDays(day, &c.y, &c.m, &c.d);
-  return c;
-}
-
 }  // namespace
 
 std::string DayText(int32_t day, Lang lang) {
-  Civil c = ToCivil(day);
+  CivilDate c = TimeZone::CivilOf(day);
   if (lang == Lang::kJa) return fmt::format("{}月{}日", c.m, c.d);
   return fmt::format("{} {}", kMonthsEn[c.m - 1], c.d);
 }
 
 std::string DayTextWithYear(int32_t day, Lang lang) {
-  Civil c = ToCivil(day);
+  CivilDate c = TimeZone::CivilOf(day);
   if (lang == Lang::kJa) return fmt::format("{}年{}月{}日", c.y, c.m, c.d);
   return fmt::format("{} {}, {}", kMonthsEn[c.m - 1], c.d, c.y);
 }
@@ -51,7 +41,7 @@ std::string MonthShort(int year, int month, Lang lang) {
 }
 
 std::string SpanText(const Period& p, Lang lang) {
-  Civil a = ToCivil(p.first_day), b = ToCivil(p.end_day - 1);
+  CivilDate a = TimeZone::CivilOf(p.first_day), b = TimeZone::CivilOf(p.end_day - 1);
   if (lang == Lang::kJa) {
     if (a.y == b.y) return fmt::format("{}年{}月{}日～{}月{}日", a.y, a.m, a.d, b.m, b.d);
     return fmt::format("{}年{}月{}日～{}年{}月{}日", a.y, a.m, a.d, b.y, b.m, b.d);
@@ -64,13 +54,13 @@ std::string SpanText(const Period& p, Lang lang) {
 }
 
 std::string MonthRange(const Period& first, const Period& last, Lang lang) {
-  Civil a = ToCivil(first.first_day), b = ToCivil(last.end_day - 1);
+  CivilDate a = TimeZone::CivilOf(first.first_day), b = TimeZone::CivilOf(last.end_day - 1);
   if (lang == Lang::kJa) return fmt::format("{}年{}月～{}年{}月", a.y, a.m, b.y, b.m);
   return fmt::format("{} {} – {} {}", kMonthsEn[a.m - 1], a.y, kMonthsEn[b.m - 1], b.y);
 }
 
 std::string PeriodName(const Period& p, Lang lang) {
-  Civil a = ToCivil(p.first_day), b = ToCivil(p.end_day - 1);
+  CivilDate a = TimeZone::CivilOf(p.first_day), b = TimeZone::CivilOf(p.end_day - 1);
   switch (p.kind) {
     case Period::Kind::kMonth:
       return MonthText(p.year, p.index, lang);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/time_zone.h"
+#include "common/toml_context.h"
 #include "simulate/rng.h"
 
 namespace teiten::simulate {
@@ -20,25 +21,8 @@ namespace {
 
 constexpr int64_t kDayUs = 86'400'000'000LL;
 
-// Parsing helpers: every message is "<file>:<line>: key '<key>': <what>".
-struct Ctx {
-  const std::string& file;
-  Status Err(const toml::node& n, std::string_view key, std::string_view what) const {
-    return InvalidArgument(
-        fmt::format("{}:{}: key '{}': {}", file, n.source().begin.line, key, what));
-  }
-  Status Missing(const toml::table& t, std::string_view key) const {
-    return InvalidArgument(
-        fmt::format("{}:{}: missing key '{}'", file, t.source().begin.line, key));
-  }
-};
-
-Status CheckKeys(const Ctx& c, const toml::table& t, const std::set<std::string>& allowed) {
-  for (const auto& [k, v] : t) {
-    if (!allowed.count(std::string(k.str()))) return c.Err(v, k.str(), "unknown key");
-  }
-  return OkStatus();
-}
+// Messages name file, line and key (common/toml_context.h).
+using Ctx = TomlContext;
 
 Result<std::string> Str(const Ctx& c, const toml::table& t, std::string_view key, bool required,
                         std::string fallback = "") {

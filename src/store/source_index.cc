@@ -13,6 +13,7 @@
 #include <map>
 
 #include "store/codec.h"
+#include "store/durable.h"
 
 namespace teiten {
 namespace {
@@ -217,26 +218,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   std::vector<uint8_t>().swap(arena_);
   std::vector<std::pair<uint32_t, uint64_t>>().swap(v4_);
   std::vector<std::pair<IpAddr, uint64_t>>().swap(v6_);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("create source index " + path);
-  const uint8_t* p = out.data();
-  size_t left = out.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return IoError("write " + path);
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return IoError("fsync " + path);
-  }
-  ::close(fd);
-  return OkStatus();
+  return WriteFileDurably(path, out.data(), out.size());
 }
 
 Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) {
