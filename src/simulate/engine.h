@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -143,14 +144,34 @@ struct Cell {
   uint16_t profile = 0, country = 0;
 };
 
-// 16 bytes per population source.
+// 12 bytes per population source. What a trace counts per source lives in the Engine.
 struct Source {
-  uint32_t addr = 0;  // IPv4 host order, or index into v6_addrs_
+  uint32_t addr = 0;  // IPv4 host order, or index into Population::v6_addrs
   uint32_t key = 0;   // per-source constant from which ports, IP ID bases, etc. derive
-  uint32_t packets = 0;
   uint16_t cell = 0;
   uint8_t hops = 0;     // routers between the source and the sensor
   uint8_t variant = 0;  // 1: the tool's alternative build (ProfileSpec::variant_share)
+};
+
+// The source population: cells and their sources, built from the profiles, country weights and
+// source count alone. A scenario builds it once per phase and every trace (sensor-day) of the
+// phase reads it: the same sources reach every sensor, and a quarter does not rebuild and sort
+// millions of sources 1,830 times. Addresses avoid `monitored` of the spec it was built from
+// (a scenario passes the union of all its sensors' prefixes).
+struct Population {
+  size_t profiles = 0;  // the spec's profile count, checked against each trace's
+  uint64_t sources_wanted = 0;
+  std::vector<Cell> cells;
+  std::vector<Source> sources;
+  std::vector<IpAddr> v6_addrs;
+  std::vector<uint32_t> sorted;      // IPv4 addresses, sorted
+  std::vector<uint64_t> per24;       // bit per /24 holding an IPv4 address of `sorted`
+  AliasTable cell_alias;             // packet weight of the cells that send
+  std::vector<uint32_t> send_cells;  // cell_alias index → cell
+  bool Has(uint32_t a) const {
+    return ((per24[a >> 14] >> ((a >> 8) & 63)) & 1) &&
+           std::binary_search(sorted.begin(), sorted.end(), a);
+  }
 };
 
 enum class BackscatterKind : uint8_t { kSynAck, kRst, kRstAck, kIcmpUnreach };
@@ -223,24 +244,20 @@ class PendingQueue {
 
 class Engine {
  public:
-  Engine(const GeneratorSpec& spec, const SourceRangeIndex& ranges)
+  // `shared`: a population built by BuildShared() for this spec's profiles, country weights and
+  // sources (and a population_seed); nullptr builds the trace's own.
+  Engine(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
+         const Population* shared = nullptr)
       : spec_(spec),
         ranges_(ranges),
         pop_rng_(Mix64((spec.population_seed ? spec.population_seed : spec.seed) ^ 0x706f70)),
-        pkt_rng_(Mix64(spec.seed ^ 0x706b74)) {}
+        pkt_rng_(Mix64(spec.seed ^ 0x706b74)),
+        pop_(shared) {}
 
-  Status Prepare() {
-    RETURN_IF_ERROR(Validate());
-    RETURN_IF_ERROR(BuildDestinations());
-    RETURN_IF_ERROR(BuildCountries());
-    RETURN_IF_ERROR(BuildProfiles());
-    RETURN_IF_ERROR(BuildPopulation());
-    RETURN_IF_ERROR(BuildPlanted());
-    // With a shared population, what varies per trace (attacks, floods) follows the trace's seed.
-    if (spec_.population_seed != 0) pop_rng_ = Rng(Mix64(spec_.seed ^ 0x73747265));
-    RETURN_IF_ERROR(BuildStreams());
-    return OkStatus();
-  }
+  Status Prepare();
+  // The population of `spec` alone, to pass to the Engines of many traces.
+  static Result<std::unique_ptr<Population>> BuildShared(const GeneratorSpec& spec,
+                                                         const SourceRangeIndex& ranges);
   Status Run(PcapWriter* w);
   // with_sources false: every count, but no per-source list.
   void FillTruth(GroundTruth* truth, bool with_sources = true) const;
@@ -250,7 +267,7 @@ class Engine {
   Status BuildDestinations();
   Status BuildCountries();
   Status BuildProfiles();
-  Status BuildPopulation();
+  Status BuildPopulation(Population* pop);
   Status BuildStreams();
   Status BuildPlanted();
   bool Silent(uint16_t country, int64_t t) const {
@@ -289,10 +306,17 @@ class Engine {
     return 1 + (pkt_rng_.Next32() & mask & 0x3ff);  // ::1 … ::400, the usual targets
   }
 
+  // Source `i`: of the population, or of a planted stream (numbered after the population).
+  const Source& Src(uint32_t i) const {
+    return i < pop_sources_ ? pop_->sources[i] : planted_sources_[i - pop_sources_];
+  }
+
   Pick DrawPick() {
-    const Cell& c = cells_[population_cells_[cell_alias_.Sample(pick_rng_.Next())]];
-    Pick p{static_cast<uint32_t>(&c - cells_.data()), c.base + Rank(c.count)};
-    __builtin_prefetch(&sources_[p.source], 1);
+    const uint32_t ci = pop_->send_cells[pop_->cell_alias.Sample(pick_rng_.Next())];
+    const Cell& c = cells_[ci];
+    Pick p{ci, c.base + Rank(c.count)};
+    __builtin_prefetch(&pop_->sources[p.source]);
+    __builtin_prefetch(&source_packets_[p.source], 1);
     return p;
   }
   uint32_t Rank(uint32_t n) {
@@ -322,7 +346,7 @@ class Engine {
       ++icmp6_packets_;
     }
     if (v6) ++v6_packets_;
-    if (source != kNoSource) ++sources_[source].packets;
+    if (source != kNoSource) ++source_packets_[source];
   }
 
   void EmitPopulation(int64_t t);
@@ -339,9 +363,11 @@ class Engine {
   Episode& PickEpisode(Stream& s);
   void SchedulePending(const Pending& p, int64_t delay, int queue);
   const Pending* DuePending(int64_t t, int* queue);
+  // A population, planted or monitored address (never to be used as a spoofed source).
   bool PopulationHas(uint32_t a) const {
-    if (!((pop24_[a >> 14] >> ((a >> 8) & 63)) & 1)) return false;
-    return std::binary_search(sorted_pop_.begin(), sorted_pop_.end(), a) || Monitored4(a);
+    return pop_->Has(a) || Monitored4(a) ||
+           (!planted_sorted_.empty() &&
+            std::binary_search(planted_sorted_.begin(), planted_sorted_.end(), a));
   }
 
   const GeneratorSpec& spec_;
@@ -356,13 +382,13 @@ class Engine {
   std::vector<Prefix> dst6_;
   std::vector<Country> countries_;
   std::vector<Profile> profiles_;
-  std::vector<Cell> cells_;
-  std::vector<Source> sources_;
-  std::vector<IpAddr> v6_addrs_;
-  std::vector<uint32_t> sorted_pop_;  // population IPv4 addresses, sorted
-  std::vector<uint64_t> pop24_;       // bit per /24 holding a population or monitored address
-  AliasTable cell_alias_;
-  std::vector<uint32_t> population_cells_;  // cell_alias_ index → cell
+  const Population* pop_ = nullptr;  // shared, or own_pop_
+  std::unique_ptr<Population> own_pop_;
+  uint32_t pop_sources_ = 0;  // pop_->sources.size()
+  std::vector<Cell> cells_;   // the population's, then one per planted stream
+  std::vector<Source> planted_sources_;
+  std::vector<uint32_t> planted_sorted_;  // their addresses, sorted
+  std::vector<uint32_t> source_packets_;  // packets sent, per source (population, then planted)
   // Population draws are made kPickAhead packets early so that the source's record can be
   // prefetched: with a large population it is a cache miss that would otherwise stall.
   std::array<Pick, kPickAhead> picks_{};

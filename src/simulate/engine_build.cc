@@ -174,7 +174,47 @@ Status Engine::BuildProfiles() {
   return OkStatus();
 }
 
-Status Engine::BuildPopulation() {
+Status Engine::Prepare() {
+  RETURN_IF_ERROR(Validate());
+  RETURN_IF_ERROR(BuildDestinations());
+  RETURN_IF_ERROR(BuildCountries());
+  RETURN_IF_ERROR(BuildProfiles());
+  if (pop_ == nullptr) {
+    own_pop_ = std::make_unique<Population>();
+    RETURN_IF_ERROR(BuildPopulation(own_pop_.get()));
+    pop_ = own_pop_.get();
+  } else if (pop_->profiles != profiles_.size() || pop_->sources_wanted != spec_.sources) {
+    return InvalidArgument("population: built for other profiles or another source count");
+  }
+  pop_sources_ = static_cast<uint32_t>(pop_->sources.size());
+  cells_ = pop_->cells;
+  RETURN_IF_ERROR(BuildPlanted());
+  source_packets_.assign(cells_.empty() ? 0 : cells_.back().base + cells_.back().count, 0);
+  // With a shared population, what varies per trace (attacks, floods) follows the trace's seed.
+  if (spec_.population_seed != 0) pop_rng_ = Rng(Mix64(spec_.seed ^ 0x73747265));
+  RETURN_IF_ERROR(BuildStreams());
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Population>> Engine::BuildShared(const GeneratorSpec& spec,
+                                                        const SourceRangeIndex& ranges) {
+  Engine e(spec, ranges);
+  RETURN_IF_ERROR(e.Validate());
+  RETURN_IF_ERROR(e.BuildDestinations());
+  RETURN_IF_ERROR(e.BuildCountries());
+  RETURN_IF_ERROR(e.BuildProfiles());
+  auto pop = std::make_unique<Population>();
+  RETURN_IF_ERROR(e.BuildPopulation(pop.get()));
+  return pop;
+}
+
+Status Engine::BuildPopulation(Population* pop) {
+  pop->profiles = profiles_.size();
+  pop->sources_wanted = spec_.sources;
+  std::vector<Cell>& cells = pop->cells;
+  std::vector<Source>& sources = pop->sources;
+  std::vector<IpAddr>& v6_addrs = pop->v6_addrs;
+  std::vector<uint32_t>& sorted = pop->sorted;
   // Cells and their source counts.
   struct Quota {
     uint16_t profile, country;
@@ -218,15 +258,15 @@ Status Engine::BuildPopulation() {
     next += c.count;
     const Profile& prof = profiles_[c.profile];
     if (prof.spec->tool != Tool::kBackscatter && quotas[i].packets > 0) {
-      population_cells_.push_back(static_cast<uint32_t>(cells_.size()));
+      pop->send_cells.push_back(static_cast<uint32_t>(cells.size()));
       cell_weights.push_back(quotas[i].packets / prof.packets_per_probe);
     }
-    cells_.push_back(c);
+    cells.push_back(c);
   }
-  if (!cell_weights.empty()) cell_alias_ = AliasTable(cell_weights);
+  if (!cell_weights.empty()) pop->cell_alias = AliasTable(cell_weights);
 
   // Sources: addresses, then distinct IPv4 addresses.
-  sources_.resize(next);
+  sources.resize(next);
   auto draw_v4 = [&](const Country& c, uint32_t* out) -> bool {
     for (int tries = 0; tries < 1000; ++tries) {
       const std::vector<uint64_t>& cum = c.v4->cum;
@@ -241,12 +281,12 @@ Status Engine::BuildPopulation() {
     }
     return false;
   };
-  for (size_t ci = 0; ci < cells_.size(); ++ci) {
-    const Cell& cell = cells_[ci];
+  for (size_t ci = 0; ci < cells.size(); ++ci) {
+    const Cell& cell = cells[ci];
     const Profile& prof = profiles_[cell.profile];
     const Country& country = countries_[cell.country];
     for (uint32_t i = cell.base; i < cell.base + cell.count; ++i) {
-      Source& s = sources_[i];
+      Source& s = sources[i];
       s.cell = static_cast<uint16_t>(ci);
       s.key = pop_rng_.Next32();
       s.hops = static_cast<uint8_t>(6 + pop_rng_.Below(12) + pop_rng_.Below(8));
@@ -262,8 +302,8 @@ Status Engine::BuildPopulation() {
           a.bytes[bit / 8] |= static_cast<uint8_t>(rnd & (0xffu >> in_byte));
           bit -= in_byte;
         }
-        s.addr = static_cast<uint32_t>(v6_addrs_.size());
-        v6_addrs_.push_back(a);
+        s.addr = static_cast<uint32_t>(v6_addrs.size());
+        v6_addrs.push_back(a);
       } else if (!draw_v4(country, &s.addr)) {
         return InvalidArgument("ranges: country " + country.code +
                                " has no address outside the monitored prefixes");
@@ -272,24 +312,24 @@ Status Engine::BuildPopulation() {
   }
   // Make IPv4 addresses distinct: sort once, then redraw each repeat until it hits a free address.
   std::vector<uint64_t> keyed;
-  for (uint32_t i = 0; i < sources_.size(); ++i) {
-    if (!profiles_[cells_[sources_[i].cell].profile].v6) {
-      keyed.push_back((uint64_t{sources_[i].addr} << 32) | i);
+  for (uint32_t i = 0; i < sources.size(); ++i) {
+    if (!profiles_[cells[sources[i].cell].profile].v6) {
+      keyed.push_back((uint64_t{sources[i].addr} << 32) | i);
     }
   }
   std::sort(keyed.begin(), keyed.end());
   std::vector<uint32_t> repeats;
-  sorted_pop_.clear();
+  sorted.clear();
   for (size_t k = 0; k < keyed.size(); ++k) {
     if (k > 0 && (keyed[k] >> 32) == (keyed[k - 1] >> 32)) {
       repeats.push_back(static_cast<uint32_t>(keyed[k]));
     } else {
-      sorted_pop_.push_back(static_cast<uint32_t>(keyed[k] >> 32));
+      sorted.push_back(static_cast<uint32_t>(keyed[k] >> 32));
     }
   }
   std::set<uint32_t> redrawn;
   for (uint32_t i : repeats) {
-    const Country& c = countries_[cells_[sources_[i].cell].country];
+    const Country& c = countries_[cells[sources[i].cell].country];
     for (int tries = 0;; ++tries) {
       if (tries == 1000) {
         return InvalidArgument("sources: the ranges of " + c.code + " hold too few addresses for " +
@@ -297,26 +337,21 @@ Status Engine::BuildPopulation() {
       }
       uint32_t a = 0;
       if (!draw_v4(c, &a)) return Internal("redraw failed");
-      if (!std::binary_search(sorted_pop_.begin(), sorted_pop_.end(), a) &&
-          redrawn.insert(a).second) {
-        sources_[i].addr = a;
+      if (!std::binary_search(sorted.begin(), sorted.end(), a) && redrawn.insert(a).second) {
+        sources[i].addr = a;
         break;
       }
     }
   }
   if (!redrawn.empty()) {
     std::vector<uint32_t> merged;
-    merged.reserve(sorted_pop_.size() + redrawn.size());
-    std::merge(sorted_pop_.begin(), sorted_pop_.end(), redrawn.begin(), redrawn.end(),
+    merged.reserve(sorted.size() + redrawn.size());
+    std::merge(sorted.begin(), sorted.end(), redrawn.begin(), redrawn.end(),
                std::back_inserter(merged));
-    sorted_pop_ = std::move(merged);
+    sorted = std::move(merged);
   }
-  pop24_.assign((uint64_t{1} << 24) / 64, 0);
-  auto mark = [&](uint32_t a) { pop24_[a >> 14] |= uint64_t{1} << ((a >> 8) & 63); };
-  for (uint32_t a : sorted_pop_) mark(a);
-  for (const auto& [base, size] : dst4_) {
-    for (uint64_t a = base; a < base + size; a += 256) mark(static_cast<uint32_t>(a));
-  }
+  pop->per24.assign((uint64_t{1} << 24) / 64, 0);
+  for (uint32_t a : sorted) pop->per24[a >> 14] |= uint64_t{1} << ((a >> 8) & 63);
   return OkStatus();
 }
 
@@ -350,7 +385,7 @@ Status Engine::BuildStreams() {
         std::llround(static_cast<double>(rest) * backscatter_share / share_sum));
   }
   uint64_t population_budget = rest - backscatter_budget;
-  if (population_budget > 0 && population_cells_.empty()) {
+  if (population_budget > 0 && pop_->send_cells.empty()) {
     if (victims.empty()) {
       return InvalidArgument(
           "sources: no population to send the non-spoofed packets (sources is 0, or no country "
@@ -390,7 +425,7 @@ Status Engine::BuildStreams() {
     bs.kind = StreamKind::kBackscatter;
     bs.budget = backscatter_budget;
     for (uint32_t v : victims) {
-      const Profile& prof = profiles_[cells_[sources_[v].cell].profile];
+      const Profile& prof = profiles_[cells_[Src(v).cell].profile];
       int attacks = pop_rng_.Uniform() < 0.25 ? 2 : 1;
       for (int a = 0; a < attacks; ++a) {
         Episode e;
@@ -461,7 +496,6 @@ Status Engine::BuildPlanted() {
     countries_.push_back({cc, 0, ranges_.Find(cc), {}});
     return static_cast<uint16_t>(countries_.size() - 1);
   };
-  std::vector<uint32_t> added;
   for (size_t k = 0; k < spec_.planted.size(); ++k) {
     const PlantedSpec& ps = spec_.planted[k];
     std::string where = "planted[" + std::to_string(k) + "] '" + ps.name + "': ";
@@ -497,8 +531,8 @@ Status Engine::BuildPlanted() {
     }
     if (!w.empty()) prof.port_alias = AliasTable(w);
     profiles_.push_back(std::move(prof));
-    Cell cell{static_cast<uint32_t>(sources_.size()), static_cast<uint32_t>(ps.sources.size()),
-              static_cast<uint16_t>(profiles_.size() - 1),
+    Cell cell{pop_sources_ + static_cast<uint32_t>(planted_sources_.size()),
+              static_cast<uint32_t>(ps.sources.size()), static_cast<uint16_t>(profiles_.size() - 1),
               country_index(std::string(ps.country.data(), 2))};
     planted_cell_.push_back(static_cast<uint32_t>(cells_.size()));
     cells_.push_back(cell);
@@ -509,8 +543,8 @@ Status Engine::BuildPlanted() {
       s.key = static_cast<uint32_t>(Mix64(a ^ 0x706c6e74ULL));
       s.hops = static_cast<uint8_t>(6 + (s.key >> 8) % 20);
       s.cell = static_cast<uint16_t>(planted_cell_.back());
-      sources_.push_back(s);
-      added.push_back(a);
+      planted_sources_.push_back(s);
+      planted_sorted_.push_back(a);
     }
     Stream st;
     st.kind = StreamKind::kPlanted;
@@ -528,12 +562,7 @@ Status Engine::BuildPlanted() {
     if (ps.packets > 0) planted_streams_.push_back(std::move(st));
   }
   planted_packets_.assign(spec_.planted.size(), 0);
-  if (!added.empty()) {
-    auto mark = [&](uint32_t a) { pop24_[a >> 14] |= uint64_t{1} << ((a >> 8) & 63); };
-    for (uint32_t a : added) mark(a);
-    sorted_pop_.insert(sorted_pop_.end(), added.begin(), added.end());
-    std::sort(sorted_pop_.begin(), sorted_pop_.end());
-  }
+  std::sort(planted_sorted_.begin(), planted_sorted_.end());
   silent_.assign(countries_.size(), {});
   for (const SilentCountry& sc : spec_.silent) {
     std::string cc(sc.country.data(), 2);
@@ -561,45 +590,54 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
   }
   if (icmp_packets_) g.packets_by_port[MakePortKey(kProtoIcmp, 0)] = icmp_packets_;
   if (icmp6_packets_) g.packets_by_port[MakePortKey(kProtoIcmp6, 0)] = icmp6_packets_;
-  for (const Source& s : sources_) {
-    const Cell& c = cells_[s.cell];
+  // Per cell first: the maps are keyed by strings, and a cell has one profile and one country.
+  for (const Cell& c : cells_) {
     const Profile& prof = profiles_[c.profile];
     ToolTruth& tt = g.tools[static_cast<int>(prof.spec->tool)];
-    ++tt.sources_population;
-    if (s.packets == 0) continue;
-    ++tt.sources_seen;
+    tt.sources_population += c.count;
+    uint64_t packets = 0, seen = 0;
+    for (uint32_t i = c.base; i < c.base + c.count; ++i) {
+      packets += source_packets_[i];
+      seen += source_packets_[i] > 0;
+    }
+    if (seen == 0) continue;
+    tt.sources_seen += seen;
     const std::string& cc = countries_[c.country].code;
-    g.packets_by_country[cc] += s.packets;
-    g.packets_by_profile[prof.spec->name] += s.packets;
+    g.packets_by_country[cc] += packets;
+    g.packets_by_profile[prof.spec->name] += packets;
     if (!with_sources) continue;
-    SourceTruth st;
-    st.tool = prof.spec->tool;
-    st.profile = c.profile;
-    st.country = {cc[0], cc[1]};
-    st.packets = s.packets;
-    if (prof.spec->family == 6) {
-      st.addr = v6_addrs_[s.addr];
-      for (const V6Block& b : kV6Blocks) {
-        auto p = Prefix::Parse(b.cidr);
-        if (p->Contains(st.addr)) st.asn = b.asn;
-      }
-    } else {
-      st.addr = IpAddr::V4(s.addr);
-      static const std::vector<SourceRange> kNone;
-      const Country& country = countries_[c.country];
-      const std::vector<SourceRange>& ranges = country.v4 ? country.v4->ranges : kNone;
-      auto it = std::upper_bound(ranges.begin(), ranges.end(), s.addr,
-                                 [](uint32_t a, const SourceRange& r) { return a < r.first; });
-      // Ranges of a country may come unsorted: fall back to a scan.
-      if (it != ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
-        st.asn = (it - 1)->asn;
+    for (uint32_t i = c.base; i < c.base + c.count; ++i) {
+      if (source_packets_[i] == 0) continue;
+      const Source& s = Src(i);
+      SourceTruth st;
+      st.tool = prof.spec->tool;
+      st.profile = c.profile;
+      st.country = {cc[0], cc[1]};
+      st.packets = source_packets_[i];
+      if (prof.spec->family == 6) {
+        st.addr = pop_->v6_addrs[s.addr];
+        for (const V6Block& b : kV6Blocks) {
+          auto p = Prefix::Parse(b.cidr);
+          if (p->Contains(st.addr)) st.asn = b.asn;
+        }
       } else {
-        for (const SourceRange& r : ranges) {
-          if (r.first <= s.addr && s.addr <= r.last) st.asn = r.asn;
+        st.addr = IpAddr::V4(s.addr);
+        static const std::vector<SourceRange> kNone;
+        const Country& country = countries_[c.country];
+        const std::vector<SourceRange>& ranges = country.v4 ? country.v4->ranges : kNone;
+        auto it = std::upper_bound(ranges.begin(), ranges.end(), s.addr,
+                                   [](uint32_t a, const SourceRange& r) { return a < r.first; });
+        // Ranges of a country may come unsorted: fall back to a scan.
+        if (it != ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
+          st.asn = (it - 1)->asn;
+        } else {
+          for (const SourceRange& r : ranges) {
+            if (r.first <= s.addr && s.addr <= r.last) st.asn = r.asn;
+          }
         }
       }
+      g.sources.push_back(st);
     }
-    g.sources.push_back(st);
   }
   std::sort(g.sources.begin(), g.sources.end(),
             [](const SourceTruth& a, const SourceTruth& b) { return a.addr < b.addr; });
@@ -609,7 +647,7 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
     for (const Episode& e : s.episodes) {
       EpisodeTruth et;
       et.tool = s.kind == StreamKind::kFlood ? Tool::kSpoofedFlood : Tool::kBackscatter;
-      et.addr = s.kind == StreamKind::kFlood ? IpAddr::V4(e.who) : IpAddr::V4(sources_[e.who].addr);
+      et.addr = s.kind == StreamKind::kFlood ? IpAddr::V4(e.who) : IpAddr::V4(Src(e.who).addr);
       et.port = e.port;
       et.start_us = e.start;
       et.end_us = e.end;
@@ -622,7 +660,7 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
     pt.name = spec_.planted[k].name;
     pt.packets = planted_packets_[k];
     const Cell& c = cells_[planted_cell_[k]];
-    for (uint32_t i = c.base; i < c.base + c.count; ++i) pt.sources_seen += sources_[i].packets > 0;
+    for (uint32_t i = c.base; i < c.base + c.count; ++i) pt.sources_seen += source_packets_[i] > 0;
     g.planted.push_back(pt);
   }
   g.packets = std::accumulate(tool_packets_.begin(), tool_packets_.end(), uint64_t{0});

@@ -129,7 +129,7 @@ const Pending* Engine::DuePending(int64_t t, int* queue) {
 void Engine::EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t dst,
                           uint8_t dst_prefix, uint32_t dport, uint32_t sport, uint32_t seq,
                           int attempt) {
-  const Source& s = sources_[idx];
+  const Source& s = Src(idx);
   const bool windows = prof.tool == Tool::kWindows;
   const bool v6 = prof.v6;
   const TcpOptions& opts = windows ? (s.variant ? kOptWin7 : kOptWin2003) : kOptLinux;
@@ -157,7 +157,7 @@ void Engine::EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t
     Dst6(dst_prefix, dst, d);
     uint8_t* ip = p + kEthLen;
     uint64_t pseudo = WriteIp6(ip, kProtoTcp, 20 + opts.len, 64 - s.hops,
-                               v6_addrs_[s.addr].bytes.data(), d, s.key);
+                               pop_->v6_addrs[s.addr].bytes.data(), d, s.key);
     len = WriteTcp(ip + kIp6Len, f, opts, tsval, pseudo);
     len += kEthLen + kIp6Len;
   }
@@ -179,7 +179,7 @@ void Engine::EmitStackSyn(uint32_t idx, const Profile& prof, int64_t t, uint32_t
 }
 
 void Engine::EmitRetransmission(const Pending& q, int64_t t) {
-  const Source& s = sources_[q.source];
+  const Source& s = Src(q.source);
   EmitStackSyn(q.source, profiles_[cells_[s.cell].profile], t, q.dst, q.dst_prefix, q.dport,
                q.sport, q.seq, q.attempt);
 }
@@ -189,7 +189,9 @@ void Engine::EmitPopulation(int64_t t) {
   if (const Pending* due = DuePending(t, &queue)) {
     Pending q = *due;
     pending_[queue].pop_front();
-    if (!pending_[queue].empty()) __builtin_prefetch(&sources_[pending_[queue].front().source], 1);
+    if (!pending_[queue].empty() && pending_[queue].front().source < pop_sources_) {
+      __builtin_prefetch(&pop_->sources[pending_[queue].front().source]);
+    }
     --pending_total_;
     next_due_ = INT64_MAX;
     for (const auto& d : pending_) {
@@ -216,7 +218,7 @@ void Engine::EmitPopulation(int64_t t) {
 }
 
 void Engine::EmitFresh(uint32_t idx, const Profile& prof, int64_t t) {
-  const Source& s = sources_[idx];
+  const Source& s = Src(idx);
   const Tool tool = prof.tool;
   if (tool == Tool::kPing) {
     EmitPing(s, prof, t);
@@ -436,7 +438,7 @@ void Engine::EmitPing(const Source& s, const Profile& prof, int64_t t) {
     uint8_t d[16];
     Dst6(prefix, DrawHost6(prefix), d);
     uint64_t pseudo = WriteIp6(p + kEthLen, kProtoIcmp6, static_cast<uint32_t>(8 + n), 64 - s.hops,
-                               v6_addrs_[s.addr].bytes.data(), d, 0);
+                               pop_->v6_addrs[s.addr].bytes.data(), d, 0);
     sum += pseudo + 8 + n;
   } else {
     const uint32_t dst = DrawDst4();
@@ -450,7 +452,7 @@ void Engine::EmitPing(const Source& s, const Profile& prof, int64_t t) {
 void Engine::EmitBackscatter(Stream& st, int64_t t) {
   Episode& e = PickEpisode(st);
   ++e.packets;
-  const Source& s = sources_[e.who];
+  const Source& s = Src(e.who);
   const uint32_t src = s.addr, dst = DrawDst4();
   const uint32_t spoofed_port = 1024 + pkt_rng_.Below(64512);
   auto kind = static_cast<BackscatterKind>(e.kind);
@@ -517,7 +519,7 @@ uint32_t Engine::NextSpoofed() {
     uint32_t a = spoof_ahead_[spoof_counter_ % kSpoofAhead];
     uint32_t next = Permute32(spoof_counter_ + kSpoofAhead, spoof_key_);
     spoof_ahead_[spoof_counter_ % kSpoofAhead] = next;
-    __builtin_prefetch(&pop24_[next >> 14]);
+    __builtin_prefetch(&pop_->per24[next >> 14]);
     ++spoof_counter_;
     if (!PopulationHas(a)) return a;
   }
@@ -563,20 +565,26 @@ void Engine::EmitPlanted(Stream& st, int64_t t) {
 Status Engine::Run(PcapWriter* w) {
   w_ = w;
   pick_rng_ = Rng(Mix64(spec_.seed ^ 0x7069636b));
-  if (!population_cells_.empty()) {
+  if (!pop_->send_cells.empty()) {
     for (Pick& p : picks_) p = DrawPick();
   }
   const int64_t start = spec_.start_us, end = spec_.end_us;
   std::vector<uint64_t> owed(streams_.size());
-  // A sparse trace (a sensor-day of a scaled scenario) has most slots empty: after an empty
-  // slot, skip to one slot before the earliest time any stream's rounded target can grow.
-  int64_t skip_to = start;
-  for (int64_t t0 = start; t0 < end; t0 += kSlotUs) {
+  // A stream's rounded target cannot grow before next_change[i]: its curve is not evaluated
+  // until then. A sensor-day of a scaled scenario has far fewer packets than 1 s slots, and
+  // evaluating every stream in every slot cost more than writing the packets.
+  std::vector<int64_t> next_change(streams_.size(), start);
+  for (int64_t t0 = start; t0 < end;) {
     const int64_t t1 = std::min(t0 + kSlotUs, end);
-    if (t0 < skip_to) continue;
     uint64_t total = 0;
+    int64_t earliest = end;
     for (size_t i = 0; i < streams_.size(); ++i) {
       Stream& s = streams_[i];
+      owed[i] = 0;
+      if (t1 < end && t1 < next_change[i]) {
+        earliest = std::min(earliest, next_change[i]);
+        continue;
+      }
       uint64_t target = s.budget;
       if (t1 < end && s.curve.total() > 0) {
         double f = s.curve.Cumulative(t1) / s.curve.total();
@@ -587,6 +595,16 @@ Status Engine::Run(PcapWriter* w) {
       owed[i] = target - s.done;
       s.done = target;
       total += owed[i];
+      // The target grows once the cumulative rate reaches (done + ½)/budget of the total; a
+      // slot's margin covers the rounding of TimeOf().
+      if (s.done >= s.budget || s.curve.total() <= 0) {
+        next_change[i] = end;
+      } else {
+        const double c =
+            (static_cast<double>(s.done) + 0.5) * s.curve.total() / static_cast<double>(s.budget);
+        next_change[i] = s.curve.TimeOf(c) - kSlotUs;
+      }
+      earliest = std::min(earliest, next_change[i]);
       if (owed[i] > 0 && !s.episodes.empty()) {
         // Episodes overlapping [t0, t1).
         bool changed = false;
@@ -606,15 +624,10 @@ Status Engine::Run(PcapWriter* w) {
       }
     }
     if (total == 0) {
-      int64_t next = end;
-      for (const Stream& s : streams_) {
-        if (s.done >= s.budget) continue;
-        if (s.curve.total() <= 0) continue;  // caught up in the last slot
-        const double c =
-            (static_cast<double>(s.done) + 0.5) * s.curve.total() / static_cast<double>(s.budget);
-        next = std::min(next, s.curve.TimeOf(c));
-      }
-      skip_to = next - 2 * kSlotUs;  // a slot's margin for rounding
+      // Jump to the slot holding the earliest possible change (the last slot always counts).
+      const int64_t slot = start + (std::max(earliest, t1) - start) / kSlotUs * kSlotUs;
+      const int64_t last = start + (end - 1 - start) / kSlotUs * kSlotUs;
+      t0 = std::max(t0 + kSlotUs, std::min(slot, last));
       continue;
     }
     // Packet i of the slot lies in [t0 + i·len/total, t0 + (i+1)·len/total), in 32.32 fixed
@@ -650,6 +663,7 @@ Status Engine::Run(PcapWriter* w) {
           break;
       }
     }
+    t0 = t1;
   }
   return OkStatus();
 }

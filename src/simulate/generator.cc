@@ -29,9 +29,16 @@ Status WriteTrace(const GeneratorSpec& spec, const std::vector<SourceRange>& ran
   return WriteTrace(spec, SourceRangeIndex(ranges), pcap_path, truth);
 }
 
+Result<SharedPopulation> BuildSharedPopulation(const GeneratorSpec& spec,
+                                               const SourceRangeIndex& ranges) {
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Population> pop,
+                   engine::Engine::BuildShared(spec, ranges));
+  return SharedPopulation(std::move(pop));
+}
+
 Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
-                    GroundTruth* truth, bool with_sources) {
-  auto engine = std::make_unique<engine::Engine>(spec, ranges);
+                    GroundTruth* truth, bool with_sources, const engine::Population* population) {
+  auto engine = std::make_unique<engine::Engine>(spec, ranges, population);
   RETURN_IF_ERROR(engine->Prepare());
   RETURN_IF_ERROR(engine->Run(writer));
   if (truth != nullptr) engine->FillTruth(truth, with_sources);

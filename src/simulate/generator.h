@@ -29,6 +29,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -193,7 +194,19 @@ Status WriteTrace(const GeneratorSpec& spec, const SourceRangeIndex& ranges,
 // the truth's per-source list stays empty (every count is still filled): sorting and resolving
 // each source's ASN costs as much as a fifth of a large trace.
 class PcapWriter;
+namespace engine {
+struct Population;
+}
+// A source population built once and read by the traces of many sensors and days (RunScenario
+// builds one per phase). Built from `spec`'s profiles, country_weights, sources and
+// population_seed, avoiding every address of `spec.monitored`: pass the union of the sensors'
+// prefixes. A trace given it must have the same profiles and sources.
+using SharedPopulation = std::shared_ptr<const engine::Population>;
+Result<SharedPopulation> BuildSharedPopulation(const GeneratorSpec& spec,
+                                               const SourceRangeIndex& ranges);
+// `population`: shared by other traces (see above); nullptr builds the trace's own.
 Status WriteTraceTo(const GeneratorSpec& spec, const SourceRangeIndex& ranges, PcapWriter* writer,
-                    GroundTruth* truth, bool with_sources = true);
+                    GroundTruth* truth, bool with_sources = true,
+                    const engine::Population* population = nullptr);
 
 }  // namespace teiten::simulate

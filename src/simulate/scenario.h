@@ -135,6 +135,10 @@ struct ScenarioOutput {
   // Threads generating files (0: one per core). Each file depends only on its own spec, so the
   // bytes are the same for any count.
   int threads = 0;
+  // Keep each file's counts by port, country and profile in ScenarioTruth::File::truth. They are
+  // in ground_truth.json either way; a long run at full scale turns this off to bound memory
+  // (tens of thousands of ports per file, thousands of files).
+  bool keep_file_counts = true;
 };
 
 // What was written, also saved as <dir>/ground_truth.json.

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -155,6 +157,8 @@ struct FileTask {
   // Results, one per window.
   std::vector<ScenarioTruth::File> files;
   std::vector<std::vector<std::pair<size_t, std::string>>> planted_event;  // (event, region)
+  std::string json;  // the files' entries of ground_truth.json, one line each
+  bool done = false;
   Status status;
 };
 
@@ -166,7 +170,15 @@ struct RunContext {
   const ScenarioOutput& out;
   uint64_t population_seed = 0;
   int32_t period_first_day = 0;
+  // Source populations by (phase, whether the sensor monitors IPv6): IPv6 profiles have sources
+  // only where there is an IPv6 prefix to send to.
+  std::map<std::pair<const ScenarioPhase*, bool>, SharedPopulation> populations;
 };
+
+bool HasV6(const ScenarioSensor& s) {
+  return std::any_of(s.prefixes.begin(), s.prefixes.end(),
+                     [](const Prefix& p) { return !p.base.is_v4(); });
+}
 
 Status GenerateFile(const RunContext& ctx, FileTask* task) {
   const Scenario& sc = ctx.sc;
@@ -301,7 +313,8 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
     f.start_us = day_start;
     f.end_us = day_end;
     f.path = out.compress ? task->pcap + ".zst" : task->pcap;
-    Status s = WriteTraceTo(spec, ctx.index, writer.get(), &f.truth, out.with_sources);
+    const engine::Population* population = ctx.populations.at({win.phase, HasV6(sensor)}).get();
+    Status s = WriteTraceTo(spec, ctx.index, writer.get(), &f.truth, out.with_sources, population);
     if (!s.ok()) {
       return Status(s.code(), fmt::format("sensor {} day {}: {}", sensor.id, day, s.message()));
     }
@@ -315,6 +328,23 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
   }
   RETURN_IF_ERROR(writer->Finish());
   if (out.compress) RETURN_IF_ERROR(CompressFile(task->pcap, task->pcap + ".zst"));
+  for (ScenarioTruth::File& f : task->files) {
+    nlohmann::ordered_json fj;
+    fj["sensor"] = f.sensor;
+    fj["day"] = f.day;
+    if (out.hours_per_file != 24) {
+      fj["start_us"] = f.start_us;
+      fj["end_us"] = f.end_us;
+    }
+    fj["path"] = std::filesystem::relative(f.path, out.dir).string();
+    fj.update(CountsJson(f.truth));
+    task->json += (task->json.empty() ? "  " : ",\n  ") + fj.dump();
+    if (!out.keep_file_counts) {
+      f.truth.packets_by_port.clear();
+      f.truth.packets_by_country.clear();
+      f.truth.packets_by_profile.clear();
+    }
+  }
   return OkStatus();
 }
 
@@ -382,7 +412,39 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
                  plantings,
                  out,
                  Mix64(sc.seed ^ 0x706f70756c6174ULL) | 1,
-                 static_cast<int32_t>(sc.start_us / kDayUs)};
+                 static_cast<int32_t>(sc.start_us / kDayUs),
+                 {}};
+
+  // One source population per phase, read by every sensor and day of it. Its addresses avoid
+  // every sensor's prefixes: a source is never inside one of our own darknets.
+  std::vector<Prefix> all_v4, all_v6;
+  for (const ScenarioSensor& s : sc.sensors) {
+    for (const Prefix& p : s.prefixes) (p.base.is_v4() ? all_v4 : all_v6).push_back(p);
+  }
+  std::vector<const ScenarioPhase*> phase_list = {nullptr};
+  for (const ScenarioPhase& p : sc.phases) phase_list.push_back(&p);
+  for (const ScenarioPhase* phase : phase_list) {
+    for (bool v6 : {false, true}) {
+      if (std::none_of(sc.sensors.begin(), sc.sensors.end(),
+                       [&](const ScenarioSensor& s) { return HasV6(s) == v6; })) {
+        continue;
+      }
+      GeneratorSpec spec = phase ? phase->base : sc.base;
+      spec.population_seed = ctx.population_seed;
+      spec.sources = scaled(static_cast<double>(phase ? phase->sources : sc.sources));
+      spec.start_us = phase ? phase->start_us : sc.start_us;
+      spec.end_us = spec.start_us + kDayUs;
+      spec.monitored = all_v4;
+      if (v6) spec.monitored.insert(spec.monitored.end(), all_v6.begin(), all_v6.end());
+      auto pop = BuildSharedPopulation(spec, index);
+      if (!pop.ok()) {
+        return Status(pop.status().code(),
+                      fmt::format("{}{}: {}", sc.path, phase ? ": phase '" + phase->name + "'" : "",
+                                  pop.status().message()));
+      }
+      ctx.populations[{phase, v6}] = *std::move(pop);
+    }
+  }
 
   // Every generated day in order, with its phase.
   std::vector<Window> days;
@@ -423,10 +485,28 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
   threads = std::min(threads, tasks.size());
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
+  // The ground truth's file entries go to disk in file order as files finish, so that memory
+  // does not grow with the number of files (a full-scale quarter has 1,830, each with
+  // thousands of ports).
+  const std::string files_part = out.dir + "/ground_truth.files.partial";
+  std::ofstream files_out(files_part, std::ios::trunc);
+  if (!files_out) return IoError("creating " + files_part);
+  std::mutex files_mu;
+  size_t files_written = 0;
+  bool any_written = false;
   auto work = [&] {
     for (size_t i; !failed.load() && (i = next.fetch_add(1)) < tasks.size();) {
       tasks[i].status = GenerateFile(ctx, &tasks[i]);
       if (!tasks[i].status.ok()) failed = true;
+      std::lock_guard<std::mutex> lock(files_mu);
+      tasks[i].done = true;
+      for (; files_written < tasks.size() && tasks[files_written].done; ++files_written) {
+        std::string& js = tasks[files_written].json;
+        if (js.empty()) continue;
+        files_out << (any_written ? ",\n" : "") << js;
+        any_written = true;
+        std::string().swap(js);
+      }
     }
   };
   if (threads <= 1) {
@@ -436,9 +516,14 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
     for (std::thread& t : pool) t.join();
   }
+  files_out.close();
   for (FileTask& t : tasks) {
-    if (!t.status.ok()) return t.status;
+    if (!t.status.ok()) {
+      std::filesystem::remove(files_part, ec);
+      return t.status;
+    }
   }
+  if (!files_out) return IoError("writing " + files_part);
   for (FileTask& t : tasks) {
     for (size_t wi = 0; wi < t.files.size(); ++wi) {
       ScenarioTruth::File& f = t.files[wi];
@@ -520,26 +605,20 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     events.push_back(ej);
   }
   j["events"] = events;
-  nlohmann::ordered_json files = nlohmann::ordered_json::array();
-  for (const ScenarioTruth::File& f : truth.files) {
-    nlohmann::ordered_json fj;
-    fj["sensor"] = f.sensor;
-    fj["day"] = f.day;
-    if (out.hours_per_file != 24) {
-      fj["start_us"] = f.start_us;
-      fj["end_us"] = f.end_us;
-    }
-    fj["path"] = std::filesystem::relative(f.path, out.dir).string();
-    fj.update(CountsJson(f.truth));
-    files.push_back(fj);
-  }
-  j["files"] = files;
+  // The file entries follow, copied from files_part: the rest is dumped without its closing
+  // brace, then `"files": [ … ]` is appended.
+  std::string head = j.dump(1);
+  head.resize(head.size() - 2);  // "\n}"
   const std::string path = out.dir + "/ground_truth.json";
   {
     std::ofstream o(path + ".partial", std::ios::trunc);
-    o << j.dump(1) << '\n';
-    if (!o) return IoError("writing " + path);
+    o << head << ",\n \"files\": [\n";
+    std::ifstream in(files_part, std::ios::binary);
+    o << in.rdbuf();
+    o << "\n ]\n}\n";
+    if (!in || !o) return IoError("writing " + path);
   }
+  std::filesystem::remove(files_part, ec);
   std::filesystem::rename(path + ".partial", path, ec);
   if (ec) return IoError("renaming " + path + ".partial: " + ec.message());
   if (truth_out) *truth_out = std::move(truth);

@@ -61,7 +61,8 @@ int RunSimulateCommand(int argc, char** argv) {
   }
   ScenarioTruth truth;
   Status s = RunScenario(*sc, ranges,
-                         {out_dir, compress, with_sources, hours_per_file, days_per_file, threads},
+                         {out_dir, compress, with_sources, hours_per_file, days_per_file, threads,
+                          /*keep_file_counts=*/false},
                          &truth);
   if (!s.ok()) return fail(s);
   for (const auto& f : truth.files) {
