@@ -480,6 +480,7 @@ Status Engine::BuildStreams() {
                      [](const Episode& a, const Episode& b) { return a.start < b.start; });
     for (const Episode& e : s.episodes) s.curve.Add(e.start, e.end, e.rate);
     s.curve.Build();
+    s.active.Init(s.episodes);
   }
   return OkStatus();
 }

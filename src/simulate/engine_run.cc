@@ -93,10 +93,7 @@ constexpr int kLinuxFirst = 0, kWindowsFirst = 2;
 }  // namespace
 
 Episode& Engine::PickEpisode(Stream& s) {
-  double r = pkt_rng_.Uniform() * s.active_cum.back();
-  size_t k = std::upper_bound(s.active_cum.begin(), s.active_cum.end(), r) - s.active_cum.begin();
-  if (k >= s.active.size()) k = s.active.size() - 1;
-  return s.episodes[s.active[k]];
+  return s.episodes[s.active.Draw(pkt_rng_.Next())];
 }
 
 void Engine::SchedulePending(const Pending& p, int64_t delay, int queue) {
@@ -595,31 +592,19 @@ Status Engine::Run(PcapWriter* w) {
       owed[i] = target - s.done;
       s.done = target;
       total += owed[i];
-      // The target grows once the cumulative rate reaches (done + ½)/budget of the total; a
-      // slot's margin covers the rounding of TimeOf().
+      // The target grows once the cumulative rate reaches (done + ½)/budget of the total.
+      // TimeOf() truncates, and 2 µs more cover the rounding of the two formulas; were a change
+      // ever missed, its packets would go out a slot later, the budget still exact.
       if (s.done >= s.budget || s.curve.total() <= 0) {
         next_change[i] = end;
       } else {
         const double c =
             (static_cast<double>(s.done) + 0.5) * s.curve.total() / static_cast<double>(s.budget);
-        next_change[i] = s.curve.TimeOf(c) - kSlotUs;
+        next_change[i] = s.curve.TimeOf(c) - 2;
       }
       earliest = std::min(earliest, next_change[i]);
       if (owed[i] > 0 && !s.episodes.empty()) {
-        // Episodes overlapping [t0, t1).
-        bool changed = false;
-        while (s.next_episode < s.episodes.size() && s.episodes[s.next_episode].start < t1) {
-          s.active.push_back(static_cast<uint32_t>(s.next_episode++));
-          changed = true;
-        }
-        size_t before = s.active.size();
-        std::erase_if(s.active, [&](uint32_t k) { return s.episodes[k].end <= t0; });
-        changed |= s.active.size() != before;
-        if (changed || s.active_cum.empty()) {
-          s.active_cum.clear();
-          double c = 0;
-          for (uint32_t k : s.active) s.active_cum.push_back(c += s.episodes[k].rate);
-        }
+        s.active.Advance(s.episodes, t0, t1);
         if (s.active.empty()) return Internal("packets owed by a stream with no active episode");
       }
     }

@@ -37,6 +37,7 @@
 // days as they do on a real telescope; each trace has its own seed for everything else.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -139,6 +140,10 @@ struct ScenarioOutput {
   // in ground_truth.json either way; a long run at full scale turns this off to bound memory
   // (tens of thousands of ports per file, thousands of files).
   bool keep_file_counts = true;
+  // Only the scenario's days (phases included) in [first_day, last_day], UTC day numbers. A
+  // day's traces are byte for byte those of the whole run (with days_per_file > 1, files group
+  // from the first day chosen): for a slice of a full-scale quarter, or to remake one day.
+  int32_t first_day = INT32_MIN, last_day = INT32_MAX;
 };
 
 // What was written, also saved as <dir>/ground_truth.json.

@@ -456,6 +456,13 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
   for (const ScenarioPhase& p : sc.phases) add_days(p.start_us, p.days, &p);
   std::sort(days.begin(), days.end(),
             [](const Window& a, const Window& b) { return a.day < b.day; });
+  std::erase_if(days,
+                [&](const Window& w) { return w.day < out.first_day || w.day > out.last_day; });
+  if (days.empty()) {
+    return InvalidArgument(fmt::format("days: none of {}'s days lies in {} .. {}", sc.name,
+                                       TimeZone::DayString(out.first_day),
+                                       TimeZone::DayString(out.last_day)));
+  }
 
   // Files, sensor by sensor: a day, hours of one, or several days.
   std::vector<FileTask> tasks;

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "common/time_zone.h"
 #include "simulate/scenario.h"
 #include "simulate/source_ranges.h"
 
@@ -16,7 +17,7 @@ int RunSimulateCommand(int argc, char** argv) {
   CLI::App app{
       "generate a scenario's darknet traces (one pcap per sensor per day) and ground truth",
       argc > 0 ? argv[0] : "simulate"};
-  std::string scenario_name, out_dir, ranges_csv;
+  std::string scenario_name, out_dir, ranges_csv, day_range;
   double scale = 0;
   uint64_t seed = 0;
   bool compress = false, with_sources = false;
@@ -38,6 +39,9 @@ int RunSimulateCommand(int argc, char** argv) {
   app.add_option("--threads", threads, "threads generating files (0: one per core)")
       ->check(CLI::Range(0, 256));
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
+  app.add_option("--days", day_range,
+                 "only these days, FROM or FROM..TO (YYYY-MM-DD, UTC, inclusive); each file as "
+                 "in the whole run");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,11 +63,36 @@ int RunSimulateCommand(int argc, char** argv) {
     if (!r.ok()) return fail(r.status());
     ranges = std::move(*r);
   }
+  ScenarioOutput out{out_dir,
+                     compress,
+                     with_sources,
+                     hours_per_file,
+                     days_per_file,
+                     threads,
+                     /*keep_file_counts=*/false};
+  if (!day_range.empty()) {
+    auto day = [&](std::string_view text, int32_t* d) {
+      int y = 0, m = 0, dd = 0;
+      char tail = 0;
+      const std::string t(text);
+      if (std::sscanf(t.c_str(), "%4d-%2d-%2d%c", &y, &m, &dd, &tail) != 3 || y < 1970 || m < 1 ||
+          m > 12 || dd < 1 || dd > 31) {
+        return false;
+      }
+      *d = TimeZone::DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(dd));
+      return true;
+    };
+    const size_t dots = day_range.find("..");
+    const std::string_view range(day_range);
+    if (!day(range.substr(0, dots), &out.first_day) ||
+        !day(dots == std::string::npos ? range : range.substr(dots + 2), &out.last_day) ||
+        out.last_day < out.first_day) {
+      return fail(InvalidArgument("--days: '" + day_range +
+                                  "' is not YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD in order"));
+    }
+  }
   ScenarioTruth truth;
-  Status s = RunScenario(*sc, ranges,
-                         {out_dir, compress, with_sources, hours_per_file, days_per_file, threads,
-                          /*keep_file_counts=*/false},
-                         &truth);
+  Status s = RunScenario(*sc, ranges, out, &truth);
   if (!s.ok()) return fail(s);
   for (const auto& f : truth.files) {
     std::printf("%s  %s  %llu packets\n", f.sensor.c_str(), f.path.c_str(),
