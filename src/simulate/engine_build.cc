@@ -189,7 +189,9 @@ Status Engine::Prepare() {
   pop_sources_ = static_cast<uint32_t>(pop_->sources.size());
   cells_ = pop_->cells;
   RETURN_IF_ERROR(BuildPlanted());
-  source_packets_.assign(cells_.empty() ? 0 : cells_.back().base + cells_.back().count, 0);
+  const size_t all_sources = cells_.empty() ? 0 : cells_.back().base + cells_.back().count;
+  ReserveHuge(source_packets_, all_sources);
+  source_packets_.assign(all_sources, 0);
   // With a shared population, what varies per trace (attacks, floods) follows the trace's seed.
   if (spec_.population_seed != 0) pop_rng_ = Rng(Mix64(spec_.seed ^ 0x73747265));
   RETURN_IF_ERROR(BuildStreams());
@@ -266,6 +268,7 @@ Status Engine::BuildPopulation(Population* pop) {
   if (!cell_weights.empty()) pop->cell_alias = AliasTable(cell_weights);
 
   // Sources: addresses, then distinct IPv4 addresses.
+  ReserveHuge(sources, next);
   sources.resize(next);
   auto draw_v4 = [&](const Country& c, uint32_t* out) -> bool {
     for (int tries = 0; tries < 1000; ++tries) {
@@ -350,7 +353,8 @@ Status Engine::BuildPopulation(Population* pop) {
                std::back_inserter(merged));
     sorted = std::move(merged);
   }
-  pop->per24.assign((uint64_t{1} << 24) / 64, 0);
+  ReserveHuge(pop->per24, (size_t{1} << 24) / 64);
+  pop->per24.assign((size_t{1} << 24) / 64, 0);
   for (uint32_t a : sorted) pop->per24[a >> 14] |= uint64_t{1} << ((a >> 8) & 63);
   return OkStatus();
 }

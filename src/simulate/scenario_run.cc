@@ -128,8 +128,18 @@ struct Planting {
   double share = 1;
 };
 
-nlohmann::ordered_json CountsJson(const GroundTruth& g) {
+// A file's entry in ground_truth.json, on one line. Its ports (tens of thousands at full scale)
+// are written directly: through a JSON object they cost more than generating the packets.
+std::string FileEntryJson(const ScenarioTruth::File& f, const ScenarioOutput& out) {
+  const GroundTruth& g = f.truth;
   nlohmann::ordered_json j;
+  j["sensor"] = f.sensor;
+  j["day"] = f.day;
+  if (out.hours_per_file != 24) {
+    j["start_us"] = f.start_us;
+    j["end_us"] = f.end_us;
+  }
+  j["path"] = std::filesystem::relative(f.path, out.dir).string();
   j["packets"] = g.packets;
   nlohmann::ordered_json tools = nlohmann::ordered_json::object();
   for (int i = 0; i < kToolCount; ++i) {
@@ -137,10 +147,17 @@ nlohmann::ordered_json CountsJson(const GroundTruth& g) {
   }
   j["packets_by_tool"] = tools;
   j["packets_by_country"] = g.packets_by_country;
-  nlohmann::json ports = nlohmann::json::object();
-  for (const auto& [key, n] : g.packets_by_port) ports[PortKeyToString(key)] = n;
-  j["packets_by_port"] = ports;
-  return j;
+  std::string line = j.dump();
+  line.pop_back();  // the closing brace
+  line += ",\"packets_by_port\":{";
+  bool first = true;
+  for (const auto& [key, n] : g.packets_by_port) {
+    fmt::format_to(std::back_inserter(line), "{}\"{}\":{}", first ? "" : ",", PortKeyToString(key),
+                   n);
+    first = false;
+  }
+  line += "}}";
+  return line;
 }
 
 // One output file: the windows (a whole UTC day, or hours of one) it holds, in time order,
@@ -329,16 +346,7 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
   RETURN_IF_ERROR(writer->Finish());
   if (out.compress) RETURN_IF_ERROR(CompressFile(task->pcap, task->pcap + ".zst"));
   for (ScenarioTruth::File& f : task->files) {
-    nlohmann::ordered_json fj;
-    fj["sensor"] = f.sensor;
-    fj["day"] = f.day;
-    if (out.hours_per_file != 24) {
-      fj["start_us"] = f.start_us;
-      fj["end_us"] = f.end_us;
-    }
-    fj["path"] = std::filesystem::relative(f.path, out.dir).string();
-    fj.update(CountsJson(f.truth));
-    task->json += (task->json.empty() ? "  " : ",\n  ") + fj.dump();
+    task->json += (task->json.empty() ? "  " : ",\n  ") + FileEntryJson(f, out);
     if (!out.keep_file_counts) {
       f.truth.packets_by_port.clear();
       f.truth.packets_by_country.clear();
@@ -421,29 +429,55 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
   for (const ScenarioSensor& s : sc.sensors) {
     for (const Prefix& p : s.prefixes) (p.base.is_v4() ? all_v4 : all_v6).push_back(p);
   }
+  struct PopulationJob {
+    const ScenarioPhase* phase;
+    bool v6;
+    Result<SharedPopulation> pop = Internal("not built");
+  };
+  std::vector<PopulationJob> jobs;
   std::vector<const ScenarioPhase*> phase_list = {nullptr};
   for (const ScenarioPhase& p : sc.phases) phase_list.push_back(&p);
   for (const ScenarioPhase* phase : phase_list) {
     for (bool v6 : {false, true}) {
-      if (std::none_of(sc.sensors.begin(), sc.sensors.end(),
-                       [&](const ScenarioSensor& s) { return HasV6(s) == v6; })) {
-        continue;
+      if (std::any_of(sc.sensors.begin(), sc.sensors.end(),
+                      [&](const ScenarioSensor& s) { return HasV6(s) == v6; })) {
+        jobs.push_back({phase, v6});
       }
-      GeneratorSpec spec = phase ? phase->base : sc.base;
-      spec.population_seed = ctx.population_seed;
-      spec.sources = scaled(static_cast<double>(phase ? phase->sources : sc.sources));
-      spec.start_us = phase ? phase->start_us : sc.start_us;
-      spec.end_us = spec.start_us + kDayUs;
-      spec.monitored = all_v4;
-      if (v6) spec.monitored.insert(spec.monitored.end(), all_v6.begin(), all_v6.end());
-      auto pop = BuildSharedPopulation(spec, index);
-      if (!pop.ok()) {
-        return Status(pop.status().code(),
-                      fmt::format("{}{}: {}", sc.path, phase ? ": phase '" + phase->name + "'" : "",
-                                  pop.status().message()));
-      }
-      ctx.populations[{phase, v6}] = *std::move(pop);
     }
+  }
+  auto build = [&](PopulationJob& job) {
+    const ScenarioPhase* phase = job.phase;
+    GeneratorSpec spec = phase ? phase->base : sc.base;
+    spec.population_seed = ctx.population_seed;
+    spec.sources = scaled(static_cast<double>(phase ? phase->sources : sc.sources));
+    spec.start_us = phase ? phase->start_us : sc.start_us;
+    spec.end_us = spec.start_us + kDayUs;
+    spec.monitored = all_v4;
+    if (job.v6) spec.monitored.insert(spec.monitored.end(), all_v6.begin(), all_v6.end());
+    job.pop = BuildSharedPopulation(spec, index);
+  };
+  {
+    // A full-scale phase has 2 M sources to draw and sort: the phases' builds run in parallel.
+    std::atomic<size_t> next_job{0};
+    auto builder = [&] {
+      for (size_t i; (i = next_job.fetch_add(1)) < jobs.size();) build(jobs[i]);
+    };
+    const size_t n = std::min<size_t>(
+        jobs.size(), out.threads > 0 ? static_cast<size_t>(out.threads)
+                                     : std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < n; ++t) pool.emplace_back(builder);
+    builder();
+    for (std::thread& t : pool) t.join();
+  }
+  for (PopulationJob& job : jobs) {
+    if (!job.pop.ok()) {
+      return Status(
+          job.pop.status().code(),
+          fmt::format("{}{}: {}", sc.path, job.phase ? ": phase '" + job.phase->name + "'" : "",
+                      job.pop.status().message()));
+    }
+    ctx.populations[{job.phase, job.v6}] = *std::move(job.pop);
   }
 
   // Every generated day in order, with its phase.
