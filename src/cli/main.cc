@@ -8,7 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "analysis/query.h"
 #include "cli/table.h"
@@ -80,7 +83,8 @@ std::string RankText(int r, Lang lang, int cutoff) {
   }
 }
 
-std::string KeyName(const Store& store, const GeoDb* geo, Dimension d, uint64_t key, Lang lang) {
+std::string KeyName(const Store& store, const AsnNames* names, Dimension d, uint64_t key,
+                    Lang lang) {
   switch (d) {
     case Dimension::kPort:
       return ServiceNames::Default().Describe(static_cast<PortKey>(key));
@@ -90,7 +94,11 @@ std::string KeyName(const Store& store, const GeoDb* geo, Dimension d, uint64_t 
     }
     case Dimension::kAsn: {
       if (key == 0) return lang == Lang::kJa ? "不明" : "unknown";
-      std::string n = geo ? geo->AsnName(static_cast<uint32_t>(key)) : "";
+      std::string n;
+      if (names) {
+        auto it = names->find(static_cast<uint32_t>(key));
+        if (it != names->end()) n = it->second;
+      }
       return n.empty() ? fmt::format("AS{}", key) : fmt::format("AS{} {}", key, n);
     }
     case Dimension::kSensor: {
@@ -101,11 +109,44 @@ std::string KeyName(const Store& store, const GeoDb* geo, Dimension d, uint64_t 
   return "";
 }
 
-// Optional geo database for naming ASNs in output.
+// Optional geo database for naming ASNs in output. Opening it walks the whole ASN database
+// (about half a second): for naming ASNs known only by number.
 std::unique_ptr<GeoDb> OpenGeoQuietly(const Config& cfg) {
   if (cfg.asn_db.empty() && cfg.country_db.empty()) return nullptr;
   auto g = GeoDb::Open("", cfg.asn_db);
   return g.ok() ? std::move(*g) : nullptr;
+}
+
+// The names OpenGeoQuietly's database gives the networks of these sources (an address and the
+// ASN the store holds for it; ASN 0 is left out): one lookup of each address instead of the
+// walk. When a lookup cannot vouch for its name (GeoLookup::AsnNameVia: an IPv6 source, or an ASN
+// database that maps the address elsewhere now than when the store was enriched), the walk.
+AsnNames NameSourceNetworks(const Config& cfg,
+                            const std::vector<std::pair<IpAddr, uint32_t>>& sources) {
+  AsnNames names;
+  bool any = false;
+  for (const auto& s : sources) any |= s.second != 0;
+  if (!any || cfg.asn_db.empty()) return names;  // GeoDb::Open("", "") would name nothing
+  auto lookup = GeoLookup::Open("", cfg.asn_db);
+  if (!lookup.ok()) return names;  // as OpenGeoQuietly: no database, no names
+  bool vouched = true;
+  for (const auto& [addr, asn] : sources) {
+    if (asn == 0) continue;
+    std::optional<std::string> n = (*lookup)->AsnNameVia(addr, asn);
+    if (!n) {
+      vouched = false;
+      break;
+    }
+    names[asn] = std::move(*n);
+  }
+  if (vouched) return names;
+  names.clear();
+  if (auto geo = OpenGeoQuietly(cfg)) {
+    for (const auto& s : sources) {
+      if (s.second != 0) names[s.second] = geo->AsnName(s.second);
+    }
+  }
+  return names;
 }
 
 class Progress {
@@ -247,7 +288,16 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   auto res = Top(store, dim, q->period, q->sel, n);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
-  auto geo = dim == Dimension::kAsn ? OpenGeoQuietly(q->cfg) : nullptr;
+  // Rows name ASNs by number only: the walk.
+  AsnNames names;
+  if (dim == Dimension::kAsn) {
+    if (auto geo = OpenGeoQuietly(q->cfg)) {
+      for (const auto& r : res->rows) {
+        auto asn = static_cast<uint32_t>(r.key);
+        names[asn] = geo->AsnName(asn);
+      }
+    }
+  }
   bool ja = lang == Lang::kJa;
   std::string dim_title = dim == Dimension::kPort      ? (ja ? "宛先ポート番号" : "port")
                           : dim == Dimension::kCountry ? (ja ? "送信元地域" : "region")
@@ -258,9 +308,9 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
            ja ? fmt::format("前期({})の順位", res->previous.Label())
               : fmt::format("previous rank ({})", res->previous.Label())});
   for (const auto& r : res->rows) {
-    t.AddRow({Count(static_cast<uint64_t>(r.rank)),
-              Text(KeyName(store, geo.get(), dim, r.key, lang)), Count(r.packets), Count(r.sources),
-              Percent(r.share), Text(RankText(r.prev_rank, lang, 10))});
+    t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(store, &names, dim, r.key, lang)),
+              Count(r.packets), Count(r.sources), Percent(r.share),
+              Text(RankText(r.prev_rank, lang, 10))});
   }
   if (q->format == OutputFormat::kTable) {
     if (ja) {
@@ -304,12 +354,12 @@ int RunIp(const Common& c, const std::string& addr_text) {
     }
     return 0;
   }
-  auto geo = OpenGeoQuietly(cfg);
+  const AsnNames names = NameSourceNetworks(cfg, {{*addr, h->geo.asn}});
   const Store& s = **store;
   Table t({"field", "value"});
   t.AddRow({Text("address"), Text(addr->ToString())});
   t.AddRow({Text("country"), Text(KeyName(s, nullptr, Dimension::kCountry, h->geo.country, lang))});
-  t.AddRow({Text("asn"), Text(KeyName(s, geo.get(), Dimension::kAsn, h->geo.asn, lang))});
+  t.AddRow({Text("asn"), Text(KeyName(s, &names, Dimension::kAsn, h->geo.asn, lang))});
   t.AddRow({Text("first_seen"), Text(LocalTime(s, h->first_us) + " " + s.tz().name())});
   t.AddRow({Text("last_seen"), Text(LocalTime(s, h->last_us) + " " + s.tz().name())});
   t.AddRow({Text("packets"), Count(h->packets)});
@@ -496,17 +546,13 @@ int RunReport(const Common& c, const ReportArgs& a) {
   auto t0 = std::chrono::steady_clock::now();
   auto data = report::GatherReport(**store, o);
   if (!data.ok()) return Fail(data.status());
-  // Naming networks walks the whole ASN database (about half a second): only when the report
-  // names a dominant source's network.
-  std::unique_ptr<GeoDb> geo;
-  bool names_asns = false;
+  // The networks of the dominant sources, by one lookup of each source's address.
+  std::vector<std::pair<IpAddr, uint32_t>> sources;
   for (const auto& ff : data->findings) {
-    for (const auto& e : ff.finding.top_sources) names_asns |= e.asn != 0;
+    for (const auto& e : ff.finding.top_sources) sources.emplace_back(e.addr, e.asn);
   }
-  if (names_asns) {
-    geo = OpenGeoQuietly(cfg);
-    data->opts.geo = geo.get();
-  }
+  const AsnNames names = NameSourceNetworks(cfg, sources);
+  data->opts.asn_names = &names;
   report::Document doc = report::ComposeReport(*data);
   Status st = report::WriteReport(doc, *fmt_r, out);
   if (!st.ok()) return Fail(st);
@@ -526,6 +572,23 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
   if (conf.country_db.empty() && conf.asn_db.empty()) {
     return Fail(InvalidArgument("no [geo] databases in the config"));
   }
+  if (!lookup.empty() && ranges_out.empty()) {
+    // One address: one lookup in each database, not the walk.
+    auto g = GeoLookup::Open(conf.country_db, conf.asn_db);
+    if (!g.ok()) return Fail(g.status());
+    auto a = IpAddr::Parse(lookup);
+    if (!a) return Fail(InvalidArgument(fmt::format("'{}' is not an address", lookup)));
+    GeoInfo info = (*g)->Lookup(*a).info;
+    std::optional<std::string> name = (*g)->AsnNameVia(*a, info.asn);
+    if (!name) {
+      auto geo = GeoDb::Open("", conf.asn_db);
+      if (!geo.ok()) return Fail(geo.status());
+      name = (*geo)->AsnName(info.asn);
+    }
+    fmt::print("{} {} {} AS{} {}\n", a->ToString(), CountryCodeString(info.country),
+               CountryName(info.country, ParseLang(c.lang)), info.asn, *name);
+    return 0;
+  }
   auto geo = GeoDb::Open(conf.country_db, conf.asn_db);
   if (!geo.ok()) return Fail(geo.status());
   if (!ranges_out.empty()) {
@@ -537,14 +600,6 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
                  CountryCodeString(r.info.country), r.info.asn);
     }
     std::fclose(f);
-    return 0;
-  }
-  if (!lookup.empty()) {
-    auto a = IpAddr::Parse(lookup);
-    if (!a) return Fail(InvalidArgument(fmt::format("'{}' is not an address", lookup)));
-    GeoInfo g = (*geo)->Lookup(*a);
-    fmt::print("{} {} {} AS{} {}\n", a->ToString(), CountryCodeString(g.country),
-               CountryName(g.country, ParseLang(c.lang)), g.asn, (*geo)->AsnName(g.asn));
     return 0;
   }
   Table t({"database", "type", "built", "description", "IPv4 ranges"});

@@ -75,6 +75,40 @@ Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
   return db;
 }
 
+// The node where the IPv4 tree of `db` begins: the root of an IPv4 database, ::/96 of an IPv6
+// one. False when an IPv6 database has no search node there (then it holds no IPv4 ranges).
+bool V4Start(MMDB_s* db, uint32_t* node) {
+  *node = 0;
+  if (db->metadata.ip_version != 6) return true;
+  for (int i = 0; i < 96; ++i) {
+    MMDB_search_node_s n;
+    if (MMDB_read_node(db, *node, &n) != MMDB_SUCCESS) return false;
+    if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) return false;
+    *node = static_cast<uint32_t>(n.left_record);
+  }
+  return true;
+}
+
+// The record of `a` in `db`, decoded; an empty value when there is none. IPv4 addresses descend
+// from the IPv4 tree's start (V4Start), as libmaxminddb does for AF_INET.
+DataValue FindRecord(MMDB_s* db, const IpAddr& a) {
+  int err = 0;
+  MMDB_lookup_result_s r;
+  if (a.is_v4()) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    std::memcpy(&sa.sin_addr, a.bytes.data() + 12, 4);  // already in network order
+    r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&sa), &err);
+  } else {
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    std::memcpy(&sa.sin6_addr, a.bytes.data(), 16);
+    r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&sa), &err);
+  }
+  if (err != MMDB_SUCCESS || !r.found_entry) return {};
+  return ReadEntry(r.entry);
+}
+
 // Walks the IPv4 part of a tree in address order, collecting each data record's range and the
 // index of its decoded value (records are shared by many ranges and decoded once).
 struct WalkedRange {
@@ -87,14 +121,7 @@ class V4Walker {
   explicit V4Walker(MMDB_s* db) : db_(db) {}
   std::vector<WalkedRange> Walk() {
     uint32_t node = 0;
-    if (db_->metadata.ip_version == 6) {
-      for (int i = 0; i < 96; ++i) {
-        MMDB_search_node_s n;
-        if (MMDB_read_node(db_, node, &n) != MMDB_SUCCESS) return {};
-        if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) return {};
-        node = static_cast<uint32_t>(n.left_record);
-      }
-    }
+    if (!V4Start(db_, &node)) return {};
     Recurse(node, 0, 0);
     return std::move(out_);
   }
@@ -232,20 +259,8 @@ GeoInfo GeoDb::LookupV4(uint32_t a) const {
 
 GeoInfo GeoDb::LookupV6(const IpAddr& addr) const {
   GeoInfo info;
-  sockaddr_in6 sa{};
-  sa.sin6_family = AF_INET6;
-  std::memcpy(&sa.sin6_addr, addr.bytes.data(), 16);
-  for (MMDB_s* db : {country_, asn_}) {
-    if (!db) continue;
-    int err = 0;
-    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&sa), &err);
-    if (err != MMDB_SUCCESS || !r.found_entry) continue;
-    DataValue v = ReadEntry(r.entry);
-    if (db == country_)
-      info.country = v.country;
-    else
-      info.asn = v.asn;
-  }
+  if (country_) info.country = FindRecord(country_, addr).country;
+  if (asn_) info.asn = FindRecord(asn_, addr).asn;
   return info;
 }
 
@@ -257,6 +272,51 @@ const std::string& GeoDb::AsnName(uint32_t asn) const {
   static const std::string kEmpty;
   auto it = asn_names_.find(asn);
   return it == asn_names_.end() ? kEmpty : it->second;
+}
+
+Result<std::unique_ptr<GeoLookup>> GeoLookup::Open(const std::string& country_path,
+                                                   const std::string& asn_path) {
+  std::unique_ptr<GeoLookup> g(new GeoLookup());
+  uint32_t node;
+  if (!country_path.empty()) {
+    ASSIGN_OR_RETURN(g->country_, OpenMmdb(country_path, &g->country_info_));
+    g->country_v4_ = V4Start(g->country_, &node);
+  }
+  if (!asn_path.empty()) {
+    ASSIGN_OR_RETURN(g->asn_, OpenMmdb(asn_path, &g->asn_info_));
+    g->asn_v4_ = V4Start(g->asn_, &node);
+  }
+  return g;
+}
+
+GeoLookup::~GeoLookup() {
+  for (MMDB_s* db : {country_, asn_}) {
+    if (db) {
+      MMDB_close(db);
+      delete db;
+    }
+  }
+}
+
+GeoRecord GeoLookup::Lookup(const IpAddr& a) const {
+  GeoRecord r;
+  if (country_ && (country_v4_ || !a.is_v4())) r.info.country = FindRecord(country_, a).country;
+  if (asn_ && (asn_v4_ || !a.is_v4())) {
+    DataValue v = FindRecord(asn_, a);
+    r.info.asn = v.asn;
+    r.asn_org = std::move(v.org);
+  }
+  return r;
+}
+
+std::optional<std::string> GeoLookup::AsnNameVia(const IpAddr& a, uint32_t asn) const {
+  // GeoDb learns names from the IPv4 tree of the ASN database: none for ASN 0, none without
+  // that tree.
+  if (asn == 0 || !asn_ || !asn_v4_) return std::string();
+  if (!a.is_v4()) return std::nullopt;
+  DataValue v = FindRecord(asn_, a);
+  if (v.asn != asn || v.org.empty()) return std::nullopt;
+  return std::move(v.org);
 }
 
 }  // namespace teiten

@@ -267,7 +267,11 @@ std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvid
   std::string who = e.addr.ToString();
   std::string where = CountryText(e.country, lang);
   if (e.asn != 0) {
-    std::string org = c.data.opts.geo ? c.data.opts.geo->AsnName(e.asn) : "";
+    std::string org;
+    if (const AsnNames* names = c.data.opts.asn_names) {
+      auto it = names->find(e.asn);
+      if (it != names->end()) org = it->second;
+    }
     std::string sep = ja ? "、" : ", ";
     where +=
         org.empty() ? fmt::format("{}AS{}", sep, e.asn) : fmt::format("{}AS{} {}", sep, e.asn, org);

@@ -43,7 +43,7 @@ struct ReportOptions {
   bool layout_forced = false;
   // Figures of daily packets show the per-sensor average (as TSUBAME publishes) or totals.
   bool totals = false;
-  const GeoDb* geo = nullptr;  // names ASNs of dominant sources when given
+  const AsnNames* asn_names = nullptr;  // names ASNs of dominant sources when given
 };
 
 // The key of an "other" series (everything outside the listed keys).
