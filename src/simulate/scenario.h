@@ -133,8 +133,8 @@ struct ScenarioOutput {
   // after the other, named by its first day; the ground truth still lists each day (its entries
   // share the path). Fewer, larger files ingest faster.
   int days_per_file = 1;
-  // Threads generating files (0: one per core). Each file depends only on its own spec, so the
-  // bytes are the same for any count.
+  // Threads generating files (0: two per core, or one when compressing). Each file depends only
+  // on its own spec, so the bytes are the same for any count.
   int threads = 0;
   // Keep each file's counts by port, country and profile in ScenarioTruth::File::truth. They are
   // in ground_truth.json either way; a long run at full scale turns this off to bound memory

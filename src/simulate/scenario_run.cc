@@ -25,6 +25,9 @@ namespace {
 
 constexpr int64_t kDayUs = 86'400'000'000LL;
 constexpr int64_t kHourUs = 3'600'000'000LL;
+// Traces bypass the page cache (unless compressed, when the pcap is read straight back): in
+// blocks this large, each O_DIRECT write keeps the device busy.
+constexpr size_t kDirectBuffer = size_t{1024} << 10;
 
 // Compresses `from` into `to` (written as to.partial, then renamed) and removes `from`.
 Status CompressFile(const std::string& from, const std::string& to) {
@@ -207,7 +210,8 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
   const int per_day = 24 / out.hours_per_file;
   const std::string sensor_dir = out.dir + "/" + sensor.id;
   ASSIGN_OR_RETURN(std::unique_ptr<PcapWriter> writer,
-                   PcapWriter::Create(task->pcap, kLinkEthernet));
+                   PcapWriter::Create(task->pcap, kLinkEthernet, kDirectBuffer,
+                                      /*direct=*/!out.compress));
   for (const Window& win : task->windows) {
     const ScenarioPhase* phase = win.phase;
     const GeneratorSpec& base = phase ? phase->base : sc.base;
@@ -423,6 +427,24 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
                  static_cast<int32_t>(sc.start_us / kDayUs),
                  {}};
 
+  // Every generated day in order, with its phase.
+  std::vector<Window> days;
+  auto add_days = [&](int64_t start_us, int n, const ScenarioPhase* phase) {
+    for (int d = 0; d < n; ++d)
+      days.push_back({static_cast<int32_t>(start_us / kDayUs + d), 0, phase});
+  };
+  add_days(sc.start_us, sc.days, nullptr);
+  for (const ScenarioPhase& p : sc.phases) add_days(p.start_us, p.days, &p);
+  std::sort(days.begin(), days.end(),
+            [](const Window& a, const Window& b) { return a.day < b.day; });
+  std::erase_if(days,
+                [&](const Window& w) { return w.day < out.first_day || w.day > out.last_day; });
+  if (days.empty()) {
+    return InvalidArgument(fmt::format("days: none of {}'s days lies in {} .. {}", sc.name,
+                                       TimeZone::DayString(out.first_day),
+                                       TimeZone::DayString(out.last_day)));
+  }
+
   // One source population per phase, read by every sensor and day of it. Its addresses avoid
   // every sensor's prefixes: a source is never inside one of our own darknets.
   std::vector<Prefix> all_v4, all_v6;
@@ -435,8 +457,8 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     Result<SharedPopulation> pop = Internal("not built");
   };
   std::vector<PopulationJob> jobs;
-  std::vector<const ScenarioPhase*> phase_list = {nullptr};
-  for (const ScenarioPhase& p : sc.phases) phase_list.push_back(&p);
+  std::set<const ScenarioPhase*> phase_list;  // the phases of the days generated
+  for (const Window& w : days) phase_list.insert(w.phase);
   for (const ScenarioPhase* phase : phase_list) {
     for (bool v6 : {false, true}) {
       if (std::any_of(sc.sensors.begin(), sc.sensors.end(),
@@ -480,24 +502,6 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     ctx.populations[{job.phase, job.v6}] = *std::move(job.pop);
   }
 
-  // Every generated day in order, with its phase.
-  std::vector<Window> days;
-  auto add_days = [&](int64_t start_us, int n, const ScenarioPhase* phase) {
-    for (int d = 0; d < n; ++d)
-      days.push_back({static_cast<int32_t>(start_us / kDayUs + d), 0, phase});
-  };
-  add_days(sc.start_us, sc.days, nullptr);
-  for (const ScenarioPhase& p : sc.phases) add_days(p.start_us, p.days, &p);
-  std::sort(days.begin(), days.end(),
-            [](const Window& a, const Window& b) { return a.day < b.day; });
-  std::erase_if(days,
-                [&](const Window& w) { return w.day < out.first_day || w.day > out.last_day; });
-  if (days.empty()) {
-    return InvalidArgument(fmt::format("days: none of {}'s days lies in {} .. {}", sc.name,
-                                       TimeZone::DayString(out.first_day),
-                                       TimeZone::DayString(out.last_day)));
-  }
-
   // Files, sensor by sensor: a day, hours of one, or several days.
   std::vector<FileTask> tasks;
   for (size_t si = 0; si < sc.sensors.size(); ++si) {
@@ -520,9 +524,13 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     }
   }
 
-  // Each file depends only on its own windows, so threads change nothing in the bytes.
+  // Each file depends only on its own windows, so threads change nothing in the bytes. By
+  // default two per core: an O_DIRECT write waits for the device, and another thread generates
+  // meanwhile (a 20-day slice at scale 0.3 to disk: 12.0 s with 2 threads, 7.9-9.3 s with 4).
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   size_t threads = out.threads > 0 ? static_cast<size_t>(out.threads)
-                                   : std::max(1u, std::thread::hardware_concurrency());
+                   : out.compress  ? cores
+                                   : 2 * cores;
   threads = std::min(threads, tasks.size());
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};

@@ -36,7 +36,8 @@ int RunSimulateCommand(int argc, char** argv) {
   app.add_option("--days-per-file", days_per_file,
                  "N days per file (named by the first), for fewer, larger files")
       ->check(CLI::Range(1, 3660));
-  app.add_option("--threads", threads, "threads generating files (0: one per core)")
+  app.add_option("--threads", threads,
+                 "threads generating files (0: two per core, one when compressing)")
       ->check(CLI::Range(0, 256));
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
   app.add_option("--days", day_range,
