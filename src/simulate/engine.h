@@ -37,6 +37,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -417,10 +418,9 @@ class Engine {
 
   void Count(uint32_t source, Tool tool, uint8_t proto, uint32_t port, bool v6) {
     ++tool_packets_[static_cast<int>(tool)];
-    if (proto == kProtoTcp) {
-      ++tcp_ports_[port];
-    } else if (proto == kProtoUdp) {
-      ++udp_ports_[port];
+    if (proto == kProtoTcp || proto == kProtoUdp) {
+      const uint32_t k = (proto == kProtoUdp ? 65536u : 0u) | port;
+      if (++port_counts_[k] == 0) port_spill_[k] += 65536;
     } else if (proto == kProtoIcmp) {
       ++icmp_packets_;
     } else {
@@ -496,8 +496,11 @@ class Engine {
   int64_t next_due_ = INT64_MAX;
 
   std::array<uint64_t, kToolCount> tool_packets_{};
-  std::vector<uint64_t> tcp_ports_ = std::vector<uint64_t>(65536);
-  std::vector<uint64_t> udp_ports_ = std::vector<uint64_t>(65536);
+  // Packets per TCP port (0 … 65535), then per UDP port: 16-bit counters, so that the table
+  // (256 KB) stays in cache beside the population; every 65,536th packet of a port carries
+  // into port_spill_. Backscatter and any-port scans hit ports at random.
+  std::vector<uint16_t> port_counts_ = std::vector<uint16_t>(2 * 65536);
+  std::unordered_map<uint32_t, uint64_t> port_spill_;
   uint64_t icmp_packets_ = 0, icmp6_packets_ = 0, v6_packets_ = 0;
   uint64_t spoofed_ = 0, retransmissions_ = 0, retransmissions_dropped_ = 0;
 };

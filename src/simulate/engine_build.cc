@@ -590,8 +590,15 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
   for (const Profile& p : profiles_) g.profiles.push_back(p.spec->name);
   for (int i = 0; i < kToolCount; ++i) g.tools[i].packets = tool_packets_[i];
   for (uint32_t port = 0; port < 65536; ++port) {
-    if (tcp_ports_[port]) g.packets_by_port[MakePortKey(kProtoTcp, port)] = tcp_ports_[port];
-    if (udp_ports_[port]) g.packets_by_port[MakePortKey(kProtoUdp, port)] = udp_ports_[port];
+    for (const uint8_t proto : {kProtoTcp, kProtoUdp}) {
+      const uint32_t k = (proto == kProtoUdp ? 65536u : 0u) | port;
+      uint64_t n = port_counts_[k];
+      if (!port_spill_.empty()) {
+        auto spill = port_spill_.find(k);
+        if (spill != port_spill_.end()) n += spill->second;
+      }
+      if (n) g.packets_by_port[MakePortKey(proto, port)] = n;
+    }
   }
   if (icmp_packets_) g.packets_by_port[MakePortKey(kProtoIcmp, 0)] = icmp_packets_;
   if (icmp6_packets_) g.packets_by_port[MakePortKey(kProtoIcmp6, 0)] = icmp6_packets_;

@@ -430,6 +430,11 @@ TEST(Generator, DefaultMixRanksLikeTsubame2018Q3) {
   for (const auto& [c, k] : top(truth.packets_by_country, 5)) countries.push_back(k);
   EXPECT_EQ(ports, (std::vector<std::string>{"23/TCP", "445/TCP", "80/TCP", "8080/TCP", "22/TCP"}));
   EXPECT_EQ(countries, (std::vector<std::string>{"CN", "RU", "US", "NL", "UA"}));
+  // Port counters are 16 bits wide with a carry: ports past 65,535 packets still add up.
+  EXPECT_GT(truth.packets_by_port.at(MakePortKey(6, 23)), 65536u);
+  uint64_t by_port = 0;
+  for (const auto& [k, n] : truth.packets_by_port) by_port += n;
+  EXPECT_EQ(by_port, truth.packets);
 }
 
 TEST(Generator, ActivityIsHeavyTailed) {
