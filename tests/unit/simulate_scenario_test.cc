@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/ip.h"
+#include "common/time_zone.h"
 #include "simulate/scenario.h"
 #include "simulate/simulate_command.h"
 #include "simulate/source_ranges.h"
@@ -207,6 +208,33 @@ TEST(ScenarioRun, SameScenarioAndSeedSameBytes) {
   EXPECT_EQ(files, 2 * 4 + 1);  // 2 sensors × 4 days, and the ground truth
 }
 
+// --days: a slice of the scenario, each trace byte for byte the whole run's, the ground truth
+// listing the slice's files only; a range that misses every day is refused.
+TEST(ScenarioRun, ADaySliceIsTheWholeRunsDays) {
+  Scenario sc = Small(0.25);
+  const std::string whole = TempDir("slice-whole"), slice = TempDir("slice");
+  ASSERT_TRUE(RunScenario(sc, FallbackSourceRanges(), {whole}, nullptr).ok());
+  ScenarioOutput out{slice};
+  out.first_day = TimeZone::DaysFromCivil(2018, 8, 12);
+  out.last_day = TimeZone::DaysFromCivil(2018, 8, 13);
+  ScenarioTruth truth;
+  ASSERT_TRUE(RunScenario(sc, FallbackSourceRanges(), out, &truth).ok());
+  ASSERT_EQ(truth.files.size(), 2u * 2);
+  for (const auto& f : truth.files) {
+    const std::string rel = f.sensor + "/" + f.day + ".pcap";
+    EXPECT_TRUE(f.day == "2018-08-12" || f.day == "2018-08-13") << f.day;
+    const std::string bytes = Slurp(slice + "/" + rel);
+    EXPECT_GT(bytes.size(), 24u) << rel;
+    EXPECT_EQ(bytes, Slurp(whole + "/" + rel)) << rel;
+  }
+  EXPECT_FALSE(fs::exists(slice + "/s01/2018-08-10.pcap"));
+  auto j = nlohmann::json::parse(Slurp(slice + "/ground_truth.json"));
+  EXPECT_EQ(j["files"].size(), 4u);
+  out.first_day = out.last_day = TimeZone::DaysFromCivil(2019, 1, 1);
+  EXPECT_EQ(RunScenario(sc, FallbackSourceRanges(), out, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(ScenarioRun, CompressedTracesDecompressToThePlainOnes) {
   Scenario sc = Small(0.1);
   const std::string plain = TempDir("plain"), zst = TempDir("zst");
@@ -321,6 +349,35 @@ TEST(MessengerTool, PacketsAreDceRpcRequestsToTheMessengerInterface) {
     EXPECT_EQ(size_t{rpc[74]} | (size_t{rpc[75]} << 8), len - 80);
   }
   EXPECT_EQ(n, 300);
+}
+
+// `teiten simulate --days`: one day or a range; anything else is refused with the flag named.
+TEST(SimulateCommand, DaysFlag) {
+  const std::string dir = TempDir("days-flag");
+  const std::string scenario = SourceDir() + "/data/scenarios/small.toml";
+  auto run = [&](const std::string& days) {
+    std::vector<std::string> args = {"simulate", "--scenario", scenario, "--out", dir,
+                                     "--scale",  "0.05",       "--days", days};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    int rc = RunSimulateCommand(static_cast<int>(argv.size()), argv.data());
+    ::testing::internal::GetCapturedStdout();
+    return std::make_pair(rc, ::testing::internal::GetCapturedStderr());
+  };
+  auto [rc, err] = run("2018-08-11");
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_TRUE(fs::exists(dir + "/s01/2018-08-11.pcap"));
+  EXPECT_FALSE(fs::exists(dir + "/s01/2018-08-12.pcap"));
+  for (const char* bad : {"2018-08-12..2018-08-11", "2018-13-01", "yesterday", "2018-08-11.."}) {
+    auto [code, msg] = run(bad);
+    EXPECT_EQ(code, 1) << bad;
+    EXPECT_NE(msg.find("--days: '" + std::string(bad) + "'"), std::string::npos) << msg;
+  }
+  auto [code, msg] = run("2019-01-01");
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(msg.find("none of small's days lies in 2019-01-01"), std::string::npos) << msg;
 }
 
 class SmallScenario : public ::testing::Test {
