@@ -57,6 +57,9 @@ using wire::kProtoTcp;
 using wire::kProtoUdp;
 
 constexpr int64_t kSecond = 1'000'000;
+constexpr int64_t kSlotUs = kSecond;
+constexpr size_t kMaxPending = 1 << 20;
+constexpr uint32_t kNoSource = 0xffffffffU;
 
 // Gives `v` room for n elements in 2 MiB pages where the kernel allows (transparent huge pages
 // on request). For tables read at random once per packet, a population's sources and their
@@ -71,9 +74,6 @@ void ReserveHuge(std::vector<T>& v, size_t n) {
   a = (a + kHuge - 1) & ~(kHuge - 1);
   if (e >= a + kHuge) madvise(reinterpret_cast<void*>(a), (e - a) & ~(kHuge - 1), MADV_HUGEPAGE);
 }
-constexpr int64_t kSlotUs = kSecond;
-constexpr size_t kMaxPending = 1 << 20;
-constexpr uint32_t kNoSource = 0xffffffffU;
 
 // A rate curve: the sum of intervals of constant rate. Cumulative() is queried with
 // non-decreasing times and walks forward.
@@ -345,6 +345,9 @@ class Engine {
   void FillTruth(GroundTruth* truth, bool with_sources = true) const;
 
  private:
+  // What a trace and a shared population both start from: the spec checked, destinations,
+  // countries and profiles.
+  Status BuildBase();
   Status Validate();
   Status BuildDestinations();
   Status BuildCountries();

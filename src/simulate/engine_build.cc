@@ -174,11 +174,15 @@ Status Engine::BuildProfiles() {
   return OkStatus();
 }
 
-Status Engine::Prepare() {
+Status Engine::BuildBase() {
   RETURN_IF_ERROR(Validate());
   RETURN_IF_ERROR(BuildDestinations());
   RETURN_IF_ERROR(BuildCountries());
-  RETURN_IF_ERROR(BuildProfiles());
+  return BuildProfiles();
+}
+
+Status Engine::Prepare() {
+  RETURN_IF_ERROR(BuildBase());
   if (pop_ == nullptr) {
     own_pop_ = std::make_unique<Population>();
     RETURN_IF_ERROR(BuildPopulation(own_pop_.get()));
@@ -201,10 +205,7 @@ Status Engine::Prepare() {
 Result<std::unique_ptr<Population>> Engine::BuildShared(const GeneratorSpec& spec,
                                                         const SourceRangeIndex& ranges) {
   Engine e(spec, ranges);
-  RETURN_IF_ERROR(e.Validate());
-  RETURN_IF_ERROR(e.BuildDestinations());
-  RETURN_IF_ERROR(e.BuildCountries());
-  RETURN_IF_ERROR(e.BuildProfiles());
+  RETURN_IF_ERROR(e.BuildBase());
   auto pop = std::make_unique<Population>();
   RETURN_IF_ERROR(e.BuildPopulation(pop.get()));
   return pop;
@@ -589,16 +590,11 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
   for (const Prefix& p : spec_.monitored) g.monitored.push_back(p.ToString());
   for (const Profile& p : profiles_) g.profiles.push_back(p.spec->name);
   for (int i = 0; i < kToolCount; ++i) g.tools[i].packets = tool_packets_[i];
-  for (uint32_t port = 0; port < 65536; ++port) {
-    for (const uint8_t proto : {kProtoTcp, kProtoUdp}) {
-      const uint32_t k = (proto == kProtoUdp ? 65536u : 0u) | port;
-      uint64_t n = port_counts_[k];
-      if (!port_spill_.empty()) {
-        auto spill = port_spill_.find(k);
-        if (spill != port_spill_.end()) n += spill->second;
-      }
-      if (n) g.packets_by_port[MakePortKey(proto, port)] = n;
-    }
+  for (uint32_t k = 0; k < port_counts_.size(); ++k) {
+    uint64_t n = port_counts_[k];
+    if (n == 0 && port_spill_.empty()) continue;
+    if (auto spill = port_spill_.find(k); spill != port_spill_.end()) n += spill->second;
+    if (n) g.packets_by_port[MakePortKey(k >> 16 ? kProtoUdp : kProtoTcp, k & 0xffff)] = n;
   }
   if (icmp_packets_) g.packets_by_port[MakePortKey(kProtoIcmp, 0)] = icmp_packets_;
   if (icmp6_packets_) g.packets_by_port[MakePortKey(kProtoIcmp6, 0)] = icmp6_packets_;
