@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "common/time_zone.h"
+#include "analysis/period.h"
 #include "simulate/scenario.h"
 #include "simulate/source_ranges.h"
 
@@ -41,8 +41,8 @@ int RunSimulateCommand(int argc, char** argv) {
       ->check(CLI::Range(0, 256));
   app.add_option("--ranges-csv", ranges_csv, "source ranges first,last,CC,ASN");
   app.add_option("--days", day_range,
-                 "only these days, FROM or FROM..TO (YYYY-MM-DD, UTC, inclusive); each file as "
-                 "in the whole run");
+                 "only these UTC days, as --period: a day, FROM..TO, a month or a quarter; each "
+                 "file as in the whole run");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -72,25 +72,14 @@ int RunSimulateCommand(int argc, char** argv) {
                      threads,
                      /*keep_file_counts=*/false};
   if (!day_range.empty()) {
-    auto day = [&](std::string_view text, int32_t* d) {
-      int y = 0, m = 0, dd = 0;
-      char tail = 0;
-      const std::string t(text);
-      if (std::sscanf(t.c_str(), "%4d-%2d-%2d%c", &y, &m, &dd, &tail) != 3 || y < 1970 || m < 1 ||
-          m > 12 || dd < 1 || dd > 31) {
-        return false;
-      }
-      *d = TimeZone::DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(dd));
-      return true;
-    };
-    const size_t dots = day_range.find("..");
-    const std::string_view range(day_range);
-    if (!day(range.substr(0, dots), &out.first_day) ||
-        !day(dots == std::string::npos ? range : range.substr(dots + 2), &out.last_day) ||
-        out.last_day < out.first_day) {
+    auto days = ParsePeriod(day_range);
+    if (!days.ok()) {
       return fail(InvalidArgument("--days: '" + day_range +
-                                  "' is not YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD in order"));
+                                  "' is not a day, a range of days (2018-08-01..2018-08-15), a "
+                                  "month (2018-08) or a quarter (2018Q3)"));
     }
+    out.first_day = days->first_day;
+    out.last_day = days->end_day - 1;
   }
   ScenarioTruth truth;
   Status s = RunScenario(*sc, ranges, out, &truth);
