@@ -94,11 +94,7 @@ std::string KeyName(const Store& store, const AsnNames* names, Dimension d, uint
     }
     case Dimension::kAsn: {
       if (key == 0) return lang == Lang::kJa ? "不明" : "unknown";
-      std::string n;
-      if (names) {
-        auto it = names->find(static_cast<uint32_t>(key));
-        if (it != names->end()) n = it->second;
-      }
+      const std::string n = AsnNameIn(names, static_cast<uint32_t>(key));
       return n.empty() ? fmt::format("AS{}", key) : fmt::format("AS{} {}", key, n);
     }
     case Dimension::kSensor: {
@@ -579,14 +575,9 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
     auto a = IpAddr::Parse(lookup);
     if (!a) return Fail(InvalidArgument(fmt::format("'{}' is not an address", lookup)));
     GeoInfo info = (*g)->Lookup(*a).info;
-    std::optional<std::string> name = (*g)->AsnNameVia(*a, info.asn);
-    if (!name) {
-      auto geo = GeoDb::Open("", conf.asn_db);
-      if (!geo.ok()) return Fail(geo.status());
-      name = (*geo)->AsnName(info.asn);
-    }
+    const AsnNames names = NameSourceNetworks(conf, {{*a, info.asn}});
     fmt::print("{} {} {} AS{} {}\n", a->ToString(), CountryCodeString(info.country),
-               CountryName(info.country, ParseLang(c.lang)), info.asn, *name);
+               CountryName(info.country, ParseLang(c.lang)), info.asn, AsnNameIn(&names, info.asn));
     return 0;
   }
   auto geo = GeoDb::Open(conf.country_db, conf.asn_db);

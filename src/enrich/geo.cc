@@ -75,6 +75,12 @@ Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
   return db;
 }
 
+void CloseMmdb(MMDB_s* db) {
+  if (db == nullptr) return;
+  MMDB_close(db);
+  delete db;
+}
+
 // The node where the IPv4 tree of `db` begins: the root of an IPv4 database, ::/96 of an IPv6
 // one. False when an IPv6 database has no search node there (then it holds no IPv4 ranges).
 bool V4Start(MMDB_s* db, uint32_t* node) {
@@ -237,12 +243,8 @@ Result<std::unique_ptr<GeoDb>> GeoDb::Open(const std::string& country_path,
 }
 
 GeoDb::~GeoDb() {
-  for (MMDB_s* db : {country_, asn_}) {
-    if (db) {
-      MMDB_close(db);
-      delete db;
-    }
-  }
+  CloseMmdb(country_);
+  CloseMmdb(asn_);
 }
 
 GeoInfo GeoDb::LookupV4(uint32_t a) const {
@@ -290,12 +292,8 @@ Result<std::unique_ptr<GeoLookup>> GeoLookup::Open(const std::string& country_pa
 }
 
 GeoLookup::~GeoLookup() {
-  for (MMDB_s* db : {country_, asn_}) {
-    if (db) {
-      MMDB_close(db);
-      delete db;
-    }
-  }
+  CloseMmdb(country_);
+  CloseMmdb(asn_);
 }
 
 GeoRecord GeoLookup::Lookup(const IpAddr& a) const {

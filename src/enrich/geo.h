@@ -96,6 +96,12 @@ class GeoDb {
 
 // Organisation names of the few ASNs a command shows (GeoDb::AsnName's answers), by ASN.
 using AsnNames = std::unordered_map<uint32_t, std::string>;
+// The name `names` holds for `asn`, "" when none (or no map).
+inline std::string AsnNameIn(const AsnNames* names, uint32_t asn) {
+  if (names == nullptr) return "";
+  auto it = names->find(asn);
+  return it == names->end() ? "" : it->second;
+}
 
 // What one lookup of an address finds: GeoDb::Lookup's answer, and the organisation of the ASN
 // database's record for the address ("" when it has none).

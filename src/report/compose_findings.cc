@@ -267,11 +267,7 @@ std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvid
   std::string who = e.addr.ToString();
   std::string where = CountryText(e.country, lang);
   if (e.asn != 0) {
-    std::string org;
-    if (const AsnNames* names = c.data.opts.asn_names) {
-      auto it = names->find(e.asn);
-      if (it != names->end()) org = it->second;
-    }
+    const std::string org = AsnNameIn(c.data.opts.asn_names, e.asn);
     std::string sep = ja ? "、" : ", ";
     where +=
         org.empty() ? fmt::format("{}AS{}", sep, e.asn) : fmt::format("{}AS{} {}", sep, e.asn, org);
