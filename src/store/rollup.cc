@@ -304,6 +304,10 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
       std::memcmp(f->base_ + f->size_ - 8, kMagic, 8) != 0) {
     return DataLoss(fmt::format("rollup {}: bad magic (not a rollup, or cut short)", path));
   }
+  // Every number a query reads comes from this file: check the whole of it before any is used
+  // (a flipped bit in a counter would otherwise be read as a count, and merged into the next
+  // generation under a fresh checksum).
+  RETURN_IF_ERROR(f->Verify());
   codec::Reader r(f->base_ + 8, f->size_ - 8 - kFooterSize);
   f->day_ = r.Fixed<int32_t>();
   uint32_t n = r.Fixed<uint32_t>();
@@ -456,7 +460,10 @@ Status RollupFile::Verify() const {
   uint64_t want;
   std::memcpy(&want, base_ + size_ - kFooterSize, 8);
   if (XXH64(base_, size_ - kFooterSize, 0) != want) {
-    return DataLoss(fmt::format("rollup {}: checksum mismatch", path_));
+    return DataLoss(fmt::format(
+        "rollup {}: checksum mismatch (the file is damaged; `teiten verify` lists every damaged "
+        "file, `teiten rebuild` makes the rollups again from the segments)",
+        path_));
   }
   return OkStatus();
 }

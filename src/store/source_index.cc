@@ -250,6 +250,14 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
       std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0) {
     return bad("bad magic (not a source index, or cut short)");
   }
+  {
+    uint64_t want = Load<uint64_t>(x->base_ + x->size_ - kFooterSize);
+    if (XXH64(x->base_, x->size_ - kFooterSize, 0) != want) {
+      return bad(
+          "checksum mismatch (the file is damaged; `teiten rebuild` makes the indexes again "
+          "from the segments)");
+    }
+  }
   // Walk the sections, checking each fits before the footer.
   const uint64_t end = x->size_ - kFooterSize;
   uint64_t at = 8;

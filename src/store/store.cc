@@ -6,15 +6,18 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "store/durable.h"
 
@@ -124,30 +127,59 @@ Manifest FromJson(const json& j) {
   return m;
 }
 
+// The manifest is JSON (readable by any tool) whose last member is the XXH64 of the text without
+// that member: `..."periods": {...},\n "checksum": "0123456789abcdef"\n}`. A flipped byte in a
+// count, a file name or a day is then an error, not a number. Manifests written before the
+// checksum (no such member) are read as they are and sealed by the next commit.
+constexpr std::string_view kChecksumKey = ",\n \"checksum\": \"";
+
+std::string SealManifestText(std::string text) {
+  // dump(1) ends with "\n}".
+  uint64_t sum = XXH64(text.data(), text.size(), 0);
+  text.resize(text.size() - 2);
+  text += fmt::format("{}{:016x}\"\n}}", kChecksumKey, sum);
+  return text;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& opts) {
-  std::unique_ptr<Store> s(new Store());
-  s->dir_ = dir;
-  std::error_code ec;
-  bool exists = fs::exists(fs::path(dir) / "FORMAT", ec);
-  if (!exists) {
-    if (!opts.create) {
-      return NotFound(
-          fmt::format("{}: no teiten store here (run `teiten ingest` to create one)", dir));
-    }
-    fs::create_directories(fs::path(dir) / "seg", ec);
-    fs::create_directories(fs::path(dir) / "rollup", ec);
-    fs::create_directories(fs::path(dir) / "idx", ec);
-    if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
-    ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(opts.timezone));
-    s->manifest_.timezone = opts.timezone;
-    RETURN_IF_ERROR(s->WriteManifest(s->manifest_));
-    std::string fmt_path = (fs::path(dir) / "FORMAT").string();
-    RETURN_IF_ERROR(WriteFileDurably(fmt_path, kFormatLine, std::strlen(kFormatLine)));
-    RETURN_IF_ERROR(SyncDir(dir));
-    return s;
+Status CheckManifestText(const std::string& path, std::string* text) {
+  size_t at = text->rfind(kChecksumKey);
+  if (at == std::string::npos) return OkStatus();  // written before manifests had checksums
+  size_t hex = at + kChecksumKey.size();
+  if (text->size() < hex + 16 + 3 || text->compare(hex + 16, std::string::npos, "\"\n}") != 0) {
+    return DataLoss(fmt::format("{}: the checksum member is damaged", path));
   }
+  uint64_t want = 0;
+  for (size_t i = hex; i < hex + 16; ++i) {
+    char c = (*text)[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return DataLoss(fmt::format("{}: the checksum member is damaged", path));
+    want = want << 4 | static_cast<uint64_t>(v);
+  }
+  text->resize(at);
+  *text += "\n}";
+  if (XXH64(text->data(), text->size(), 0) != want) {
+    return DataLoss(fmt::format(
+        "{}: checksum mismatch (the manifest is damaged; nothing in the store can be trusted "
+        "until it is restored)",
+        path));
+  }
+  return OkStatus();
+}
+
+namespace {
+
+// flock() that retries when a signal interrupts it.
+int FlockRetry(int fd, int op) {
+  int r;
+  do {
+    r = ::flock(fd, op);
+  } while (r != 0 && errno == EINTR);
+  return r;
+}
+
+Status CheckFormatLine(const std::string& dir) {
   std::ifstream f(fs::path(dir) / "FORMAT");
   std::string line;
   std::getline(f, line);
@@ -160,6 +192,71 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   if (line + "\n" != kFormatLine) {
     return DataLoss(fmt::format("{}/FORMAT: '{}' is not a format this teiten reads", dir, line));
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+Store::~Store() {
+  if (readers_fd_ >= 0) ::close(readers_fd_);
+}
+
+Status Store::HoldSnapshot() {
+  // Every Store holds a shared lock on READERS for as long as it lives; a writer deletes files
+  // the current manifest no longer names only while it can hold READERS exclusively, so no
+  // file of a snapshot someone is reading disappears under them.
+  std::string path = (fs::path(dir_) / "READERS").string();
+  readers_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (readers_fd_ < 0) readers_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (readers_fd_ < 0) {
+    // A read-only copy of a store without READERS: nobody can be writing to it.
+    if (errno == EROFS || errno == ENOENT || errno == EACCES) return OkStatus();
+    return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  }
+  if (FlockRetry(readers_fd_, LOCK_SH) != 0) {
+    return IoError(fmt::format("flock {}: {}", path, std::strerror(errno)));
+  }
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& opts) {
+  std::unique_ptr<Store> s(new Store());
+  s->dir_ = dir;
+  std::error_code ec;
+  bool exists = fs::exists(fs::path(dir) / "FORMAT", ec);
+  if (!exists) {
+    if (!opts.create) {
+      return NotFound(
+          fmt::format("{}: no teiten store here (run `teiten ingest` to create one)", dir));
+    }
+    // Creation happens under the writer lock, and FORMAT is written last: two processes that
+    // both find no store make it once, and the second one opens what the first made.
+    fs::create_directories(fs::path(dir), ec);
+    if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
+    std::string lock = (fs::path(dir) / "LOCK").string();
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError(fmt::format("lock {}: {}", lock, std::strerror(errno)));
+    if (FlockRetry(fd, LOCK_EX) != 0) {
+      ::close(fd);
+      return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
+    }
+    Status st = [&]() -> Status {
+      if (fs::exists(fs::path(dir) / "FORMAT", ec)) return OkStatus();  // made meanwhile
+      for (const char* sub : {"seg", "rollup", "idx"})
+        fs::create_directories(fs::path(dir) / sub, ec);
+      if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
+      ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(opts.timezone));
+      s->manifest_.timezone = opts.timezone;
+      RETURN_IF_ERROR(s->WriteManifest(s->manifest_));
+      std::string fmt_path = (fs::path(dir) / "FORMAT").string();
+      RETURN_IF_ERROR(WriteFileDurably(fmt_path, kFormatLine, std::strlen(kFormatLine)));
+      return SyncDir(dir);
+    }();
+    ::close(fd);
+    RETURN_IF_ERROR(st);
+  }
+  RETURN_IF_ERROR(CheckFormatLine(dir));
+  RETURN_IF_ERROR(s->HoldSnapshot());
   RETURN_IF_ERROR(s->LoadManifest());
   ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(s->manifest_.timezone));
   return s;
@@ -168,11 +265,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
 Status Store::LoadManifest() {
   std::string path = (fs::path(dir_) / "MANIFEST").string();
   std::ifstream in(path);
-  if (!in) return IoError(path);
+  if (!in) return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
+  std::string text = ss.str();
+  RETURN_IF_ERROR(CheckManifestText(path, &text));
   try {
-    manifest_ = FromJson(json::parse(ss.str()));
+    manifest_ = FromJson(json::parse(text));
   } catch (const std::exception& e) {
     return DataLoss(fmt::format("{}: {}", path, e.what()));
   }
@@ -182,7 +281,7 @@ Status Store::LoadManifest() {
 Status Store::WriteManifest(const Manifest& m) {
   std::string path = (fs::path(dir_) / "MANIFEST").string();
   std::string tmp = path + ".tmp";
-  std::string text = ToJson(m).dump(1);
+  std::string text = SealManifestText(ToJson(m).dump(1));
   RETURN_IF_ERROR(WriteFileDurably(tmp, text.data(), text.size()));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename " + tmp);
   return SyncDir(dir_);
@@ -285,6 +384,22 @@ uint64_t Store::StoredBytes() const {
 }
 
 Status Store::CollectGarbage() {
+  if (readers_fd_ >= 0) {
+    // Our own shared lock is converted; any other reader makes this fail, and the files wait
+    // for a later writer (they are named by no manifest from now on, so they cost only disk).
+    if (FlockRetry(readers_fd_, LOCK_EX | LOCK_NB) != 0) {
+      reclaim_pending_ = true;
+      if (FlockRetry(readers_fd_, LOCK_SH) != 0) return IoError("flock READERS");
+      return OkStatus();
+    }
+  }
+  RemoveUnreferenced();
+  reclaim_pending_ = false;
+  if (readers_fd_ >= 0 && FlockRetry(readers_fd_, LOCK_SH) != 0) return IoError("flock READERS");
+  return OkStatus();
+}
+
+void Store::RemoveUnreferenced() {
   std::set<std::string> live;
   for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
   for (const auto& [d, per_sensor] : manifest_.days) {
@@ -303,16 +418,15 @@ Status Store::CollectGarbage() {
   }
   std::error_code ec;
   fs::remove(fs::path(dir_) / "MANIFEST.tmp", ec);
-  return OkStatus();
 }
 
 Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
   std::string lock = (fs::path(dir_) / "LOCK").string();
   int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("lock " + lock);
-  if (::flock(fd, LOCK_EX) != 0) {
+  if (fd < 0) return IoError(fmt::format("lock {}: {}", lock, std::strerror(errno)));
+  if (FlockRetry(fd, LOCK_EX) != 0) {
     ::close(fd);
-    return IoError("flock " + lock);
+    return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
   }
   // Another writer may have committed since we opened: start from what is on disk now.
   Status st = LoadManifest();
@@ -489,9 +603,12 @@ Status Store::Transaction::RebuildIndexes() {
   RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
   committed_ = true;
   store_->manifest_ = next_;
-  std::error_code ec;
-  for (const auto& r : replaced) fs::remove(fs::path(store_->dir_) / r, ec);
-  return OkStatus();
+  {
+    std::lock_guard<std::mutex> l(store_->cache_mu_);
+    store_->day_cache_.clear();
+    store_->period_cache_.clear();
+  }
+  return store_->CollectGarbage();
 }
 
 Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
@@ -636,10 +753,9 @@ Status Store::Transaction::Commit(InputRecord input) {
     store_->day_cache_.clear();
     store_->period_cache_.clear();
   }
-  std::error_code ec;
-  for (const auto& r : replaced) fs::remove(fs::path(store_->dir_) / r, ec);
   pending_.clear();
-  return OkStatus();
+  // The files this commit replaced go when no reader holds an older snapshot.
+  return store_->CollectGarbage();
 }
 
 }  // namespace teiten

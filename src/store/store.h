@@ -37,6 +37,10 @@
 
 namespace teiten {
 
+// Checks the checksum member of a MANIFEST's text (see store.cc) and strips it; a manifest
+// written before manifests had one passes unchanged. DataLoss naming `path` on a mismatch.
+Status CheckManifestText(const std::string& path, std::string* text);
+
 struct SensorRecord {
   std::string id, name, group, country, mode;
   std::vector<std::string> prefixes;
@@ -90,7 +94,15 @@ class Store {
     bool create = false;
     std::string timezone = "Asia/Tokyo";  // for a new store; an existing one keeps its own
   };
+  // Opens (or, with `create`, makes) the store at `dir` and reads its manifest: the snapshot this
+  // Store answers from. The files of that snapshot stay on disk while the Store lives (it holds a
+  // shared lock on STORE/READERS; writers delete replaced files only when no reader holds one),
+  // so queries never see a file vanish under them. A long-lived reader that wants newer data
+  // opens the store again. Two processes creating the same store at once both succeed.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& opts);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 
   const std::string& dir() const { return dir_; }
   const Manifest& manifest() const { return manifest_; }
@@ -127,7 +139,13 @@ class Store {
   Store() = default;
   Status LoadManifest();
   Status WriteManifest(const Manifest& m);
+  // Deletes files no manifest names (replaced by a commit, or left by a writer that died) when
+  // no other reader holds a snapshot; otherwise leaves them for a later writer. Writer lock held.
   Status CollectGarbage();
+  void RemoveUnreferenced();
+  Status HoldSnapshot();
+  int readers_fd_ = -1;
+  bool reclaim_pending_ = false;
 
   std::string dir_;
   Manifest manifest_;
