@@ -90,6 +90,9 @@ int32_t ParseDay(const std::string& s) {
 Manifest FromJson(const json& j) {
   Manifest m;
   m.format = j.at("format").get<int>();
+  if (m.format > 3)
+    throw std::runtime_error(fmt::format("manifest format {} is newer than this teiten", m.format));
+  m.format = 3;  // written sealed from now on
   m.timezone = j.at("timezone").get<std::string>();
   m.generation = j.at("generation").get<uint64_t>();
   m.next_id = j.at("next_id").get<uint64_t>();
@@ -145,7 +148,15 @@ std::string SealManifestText(std::string text) {
 
 Status CheckManifestText(const std::string& path, std::string* text) {
   size_t at = text->rfind(kChecksumKey);
-  if (at == std::string::npos) return OkStatus();  // written before manifests had checksums
+  if (at == std::string::npos) {
+    // Written before manifests had checksums (format 2), or a sealed one whose checksum member
+    // a flipped bit disguised: one flip cannot both remove the member and turn format 3 into 2.
+    if (text->find("\"format\": 3") != std::string::npos ||
+        text->find("checksum") != std::string::npos) {
+      return DataLoss(fmt::format("{}: the checksum member is damaged or missing", path));
+    }
+    return OkStatus();
+  }
   size_t hex = at + kChecksumKey.size();
   if (text->size() < hex + 16 + 3 || text->compare(hex + 16, std::string::npos, "\"\n}") != 0) {
     return DataLoss(fmt::format("{}: the checksum member is damaged", path));

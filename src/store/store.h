@@ -70,7 +70,7 @@ struct SegmentRecord {
 };
 
 struct Manifest {
-  int format = 2;
+  int format = 3;  // 3: sealed with a checksum member; 2: before it (read, then sealed)
   std::string timezone;
   uint64_t generation = 0;
   uint64_t next_id = 1;
