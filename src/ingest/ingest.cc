@@ -1,14 +1,24 @@
 #include "ingest/ingest.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <memory>
 
 #include "capture/pcap_file.h"
 
 namespace teiten {
+namespace {
+
+std::string HexDigest(XXH128_hash_t h) {
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
+}
+
+}  // namespace
 
 std::string DescribeGeoDb(const GeoDbInfo& info) {
   if (info.path.empty()) return "";
@@ -19,10 +29,21 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   auto t0 = std::chrono::steady_clock::now();
   IngestSummary sum;
   sum.path = path;
-  ASSIGN_OR_RETURN(sum.hash, HashFile(path));
-  if (store_->FindInput(sum.hash)) {
-    sum.already_ingested = true;
-    return sum;
+  // A regular file whose bytes were ingested before is skipped without decoding it (stores
+  // written before content identities know inputs only this way). Streams are read once: their
+  // identity is only known at their end.
+  std::string file_hash;
+  struct stat st {};
+  if (path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    ASSIGN_OR_RETURN(file_hash, HashFile(path));
+    for (const InputRecord& in : store_->manifest().inputs) {
+      if (in.hash == file_hash || in.file_hash == file_hash) {
+        RETURN_IF_ERROR(SameSensor(in, sensor, path));
+        sum.hash = in.hash;
+        sum.already_ingested = true;
+        return sum;
+      }
+    }
   }
   ASSIGN_OR_RETURN(auto file, PcapFile::Open(path));
   if (!Decoder::SupportsLinkType(file->datalink())) {
@@ -32,11 +53,25 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
                     path, file->datalink()));
   }
   ASSIGN_OR_RETURN(auto txn, store_->Begin());
-  if (txn->HasInput(sum.hash)) {  // another writer got there first
-    sum.already_ingested = true;
-    return sum;
-  }
   uint16_t sensor_index = txn->EnsureSensor(sensor);
+  // The identity is hashed while reading. An earlier input of this sensor that ended part-way
+  // (a capture cut short) may be this capture's beginning: its packet count is a checkpoint at
+  // which the running hash is compared with its identity.
+  XXH3_state_t* content = XXH3_createState();
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> content_owner(content, XXH3_freeState);
+  XXH3_128bits_reset(content);
+  {
+    int32_t dlt32 = file->datalink();
+    XXH3_128bits_update(content, &dlt32, sizeof dlt32);
+  }
+  std::multimap<uint64_t, const InputRecord*> checkpoints;
+  for (const InputRecord& in : store_->manifest().inputs) {
+    if (in.sensor == sensor.id && !in.error.empty() && in.packets_read > 0) {
+      checkpoints.emplace(in.packets_read, &in);
+    }
+  }
+  std::string extends;
+  uint64_t prefix_packets = 0;
   SensorFilter filter(sensor);
   Decoder decoder;
   std::array<uint64_t, static_cast<size_t>(FilterVerdict::kCount)> verdicts{};
@@ -65,6 +100,39 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
     }
     if (!*more) break;
     sum.bytes_read += pkt.caplen + 16;
+    {
+      struct {
+        int64_t ts_us;
+        uint32_t caplen, wirelen;
+      } head{pkt.ts_us, pkt.caplen, pkt.wirelen};
+      XXH3_128bits_update(content, &head, sizeof head);
+      XXH3_128bits_update(content, pkt.data, pkt.caplen);
+    }
+    if (!checkpoints.empty() && checkpoints.begin()->first <= file->packets_read()) {
+      uint64_t k = file->packets_read();
+      std::string so_far = HexDigest(XXH3_128bits_digest(content));
+      const InputRecord* prefix = nullptr;
+      for (auto [it, end] = checkpoints.equal_range(k); it != end; ++it) {
+        if (it->second->hash == so_far) prefix = it->second;
+      }
+      while (!checkpoints.empty() && checkpoints.begin()->first <= k) {
+        checkpoints.erase(checkpoints.begin());
+      }
+      if (prefix) {
+        // Everything read so far is that input's, already counted: start over from here.
+        if (pending.valid()) RETURN_IF_ERROR(pending.get());
+        txn.reset();
+        ASSIGN_OR_RETURN(txn, store_->Begin());
+        sensor_index = txn->EnsureSensor(sensor);
+        batches[0].clear();
+        batches[1].clear();
+        decoder = Decoder();
+        verdicts.fill(0);
+        extends = prefix->hash;
+        prefix_packets = k;
+        continue;
+      }
+    }
     ObservationBatch& batch = batches[cur];
     Observation o;
     size_t blob_mark = batch.blob.size();
@@ -100,8 +168,21 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   for (size_t i = 1; i < verdicts.size(); ++i) {
     if (verdicts[i]) sum.dropped[FilterVerdictName(static_cast<FilterVerdict>(i))] += verdicts[i];
   }
+  sum.hash = HexDigest(XXH3_128bits_digest(content));
+  for (const InputRecord& in : txn->inputs()) {
+    if (in.hash != sum.hash) continue;
+    // The same packets, arrived another way (compressed differently, piped, renamed): the
+    // transaction is dropped whole.
+    RETURN_IF_ERROR(SameSensor(in, sensor, path));
+    sum.already_ingested = true;
+    sum.kept = 0;
+    return sum;
+  }
   InputRecord rec;
   rec.hash = sum.hash;
+  rec.file_hash = file_hash;
+  rec.extends = extends;
+  rec.prefix_packets = prefix_packets;
   rec.sensor = sensor.id;
   rec.path = path;
   rec.packets_read = sum.packets_read;
@@ -116,6 +197,16 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   RETURN_IF_ERROR(txn->Commit(std::move(rec)));
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
+}
+
+Status SameSensor(const InputRecord& in, const SensorConfig& sensor, const std::string& path) {
+  if (in.sensor == sensor.id) return OkStatus();
+  return Status(
+      StatusCode::kAlreadyExists,
+      fmt::format(
+          "{}: these packets were already ingested for sensor '{}' (as {}); a capture belongs to "
+          "one sensor (`teiten forget --input {}` first, if that was the mistake)",
+          path, in.sensor, in.path, in.hash));
 }
 
 Status Ingester::Flush(Store::Transaction* txn, ObservationBatch* batch) {

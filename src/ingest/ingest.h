@@ -65,6 +65,9 @@ class Ingester {
   std::vector<GeoInfo> geo_rows_;
 };
 
+// An error naming the sensor that already has `in` when it is not `sensor`'s; OK when it is.
+Status SameSensor(const InputRecord& in, const SensorConfig& sensor, const std::string& path);
+
 // "type YYYY-MM-DD path" for recording which database enriched an input.
 std::string DescribeGeoDb(const GeoDbInfo& info);
 

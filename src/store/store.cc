@@ -46,19 +46,25 @@ json ToJson(const Manifest& m) {
   }
   j["inputs"] = json::array();
   for (const auto& i : m.inputs) {
-    j["inputs"].push_back({{"hash", i.hash},
-                           {"sensor", i.sensor},
-                           {"path", i.path},
-                           {"ingested_at", i.ingested_at},
-                           {"packets_read", i.packets_read},
-                           {"kept", i.kept},
-                           {"dropped", i.dropped},
-                           {"anomalies", i.anomalies},
-                           {"error", i.error},
-                           {"country_db", i.country_db},
-                           {"asn_db", i.asn_db},
-                           {"segments", i.segments},
-                           {"index", i.index}});
+    json in = {{"hash", i.hash},
+               {"sensor", i.sensor},
+               {"path", i.path},
+               {"ingested_at", i.ingested_at},
+               {"packets_read", i.packets_read},
+               {"kept", i.kept},
+               {"dropped", i.dropped},
+               {"anomalies", i.anomalies},
+               {"error", i.error},
+               {"country_db", i.country_db},
+               {"asn_db", i.asn_db},
+               {"segments", i.segments},
+               {"index", i.index}};
+    if (!i.file_hash.empty()) in["file_hash"] = i.file_hash;
+    if (!i.extends.empty()) {
+      in["extends"] = i.extends;
+      in["prefix_packets"] = i.prefix_packets;
+    }
+    j["inputs"].push_back(std::move(in));
   }
   j["segments"] = json::array();
   for (const auto& s : m.segments) {
@@ -115,6 +121,9 @@ Manifest FromJson(const json& j) {
     r.asn_db = i.at("asn_db");
     r.segments = i.at("segments").get<std::vector<uint64_t>>();
     r.index = i.value("index", uint64_t{0});
+    r.file_hash = i.value("file_hash", std::string());
+    r.extends = i.value("extends", std::string());
+    r.prefix_packets = i.value("prefix_packets", uint64_t{0});
     m.inputs.push_back(std::move(r));
   }
   for (const auto& s : j.at("segments")) {

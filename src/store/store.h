@@ -47,7 +47,15 @@ struct SensorRecord {
 };
 
 struct InputRecord {
-  std::string hash;  // XXH3-128 of the file's bytes
+  // The input's identity: XXH3-128 of what it contains — its link type and every packet's time,
+  // lengths and bytes as decoded — so the same capture plain, gzipped, zstd'd or piped counts
+  // once. Inputs ingested before content identities carry the hash of their file's bytes here.
+  std::string hash;
+  std::string file_hash;  // XXH3-128 of the file's bytes (a quick "seen before"); "" for streams
+  // When this input began with the packets of an earlier, partial input (a capture cut short,
+  // then ingested whole): that input's hash and its packet count, not counted again.
+  std::string extends;
+  uint64_t prefix_packets = 0;
   std::string sensor;
   std::string path;
   int64_t ingested_at = 0;  // Unix seconds
@@ -163,6 +171,8 @@ class Store::Transaction {
   // The sensor's index, registering it (or updating its description) in this transaction.
   uint16_t EnsureSensor(const SensorConfig& s);
   bool HasInput(const std::string& hash) const;
+  // The inputs as of this transaction (the manifest it started from, plus nothing yet).
+  const std::vector<InputRecord>& inputs() const { return next_.inputs; }
 
   // Adds observations: `order` lists row indices sorted by (local day, src, ts); `day[i]` and
   // `geo[i]` are row i's local day and enrichment. Writes one segment per day and updates the

@@ -882,3 +882,78 @@ TEST_F(StoreTest, TwoFirstIngestsIntoAStoreThatDoesNotExistYetBothSucceed) {
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+uint64_t PortTotal(const Store& s, const char* period) {
+  auto top = Top(s, Dimension::kPort, *ParsePeriod(period), {}, 10);
+  EXPECT_TRUE(top.ok()) << top.status().ToString();
+  return top.ok() ? top->total_packets : 0;
+}
+
+TEST_F(StoreTest, TheSameCapturePlainGzippedOrZstdCountsOnce) {
+  // Regression (issue 10): dedup was by file bytes, so the same packets compressed counted twice.
+  std::vector<Pkt> pkts;
+  for (int i = 0; i < 500; ++i)
+    pkts.push_back({kAug12Jst + i, 0x01010101u + static_cast<uint32_t>(i % 7), kNet + 1, 6, 23});
+  WritePcap(Path("c.pcap"), pkts);
+  bool ok = false;
+  testing::Run("gzip -c " + Path("c.pcap") + " > " + Path("c.pcap.gz"), &ok);
+  ASSERT_TRUE(ok);
+  testing::Run("zstd -q -c " + Path("c.pcap") + " > " + Path("c.pcap.zst"), &ok);
+  ASSERT_TRUE(ok);
+  testing::Run("cp " + Path("c.pcap") + " " + Path("renamed.pcap"), &ok);
+  Open();
+  IngestSummary first = Ingest(Path("c.pcap.zst"));
+  EXPECT_EQ(first.kept, 500u);
+  EXPECT_FALSE(first.already_ingested);
+  for (const char* again : {"c.pcap", "c.pcap.gz", "c.pcap.zst", "renamed.pcap"}) {
+    IngestSummary s = Ingest(Path(again));
+    EXPECT_TRUE(s.already_ingested) << again;
+    EXPECT_EQ(s.hash, first.hash) << again;
+  }
+  EXPECT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 500u);
+  // For another sensor, the same packets are refused with the sensor that has them.
+  Ingester ing(store_.get(), nullptr);
+  auto r = ing.IngestFile(Sensor("osa1"), Path("c.pcap.gz"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(r.status().message().find("already ingested for sensor 'tyo1'"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 500u);
+}
+
+TEST_F(StoreTest, APartialCaptureThenTheCompleteOneCountsEveryPacketOnce) {
+  // Regression (issue 10): a capture cut short, then the whole one, counted the first part twice.
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 1005; ++i)
+    pkts.push_back({kAug12Jst + i * 1000, 0x05000000u + i % 40, kNet + (i & 0xFF), 6,
+                    static_cast<uint16_t>(20 + i % 9)});
+  WritePcap(Path("whole.pcap"), pkts);
+  // Cut inside packet 601 (24-byte file header, 16 + 54 bytes a record).
+  testing::Run("head -c " + std::to_string(24 + 600 * 70 + 30) + " " + Path("whole.pcap") + " > " +
+               Path("part.pcap"));
+  Open();
+  IngestSummary part = Ingest(Path("part.pcap"));
+  EXPECT_EQ(part.kept, 600u);
+  EXPECT_NE(part.error, "");
+  IngestSummary whole = Ingest(Path("whole.pcap"));
+  EXPECT_FALSE(whole.already_ingested);
+  EXPECT_EQ(whole.kept, 405u);  // only what the partial capture did not have
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 1005u);
+  ASSERT_EQ(store_->manifest().inputs.size(), 2u);
+  EXPECT_EQ(store_->manifest().inputs[1].extends, part.hash);
+  EXPECT_EQ(store_->manifest().inputs[1].prefix_packets, 600u);
+  // Exactly the packets of one ingest of the whole capture, in every count.
+  testing::TempDir other;
+  auto ref = Store::Open(other.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  Ingester ing(ref->get(), nullptr);
+  ASSERT_TRUE(ing.IngestFile(Sensor(), Path("whole.pcap")).ok());
+  EXPECT_EQ(*Answers(*store_, IpAddr::V4(0x05000001u)), *Answers(**ref, IpAddr::V4(0x05000001u)));
+  EXPECT_TRUE(Ingest(Path("whole.pcap")).already_ingested);
+}
+
+}  // namespace
+}  // namespace teiten
