@@ -224,7 +224,9 @@ Status Ingester::Flush(Store::Transaction* txn, ObservationBatch* batch) {
   }
   for (size_t i = 0; i < n; ++i) {
     const IpAddr& s = batch->rows[i].src;
-    uint64_t rel = static_cast<uint64_t>(day_[i] - base_day) & 0x7FFF;
+    // 31 bits of day: any two days a capture can hold sort apart (a 15-bit field once made
+    // days 32,768 apart collide, and every row its own segment).
+    uint64_t rel = static_cast<uint64_t>(static_cast<int64_t>(day_[i]) - base_day) & 0x7FFFFFFF;
     keys_[i] = (rel << 33) | (s.is_v4() ? s.v4() : (uint64_t{1} << 32));
   }
   order_.resize(n);

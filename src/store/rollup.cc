@@ -72,8 +72,7 @@ void FoldHeavy(std::vector<HeavyEntry>* into, std::vector<HeavyEntry>* add, size
 
 PortCell& SensorDay::Port(PortKey k) {
   bool dense = (PortKeyProto(k) == 6 || PortKeyProto(k) == 17) && PortKeyHasPort(k);
-  if (dense) {
-    if (dense_.empty()) dense_.assign(2 * 65536, -1);
+  if (dense && !dense_.empty()) {
     size_t slot = (PortKeyProto(k) == 17 ? 65536u : 0u) + PortKeyPort(k);
     int32_t& idx = dense_[slot];
     if (idx < 0) {
@@ -87,6 +86,17 @@ PortCell& SensorDay::Port(PortKey k) {
   if (fresh) {
     ports.emplace_back();
     ports.back().key = k;
+    // The direct index (512 KiB) pays only for a day with many ports: a capture spread over
+    // thousands of days with a few packets each would otherwise hold one per day.
+    if (ports.size() == kDenseFromPorts) {
+      dense_.assign(2 * 65536, -1);
+      for (const auto& [key, idx] : sparse_) {
+        if ((PortKeyProto(key) == 6 || PortKeyProto(key) == 17) && PortKeyHasPort(key)) {
+          dense_[(PortKeyProto(key) == 17 ? 65536u : 0u) + PortKeyPort(key)] =
+              static_cast<int32_t>(idx);
+        }
+      }
+    }
   }
   return ports[it->second];
 }

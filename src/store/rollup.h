@@ -73,7 +73,10 @@ struct SensorDay {
   void Merge(const SensorDay& o);
 
  private:
-  std::vector<int32_t> dense_;  // (proto is UDP) << 16 | port → index in ports, -1 when none
+  static constexpr size_t kDenseFromPorts = 256;
+  // (proto is UDP) << 16 | port → index in ports, -1 when none; built once the day has
+  // kDenseFromPorts ports (sparse_ answers before that, and for other protocols after it).
+  std::vector<int32_t> dense_;
   std::unordered_map<PortKey, uint32_t> sparse_;
 };
 

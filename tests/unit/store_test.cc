@@ -957,3 +957,55 @@ TEST_F(StoreTest, APartialCaptureThenTheCompleteOneCountsEveryPacketOnce) {
 
 }  // namespace
 }  // namespace teiten
+
+#include <sys/resource.h>
+
+namespace teiten {
+namespace {
+
+TEST_F(StoreTest, ACaptureSpreadOverThreeThousandDaysIngestsInBoundedMemory) {
+  // Regression (issue 10): 3,000 packets on 3,000 days took 2.0 GB (a 512 KiB port index per day).
+  std::vector<Pkt> pkts;
+  constexpr int64_t kDay = 86400 * kS;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    pkts.push_back({kAug12Jst - 1500 * kDay + int64_t{i} * kDay, 0x01020000u + i, kNet + 1, 6,
+                    static_cast<uint16_t>(1 + i % 1000)});
+  }
+  WritePcap(Path("days.pcap"), pkts);
+  Open();
+  store_.reset();
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(Path("store"), {});
+    Ingester ing(s->get(), nullptr);
+    auto r = ing.IngestFile(Sensor(), Path("days.pcap"));
+    _exit(r.ok() && r->kept == 3000 ? 0 : 1);
+  }
+  int st = 0;
+  struct rusage ru {};
+  wait4(pid, &st, 0, &ru);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_LT(ru.ru_maxrss, 300 * 1024) << "peak RSS in KiB";
+  Open();
+  EXPECT_EQ(store_->manifest().days.size(), 3000u);
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 1u);
+}
+
+TEST_F(StoreTest, DaysExactly32768ApartDoNotCollideInTheIngestSort) {
+  // Regression (issue 10): the sort key held 15 bits of day, so these 2,000 packets alternating
+  // between two days 32,768 days apart became 2,000 segments.
+  constexpr int64_t kDay = 86400 * kS;
+  const int64_t early = kAug12Jst - 17000 * kDay;  // 1971
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    pkts.push_back({early + (i % 2) * 32768 * kDay + i, 0x01010101u + i % 3, kNet + 1, 6, 23});
+  }
+  WritePcap(Path("far.pcap"), pkts);
+  Open();
+  EXPECT_EQ(Ingest(Path("far.pcap")).kept, 2000u);
+  EXPECT_EQ(store_->manifest().segments.size(), 2u);
+  EXPECT_EQ(store_->manifest().days.size(), 2u);
+}
+
+}  // namespace
+}  // namespace teiten
