@@ -54,13 +54,15 @@ Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const Se
   // Adds a period rollup's view; false when the store has no such file.
   auto add_period = [&](const std::string& label) -> Result<bool> {
     if (!m.periods.count(label)) return false;
-    ASSIGN_OR_RETURN(auto file, store.PeriodRollup(label));
-    if (!file) return false;
-    for (const auto& v : file->sensors()) {
-      c.views.push_back(v);
-      c.any = true;
+    ASSIGN_OR_RETURN(auto parts, store.PeriodParts(label));
+    if (parts->empty()) return false;
+    for (const auto& file : *parts) {
+      for (const auto& v : file->sensors()) {
+        c.views.push_back(v);
+        c.any = true;
+      }
     }
-    c.hold.push_back(file);
+    c.hold.push_back(parts);
     return true;
   };
   // Adds the day rollups of [d0, d1) of the sensors `want` allows.
@@ -499,15 +501,30 @@ Result<SummaryResult> Summary(const Store& store, const Period& period, const Se
   s.days = period.days();
   std::set<uint16_t> sensors;
   double sources_sum = 0;
+  std::vector<uint32_t> v4;
+  std::vector<IpAddr> v6;
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
     ASSIGN_OR_RETURN(auto roll, store.Day(d));
     if (!roll) continue;
+    // A sensor's day may be in several parts (commits not merged yet): its packets add, its
+    // distinct sources are the union of the parts' sets.
+    std::map<uint16_t, std::vector<const RollupFile::SensorView*>> by_sensor;
     for (const auto& v : roll->sensors()) {
-      if (!f.Allows(v.sensor) || v.packets == 0) continue;
-      sensors.insert(v.sensor);
+      if (f.Allows(v.sensor) && v.packets > 0) by_sensor[v.sensor].push_back(&v);
+    }
+    for (const auto& [sensor, views] : by_sensor) {
+      sensors.insert(sensor);
       s.sensor_days++;
-      s.packets += v.packets;
-      sources_sum += static_cast<double>(v.sources);
+      uint64_t sources = views[0]->sources;
+      for (const auto* v : views) s.packets += v->packets;
+      if (views.size() > 1) {
+        v4.clear();
+        v6.clear();
+        for (const auto* v : views)
+          RETURN_IF_ERROR(v->file->AppendSetMembers(v->set_offset, &v4, &v6));
+        sources = CountDistinct(&v4, &v6);
+      }
+      sources_sum += static_cast<double>(sources);
     }
   }
   s.sensors = static_cast<int>(sensors.size());

@@ -603,6 +603,30 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
   return 0;
 }
 
+int RunMerge(const Common& c, bool all) {
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  size_t before = 0;
+  (*store)->ForEachRollup([&](const std::string&) { ++before; });
+  MergeOptions mo;
+  mo.all = all;
+  auto r = (*store)->Merge(mo);
+  if (!r.ok()) return Fail(r.status());
+  size_t after = 0;
+  (*store)->ForEachRollup([&](const std::string&) { ++after; });
+  Table t({"measure", "value"});
+  t.AddRow({Text("rollup parts before"), Count(before)});
+  t.AddRow({Text("rollup parts after"), Count(after)});
+  t.AddRow({Text("merged parts written"), Count(r->merges)});
+  t.AddRow({Text("MB read"), Fixed(static_cast<double>(r->bytes_read) / 1e6, 1)});
+  t.AddRow({Text("MB written"), Fixed(static_cast<double>(r->bytes_written) / 1e6, 1)});
+  t.AddRow({Text("seconds"), Fixed(r->seconds, 2)});
+  auto fmt_ok = ParseFormat(c.format);
+  t.Write(std::cout, fmt_ok.ok() ? *fmt_ok : OutputFormat::kTable);
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -687,6 +711,12 @@ int main(int argc, char** argv) {
   geo->add_option("--ranges-csv", ranges_out, "write every IPv4 range as first,last,CC,ASN");
   geo->add_option("--lookup", lookup, "look up one address");
 
+  bool merge_all = false;
+  auto* merge = app.add_subcommand(
+      "merge", "merge rollup parts now (ingest merges what each commit makes due by itself)");
+  common(merge, false);
+  merge->add_flag("--all", merge_all, "merge every key's parts as far as the size cap allows");
+
   // Listed for --help only: main() hands `simulate` to its own parser before this point.
   app.add_subcommand("simulate",
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
@@ -694,6 +724,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
+  if (merge->parsed()) return RunMerge(c, merge_all);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
   if (top->parsed()) return RunTop(c, what, period, n);
   if (series->parsed())

@@ -194,7 +194,14 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
     rec.country_db = DescribeGeoDb(geo_->country_info());
     rec.asn_db = DescribeGeoDb(geo_->asn_info());
   }
+  std::vector<int32_t> touched = txn->days_touched();
   RETURN_IF_ERROR(txn->Commit(std::move(rec)));
+  txn.reset();  // releases the writer lock
+  if (opts_.merge && !touched.empty()) {
+    MergeOptions mo;
+    mo.days = std::move(touched);
+    RETURN_IF_ERROR(store_->Merge(mo).status());
+  }
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }

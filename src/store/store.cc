@@ -29,6 +29,18 @@ using nlohmann::json;
 constexpr const char* kFormatLine = "teiten-store 2\n";
 constexpr int kZstdLevel = 3;
 
+// One part is written as a plain name (as before rollups had parts), several as a list.
+json PartsJson(const std::vector<std::string>& parts) {
+  if (parts.size() == 1) return parts[0];
+  return parts;
+}
+std::vector<std::string> PartsFromJson(const json& j) {
+  if (j.is_string()) return {j.get<std::string>()};
+  auto v = j.get<std::vector<std::string>>();
+  if (v.empty()) throw std::runtime_error("a rollup with no parts");
+  return v;
+}
+
 json ToJson(const Manifest& m) {
   json j;
   j["format"] = m.format;
@@ -78,10 +90,11 @@ json ToJson(const Manifest& m) {
   j["days"] = json::object();
   for (const auto& [d, per_sensor] : m.days) {
     json o = json::object();
-    for (const auto& [sensor, f] : per_sensor) o[std::to_string(sensor)] = f;
+    for (const auto& [sensor, parts] : per_sensor) o[std::to_string(sensor)] = PartsJson(parts);
     j["days"][TimeZone::DayString(d)] = o;
   }
-  j["periods"] = m.periods;
+  j["periods"] = json::object();
+  for (const auto& [label, parts] : m.periods) j["periods"][label] = PartsJson(parts);
   return j;
 }
 
@@ -132,10 +145,13 @@ Manifest FromJson(const json& j) {
   }
   for (const auto& [d, per_sensor] : j.at("days").items()) {
     for (const auto& [sensor, f] : per_sensor.items()) {
-      m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = f.get<std::string>();
+      m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = PartsFromJson(f);
     }
   }
-  if (j.contains("periods")) m.periods = j.at("periods").get<std::map<std::string, std::string>>();
+  if (j.contains("periods")) {
+    for (const auto& [label, parts] : j.at("periods").items())
+      m.periods[label] = PartsFromJson(parts);
+  }
   return m;
 }
 
@@ -331,10 +347,12 @@ Result<std::shared_ptr<const Store::DayRollups>> Store::Day(int32_t day) const {
   auto it = manifest_.days.find(day);
   if (it != manifest_.days.end()) {
     d = std::make_shared<DayRollups>();
-    for (const auto& [sensor, rel] : it->second) {
-      ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir_) / rel).string()));
-      d->views.insert(d->views.end(), f->sensors().begin(), f->sensors().end());
-      d->files.push_back(std::move(f));
+    for (const auto& [sensor, parts] : it->second) {
+      for (const auto& rel : parts) {
+        ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir_) / rel).string()));
+        d->views.insert(d->views.end(), f->sensors().begin(), f->sensors().end());
+        d->files.push_back(std::move(f));
+      }
     }
   }
   std::lock_guard<std::mutex> l(cache_mu_);
@@ -364,21 +382,23 @@ std::string Store::SensorPeriodLabel(const std::string& period, uint16_t sensor)
   return fmt::format("{}/s{}", period, sensor);
 }
 
-Result<std::shared_ptr<const RollupFile>> Store::PeriodRollup(const std::string& label) const {
+Result<std::shared_ptr<const Store::Parts>> Store::PeriodParts(const std::string& label) const {
   {
     std::lock_guard<std::mutex> l(cache_mu_);
     auto it = period_cache_.find(label);
     if (it != period_cache_.end()) return it->second;
   }
-  std::shared_ptr<const RollupFile> f;
+  auto parts = std::make_shared<Parts>();
   auto it = manifest_.periods.find(label);
   if (it != manifest_.periods.end()) {
-    ASSIGN_OR_RETURN(auto opened, RollupFile::Open((fs::path(dir_) / it->second).string()));
-    f = std::move(opened);
+    for (const auto& rel : it->second) {
+      ASSIGN_OR_RETURN(auto opened, RollupFile::Open((fs::path(dir_) / rel).string()));
+      parts->push_back(std::move(opened));
+    }
   }
   std::lock_guard<std::mutex> l(cache_mu_);
-  period_cache_[label] = f;
-  return f;
+  period_cache_[label] = parts;
+  return std::shared_ptr<const Parts>(parts);
 }
 
 Result<std::unique_ptr<SourceIndex>> Store::OpenIndex(uint64_t id) const {
@@ -393,10 +413,7 @@ uint64_t Store::StoredBytes() const {
   uint64_t n = 0;
   std::error_code ec;
   for (const auto& s : manifest_.segments) n += s.bytes;
-  for (const auto& [d, per_sensor] : manifest_.days) {
-    for (const auto& [sensor, f] : per_sensor) n += fs::file_size(fs::path(dir_) / f, ec);
-  }
-  for (const auto& [label, f] : manifest_.periods) n += fs::file_size(fs::path(dir_) / f, ec);
+  ForEachRollup([&](const std::string& f) { n += fs::file_size(fs::path(dir_) / f, ec); });
   for (const auto& i : manifest_.inputs) {
     if (i.index) n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", i.index), ec);
   }
@@ -422,10 +439,7 @@ Status Store::CollectGarbage() {
 void Store::RemoveUnreferenced() {
   std::set<std::string> live;
   for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
-  for (const auto& [d, per_sensor] : manifest_.days) {
-    for (const auto& [sensor, f] : per_sensor) live.insert(f);
-  }
-  for (const auto& [label, f] : manifest_.periods) live.insert(f);
+  ForEachRollup([&](const std::string& f) { live.insert(f); });
   for (const auto& i : manifest_.inputs) {
     if (i.index) live.insert(fmt::format("idx/{:08}.tsix", i.index));
   }
@@ -585,7 +599,6 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
 }
 
 Status Store::Transaction::RebuildIndexes() {
-  std::vector<std::string> replaced;
   constexpr uint32_t kColumns = col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader;
   DecodedBlock blk;
   std::vector<const Observation*> rows;
@@ -615,7 +628,6 @@ Status Store::Transaction::RebuildIndexes() {
     std::string path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
     written_.push_back(path);
     RETURN_IF_ERROR(b.Write(path));
-    if (in.index) replaced.push_back(fmt::format("idx/{:08}.tsix", in.index));
     in.index = id;
   }
   next_.generation++;
@@ -631,7 +643,7 @@ Status Store::Transaction::RebuildIndexes() {
   return store_->CollectGarbage();
 }
 
-Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
+Status Store::Transaction::CommitPeriods() {
   // Every period rollup this transaction touched: each month and quarter of every sensor
   // together ("2018Q3") and of each sensor it added to ("2018Q3/s3"), and each day of every
   // sensor together ("2018-08-12"). The old file (if any) with this transaction's day counts
@@ -678,22 +690,22 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
     fresh.merge(quarters);
   }
   for (const auto& [label, span] : spans) {
+    // The part holds this transaction's counts only: nothing already stored is read or written
+    // again (parts are merged later by Store::Merge).
     DayRollup period;
-    auto it = next_.periods.find(label);
-    if (it != next_.periods.end()) {
-      ASSIGN_OR_RETURN(auto old, RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
-      ASSIGN_OR_RETURN(period, old->Decode());
-      replaced->push_back(it->second);
-    } else {
-      // A store written before this kind of period rollup: start from the committed days.
+    if (!next_.periods.count(label)) {
+      // No part yet. In a store written before this kind of period rollup, the committed days
+      // of its span may hold data: the first part starts from them, so the parts stay whole.
       SensorDay& all = period.sensors[span.sensor];
       for (auto d = next_.days.lower_bound(span.first);
            d != next_.days.end() && d->first < span.end; ++d) {
-        for (const auto& [sensor, rel] : d->second) {
+        for (const auto& [sensor, parts] : d->second) {
           if (span.sensor != kAllSensors && sensor != span.sensor) continue;
-          ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
-          ASSIGN_OR_RETURN(DayRollup one, f->Decode());
-          for (const auto& [s, sd] : one.sensors) all.Merge(sd);
+          for (const auto& rel : parts) {
+            ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
+            ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+            for (const auto& [s, sd] : one.sensors) all.Merge(sd);
+          }
         }
       }
     }
@@ -718,13 +730,12 @@ Status Store::Transaction::CommitPeriods(std::vector<std::string>* replaced) {
     written_.push_back(path);
     std::vector<uint8_t> bytes = period.Encode();
     RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
-    next_.periods[label] = rel;
+    next_.periods[label].push_back(rel);
   }
   return OkStatus();
 }
 
 Status Store::Transaction::Commit(InputRecord input) {
-  std::vector<std::string> replaced;
   if (!index_.empty()) {
     input.index = next_.next_id++;
     std::string path =
@@ -732,29 +743,19 @@ Status Store::Transaction::Commit(InputRecord input) {
     written_.push_back(path);
     RETURN_IF_ERROR(index_.Write(path));
   }
-  RETURN_IF_ERROR(CommitPeriods(&replaced));
+  RETURN_IF_ERROR(CommitPeriods());
   for (auto& [d, roll] : pending_) {
     for (auto& [sensor, sd] : roll.sensors) {
       DayRollup one;
       one.day = d;
       one.sensors[sensor] = std::move(sd);
-      auto& files = next_.days[d];
-      auto it = files.find(sensor);
-      if (it != files.end()) {
-        ASSIGN_OR_RETURN(auto old,
-                         RollupFile::Open((fs::path(store_->dir_) / it->second).string()));
-        ASSIGN_OR_RETURN(DayRollup merged, old->Decode());
-        merged.Merge(one);
-        one = std::move(merged);
-        replaced.push_back(it->second);
-      }
       std::string rel = fmt::format("rollup/{}.s{:05}.{:08}.troll", TimeZone::DayString(d), sensor,
                                     next_.generation + 1);
       std::string path = (fs::path(store_->dir_) / rel).string();
       written_.push_back(path);
       std::vector<uint8_t> bytes = one.Encode();
       RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
-      files[sensor] = rel;
+      next_.days[d][sensor].push_back(rel);
     }
   }
   for (const auto& s : new_segments_) input.segments.push_back(s.id);

@@ -85,15 +85,38 @@ struct Manifest {
   std::vector<SensorRecord> sensors;  // index = sensor number in observations and rollups
   std::vector<InputRecord> inputs;
   std::vector<SegmentRecord> segments;
-  // local day → sensor → rollup file (relative). One file per day and sensor, so that ingesting
-  // one sensor's capture never rewrites another sensor's counts.
-  std::map<int32_t, std::map<uint16_t, std::string>> days;
-  // Period label → rollup file (relative): "2018-08", "2018Q3" or "2018-08-12": every sensor
+  // local day → sensor → the parts of that sensor's day rollup (relative paths). A commit adds
+  // one part holding only what it added; parts are united by queries (counts add, source sets
+  // unite) and merged in the background (Store::Merge), so a commit never rewrites what the store
+  // already holds. Another sensor's parts are never touched.
+  std::map<int32_t, std::map<uint16_t, std::vector<std::string>>> days;
+  // Period label → the parts of its rollup: "2018-08", "2018Q3" or "2018-08-12": every sensor
   // together over that month, quarter or day; "2018-08/s3", "2018Q3/s3": sensor 3 over that
   // month or quarter. Present exactly when some day of it holds data (in a store written since
   // these kinds exist; earlier stores gain them as ingests touch their days, and queries read
   // the day rollups where one is missing).
-  std::map<std::string, std::string> periods;
+  std::map<std::string, std::vector<std::string>> periods;
+};
+
+// When rollup parts are merged (Store::Merge).
+struct MergeOptions {
+  // A key's parts are grouped in size tiers (below 64 KiB, then each ×4); a tier holding this
+  // many parts is merged into one.
+  size_t min_parts = 4;
+  // No merge makes a part larger than this (the merge holds its parts decoded in memory, a few
+  // times their size on disk); a key whose data exceeds it keeps several parts.
+  uint64_t max_part_bytes = uint64_t{128} << 20;
+  // Merge every key's parts into as few as max_part_bytes allows, due or not.
+  bool all = false;
+  // When not empty, only the keys of these local days: each sensor's day, the pooled day, and
+  // the months and quarters holding them (what a commit of those days added parts to).
+  std::vector<int32_t> days;
+};
+struct MergeStats {
+  uint64_t merges = 0;        // merged parts written
+  uint64_t parts_merged = 0;  // parts they replaced
+  uint64_t bytes_read = 0, bytes_written = 0;
+  double seconds = 0;
 };
 
 class Store {
@@ -125,17 +148,39 @@ class Store {
     const std::vector<RollupFile::SensorView>& sensors() const { return views; }
   };
   Result<std::shared_ptr<const DayRollups>> Day(int32_t day) const;
-  // The rollup of a period label (see Manifest::periods); nullptr when the store holds none.
-  // Cached. Its one sensor entry is kAllSensors, or the sensor of a "…/sN" label.
-  Result<std::shared_ptr<const RollupFile>> PeriodRollup(const std::string& label) const;
+  // The parts of a period label's rollup (see Manifest::periods); empty when the store holds
+  // none. Cached. Each part's one sensor entry is kAllSensors, or the sensor of a "…/sN" label;
+  // the period's counts are the parts' sums, its sources the union of their sets.
+  using Parts = std::vector<std::shared_ptr<const RollupFile>>;
+  Result<std::shared_ptr<const Parts>> PeriodParts(const std::string& label) const;
   static std::string MonthLabel(int32_t day);                                        // "2018-08"
   static std::string QuarterLabel(int32_t day);                                      // "2018Q3"
   static std::string DayLabel(int32_t day);                                          // "2018-08-12"
   static std::string SensorPeriodLabel(const std::string& period, uint16_t sensor);  // "2018Q3/s3"
   Result<std::unique_ptr<SegmentReader>> OpenSegment(uint64_t id) const;
   Result<std::unique_ptr<SourceIndex>> OpenIndex(uint64_t id) const;
+  // Calls fn with the relative path of every rollup part the manifest names (day and period).
+  template <typename Fn>
+  void ForEachRollup(Fn fn) const {
+    for (const auto& [d, per_sensor] : manifest_.days) {
+      for (const auto& [sensor, parts] : per_sensor) {
+        for (const auto& p : parts) fn(p);
+      }
+    }
+    for (const auto& [label, parts] : manifest_.periods) {
+      for (const auto& p : parts) fn(p);
+    }
+  }
   // Bytes on disk of segments and rollups.
   uint64_t StoredBytes() const;
+
+  // Merges rollup parts that are due (see MergeOptions) as one transaction: the merged parts
+  // replace theirs in a new manifest; readers of older snapshots keep the files they read
+  // (removed once no reader holds them). Holds the writer lock while it runs, so commits wait
+  // for it: each merge is bounded by max_part_bytes. A kill at any moment leaves either the old
+  // parts or the merged ones, never both, never neither. Counts and source sets are unchanged
+  // by merging; heavy-hitter summaries stay within their stated bound.
+  Result<MergeStats> Merge(const MergeOptions& opts);
 
   class Transaction;
   // Takes the writer lock (waits for another writer), removes files a crashed writer left, and
@@ -160,7 +205,7 @@ class Store {
   TimeZone tz_ = TimeZone::Utc();
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<int32_t, std::shared_ptr<const DayRollups>> day_cache_;
-  mutable std::unordered_map<std::string, std::shared_ptr<const RollupFile>> period_cache_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const Parts>> period_cache_;
 };
 
 // One writer's unit of work: observations from one input, committed together or not at all.
@@ -185,7 +230,15 @@ class Store::Transaction {
   // Maintenance, instead of Add/Commit: rebuilds every input's source index from its segments
   // (for a store whose indexes predate the current index format) and commits.
   Status RebuildIndexes();
+  // Maintenance, instead of Add/Commit: Store::Merge's work, committed if anything merged.
+  Status MergeParts(const MergeOptions& opts, MergeStats* stats);
   uint64_t rows_added() const { return rows_added_; }
+  // The local days this transaction added to (before Commit).
+  std::vector<int32_t> days_touched() const {
+    std::vector<int32_t> d;
+    for (const auto& [day, roll] : pending_) d.push_back(day);
+    return d;
+  }
   // Bytes held by pending rollups (a rough figure, for memory accounting).
   size_t pending_days() const { return pending_.size(); }
 
@@ -195,7 +248,7 @@ class Store::Transaction {
   Store* store_;
   int lock_fd_;
   Manifest next_;
-  Status CommitPeriods(std::vector<std::string>* replaced);
+  Status CommitPeriods();
   std::map<int32_t, DayRollup> pending_;
   SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created

@@ -1,0 +1,158 @@
+// Merging rollup parts (Store::Merge): see store.h and docs/STORE_FORMAT.md.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "store/durable.h"
+#include "store/store.h"
+
+namespace teiten {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Size tier of a part: 0 below 64 KiB, then one tier per factor of 4. Parts of one tier are of
+// comparable size, so merging a tier's parts rewrites each byte once per tier it climbs: about
+// log4(size / 64 KiB) times over its life, whatever the number of commits.
+int Tier(uint64_t bytes) {
+  int t = 0;
+  for (uint64_t b = bytes >> 16; b > 0; b >>= 2) ++t;
+  return t;
+}
+
+// The parts of one key (a sensor's day, or a period label) to merge together: indexes into its
+// list. Empty when nothing is due.
+std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const MergeOptions& o) {
+  std::vector<size_t> pick;
+  if (sizes.size() < 2) return pick;
+  std::vector<size_t> order(sizes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sizes[a] < sizes[b]; });
+  if (o.all) {
+    // As few parts as the size cap allows: the smallest first.
+    uint64_t sum = 0;
+    for (size_t i : order) {
+      if (!pick.empty() && sum + sizes[i] > o.max_part_bytes) break;
+      pick.push_back(i);
+      sum += sizes[i];
+    }
+    if (pick.size() < 2) pick.clear();
+    return pick;
+  }
+  // The lowest tier holding min_parts parts, merged whole if the result stays under the cap.
+  std::map<int, std::vector<size_t>> tiers;
+  for (size_t i : order) tiers[Tier(sizes[i])].push_back(i);
+  for (auto& [tier, members] : tiers) {
+    if (members.size() < o.min_parts) continue;
+    uint64_t sum = 0;
+    for (size_t i : members) {
+      if (!pick.empty() && sum + sizes[i] > o.max_part_bytes) break;
+      pick.push_back(i);
+      sum += sizes[i];
+    }
+    if (pick.size() >= 2) return pick;
+    pick.clear();
+  }
+  return pick;
+}
+
+}  // namespace
+
+Result<MergeStats> Store::Merge(const MergeOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(auto txn, Begin());
+  MergeStats stats;
+  RETURN_IF_ERROR(txn->MergeParts(opts, &stats));
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return stats;
+}
+
+Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stats) {
+  const std::string& dir = store_->dir_;
+  uint64_t gen = next_.generation + 1;
+  int serial = 0;
+  // Merges the chosen parts of one list in place; `name` is the merged file's stem.
+  auto merge_list = [&](std::vector<std::string>* parts, const std::string& name) -> Status {
+    for (int round = 0; round < 64; ++round) {
+      std::vector<uint64_t> sizes;
+      std::error_code ec;
+      for (const auto& rel : *parts) sizes.push_back(fs::file_size(fs::path(dir) / rel, ec));
+      if (ec) return IoError(fmt::format("{}: {}", dir, ec.message()));
+      std::vector<size_t> pick = Choose(sizes, opts);
+      if (pick.empty()) return OkStatus();
+      DayRollup merged;
+      bool first = true;
+      for (size_t i : pick) {
+        ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir) / (*parts)[i]).string()));
+        ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+        if (first) {
+          merged = std::move(one);
+          first = false;
+        } else {
+          merged.Merge(one);
+        }
+        stats->bytes_read += sizes[i];
+      }
+      std::string rel = fmt::format("rollup/{}.{:08}.m{:05}.troll", name, gen, ++serial);
+      std::string path = (fs::path(dir) / rel).string();
+      written_.push_back(path);
+      std::vector<uint8_t> bytes = merged.Encode();
+      RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+      stats->bytes_written += bytes.size();
+      stats->merges++;
+      stats->parts_merged += pick.size();
+      // The merged part takes the place of the first one it replaces.
+      std::sort(pick.begin(), pick.end());
+      (*parts)[pick[0]] = rel;
+      for (size_t k = pick.size(); k-- > 1;) {
+        parts->erase(parts->begin() + static_cast<ptrdiff_t>(pick[k]));
+      }
+    }
+    return OkStatus();
+  };
+  std::set<int32_t> only_days(opts.days.begin(), opts.days.end());
+  std::set<std::string> only_labels;
+  for (int32_t d : opts.days) {
+    for (const std::string& l :
+         {Store::DayLabel(d), Store::MonthLabel(d), Store::QuarterLabel(d)}) {
+      only_labels.insert(l);
+    }
+  }
+  for (auto& [day, per_sensor] : next_.days) {
+    if (!only_days.empty() && !only_days.count(day)) continue;
+    for (auto& [sensor, parts] : per_sensor) {
+      if (parts.size() < 2) continue;
+      RETURN_IF_ERROR(
+          merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor)));
+    }
+  }
+  for (auto& [label, parts] : next_.periods) {
+    if (parts.size() < 2) continue;
+    size_t slash = label.find('/');
+    if (!only_labels.empty() && !only_labels.count(label.substr(0, slash))) continue;
+    std::string name =
+        slash == std::string::npos
+            ? label + ".all"
+            : fmt::format("{}.s{:05}", label.substr(0, slash), std::stoul(label.substr(slash + 2)));
+    RETURN_IF_ERROR(merge_list(&parts, name));
+  }
+  if (stats->merges == 0) return OkStatus();  // nothing due: the manifest stays as it is
+  next_.generation++;
+  RETURN_IF_ERROR(SyncDir((fs::path(dir) / "rollup").string()));
+  RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
+  committed_ = true;
+  store_->manifest_ = next_;
+  {
+    std::lock_guard<std::mutex> l(store_->cache_mu_);
+    store_->day_cache_.clear();
+    store_->period_cache_.clear();
+  }
+  return store_->CollectGarbage();
+}
+
+}  // namespace teiten
