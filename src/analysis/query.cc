@@ -587,38 +587,39 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   }
   int64_t latest = INT64_MIN;
   for (const auto& in : store.manifest().inputs) {
-    if (in.index == 0) continue;
-    ASSIGN_OR_RETURN(auto idx, store.OpenIndex(in.index));
-    SourceSummary sum;
-    ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
-    if (!seen) continue;
-    if (!h.seen || sum.first_us < h.first_us) h.first_us = sum.first_us;
-    if (!h.seen || sum.last_us > h.last_us) h.last_us = sum.last_us;
-    h.seen = true;
-    if (sum.last_us >= latest) {  // the enrichment of the latest capture
-      latest = sum.last_us;
-      h.geo = sum.geo;
-    }
-    h.packets += sum.packets;
-    for (const auto& [k, n] : sum.ports) h.ports[k] += n;
-    for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
-    std::unique_ptr<SegmentReader> reader;
-    uint64_t open_id = 0;
-    for (const Visit& v : sum.visits) {
-      h.sensors[v.sensor] += v.packets;
-      h.days[v.day] += v.packets;
-      if (!with_windows) continue;
-      if (!reader || open_id != v.first.segment) {
-        ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
-        open_id = v.first.segment;
+    for (uint64_t index_id : in.Indexes()) {
+      ASSIGN_OR_RETURN(auto idx, store.OpenIndex(index_id));
+      SourceSummary sum;
+      ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
+      if (!seen) continue;
+      if (!h.seen || sum.first_us < h.first_us) h.first_us = sum.first_us;
+      if (!h.seen || sum.last_us > h.last_us) h.last_us = sum.last_us;
+      h.seen = true;
+      if (sum.last_us >= latest) {  // the enrichment of the latest capture
+        latest = sum.last_us;
+        h.geo = sum.geo;
       }
-      if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
-        return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", in.index,
-                                    v.first.segment, v.first.block + v.blocks - 1));
-      }
-      for (uint32_t b = 0; b < v.blocks; ++b) {
-        RETURN_IF_ERROR(reader->ReadBlock(v.first.block + b, kColumns, &blk));
-        scan(true);
+      h.packets += sum.packets;
+      for (const auto& [k, n] : sum.ports) h.ports[k] += n;
+      for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
+      std::unique_ptr<SegmentReader> reader;
+      uint64_t open_id = 0;
+      for (const Visit& v : sum.visits) {
+        h.sensors[v.sensor] += v.packets;
+        h.days[v.day] += v.packets;
+        if (!with_windows) continue;
+        if (!reader || open_id != v.first.segment) {
+          ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
+          open_id = v.first.segment;
+        }
+        if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
+          return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", index_id,
+                                      v.first.segment, v.first.block + v.blocks - 1));
+        }
+        for (uint32_t b = 0; b < v.blocks; ++b) {
+          RETURN_IF_ERROR(reader->ReadBlock(v.first.block + b, kColumns, &blk));
+          scan(true);
+        }
       }
     }
   }

@@ -53,6 +53,7 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
                     path, file->datalink()));
   }
   ASSIGN_OR_RETURN(auto txn, store_->Begin());
+  txn->set_memory_budget(opts_.memory_budget);
   uint16_t sensor_index = txn->EnsureSensor(sensor);
   // The identity is hashed while reading. An earlier input of this sensor that ended part-way
   // (a capture cut short) may be this capture's beginning: its packet count is a checkpoint at
@@ -123,6 +124,7 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
         if (pending.valid()) RETURN_IF_ERROR(pending.get());
         txn.reset();
         ASSIGN_OR_RETURN(txn, store_->Begin());
+        txn->set_memory_budget(opts_.memory_budget);
         sensor_index = txn->EnsureSensor(sensor);
         batches[0].clear();
         batches[1].clear();

@@ -43,6 +43,9 @@ struct IngestOptions {
   // days it touched), so that many small ingests leave few parts. Off for callers that merge on
   // their own schedule.
   bool merge = true;
+  // Rollups and source index held in memory before the transaction writes them out as parts
+  // (Store::Transaction::set_memory_budget).
+  size_t memory_budget = size_t{128} << 20;
   // Called now and then with (packets read, bytes read) for progress display.
   std::function<void(uint64_t, uint64_t)> progress;
 };

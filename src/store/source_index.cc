@@ -12,13 +12,16 @@
 #include <cstring>
 #include <map>
 
+#include "store/chunk_sums.h"
 #include "store/codec.h"
 #include "store/durable.h"
 
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
+constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '4'};
+// Format 3: the same sections without the chunk checksum table (verified whole when opened).
+constexpr char kMagic3[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
 constexpr size_t kFooterSize = 16;
 
 template <typename T>
@@ -213,6 +216,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   codec::PutBytes(&out, offs.data(), offs.size() * 8);
   codec::PutFixed<uint64_t>(&out, postings.size());
   out.insert(out.end(), postings.begin(), postings.end());
+  ChunkSums::Append(&out);
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
   out.insert(out.end(), kMagic, kMagic + 8);
   std::vector<uint8_t>().swap(arena_);
@@ -246,46 +250,67 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   if (std::memcmp(x->base_, "TSIX0001", 8) == 0 || std::memcmp(x->base_, "TSIX0002", 8) == 0) {
     return bad("an index of block lists only (before visits): rebuild the store's indexes");
   }
-  if (std::memcmp(x->base_, kMagic, 8) != 0 ||
-      std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0) {
+  bool v3 = std::memcmp(x->base_, kMagic3, 8) == 0 &&
+            std::memcmp(x->base_ + x->size_ - 8, kMagic3, 8) == 0;
+  if (!v3 && (std::memcmp(x->base_, kMagic, 8) != 0 ||
+              std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
     return bad("bad magic (not a source index, or cut short)");
   }
-  {
+  uint64_t body_end = x->size_ - kFooterSize;
+  if (v3) {
+    // No chunk table: the whole file is verified before any of it is used.
     uint64_t want = Load<uint64_t>(x->base_ + x->size_ - kFooterSize);
     if (XXH64(x->base_, x->size_ - kFooterSize, 0) != want) {
       return bad(
           "checksum mismatch (the file is damaged; `teiten rebuild` makes the indexes again "
           "from the segments)");
     }
+  } else {
+    RETURN_IF_ERROR(x->sums_.Open(x->base_, body_end, path));
+    body_end = x->sums_.body_size();
+    x->chunked_ = true;
   }
-  // Walk the sections, checking each fits before the footer.
-  const uint64_t end = x->size_ - kFooterSize;
+  // Walk the sections, checking each fits before the footer. Counts are verified before they
+  // are used; the sections they size are verified when read.
+  const uint64_t end = body_end;
   uint64_t at = 8;
+  Status damaged;
   auto take = [&](uint64_t n) -> const uint8_t* {
     if (at > end || n > end - at) return nullptr;
     const uint8_t* p = x->base_ + at;
     at += n;
     return p;
   };
-  const uint8_t* p = take(8);
+  auto count = [&](uint64_t n) -> const uint8_t* {
+    const uint8_t* p = take(n);
+    if (p && damaged.ok()) damaged = x->Check(p, n);
+    return damaged.ok() ? p : nullptr;
+  };
+  const uint8_t* p = count(8);
+  RETURN_IF_ERROR(damaged);
   if (!p) return bad("header cut short");
   x->nrefs_ = Load<uint32_t>(p);
   if (!(x->refs_ = take(uint64_t{x->nrefs_} * 16))) return bad("block table cut short");
-  if (!(p = take(8))) return bad("IPv4 count cut short");
+  if (!(p = count(8))) return damaged.ok() ? bad("IPv4 count cut short") : damaged;
   x->n4_ = Load<uint64_t>(p);
   if (x->n4_ > end / 12) return bad("IPv4 count too large");
   if (!(x->addr4_ = take(x->n4_ * 4))) return bad("IPv4 addresses cut short");
   at = (at + 7) / 8 * 8;
   if (!(x->off4_ = take((x->n4_ + 1) * 8))) return bad("IPv4 offsets cut short");
-  if (!(p = take(8))) return bad("IPv6 count cut short");
+  if (!(p = count(8))) return damaged.ok() ? bad("IPv6 count cut short") : damaged;
   x->n6_ = Load<uint64_t>(p);
   if (x->n6_ > end / 24) return bad("IPv6 count too large");
   if (!(x->addr6_ = take(x->n6_ * 16))) return bad("IPv6 addresses cut short");
   if (!(x->off6_ = take((x->n6_ + 1) * 8))) return bad("IPv6 offsets cut short");
-  if (!(p = take(8))) return bad("postings size cut short");
+  if (!(p = count(8))) return damaged.ok() ? bad("postings size cut short") : damaged;
   x->postings_size_ = Load<uint64_t>(p);
   if (!(x->postings_ = take(x->postings_size_))) return bad("postings cut short");
   return x;
+}
+
+Status SourceIndex::Check(const uint8_t* p, uint64_t n) const {
+  if (!chunked_) return OkStatus();  // format 3: verified whole at Open
+  return sums_.Check(static_cast<uint64_t>(p - base_), n);
 }
 
 SourceIndex::~SourceIndex() {
@@ -297,6 +322,7 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
     return DataLoss(fmt::format("source index {}: source at {}: {}", path_, begin, what));
   };
   if (begin > end || end > postings_size_) return bad("out of bounds");
+  RETURN_IF_ERROR(Check(postings_ + begin, end - begin));
   codec::Reader r(postings_ + begin, end - begin);
   uint64_t c = r.Varint();
   if (r.failed() || c > end - begin) return bad("bad visit count");
@@ -329,6 +355,7 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
       return bad("block reference out of range");
     }
     const uint8_t* e = refs_ + ref * 16;
+    RETURN_IF_ERROR(Check(e, 16));
     x.first = {Load<uint64_t>(e), Load<uint32_t>(e + 8)};
     x.day = Load<int32_t>(e + 12);
     x.blocks = static_cast<uint32_t>(blocks);
@@ -344,13 +371,17 @@ Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
     uint64_t lo = 0, hi = n4_;
     while (lo < hi) {
       uint64_t mid = lo + (hi - lo) / 2;
+      RETURN_IF_ERROR(Check(addr4_ + mid * 4, 4));
       if (Load<uint32_t>(addr4_ + mid * 4) < want) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    if (lo == n4_ || Load<uint32_t>(addr4_ + lo * 4) != want) return false;
+    if (lo == n4_) return false;
+    RETURN_IF_ERROR(Check(addr4_ + lo * 4, 4));
+    if (Load<uint32_t>(addr4_ + lo * 4) != want) return false;
+    RETURN_IF_ERROR(Check(off4_ + lo * 8, 16));
     RETURN_IF_ERROR(
         Postings(Load<uint64_t>(off4_ + lo * 8), Load<uint64_t>(off4_ + (lo + 1) * 8), out));
     return true;
@@ -358,13 +389,17 @@ Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   uint64_t lo = 0, hi = n6_;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
+    RETURN_IF_ERROR(Check(addr6_ + mid * 16, 16));
     if (std::memcmp(addr6_ + mid * 16, addr.bytes.data(), 16) < 0) {
       lo = mid + 1;
     } else {
       hi = mid;
     }
   }
-  if (lo == n6_ || std::memcmp(addr6_ + lo * 16, addr.bytes.data(), 16) != 0) return false;
+  if (lo == n6_) return false;
+  RETURN_IF_ERROR(Check(addr6_ + lo * 16, 16));
+  if (std::memcmp(addr6_ + lo * 16, addr.bytes.data(), 16) != 0) return false;
+  RETURN_IF_ERROR(Check(off6_ + lo * 8, 16));
   RETURN_IF_ERROR(
       Postings(Load<uint64_t>(off6_ + lo * 8), Load<uint64_t>(off6_ + (lo + 1) * 8), out));
   return true;

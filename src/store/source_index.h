@@ -16,6 +16,7 @@
 #include "common/observation.h"
 #include "common/status.h"
 #include "enrich/geo.h"
+#include "store/chunk_sums.h"
 
 namespace teiten {
 
@@ -84,6 +85,10 @@ class SourceIndex {
  private:
   SourceIndex() = default;
   Status Postings(uint64_t begin, uint64_t end, SourceSummary* out) const;
+  // Verifies the chunks holding [p, p + n) before they are read (format 4).
+  Status Check(const uint8_t* p, uint64_t n) const;
+  ChunkSums sums_;
+  bool chunked_ = false;
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;

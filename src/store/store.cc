@@ -72,6 +72,7 @@ json ToJson(const Manifest& m) {
                {"segments", i.segments},
                {"index", i.index}};
     if (!i.file_hash.empty()) in["file_hash"] = i.file_hash;
+    if (!i.more_indexes.empty()) in["more_indexes"] = i.more_indexes;
     if (!i.extends.empty()) {
       in["extends"] = i.extends;
       in["prefix_packets"] = i.prefix_packets;
@@ -135,6 +136,8 @@ Manifest FromJson(const json& j) {
     r.segments = i.at("segments").get<std::vector<uint64_t>>();
     r.index = i.value("index", uint64_t{0});
     r.file_hash = i.value("file_hash", std::string());
+    if (i.contains("more_indexes"))
+      r.more_indexes = i.at("more_indexes").get<std::vector<uint64_t>>();
     r.extends = i.value("extends", std::string());
     r.prefix_packets = i.value("prefix_packets", uint64_t{0});
     m.inputs.push_back(std::move(r));
@@ -415,7 +418,9 @@ uint64_t Store::StoredBytes() const {
   for (const auto& s : manifest_.segments) n += s.bytes;
   ForEachRollup([&](const std::string& f) { n += fs::file_size(fs::path(dir_) / f, ec); });
   for (const auto& i : manifest_.inputs) {
-    if (i.index) n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", i.index), ec);
+    for (uint64_t id : i.Indexes()) {
+      n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", id), ec);
+    }
   }
   return n;
 }
@@ -441,7 +446,7 @@ void Store::RemoveUnreferenced() {
   for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
   ForEachRollup([&](const std::string& f) { live.insert(f); });
   for (const auto& i : manifest_.inputs) {
-    if (i.index) live.insert(fmt::format("idx/{:08}.tsix", i.index));
+    for (uint64_t id : i.Indexes()) live.insert(fmt::format("idx/{:08}.tsix", id));
   }
   for (const char* sub : {"seg", "rollup", "idx"}) {
     std::error_code ec;
@@ -548,6 +553,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       }
       SensorDay& sd = roll.sensors[head.sensor];
       const GeoInfo& g = geo[part[r]];
+      size_t cells_before = sd.ports.size();
       sd.AddRun(head.src, g, e - r);
       run_rows.clear();
       for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
@@ -581,6 +587,9 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
           sd.slots.resize(static_cast<size_t>(slot) + 1);
         sd.slots[static_cast<size_t>(slot)]++;
       }
+      // Rough bytes held: a set member in the total, country, ASN and each port touched (with
+      // vector slack), and each new port cell with its maps.
+      pending_bytes_ += (touched.size() + 3) * 6 + (sd.ports.size() - cells_before) * 384;
       for (PortCell* c : touched) {
         c->countries[g.country] += c->run_packets;
         if (c->heavy_pending.empty()) heavy_dirty.push_back(c);
@@ -593,8 +602,10 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     for (PortCell* c : heavy_dirty) FoldHeavy(&c->heavy, &c->heavy_pending, kHeavySlots);
     new_segments_.push_back(rec);
     rows_added_ += part.size();
+    touched_days_.insert(d);
     begin = end;
   }
+  if (pending_bytes_ + index_.bytes() > memory_budget_) RETURN_IF_ERROR(Spill());
   return OkStatus();
 }
 
@@ -623,7 +634,11 @@ Status Store::Transaction::RebuildIndexes() {
         }
       }
     }
-    if (b.empty()) continue;
+    in.more_indexes.clear();
+    if (b.empty()) {
+      in.index = 0;
+      continue;
+    }
     uint64_t id = next_.next_id++;
     std::string path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
     written_.push_back(path);
@@ -725,7 +740,7 @@ Status Store::Transaction::CommitPeriods() {
         span.sensor == kAllSensors
             ? fmt::format("{}.all", label)
             : fmt::format("{}.s{:05}", label.substr(0, label.find('/')), span.sensor);
-    std::string rel = fmt::format("rollup/{}.{:08}.troll", file, next_.generation + 1);
+    std::string rel = PartName(file);
     std::string path = (fs::path(store_->dir_) / rel).string();
     written_.push_back(path);
     std::vector<uint8_t> bytes = period.Encode();
@@ -735,22 +750,21 @@ Status Store::Transaction::CommitPeriods() {
   return OkStatus();
 }
 
-Status Store::Transaction::Commit(InputRecord input) {
-  if (!index_.empty()) {
-    input.index = next_.next_id++;
-    std::string path =
-        (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", input.index)).string();
-    written_.push_back(path);
-    RETURN_IF_ERROR(index_.Write(path));
-  }
+std::string Store::Transaction::PartName(const std::string& stem) const {
+  // Parts written by one transaction's spills are told apart by their spill number.
+  return spills_ == 0
+             ? fmt::format("rollup/{}.{:08}.troll", stem, next_.generation + 1)
+             : fmt::format("rollup/{}.{:08}.p{:04}.troll", stem, next_.generation + 1, spills_);
+}
+
+Status Store::Transaction::WritePending() {
   RETURN_IF_ERROR(CommitPeriods());
   for (auto& [d, roll] : pending_) {
     for (auto& [sensor, sd] : roll.sensors) {
       DayRollup one;
       one.day = d;
       one.sensors[sensor] = std::move(sd);
-      std::string rel = fmt::format("rollup/{}.s{:05}.{:08}.troll", TimeZone::DayString(d), sensor,
-                                    next_.generation + 1);
+      std::string rel = PartName(fmt::format("{}.s{:05}", TimeZone::DayString(d), sensor));
       std::string path = (fs::path(store_->dir_) / rel).string();
       written_.push_back(path);
       std::vector<uint8_t> bytes = one.Encode();
@@ -758,6 +772,38 @@ Status Store::Transaction::Commit(InputRecord input) {
       next_.days[d][sensor].push_back(rel);
     }
   }
+  pending_.clear();
+  pending_bytes_ = 0;
+  return OkStatus();
+}
+
+Status Store::Transaction::WriteIndex() {
+  if (index_.empty()) return OkStatus();
+  uint64_t id = next_.next_id++;
+  std::string path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
+  written_.push_back(path);
+  RETURN_IF_ERROR(index_.Write(path));
+  index_ = SourceIndexBuilder();
+  indexes_.push_back(id);
+  return OkStatus();
+}
+
+Status Store::Transaction::Spill() {
+  // What is held for the commit goes to disk as parts and an index file, named by no manifest
+  // until the commit (a kill leaves them to the next writer's clean-up).
+  RETURN_IF_ERROR(WriteIndex());
+  RETURN_IF_ERROR(WritePending());
+  ++spills_;
+  return OkStatus();
+}
+
+Status Store::Transaction::Commit(InputRecord input) {
+  RETURN_IF_ERROR(WriteIndex());
+  if (!indexes_.empty()) {
+    input.index = indexes_.front();
+    input.more_indexes.assign(indexes_.begin() + 1, indexes_.end());
+  }
+  RETURN_IF_ERROR(WritePending());
   for (const auto& s : new_segments_) input.segments.push_back(s.id);
   next_.segments.insert(next_.segments.end(), new_segments_.begin(), new_segments_.end());
   if (input.ingested_at == 0) input.ingested_at = static_cast<int64_t>(std::time(nullptr));

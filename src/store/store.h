@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -67,6 +68,15 @@ struct InputRecord {
   std::string country_db, asn_db;             // "type date path" of the databases used
   std::vector<uint64_t> segments;
   uint64_t index = 0;  // id of its source index file (idx/NNNNNNNN.tsix); 0 when none
+  // Further index files of an input whose transaction spilled (held more than its memory
+  // budget); a source's history is the sum over all of them.
+  std::vector<uint64_t> more_indexes;
+  std::vector<uint64_t> Indexes() const {
+    std::vector<uint64_t> v;
+    if (index) v.push_back(index);
+    v.insert(v.end(), more_indexes.begin(), more_indexes.end());
+    return v;
+  }
 };
 
 struct SegmentRecord {
@@ -233,12 +243,12 @@ class Store::Transaction {
   // Maintenance, instead of Add/Commit: Store::Merge's work, committed if anything merged.
   Status MergeParts(const MergeOptions& opts, MergeStats* stats);
   uint64_t rows_added() const { return rows_added_; }
-  // The local days this transaction added to (before Commit).
-  std::vector<int32_t> days_touched() const {
-    std::vector<int32_t> d;
-    for (const auto& [day, roll] : pending_) d.push_back(day);
-    return d;
-  }
+  // The local days this transaction added to.
+  std::vector<int32_t> days_touched() const { return {touched_days_.begin(), touched_days_.end()}; }
+  // Bytes of rollups and source index held in memory before they are written out as parts of
+  // this transaction (still committed with it, or not at all): this bounds an ingest's memory
+  // whatever its input — a flood of spoofed sources, a capture spread over years.
+  void set_memory_budget(size_t bytes) { memory_budget_ = bytes; }
   // Bytes held by pending rollups (a rough figure, for memory accounting).
   size_t pending_days() const { return pending_.size(); }
 
@@ -249,6 +259,15 @@ class Store::Transaction {
   int lock_fd_;
   Manifest next_;
   Status CommitPeriods();
+  Status WritePending();
+  Status WriteIndex();
+  Status Spill();
+  std::string PartName(const std::string& stem) const;
+  size_t pending_bytes_ = 0;
+  size_t memory_budget_ = size_t{128} << 20;
+  int spills_ = 0;
+  std::vector<uint64_t> indexes_;  // index files written, in order
+  std::set<int32_t> touched_days_;
   std::map<int32_t, DayRollup> pending_;
   SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created
