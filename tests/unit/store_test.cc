@@ -786,8 +786,8 @@ TEST_F(StoreTest, AFlippedByteInARollupIndexOrManifestIsAnErrorNeverAWrongNumber
       } else {
         EXPECT_EQ(*got, *want) << rel << " @" << at;
         // An index's whole-file checksum is for `teiten verify`; queries check its chunks.
-        bool verify_only = rel.rfind("idx/", 0) == 0 && at >= bytes.size() - 16 &&
-                           at < bytes.size() - 8;
+        bool verify_only =
+            rel.rfind("idx/", 0) == 0 && at >= bytes.size() - 16 && at < bytes.size() - 8;
         if (verify_only) ++errors;
         if (read.count(rel) && !verify_only) {
           ADD_FAILURE() << rel << " @" << at << " read without an error";
@@ -1196,6 +1196,84 @@ TEST_F(StoreTest, AnIngestOverItsMemoryBudgetSpillsPartsAndGivesTheSameAnswers) 
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
   Open();  // and as read back
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+std::string AnswersOver(const Store& s, const std::string& period) {
+  std::string out;
+  Period p = *ParsePeriod(period);
+  for (Dimension d : {Dimension::kPort, Dimension::kCountry, Dimension::kSensor}) {
+    auto t = Top(s, d, p, {}, 50);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    if (!t.ok()) return out;
+    out += fmt::format("{} {} {}\n", DimensionName(d), t->total_packets, t->total_sources);
+    for (const auto& r : t->rows) out += fmt::format(" {} {} {}\n", r.key, r.packets, r.sources);
+  }
+  for (const char* g : {"g1", "g2"}) {
+    auto sel = ResolveSensors(s, {}, {g});
+    auto t = Top(s, Dimension::kPort, p, *sel, 50);
+    out += fmt::format("{} {} {}\n", g, t->total_packets, t->total_sources);
+  }
+  auto sum = Summary(s, p, {}, 10);
+  out += fmt::format("summary {} {} {}\n", sum->packets, sum->sources, sum->sensor_days);
+  for (const auto& [d, per_sensor] : s.manifest().days) {
+    auto day = Top(s, Dimension::kPort, *ParsePeriod(TimeZone::DayString(d)), {}, 5);
+    out += fmt::format("{} {} {}\n", d, day->total_packets, day->total_sources);
+  }
+  return out;
+}
+
+TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits) {
+  // A store made by teiten at commit 7626edf (tests/data/store-format2/README.md).
+  fs::copy(testing::SourceDir() + "/tests/data/store-format2/store", Path("old"),
+           fs::copy_options::recursive);
+  const std::string pcaps = testing::SharedPcapDir();
+  SensorConfig a{"a",
+                 "a",
+                 "g1",
+                 "",
+                 SensorMode::kDarknet,
+                 {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")}};
+  SensorConfig b = a;
+  b.id = b.name = "b";
+  b.group = "g2";
+  auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
+  for (const auto& [sensor, file] :
+       std::vector<std::pair<SensorConfig, std::string>>{{a, "telnet.pcap"},
+                                                         {a, "sip.pcap"},
+                                                         {b, "tcp_scan.pcapng"},
+                                                         {b, "smbv1.pcap"},
+                                                         {b, "nmap_80_all.pcap"}}) {
+    ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
+  }
+  const std::string span = "1999-11-01..2023-01-31";
+  auto old = Store::Open(Path("old"), {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ((*old)->manifest().inputs.size(), 5u);
+  std::string want = AnswersOver(**fresh, span);
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  // Its inputs are recognised again (by their file bytes, as that teiten identified them).
+  auto again = Ingester(old->get(), nullptr).IngestFile(a, pcaps + "/telnet.pcap");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_ingested);
+  // A new commit into it, then merging everything: the same answers as the fresh store's.
+  for (Store* s : {old->get(), fresh->get()}) {
+    ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/tcp_0_1000_20190821.pcap").ok());
+  }
+  want = AnswersOver(**fresh, "1999-11-01..2023-01-31");
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE((*old)->Merge(all).ok());
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  old = Store::Open(Path("old"), {});
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  EXPECT_EQ((*old)->manifest().format, 3);
 }
 
 }  // namespace
