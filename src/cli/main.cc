@@ -188,7 +188,16 @@ int RunIngest(const Common& c, const std::string& sensor_id,
   if (!store.ok()) return Fail(store.status());
   std::unique_ptr<GeoDb> geo;
   if (!cfg->country_db.empty() || !cfg->asn_db.empty()) {
-    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db);
+    // The range-table walk (~0.5 s) pays off past a few hundred thousand packets; below that,
+    // lookups through the trees are cheaper than building it (a collector's small batch, a
+    // sensor-hour's file).
+    uint64_t input_bytes = 0;
+    for (const auto& f : files) {
+      std::error_code ec;
+      uint64_t n = std::filesystem::is_regular_file(f, ec) ? std::filesystem::file_size(f, ec) : 0;
+      input_bytes += ec || n == 0 ? (uint64_t{1} << 40) : n;
+    }
+    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db, input_bytes > (uint64_t{16} << 20));
     if (!g.ok()) return Fail(g.status());
     geo = std::move(*g);
   } else {

@@ -173,8 +173,14 @@ std::string GeoDbInfo::BuildDate() const {
 }
 
 Result<std::unique_ptr<GeoDb>> GeoDb::Open(const std::string& country_path,
-                                           const std::string& asn_path) {
+                                           const std::string& asn_path, bool walk) {
   std::unique_ptr<GeoDb> g(new GeoDb());
+  if (!walk) {
+    ASSIGN_OR_RETURN(g->direct_, GeoLookup::Open(country_path, asn_path));
+    g->country_info_ = g->direct_->country_info();
+    g->asn_info_ = g->direct_->asn_info();
+    return g;
+  }
   std::vector<WalkedRange> cranges, aranges;
   std::vector<DataValue> cvalues, avalues;
   if (!country_path.empty()) {
@@ -248,6 +254,7 @@ GeoDb::~GeoDb() {
 }
 
 GeoInfo GeoDb::LookupV4(uint32_t a) const {
+  if (direct_) return direct_->Lookup(IpAddr::V4(a)).info;
   uint32_t top = a >> 16;
   uint32_t lo = slash16_[top];
   uint32_t hi = top == 65535 ? static_cast<uint32_t>(ranges_.size()) : slash16_[top + 1] + 1;
@@ -267,6 +274,7 @@ GeoInfo GeoDb::LookupV6(const IpAddr& addr) const {
 }
 
 GeoInfo GeoDb::Lookup(const IpAddr& a) const {
+  if (direct_) return direct_->Lookup(a).info;
   return a.is_v4() ? LookupV4(a.v4()) : LookupV6(a);
 }
 

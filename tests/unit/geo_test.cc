@@ -262,3 +262,26 @@ TEST_F(RealDatabases, NamesTheNetworkOfEveryIpv4RangeAsGeoDb) {
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST_F(RealDatabases, GeoDbWithoutTheWalkAnswersAsWithIt) {
+  const std::string asn = testing::SourceDir() + "/var/geo/asn.mmdb";
+  auto direct = GeoDb::Open(testing::CountryDb(), asn, /*walk=*/false);
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  EXPECT_TRUE((*direct)->v4_ranges().empty());
+  EXPECT_EQ((*direct)->country_info().BuildDate(), walked_->country_info().BuildDate());
+  EXPECT_EQ((*direct)->asn_info().database_type, walked_->asn_info().database_type);
+  std::mt19937 rng(20261204);
+  int differ = 0;
+  for (int i = 0; i < 50000; ++i) {
+    IpAddr a = IpAddr::V4(static_cast<uint32_t>(rng()));
+    GeoInfo x = (*direct)->Lookup(a), y = walked_->Lookup(a);
+    differ += x.country != y.country || x.asn != y.asn;
+  }
+  EXPECT_EQ(differ, 0);
+}
+
+}  // namespace
+}  // namespace teiten

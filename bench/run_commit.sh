@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Commit cost against store size (issue 16): a 1,000-packet capture of one sensor-day committed
+# into the store that bench/run_queries.sh built (SENSORS × PACKETS), and the same kind of capture
+# into an empty store, RUNS times each, in one run; then SMALL commits of 1,000 packets (ten
+# sensors, one file per sensor-hour) into a new store by one `teiten ingest` per sensor, with the
+# files and query times after them. Prints Markdown for docs/BENCHMARKS.md.
+#   bench/run_commit.sh SENSORS PACKETS [RUNS=5] [SMALL=2000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=${1:?sensors}
+P=${2:?packets per sensor per quarter}
+RUNS=${3:-5}
+SMALL=${4:-2000}
+B=${BUILD_DIR:-build}
+T=$PWD/$B/src/cli/teiten
+BIG=${BENCH_DIR:-/var/tmp/teiten-bench}/queries-$S-$P
+DIR=${BENCH_DIR:-/var/tmp/teiten-bench}/commit
+[ -f "$BIG/built" ] || { echo "build the store first: bench/run_queries.sh $S $P" >&2; exit 1; }
+rm -rf "$DIR" && mkdir -p "$DIR"
+gen() {  # gen OUT SEED SENSOR START DAYS PACKETS
+  "$B/bench/teiten-gen-trace" --packets "$6" --sources 2000 --seed "$2" --start "$4" --days "$5" \
+    --monitored "10.$3.0.0/24" --ranges-csv "$BIG/ranges.csv" --out "$1" >/dev/null
+}
+stored=$(python3 -c "import json,sys; print(sum(i['kept'] for i in json.load(open(sys.argv[1]))['inputs']))" "$BIG/store/MANIFEST")
+echo "| commit of 1,000 packets into | run | wall s | peak RSS MB |"
+echo "|---|---:|---:|---:|"
+for r in $(seq 1 "$RUNS"); do
+  gen "$DIR/c$r.pcap" "9$r" 1 2018-08-12 1 1000
+  cp "$DIR/c$r.pcap" "$DIR/e$r.pcap"
+  for where in big empty; do
+    if [ $where = big ]; then cfg=$BIG/teiten.toml; else
+      rm -rf "$DIR/empty"; mkdir -p "$DIR/empty"
+      sed "s|^path = .*|path = \"$DIR/empty/store\"|" "$BIG/teiten.toml" > "$DIR/empty.toml"
+      cfg=$DIR/empty.toml
+    fi
+    f=$DIR/c$r.pcap; [ $where = empty ] && f=$DIR/e$r.pcap
+    /usr/bin/time -f "%e %M" -o "$DIR/t" "$T" ingest --config "$cfg" --sensor s1 "$f" >/dev/null
+    read -r wall kb < "$DIR/t"
+    label="$where store"; [ $where = big ] && label="store of $stored packets"
+    awk -v l="$label" -v r="$r" -v w="$wall" -v kb="$kb" 'BEGIN{printf "| %s | %d | %.2f | %.0f |\n", l, r, w, kb/1024}'
+  done
+done
+# Many small commits: one file per sensor-hour, 1,000 packets each.
+mkdir -p "$DIR/small"
+sed "s|^path = .*|path = \"$DIR/small/store\"|" "$BIG/teiten.toml" > "$DIR/small.toml"
+per=$(( SMALL / S ))
+for i in $(seq 1 "$S"); do
+  for h in $(seq 0 $((per - 1))); do
+    day=$(date -u -d "2018-07-01 + $((h / 24)) days" +%F)
+    gen "$DIR/small/s$i-$h.pcap" "$i$h" "$i" "$day" 0.0416 1000
+  done
+done
+t0=$(date +%s%N)
+for i in $(seq 1 "$S"); do
+  "$T" ingest --config "$DIR/small.toml" --sensor "s$i" $(ls "$DIR"/small/s$i-*.pcap | sort -V) >/dev/null
+done
+t1=$(date +%s%N)
+files=$(find "$DIR/small/store" -type f | wc -l)
+parts=$(find "$DIR/small/store/rollup" -type f | wc -l)
+q() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+echo
+echo "| $SMALL commits of 1,000 packets | commits/s | files in store | rollup parts | top ports 2018Q3 | summary 2018Q3 |"
+echo "|---|---:|---:|---:|---:|---:|"
+awk -v n="$SMALL" -v ns=$((t1 - t0)) -v f="$files" -v p="$parts" \
+  -v tq="$(q "$T" top ports --config "$DIR/small.toml" --period 2018Q3)" \
+  -v sq="$(q "$T" summary --config "$DIR/small.toml" --period 2018Q3)" \
+  'BEGIN{printf "| %d sensors | %.1f | %d | %d | %d ms | %d ms |\n", '"$S"', n / (ns / 1e9), f, p, tq, sq}'
