@@ -40,7 +40,7 @@ cat "$T" > /dev/null  # page cache warm for everyone
 r_loop=$(timed pcap_loop "$B/bench/teiten-pcap-loop" "$T")
 rm -rf "$DIR/store"
 r_teiten=$(timed teiten "$B/src/cli/teiten" ingest --config "$CFG" --sensor bench "$T")
-store_bytes=$(du -sb "$DIR/store/seg" "$DIR/store/rollup" | awk '{s+=$1} END {print s}')
+store_bytes=$(du -sb "$DIR/store" | cut -f1)  # the whole store directory
 seg_bytes=$(du -sb "$DIR/store/seg" | awk '{print $1}')
 kept=$(grep -o 'trace[^ ]* *[0-9,]* *[0-9,]*' "$DIR/out.teiten" | awk '{gsub(",","",$3); print $3}')
 r_nf=""

@@ -12,7 +12,9 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '3'};
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '4'};
+// Format 3: no chunk checksums, sets without a length (verified whole when opened).
+constexpr char kMagic3[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '3'};
 constexpr char kOldMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
 // magic, i32 first day, u32 sensors, i32 end day, u32 heavy-hitter slots
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 4 + 4;
@@ -146,6 +148,15 @@ void DayRollup::Merge(const DayRollup& o) {
 
 namespace {
 
+// A source set in the blob area of a format-4 file: its byte length, then the set, so that a
+// reader verifies exactly its chunks before parsing it.
+void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out) {
+  std::vector<uint8_t> bytes;
+  set.AppendTo(&bytes);
+  codec::PutVarint(out, bytes.size());
+  out->insert(out->end(), bytes.begin(), bytes.end());
+}
+
 // A heavy-hitter list in the blob area: per entry u8 family (4 or 6), the address (4 or 16
 // bytes), varint count; largest count first, ties by address.
 void AppendHeavyList(const std::vector<HeavyEntry>& heavy, std::vector<uint8_t>* out) {
@@ -189,7 +200,7 @@ std::vector<uint8_t> DayRollup::Encode() {
     r.packets = c.packets;
     r.sources = c.sources.Count();
     r.set_offset = sets.size();
-    c.sources.AppendTo(&sets);
+    AppendSetWithLength(c.sources, &sets);
     if (heavy && !heavy->empty()) {
       r.heavy_count = static_cast<uint32_t>(heavy->size());
       r.heavy_offset = sets.size();
@@ -256,7 +267,7 @@ std::vector<uint8_t> DayRollup::Encode() {
     sd.total.sources.Normalize();
     uint64_t total_sources = sd.total.sources.Count();
     uint64_t total_set = sets.size();
-    sd.total.sources.AppendTo(&sets);
+    AppendSetWithLength(sd.total.sources, &sets);
     std::vector<uint8_t> d;
     codec::PutFixed<uint16_t>(&d, sensor);
     codec::PutFixed<uint16_t>(&d, 0);
@@ -280,6 +291,7 @@ std::vector<uint8_t> DayRollup::Encode() {
     std::memcpy(out.data() + f.at, &v, 8);
   }
   out.insert(out.end(), sets.begin(), sets.end());
+  ChunkSums::Append(&out);
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
   out.insert(out.end(), kMagic, kMagic + 8);
   return out;
@@ -310,14 +322,25 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
         "captures again into a new store",
         path));
   }
-  if (std::memcmp(f->base_, kMagic, 8) != 0 ||
-      std::memcmp(f->base_ + f->size_ - 8, kMagic, 8) != 0) {
+  f->v3_ = std::memcmp(f->base_, kMagic3, 8) == 0 &&
+           std::memcmp(f->base_ + f->size_ - 8, kMagic3, 8) == 0;
+  if (!f->v3_ && (std::memcmp(f->base_, kMagic, 8) != 0 ||
+                  std::memcmp(f->base_ + f->size_ - 8, kMagic, 8) != 0)) {
     return DataLoss(fmt::format("rollup {}: bad magic (not a rollup, or cut short)", path));
   }
-  // Every number a query reads comes from this file: check the whole of it before any is used
-  // (a flipped bit in a counter would otherwise be read as a count, and merged into the next
-  // generation under a fresh checksum).
-  RETURN_IF_ERROR(f->Verify());
+  f->body_end_ = f->size_ - kFooterSize;
+  // Every number a query reads comes from this file: nothing is used before its bytes are
+  // verified (a flipped bit in a counter would otherwise be read as a count, and merged into the
+  // next part under a fresh checksum). Format 4 checks the chunks it reads: the header, the
+  // directory and the counter sections now, each source set, heavy-hitter list and port × country
+  // frame when it is read. Format 3 is checked whole.
+  if (f->v3_) {
+    RETURN_IF_ERROR(f->Verify());
+  } else {
+    RETURN_IF_ERROR(f->sums_.Open(f->base_, f->size_ - kFooterSize, path));
+    f->body_end_ = f->sums_.body_size();
+    RETURN_IF_ERROR(f->Check(0, std::min<uint64_t>(f->body_end_, kHeaderSize)));
+  }
   codec::Reader r(f->base_ + 8, f->size_ - 8 - kFooterSize);
   f->day_ = r.Fixed<int32_t>();
   uint32_t n = r.Fixed<uint32_t>();
@@ -327,10 +350,11 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     return DataLoss(fmt::format("rollup {}: day span {}..{} is not a day, month or quarter", path,
                                 f->day_, f->end_day_));
   }
-  if (n > 65536 || r.remaining() < uint64_t{n} * kDirEntrySize) {
+  uint64_t body_end = f->body_end_;
+  if (n > 65536 || uint64_t{n} * kDirEntrySize > body_end - std::min(body_end, kHeaderSize)) {
     return DataLoss(fmt::format("rollup {}: sensor directory of {} entries does not fit", path, n));
   }
-  uint64_t body_end = f->size_ - kFooterSize;
+  RETURN_IF_ERROR(f->Check(kHeaderSize, uint64_t{n} * kDirEntrySize));
   for (uint32_t i = 0; i < n; ++i) {
     SensorView v;
     v.file = f.get();
@@ -360,6 +384,7 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
         return DataLoss(
             fmt::format("rollup {}: sensor {} section {} out of bounds", path, v.sensor, s));
       }
+      RETURN_IF_ERROR(f->Check(off[s], cnt[s] * widths[s]));
     }
     auto span = [&](int s, auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
@@ -381,11 +406,25 @@ RollupFile::~RollupFile() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
-Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
-  if (offset >= size_ - kFooterSize) {
+Result<codec::Reader> RollupFile::SetBytes(uint64_t offset) const {
+  if (offset >= body_end_) {
     return DataLoss(fmt::format("rollup {}: source set offset {} out of bounds", path_, offset));
   }
-  codec::Reader r(base_ + offset, size_ - kFooterSize - offset);
+  if (v3_) return codec::Reader(base_ + offset, body_end_ - offset);
+  RETURN_IF_ERROR(Check(offset, std::min<uint64_t>(10, body_end_ - offset)));
+  codec::Reader head(base_ + offset, body_end_ - offset);
+  uint64_t len = head.Varint();
+  uint64_t start = offset + (body_end_ - offset - head.remaining());
+  if (head.failed() || len > body_end_ - start) {
+    return DataLoss(
+        fmt::format("rollup {}: source set at {}: length {} out of bounds", path_, offset, len));
+  }
+  RETURN_IF_ERROR(Check(start, len));
+  return codec::Reader(base_ + start, len);
+}
+
+Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
+  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
   auto s = SourceSet::Read(&r);
   if (!s.ok()) {
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, s.status().message()));
@@ -394,9 +433,19 @@ Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
 }
 
 Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorView& v) const {
-  codec::Reader r(base_ + v.port_country_offset, size_ - kFooterSize - v.port_country_offset);
+  if (v.port_country_offset > body_end_ || body_end_ - v.port_country_offset < 8) {
+    return DataLoss(
+        fmt::format("rollup {}: sensor {}: port x country section out of bounds", path_, v.sensor));
+  }
+  RETURN_IF_ERROR(Check(v.port_country_offset, 8));
+  codec::Reader r(base_ + v.port_country_offset, body_end_ - v.port_country_offset);
   uint32_t raw = r.Fixed<uint32_t>();
   uint32_t comp = r.Fixed<uint32_t>();
+  if (comp > r.remaining()) {
+    return DataLoss(
+        fmt::format("rollup {}: sensor {}: port x country section malformed", path_, v.sensor));
+  }
+  RETURN_IF_ERROR(Check(v.port_country_offset + 8, comp));
   const uint8_t* z = r.Bytes(comp);
   if (r.failed() || raw != v.port_country_count * sizeof(PairRec)) {
     return DataLoss(
@@ -428,10 +477,7 @@ Result<std::shared_ptr<const std::vector<RollupFile::PairRec>>> RollupFile::Port
 
 Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
                                     std::vector<IpAddr>* v6) const {
-  if (offset >= size_ - kFooterSize) {
-    return DataLoss(fmt::format("rollup {}: source set offset {} out of bounds", path_, offset));
-  }
-  codec::Reader r(base_ + offset, size_ - kFooterSize - offset);
+  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
   Status st = SourceSet::AppendMembers(&r, v4, v6);
   if (!st.ok())
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
@@ -440,11 +486,14 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
 
 Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) const {
   if (rec.heavy_count == 0) return OkStatus();
-  if (rec.heavy_offset >= size_ - kFooterSize || rec.heavy_count > kHeavySlots * 64) {
+  if (rec.heavy_offset >= body_end_ || rec.heavy_count > kHeavySlots * 64) {
     return DataLoss(fmt::format("rollup {}: port {} heavy hitters at {} out of bounds", path_,
                                 rec.key, rec.heavy_offset));
   }
-  codec::Reader r(base_ + rec.heavy_offset, size_ - kFooterSize - rec.heavy_offset);
+  // An entry is at most 27 bytes (family, 16 address bytes, a 10-byte varint).
+  RETURN_IF_ERROR(Check(rec.heavy_offset, std::min<uint64_t>(body_end_ - rec.heavy_offset,
+                                                             uint64_t{rec.heavy_count} * 27)));
+  codec::Reader r(base_ + rec.heavy_offset, body_end_ - rec.heavy_offset);
   for (uint32_t i = 0; i < rec.heavy_count; ++i) {
     uint8_t fam = r.Fixed<uint8_t>();
     IpAddr a;
@@ -478,7 +527,13 @@ Status RollupFile::Verify() const {
   return OkStatus();
 }
 
+Status RollupFile::Check(uint64_t offset, uint64_t length) const {
+  if (v3_) return OkStatus();  // verified whole at Open
+  return sums_.Check(offset, length);
+}
+
 Result<DayRollup> RollupFile::Decode() const {
+  RETURN_IF_ERROR(Check(0, body_end_));
   DayRollup d;
   d.day = day_;
   d.end_day = end_day_;

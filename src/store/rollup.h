@@ -21,6 +21,8 @@
 #include "common/observation.h"
 #include "common/status.h"
 #include "enrich/geo.h"
+#include "store/chunk_sums.h"
+#include "store/codec.h"
 #include "store/source_set.h"
 
 namespace teiten {
@@ -153,12 +155,21 @@ class RollupFile {
   Status AppendHeavy(const KeyRec& r, std::vector<HeavyEntry>* out) const;
   // Decodes the whole file back into mergeable form.
   Result<DayRollup> Decode() const;
-  // Verifies the checksum over the whole file (for `teiten check`).
+  // Verifies the checksum over the whole file (for `teiten verify`; a query verifies only what
+  // it reads).
   Status Verify() const;
   uint64_t size() const { return size_; }
 
  private:
   RollupFile() = default;
+  // Verifies [offset, offset + length) of the body before it is read (format 4; format 3 files
+  // are verified whole when opened).
+  Status Check(uint64_t offset, uint64_t length) const;
+  // The bytes of the source set at `offset`, verified.
+  Result<codec::Reader> SetBytes(uint64_t offset) const;
+  bool v3_ = false;
+  uint64_t body_end_ = 0;  // where the sets end: the chunk table (format 4) or the footer
+  ChunkSums sums_;
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
