@@ -616,17 +616,20 @@ int RunMerge(const Common& c, bool all) {
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
   if (!store.ok()) return Fail(store.status());
-  size_t before = 0;
-  (*store)->ForEachRollup([&](const std::string&) { ++before; });
+  auto count_files = [&] {
+    std::set<std::string> files;  // a part may be named by a sensor's key and a pooled one
+    (*store)->ForEachRollup([&](const std::string& f) { files.insert(f); });
+    return files.size();
+  };
+  size_t before = count_files();
   MergeOptions mo;
   mo.all = all;
   auto r = (*store)->Merge(mo);
   if (!r.ok()) return Fail(r.status());
-  size_t after = 0;
-  (*store)->ForEachRollup([&](const std::string&) { ++after; });
+  size_t after = count_files();
   Table t({"measure", "value"});
-  t.AddRow({Text("rollup parts before"), Count(before)});
-  t.AddRow({Text("rollup parts after"), Count(after)});
+  t.AddRow({Text("rollup files before"), Count(before)});
+  t.AddRow({Text("rollup files after"), Count(after)});
   t.AddRow({Text("merged parts written"), Count(r->merges)});
   t.AddRow({Text("MB read"), Fixed(static_cast<double>(r->bytes_read) / 1e6, 1)});
   t.AddRow({Text("MB written"), Fixed(static_cast<double>(r->bytes_written) / 1e6, 1)});

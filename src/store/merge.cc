@@ -76,8 +76,11 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   const std::string& dir = store_->dir_;
   uint64_t gen = next_.generation + 1;
   int serial = 0;
-  // Merges the chosen parts of one list in place; `name` is the merged file's stem.
-  auto merge_list = [&](std::vector<std::string>* parts, const std::string& name) -> Status {
+  // Merges the chosen parts of one list in place; `name` is the merged file's stem. `entry` is
+  // the one sensor entry the merged part holds (kAllSensors for a pooled key, whose parts may be
+  // one sensor's parts shared with that sensor's key), or -1 to keep each part's entries.
+  auto merge_list = [&](std::vector<std::string>* parts, const std::string& name,
+                        int entry) -> Status {
     for (int round = 0; round < 64; ++round) {
       std::vector<uint64_t> sizes;
       std::error_code ec;
@@ -90,6 +93,12 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       for (size_t i : pick) {
         ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir) / (*parts)[i]).string()));
         ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+        if (entry >= 0 && (one.sensors.size() != 1 || one.sensors.begin()->first != entry)) {
+          SensorDay all;
+          for (const auto& [sensor, sd] : one.sensors) all.Merge(sd);
+          one.sensors.clear();
+          one.sensors[static_cast<uint16_t>(entry)] = std::move(all);
+        }
         if (first) {
           merged = std::move(one);
           first = false;
@@ -128,7 +137,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     for (auto& [sensor, parts] : per_sensor) {
       if (parts.size() < 2) continue;
       RETURN_IF_ERROR(
-          merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor)));
+          merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor), -1));
     }
   }
   for (auto& [label, parts] : next_.periods) {
@@ -139,7 +148,9 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         slash == std::string::npos
             ? label + ".all"
             : fmt::format("{}.s{:05}", label.substr(0, slash), std::stoul(label.substr(slash + 2)));
-    RETURN_IF_ERROR(merge_list(&parts, name));
+    int entry = slash == std::string::npos ? kAllSensors
+                                           : static_cast<int>(std::stoul(label.substr(slash + 2)));
+    RETURN_IF_ERROR(merge_list(&parts, name, entry));
   }
   if (stats->merges == 0) return OkStatus();  // nothing due: the manifest stays as it is
   next_.generation++;

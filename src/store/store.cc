@@ -704,7 +704,50 @@ Status Store::Transaction::CommitPeriods() {
     }
     fresh.merge(quarters);
   }
+  // A committed day of [first, end) at `sensor` (kAllSensors: any), in the manifest this
+  // transaction started from: a period key without parts must then start from them.
+  auto has_days = [&](int32_t first, int32_t end, uint16_t sensor) {
+    for (auto d = next_.days.lower_bound(first); d != next_.days.end() && d->first < end; ++d) {
+      if (sensor == kAllSensors || d->second.count(sensor)) return true;
+    }
+    return false;
+  };
+  auto base_free = [&](const std::string& label, const Span& span) {
+    return next_.periods.count(label) || !has_days(span.first, span.end, span.sensor);
+  };
+  // The one sensor this transaction added to a pooled key, or kAllSensors when several.
+  auto only_sensor = [&](const std::string& label, const Span& span) -> uint16_t {
+    std::set<uint16_t> seen;
+    if (span.end == span.first + 1) {
+      for (const auto& [sensor, sd] : pending_.at(span.first).sensors) seen.insert(sensor);
+    } else {
+      for (auto f = fresh.lower_bound({label, 0}); f != fresh.end() && f->first.first == label;
+           ++f) {
+        seen.insert(f->first.second);
+      }
+    }
+    return seen.size() == 1 ? *seen.begin() : kAllSensors;
+  };
+  // Pooled keys whose part is the same bytes as a one-sensor part (a capture is one sensor's):
+  // the pooled key names that part instead of a copy. Merges of a pooled key unite its parts'
+  // sensors into one entry.
+  std::map<std::string, std::string> share;  // pooled label → the per-sensor label it shares
   for (const auto& [label, span] : spans) {
+    if (span.sensor != kAllSensors) continue;
+    uint16_t one = only_sensor(label, span);
+    if (one == kAllSensors || !base_free(label, span)) continue;
+    if (span.end == span.first + 1) {
+      shared_days_[span.first] = one;  // names the sensor-day part WritePending writes
+      continue;
+    }
+    std::string per = SensorPeriodLabel(label, one);
+    if (spans.count(per) && base_free(per, spans.at(per))) share[label] = per;
+  }
+  for (const auto& [label, span] : spans) {
+    if (span.sensor == kAllSensors &&
+        (share.count(label) || (span.end == span.first + 1 && shared_days_.count(span.first)))) {
+      continue;
+    }
     // The part holds this transaction's counts only: nothing already stored is read or written
     // again (parts are merged later by Store::Merge).
     DayRollup period;
@@ -747,6 +790,8 @@ Status Store::Transaction::CommitPeriods() {
     RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
     next_.periods[label].push_back(rel);
   }
+  for (const auto& [pooled, per] : share)
+    next_.periods[pooled].push_back(next_.periods[per].back());
   return OkStatus();
 }
 
@@ -770,8 +815,12 @@ Status Store::Transaction::WritePending() {
       std::vector<uint8_t> bytes = one.Encode();
       RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
       next_.days[d][sensor].push_back(rel);
+      auto sh = shared_days_.find(d);
+      if (sh != shared_days_.end() && sh->second == sensor)
+        next_.periods[DayLabel(d)].push_back(rel);
     }
   }
+  shared_days_.clear();
   pending_.clear();
   pending_bytes_ = 0;
   return OkStatus();
