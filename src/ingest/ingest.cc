@@ -1,11 +1,18 @@
 #include "ingest/ingest.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <future>
 #include <memory>
 
@@ -25,32 +32,119 @@ std::string DescribeGeoDb(const GeoDbInfo& info) {
   return fmt::format("{} {} {}", info.database_type, info.BuildDate(), info.path);
 }
 
+namespace {
+
+// A stream (standard input, a FIFO, a socket) is read once, to its end, into a file of the
+// store's tmp/ folder, which is then ingested like a capture file and removed: the capture
+// readers detect compression and pcapng by reading ahead, which a pipe cannot give back. The
+// stream's identity is still what it contains. Files left by an ingest that was killed are
+// removed by the next one (their process is gone).
+class StreamSpool {
+ public:
+  ~StreamSpool() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  Result<std::string> Fill(const std::string& store_dir, const std::string& source) {
+    std::string dir = store_dir + "/tmp";
+    ::mkdir(dir.c_str(), 0755);
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        int pid = 0;
+        if (std::sscanf(e->d_name, "stream-%d-", &pid) == 1 && pid != ::getpid() &&
+            ::kill(pid, 0) != 0 && errno == ESRCH) {
+          ::unlink((dir + "/" + e->d_name).c_str());
+        }
+      }
+      ::closedir(d);
+    }
+    static int serial = 0;
+    path_ = fmt::format("{}/stream-{}-{}.cap", dir, ::getpid(), ++serial);
+    int in = source == "-" ? ::dup(0) : ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return IoError(fmt::format("{}: {}", source, std::strerror(errno)));
+    int out = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+      ::close(in);
+      return IoError(fmt::format("{}: {}", path_, std::strerror(errno)));
+    }
+    std::vector<char> buf(size_t{1} << 20);
+    Status st;
+    while (true) {
+      ssize_t n = ::read(in, buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        st = IoError(fmt::format("{}: read: {}", source, std::strerror(errno)));
+        break;
+      }
+      for (ssize_t done = 0; done < n;) {
+        ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          st = IoError(fmt::format("{}: write: {}", path_, std::strerror(errno)));
+          break;
+        }
+        done += w;
+      }
+      if (!st.ok()) break;
+    }
+    ::close(in);
+    ::close(out);
+    RETURN_IF_ERROR(st);
+    return path_;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
 Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std::string& path) {
+  struct stat st {};
+  if (path == "-" || (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))) {
+    StreamSpool spool;
+    ASSIGN_OR_RETURN(std::string copy, spool.Fill(store_->dir(), path));
+    ASSIGN_OR_RETURN(IngestSummary sum, IngestCapture(sensor, copy, path == "-" ? "stdin" : path));
+    return sum;
+  }
+  return IngestCapture(sensor, path, path);
+}
+
+Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const std::string& path,
+                                              const std::string& name) {
   auto t0 = std::chrono::steady_clock::now();
   IngestSummary sum;
-  sum.path = path;
+  sum.path = name;
   // A regular file whose bytes were ingested before is skipped without decoding it (stores
   // written before content identities know inputs only this way). Streams are read once: their
   // identity is only known at their end.
   std::string file_hash;
-  struct stat st {};
-  if (path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+  if (name == path) {
     ASSIGN_OR_RETURN(file_hash, HashFile(path));
     for (const InputRecord& in : store_->manifest().inputs) {
       if (in.hash == file_hash || in.file_hash == file_hash) {
-        RETURN_IF_ERROR(SameSensor(in, sensor, path));
+        RETURN_IF_ERROR(SameSensor(in, sensor, name));
         sum.hash = in.hash;
         sum.already_ingested = true;
         return sum;
       }
     }
   }
-  ASSIGN_OR_RETURN(auto file, PcapFile::Open(path));
+  // Errors name the input as the user gave it, not a stream's copy.
+  auto named = [&](std::string text) {
+    for (size_t at; name != path && (at = text.find(path)) != std::string::npos;) {
+      text.replace(at, path.size(), name);
+    }
+    return text;
+  };
+  auto opened = PcapFile::Open(path);
+  if (!opened.ok()) return Status(opened.status().code(), named(opened.status().message()));
+  std::unique_ptr<PcapFile> file = std::move(*opened);
   if (!Decoder::SupportsLinkType(file->datalink())) {
     return InvalidArgument(
         fmt::format("{}: link type {} is not one teiten decodes (Ethernet, "
                     "Linux SLL/SLL2, raw IP, loopback)",
-                    path, file->datalink()));
+                    name, file->datalink()));
   }
   ASSIGN_OR_RETURN(auto txn, store_->Begin());
   txn->set_memory_budget(opts_.memory_budget);
@@ -96,7 +190,7 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   while (true) {
     auto more = file->Next(&pkt);
     if (!more.ok()) {
-      sum.error = more.status().message();
+      sum.error = named(more.status().message());
       break;
     }
     if (!*more) break;
@@ -175,7 +269,7 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
     if (in.hash != sum.hash) continue;
     // The same packets, arrived another way (compressed differently, piped, renamed): the
     // transaction is dropped whole.
-    RETURN_IF_ERROR(SameSensor(in, sensor, path));
+    RETURN_IF_ERROR(SameSensor(in, sensor, name));
     sum.already_ingested = true;
     sum.kept = 0;
     return sum;
@@ -186,7 +280,7 @@ Result<IngestSummary> Ingester::IngestFile(const SensorConfig& sensor, const std
   rec.extends = extends;
   rec.prefix_packets = prefix_packets;
   rec.sensor = sensor.id;
-  rec.path = path;
+  rec.path = name;
   rec.packets_read = sum.packets_read;
   rec.kept = sum.kept;
   rec.dropped = sum.dropped;

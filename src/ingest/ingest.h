@@ -57,9 +57,15 @@ class Ingester {
 
   // Ingests one capture for `sensor`. A capture that cannot be opened at all is an error; one
   // that breaks part-way is committed up to the break, with the error in the summary.
+  // `path` "-" is standard input; it and other streams (FIFOs) are read once to their end (kept
+  // in the store's tmp/ folder until committed), so `tcpdump -w - | teiten ingest -` works for a
+  // capture that ends; a kill leaves the store as before the stream.
   Result<IngestSummary> IngestFile(const SensorConfig& sensor, const std::string& path);
 
  private:
+  // Ingests the capture file at `path`, recorded (and named in errors) as `name`.
+  Result<IngestSummary> IngestCapture(const SensorConfig& sensor, const std::string& path,
+                                      const std::string& name);
   Status Flush(Store::Transaction* txn, ObservationBatch* batch);
 
   Store* store_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1275,6 +1276,89 @@ TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits)
   old = Store::Open(Path("old"), {});
   EXPECT_EQ(AnswersOver(**old, span), want);
   EXPECT_EQ((*old)->manifest().format, 3);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST_F(StoreTest, AStreamFromAFifoIsIngestedOnceAndAKillMidStreamChangesNothing) {
+  // Regression (issue 10): a FIFO or /dev/stdin hung or was refused (the identity hash read the
+  // input before ingesting it).
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 3000; ++i)
+    pkts.push_back({kAug12Jst + i * 1000, 0x07000000u + i % 70, kNet + (i & 0xFF), 6,
+                    static_cast<uint16_t>(22 + i % 3)});
+  WritePcap(Path("s.pcap"), pkts);
+  testing::Run("gzip -c " + Path("s.pcap") + " > " + Path("s.pcap.gz"));
+  Open();
+  ASSERT_EQ(mkfifo(Path("fifo").c_str(), 0600), 0);
+  // A writer that sends half the capture and stalls; the reading ingest is killed meanwhile.
+  pid_t writer = fork();
+  if (writer == 0) {
+    std::string bytes = testing::Run("cat " + Path("s.pcap"));
+    FILE* f = fopen(Path("fifo").c_str(), "w");
+    fwrite(bytes.data(), 1, bytes.size() / 2, f);
+    fflush(f);
+    sleep(30);
+    _exit(0);
+  }
+  pid_t reader = fork();
+  if (reader == 0) {
+    auto s = Store::Open(Path("store"), {});
+    auto r = Ingester(s->get(), nullptr).IngestFile(Sensor(), Path("fifo"));
+    _exit(r.ok() ? 0 : 1);
+  }
+  usleep(300000);
+  kill(reader, SIGKILL);
+  kill(writer, SIGKILL);
+  waitpid(reader, nullptr, 0);
+  waitpid(writer, nullptr, 0);
+  Open();
+  EXPECT_TRUE(store_->manifest().inputs.empty());
+  // The whole capture through the FIFO, gzipped: counted once, and the plain file is the same
+  // input.
+  writer = fork();
+  if (writer == 0) {
+    testing::Run("cat " + Path("s.pcap.gz") + " > " + Path("fifo"));
+    _exit(0);
+  }
+  IngestSummary s = Ingest(Path("fifo"));
+  waitpid(writer, nullptr, 0);
+  EXPECT_EQ(s.kept, 3000u);
+  EXPECT_EQ(s.error, "");
+  ASSERT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_EQ(store_->manifest().inputs[0].path, Path("fifo"));
+  EXPECT_EQ(store_->manifest().inputs[0].file_hash, "");
+  EXPECT_TRUE(Ingest(Path("s.pcap")).already_ingested);
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 3000u);
+  // The killed reader's copy was removed by the next ingest; this one removed its own.
+  EXPECT_TRUE(fs::is_empty(Path("store/tmp")));
+}
+
+TEST_F(StoreTest, TeitenIngestReadsStandardInput) {
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 500; ++i)
+    pkts.push_back({kAug12Jst + i, 0x08000000u + i % 9, kNet + 1, 17, 53});
+  WritePcap(Path("in.pcap"), pkts);
+  std::ofstream(Path("t.toml")) << "[store]\npath = \"" << Path("cli-store")
+                                << "\"\n[[sensor]]\nid = \"s1\"\nprefixes = [\"203.0.113.0/24\"]\n";
+  const std::string teiten = TEITEN_BIN;
+  bool ok = false;
+  std::string out = testing::Run("zstd -q -c " + Path("in.pcap") + " | " + teiten +
+                                     " ingest --config " + Path("t.toml") + " --sensor s1 - 2>&1",
+                                 &ok);
+  EXPECT_TRUE(ok) << out;
+  EXPECT_NE(testing::Run("cat " + Path("cli-store/MANIFEST")).find("\"path\": \"stdin\""),
+            std::string::npos);
+  out = testing::Run(teiten + " ingest --config " + Path("t.toml") + " --sensor s1 " +
+                     Path("in.pcap") + " 2>&1");
+  EXPECT_NE(out.find("already ingested"), std::string::npos) << out;
+  out = testing::Run(teiten + " top ports --format csv --config " + Path("t.toml") +
+                     " --period 2018-08-12");
+  EXPECT_NE(out.find("53/UDP (domain),500"), std::string::npos) << out;
 }
 
 }  // namespace
