@@ -224,8 +224,12 @@ Result<uint64_t> DistinctSources(const Cover& c, Dimension dim, uint64_t key, bo
   if (refs.size() == 1) return refs[0].count;
   std::vector<uint32_t> v4;
   std::vector<IpAddr> v6;
-  for (const Ref& r : refs) RETURN_IF_ERROR(r.file->AppendSetMembers(r.offset, &v4, &v6));
-  return CountDistinct(&v4, &v6);
+  std::vector<size_t> runs;  // each set's members are ascending: where each begins
+  for (const Ref& r : refs) {
+    runs.push_back(v4.size());
+    RETURN_IF_ERROR(r.file->AppendSetMembers(r.offset, &v4, &v6));
+  }
+  return CountDistinctRuns(&v4, runs, &v6);
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> Ranked(const std::unordered_map<uint64_t, uint64_t>& m) {

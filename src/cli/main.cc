@@ -246,6 +246,15 @@ int RunIngest(const Common& c, const std::string& sensor_id,
     t.AddRow({Text(f), Count(r->packets_read), Count(r->kept), Count(dropped), Count(anomalies),
               Fixed(r->seconds, 2), Fixed(mpps, 2), Text(status)});
   }
+  // Keys no commit has touched for ten minutes are merged whole (within a bounded budget per
+  // command), so a store fed by periodic ingests converges to one part a key without anyone
+  // running `teiten merge`.
+  MergeOptions cold;
+  cold.cold_after_s = 600;
+  if (auto m = (*store)->Merge(cold); !m.ok()) {
+    std::cerr << "teiten: merging rollup parts: " << m.status().ToString() << "\n";
+    rc = 1;
+  }
   auto fmt_ok = ParseFormat(c.format);
   t.Write(std::cout, fmt_ok.ok() ? *fmt_ok : OutputFormat::kTable);
   return rc;
@@ -624,6 +633,7 @@ int RunMerge(const Common& c, bool all) {
   size_t before = count_files();
   MergeOptions mo;
   mo.all = all;
+  mo.cold_after_s = 600;
   auto r = (*store)->Merge(mo);
   if (!r.ok()) return Fail(r.status());
   size_t after = count_files();

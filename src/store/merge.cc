@@ -1,8 +1,10 @@
 // Merging rollup parts (Store::Merge): see store.h and docs/STORE_FORMAT.md.
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -76,6 +78,8 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   const std::string& dir = store_->dir_;
   uint64_t gen = next_.generation + 1;
   int serial = 0;
+  uint64_t cold_read = 0;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
   // Merges the chosen parts of one list in place; `name` is the merged file's stem. `entry` is
   // the one sensor entry the merged part holds (kAllSensors for a pooled key, whose parts may be
   // one sensor's parts shared with that sensor's key), or -1 to keep each part's entries.
@@ -86,7 +90,22 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       std::error_code ec;
       for (const auto& rel : *parts) sizes.push_back(fs::file_size(fs::path(dir) / rel, ec));
       if (ec) return IoError(fmt::format("{}: {}", dir, ec.message()));
-      std::vector<size_t> pick = Choose(sizes, opts);
+      MergeOptions key_opts = opts;
+      if (opts.cold_after_s > 0 && !opts.all && parts->size() > 1 &&
+          cold_read < opts.cold_budget_bytes) {
+        int64_t newest = 0;
+        for (const auto& rel : *parts) {
+          struct stat st {};
+          if (::stat((fs::path(dir) / rel).c_str(), &st) == 0) {
+            newest = std::max<int64_t>(newest, st.st_mtime);
+          }
+        }
+        key_opts.all = newest <= now - opts.cold_after_s;
+      }
+      std::vector<size_t> pick = Choose(sizes, key_opts);
+      if (key_opts.all && !opts.all) {
+        for (size_t i : pick) cold_read += sizes[i];
+      }
       if (pick.empty()) return OkStatus();
       DayRollup merged;
       bool first = true;
@@ -132,8 +151,9 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       only_labels.insert(l);
     }
   }
+  const bool cold_pass = opts.cold_after_s > 0;
   for (auto& [day, per_sensor] : next_.days) {
-    if (!only_days.empty() && !only_days.count(day)) continue;
+    if (!only_days.empty() && !only_days.count(day) && !cold_pass) continue;
     for (auto& [sensor, parts] : per_sensor) {
       if (parts.size() < 2) continue;
       RETURN_IF_ERROR(
@@ -143,7 +163,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   for (auto& [label, parts] : next_.periods) {
     if (parts.size() < 2) continue;
     size_t slash = label.find('/');
-    if (!only_labels.empty() && !only_labels.count(label.substr(0, slash))) continue;
+    if (!only_labels.empty() && !only_labels.count(label.substr(0, slash)) && !cold_pass) continue;
     std::string name =
         slash == std::string::npos
             ? label + ".all"

@@ -193,4 +193,33 @@ uint64_t CountDistinct(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) {
   return n + static_cast<uint64_t>(std::unique(v6->begin(), v6->end()) - v6->begin());
 }
 
+uint64_t CountDistinctRuns(std::vector<uint32_t>* v4, const std::vector<size_t>& run_starts,
+                           std::vector<IpAddr>* v6) {
+  const size_t k = run_starts.size();
+  if (k > 16) return CountDistinct(v4, v6);
+  // Each run is a set's members, ascending and unique: walk the runs' heads together and count
+  // each value once. No sort, no count tables: linear in the members, k compares each.
+  std::vector<size_t> at(run_starts), end(k);
+  for (size_t i = 0; i < k; ++i) end[i] = i + 1 < k ? run_starts[i + 1] : v4->size();
+  const uint32_t* m = v4->data();
+  uint64_t n = 0;
+  while (true) {
+    bool any = false;
+    uint32_t low = 0;
+    for (size_t i = 0; i < k; ++i) {
+      if (at[i] < end[i] && (!any || m[at[i]] < low)) {
+        low = m[at[i]];
+        any = true;
+      }
+    }
+    if (!any) break;
+    ++n;
+    for (size_t i = 0; i < k; ++i) {
+      if (at[i] < end[i] && m[at[i]] == low) ++at[i];
+    }
+  }
+  std::sort(v6->begin(), v6->end());
+  return n + static_cast<uint64_t>(std::unique(v6->begin(), v6->end()) - v6->begin());
+}
+
 }  // namespace teiten

@@ -60,5 +60,9 @@ class SourceSet {
 
 // Distinct members of the gathered lists (which it reorders).
 uint64_t CountDistinct(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
+// The same when `v4` is made of sorted runs of unique members (sets appended one after another,
+// run i starting at run_starts[i]): counted by walking the runs together, without sorting.
+uint64_t CountDistinctRuns(std::vector<uint32_t>* v4, const std::vector<size_t>& run_starts,
+                           std::vector<IpAddr>* v6);
 
 }  // namespace teiten

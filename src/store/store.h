@@ -121,6 +121,12 @@ struct MergeOptions {
   // When not empty, only the keys of these local days: each sensor's day, the pooled day, and
   // the months and quarters holding them (what a commit of those days added parts to).
   std::vector<int32_t> days;
+  // Also merge whole (as `all`) every key that is cold — none of its parts written in the last
+  // `cold_after_s` seconds — until `cold_budget_bytes` of parts have been read. A query over a
+  // key of one part reads its stored distinct counts; over several it unites their sets, which
+  // costs time in the size of the sets. 0: no cold pass.
+  int64_t cold_after_s = 0;
+  uint64_t cold_budget_bytes = uint64_t{512} << 20;
 };
 struct MergeStats {
   uint64_t merges = 0;        // merged parts written

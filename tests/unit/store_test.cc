@@ -1363,3 +1363,39 @@ TEST_F(StoreTest, TeitenIngestReadsStandardInput) {
 
 }  // namespace
 }  // namespace teiten
+
+#include <utime.h>
+
+namespace teiten {
+namespace {
+
+TEST_F(StoreTest, KeysNoCommitTouchedForTenMinutesAreMergedWhole) {
+  WriteSmallCaptures(dir_.path(), 12);
+  Open();
+  for (int f = 0; f < 12; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  const std::string want = FullAnswers(*store_);
+  ASSERT_GT(store_->manifest().periods.at("2018Q3").size(), 1u);
+  MergeOptions cold;
+  cold.cold_after_s = 600;
+  ASSERT_TRUE(store_->Merge(cold).ok());  // everything is fresh: nothing merged whole
+  ASSERT_GT(store_->manifest().periods.at("2018Q3").size(), 1u);
+  // Ten minutes later (the parts' times set back).
+  for (const auto& e : fs::directory_iterator(Path("store/rollup"))) {
+    struct utimbuf old {
+      static_cast<time_t>(std::time(nullptr) - 700), static_cast<time_t>(std::time(nullptr) - 700)
+    };
+    ASSERT_EQ(utime(e.path().c_str(), &old), 0);
+  }
+  auto m = store_->Merge(cold);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT(m->merges, 0u);
+  for (const auto& [label, parts] : store_->manifest().periods)
+    EXPECT_EQ(parts.size(), 1u) << label;
+  for (const auto& [d, per_sensor] : store_->manifest().days) {
+    for (const auto& [s, parts] : per_sensor) EXPECT_EQ(parts.size(), 1u) << d;
+  }
+  EXPECT_EQ(FullAnswers(*store_), want);
+}
+
+}  // namespace
+}  // namespace teiten
