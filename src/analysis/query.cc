@@ -47,8 +47,23 @@ bool AllSensors(const Store& store, const SensorSelection& f) {
   return true;
 }
 
+// The counter sections a query of `dim` reads from each view (RollupFile::CheckSections).
+uint32_t SectionsOf(Dimension d) {
+  switch (d) {
+    case Dimension::kPort:
+      return RollupFile::kPorts;
+    case Dimension::kCountry:
+      return RollupFile::kCountries;
+    case Dimension::kAsn:
+      return RollupFile::kAsns;
+    case Dimension::kSensor:
+      break;
+  }
+  return 0;
+}
+
 Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const SensorSelection& f,
-                        bool pooled) {
+                        bool pooled, uint32_t sections) {
   Cover c;
   const Manifest& m = store.manifest();
   // Adds a period rollup's view; false when the store has no such file.
@@ -58,6 +73,7 @@ Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const Se
     if (parts->empty()) return false;
     for (const auto& file : *parts) {
       for (const auto& v : file->sensors()) {
+        RETURN_IF_ERROR(file->CheckSections(v, sections));
         c.views.push_back(v);
         c.any = true;
       }
@@ -75,6 +91,7 @@ Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const Se
       if (!roll) continue;
       for (const auto& v : roll->sensors()) {
         if (!want(v.sensor)) continue;
+        RETURN_IF_ERROR(v.file->CheckSections(v, sections));
         c.views.push_back(v);
         c.any = true;
       }
@@ -139,7 +156,7 @@ Result<Cover> CoverDays(const Store& store, int32_t first, int32_t end, const Se
 Result<Cover> CoverPeriod(const Store& store, Dimension dim, const Period& p,
                           const SensorSelection& f) {
   return CoverDays(store, p.first_day, p.end_day, f,
-                   dim != Dimension::kSensor && AllSensors(store, f));
+                   dim != Dimension::kSensor && AllSensors(store, f), SectionsOf(dim));
 }
 
 // Sums packets per key over the views, as (key, packets) in no particular order. For kSensor the
@@ -293,7 +310,7 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   auto prev = SumPackets(pc, dim, &prev_total);
   if (dim == Dimension::kSensor && AllSensors(store, f)) {
     // Every sensor's sources together: the pooled rollups hold them already united.
-    ASSIGN_OR_RETURN(Cover all, CoverDays(store, period.first_day, period.end_day, f, true));
+    ASSIGN_OR_RETURN(Cover all, CoverDays(store, period.first_day, period.end_day, f, true, 0));
     ASSIGN_OR_RETURN(res.total_sources, DistinctSources(all, dim, 0, true));
   } else {
     ASSIGN_OR_RETURN(res.total_sources, DistinctSources(cc, dim, 0, true));
@@ -397,7 +414,8 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
       pt.packets.assign(nseries, 0);
       pt.sources.assign(nseries, 0);
       ASSIGN_OR_RETURN(
-          Cover c, CoverDays(store, lo, hi, f, dim != Dimension::kSensor && AllSensors(store, f)));
+          Cover c, CoverDays(store, lo, hi, f, dim != Dimension::kSensor && AllSensors(store, f),
+                             SectionsOf(dim)));
       for (size_t s = 0; s < nseries; ++s) {
         bool whole = keys.empty();
         if (whole) {
@@ -462,7 +480,7 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
   bool all = AllSensors(store, f);  // one pooled day rollup a day instead of one per sensor
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
     daily.emplace_back();
-    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all));
+    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all, 0));  // port x country frames
     for (const auto& v : c.views) {
       ASSIGN_OR_RETURN(auto shared, v.file->PortCountryShared(v));
       const std::vector<RollupFile::PairRec>& pc = *shared;

@@ -1,8 +1,8 @@
-// Chunk checksums: a file's body cut into 64 KiB chunks, each with its own XXH3-64, so that a
+// Chunk checksums: a file's body cut into 16 KiB chunks, each with its own XXH3-64, so that a
 // reader verifies exactly the chunks it reads instead of the whole file (a per-IP lookup reads a
 // few KB of a source index that may hold a gigabyte). The table sits at the end of the file:
 //
-//   body | n × u64 XXH3-64(chunk i) | u64 n | u64 XXH3-64(the table and n)
+//   body | n × u64 XXH3-64(chunk i) | u64 chunk size | u64 n | u64 XXH3-64(the table, size, n)
 //
 // followed by the file's own footer. The whole-file checksum in that footer stays for
 // `teiten verify`.
@@ -24,14 +24,15 @@ namespace teiten {
 
 class ChunkSums {
  public:
-  static constexpr uint64_t kChunk = 65536;
+  static constexpr uint64_t kChunk = 16384;  // what Append writes; readers take the file's
 
   // Appends the table for out[0, out.size()) to `out`.
   static void Append(std::vector<uint8_t>* out);
 
   // Reads the table that ends at `table_end` (the table's last byte + 1) of the mapping at
   // `base`; the body is everything before the table. DataLoss naming `path` when the table does
-  // not fit or its checksum is wrong.
+  // not fit the file. The table's own checksum is left to whole-file verification: a damaged
+  // entry fails its chunk's check.
   Status Open(const uint8_t* base, uint64_t table_end, const std::string& path);
   uint64_t body_size() const { return body_size_; }
 
@@ -43,7 +44,7 @@ class ChunkSums {
  private:
   const uint8_t* base_ = nullptr;
   const uint8_t* table_ = nullptr;
-  uint64_t body_size_ = 0, chunks_ = 0;
+  uint64_t body_size_ = 0, chunks_ = 0, chunk_ = kChunk;
   std::string path_;
   std::unique_ptr<std::atomic<uint8_t>[]> verified_;
 };

@@ -384,8 +384,13 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
         return DataLoss(
             fmt::format("rollup {}: sensor {} section {} out of bounds", path, v.sensor, s));
       }
-      RETURN_IF_ERROR(f->Check(off[s], cnt[s] * widths[s]));
     }
+    const uint64_t key_bytes = sizeof(KeyRec);
+    f->section_bytes_.push_back({std::pair{off[0], cnt[0] * key_bytes},
+                                 std::pair{off[1], cnt[1] * key_bytes},
+                                 std::pair{off[2], cnt[2] * key_bytes},
+                                 std::pair{off[4], cnt[4] * uint64_t{sizeof(uint64_t)}}});
+    v.index = i;
     auto span = [&](int s, auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       return Span<T>{reinterpret_cast<const T*>(f->base_ + off[s]), cnt[s]};
@@ -399,6 +404,8 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     f->sensors_.push_back(v);
   }
   if (r.failed()) return DataLoss(fmt::format("rollup {}: directory cut short", path));
+  f->checked_.reset(new std::atomic<uint32_t>[n]);
+  for (uint32_t i = 0; i < n; ++i) f->checked_[i].store(0, std::memory_order_relaxed);
   return f;
 }
 
@@ -524,6 +531,19 @@ Status RollupFile::Verify() const {
         "file, `teiten rebuild` makes the rollups again from the segments)",
         path_));
   }
+  return OkStatus();
+}
+
+Status RollupFile::CheckSections(const SensorView& v, uint32_t mask) const {
+  if (v3_ || v.file != this || v.index >= section_bytes_.size()) return OkStatus();
+  uint32_t done = checked_[v.index].load(std::memory_order_acquire);
+  if ((done & mask) == mask) return OkStatus();
+  for (int s = 0; s < 4; ++s) {
+    if (!(mask & (1u << s)) || (done & (1u << s))) continue;
+    const auto& [off, len] = section_bytes_[v.index][static_cast<size_t>(s)];
+    RETURN_IF_ERROR(Check(off, len));
+  }
+  checked_[v.index].fetch_or(mask, std::memory_order_acq_rel);
   return OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -117,8 +118,11 @@ class RollupFile {
     const T* begin() const { return data; }
     const T* end() const { return data + size; }
   };
+  // Sections of a sensor entry, for CheckSections.
+  enum Section : uint32_t { kPorts = 1, kCountries = 2, kAsns = 4, kSlots = 8 };
   struct SensorView {
     const RollupFile* file = nullptr;  // the file the spans below point into
+    uint32_t index = 0;                // of the entry in its file
     uint16_t sensor = 0;
     uint64_t packets = 0;
     uint64_t sources = 0;  // distinct members of the total set
@@ -138,6 +142,10 @@ class RollupFile {
   int32_t end_day() const { return end_day_; }  // exclusive
   uint32_t heavy_slots() const { return heavy_slots_; }
   const std::vector<SensorView>& sensors() const { return sensors_; }
+  // Verifies the counter sections `mask` (Section bits) of a view before its spans are read;
+  // each once per file. The header and directory (packets, distinct sources, set offsets) are
+  // verified by Open; sets, heavy lists and port × country frames when they are read.
+  Status CheckSections(const SensorView& v, uint32_t mask) const;
   // Decodes the port × country records of one sensor (stored compressed: they are many and
   // read only for a port-by-region figure).
   Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;
@@ -168,6 +176,8 @@ class RollupFile {
   // The bytes of the source set at `offset`, verified.
   Result<codec::Reader> SetBytes(uint64_t offset) const;
   bool v3_ = false;
+  std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
+  std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry
   uint64_t body_end_ = 0;  // where the sets end: the chunk table (format 4) or the footer
   ChunkSums sums_;
   std::string path_;
