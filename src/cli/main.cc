@@ -21,6 +21,7 @@
 #include "sensor/config.h"
 #include "simulate/simulate_command.h"
 #include "store/store.h"
+#include "store/verify.h"
 
 namespace teiten {
 namespace {
@@ -649,6 +650,85 @@ int RunMerge(const Common& c, bool all) {
   return 0;
 }
 
+std::string StorePathFor(const Common& c) {
+  if (!c.store_path.empty()) return c.store_path;
+  auto cfg = LoadConfigFor(c);
+  return cfg.ok() ? cfg->store_path : "";
+}
+
+int RunVerify(const Common& c) {
+  std::string dir = StorePathFor(c);
+  if (dir.empty()) return Fail(InvalidArgument("no store: give --store or --config"));
+  auto r = VerifyStore(dir);
+  if (!r.ok()) return Fail(r.status());
+  for (const auto& w : r->warnings) std::cerr << "teiten: warning: " << w << "\n";
+  for (const auto& f : r->faults) std::cerr << "teiten: fault: " << f << "\n";
+  Table t({"checked", "count"});
+  t.AddRow({Text("days"), Count(r->days)});
+  t.AddRow({Text("segments"), Count(r->segments)});
+  t.AddRow({Text("blocks"), Count(r->blocks)});
+  t.AddRow({Text("rows"), Count(r->rows)});
+  t.AddRow({Text("rollup files"), Count(r->rollup_files)});
+  t.AddRow({Text("index files"), Count(r->index_files)});
+  t.AddRow({Text("faults"), Count(r->faults.size())});
+  t.AddRow({Text("warnings"), Count(r->warnings.size())});
+  auto fmt_ok = ParseFormat(c.format);
+  t.Write(std::cout, fmt_ok.ok() ? *fmt_ok : OutputFormat::kTable);
+  if (!r->ok()) {
+    std::cerr << "teiten: " << dir << " has faults; `teiten rebuild` makes the rollups and "
+              << "indexes again from the segments (a damaged segment's rows are lost)\n";
+    return 1;
+  }
+  return 0;
+}
+
+int RunRebuild(const Common& c) {
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    auto txn = (*store)->Begin();
+    if (!txn.ok()) return Fail(txn.status());
+    if (Status st = (*txn)->RebuildRollups({}); !st.ok()) return Fail(st);
+  }
+  {
+    auto txn = (*store)->Begin();
+    if (!txn.ok()) return Fail(txn.status());
+    if (Status st = (*txn)->RebuildIndexes(); !st.ok()) return Fail(st);
+  }
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << fmt::format(
+      "rebuilt the rollups and source indexes of {} from its segments in "
+      "{:.1f} s\n",
+      (*store)->dir(), s);
+  return 0;
+}
+
+int RunForget(const Common& c, const std::string& which) {
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  std::vector<const InputRecord*> match;
+  for (const auto& in : (*store)->manifest().inputs) {
+    if (in.hash == which || in.path == which) match.push_back(&in);
+  }
+  if (match.empty())
+    return Fail(NotFound(fmt::format("no input '{}' in {}", which, (*store)->dir())));
+  if (match.size() > 1) {
+    return Fail(InvalidArgument(
+        fmt::format("'{}' names {} inputs: give the identity (teiten forget --input HASH) of one",
+                    which, match.size())));
+  }
+  InputRecord in = *match[0];
+  auto txn = (*store)->Begin();
+  if (!txn.ok()) return Fail(txn.status());
+  if (Status st = (*txn)->Forget(in.hash); !st.ok()) return Fail(st);
+  std::cout << fmt::format("forgot {} ({}, sensor {}): {} packets\n", in.path, in.hash, in.sensor,
+                           Thousands(in.kept));
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -739,6 +819,17 @@ int main(int argc, char** argv) {
   common(merge, false);
   merge->add_flag("--all", merge_all, "merge every key's parts as far as the size cap allows");
 
+  auto* verify = app.add_subcommand(
+      "verify", "check a whole store: checksums, structure, orphans, rollups against segments");
+  common(verify, false);
+  auto* rebuild =
+      app.add_subcommand("rebuild", "make the rollups and source indexes again from the segments");
+  common(rebuild, false);
+  std::string forget_input;
+  auto* forget = app.add_subcommand("forget", "remove one ingested input and all its counts");
+  common(forget, false);
+  forget->add_option("--input", forget_input, "the input's identity (hash) or path")->required();
+
   // Listed for --help only: main() hands `simulate` to its own parser before this point.
   app.add_subcommand("simulate",
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
@@ -747,6 +838,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
   if (merge->parsed()) return RunMerge(c, merge_all);
+  if (verify->parsed()) return RunVerify(c);
+  if (rebuild->parsed()) return RunRebuild(c);
+  if (forget->parsed()) return RunForget(c, forget_input);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
   if (top->parsed()) return RunTop(c, what, period, n);
   if (series->parsed())

@@ -308,6 +308,15 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   return x;
 }
 
+Status SourceIndex::Verify() const {
+  uint64_t want = Load<uint64_t>(base_ + size_ - kFooterSize);
+  if (XXH64(base_, size_ - kFooterSize, 0) != want) {
+    return DataLoss(fmt::format("source index {}: checksum mismatch (the file is damaged)", path_));
+  }
+  if (chunked_) RETURN_IF_ERROR(sums_.Check(0, sums_.body_size()));
+  return OkStatus();
+}
+
 Status SourceIndex::Check(const uint8_t* p, uint64_t n) const {
   if (!chunked_) return OkStatus();  // format 3: verified whole at Open
   return sums_.Check(static_cast<uint64_t>(p - base_), n);

@@ -78,6 +78,9 @@ class SourceIndex {
   SourceIndex(const SourceIndex&) = delete;
   SourceIndex& operator=(const SourceIndex&) = delete;
 
+  // Verifies the whole file (its footer checksum, and the chunk table's): for `teiten verify`;
+  // lookups verify only the chunks they read.
+  Status Verify() const;
   // What the transaction saw of `addr`; false when it never saw it.
   Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
   uint64_t sources() const { return n4_ + n6_; }

@@ -520,16 +520,19 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     while (end < order.size() && day[order[end]] == d) ++end;
     std::vector<uint32_t> part(order.begin() + static_cast<ptrdiff_t>(begin),
                                order.begin() + static_cast<ptrdiff_t>(end));
-    uint64_t id = next_.next_id++;
-    std::string path = (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", id)).string();
-    written_.push_back(path);
+    // Rebuilding rollups re-adds rows already in segments: no segment, no index.
+    uint64_t id = rollups_only_ ? 0 : next_.next_id++;
     SegmentRecord rec;
     rec.id = id;
     rec.day = d;
     rec.rows = part.size();
     rec.ts_min = INT64_MAX;
     rec.ts_max = INT64_MIN;
-    RETURN_IF_ERROR(SegmentWriter::Write(path, batch, part, geo, kZstdLevel, &rec.bytes));
+    if (!rollups_only_) {
+      std::string path = (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", id)).string();
+      written_.push_back(path);
+      RETURN_IF_ERROR(SegmentWriter::Write(path, batch, part, geo, kZstdLevel, &rec.bytes));
+    }
     DayRollup& roll = pending_[d];
     roll.day = d;
     int64_t day_start = tz.DayStartUs(d);
@@ -537,7 +540,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     // once per run, and per-row facts through dense arrays.
     constexpr int64_t kSlotUs = int64_t{kSlotMinutes} * 60 * 1000000;
     uint32_t first_ref = 0;
-    for (size_t b = 0; b * kBlockRows < part.size(); ++b) {
+    for (size_t b = 0; !rollups_only_ && b * kBlockRows < part.size(); ++b) {
       uint32_t ref = index_.AddBlock(id, static_cast<uint32_t>(b), d);
       if (b == 0) first_ref = ref;
     }
@@ -555,11 +558,13 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       const GeoInfo& g = geo[part[r]];
       size_t cells_before = sd.ports.size();
       sd.AddRun(head.src, g, e - r);
-      run_rows.clear();
-      for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
-      index_.AddRun(run_rows.data(), run_rows.size(),
-                    first_ref + static_cast<uint32_t>(r / kBlockRows),
-                    static_cast<uint32_t>((e - 1) / kBlockRows - r / kBlockRows + 1), g);
+      if (!rollups_only_) {
+        run_rows.clear();
+        for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
+        index_.AddRun(run_rows.data(), run_rows.size(),
+                      first_ref + static_cast<uint32_t>(r / kBlockRows),
+                      static_cast<uint32_t>((e - 1) / kBlockRows - r / kBlockRows + 1), g);
+      }
       ++run_id_;
       touched.clear();
       PortKey last_key = UINT32_MAX;
@@ -600,7 +605,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     // A source is one run in this part (rows are sorted by source): the pending counts are
     // exact; fold them into each port's summary.
     for (PortCell* c : heavy_dirty) FoldHeavy(&c->heavy, &c->heavy_pending, kHeavySlots);
-    new_segments_.push_back(rec);
+    if (!rollups_only_) new_segments_.push_back(rec);
     rows_added_ += part.size();
     touched_days_.insert(d);
     begin = end;
@@ -857,6 +862,10 @@ Status Store::Transaction::Commit(InputRecord input) {
   next_.segments.insert(next_.segments.end(), new_segments_.begin(), new_segments_.end());
   if (input.ingested_at == 0) input.ingested_at = static_cast<int64_t>(std::time(nullptr));
   next_.inputs.push_back(std::move(input));
+  return Publish();
+}
+
+Status Store::Transaction::Publish() {
   next_.generation++;
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "rollup").string()));

@@ -248,6 +248,16 @@ class Store::Transaction {
   Status RebuildIndexes();
   // Maintenance, instead of Add/Commit: Store::Merge's work, committed if anything merged.
   Status MergeParts(const MergeOptions& opts, MergeStats* stats);
+  // Maintenance, instead of Add/Commit: makes the rollups of `days` (every day when empty) again
+  // from the segments — the sensors' day parts, and the pooled days, months and quarters that hold
+  // them (pooled and each sensor's; a month or quarter from its other days' parts and the rebuilt
+  // days) — and commits. The segments are the truth: this repairs damaged or lost rollups.
+  // Memory stays within the transaction's budget.
+  Status RebuildRollups(std::set<int32_t> days);
+  // Maintenance: removes the input whose identity is `hash` — its segments, its index files and
+  // its counts from every rollup (the days it touched rebuilt from the other inputs' segments) —
+  // and commits. NotFound when no such input; InvalidArgument when a later input extends it.
+  Status Forget(const std::string& hash);
   uint64_t rows_added() const { return rows_added_; }
   // The local days this transaction added to.
   std::vector<int32_t> days_touched() const { return {touched_days_.begin(), touched_days_.end()}; }
@@ -265,6 +275,8 @@ class Store::Transaction {
   int lock_fd_;
   Manifest next_;
   Status CommitPeriods();
+  Status Publish();  // the manifest of next_, as the commit point
+  bool rollups_only_ = false;
   Status WritePending();
   Status WriteIndex();
   Status Spill();

@@ -1,0 +1,273 @@
+#include "store/verify.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "store/store.h"
+
+namespace teiten {
+namespace {
+
+namespace fs = std::filesystem;
+
+// What the rollups of one key must say, made from rows.
+struct Expected {
+  SensorDay day;  // all its counters (sensor-day keys and pooled days)
+};
+
+std::string Counts(uint64_t packets, uint64_t sources) {
+  return fmt::format("{} packets from {} sources", packets, sources);
+}
+
+// The key's parts decoded and united into one entry.
+Result<SensorDay> Stored(const Store& store, const std::vector<std::string>& parts,
+                         VerifyReport* report) {
+  SensorDay all;
+  for (const auto& rel : parts) {
+    auto f = RollupFile::Open((fs::path(store.dir()) / rel).string());
+    if (!f.ok()) return f.status();
+    RETURN_IF_ERROR((*f)->Verify());
+    ASSIGN_OR_RETURN(DayRollup r, (*f)->Decode());
+    for (const auto& [sensor, sd] : r.sensors) all.Merge(sd);
+  }
+  (void)report;
+  return all;
+}
+
+// Compares a key's stored counters with those made from the rows. `full`: also by country and
+// ASN, and distinct sources by port (the sensors' day keys); else total and packets by port.
+void Compare(const std::string& what, SensorDay& want, SensorDay& got, bool full,
+             VerifyReport* report) {
+  auto fault = [&](const std::string& s) {
+    if (report->faults.size() < 1000) report->faults.push_back(what + ": " + s);
+  };
+  want.total.sources.Normalize();
+  got.total.sources.Normalize();
+  if (want.total.packets != got.total.packets ||
+      want.total.sources.Count() != got.total.sources.Count()) {
+    fault(fmt::format("{} in the rollup, {} in the segments",
+                      Counts(got.total.packets, got.total.sources.Count()),
+                      Counts(want.total.packets, want.total.sources.Count())));
+    return;
+  }
+  std::map<PortKey, PortCell*> mine;
+  for (PortCell& c : got.ports) mine[c.key] = &c;
+  if (mine.size() != want.ports.size()) {
+    fault(
+        fmt::format("{} ports in the rollup, {} in the segments", mine.size(), want.ports.size()));
+    return;
+  }
+  for (PortCell& c : want.ports) {
+    auto it = mine.find(c.key);
+    if (it == mine.end() || it->second->packets != c.packets) {
+      fault(fmt::format("port {}: {} packets in the rollup, {} in the segments",
+                        PortKeyToString(c.key), it == mine.end() ? 0 : it->second->packets,
+                        c.packets));
+      return;
+    }
+    if (full) {
+      c.sources.Normalize();
+      it->second->sources.Normalize();
+      if (c.sources.Count() != it->second->sources.Count()) {
+        fault(fmt::format("port {}: {} sources in the rollup, {} in the segments",
+                          PortKeyToString(c.key), it->second->sources.Count(), c.sources.Count()));
+        return;
+      }
+    }
+  }
+  if (!full) return;
+  auto cells = [&](auto& w, auto& g, const char* name) {
+    if (w.size() != g.size()) {
+      fault(fmt::format("{} {}s in the rollup, {} in the segments", g.size(), name, w.size()));
+      return false;
+    }
+    for (auto& [k, c] : w) {
+      auto it = g.find(k);
+      c.sources.Normalize();
+      if (it == g.end() || it->second.packets != c.packets ||
+          (it->second.sources.Normalize(), it->second.sources.Count() != c.sources.Count())) {
+        fault(fmt::format("{} {}: differs from the segments ({})", name, k,
+                          Counts(c.packets, c.sources.Count())));
+        return false;
+      }
+    }
+    return true;
+  };
+  if (cells(want.countries, got.countries, "country")) cells(want.asns, got.asns, "ASN");
+}
+
+}  // namespace
+
+Result<VerifyReport> VerifyStore(const std::string& dir) {
+  VerifyReport report;
+  auto fault = [&](const std::string& s) {
+    if (report.faults.size() < 1000) report.faults.push_back(s);
+  };
+  auto opened = Store::Open(dir, {});
+  if (!opened.ok()) {
+    if (opened.status().code() == StatusCode::kNotFound) return opened.status();
+    fault(opened.status().message());  // the manifest or FORMAT is damaged: nothing else holds
+    return report;
+  }
+  const Store& store = **opened;
+  const Manifest& m = store.manifest();
+  // Files named, and on disk.
+  std::set<std::string> named;
+  for (const auto& s : m.segments) named.insert(fmt::format("seg/{:08}.tseg", s.id));
+  store.ForEachRollup([&](const std::string& f) { named.insert(f); });
+  for (const auto& in : m.inputs) {
+    for (uint64_t id : in.Indexes()) named.insert(fmt::format("idx/{:08}.tsix", id));
+  }
+  for (const auto& rel : named) {
+    std::error_code ec;
+    if (!fs::exists(fs::path(dir) / rel, ec))
+      fault(fmt::format("{}/{}: named by the manifest, missing", dir, rel));
+  }
+  for (const char* sub : {"seg", "rollup", "idx"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(dir) / sub, ec)) {
+      std::string rel = std::string(sub) + "/" + e.path().filename().string();
+      if (!named.count(rel)) {
+        report.warnings.push_back(fmt::format(
+            "{}/{}: named by no manifest (left by a writer that died, or held for a reader; the "
+            "next commit removes it)",
+            dir, rel));
+      }
+    }
+  }
+  // Rollup parts and indexes, whole.
+  std::set<std::string> parts;
+  store.ForEachRollup([&](const std::string& f) { parts.insert(f); });
+  for (const auto& rel : parts) {
+    ++report.rollup_files;
+    auto f = RollupFile::Open((fs::path(dir) / rel).string());
+    Status st = f.ok() ? (*f)->Verify() : f.status();
+    if (st.ok()) st = (*f)->Decode().status();
+    if (!st.ok()) fault(st.message());
+  }
+  for (const auto& in : m.inputs) {
+    for (uint64_t id : in.Indexes()) {
+      ++report.index_files;
+      auto x = store.OpenIndex(id);
+      Status st = x.ok() ? (*x)->Verify() : x.status();
+      if (!st.ok()) fault(st.message());
+    }
+  }
+  // Segments, every column of every block, and what the rollups must say, a day at a time.
+  std::map<int32_t, std::vector<const SegmentRecord*>> by_day;
+  for (const auto& s : m.segments) by_day[s.day].push_back(&s);
+  for (const auto& [d, per_sensor] : m.days) by_day[d];
+  // Months and quarters (pooled: kAllSensors, and each sensor's), filled as days go by.
+  std::map<std::pair<std::string, uint16_t>, SensorDay> periods;
+  // Compares and frees every month and quarter but those of `keep_month` / its quarter (days
+  // come in order, so a period is whole once a later one begins): memory for one quarter.
+  auto flush_periods = [&](const std::string& keep_month, const std::string& keep_quarter) {
+    for (auto it = periods.begin(); it != periods.end();) {
+      const std::string& p = it->first.first;
+      if (p == keep_month || p == keep_quarter) {
+        ++it;
+        continue;
+      }
+      uint16_t sensor = it->first.second;
+      std::string label = sensor == kAllSensors ? p : Store::SensorPeriodLabel(p, sensor);
+      auto named_parts = m.periods.find(label);
+      if (named_parts != m.periods.end()) {  // else a store written before that key existed
+        auto got = Stored(store, named_parts->second, &report);
+        if (got.ok()) Compare(fmt::format("{}: {}", dir, label), it->second, *got, false, &report);
+      }
+      it = periods.erase(it);
+    }
+  };
+  DecodedBlock blk;
+  for (auto& [d, segs] : by_day) {
+    ++report.days;
+    flush_periods(Store::MonthLabel(d), Store::QuarterLabel(d));
+    std::map<uint16_t, SensorDay> want;
+    bool readable = true;
+    for (const SegmentRecord* s : segs) {
+      ++report.segments;
+      auto reader = store.OpenSegment(s->id);
+      if (!reader.ok()) {
+        fault(reader.status().message());
+        readable = false;
+        continue;
+      }
+      uint64_t rows = 0;
+      for (size_t b = 0; b < (*reader)->blocks().size(); ++b) {
+        ++report.blocks;
+        Status st = (*reader)->ReadBlock(b, col::kAll, &blk);
+        if (!st.ok()) {
+          fault(st.message());
+          readable = false;
+          break;
+        }
+        const auto& r = blk.batch.rows;
+        rows += r.size();
+        for (size_t i = 0; i < r.size();) {
+          size_t e = i + 1;
+          while (e < r.size() && r[e].src == r[i].src && r[e].sensor == r[i].sensor) ++e;
+          SensorDay& sd = want[r[i].sensor];
+          sd.AddRun(r[i].src, blk.geo[i], e - i);
+          for (size_t k = i; k < e; ++k) {
+            PortCell& c = sd.Port(PortKeyOf(r[k]));
+            c.packets++;
+            c.sources.Add(r[k].src);
+          }
+          i = e;
+        }
+      }
+      report.rows += rows;
+      if (readable && rows != s->rows) {
+        fault(fmt::format("{}/seg/{:08}.tseg: {} rows, the manifest says {}", dir, s->id, rows,
+                          s->rows));
+      }
+    }
+    if (!readable) continue;  // a damaged segment: its day's rollups cannot be checked
+    const std::string day = TimeZone::DayString(d);
+    SensorDay pooled_want;
+    auto day_keys = m.days.find(d);
+    for (auto& [sensor, sd] : want) {
+      pooled_want.Merge(sd);
+      for (const std::string& p : {Store::MonthLabel(d), Store::QuarterLabel(d)}) {
+        periods[{p, sensor}].Merge(sd);
+        periods[{p, kAllSensors}].Merge(sd);
+      }
+      const std::vector<std::string>* parts_of =
+          day_keys == m.days.end() || !day_keys->second.count(sensor)
+              ? nullptr
+              : &day_keys->second.at(sensor);
+      if (!parts_of) {
+        fault(fmt::format("{}: day {} at sensor {}: rows in the segments, no rollup", dir, day,
+                          sensor));
+        continue;
+      }
+      auto got = Stored(store, *parts_of, &report);
+      if (!got.ok()) continue;  // reported above, file by file
+      Compare(fmt::format("{}: day {} at sensor {}", dir, day, sensor), sd, *got, true, &report);
+    }
+    if (day_keys != m.days.end()) {
+      for (const auto& [sensor, parts_of] : day_keys->second) {
+        if (!want.count(sensor)) {
+          fault(fmt::format("{}: day {} at sensor {}: a rollup, no rows in the segments", dir, day,
+                            sensor));
+        }
+      }
+    }
+    auto pooled = m.periods.find(Store::DayLabel(d));
+    if (pooled != m.periods.end() && !want.empty()) {
+      auto got = Stored(store, pooled->second, &report);
+      if (got.ok()) {
+        Compare(fmt::format("{}: day {}, every sensor", dir, day), pooled_want, *got, false,
+                &report);
+      }
+    }
+  }
+  flush_periods("", "");
+  return report;
+}
+
+}  // namespace teiten
