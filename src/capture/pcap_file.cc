@@ -25,37 +25,121 @@ struct ByteStream {
   ZSTD_inBuffer zin{nullptr, 0, 0};
   bool raw_eof = false;
   uint64_t pos = 0;
-  std::string error;
+  uint64_t consumed = 0;  // compressed bytes before `in`
+  z_stream zs{};
+  bool zs_open = false;
+  size_t zin_size = 0;
+  size_t produced(const char* buf) const {
+    return static_cast<size_t>(reinterpret_cast<const char*>(zs.next_out) - buf);
+  }
+  uint64_t compressed_at() const { return consumed + (zin_size - zs.avail_in); }
+  bool frame_open = false;
+  size_t got_this_call = 0;
+  std::string error, held_error;
 
+  // Reads up to `size` decompressed bytes: > 0 read, 0 at a clean end, -1 with `error` set. An
+  // error met after some bytes were decompressed in this call is held for the next call, so that
+  // every good byte before damage or trailing garbage is delivered first.
   ssize_t Read(char* buf, size_t size) {
+    if (!held_error.empty()) {
+      error = held_error;
+      return -1;
+    }
+    ssize_t n = ReadSome(buf, size);
+    if (n < 0 && got_this_call > 0) {
+      held_error = error;
+      error.clear();
+      n = static_cast<ssize_t>(got_this_call);
+    }
+    if (n > 0) pos += static_cast<uint64_t>(n);
+    return n;
+  }
+
+  ssize_t ReadSome(char* buf, size_t size) {
+    got_this_call = 0;
     if (kind == Compression::kNone) {
       size_t got = fread(buf, 1, size, raw);
       if (got == 0 && ferror(raw)) {
         error = std::string("read: ") + std::strerror(errno);
         return -1;
       }
-      pos += got;
       return static_cast<ssize_t>(got);
     }
     if (kind == Compression::kGzip) {
-      int n = gzread(gz, buf, static_cast<unsigned>(std::min<size_t>(size, 1u << 30)));
-      if (n < 0) {
-        int err = 0;
-        const char* msg = gzerror(gz, &err);
-        error = std::string("gzip: ") + (msg ? msg : "error");
+      // inflate() itself rather than gzread(): every byte it produces before a damaged block, a
+      // bad CRC in a trailer or trailing garbage is delivered, and a stream cut short is told
+      // from one that ended.
+      zs.next_out = reinterpret_cast<Bytef*>(buf);
+      zs.avail_out = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+      while (zs.avail_out > 0) {
+        if (zs.avail_in == 0) {
+          if (raw_eof) break;
+          consumed += zin_size;
+          size_t got = fread(in.data(), 1, in.size(), raw);
+          if (got == 0) {
+            if (ferror(raw)) {
+              error = std::string("read: ") + std::strerror(errno);
+              got_this_call = produced(buf);
+              return -1;
+            }
+            raw_eof = true;
+            break;
+          }
+          zs.next_in = in.data();
+          zs.avail_in = static_cast<uInt>(got);
+          zin_size = got;
+        }
+        int r = inflate(&zs, Z_NO_FLUSH);
+        if (r == Z_STREAM_END) {
+          frame_open = false;
+          // Another gzip member may follow (as `cat a.gz b.gz` makes); anything else is garbage.
+          if (zs.avail_in == 0 && !raw_eof) {
+            consumed += zin_size;
+            size_t got = fread(in.data(), 1, in.size(), raw);
+            zs.next_in = in.data();
+            zs.avail_in = static_cast<uInt>(got);
+            zin_size = got;
+            if (got == 0) raw_eof = true;
+          }
+          if (zs.avail_in == 0) break;
+          if (zs.avail_in >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b) {
+            inflateReset(&zs);
+            frame_open = true;
+            continue;
+          }
+          error = fmt::format("gzip: trailing garbage at compressed byte {}", compressed_at());
+          got_this_call = produced(buf);
+          return -1;
+        }
+        if (r != Z_OK && r != Z_BUF_ERROR) {
+          error =
+              fmt::format("gzip: {} at compressed byte {} (after {} decompressed bytes)",
+                          zs.msg ? zs.msg : "corrupt data", compressed_at(), pos + produced(buf));
+          got_this_call = produced(buf);
+          return -1;
+        }
+        frame_open = true;
+        if (r == Z_BUF_ERROR && zs.avail_in > 0) break;  // no progress possible
+      }
+      got_this_call = produced(buf);
+      if (raw_eof && zs.avail_in == 0 && frame_open && zs.avail_out > 0) {
+        error =
+            fmt::format("gzip: the compressed stream is cut short (after {} decompressed bytes)",
+                        pos + got_this_call);
         return -1;
       }
-      pos += static_cast<uint64_t>(n);
-      return n;
+      return static_cast<ssize_t>(got_this_call);
     }
     ZSTD_outBuffer out{buf, size, 0};
     while (out.pos < out.size) {
       if (zin.pos == zin.size) {
         if (raw_eof) break;
+        consumed += zin.size;
         size_t got = fread(in.data(), 1, in.size(), raw);
         if (got == 0) {
           if (ferror(raw)) {
             error = std::string("read: ") + std::strerror(errno);
+            got_this_call = out.pos;
             return -1;
           }
           raw_eof = true;
@@ -65,15 +149,25 @@ struct ByteStream {
       }
       size_t r = ZSTD_decompressStream(zctx, &out, &zin);
       if (ZSTD_isError(r)) {
-        error = std::string("zstd: ") + ZSTD_getErrorName(r);
+        error = fmt::format("zstd: {} at compressed byte {} (after {} decompressed bytes)",
+                            ZSTD_getErrorName(r), consumed + zin.pos, pos + out.pos);
+        got_this_call = out.pos;
         return -1;
       }
+      frame_open = r != 0;
     }
-    pos += out.pos;
+    got_this_call = out.pos;
+    if (raw_eof && zin.pos == zin.size && frame_open && out.pos < out.size) {
+      // The input ended inside a frame: a capture cut short, even where the bytes decoded so far
+      // end on a packet boundary.
+      error = fmt::format("zstd: the compressed stream is cut short (after {} decompressed bytes)",
+                          pos + out.pos);
+      return -1;
+    }
     return static_cast<ssize_t>(out.pos);
   }
-
   ~ByteStream() {
+    if (zs_open) inflateEnd(&zs);
     if (gz) gzclose(gz);
     if (zctx) ZSTD_freeDCtx(zctx);
     if (raw) fclose(raw);
@@ -120,8 +214,15 @@ ByteStream* OpenStream(const std::string& path, Compression kind) {
   auto* bs = new ByteStream();
   bs->kind = kind;
   if (kind == Compression::kGzip) {
-    bs->gz = gzopen(path.c_str(), "rb");
-    if (bs->gz) gzbuffer(bs->gz, 1 << 18);
+    bs->raw = fopen(path.c_str(), "rb");
+    if (bs->raw) setvbuf(bs->raw, nullptr, _IONBF, 0);
+    bs->in.resize(size_t{1} << 18);
+    // 15 + 16: a gzip wrapper (header and CRC-32 trailer) around deflate data.
+    if (inflateInit2(&bs->zs, 15 + 16) != Z_OK) {
+      delete bs;
+      return nullptr;
+    }
+    bs->zs_open = true;
   } else {
     bs->raw = fopen(path.c_str(), "rb");
     if (bs->raw) setvbuf(bs->raw, nullptr, _IONBF, 0);  // we read in large blocks ourselves
