@@ -630,6 +630,7 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
         h.sensors[v.sensor] += v.packets;
         h.days[v.day] += v.packets;
         if (!with_windows) continue;
+        if (v.day < store.manifest().segments_from) continue;  // dropped by retention
         if (!reader || open_id != v.first.segment) {
           ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
           open_id = v.first.segment;

@@ -729,6 +729,37 @@ int RunForget(const Common& c, const std::string& which) {
   return 0;
 }
 
+int RunRetain(const Common& c, int keep_days, const std::string& before) {
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  int32_t cut;
+  if (!before.empty()) {
+    auto p = ParsePeriod(before);
+    if (!p.ok() || p->days() != 1) {
+      return Fail(
+          InvalidArgument(fmt::format("--before '{}': expected a day, YYYY-MM-DD", before)));
+    }
+    cut = p->first_day;
+  } else if (keep_days > 0) {
+    int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    cut = (*store)->tz().LocalDay(now_us) - keep_days;
+  } else {
+    return Fail(InvalidArgument("give --keep-days N (N > 0) or --before YYYY-MM-DD"));
+  }
+  auto txn = (*store)->Begin();
+  if (!txn.ok()) return Fail(txn.status());
+  uint64_t freed = 0;
+  if (Status st = (*txn)->Retain(cut, &freed); !st.ok()) return Fail(st);
+  std::cout << fmt::format(
+      "dropped the observations of days before {} ({} MB of segments); their rollups and source "
+      "index summaries stay\n",
+      TimeZone::DayString(cut), Fixed(static_cast<double>(freed) / 1e6, 1).text);
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -830,6 +861,14 @@ int main(int argc, char** argv) {
   common(forget, false);
   forget->add_option("--input", forget_input, "the input's identity (hash) or path")->required();
 
+  int keep_days = 0;
+  std::string retain_before;
+  auto* retain = app.add_subcommand(
+      "retain", "drop observations older than N days; rollups and per-IP summaries stay (S3)");
+  common(retain, false);
+  retain->add_option("--keep-days", keep_days, "keep the observations of the last N days");
+  retain->add_option("--before", retain_before, "drop the observations of days before this one");
+
   // Listed for --help only: main() hands `simulate` to its own parser before this point.
   app.add_subcommand("simulate",
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
@@ -841,6 +880,7 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return RunVerify(c);
   if (rebuild->parsed()) return RunRebuild(c);
   if (forget->parsed()) return RunForget(c, forget_input);
+  if (retain->parsed()) return RunRetain(c, keep_days, retain_before);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
   if (top->parsed()) return RunTop(c, what, period, n);
   if (series->parsed())

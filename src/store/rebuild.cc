@@ -13,6 +13,9 @@ Status Store::Transaction::RebuildRollups(std::set<int32_t> days) {
     for (const auto& s : next_.segments) days.insert(s.day);
     for (const auto& [d, per_sensor] : next_.days) days.insert(d);
   }
+  // Days whose observations retention dropped keep their rollups: nothing could make them again.
+  days.erase(days.begin(), days.lower_bound(next_.segments_from));
+  if (days.empty()) return Publish();
   // Every key these days feed is dropped and made again: the sensors' days and the pooled days
   // from the rows; months and quarters (pooled, and of every sensor) from the rows of these days
   // and the parts of their other days (CommitPeriods starts a key without parts from those).
@@ -60,6 +63,21 @@ Status Store::Transaction::Forget(const std::string& hash) {
                                          in.hash, in.path, it->path));
     }
   }
+  if (next_.segments_from != INT32_MIN) {
+    // Its counts on days whose segments retention dropped could not be taken out of the rollups.
+    std::set<uint64_t> kept(it->segments.begin(), it->segments.end());
+    bool partial = it->ingested_at > 0 && it->kept > 0;
+    uint64_t rows = 0;
+    for (const auto& s : next_.segments) {
+      if (kept.count(s.id)) rows += s.rows;
+    }
+    if (partial && rows < it->kept) {
+      return InvalidArgument(fmt::format(
+          "input {} ({}) has observations before {}, dropped by retention: its counts there "
+          "cannot be taken out of the rollups",
+          it->hash, it->path, TimeZone::DayString(next_.segments_from)));
+    }
+  }
   std::set<uint64_t> gone(it->segments.begin(), it->segments.end());
   std::set<int32_t> days;
   for (const auto& s : next_.segments) {
@@ -71,6 +89,27 @@ Status Store::Transaction::Forget(const std::string& hash) {
                        next_.segments.end());
   if (days.empty()) return Publish();  // an input that kept nothing
   return RebuildRollups(std::move(days));
+}
+
+Status Store::Transaction::Retain(int32_t before_day, uint64_t* freed) {
+  *freed = 0;
+  std::set<uint64_t> dropped;
+  for (const auto& s : next_.segments) {
+    if (s.day < before_day) {
+      dropped.insert(s.id);
+      *freed += s.bytes;
+    }
+  }
+  next_.segments.erase(std::remove_if(next_.segments.begin(), next_.segments.end(),
+                                      [&](const SegmentRecord& s) { return dropped.count(s.id); }),
+                       next_.segments.end());
+  for (auto& in : next_.inputs) {
+    in.segments.erase(std::remove_if(in.segments.begin(), in.segments.end(),
+                                     [&](uint64_t id) { return dropped.count(id); }),
+                      in.segments.end());
+  }
+  if (before_day > next_.segments_from) next_.segments_from = before_day;
+  return Publish();  // the files go when no reader holds them (CollectGarbage)
 }
 
 }  // namespace teiten

@@ -96,6 +96,7 @@ json ToJson(const Manifest& m) {
   }
   j["periods"] = json::object();
   for (const auto& [label, parts] : m.periods) j["periods"][label] = PartsJson(parts);
+  if (m.segments_from != INT32_MIN) j["segments_from"] = TimeZone::DayString(m.segments_from);
   return j;
 }
 
@@ -151,6 +152,7 @@ Manifest FromJson(const json& j) {
       m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = PartsFromJson(f);
     }
   }
+  if (j.contains("segments_from")) m.segments_from = ParseDay(j.at("segments_from"));
   if (j.contains("periods")) {
     for (const auto& [label, parts] : j.at("periods").items())
       m.periods[label] = PartsFromJson(parts);

@@ -18,6 +18,7 @@
 // Readers take no lock and see the manifest as of Open().
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -106,6 +107,10 @@ struct Manifest {
   // these kinds exist; earlier stores gain them as ingests touch their days, and queries read
   // the day rollups where one is missing).
   std::map<std::string, std::vector<std::string>> periods;
+  // Observations of local days before this one were dropped by retention (`teiten retain`):
+  // their rollups and the source indexes' summaries stay, their segments are gone. INT32_MIN:
+  // nothing dropped.
+  int32_t segments_from = INT32_MIN;
 };
 
 // When rollup parts are merged (Store::Merge).
@@ -258,6 +263,11 @@ class Store::Transaction {
   // its counts from every rollup (the days it touched rebuilt from the other inputs' segments) —
   // and commits. NotFound when no such input; InvalidArgument when a later input extends it.
   Status Forget(const std::string& hash);
+  // Maintenance (SPEC S3): drops the segments of local days before `before_day` — the
+  // observations — and keeps every rollup and source index, so counts, rankings, daily series
+  // and per-IP summaries of those days stay; sub-day series, TCP windows of `teiten ip` and
+  // exact top sources no longer see them. Sets `*freed` to the segment bytes dropped.
+  Status Retain(int32_t before_day, uint64_t* freed);
   uint64_t rows_added() const { return rows_added_; }
   // The local days this transaction added to.
   std::vector<int32_t> days_touched() const { return {touched_days_.begin(), touched_days_.end()}; }
