@@ -38,14 +38,14 @@ struct IngestSummary {
 };
 
 struct IngestOptions {
-  size_t batch_rows = size_t{1} << 20;  // observations buffered before a segment is written
+  size_t batch_rows = size_t{1} << 18;  // observations buffered before a segment is written
   // After each commit, merge the rollup parts it made due (Store::Merge, tiered, limited to the
   // days it touched), so that many small ingests leave few parts. Off for callers that merge on
   // their own schedule.
   bool merge = true;
   // Rollups and source index held in memory before the transaction writes them out as parts
   // (Store::Transaction::set_memory_budget).
-  size_t memory_budget = size_t{128} << 20;
+  size_t memory_budget = size_t{64} << 20;
   // Called now and then with (packets read, bytes read) for progress display.
   std::function<void(uint64_t, uint64_t)> progress;
 };

@@ -596,7 +596,11 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       }
       // Rough bytes held: a set member in the total, country, ASN and each port touched (with
       // vector slack), and each new port cell with its maps.
-      pending_bytes_ += (touched.size() + 3) * 6 + (sd.ports.size() - cells_before) * 384;
+      // Rough, from what a spoofed flood allocates: a set member with vector slack ~10 bytes; a new
+      // cell, with its country map, summary vectors and first set allocations, ~640; a day's direct
+      // port index 512 KiB once it has 256 ports.
+      pending_bytes_ += (touched.size() + 3) * 10 + (sd.ports.size() - cells_before) * 640;
+      if (cells_before < 256 && sd.ports.size() >= 256) pending_bytes_ += 512 << 10;
       for (PortCell* c : touched) {
         c->countries[g.country] += c->run_packets;
         if (c->heavy_pending.empty()) heavy_dirty.push_back(c);
@@ -611,8 +615,10 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     rows_added_ += part.size();
     touched_days_.insert(d);
     begin = end;
+    // Checked after each day of the batch: a batch spread over many days (a flood) would
+    // otherwise hold all of them past the budget.
+    if (pending_bytes_ + index_.bytes() > memory_budget_) RETURN_IF_ERROR(Spill());
   }
-  if (pending_bytes_ + index_.bytes() > memory_budget_) RETURN_IF_ERROR(Spill());
   return OkStatus();
 }
 

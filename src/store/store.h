@@ -293,7 +293,7 @@ class Store::Transaction {
   std::string PartName(const std::string& stem) const;
   size_t pending_bytes_ = 0;
   std::map<int32_t, uint16_t> shared_days_;  // pooled day → the sensor whose day part it names
-  size_t memory_budget_ = size_t{128} << 20;
+  size_t memory_budget_ = size_t{64} << 20;
   int spills_ = 0;
   std::vector<uint64_t> indexes_;  // index files written, in order
   std::set<int32_t> touched_days_;
