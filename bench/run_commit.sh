@@ -12,7 +12,7 @@ P=${2:?packets per sensor per quarter}
 RUNS=${3:-5}
 SMALL=${4:-2000}
 B=${BUILD_DIR:-build}
-T=$PWD/$B/src/cli/teiten
+case $B in /*) T=$B/src/cli/teiten ;; *) T=$PWD/$B/src/cli/teiten ;; esac
 BIG=${BENCH_DIR:-/var/tmp/teiten-bench}/queries-$S-$P
 DIR=${BENCH_DIR:-/var/tmp/teiten-bench}/commit
 [ -f "$BIG/built" ] || { echo "build the store first: bench/run_queries.sh $S $P" >&2; exit 1; }
