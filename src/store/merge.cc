@@ -28,7 +28,9 @@ int Tier(uint64_t bytes) {
 
 // The parts of one key (a sensor's day, or a period label) to merge together: indexes into its
 // list. Empty when nothing is due.
-std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const MergeOptions& o) {
+// `sizes` are the parts' bytes on disk (for tiers), `mem` what each holds decoded (for the cap).
+std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const std::vector<uint64_t>& mem,
+                           const MergeOptions& o) {
   std::vector<size_t> pick;
   if (sizes.size() < 2) return pick;
   std::vector<size_t> order(sizes.size());
@@ -39,9 +41,9 @@ std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const MergeOption
     // As few parts as the size cap allows: the smallest first.
     uint64_t sum = 0;
     for (size_t i : order) {
-      if (!pick.empty() && sum + sizes[i] > o.max_part_bytes) break;
+      if (!pick.empty() && sum + mem[i] > o.max_merge_memory) break;
       pick.push_back(i);
-      sum += sizes[i];
+      sum += mem[i];
     }
     if (pick.size() < 2) pick.clear();
     return pick;
@@ -53,9 +55,9 @@ std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const MergeOption
     if (members.size() < o.min_parts) continue;
     uint64_t sum = 0;
     for (size_t i : members) {
-      if (!pick.empty() && sum + sizes[i] > o.max_part_bytes) break;
+      if (!pick.empty() && sum + mem[i] > o.max_merge_memory) break;
       pick.push_back(i);
-      sum += sizes[i];
+      sum += mem[i];
     }
     if (pick.size() >= 2) return pick;
     pick.clear();
@@ -102,7 +104,21 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         }
         key_opts.all = newest <= now - opts.cold_after_s;
       }
-      std::vector<size_t> pick = Choose(sizes, key_opts);
+      // What a part holds decoded: its set members (a few bytes each on disk, ~4 times that in
+      // memory) and its counter records (a port cell with its maps and summaries ~600 bytes):
+      // a flood's parts are mostly records, a quiet telescope's mostly members.
+      std::vector<uint64_t> mem;
+      for (size_t i = 0; i < parts->size(); ++i) {
+        uint64_t records = 0;
+        auto f = RollupFile::Open((fs::path(dir) / (*parts)[i]).string());
+        if (f.ok()) {
+          for (const auto& v : (*f)->sensors()) {
+            records += v.ports.size + v.countries.size + v.asns.size + v.port_country_count;
+          }
+        }
+        mem.push_back(sizes[i] * 4 + records * 600);
+      }
+      std::vector<size_t> pick = Choose(sizes, mem, key_opts);
       if (key_opts.all && !opts.all) {
         for (size_t i : pick) cold_read += sizes[i];
       }

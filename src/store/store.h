@@ -118,10 +118,10 @@ struct MergeOptions {
   // A key's parts are grouped in size tiers (below 64 KiB, then each ×4); a tier holding this
   // many parts is merged into one.
   size_t min_parts = 4;
-  // No merge makes a part larger than this (the merge holds its parts decoded in memory, a few
-  // times their size on disk); a key whose data exceeds it keeps several parts.
-  uint64_t max_part_bytes = uint64_t{128} << 20;
-  // Merge every key's parts into as few as max_part_bytes allows, due or not.
+  // No merge holds more than this decoded in memory (estimated from each part's size and
+  // counter records before it is read); a key whose data exceeds it keeps several parts.
+  uint64_t max_merge_memory = uint64_t{384} << 20;
+  // Merge every key's parts into as few as max_merge_memory allows, due or not.
   bool all = false;
   // When not empty, only the keys of these local days: each sensor's day, the pooled day, and
   // the months and quarters holding them (what a commit of those days added parts to).
@@ -198,7 +198,7 @@ class Store {
   // Merges rollup parts that are due (see MergeOptions) as one transaction: the merged parts
   // replace theirs in a new manifest; readers of older snapshots keep the files they read
   // (removed once no reader holds them). Holds the writer lock while it runs, so commits wait
-  // for it: each merge is bounded by max_part_bytes. A kill at any moment leaves either the old
+  // for it: each merge is bounded by max_merge_memory. A kill at any moment leaves either the old
   // parts or the merged ones, never both, never neither. Counts and source sets are unchanged
   // by merging; heavy-hitter summaries stay within their stated bound.
   Result<MergeStats> Merge(const MergeOptions& opts);
