@@ -19,7 +19,8 @@ namespace {
 
 void Run(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   std::fprintf(stderr, "replay %s (%zu bytes)\n", p.c_str(), bytes.size());
   // Own heap block, as libFuzzer gives: a read past the end is an ASan report.
   std::vector<uint8_t> copy(bytes);
