@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -34,10 +35,25 @@ json PartsJson(const std::vector<std::string>& parts) {
   if (parts.size() == 1) return parts[0];
   return parts;
 }
+// A part's name is a file of rollup/ and nothing else: a manifest is data, and a damaged or
+// hostile one must not make a reader open a file outside the store.
+const std::string& CheckPartName(const std::string& rel) {
+  bool ok = rel.size() > 7 && rel.compare(0, 7, "rollup/") == 0 && rel.size() < 200;
+  for (size_t i = 7; ok && i < rel.size(); ++i) {
+    char c = rel[i];
+    ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  }
+  if (!ok || rel.find("..") != std::string::npos) {
+    throw std::runtime_error("'" + rel.substr(0, 80) + "' is not the name of a rollup part");
+  }
+  return rel;
+}
+
 std::vector<std::string> PartsFromJson(const json& j) {
-  if (j.is_string()) return {j.get<std::string>()};
+  if (j.is_string()) return {CheckPartName(j.get<std::string>())};
   auto v = j.get<std::vector<std::string>>();
   if (v.empty()) throw std::runtime_error("a rollup with no parts");
+  for (const auto& rel : v) CheckPartName(rel);
   return v;
 }
 

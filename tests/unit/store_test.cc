@@ -1635,3 +1635,28 @@ TEST_F(StoreTest, RetentionDropsOldObservationsAndKeepsEveryCountRankAndSummary)
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST_F(StoreTest, AManifestNamingAFileOutsideTheStoreIsRefused) {
+  // Found by the manifest fuzz target's author: part names were opened as given.
+  WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
+  Open();
+  Ingest(Path("a.pcap"));
+  store_.reset();
+  std::string manifest = Slurp(Path("store/MANIFEST"));
+  nlohmann::json j =
+      nlohmann::json::parse(manifest.substr(0, manifest.rfind(",\n \"checksum\"")) + "\n}");
+  j["periods"]["2018Q3"] = "rollup/../../../../etc/passwd";
+  j["format"] = 2;
+  Spit(Path("store/MANIFEST"), j.dump(1));
+  auto s = Store::Open(Path("store"), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(s.status().message().find("is not the name of a rollup part"), std::string::npos)
+      << s.status().message();
+}
+
+}  // namespace
+}  // namespace teiten
