@@ -159,10 +159,11 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
     int32_t dlt32 = file->datalink();
     XXH3_128bits_update(content, &dlt32, sizeof dlt32);
   }
-  std::multimap<uint64_t, const InputRecord*> checkpoints;
+  // Packet count → identity, copied: the manifest they come from is reloaded if we start over.
+  std::multimap<uint64_t, std::string> checkpoints;
   for (const InputRecord& in : store_->manifest().inputs) {
     if (in.sensor == sensor.id && !in.error.empty() && in.packets_read > 0) {
-      checkpoints.emplace(in.packets_read, &in);
+      checkpoints.emplace(in.packets_read, in.hash);
     }
   }
   std::string extends;
@@ -206,14 +207,14 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
     if (!checkpoints.empty() && checkpoints.begin()->first <= file->packets_read()) {
       uint64_t k = file->packets_read();
       std::string so_far = HexDigest(XXH3_128bits_digest(content));
-      const InputRecord* prefix = nullptr;
+      std::string prefix;
       for (auto [it, end] = checkpoints.equal_range(k); it != end; ++it) {
-        if (it->second->hash == so_far) prefix = it->second;
+        if (it->second == so_far) prefix = it->second;
       }
       while (!checkpoints.empty() && checkpoints.begin()->first <= k) {
         checkpoints.erase(checkpoints.begin());
       }
-      if (prefix) {
+      if (!prefix.empty()) {
         // Everything read so far is that input's, already counted: start over from here.
         if (pending.valid()) RETURN_IF_ERROR(pending.get());
         txn.reset();
@@ -224,7 +225,7 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
         batches[1].clear();
         decoder = Decoder();
         verdicts.fill(0);
-        extends = prefix->hash;
+        extends = prefix;
         prefix_packets = k;
         continue;
       }
