@@ -319,7 +319,15 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   return s;
 }
 
+std::string Store::ManifestIdentity() const {
+  struct stat st {};
+  std::string path = (fs::path(dir_) / "MANIFEST").string();
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return fmt::format("{} {} {}.{}", st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
 Status Store::LoadManifest() {
+  manifest_id_ = ManifestIdentity();
   std::string path = (fs::path(dir_) / "MANIFEST").string();
   std::ifstream in(path);
   if (!in) return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
@@ -341,7 +349,9 @@ Status Store::WriteManifest(const Manifest& m) {
   std::string text = SealManifestText(ToJson(m).dump(1));
   RETURN_IF_ERROR(WriteFileDurably(tmp, text.data(), text.size()));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename " + tmp);
-  return SyncDir(dir_);
+  RETURN_IF_ERROR(SyncDir(dir_));
+  manifest_id_ = ManifestIdentity();
+  return OkStatus();
 }
 
 int Store::SensorIndex(const std::string& id) const {
@@ -485,8 +495,10 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
     ::close(fd);
     return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
   }
-  // Another writer may have committed since we opened: start from what is on disk now.
-  Status st = LoadManifest();
+  // Another writer may have committed since we opened: start from what is on disk now (read
+  // again only if the file is another one: a manifest is replaced, never rewritten in place).
+  std::string id = ManifestIdentity();
+  Status st = !id.empty() && id == manifest_id_ ? OkStatus() : LoadManifest();
   if (st.ok()) st = CollectGarbage();
   if (!st.ok()) {
     ::close(fd);

@@ -218,6 +218,9 @@ class Store {
   Status CollectGarbage();
   void RemoveUnreferenced();
   Status HoldSnapshot();
+  // inode, size and modification time of MANIFEST as last read or written by this Store.
+  std::string ManifestIdentity() const;
+  std::string manifest_id_;
   int readers_fd_ = -1;
   bool reclaim_pending_ = false;
 
