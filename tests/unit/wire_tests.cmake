@@ -1,0 +1,3 @@
+# The batch wire format (src/transport/wire.cc). Included from tests/unit/CMakeLists.txt.
+teiten_test(wire_test ${CMAKE_CURRENT_LIST_DIR}/wire_test.cc)
+target_link_libraries(wire_test PRIVATE teiten_transport teiten_capture PkgConfig::ZSTD PkgConfig::XXHASH)
