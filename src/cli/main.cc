@@ -874,6 +874,20 @@ int main(int argc, char** argv) {
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
       ->allow_extras();
 
+  // An unknown command is named (CLI11 alone says only that a subcommand is required).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::cerr << "teiten: '" << argv[1] << "' is not a teiten command; the commands are " << names
+                << " (teiten COMMAND --help says more)\n";
+      return 2;
+    }
+  }
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
   if (merge->parsed()) return RunMerge(c, merge_all);

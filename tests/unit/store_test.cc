@@ -1660,3 +1660,20 @@ TEST_F(StoreTest, AManifestNamingAFileOutsideTheStoreIsRefused) {
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST(Cli, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
+  // Regression (issue 10): `teiten bogus` said "A subcommand is required".
+  bool ok = true;
+  std::string out = testing::Run(std::string(TEITEN_BIN) + " bogus 2>&1", &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(out.find("'bogus' is not a teiten command"), std::string::npos) << out;
+  EXPECT_NE(out.find("ingest, top, series"), std::string::npos) << out;
+  out = testing::Run(std::string(TEITEN_BIN) + " verify --help 2>&1", &ok);
+  EXPECT_TRUE(ok) << out;
+}
+
+}  // namespace
+}  // namespace teiten
