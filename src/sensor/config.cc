@@ -47,7 +47,8 @@ std::string Resolve(const std::string& base_file, const std::string& p) {
 }
 
 bool ValidId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
+  // It names files and shows in paths and URLs: not "..", not hidden, not a path.
+  if (id.empty() || id.size() > 64 || id[0] == '.' || id[0] == '-') return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
@@ -104,8 +105,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       SensorConfig s;
       ASSIGN_OR_RETURN(s.id, GetString(*t, "id", file, true));
       if (!ValidId(s.id)) {
-        return InvalidArgument(fmt::format("{}: key 'id': '{}' must be 1-64 of [a-z0-9._-]",
-                                           Where(file, *t->get("id")), s.id));
+        return InvalidArgument(
+            fmt::format("{}: key 'id': '{}' must be 1-64 of [a-z0-9._-], not starting with . or -",
+                        Where(file, *t->get("id")), s.id));
       }
       if (cfg.FindSensor(s.id)) {
         return InvalidArgument(fmt::format("{}: key 'id': sensor '{}' defined twice",
@@ -148,6 +150,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
               fmt::format("{}: sensor '{}': key 'prefixes': '{}' is not a CIDR "
                           "prefix",
                           Where(file, pe), s.id, txt ? *txt : "(not a string)"));
+        }
+        // An address with host bits set is most likely a typo for another network: say so
+        // rather than widen it silently (198.124.152.15/16 would monitor 198.124.0.0/16).
+        auto addr = IpAddr::Parse(std::string_view(*txt).substr(0, txt->find('/')));
+        if (addr && !(*addr == p->base)) {
+          return InvalidArgument(fmt::format(
+              "{}: sensor '{}': key 'prefixes': '{}' has host bits set (the network is {})",
+              Where(file, pe), s.id, *txt, p->ToString()));
         }
         s.prefixes.push_back(*p);
       }

@@ -1,5 +1,6 @@
 #include "sensor/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "analysis/period.h"
@@ -104,6 +105,32 @@ TEST(Period, ParsesTheSeedsPeriodsAndTheirPredecessors) {
   EXPECT_FALSE(ParsePeriod("2018Q5").ok());
   EXPECT_FALSE(ParsePeriod("2018-02-30").ok());
   EXPECT_FALSE(ParsePeriod("2018-08-15..2018-08-01").ok());
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST(Config, APrefixWithHostBitsAndAPathLikeSensorIdAreRefused) {
+  // Regression (issue 10): 198.124.152.15/16 was silently widened to 198.124.0.0/16, and a
+  // sensor id ".." was accepted.
+  auto c = ParseConfig("[[sensor]]\nid = \"a\"\nprefixes = [\"198.124.152.15/16\"]\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "t.toml:3: sensor 'a': key 'prefixes': '198.124.152.15/16' has host bits set (the "
+            "network is 198.124.0.0/16)");
+  EXPECT_TRUE(
+      ParseConfig("[[sensor]]\nid = \"a\"\nprefixes = [\"198.51.100.7\", \"2001:db8::/32\"]\n",
+                  "t.toml")
+          .ok());
+  for (const char* id : {"..", ".hidden", "-x", "a/b", ""}) {
+    c = ParseConfig(fmt::format("[[sensor]]\nid = \"{}\"\nprefixes = [\"10.0.0.0/8\"]\n", id),
+                    "t.toml");
+    ASSERT_FALSE(c.ok()) << id;
+    EXPECT_NE(c.status().message().find("key 'id'"), std::string::npos) << c.status().message();
+  }
 }
 
 }  // namespace
