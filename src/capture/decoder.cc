@@ -17,7 +17,9 @@ inline uint32_t Be32(const uint8_t* p) {
 
 constexpr uint16_t kEthIpv4 = 0x0800, kEthIpv6 = 0x86DD, kEthVlan = 0x8100, kEthQinQ = 0x88A8,
                    kEthQinQOld = 0x9100;
-constexpr int kMaxVlanTags = 4;
+// Stacked 802.1Q/802.1ad tags: each is 4 bytes of the frame, so the walk ends with the frame;
+// the bound only stops a frame of nothing but tags (tshark decodes 5 and more; 4 was a guess).
+constexpr int kMaxVlanTags = 64;
 constexpr int kMaxIpv6ExtHeaders = 16;
 
 // Link types pcap files use that libpcap maps to DLT_ values.

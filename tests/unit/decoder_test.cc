@@ -194,3 +194,38 @@ TEST(Decoder, SurvivesRandomAndMutatedInput) {
 
 }  // namespace
 }  // namespace teiten
+
+#include <pcap/pcap.h>
+
+#include "test_support.h"
+
+namespace teiten {
+namespace {
+
+TEST(Decoder, FiveAndMoreVlanTagsDecodeAsTsharkDecodesThem) {
+  // Regression (issue 10): frames with 5+ VLAN tags were dropped where tshark decodes them.
+  auto frame = Ether(Ipv4Tcp(0x01020304, 0xCB007107, 2323, 1, {}), {1, 2, 3, 4, 5, 6});
+  Decoder d;
+  ObservationBatch b;
+  Observation o;
+  ASSERT_TRUE(d.Decode(DLT_EN10MB, 42, frame.data(), static_cast<uint32_t>(frame.size()),
+                       static_cast<uint32_t>(frame.size()), &o, &b.blob));
+  EXPECT_EQ(o.dport, 2323);
+  EXPECT_EQ(o.src.ToString(), "1.2.3.4");
+  if (!testing::HaveCommand("tshark")) GTEST_SKIP() << "no tshark";
+  testing::TempDir dir;
+  std::string path = dir.path() + "/vlan6.pcap";
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* w = pcap_dump_open(dead, path.c_str());
+  pcap_pkthdr h{};
+  h.caplen = h.len = static_cast<uint32_t>(frame.size());
+  pcap_dump(reinterpret_cast<u_char*>(w), &h, frame.data());
+  pcap_dump_close(w);
+  pcap_close(dead);
+  std::string out =
+      testing::Run("tshark -n -r " + path + " -T fields -e ip.src -e tcp.dstport 2>/dev/null");
+  EXPECT_EQ(out, "1.2.3.4\t2323\n");
+}
+
+}  // namespace
+}  // namespace teiten
