@@ -58,6 +58,8 @@ const char* AnomalyName(Anomaly a) {
       return "truncated_transport_header";
     case Anomaly::kBadTcpDataOffset:
       return "bad_tcp_data_offset";
+    case Anomaly::kIpTotalLengthZero:
+      return "ip_total_length_zero";
     case Anomaly::kCount:
       break;
   }
@@ -209,6 +211,10 @@ bool Decoder::DecodeIpv4(const uint8_t* p, uint32_t cap, uint32_t wire, Observat
     return false;
   }
   uint32_t total = Be16(p + 2);
+  if (total == 0) {
+    stats_.Count(Anomaly::kIpTotalLengthZero);
+    total = std::min<uint32_t>(wire, 0xFFFF);
+  }
   if (total < ihl) {
     stats_.Count(Anomaly::kBadIpTotalLength);
     return false;

@@ -35,6 +35,8 @@ enum class Anomaly : uint8_t {
   kFragment,            // an IP fragment (kept; non-first fragments have no ports)
   kTruncatedTransport,  // transport header cut short (kept without ports)
   kBadTcpDataOffset,    // TCP data offset < 5 or beyond the segment (kept without ports)
+  kIpTotalLengthZero,   // IPv4 total length 0, as captures taken before TCP segmentation
+                        // offload show it: the frame's length is used (kept, as tshark does)
   kCount,
 };
 

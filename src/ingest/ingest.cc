@@ -259,7 +259,7 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
     if (ds.by_reason[i] == 0) continue;
     bool kept = a == Anomaly::kFragment || a == Anomaly::kTruncatedTransport ||
                 a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader ||
-                a == Anomaly::kDatagramCutShort;
+                a == Anomaly::kDatagramCutShort || a == Anomaly::kIpTotalLengthZero;
     (kept ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
   }
   for (size_t i = 1; i < verdicts.size(); ++i) {

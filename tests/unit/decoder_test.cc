@@ -229,3 +229,40 @@ TEST(Decoder, FiveAndMoreVlanTagsDecodeAsTsharkDecodesThem) {
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST(Decoder, IpTotalLengthZeroIsTakenFromTheFrameAsTsharkDoes) {
+  // Regression (issue 10): IPv4 total length 0 (a capture taken before TCP segmentation
+  // offload) was dropped where tshark decodes it.
+  auto ip = Ipv4Tcp(0x05060708, 0xCB007109, 445, 7, {});
+  ip.insert(ip.end(), 100, 'x');  // a payload, as an offloaded segment carries
+  ip[2] = ip[3] = 0;
+  auto frame = Ether(ip);
+  Decoder d;
+  ObservationBatch b;
+  Observation o;
+  ASSERT_TRUE(d.Decode(DLT_EN10MB, 42, frame.data(), static_cast<uint32_t>(frame.size()),
+                       static_cast<uint32_t>(frame.size()), &o, &b.blob));
+  EXPECT_EQ(o.dport, 445);
+  EXPECT_EQ(o.ip_len, 140);
+  EXPECT_EQ(o.payload_len, 100);
+  EXPECT_EQ(d.stats().Get(Anomaly::kIpTotalLengthZero), 1u);
+  if (!testing::HaveCommand("tshark")) GTEST_SKIP() << "no tshark";
+  testing::TempDir dir;
+  std::string path = dir.path() + "/tso.pcap";
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* w = pcap_dump_open(dead, path.c_str());
+  pcap_pkthdr h{};
+  h.caplen = h.len = static_cast<uint32_t>(frame.size());
+  pcap_dump(reinterpret_cast<u_char*>(w), &h, frame.data());
+  pcap_dump_close(w);
+  pcap_close(dead);
+  std::string out = testing::Run("tshark -n -r " + path +
+                                 " -T fields -e ip.src -e tcp.dstport -e tcp.len 2>/dev/null");
+  EXPECT_EQ(out, "5.6.7.8\t445\t100\n");
+}
+
+}  // namespace
+}  // namespace teiten
