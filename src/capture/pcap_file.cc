@@ -389,7 +389,15 @@ Result<bool> PcapFile::Next(Packet* out) {
   uint64_t at = offset();
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
-  int r = pcap_next_ex(pcap_, &hdr, &data);
+  int r;
+  // pcapng carries 64-bit timestamps in any resolution: one past year 9999 (or before 1970)
+  // would overflow microseconds and land on a bogus day. Such packets are skipped and counted.
+  constexpr int64_t kMaxSec = 253402300799;  // 9999-12-31T23:59:59Z
+  while ((r = pcap_next_ex(pcap_, &hdr, &data)) == 1 &&
+         (hdr->ts.tv_sec < 0 || hdr->ts.tv_sec > kMaxSec)) {
+    ++packets_;
+    ++bad_timestamps_;
+  }
   if (r == 1) {
     out->ts_us = int64_t{hdr->ts.tv_sec} * 1000000 + hdr->ts.tv_usec;
     out->data = data;

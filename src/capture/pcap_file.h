@@ -58,6 +58,9 @@ class PcapFile {
   // Offset in the (decompressed) capture of the next record to be read.
   uint64_t offset() const;
   uint64_t packets_read() const { return packets_; }
+  // Packets skipped (and counted in packets_read) because their timestamp is outside
+  // 1970..9999 (pcapng's 64-bit timestamps can say anything).
+  uint64_t bad_timestamps() const { return bad_timestamps_; }
 
  private:
   PcapFile() = default;
@@ -77,6 +80,7 @@ class PcapFile {
   Compression compression_ = Compression::kNone;
   int dlt_ = 0;
   uint64_t packets_ = 0;
+  uint64_t bad_timestamps_ = 0;
 };
 
 // Detects compression from a file's first bytes.

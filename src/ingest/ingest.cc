@@ -262,6 +262,7 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
                 a == Anomaly::kDatagramCutShort || a == Anomaly::kIpTotalLengthZero;
     (kept ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
   }
+  if (file->bad_timestamps()) sum.dropped["bad_timestamp"] += file->bad_timestamps();
   for (size_t i = 1; i < verdicts.size(); ++i) {
     if (verdicts[i]) sum.dropped[FilterVerdictName(static_cast<FilterVerdict>(i))] += verdicts[i];
   }

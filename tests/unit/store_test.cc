@@ -1677,3 +1677,60 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
 
 }  // namespace
 }  // namespace teiten
+
+namespace teiten {
+namespace {
+
+void Le32(std::string* s, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// A pcapng of Ethernet frames with the given 64-bit microsecond timestamps.
+std::string Pcapng(const std::vector<std::pair<uint64_t, std::vector<uint8_t>>>& pkts) {
+  std::string s;
+  Le32(&s, 0x0A0D0D0A);  // section header
+  Le32(&s, 28);
+  Le32(&s, 0x1A2B3C4D);
+  Le32(&s, 1);  // version 1.0
+  Le32(&s, 0xFFFFFFFF);
+  Le32(&s, 0xFFFFFFFF);  // section length unknown
+  Le32(&s, 28);
+  Le32(&s, 1);  // interface description: Ethernet, microseconds
+  Le32(&s, 20);
+  Le32(&s, 1);
+  Le32(&s, 65535);
+  Le32(&s, 20);
+  for (const auto& [ts, frame] : pkts) {
+    uint32_t padded = (static_cast<uint32_t>(frame.size()) + 3) / 4 * 4;
+    Le32(&s, 6);  // enhanced packet
+    Le32(&s, 32 + padded);
+    Le32(&s, 0);
+    Le32(&s, static_cast<uint32_t>(ts >> 32));
+    Le32(&s, static_cast<uint32_t>(ts));
+    Le32(&s, static_cast<uint32_t>(frame.size()));
+    Le32(&s, static_cast<uint32_t>(frame.size()));
+    s.append(frame.begin(), frame.end());
+    s.append(padded - frame.size(), '\0');
+    Le32(&s, 32 + padded);
+  }
+  return s;
+}
+
+TEST_F(StoreTest, APcapngTimestampPastYear9999IsCountedAndSkippedNotOverflowed) {
+  // Regression (issue 10): timestamps near 2^63/2^64 overflowed (UBSan) and landed on bogus days.
+  auto frame = Frame({0, 0x01010101, kNet + 1, 6, 23});
+  Spit(Path("ts.pcapng"), Pcapng({{static_cast<uint64_t>(kAug12Jst), frame},
+                                  {~uint64_t{0}, frame},
+                                  {uint64_t{1} << 63, frame},
+                                  {static_cast<uint64_t>(kAug12Jst) + 1, frame}}));
+  Open();
+  IngestSummary s = Ingest(Path("ts.pcapng"));
+  EXPECT_EQ(s.packets_read, 4u);
+  EXPECT_EQ(s.kept, 2u);
+  EXPECT_EQ(s.dropped["bad_timestamp"], 2u);
+  ASSERT_EQ(store_->manifest().days.size(), 1u);
+  EXPECT_EQ(store_->manifest().days.begin()->first, ParsePeriod("2018-08-12")->first_day);
+}
+
+}  // namespace
+}  // namespace teiten
