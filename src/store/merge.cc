@@ -189,17 +189,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     RETURN_IF_ERROR(merge_list(&parts, name, entry));
   }
   if (stats->merges == 0) return OkStatus();  // nothing due: the manifest stays as it is
-  next_.generation++;
-  RETURN_IF_ERROR(SyncDir((fs::path(dir) / "rollup").string()));
-  RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
-  committed_ = true;
-  store_->manifest_ = next_;
-  {
-    std::lock_guard<std::mutex> l(store_->cache_mu_);
-    store_->day_cache_.clear();
-    store_->period_cache_.clear();
-  }
-  return store_->CollectGarbage();
+  return Publish();
 }
 
 }  // namespace teiten

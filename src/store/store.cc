@@ -686,17 +686,7 @@ Status Store::Transaction::RebuildIndexes() {
     RETURN_IF_ERROR(b.Write(path));
     in.index = id;
   }
-  next_.generation++;
-  RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "idx").string()));
-  RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
-  committed_ = true;
-  store_->manifest_ = next_;
-  {
-    std::lock_guard<std::mutex> l(store_->cache_mu_);
-    store_->day_cache_.clear();
-    store_->period_cache_.clear();
-  }
-  return store_->CollectGarbage();
+  return Publish();
 }
 
 Status Store::Transaction::CommitPeriods() {

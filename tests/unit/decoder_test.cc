@@ -202,6 +202,17 @@ TEST(Decoder, SurvivesRandomAndMutatedInput) {
 namespace teiten {
 namespace {
 
+// Writes `frame` as the one packet of an Ethernet pcap at `path` (for tshark to decode).
+void WriteOneFramePcap(const std::string& path, const std::vector<uint8_t>& frame) {
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* w = pcap_dump_open(dead, path.c_str());
+  pcap_pkthdr h{};
+  h.caplen = h.len = static_cast<uint32_t>(frame.size());
+  pcap_dump(reinterpret_cast<u_char*>(w), &h, frame.data());
+  pcap_dump_close(w);
+  pcap_close(dead);
+}
+
 TEST(Decoder, FiveAndMoreVlanTagsDecodeAsTsharkDecodesThem) {
   // Regression (issue 10): frames with 5+ VLAN tags were dropped where tshark decodes them.
   auto frame = Ether(Ipv4Tcp(0x01020304, 0xCB007107, 2323, 1, {}), {1, 2, 3, 4, 5, 6});
@@ -215,13 +226,7 @@ TEST(Decoder, FiveAndMoreVlanTagsDecodeAsTsharkDecodesThem) {
   if (!testing::HaveCommand("tshark")) GTEST_SKIP() << "no tshark";
   testing::TempDir dir;
   std::string path = dir.path() + "/vlan6.pcap";
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
-  pcap_dumper_t* w = pcap_dump_open(dead, path.c_str());
-  pcap_pkthdr h{};
-  h.caplen = h.len = static_cast<uint32_t>(frame.size());
-  pcap_dump(reinterpret_cast<u_char*>(w), &h, frame.data());
-  pcap_dump_close(w);
-  pcap_close(dead);
+  WriteOneFramePcap(path, frame);
   std::string out =
       testing::Run("tshark -n -r " + path + " -T fields -e ip.src -e tcp.dstport 2>/dev/null");
   EXPECT_EQ(out, "1.2.3.4\t2323\n");
@@ -252,13 +257,7 @@ TEST(Decoder, IpTotalLengthZeroIsTakenFromTheFrameAsTsharkDoes) {
   if (!testing::HaveCommand("tshark")) GTEST_SKIP() << "no tshark";
   testing::TempDir dir;
   std::string path = dir.path() + "/tso.pcap";
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
-  pcap_dumper_t* w = pcap_dump_open(dead, path.c_str());
-  pcap_pkthdr h{};
-  h.caplen = h.len = static_cast<uint32_t>(frame.size());
-  pcap_dump(reinterpret_cast<u_char*>(w), &h, frame.data());
-  pcap_dump_close(w);
-  pcap_close(dead);
+  WriteOneFramePcap(path, frame);
   std::string out = testing::Run("tshark -n -r " + path +
                                  " -T fields -e ip.src -e tcp.dstport -e tcp.len 2>/dev/null");
   EXPECT_EQ(out, "5.6.7.8\t445\t100\n");
