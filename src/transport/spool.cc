@@ -8,6 +8,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 namespace teiten {
@@ -91,8 +92,8 @@ std::string Spool::PathOf(uint64_t id) const {
 
 Status Spool::Recover() {
   const std::string& dir = options_.dir;
-  // The state: "next_id N" then "lost REASON COUNT" lines.
-  uint64_t state_next = 1;
+  // The state: "stream S", "next_id N", then "lost REASON COUNT" lines.
+  uint64_t state_next = 1, state_stream = 0;
   std::map<std::string, uint64_t> state_lost;
   std::string state_path = dir + "/" + kStateFile;
   if (fs::exists(state_path)) {
@@ -106,10 +107,13 @@ Status Spool::Recover() {
       uint64_t n = 0;
       if (key == "next_id" && ParseU64(a, &n) && n > 0 && b.empty()) {
         state_next = n;
+      } else if (key == "stream" && ParseU64(a, &n) && n > 0 && b.empty()) {
+        state_stream = n;
       } else if (key == "lost" && ValidSensorId(a) && ParseU64(b, &n)) {
         state_lost[a] += n;
       } else {
-        return DataLoss(fmt::format("{}:{}: not 'next_id N' or 'lost REASON N': '{}'", state_path,
+        return DataLoss(fmt::format("{}:{}: not 'stream S', 'next_id N' or 'lost REASON N': '{}'",
+                                    state_path,
                                     line_no, line));
       }
     }
@@ -141,18 +145,29 @@ Status Spool::Recover() {
   if (removed) RETURN_IF_ERROR(SyncDir(dir));
   next_id_ = state_next;
   pending_lost_ = state_lost;
+  bool new_stream = state_stream == 0;
+  if (new_stream) {
+    // A new spool (or one whose state was lost): a new stream, so that its ids, which may start
+    // again from 1, are never taken for batches the collector already has. A batch still on
+    // disk keeps the stream it was written with.
+    std::random_device rd;
+    while (state_stream == 0) state_stream = (uint64_t{rd()} << 32) | rd();
+  }
+  stream_ = state_stream;
   if (!files_.empty() && files_.rbegin()->first >= state_next) {
     // Killed after the batch with the state's next id was written but before the state was
     // updated: that batch already carries the pending losses.
     next_id_ = files_.rbegin()->first + 1;
     pending_lost_.clear();
     RETURN_IF_ERROR(WriteState());
+  } else if (new_stream) {
+    RETURN_IF_ERROR(WriteState());
   }
   return OkStatus();
 }
 
 Status Spool::WriteState() {
-  std::string text = fmt::format("next_id {}\n", next_id_);
+  std::string text = fmt::format("stream {}\nnext_id {}\n", stream_, next_id_);
   for (const auto& [reason, n] : pending_lost_) text += fmt::format("lost {} {}\n", reason, n);
   return WriteDurably(options_.dir, kStateFile, text);
 }
@@ -160,6 +175,7 @@ Status Spool::WriteState() {
 Result<std::optional<uint64_t>> Spool::Append(WireBatch b) {
   b.sensor_id = options_.sensor_id;
   b.batch_id = next_id_;
+  b.stream = stream_;
   for (const auto& [reason, n] : pending_lost_) b.lost[reason] += n;
   ASSIGN_OR_RETURN(std::string bytes, EncodeBatch(b));
   if (bytes_ + bytes.size() > options_.budget_bytes) {

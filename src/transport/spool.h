@@ -9,7 +9,9 @@
 //   file, rename from a .tmp name, fsync of the directory), so an acked-by-nobody batch survives
 //   kill -9 and power loss; a .tmp left by a kill is removed by the next Open.
 // - Batch ids are 1, 2, 3, … per spool and never repeat, across restarts and kill -9: the next
-//   id is kept in the state file, and Open also takes it past every batch file present.
+//   id is kept in the state file, and Open also takes it past every batch file present. A spool
+//   made anew (its directory wiped) draws a new random stream id, carried by every batch, so that
+//   (sensor, stream, batch id) never names two different batches.
 // - Losses are never silent: when a batch would take the spool over its byte budget it is dropped
 //   (drop_newest) and its rows are counted under "spool_full", its own loss counts kept; the
 //   counts wait (durably, in the state file) and travel in the lost map of the next batch
@@ -54,6 +56,7 @@ class Spool {
 
   uint64_t bytes() const { return bytes_; }
   uint64_t next_id() const { return next_id_; }
+  uint64_t stream() const { return stream_; }
   // Losses waiting for the next batch, and everything this process has dropped by reason.
   const std::map<std::string, uint64_t>& pending_lost() const { return pending_lost_; }
   const std::map<std::string, uint64_t>& dropped_total() const { return dropped_total_; }
@@ -67,6 +70,7 @@ class Spool {
 
   Options options_;
   uint64_t next_id_ = 1;
+  uint64_t stream_ = 0;
   uint64_t bytes_ = 0;
   std::map<uint64_t, uint64_t> files_;  // id -> size
   std::map<std::string, uint64_t> pending_lost_;

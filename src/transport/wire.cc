@@ -151,6 +151,7 @@ Result<std::string> EncodeBatch(const WireBatch& b, int zstd_level) {
   w.Put<uint8_t>(static_cast<uint8_t>(b.sensor_id.size()));
   w.Bytes(b.sensor_id.data(), b.sensor_id.size());
   w.Put<uint64_t>(b.batch_id);
+  w.Put<uint64_t>(b.stream);
   w.Put<int64_t>(first);
   w.Put<int64_t>(last);
   w.Put<uint16_t>(static_cast<uint16_t>(b.lost.size()));
@@ -250,6 +251,7 @@ Result<WireBatch> DecodeBatch(std::string_view bytes, const WireLimits& limits) 
   if (!ValidSensorId(id)) return r.Bad(at, "sensor_id", "not 1..64 of [A-Za-z0-9._-]");
   b.sensor_id = std::string(id);
   RETURN_IF_ERROR(r.Get(&b.batch_id, "batch_id"));
+  RETURN_IF_ERROR(r.Get(&b.stream, "stream"));
   at = r.pos();
   RETURN_IF_ERROR(r.Get(&b.first_ts_us, "first_ts_us"));
   RETURN_IF_ERROR(r.Get(&b.last_ts_us, "last_ts_us"));

@@ -13,7 +13,7 @@
 //       24    8 XXH3-64 of bytes 0..23 (the header itself)
 //
 // The decompressed body holds, in order: sensor id (u8 length + bytes, 1..64 printable ASCII),
-// batch id (u64), first/last timestamp (i64 µs), the loss counts (u16 n, then n × {u8 reason
+// batch id (u64), stream (u64), first/last timestamp (i64 µs), the loss counts (u16 n, then n × {u8 reason
 // length, reason bytes, u64 count}), row count (u32), blob arena size (u32), then the rows column
 // by column (timestamps as deltas from the previous row, so that zstd sees small repeating
 // numbers), then the blob arena. Observation::sensor is not sent: it is an index into one store's
@@ -47,6 +47,10 @@ inline constexpr size_t kMaxLossReasonLength = 64;
 struct WireBatch {
   std::string sensor_id;
   uint64_t batch_id = 0;
+  // Which run of batch ids this is: drawn at random when the sensor's spool is made, so that a
+  // spool wiped and made again (ids from 1 again) is not taken for redelivery of the old one.
+  // (sensor, stream, batch id) names a batch for ever.
+  uint64_t stream = 0;
   int64_t first_ts_us = 0;  // of the rows; both 0 for a batch that only carries loss counts
   int64_t last_ts_us = 0;
   // What the sensor lost before this batch and has not reported yet, by reason

@@ -30,9 +30,12 @@ WireBatch Rows(size_t n) {
 TEST(SpoolTest, AppendReadAckAndIdsContinueAfterReopen) {
   testing::TempDir tmp;
   std::string dir = tmp.path() + "/spool";
+  uint64_t stream = 0;
   {
     auto s = Spool::Open({dir, 1 << 20, "s1"});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
+    stream = (*s)->stream();
+    EXPECT_NE(stream, 0u);
     for (uint64_t want = 1; want <= 3; ++want) {
       auto id = (*s)->Append(Rows(10));
       ASSERT_TRUE(id.ok() && id->has_value());
@@ -44,6 +47,7 @@ TEST(SpoolTest, AppendReadAckAndIdsContinueAfterReopen) {
     ASSERT_TRUE(b.ok());
     EXPECT_EQ(b->sensor_id, "s1");
     EXPECT_EQ(b->batch_id, 2u);
+    EXPECT_EQ(b->stream, stream);
     EXPECT_EQ(b->obs.rows.size(), 10u);
     ASSERT_TRUE((*s)->Ack(1).ok());
     ASSERT_TRUE((*s)->Ack(3).ok());
@@ -56,6 +60,14 @@ TEST(SpoolTest, AppendReadAckAndIdsContinueAfterReopen) {
   auto id = (*s)->Append(Rows(1));
   ASSERT_TRUE(id.ok() && id->has_value());
   EXPECT_EQ(**id, 4u);  // not 1 again although the spool was empty
+  EXPECT_EQ((*s)->stream(), stream);
+  // A spool wiped and made again starts from id 1 in a new stream.
+  s->reset();
+  std::filesystem::remove_all(dir);
+  auto fresh = Spool::Open({dir, 1 << 20, "s1"});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE((*fresh)->stream(), stream);
+  EXPECT_EQ((*fresh)->next_id(), 1u);
 }
 
 TEST(SpoolTest, BudgetDropsNewestCountsRowsAndReportsThemOnce) {

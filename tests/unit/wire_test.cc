@@ -64,6 +64,7 @@ TEST(WireTest, RealCapturesRoundTripExactly) {
     WireBatch in;
     in.sensor_id = "tokyo-1";
     in.batch_id = 42;
+    in.stream = 0x1234567890abcdefull;
     in.lost = {{"kernel_dropped", 7}, {"spool_full", 0}};
     in.obs = DecodeCapture(path);
     if (c.packets) {
@@ -75,6 +76,7 @@ TEST(WireTest, RealCapturesRoundTripExactly) {
     ASSERT_TRUE(out.ok()) << c.file << ": " << out.status().ToString();
     EXPECT_EQ(out->sensor_id, "tokyo-1");
     EXPECT_EQ(out->batch_id, 42u);
+    EXPECT_EQ(out->stream, 0x1234567890abcdefull);
     EXPECT_EQ(out->lost, in.lost);
     ExpectSameRows(in.obs, out->obs);
     uint64_t pcap_bytes = std::filesystem::file_size(path);
@@ -170,13 +172,13 @@ struct Body {
   }
 };
 
-// A header for a batch "s1" #5 spanning [100, 200] µs with no losses: 29 bytes (1+2 id, 8 batch
-// id, 2×8 times, 2 loss count), so row_count is at 29, blob_size at 33, the ts deltas at 37, src
-// at 45, dst 61, seq 77, ack 81, blob 85, the six u16 columns 89..100, proto…icmp_code 101..105
-// and opt_len at 106.
+// A header for a batch "s1" #5 of stream 9 spanning [100, 200] µs with no losses: 37 bytes (1+2
+// id, 8 batch id, 8 stream, 2×8 times, 2 loss count), so row_count is at 37, blob_size at 41, the
+// ts deltas at 45, src at 53, dst 69, seq 85, ack 89, blob 93, the six u16 columns 97..108,
+// proto…icmp_code 109..113 and opt_len at 114.
 Body Head() {
   Body b;
-  b.Str("s1").Put(uint64_t{5}).Put(int64_t{100}).Put(int64_t{200}).Put(uint16_t{0});
+  b.Str("s1").Put(uint64_t{5}).Put(uint64_t{9}).Put(int64_t{100}).Put(int64_t{200}).Put(uint16_t{0});
   return b;
 }
 
@@ -201,21 +203,22 @@ TEST(WireTest, HostileBodiesWithGoodChecksumsAreRefusedNamingFieldAndOffset) {
     std::string expect;  // in the message
   };
   std::vector<Case> cases = {
-      {OneRow(50, 41, 0, 0, 41), "byte 106 (field 'opt_len[0]'): 41 > 40"},
+      {OneRow(50, 41, 0, 0, 41), "byte 114 (field 'opt_len[0]'): 41 > 40"},
       {OneRow(50, 0, 97, 0, 97), "field 'payload_cap[0]'): 97 > 96"},
-      {OneRow(50, 4, 8, 1, 12), "byte 85 (field 'blob[0]'): 1+4+8 beyond the 12-byte arena"},
-      {OneRow(101, 0, 0, 0, 0), "byte 37 (field 'ts_delta[0]')"},
+      {OneRow(50, 4, 8, 1, 12), "byte 93 (field 'blob[0]'): 1+4+8 beyond the 12-byte arena"},
+      {OneRow(101, 0, 0, 0, 0), "byte 45 (field 'ts_delta[0]')"},
       {OneRow(uint64_t(-1), 0, 0, 0, 0), "field 'ts_delta[0]'"},
       {OneRow(50, 0, 0, 0, 0) + "x", "field 'row_count'"},
-      {Head().Put(uint32_t{0xffffffff}).Put(uint32_t{0}).s, "byte 29 (field 'row_count')"},
+      {Head().Put(uint32_t{0xffffffff}).Put(uint32_t{0}).s, "byte 37 (field 'row_count')"},
       {Body().Str("s 1").s, "byte 1 (field 'sensor_id')"},
       {Body().Str("").s, "field 'sensor_id'"},
       {Body().Put(uint8_t{200}).s, "field 'sensor_id'): needs 200 bytes, 0 left"},
-      {Body().Str("s1").Put(uint64_t{1}).Put(int64_t{5}).Put(int64_t{4}).s,
+      {Body().Str("s1").Put(uint64_t{1}).Put(uint64_t{9}).Put(int64_t{5}).Put(int64_t{4}).s,
        "'first_ts_us'): after"},
       {Body()
            .Str("s1")
            .Put(uint64_t{1})
+           .Put(uint64_t{9})
            .Put(int64_t{0})
            .Put(int64_t{0})
            .Put(uint16_t{2})
@@ -228,6 +231,7 @@ TEST(WireTest, HostileBodiesWithGoodChecksumsAreRefusedNamingFieldAndOffset) {
       {Body()
            .Str("s1")
            .Put(uint64_t{1})
+           .Put(uint64_t{9})
            .Put(int64_t{0})
            .Put(int64_t{0})
            .Put(uint16_t{1})
@@ -235,7 +239,9 @@ TEST(WireTest, HostileBodiesWithGoodChecksumsAreRefusedNamingFieldAndOffset) {
            .Put(uint64_t{1})
            .s,
        "'loss[0].reason'): invalid"},
-      {Body().Str("s1").Put(uint64_t{1}).s, "field 'first_ts_us'): needs 8 bytes, 0 left"},
+      {Body().Str("s1").Put(uint64_t{1}).s, "field 'stream'): needs 8 bytes, 0 left"},
+      {Body().Str("s1").Put(uint64_t{1}).Put(uint64_t{9}).s,
+       "field 'first_ts_us'): needs 8 bytes, 0 left"},
   };
   for (const Case& c : cases) {
     auto r = DecodeBatch(Frame(c.body));
