@@ -66,6 +66,12 @@ const char* AnomalyName(Anomaly a) {
   return "unknown";
 }
 
+bool AnomalyKeepsPacket(Anomaly a) {
+  return a == Anomaly::kFragment || a == Anomaly::kTruncatedTransport ||
+         a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader ||
+         a == Anomaly::kDatagramCutShort || a == Anomaly::kIpTotalLengthZero;
+}
+
 bool Decoder::SupportsLinkType(int dlt) {
   switch (dlt) {
     case DLT_EN10MB:

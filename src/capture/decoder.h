@@ -41,6 +41,9 @@ enum class Anomaly : uint8_t {
 };
 
 const char* AnomalyName(Anomaly a);  // "truncated_ip_header", … (stable, used in summaries)
+// True for anomalies the decoder notes on a packet it still keeps (a fragment, a transport header
+// cut short, …); false for those that make it drop the packet.
+bool AnomalyKeepsPacket(Anomaly a);
 
 struct DecodeStats {
   std::array<uint64_t, static_cast<size_t>(Anomaly::kCount)> by_reason{};

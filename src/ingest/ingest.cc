@@ -257,10 +257,7 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   for (size_t i = 1; i < ds.by_reason.size(); ++i) {
     auto a = static_cast<Anomaly>(i);
     if (ds.by_reason[i] == 0) continue;
-    bool kept = a == Anomaly::kFragment || a == Anomaly::kTruncatedTransport ||
-                a == Anomaly::kBadTcpDataOffset || a == Anomaly::kBadIpv6ExtHeader ||
-                a == Anomaly::kDatagramCutShort || a == Anomaly::kIpTotalLengthZero;
-    (kept ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
+    (AnomalyKeepsPacket(a) ? sum.anomalies : sum.dropped)[AnomalyName(a)] += ds.by_reason[i];
   }
   if (file->bad_timestamps()) sum.dropped["bad_timestamp"] += file->bad_timestamps();
   for (size_t i = 1; i < verdicts.size(); ++i) {

@@ -21,6 +21,7 @@
 #include "sensor/config.h"
 #include "sensor/filter.h"
 #include "store/store.h"
+#include "transport/wire.h"
 
 namespace teiten {
 
@@ -62,6 +63,19 @@ class Ingester {
   // capture that ends; a kill leaves the store as before the stream.
   Result<IngestSummary> IngestFile(const SensorConfig& sensor, const std::string& path);
 
+  // Commits batches that `sensor` sent to the collector (SPEC C1, C2), as one input: the same
+  // path as a capture (sorted, enriched once per source, one transaction, merged after), and the
+  // sensor's filter applied again — a sensor is trusted to say what it saw, not to write outside
+  // the prefixes the centre gave it (rows it should not have sent are counted under
+  // "collector_<verdict>"). The batches' loss counts (what the sensor dropped, filtered or could
+  // not spool) become the input's dropped counts. A batch whose (stream, id) the store already
+  // holds, or that appears twice in `batches`, is not committed again: its index is returned in
+  // `duplicates`. Every batch must carry `sensor.id` (InvalidArgument otherwise: the collector
+  // checks the id against the sender's certificate before this). Nothing new: no commit, and a
+  // summary with kept 0 and an empty hash.
+  Result<IngestSummary> IngestBatches(const SensorConfig& sensor, std::vector<WireBatch>* batches,
+                                      std::vector<size_t>* duplicates);
+
  private:
   // Ingests the capture file at `path`, recorded (and named in errors) as `name`.
   Result<IngestSummary> IngestCapture(const SensorConfig& sensor, const std::string& path,
@@ -80,6 +94,17 @@ class Ingester {
 
 // An error naming the sensor that already has `in` when it is not `sensor`'s; OK when it is.
 Status SameSensor(const InputRecord& in, const SensorConfig& sensor, const std::string& path);
+
+// Which (stream, batch id)s of `sensor_id` the inputs hold.
+class BatchLedger {
+ public:
+  void Add(const InputRecord& in);
+  bool Has(uint64_t stream, uint64_t id) const;
+  void Insert(uint64_t stream, uint64_t id);
+
+ private:
+  std::map<uint64_t, std::map<uint64_t, uint64_t>> runs_;  // stream → first → last
+};
 
 // "type YYYY-MM-DD path" for recording which database enriched an input.
 std::string DescribeGeoDb(const GeoDbInfo& info);

@@ -89,6 +89,11 @@ json ToJson(const Manifest& m) {
                {"index", i.index}};
     if (!i.file_hash.empty()) in["file_hash"] = i.file_hash;
     if (!i.more_indexes.empty()) in["more_indexes"] = i.more_indexes;
+    if (!i.batches.empty()) {
+      json b = json::array();
+      for (const BatchRange& r : i.batches) b.push_back({r.stream, r.first, r.last});
+      in["batches"] = std::move(b);
+    }
     if (!i.extends.empty()) {
       in["extends"] = i.extends;
       in["prefix_packets"] = i.prefix_packets;
@@ -156,6 +161,12 @@ Manifest FromJson(const json& j) {
     if (i.contains("more_indexes"))
       r.more_indexes = i.at("more_indexes").get<std::vector<uint64_t>>();
     r.extends = i.value("extends", std::string());
+    if (i.contains("batches")) {
+      for (const auto& b : i.at("batches")) {
+        r.batches.push_back({b.at(0).get<uint64_t>(), b.at(1).get<uint64_t>(),
+                             b.at(2).get<uint64_t>()});
+      }
+    }
     r.prefix_packets = i.value("prefix_packets", uint64_t{0});
     m.inputs.push_back(std::move(r));
   }

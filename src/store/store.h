@@ -48,6 +48,10 @@ struct SensorRecord {
   std::vector<std::string> prefixes;
 };
 
+// A run of batch ids [first, last] of one stream of a sensor (transport/wire.h), committed.
+struct BatchRange {
+  uint64_t stream = 0, first = 0, last = 0;
+};
 struct InputRecord {
   // The input's identity: XXH3-128 of what it contains — its link type and every packet's time,
   // lengths and bytes as decoded — so the same capture plain, gzipped, zstd'd or piped counts
@@ -72,6 +76,9 @@ struct InputRecord {
   // Further index files of an input whose transaction spilled (held more than its memory
   // budget); a source's history is the sum over all of them.
   std::vector<uint64_t> more_indexes;
+  // For batches a sensor sent to the collector: which ones this input committed. A batch whose
+  // id is here is never committed again, however often it is redelivered.
+  std::vector<BatchRange> batches;
   std::vector<uint64_t> Indexes() const {
     std::vector<uint64_t> v;
     if (index) v.push_back(index);
