@@ -84,6 +84,7 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
   auto by_batch = Make("batch");
   Ingester file_ing(by_file.get(), nullptr);
   Ingester batch_ing(by_batch.get(), nullptr);
+  uint64_t kept_total = 0;
   for (const In& in : ins) {
     auto sum = file_ing.IngestFile(in.sensor, in.file);
     ASSERT_TRUE(sum.ok()) << sum.status().ToString();
@@ -102,6 +103,7 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_EQ(dups.size(), batches.size() / 2 + 1);
     EXPECT_EQ(a->kept + b->kept, sum->kept) << in.file;
+    kept_total += sum->kept;
     // The drops the sensor counted are the ones `teiten ingest` records.
     std::map<std::string, uint64_t> dropped = a->dropped;
     for (const auto& [k, n] : b->dropped) dropped[k] += n;
@@ -121,7 +123,7 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
   ASSERT_TRUE(file_store.ok());
   uint64_t compared = 0;
   for (Dimension dim : {Dimension::kPort, Dimension::kCountry, Dimension::kSensor}) {
-    for (const char* period : {"2019-08-21", "2019Q3", "2018Q3", "2020Q1"}) {
+    for (const char* period : {"2019-08-21", "2019Q3", "2000-01-01..2030-12-31"}) {
       auto want = Top(**file_store, dim, *ParsePeriod(period), {}, 20);
       auto got = Top(**reopened, dim, *ParsePeriod(period), {}, 20);
       ASSERT_TRUE(want.ok() && got.ok());
@@ -129,7 +131,7 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
       compared += want->total_packets;
     }
   }
-  EXPECT_GT(compared, 9000u);  // both captures' packets were in the periods compared
+  EXPECT_GE(compared, 3 * kept_total);  // every packet was in the periods compared
   Ingester again(reopened->get(), nullptr);
   std::vector<WireBatch> batches = AsBatches(ins[0].sensor, ins[0].file, 300, 77);
   std::vector<size_t> dups;
