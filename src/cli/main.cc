@@ -1,19 +1,25 @@
 // teiten: the one binary. Subcommands: ingest, top, series, summary, ip, report, geo, simulate.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <thread>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "analysis/query.h"
+#include "analysis/sensor_health.h"
+#include "daemon/collector.h"
+#include "daemon/sensor_daemon.h"
 #include "cli/table.h"
 #include "enrich/names.h"
 #include "ingest/ingest.h"
@@ -760,6 +766,107 @@ int RunRetain(const Common& c, int keep_days, const std::string& before) {
   return 0;
 }
 
+// SIGTERM and SIGINT end the daemons cleanly: they are blocked in every thread and waited for
+// by the main one, which then stops the work in order (nothing half-written, nothing lost).
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up is an error return, not a death
+  return set;
+}
+
+int RunCollect(const Common& c) {
+  sigset_t stop_signals = BlockStopSignals();
+  auto cfg = LoadConfigFor(c);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (!cfg->has_collect) {
+    return Fail(InvalidArgument(fmt::format("{}: no [collect] section", cfg->path)));
+  }
+  auto store = Store::Open(cfg->store_path, {.create = true, .timezone = cfg->timezone});
+  if (!store.ok()) return Fail(store.status());
+  std::unique_ptr<GeoDb> geo;
+  if (!cfg->country_db.empty() || !cfg->asn_db.empty()) {
+    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db, true);  // long-lived: the range table pays
+    if (!g.ok()) return Fail(g.status());
+    geo = std::move(*g);
+  }
+  Collector collector(*cfg, store->get(), geo.get());
+  if (Status st = collector.Start(); !st.ok()) return Fail(st);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  collector.Stop();
+  return 0;
+}
+
+int RunSensorDaemon(const Common& c) {
+  sigset_t stop_signals = BlockStopSignals();
+  auto cfg = LoadConfigFor(c, false);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (!cfg->has_daemon) {
+    return Fail(InvalidArgument(fmt::format("{}: no [daemon] section", cfg->path)));
+  }
+  static std::atomic<bool> stop{false};
+  std::thread waiter([stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    stop = true;
+  });
+  waiter.detach();
+  SensorDaemon daemon(*cfg);
+  Status st = daemon.Run(&stop);
+  return st.ok() ? 0 : Fail(st);
+}
+
+std::string Ago(int64_t then, int64_t now) {
+  if (then <= 0) return "never";
+  int64_t d = std::max<int64_t>(0, now - then);
+  if (d < 120) return fmt::format("{} s ago", d);
+  if (d < 7200) return fmt::format("{} min ago", d / 60);
+  if (d < 172800) return fmt::format("{} h ago", d / 3600);
+  return fmt::format("{} days ago", d / 86400);
+}
+
+int RunSensors(const Common& c) {
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto rows = SensorHealth(**store);
+  if (!rows.ok()) return Fail(rows.status());
+  // Sensors the config names that never delivered anything belong in the list most of all.
+  for (const SensorConfig& s : cfg.sensors) {
+    bool known = false;
+    for (const SensorHealthRow& r : *rows) known |= r.id == s.id;
+    if (!known) {
+      rows->push_back({s.id, s.name, s.group, s.country,
+                       s.mode == SensorMode::kHost ? "host" : "darknet"});
+    }
+  }
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  Table t({"sensor", "group", "mode", "last contact", "last data", "inputs", "batches", "packets",
+           "backlog", "lost"});
+  for (const SensorHealthRow& r : *rows) {
+    std::string lost;
+    for (const auto& [reason, n] : r.lost) {
+      if (!lost.empty()) lost += ", ";
+      lost += fmt::format("{} {}", reason, Count(n).text);
+    }
+    std::string backlog =
+        r.backlog_batches < 0
+            ? "-"
+            : fmt::format("{} batches, {} KB", r.backlog_batches, Count(r.backlog_bytes / 1000).text);
+    t.AddRow({Text(r.id), Text(r.group), Text(r.mode), Text(Ago(r.last_contact, now)),
+              Text(Ago(r.last_input, now)), Count(r.inputs), Count(r.batches), Count(r.packets),
+              Text(backlog), Text(lost.empty() ? "none" : lost)});
+  }
+  t.Write(std::cout, *f);
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -870,6 +977,15 @@ int main(int argc, char** argv) {
   retain->add_option("--before", retain_before, "drop the observations of days before this one");
 
   // Listed for --help only: main() hands `simulate` to its own parser before this point.
+  auto* collect = app.add_subcommand(
+      "collect", "the centre: take sensors' batches over TLS and commit them to the store");
+  common(collect, false);
+  auto* sensor_cmd = app.add_subcommand(
+      "sensor", "run at a sensor: capture, spool, and deliver to the collector ([daemon] config)");
+  common(sensor_cmd, false);
+  auto* sensors_cmd = app.add_subcommand(
+      "sensors", "each sensor's last contact, delivered packets, backlog and losses");
+  common(sensors_cmd, false);
   app.add_subcommand("simulate",
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
       ->allow_extras();
@@ -891,6 +1007,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
   if (merge->parsed()) return RunMerge(c, merge_all);
+  if (collect->parsed()) return RunCollect(c);
+  if (sensor_cmd->parsed()) return RunSensorDaemon(c);
+  if (sensors_cmd->parsed()) return RunSensors(c);
   if (verify->parsed()) return RunVerify(c);
   if (rebuild->parsed()) return RunRebuild(c);
   if (forget->parsed()) return RunForget(c, forget_input);

@@ -41,6 +41,28 @@ Status CheckKeys(const toml::table& t, const std::set<std::string>& allowed,
   return OkStatus();
 }
 
+Status GetNumber(const toml::table& t, const std::string& key, const std::string& file, double lo,
+                 double hi, double* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return OkStatus();
+  std::optional<double> v = n->value<double>();
+  if (!v || !(*v >= lo && *v <= hi)) {
+    return InvalidArgument(fmt::format("{}: key '{}': expected a number from {} to {}",
+                                       Where(file, *n), key, lo, hi));
+  }
+  *out = *v;
+  return OkStatus();
+}
+
+template <typename T>
+Status GetInt(const toml::table& t, const std::string& key, const std::string& file, double lo,
+              double hi, double scale, T* out) {
+  double v = static_cast<double>(*out) / scale;
+  RETURN_IF_ERROR(GetNumber(t, key, file, lo, hi, &v));
+  *out = static_cast<T>(v * scale);
+  return OkStatus();
+}
+
 std::string Resolve(const std::string& base_file, const std::string& p) {
   if (p.empty() || base_file.empty() || p[0] == '/') return p;
   return (std::filesystem::path(base_file).parent_path() / p).lexically_normal().string();
@@ -75,7 +97,61 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   }
   Config cfg;
   cfg.path = file;
-  RETURN_IF_ERROR(CheckKeys(root, {"store", "geo", "sensor"}, file, "top level"));
+  RETURN_IF_ERROR(
+      CheckKeys(root, {"store", "geo", "sensor", "collect", "daemon"}, file, "top level"));
+  if (const toml::table* c = root["collect"].as_table()) {
+    cfg.has_collect = true;
+    CollectConfig& cc = cfg.collect;
+    RETURN_IF_ERROR(CheckKeys(*c,
+                              {"listen", "cert", "key", "ca", "crl", "metrics", "max_batch_mb",
+                               "batches_per_second", "burst", "commit_wait_seconds"},
+                              file, "collect"));
+    ASSIGN_OR_RETURN(cc.listen, GetString(*c, "listen", file, false, cc.listen));
+    for (auto [key, field] : {std::pair{"cert", &cc.cert}, {"key", &cc.key}, {"ca", &cc.ca},
+                              {"crl", &cc.crl}}) {
+      ASSIGN_OR_RETURN(std::string v, GetString(*c, key, file, false));
+      *field = Resolve(file, v);
+    }
+    ASSIGN_OR_RETURN(cc.metrics, GetString(*c, "metrics", file, false, cc.metrics));
+    RETURN_IF_ERROR(GetInt(*c, "max_batch_mb", file, 1, 1024, 1 << 20, &cc.max_batch_bytes));
+    RETURN_IF_ERROR(GetNumber(*c, "batches_per_second", file, 0.01, 1e6, &cc.batches_per_second));
+    RETURN_IF_ERROR(GetNumber(*c, "burst", file, 1, 1e6, &cc.burst));
+    RETURN_IF_ERROR(
+        GetNumber(*c, "commit_wait_seconds", file, 1, 3600, &cc.commit_wait_seconds));
+  }
+  if (const toml::table* d = root["daemon"].as_table()) {
+    cfg.has_daemon = true;
+    DaemonConfig& dc = cfg.daemon;
+    RETURN_IF_ERROR(CheckKeys(
+        *d,
+        {"sensor", "interface", "capture_buffer_mb", "snaplen", "watch_dir", "netfilter_log",
+         "spool", "spool_budget_mb", "collector", "cert", "key", "ca", "batch_seconds",
+         "batch_rows", "raw_dir", "raw_file_mb", "raw_total_mb", "raw_max_age_days", "user",
+         "metrics"},
+        file, "daemon"));
+    ASSIGN_OR_RETURN(dc.sensor, GetString(*d, "sensor", file, false));
+    ASSIGN_OR_RETURN(dc.interface, GetString(*d, "interface", file, false));
+    ASSIGN_OR_RETURN(dc.collector, GetString(*d, "collector", file, false));
+    ASSIGN_OR_RETURN(dc.user, GetString(*d, "user", file, false));
+    ASSIGN_OR_RETURN(dc.metrics, GetString(*d, "metrics", file, false, dc.metrics));
+    for (auto [key, field] :
+         {std::pair{"watch_dir", &dc.watch_dir}, {"netfilter_log", &dc.netfilter_log},
+          {"spool", &dc.spool}, {"cert", &dc.cert}, {"key", &dc.key}, {"ca", &dc.ca},
+          {"raw_dir", &dc.raw_dir}}) {
+      ASSIGN_OR_RETURN(std::string v, GetString(*d, key, file, false));
+      *field = Resolve(file, v);
+    }
+    RETURN_IF_ERROR(
+        GetInt(*d, "capture_buffer_mb", file, 1, 4096, 1 << 20, &dc.capture_buffer_bytes));
+    RETURN_IF_ERROR(GetInt(*d, "snaplen", file, 64, 262144, 1, &dc.snaplen));
+    RETURN_IF_ERROR(GetInt(*d, "spool_budget_mb", file, 1, 1 << 24, 1 << 20,
+                           &dc.spool_budget_bytes));
+    RETURN_IF_ERROR(GetNumber(*d, "batch_seconds", file, 0.1, 3600, &dc.batch_seconds));
+    RETURN_IF_ERROR(GetInt(*d, "batch_rows", file, 1, 1 << 22, 1, &dc.batch_rows));
+    RETURN_IF_ERROR(GetInt(*d, "raw_file_mb", file, 1, 1 << 20, 1 << 20, &dc.raw_file_bytes));
+    RETURN_IF_ERROR(GetInt(*d, "raw_total_mb", file, 1, 1 << 24, 1 << 20, &dc.raw_total_bytes));
+    RETURN_IF_ERROR(GetNumber(*d, "raw_max_age_days", file, 0.001, 36500, &dc.raw_max_age_days));
+  }
   if (const toml::table* st = root["store"].as_table()) {
     RETURN_IF_ERROR(CheckKeys(*st, {"path", "timezone"}, file, "store"));
     ASSIGN_OR_RETURN(std::string p, GetString(*st, "path", file, false, ""));
