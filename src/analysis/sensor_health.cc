@@ -9,7 +9,7 @@
 namespace teiten {
 
 bool IsLossReason(const std::string& reason) {
-  return reason == "kernel_dropped" || reason == "spool_full" || reason == "refused";
+  return reason == "kernel_dropped" || reason == "spool_full" || reason == "spool_write_failed";
 }
 
 Result<std::vector<SensorHealthRow>> SensorHealth(const Store& store) {

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <pcap/pcap.h>
 #include <pwd.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "analysis/sensor_health.h"
 #include "capture/pcap_file.h"
 #include "daemon/batcher.h"
 #include "daemon/log.h"
@@ -191,6 +193,11 @@ Status SensorDaemon::Impl::Open() {
       LogEvent("warn", "capture_warning", {{"interface", d.interface}, {"detail", pcap_geterr(pcap)}});
     }
     dlt = pcap_datalink(pcap);
+    // Non-blocking, waited for with poll(): on Linux a blocking read may never time out while
+    // no packet arrives, and then the batch already gathered would wait for the next packet.
+    if (pcap_setnonblock(pcap, 1, err) != 0) {
+      return IoError(fmt::format("capture {}: non-blocking: {}", d.interface, err));
+    }
     std::string filter = BpfFilter(sensor);
     struct bpf_program prog;
     if (pcap_compile(pcap, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
@@ -259,7 +266,7 @@ void SensorDaemon::Impl::UpdateMetrics() {
     metrics.Set("teiten_sensor_frames_total", {}, static_cast<double>(batcher->frames()));
     metrics.Set("teiten_sensor_kept_total", {}, static_cast<double>(batcher->kept()));
     for (const auto& [reason, n] : batcher->dropped_total()) {
-      metrics.Set(reason == "kernel_dropped" ? "teiten_sensor_lost_total" : "teiten_sensor_filtered_total",
+      metrics.Set(IsLossReason(reason) ? "teiten_sensor_lost_total" : "teiten_sensor_filtered_total",
                   {{"reason", reason}}, static_cast<double>(n));
     }
   }
@@ -279,7 +286,11 @@ Status SensorDaemon::Impl::AppendBatch() {
     }
   }
   batch_started = Clock::now();
-  if (batcher->rows() == 0 && !batcher->has_losses()) return OkStatus();
+  // Losses the spool holds (a batch it could not write) travel in the next batch; with no
+  // traffic to carry them, an empty batch does, so that the centre hears of them now.
+  if (batcher->rows() == 0 && !batcher->has_losses() && spool->pending_lost().empty()) {
+    return OkStatus();
+  }
   WireBatch b = batcher->Take();
   uint64_t rows = b.obs.rows.size();
   ASSIGN_OR_RETURN(auto id, spool->Append(std::move(b)));
@@ -346,6 +357,8 @@ Status SensorDaemon::Impl::CaptureOnce() {
   struct Ctx {
     Impl* m;
   } ctx{this};
+  struct pollfd pfd {pcap_get_selectable_fd(pcap), POLLIN, 0};
+  if (pfd.fd >= 0 && ::poll(&pfd, 1, 100) == 0) return OkStatus();
   int n = pcap_dispatch(
       pcap, 4096,
       [](u_char* user, const struct pcap_pkthdr* h, const u_char* bytes) {

@@ -187,7 +187,17 @@ Result<std::optional<uint64_t>> Spool::Append(WireBatch b) {
     return std::optional<uint64_t>();
   }
   uint64_t id = next_id_;
-  RETURN_IF_ERROR(WriteDurably(options_.dir, fmt::format("{:020}{}", id, kSuffix), bytes));
+  if (Status st = WriteDurably(options_.dir, fmt::format("{:020}{}", id, kSuffix), bytes);
+      !st.ok()) {
+    // The disk is full or failing: the batch is lost, and counted like a budget drop so that the
+    // centre hears of it with the next batch that can be written. The state may not be writable
+    // either; the counts are then kept in memory until it is.
+    pending_lost_ = b.lost;
+    pending_lost_["spool_write_failed"] += b.obs.rows.size();
+    dropped_total_["spool_write_failed"] += b.obs.rows.size();
+    (void)WriteState();
+    return st;
+  }
   files_[id] = bytes.size();
   bytes_ += bytes.size();
   next_id_ = id + 1;

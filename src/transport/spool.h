@@ -17,6 +17,8 @@
 //   counts wait (durably, in the state file) and travel in the lost map of the next batch
 //   appended, exactly once — a kill between writing that batch and updating the state is
 //   recognised at Open because the batch with the state's next id exists.
+// - A batch that cannot be written (disk full, I/O error) is lost and counted the same way,
+//   under "spool_write_failed"; Append returns the error so the caller can log it.
 // - A spooled file that does not decode at Open (disk corruption) is renamed *.corrupt, logged in
 //   the Status list corrupt(), and not sent.
 // Not guaranteed: thread safety — one thread appends and acks (the sensor serialises them).

@@ -9,6 +9,8 @@
 #include "analysis/query.h"
 #include "capture/pcap_file.h"
 #include "daemon/batcher.h"
+#include "daemon/collector.h"
+#include <httplib.h>
 #include "ingest/ingest.h"
 #include "test_support.h"
 #include "transport/wire.h"
@@ -176,6 +178,90 @@ TEST(BatchLedgerTest, RunsMergeAndAnswerMembership) {
   EXPECT_TRUE(l.Has(4, 2));
   EXPECT_TRUE(l.Has(4, UINT64_MAX));
   EXPECT_FALSE(l.Has(4, 4));
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+// The collector in this process, on 127.0.0.1, with certificates from scripts/pki.sh.
+class CollectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = tmp_.path() + "/pki";
+    bool ok = true;
+    testing::Run(fmt::format("{0}/scripts/pki.sh init {1} && {0}/scripts/pki.sh collector {1} "
+                             "127.0.0.1 && {0}/scripts/pki.sh sensor {1} s1 2>&1",
+                             testing::SourceDir(), pki_),
+                 &ok);
+    if (!ok || !std::filesystem::exists(pki_ + "/s1.crt")) GTEST_SKIP() << "openssl unavailable";
+    cfg_.path = tmp_.path() + "/centre.toml";
+    cfg_.store_path = tmp_.path() + "/store";
+    cfg_.timezone = "UTC";
+    cfg_.has_collect = true;
+    cfg_.collect.listen = "127.0.0.1:0";
+    cfg_.collect.metrics = "";
+    cfg_.collect.cert = pki_ + "/collector.crt";
+    cfg_.collect.key = pki_ + "/collector.key";
+    cfg_.collect.ca = pki_ + "/ca.crt";
+    cfg_.collect.crl = pki_ + "/ca.crl";
+    cfg_.sensors.push_back(Darknet("s1", "0.0.0.0/0"));
+  }
+  void Start() {
+    auto s = Store::Open(cfg_.store_path, {.create = true, .timezone = "UTC"});
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+    collector_ = std::make_unique<Collector>(cfg_, store_.get(), nullptr);
+    Status st = collector_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::unique_ptr<httplib::SSLClient> Client() {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", collector_->port(),
+                                                  pki_ + "/s1.crt", pki_ + "/s1.key");
+    c->set_ca_cert_path((pki_ + "/ca.crt").c_str());
+    c->enable_server_certificate_verification(true);
+    return c;
+  }
+  testing::TempDir tmp_;
+  std::string pki_;
+  Config cfg_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Collector> collector_;
+};
+
+TEST_F(CollectorTest, RateLimitAndSizeLimitRefuseWithoutLosingAnything) {
+  cfg_.collect.batches_per_second = 0.5;
+  cfg_.collect.burst = 3;
+  cfg_.collect.max_batch_bytes = 1 << 20;
+  Start();
+  if (HasFatalFailure()) return;
+  std::vector<WireBatch> batches =
+      AsBatches(cfg_.sensors[0], testing::SharedPcapDir() + "/tcp_0_1000_20190821.pcap", 100, 1);
+  ASSERT_GE(batches.size(), 5u);
+  auto client = Client();
+  std::vector<int> codes;
+  for (size_t i = 0; i < 5; ++i) {
+    auto res = client->Post("/v1/batches", *EncodeBatch(batches[i]), "application/octet-stream");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    codes.push_back(res->status);
+    if (res->status == 429) EXPECT_FALSE(res->get_header_value("Retry-After").empty());
+  }
+  // A burst of 3, then refused until the bucket refills (one every 2 s).
+  EXPECT_EQ(codes, (std::vector<int>{200, 200, 200, 429, 429}));
+  std::string big(2 << 20, 'x');
+  auto res = client->Post("/v1/batches", big, "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  collector_->Stop();
+  auto reopened = Store::Open(cfg_.store_path, {});
+  ASSERT_TRUE(reopened.ok());
+  uint64_t kept = 0;
+  for (const InputRecord& in : (*reopened)->manifest().inputs) kept += in.kept;
+  uint64_t want = 0;
+  for (size_t i = 0; i < 3; ++i) want += batches[i].obs.rows.size();
+  EXPECT_EQ(kept, want);
 }
 
 }  // namespace
