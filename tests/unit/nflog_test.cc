@@ -104,7 +104,10 @@ void ExpectSameAsDecoded(const Observation& log, const std::vector<uint8_t>& log
   EXPECT_EQ(log.payload_len, p.payload_len);
   EXPECT_EQ(log.flags, p.flags & ~obs_flag::kSnapTruncated);
   ASSERT_EQ(log.opt_len, p.opt_len);
-  EXPECT_EQ(0, std::memcmp(log_blob.data() + log.blob, pkt.blob.data() + p.blob, p.opt_len));
+  std::vector<uint8_t> log_opts(log_blob.begin() + log.blob,
+                                log_blob.begin() + log.blob + log.opt_len);
+  std::vector<uint8_t> pkt_opts(pkt.blob.begin() + p.blob, pkt.blob.begin() + p.blob + p.opt_len);
+  EXPECT_EQ(log_opts, pkt_opts);
   EXPECT_EQ(log.payload_cap, 0);
 }
 
