@@ -528,7 +528,7 @@ bool ShallowJson(std::string_view text, int max_depth) {
 std::optional<Failure> ParseJournalJson(std::string_view line, std::string* message, int64_t* ts,
                                         bool* has_ts) {
   auto bad = [&](const std::string& what) {
-    return Bad(NflogError::kBadJson, "journal JSON: " + what);
+    return Bad(NflogError::kBadJournal, "journal JSON: " + what);
   };
   if (!ShallowJson(line, 8)) return bad("nested too deeply");
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -617,8 +617,8 @@ const char* NflogErrorName(NflogError e) {
       return "bad_field";
     case NflogError::kBadTimestamp:
       return "bad_timestamp";
-    case NflogError::kBadJson:
-      return "bad_json";
+    case NflogError::kBadJournal:
+      return "bad_journal";
     case NflogError::kCount:
       break;
   }
@@ -649,6 +649,14 @@ NetfilterLogReader& NetfilterLogReader::operator=(NetfilterLogReader&& o) noexce
     ino_ = o.ino_;
     dev_ = o.dev_;
     offset_ = o.offset_;
+    export_ = o.export_;
+    entry_ts_ = o.entry_ts_;
+    entry_message_ = std::move(o.entry_message_);
+    entry_message_line_ = o.entry_message_line_;
+    entry_error_ = std::move(o.entry_error_);
+    binary_ = o.binary_;
+    binary_message_ = o.binary_message_;
+    binary_left_ = o.binary_left_;
   }
   return *this;
 }
@@ -681,11 +689,11 @@ NetfilterLogReader NetfilterLogReader::FromFd(int fd, std::string name, const Nf
   return r;
 }
 
-void NetfilterLogReader::CountError(NflogError e, std::string message) {
+void NetfilterLogReader::CountError(NflogError e, uint64_t line_number, std::string message) {
   ++counts_.errors[static_cast<size_t>(e)];
   if (counts_.first_errors.size() < options_.kept_errors) {
     counts_.first_errors.push_back(
-        {counts_.lines, name_ + ":" + std::to_string(counts_.lines) + ": " + std::move(message)});
+        {line_number, name_ + ":" + std::to_string(line_number) + ": " + std::move(message)});
   }
 }
 
@@ -693,13 +701,22 @@ void NetfilterLogReader::TakeLine(std::string_view line, ObservationBatch* batch
   ++counts_.lines;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.size() > options_.max_line) {
-    CountError(NflogError::kLineTooLong, "line of " + std::to_string(line.size()) +
-                                             " bytes is longer than " +
-                                             std::to_string(options_.max_line) + ": skipped");
+    CountError(NflogError::kLineTooLong, counts_.lines,
+               "line of " + std::to_string(line.size()) + " bytes is longer than " +
+                   std::to_string(options_.max_line) + ": skipped");
     return;
   }
+  if (export_ || line.starts_with("__CURSOR=") || line.starts_with("__REALTIME_TIMESTAMP=")) {
+    TakeExportLine(line, batch);
+    return;
+  }
+  Keep(line, ctx_, counts_.lines, batch);
+}
+
+void NetfilterLogReader::Keep(std::string_view text, const NflogContext& ctx, uint64_t line_number,
+                              ObservationBatch* batch) {
   NflogError why = NflogError::kBadField;
-  Result<Observation> r = Parse(line, ctx_, &batch->blob, &why);
+  Result<Observation> r = Parse(text, ctx, &batch->blob, &why);
   if (r.ok()) {
     ++counts_.log_lines;
     ++counts_.kept;
@@ -707,8 +724,85 @@ void NetfilterLogReader::TakeLine(std::string_view line, ObservationBatch* batch
     return;
   }
   if (r.status().code() == StatusCode::kNotFound) return;
-  if (why != NflogError::kBadJson) ++counts_.log_lines;
-  CountError(why, r.status().message());
+  if (why != NflogError::kBadJournal) ++counts_.log_lines;
+  CountError(why, line_number, r.status().message());
+}
+
+void NetfilterLogReader::TakeExportLine(std::string_view line, ObservationBatch* batch) {
+  export_ = true;  // a file that began as an export stream stays one
+  if (line.empty()) {
+    FinishEntry(batch);
+    return;
+  }
+  size_t eq = line.find('=');
+  if (eq == std::string_view::npos) {
+    // A binary field: its name alone, then a 64-bit little-endian length, the bytes and '\n'.
+    bool name = std::all_of(line.begin(), line.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!name) {
+      if (entry_error_.empty()) {
+        entry_error_ =
+            "journal export: line " + std::to_string(counts_.lines) +
+            " is neither FIELD=value nor a binary field name: " + Quote(line.substr(0, 40));
+      }
+      return;
+    }
+    binary_ = Binary::kLength;
+    binary_message_ = line == "MESSAGE";
+    if (binary_message_) {
+      entry_message_ = std::string();
+      entry_message_line_ = counts_.lines;
+    }
+    return;
+  }
+  std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+  if (key == "__REALTIME_TIMESTAMP") {
+    auto v = ParseDecimal(value, 253402300799999999ULL);
+    if (v) {
+      entry_ts_ = static_cast<int64_t>(*v);
+    } else if (entry_error_.empty()) {
+      entry_error_ = "journal export: __REALTIME_TIMESTAMP " + Quote(value) +
+                     " is not a decimal number of microseconds";
+    }
+  } else if (key == "MESSAGE") {
+    entry_message_ = std::string(value);
+    entry_message_line_ = counts_.lines;
+  }
+}
+
+void NetfilterLogReader::FinishEntry(ObservationBatch* batch) {
+  if (entry_message_) {
+    if (!entry_error_.empty()) {
+      if (FindStart(*entry_message_) != std::string_view::npos) {
+        CountError(NflogError::kBadJournal, entry_message_line_, entry_error_);
+      }
+    } else {
+      NflogContext ctx = ctx_;
+      if (entry_ts_) ctx.ts_us = *entry_ts_;
+      // The MESSAGE is the kernel's text: no syslog prefix to read a time from.
+      std::string_view msg = *entry_message_;
+      size_t start = FindStart(msg);
+      if (start != std::string_view::npos) {
+        Observation o;
+        o.ts_us = ctx.ts_us;
+        size_t mark = batch->blob.size();
+        o.blob = static_cast<uint32_t>(mark);
+        KernelParser parser(msg, 0, ctx);
+        ++counts_.log_lines;
+        if (auto e = parser.Run(start, &o, &batch->blob)) {
+          batch->blob.resize(mark);
+          CountError(e->reason, entry_message_line_, "MESSAGE " + e->status.message());
+        } else {
+          ++counts_.kept;
+          batch->rows.push_back(o);
+        }
+      }
+    }
+  }
+  entry_ts_.reset();
+  entry_message_.reset();
+  entry_error_.clear();
 }
 
 Result<bool> NetfilterLogReader::Reopen() {
@@ -760,6 +854,33 @@ Result<size_t> NetfilterLogReader::Next(ObservationBatch* batch, size_t max_rows
   Status failure;
   while (true) {
     while (!done()) {
+      if (binary_ == Binary::kLength) {
+        if (pending_.size() - head < 8) break;
+        uint64_t len = 0;
+        for (int b = 7; b >= 0; --b) len = (len << 8) | static_cast<uint8_t>(pending_[head + b]);
+        head += 8;
+        binary_ = Binary::kData;
+        binary_left_ = len < UINT64_MAX ? len + 1 : len;  // the bytes, then '\n'
+        if (binary_message_ && len > options_.max_line) {
+          CountError(NflogError::kLineTooLong, counts_.lines,
+                     "binary MESSAGE of " + std::to_string(len) + " bytes is longer than " +
+                         std::to_string(options_.max_line) + ": skipped");
+          binary_message_ = false;
+          entry_message_.reset();
+        }
+      }
+      if (binary_ == Binary::kData) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(binary_left_, pending_.size() - head));
+        if (binary_message_) {
+          size_t data = binary_left_ > 1 ? std::min<uint64_t>(take, binary_left_ - 1) : 0;
+          entry_message_->append(pending_, head, data);
+        }
+        head += take;
+        binary_left_ -= take;
+        if (binary_left_ > 0) break;
+        binary_ = Binary::kNone;
+        continue;
+      }
       size_t nl = pending_.find('\n', head);
       if (nl == std::string::npos) break;
       std::string_view line(pending_.data() + head, nl - head);
@@ -773,12 +894,14 @@ Result<size_t> NetfilterLogReader::Next(ObservationBatch* batch, size_t max_rows
     pending_.erase(0, head);
     head = 0;
     if (done()) break;
-    if (skipping_) {
+    if (binary_ != Binary::kNone) {
+      // Inside a binary field: its bytes are consumed as they come, not as a line.
+    } else if (skipping_) {
       pending_.clear();
     } else if (pending_.size() > options_.max_line + 1) {
       // No newline within the limit: count the line now and drop its bytes as they come.
       ++counts_.lines;
-      CountError(NflogError::kLineTooLong,
+      CountError(NflogError::kLineTooLong, counts_.lines,
                  "line longer than " + std::to_string(options_.max_line) + " bytes: skipped");
       pending_.clear();
       skipping_ = true;
@@ -803,13 +926,18 @@ Result<size_t> NetfilterLogReader::Next(ObservationBatch* batch, size_t max_rows
         break;
       }
       eof_ = true;
-      if (!pending_.empty() && !skipping_) pending_ += '\n';  // a last line without its newline
+      if (binary_ == Binary::kNone && !pending_.empty() && !skipping_) {
+        pending_ += '\n';  // a last line without its newline
+      }
       continue;
     }
     offset_ += n;
     pending_.append(chunk, static_cast<size_t>(n));
   }
   if (!failure.ok()) return failure;
+  if (eof_ && pending_.empty() && (entry_message_ || entry_ts_) && !done()) {
+    FinishEntry(batch);  // an export stream's last entry without its blank line
+  }
   return batch->rows.size() - start_rows;
 }
 

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +69,7 @@ enum class NflogError : uint8_t {
   kLineTooLong,   // longer than NflogReaderOptions::max_line: skipped up to its newline
   kBadField,      // a LOG line with a broken or out-of-range field
   kBadTimestamp,  // a LOG line whose timestamp prefix cannot be read
-  kBadJson,       // a journal JSON line that is not an object with MESSAGE
+  kBadJournal,    // a journal JSON line or export entry that is broken
   kCount,
 };
 const char* NflogErrorName(NflogError e);  // "line_too_long", … (stable, used in summaries)
@@ -97,6 +98,10 @@ struct NflogReaderOptions {
 };
 
 // Reads LOG lines from a file or a stream fd and yields observations in batches. Not thread-safe.
+// Besides plain log lines and `journalctl -o json` lines it reads `journalctl -o export` streams
+// (entered at a `__CURSOR=` or `__REALTIME_TIMESTAMP=` line): each entry's MESSAGE, text or
+// binary (length-prefixed) form, is parsed at the entry's blank line with the entry's
+// __REALTIME_TIMESTAMP as its time. An export entry's errors carry the MESSAGE's line number.
 //
 //   ASSIGN_OR_RETURN(auto reader, NetfilterLogReader::Open("/var/log/kern.log", ctx, {}));
 //   ObservationBatch batch;
@@ -128,7 +133,11 @@ class NetfilterLogReader {
   NetfilterLogReader(int fd, std::string name, const NflogContext& ctx,
                      const NflogReaderOptions& options);
   void TakeLine(std::string_view line, ObservationBatch* batch);
-  void CountError(NflogError e, std::string message);
+  void TakeExportLine(std::string_view line, ObservationBatch* batch);
+  void FinishEntry(ObservationBatch* batch);
+  void Keep(std::string_view text, const NflogContext& ctx, uint64_t line_number,
+            ObservationBatch* batch);
+  void CountError(NflogError e, uint64_t line_number, std::string message);
   Result<bool> Reopen();  // follow mode at EOF: true when a new file or truncation was found
 
   int fd_ = -1;
@@ -141,6 +150,17 @@ class NetfilterLogReader {
   bool eof_ = false;       // not following: input ended
   uint64_t ino_ = 0, dev_ = 0;
   int64_t offset_ = 0;  // bytes read from the current file
+
+  // `journalctl -o export` state: the entry being read, and a binary field being skipped.
+  enum class Binary : uint8_t { kNone, kLength, kData };
+  bool export_ = false;
+  std::optional<int64_t> entry_ts_;
+  std::optional<std::string> entry_message_;
+  uint64_t entry_message_line_ = 0;
+  std::string entry_error_;
+  Binary binary_ = Binary::kNone;
+  bool binary_message_ = false;  // the binary field is MESSAGE: its bytes are kept
+  uint64_t binary_left_ = 0;     // data bytes and the newline after them
 };
 
 }  // namespace teiten
