@@ -23,6 +23,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -447,13 +448,23 @@ TEST(Nflog, HostileLinesNameFieldAndByte) {
   ASSERT_TRUE(cut.ok());
   EXPECT_EQ(cut->flags, obs_flag::kNoTransport);
   // Every prefix of the line and its bytes flipped to NUL: never a crash, never a read past it
-  // (ASan checks the latter).
+  // (ASan checks the latter: each prefix is in a heap block of exactly its size, with no NUL
+  // after it as a std::string would have).
   for (size_t n = 0; n <= base.size(); ++n) {
-    std::string head = base.substr(0, n);
-    (void)ParseNetfilterLog(head, {}, &blob).ok();
+    auto head = std::make_unique<char[]>(n + 1);
+    std::memcpy(head.get() + 1, base.data(), n);
+    (void)ParseNetfilterLog(std::string_view(head.get() + 1, n), {}, &blob).ok();
     std::string nul = base;
     if (n < nul.size()) nul[n] = '\0';
     (void)ParseNetfilterLog(nul, {}, &blob).ok();
+  }
+  // The same for every saved kernel line (IPv6 extension lists, quoted ICMP packets, fragments).
+  for (const std::string& line : ReadLines(DataDir() + "/kernel.txt")) {
+    for (size_t n = 0; n <= line.size(); ++n) {
+      auto head = std::make_unique<char[]>(n + 1);
+      std::memcpy(head.get() + 1, line.data(), n);
+      (void)ParseNetfilterLog(std::string_view(head.get() + 1, n), {}, &blob).ok();
+    }
   }
   // Broken journal JSON and timestamps.
   for (std::string line :
