@@ -523,8 +523,7 @@ bool ShallowJson(std::string_view text, int max_depth) {
 }
 
 // A `journalctl -o json` line: its MESSAGE into *message and __REALTIME_TIMESTAMP into *ts.
-// NotFound-style (nullopt with *message empty) is never returned: a journal entry without a
-// MESSAGE is not a LOG line, reported by an empty message.
+// An entry without a MESSAGE leaves *message empty: the caller finds no LOG line in it.
 std::optional<Failure> ParseJournalJson(std::string_view line, std::string* message, int64_t* ts,
                                         bool* has_ts) {
   auto bad = [&](const std::string& what) {
