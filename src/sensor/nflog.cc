@@ -304,17 +304,25 @@ std::optional<Failure> KernelParser::Run(size_t start, Observation* o, std::vect
     std::string_view tok = msg_.substr(i, j - i);
     size_t at = i;
     i = j;
-    if (ext_list) {
-      if (tok == ")") {
+    // IPv6 fragment header words: inside "OPT ( … )" when the rule logs IP options, bare
+    // between FLOWLBL= and PROTO= when it does not.
+    if (ext_list || (!transport && f.v6)) {
+      if (ext_list && tok == ")") {
         ext_list = false;
-      } else if (tok.starts_with("FRAG:")) {
+        continue;
+      }
+      if (tok.starts_with("FRAG:")) {
         std::optional<uint64_t> v;
         if (auto e = Number(at, "FRAG", tok.substr(5), 0xFFF8, &v, false)) return e;
         f.frag_off = *v;
         f.frag_header = true;
-      } else if (tok == "INCOMPLETE") {
+        continue;
+      }
+      if (tok == "INCOMPLETE") {
         f.mf = true;
-      } else if (tok.starts_with("ID:")) {
+        continue;
+      }
+      if (tok.starts_with("ID:")) {
         std::string_view hex = tok.substr(3);
         if (hex.empty() || hex.size() > 8) return BadField(at, "ID", hex, "is not 32-bit hex");
         uint32_t v = 0;
@@ -324,8 +332,9 @@ std::optional<Failure> KernelParser::Run(size_t start, Observation* o, std::vect
           v = v * 16 + static_cast<uint32_t>(h);
         }
         f.ip_id = v & 0xFFFF;
+        continue;
       }
-      continue;  // other extension headers: named, not sized in the line
+      if (ext_list) continue;  // other extension headers: named, not sized in the line
     }
     if (tok == "OPT") {
       size_t p = i;
@@ -352,7 +361,7 @@ std::optional<Failure> KernelParser::Run(size_t start, Observation* o, std::vect
       if (!transport) {
         if (tok == "MF") {
           f.mf = true;
-        } else if (tok.starts_with("FRAG:")) {
+        } else if (tok.starts_with("FRAG:")) {  // IPv4: in 8-byte units
           std::optional<uint64_t> v;
           if (auto e = Number(at, "FRAG", tok.substr(5), 0x1FFF, &v, false)) return e;
           f.frag_off = *v;

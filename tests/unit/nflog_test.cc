@@ -112,9 +112,36 @@ void ExpectSameAsDecoded(const Observation& log, const std::vector<uint8_t>& log
   EXPECT_EQ(log.payload_cap, 0);
 }
 
+// A rule that logs no options or sequence numbers (nft `log` without flags, iptables `-j LOG`
+// without --log-tcp-*): the fields it does log must still be the decoder's; SEQ/ACK/OPT are
+// absent and TCP payload_len unknown (left 0 with NflogContext::options_logged false).
+void ExpectSameAsDecodedPlain(const Observation& log, const Decoded& pkt, const std::string& line) {
+  const Observation& p = pkt.obs;
+  SCOPED_TRACE(line);
+  EXPECT_EQ(log.src, p.src);
+  EXPECT_EQ(log.dst, p.dst);
+  EXPECT_EQ(log.proto, p.proto);
+  EXPECT_EQ(log.ttl, p.ttl);
+  EXPECT_EQ(log.ip_len, p.ip_len);
+  EXPECT_EQ(log.ip_id, p.ip_id);
+  EXPECT_EQ(log.sport, p.sport);
+  EXPECT_EQ(log.dport, p.dport);
+  EXPECT_EQ(log.window, p.window);
+  EXPECT_EQ(log.tcp_flags, p.tcp_flags);
+  EXPECT_EQ(log.icmp_type, p.icmp_type);
+  EXPECT_EQ(log.icmp_code, p.icmp_code);
+  EXPECT_EQ(log.flags, p.flags & ~obs_flag::kSnapTruncated);
+  EXPECT_EQ(log.seq, 0u);
+  EXPECT_EQ(log.ack, 0u);
+  EXPECT_EQ(log.opt_len, 0);
+  EXPECT_EQ(log.payload_len, p.proto == 6 ? 0 : p.payload_len);
+}
+
 // Compares every LOG line of `lines` with its packet in `packets`; returns how many matched.
+// `plain`: the lines come from a rule without flags.
 size_t CompareLines(const std::vector<std::string>& lines, const std::map<IpAddr, Decoded>& packets,
-                    const NflogContext& ctx) {
+                    NflogContext ctx, bool plain = false) {
+  ctx.options_logged = !plain;
   size_t matched = 0;
   for (const std::string& line : lines) {
     std::vector<uint8_t> blob;
@@ -125,7 +152,11 @@ size_t CompareLines(const std::vector<std::string>& lines, const std::map<IpAddr
     }
     auto it = packets.find(r->src);
     if (it == packets.end()) continue;  // the kernel's own traffic (neighbour discovery)
-    ExpectSameAsDecoded(*r, blob, it->second, line);
+    if (plain) {
+      ExpectSameAsDecodedPlain(*r, it->second, line);
+    } else {
+      ExpectSameAsDecoded(*r, blob, it->second, line);
+    }
     ++matched;
   }
   return matched;
@@ -281,6 +312,9 @@ TEST(Nflog, SavedKernelLinesMatchTheirCapturedPackets) {
   ASSERT_FALSE(packets.empty());
   NflogContext ctx;
   EXPECT_EQ(CompareLines(lines, packets, ctx), packets.size());
+  auto plain = ReadLines(DataDir() + "/kernel-plain.txt");
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(CompareLines(plain, packets, ctx, /*plain=*/true), packets.size());
 }
 
 TEST(Nflog, HandCheckedFieldsOfOneSavedLine) {
@@ -710,7 +744,7 @@ TEST(NflogLive, KernelLinesMatchDecodedPackets) {
   }
   std::string id = std::to_string(::getpid() % 100000);
   std::string ns = "tnflog" + id, host_if = "tnfh" + id, ns_if = "tnfn" + id;
-  std::string prefix = "tnflog" + id + ": ";
+  std::string prefix = "tnflog" + id + ": ", plain_prefix = "tnflog" + id + "p: ";
   Namespace net(ns);
   if (!net.Create(host_if, ns_if)) {
     GTEST_SKIP() << "cannot make a network namespace with a veth pair here: " << net.error();
@@ -722,6 +756,9 @@ TEST(NflogLive, KernelLinesMatchDecodedPackets) {
       << net.error();
   ASSERT_TRUE(net.Sh("ip netns exec " + ns + " nft 'add rule inet t pre iifname " + ns_if +
                      " log prefix \"" + prefix + "\" flags all'"))
+      << net.error();
+  ASSERT_TRUE(net.Sh("ip netns exec " + ns + " nft 'add rule inet t pre iifname " + ns_if +
+                     " log prefix \"" + plain_prefix + "\"'"))
       << net.error();
 
   int kmsg = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -765,8 +802,9 @@ TEST(NflogLive, KernelLinesMatchDecodedPackets) {
   ::close(sock);
 
   // The kernel's records: "prio,seq,usec,flags;message\n" and continuation lines.
-  std::vector<std::string> lines;
-  for (int i = 0; i < 40 && lines.size() < frames.size(); ++i) {
+  std::vector<std::string> lines, plain_lines;
+  for (int i = 0; i < 40 && (lines.size() < frames.size() || plain_lines.size() < frames.size());
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     char rec[8192];
     ssize_t n;
@@ -778,6 +816,7 @@ TEST(NflogLive, KernelLinesMatchDecodedPackets) {
       std::string_view msg = r.substr(semi + 1);
       msg = msg.substr(0, msg.find('\n'));
       if (msg.starts_with(prefix)) lines.emplace_back(msg);
+      if (msg.starts_with(plain_prefix)) plain_lines.emplace_back(msg);
     }
   }
   ::close(kmsg);
@@ -796,10 +835,14 @@ TEST(NflogLive, KernelLinesMatchDecodedPackets) {
   // Lines from other sources (the host's own neighbour discovery) are not compared.
   ASSERT_GE(lines.size(), frames.size()) << "the kernel did not log every frame";
   EXPECT_EQ(CompareLines(lines, packets, {}), frames.size());
+  ASSERT_GE(plain_lines.size(), frames.size()) << "the kernel did not log every frame twice";
+  EXPECT_EQ(CompareLines(plain_lines, packets, {}, /*plain=*/true), frames.size());
 
   if (const char* save = std::getenv("TEITEN_NFLOG_SAVE")) {  // how tests/data/nflog was made
     std::ofstream out(std::string(save) + "/kernel.txt");
     for (const auto& l : lines) out << l << "\n";
+    std::ofstream plain_out(std::string(save) + "/kernel-plain.txt");
+    for (const auto& l : plain_lines) plain_out << l << "\n";
     std::filesystem::copy_file(pcap, std::string(save) + "/packets.pcap",
                                std::filesystem::copy_options::overwrite_existing);
   }
