@@ -52,7 +52,9 @@ struct NflogContext {
   int64_t ts_us = 0;
   // True when the rule logs IP and TCP options (nft `flags all`, iptables --log-ip-options
   // --log-tcp-options): a line without OPT then means the packet had none, and payload_len is
-  // exact. When false, TCP payload_len is left 0 (the option length is unknown).
+  // exact. When false, TCP payload_len is left 0 (the option length is unknown) and an IPv4
+  // packet's IP options, if it had any, are counted in its UDP or ICMP payload_len. Whatever
+  // this says, fields a line does not carry (SEQ=/ACK= without --log-tcp-sequence) are 0.
   bool options_logged = true;
 };
 
