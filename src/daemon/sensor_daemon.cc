@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pcap/pcap.h>
 #include <pwd.h>
@@ -17,6 +19,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "analysis/sensor_health.h"
@@ -24,6 +27,7 @@
 #include "daemon/batcher.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "sensor/nflog.h"
 #include "transport/spool.h"
 
 namespace teiten {
@@ -125,6 +129,20 @@ struct SensorDaemon::Impl {
   // Watched directory: files done, by name → "size mtime".
   std::map<std::string, std::string> done_files;
   std::atomic<int64_t> last_ack{0};
+  // The sensor's certificate, key and CA, read before privileges are dropped (the key is
+  // readable by root only).
+  X509* client_cert = nullptr;
+  EVP_PKEY* client_key = nullptr;
+  std::string ca_pem;
+
+  // Netfilter LOG lines (C3), followed; where they were read up to is kept in the spool.
+  std::unique_ptr<NetfilterLogReader> nflog;
+  NflogCounts nflog_reported;
+  std::string NflogPosPath() const { return cfg.daemon.spool + "/netfilter_log.pos"; }
+  void ReadNflog();
+
+  Status LoadCredentials();
+  X509_STORE* CaStore() const;
 
   Status Open();
   Status AppendBatch();
@@ -143,8 +161,67 @@ SensorDaemon::SensorDaemon(const Config& cfg) : impl_(std::make_unique<Impl>(cfg
 
 SensorDaemon::~SensorDaemon() {
   Impl& m = *impl_;
+  if (m.client_cert) X509_free(m.client_cert);
+  if (m.client_key) EVP_PKEY_free(m.client_key);
   if (m.pcap) pcap_close(m.pcap);
   if (m.dumper) pcap_dump_close(m.dumper);
+}
+
+Status SensorDaemon::Impl::LoadCredentials() {
+  const DaemonConfig& d = cfg.daemon;
+  for (auto [what, path] : {std::pair{"cert", d.cert}, {"key", d.key}, {"ca", d.ca}}) {
+    if (path.empty()) return InvalidArgument(fmt::format("{}: [daemon] needs '{}'", cfg.path, what));
+  }
+  auto read = [](const std::string& path) -> Result<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return IoError(fmt::format("{}: cannot read", path));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  ASSIGN_OR_RETURN(std::string cert_pem, read(d.cert));
+  ASSIGN_OR_RETURN(std::string key_pem, read(d.key));
+  ASSIGN_OR_RETURN(ca_pem, read(d.ca));
+  BIO* b = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  client_cert = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  if (!client_cert) return InvalidArgument(fmt::format("{}: not a PEM certificate", d.cert));
+  b = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  client_key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  if (!client_key) return InvalidArgument(fmt::format("{}: not a PEM private key", d.key));
+  if (X509_check_private_key(client_cert, client_key) != 1) {
+    return InvalidArgument(fmt::format("{} does not belong to {}", d.key, d.cert));
+  }
+  X509_STORE* st = CaStore();
+  if (!st) return InvalidArgument(fmt::format("{}: no PEM certificate", d.ca));
+  X509_STORE_free(st);
+  // The certificate must name this sensor, or the collector will refuse every batch.
+  char cn[256] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(client_cert), NID_commonName, cn, sizeof cn);
+  if (sensor.id != cn) {
+    return InvalidArgument(fmt::format("{} names sensor '{}', but this is sensor '{}'", d.cert, cn,
+                                       sensor.id));
+  }
+  return OkStatus();
+}
+
+X509_STORE* SensorDaemon::Impl::CaStore() const {
+  BIO* b = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
+  X509_STORE* st = X509_STORE_new();
+  int n = 0;
+  while (X509* c = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(st, c);
+    X509_free(c);
+    ++n;
+  }
+  ERR_clear_error();
+  BIO_free(b);
+  if (n == 0) {
+    X509_STORE_free(st);
+    return nullptr;
+  }
+  return st;
 }
 
 Status SensorDaemon::Impl::Open() {
@@ -161,15 +238,16 @@ Status SensorDaemon::Impl::Open() {
     if (!s) return InvalidArgument(fmt::format("{}: [daemon] sensor '{}' not defined", cfg.path, d.sensor));
     sensor = *s;
   }
-  if (d.interface.empty() && d.watch_dir.empty()) {
-    return InvalidArgument(
-        fmt::format("{}: [daemon] needs an input: interface and/or watch_dir", cfg.path));
+  if (d.interface.empty() && d.watch_dir.empty() && d.netfilter_log.empty()) {
+    return InvalidArgument(fmt::format(
+        "{}: [daemon] needs an input: interface, watch_dir and/or netfilter_log", cfg.path));
   }
   if (d.spool.empty()) return InvalidArgument(fmt::format("{}: [daemon] needs spool", cfg.path));
   if (d.collector.empty()) {
     return InvalidArgument(fmt::format("{}: [daemon] needs collector", cfg.path));
   }
   RETURN_IF_ERROR(ParseCollectorUrl(d.collector).status());
+  RETURN_IF_ERROR(LoadCredentials());
   ASSIGN_OR_RETURN(spool, Spool::Open({d.spool, d.spool_budget_bytes, sensor.id}));
   for (const std::string& c : spool->corrupt()) {
     LogEvent("error", "spool_file_corrupt", {{"detail", c}});
@@ -209,6 +287,21 @@ Status SensorDaemon::Impl::Open() {
     LogEvent("info", "capture_opened",
              {{"interface", d.interface}, {"filter", filter}, {"link_type", dlt},
               {"buffer_bytes", d.capture_buffer_bytes}});
+  }
+  if (!d.netfilter_log.empty()) {
+    NflogReaderOptions ro;
+    ro.follow = true;
+    std::ifstream pos(NflogPosPath());
+    pos >> ro.resume_inode >> ro.resume_offset;
+    NflogContext ctx;
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    ctx.year = tm.tm_year + 1900;  // classic syslog lines carry none
+    ASSIGN_OR_RETURN(auto r, NetfilterLogReader::Open(d.netfilter_log, ctx, ro));
+    nflog = std::make_unique<NetfilterLogReader>(std::move(r));
+    LogEvent("info", "netfilter_log_opened",
+             {{"path", d.netfilter_log}, {"resumed_at", nflog->position().offset}});
   }
   if (!d.raw_dir.empty()) {
     std::error_code ec;
@@ -294,6 +387,18 @@ Status SensorDaemon::Impl::AppendBatch() {
   WireBatch b = batcher->Take();
   uint64_t rows = b.obs.rows.size();
   ASSIGN_OR_RETURN(auto id, spool->Append(std::move(b)));
+  if (nflog) {
+    // Everything the reader yielded is in the spool now (or counted lost): a restart reads on
+    // from here. A kill between the two reads some lines again (at least once, never not at all).
+    NetfilterLogReader::Position p = nflog->position();
+    std::string tmp = NflogPosPath() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << p.inode << " " << p.offset << "\n";
+    }
+    std::error_code ec;
+    fs::rename(tmp, NflogPosPath(), ec);
+  }
   metrics.Add("teiten_sensor_batches_spooled_total", {}, id ? 1 : 0);
   metrics.Add("teiten_sensor_rows_spooled_total", {}, id ? static_cast<double>(rows) : 0);
   if (!id) LogEvent("warn", "spool_full", {{"rows_lost", rows}, {"spool_bytes", spool->bytes()}});
@@ -351,6 +456,36 @@ void SensorDaemon::Impl::Retain(const struct pcap_pkthdr* h, const u_char* bytes
   if (!dumper) return;
   pcap_dump(reinterpret_cast<u_char*>(dumper), h, bytes);
   dump_bytes += 16 + h->caplen;
+}
+
+void SensorDaemon::Impl::ReadNflog() {
+  nflog->context().ts_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  ObservationBatch lines;
+  for (;;) {
+    lines.clear();
+    auto n = nflog->Next(&lines, 4096);
+    if (!n.ok()) {
+      LogEvent("error", "netfilter_log_read_failed", {{"error", n.status().ToString()}});
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(spool_mu);
+      for (const Observation& o : lines.rows) batcher->AddObservation(o, lines);
+      // Lines that could not be read are counted like packets the decoder could not.
+      const NflogCounts& c = nflog->counts();
+      for (size_t e = 0; e < static_cast<size_t>(NflogError::kCount); ++e) {
+        uint64_t delta = c.errors[e] - nflog_reported.errors[e];
+        if (delta) batcher->CountLost(std::string("netfilter_log_") +
+                                          NflogErrorName(static_cast<NflogError>(e)),
+                                      delta);
+        nflog_reported.errors[e] = c.errors[e];
+      }
+    }
+    if (batcher->rows() >= cfg.daemon.batch_rows) MaybeFlush(true);
+    if (*n == 0) return;
+  }
 }
 
 Status SensorDaemon::Impl::CaptureOnce() {
@@ -442,8 +577,8 @@ void SensorDaemon::Impl::SendLoop() {
   auto url = *ParseCollectorUrl(cfg.daemon.collector);
   const DaemonConfig& d = cfg.daemon;
   auto make_client = [&] {
-    auto c = std::make_unique<httplib::SSLClient>(url.host, url.port, d.cert, d.key);
-    c->set_ca_cert_path(d.ca.c_str());
+    auto c = std::make_unique<httplib::SSLClient>(url.host, url.port, client_cert, client_key);
+    c->set_ca_cert_store(CaStore());  // the client's context owns it
     c->enable_server_certificate_verification(true);
     SSL_CTX_set_min_proto_version(c->ssl_context(), TLS1_3_VERSION);
     c->set_connection_timeout(10, 0);
@@ -550,6 +685,7 @@ Status SensorDaemon::Run(const std::atomic<bool>* stop) {
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (m.nflog) m.ReadNflog();
     if (!m.cfg.daemon.watch_dir.empty() && Clock::now() - last_watch > std::chrono::seconds(2)) {
       m.WatchOnce();
       last_watch = Clock::now();
@@ -558,6 +694,7 @@ Status SensorDaemon::Run(const std::atomic<bool>* stop) {
   }
   // SIGTERM: what was captured goes to the spool; the sender has a few seconds to deliver it.
   if (m.pcap) m.CaptureOnce();
+  if (m.nflog) m.ReadNflog();
   m.MaybeFlush(true);
   if (m.dumper) pcap_dump_flush(m.dumper);
   auto deadline = Clock::now() + std::chrono::seconds(5);

@@ -97,6 +97,11 @@ struct NflogReaderOptions {
   bool follow = false;
   size_t max_line = 64 * 1024;  // longer lines are counted kLineTooLong and skipped
   size_t kept_errors = 16;
+  // Start where an earlier reader of this path stopped (its position()): used when the file at
+  // the path is still that inode and at least that long; otherwise (rotated or truncated since)
+  // the file is read from its start.
+  uint64_t resume_inode = 0;
+  int64_t resume_offset = 0;
 };
 
 // Reads LOG lines from a file or a stream fd and yields observations in batches. Not thread-safe.
@@ -128,6 +133,15 @@ class NetfilterLogReader {
   Result<size_t> Next(ObservationBatch* batch, size_t max_rows);
 
   const NflogCounts& counts() const { return counts_; }
+  // The file and byte offset of the first line not yet yielded (for NflogReaderOptions::resume_*).
+  struct Position {
+    uint64_t inode = 0;
+    int64_t offset = 0;
+  };
+  Position position() const {
+    int64_t held = static_cast<int64_t>(pending_.size());
+    return {ino_, offset_ > held ? offset_ - held : 0};
+  }
   // Caller-side context changes (e.g. ts_us for timestamp-less lines) apply to later lines.
   NflogContext& context() { return ctx_; }
 

@@ -110,6 +110,9 @@ for i in 1 2 3; do
   printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\ninterface = "cap"\nspool = "s%s/spool"\ncollector = "%s"\ncert = "pki/s%s.crt"\nkey = "pki/s%s.key"\nca = "pki/ca.crt"\nbatch_seconds = 1\nmetrics = "127.0.0.1:9810"\n' \
     "$i" "$i" "$i" "$url" "$i" "$i" >"$W/s$i.toml"
 done
+# s2 runs as nobody once its capture is open (the directories on its way must let it through).
+printf 'user = "nobody"\n' >>"$W/s2.toml"
+chmod 755 "$W" "$W/s2"
 # s3's spool is a tiny disk of its own (filled on purpose at the end).
 mount -t tmpfs -o size=1m tmpfs "$W/s3/spool"
 ip netns exec "${P}s1" python3 "$SRC/tests/net/relay.py" 127.0.0.1 9443 10.90.1.1 8443 100 &
@@ -179,6 +182,10 @@ metric() {  # namespace url name → value (summed over labels)
 start_collector
 for i in 1 2 3; do start_sensor "$i"; done
 K=0
+status="/proc/${SENSOR_PID[2]}/status"
+uid=$(awk '/^Uid:/ {print $3}' "$status"); caps=$(awk '/^CapEff:/ {print $2}' "$status")
+[ "$uid" = "$(id -u nobody)" ] && [ "$caps" = 0000000000000000 ] || fail "s2 runs as uid $uid with capabilities $caps"
+echo "   s2 captures as nobody with no capabilities (CapEff $caps)"
 
 step "1. baseline"
 replay 1 2 3; K=$((K + 1)); wait_for $K

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "analysis/query.h"
 #include "capture/pcap_file.h"
@@ -262,6 +264,90 @@ TEST_F(CollectorTest, RateLimitAndSizeLimitRefuseWithoutLosingAnything) {
   uint64_t want = 0;
   for (size_t i = 0; i < 3; ++i) want += batches[i].obs.rows.size();
   EXPECT_EQ(kept, want);
+}
+
+}  // namespace
+}  // namespace teiten
+
+#include "daemon/sensor_daemon.h"
+
+namespace teiten {
+namespace {
+
+uint64_t StoredPackets(const std::string& dir) {
+  auto s = Store::Open(dir, {});
+  if (!s.ok()) return 0;
+  uint64_t kept = 0;
+  for (const InputRecord& in : (*s)->manifest().inputs) kept += in.kept;
+  return kept;
+}
+
+std::string Line(int n) {
+  return fmt::format(
+      "2026-12-04T05:41:{:02}.000000+00:00 host kernel: teiten: IN=eth0 OUT= SRC=192.0.2.{} "
+      "DST=10.0.0.1 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID={} PROTO=TCP SPT=1 DPT=2323 WINDOW=1024 "
+      "RES=0x00 SYN URGP=0 \n",
+      n % 60, n % 250, n);
+}
+
+// teiten sensor and teiten collect in this process: a watched directory and a firewall log,
+// delivered and committed; a restart reads neither again.
+TEST_F(CollectorTest, SensorDeliversWatchedFilesAndFirewallLogOnceAcrossRestarts) {
+  Start();
+  if (HasFatalFailure()) return;
+  std::string watch = tmp_.path() + "/watch", log = tmp_.path() + "/kern.log";
+  std::filesystem::create_directories(watch);
+  std::filesystem::copy_file(testing::SharedPcapDir() + "/tcp_0_1000_20190821.pcap",
+                             watch + "/a.pcap");
+  std::filesystem::last_write_time(
+      watch + "/a.pcap", std::filesystem::file_time_type::clock::now() - std::chrono::minutes(1));
+  {
+    std::ofstream out(log);
+    out << "Dec  4 05:41:07 host kernel: usb 1-1: new device\n";  // not a LOG line: skipped
+    for (int i = 1; i <= 20; ++i) out << Line(i);
+  }
+  Config sc;
+  sc.path = tmp_.path() + "/sensor.toml";
+  sc.sensors.push_back(Darknet("s1", "0.0.0.0/0"));
+  sc.has_daemon = true;
+  sc.daemon.watch_dir = watch;
+  sc.daemon.netfilter_log = log;
+  sc.daemon.spool = tmp_.path() + "/spool";
+  sc.daemon.collector = fmt::format("https://127.0.0.1:{}", collector_->port());
+  sc.daemon.cert = pki_ + "/s1.crt";
+  sc.daemon.key = pki_ + "/s1.key";
+  sc.daemon.ca = pki_ + "/ca.crt";
+  sc.daemon.batch_seconds = 0.2;
+  sc.daemon.metrics = "";
+  auto run_until = [&](uint64_t want) {
+    std::atomic<bool> stop{false};
+    SensorDaemon daemon(sc);
+    Status result;
+    std::thread t([&] { result = daemon.Run(&stop); });
+    for (int i = 0; i < 200 && StoredPackets(cfg_.store_path) < want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // anything more would show now
+    stop = true;
+    t.join();
+    EXPECT_TRUE(result.ok()) << result.ToString();
+    return StoredPackets(cfg_.store_path);
+  };
+  EXPECT_EQ(run_until(1005 + 20), 1005u + 20u);
+  {
+    std::ofstream out(log, std::ios::app);
+    for (int i = 21; i <= 25; ++i) out << Line(i);
+  }
+  EXPECT_EQ(run_until(1005 + 25), 1005u + 25u);
+  // The log's observations are the packets the lines describe.
+  auto store = Store::Open(cfg_.store_path, {});
+  ASSERT_TRUE(store.ok());
+  auto top = Top(**store, Dimension::kPort, *ParsePeriod("2026-12-04"), {}, 5);
+  ASSERT_TRUE(top.ok());
+  ASSERT_FALSE(top->rows.empty());
+  EXPECT_EQ(top->rows[0].key, MakePortKey(6, 2323));
+  EXPECT_EQ(top->rows[0].packets, 25u);
+  EXPECT_EQ(top->rows[0].sources, 25u);
 }
 
 }  // namespace
