@@ -117,6 +117,7 @@ chmod 755 "$W" "$W/s2"
 mount -t tmpfs -o size=1m tmpfs "$W/s3/spool"
 ip netns exec "${P}s1" python3 "$SRC/tests/net/relay.py" 127.0.0.1 9443 10.90.1.1 8443 100 &
 echo $! >>"$PIDS"
+disown $!
 start_sensor() {
   ip netns exec "${P}s$1" "$BIN" sensor --config "$W/s$1.toml" 2>>"$W/s$1/log" &
   SENSOR_PID[$1]=$!; echo "$!" >>"$PIDS"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The sensor network's two throughput figures (issue 11), as a Markdown table for
+# docs/BENCHMARKS.md. Needs root (network namespaces).
+#   A. Live capture: one sensor on a veth link, tcpreplay sending a simulated darknet trace at
+#      rising rates; for each, the rate tcpreplay achieved and what the sensor saw — its frames
+#      against the packets sent, and the kernel's drops (pcap_stats).
+#   B. Collector: 10 sensors (watched-directory mode, one capture file each, batches of
+#      BATCH_ROWS) delivering to one collector over TLS on loopback at once; batches and packets
+#      committed per second, against `teiten ingest` of the same 10 files into a new store.
+#   bench/run_sensor_net.sh [PACKETS_PER_SENSOR=200000] [BATCH_ROWS=2000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200000}
+ROWS=${2:-2000}
+B=$(readlink -f "${BUILD_DIR:-build}")
+BIN=$B/src/cli/teiten
+SRC=$(pwd)
+DIR=${BENCH_DIR:-/var/tmp/teiten-bench}/sensor-net
+rm -rf "$DIR"; mkdir -p "$DIR"
+NS=tbench$$
+cleanup() { set +e; pkill -9 -f "$DIR/" 2>/dev/null; ip netns del "$NS" 2>/dev/null; }
+trap cleanup EXIT
+
+# Traces: net3's mix scaled to N packets per sensor, ten sensors' worth.
+scale=$(python3 -c "print($N / 3000)")
+sed -e 's/^name = .*/name = "bench10"/' "$SRC/tests/net/net3.toml" >"$DIR/bench10.toml"
+for i in 4 5 6 7 8 9 10; do
+  printf '\n[[sensor]]\nid = "s%s"\ngroup = "a"\ncountry = "JP"\nprefixes = ["10.81.%s.0/24"]\n' "$i" "$i" >>"$DIR/bench10.toml"
+done
+"$BIN" simulate --scenario "$DIR/bench10.toml" --out "$DIR/trace" --scale "$scale" >/dev/null
+sensors_toml() { for i in $(seq 1 10); do printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n' "$i" "$i"; done; }
+"$SRC/scripts/pki.sh" init "$DIR/pki" >/dev/null
+"$SRC/scripts/pki.sh" collector "$DIR/pki" 127.0.0.1 >/dev/null
+for i in $(seq 1 10); do "$SRC/scripts/pki.sh" sensor "$DIR/pki" "s$i" >/dev/null; done
+
+echo "### A. Live capture, one sensor ($(capinfos -c -M "$DIR"/trace/s1/*.pcap | awk '/Number/ {print $4}') packets per replay)"
+echo
+echo "| asked pps | achieved pps (tcpreplay) | sent | sensor frames | kernel dropped |"
+echo "|---:|---:|---:|---:|---:|"
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" link add cap type veth peer name inj
+ip -n "$NS" link set cap up; ip -n "$NS" link set inj up
+ip netns exec "$NS" sysctl -qw net.ipv6.conf.cap.disable_ipv6=1 net.ipv6.conf.inj.disable_ipv6=1
+printf '[[sensor]]\nid = "s1"\nprefixes = ["10.81.1.0/24"]\n[daemon]\ninterface = "cap"\nspool = "%s/spool-a"\nspool_budget_mb = 8192\ncollector = "https://127.0.0.1:1"\ncert = "%s/pki/s1.crt"\nkey = "%s/pki/s1.key"\nca = "%s/pki/ca.crt"\nbatch_seconds = 1\nmetrics = "127.0.0.1:9810"\ncapture_buffer_mb = 256\n' \
+  "$DIR" "$DIR" "$DIR" "$DIR" >"$DIR/capture.toml"
+ip netns exec "$NS" "$BIN" sensor --config "$DIR/capture.toml" 2>"$DIR/capture.log" &
+sensor=$!
+sleep 1
+metric() { ip netns exec "$NS" curl -sf http://127.0.0.1:9810/metrics | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $2} END {printf "%d", s}'; }
+for pps in 50000 100000 200000 400000 top; do
+  f0=$(metric teiten_sensor_frames_total); d0=$(metric 'teiten_sensor_lost_total{reason="kernel_dropped"}')
+  if [ "$pps" = top ]; then arg=--topspeed; else arg=--pps=$pps; fi
+  out=$(ip netns exec "$NS" tcpreplay $arg -i inj "$DIR"/trace/s1/*.pcap 2>&1)
+  sleep 2.5
+  f1=$(metric teiten_sensor_frames_total); d1=$(metric 'teiten_sensor_lost_total{reason="kernel_dropped"}')
+  sent=$(echo "$out" | awk '/Actual:/ {print $2}')
+  rate=$(echo "$out" | awk '/Rated:/ {for (i = 1; i <= NF; i++) if ($i ~ /pps/) print int($(i-1))}')
+  echo "| $pps | $rate | $sent | $((f1 - f0)) | $((d1 - d0)) |"
+done
+kill -TERM "$sensor"; wait "$sensor" || true
+
+echo
+echo "### B. Collector, 10 sensors at once over TLS on loopback (batches of $ROWS packets)"
+echo
+{ printf '[store]\npath = "store-b"\ntimezone = "UTC"\n[collect]\nlisten = "127.0.0.1:18443"\ncert = "pki/collector.crt"\nkey = "pki/collector.key"\nca = "pki/ca.crt"\nmetrics = "127.0.0.1:19811"\nbatches_per_second = 100000\nburst = 100000\n'; sensors_toml; } >"$DIR/centre.toml"
+{ printf '[store]\npath = "store-ingest"\ntimezone = "UTC"\n'; sensors_toml; } >"$DIR/ingest.toml"
+total=0
+for i in $(seq 1 10); do
+  mkdir -p "$DIR/w$i"
+  ln "$DIR"/trace/s$i/*.pcap "$DIR/w$i/"
+  touch -d '1 min ago' "$DIR"/w$i/*.pcap
+  printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\nwatch_dir = "w%s"\nspool = "spool-%s"\ncollector = "https://127.0.0.1:18443"\ncert = "pki/s%s.crt"\nkey = "pki/s%s.key"\nca = "pki/ca.crt"\nbatch_rows = %s\nbatch_seconds = 1\nmetrics = ""\n' \
+    "$i" "$i" "$i" "$i" "$i" "$i" "$ROWS" >"$DIR/s$i.toml"
+  total=$((total + $(capinfos -c -M "$DIR"/trace/s$i/*.pcap | awk '/Number/ {print $4}')))
+done
+"$BIN" collect --config "$DIR/centre.toml" 2>"$DIR/collect.log" &
+collector=$!
+sleep 1
+t0=$(date +%s.%N)
+pids=()
+for i in $(seq 1 10); do "$BIN" sensor --config "$DIR/s$i.toml" 2>"$DIR/s$i.log" & pids+=($!); done
+stored() { curl -sf http://127.0.0.1:19811/metrics | awk '$1 ~ /^teiten_collector_rows_total/ {s += $2} END {printf "%d", s}'; }
+until [ "$(stored)" -ge "$total" ]; do sleep 0.2; done
+t1=$(date +%s.%N)
+batches=$(curl -sf http://127.0.0.1:19811/metrics | awk '$1 ~ /^teiten_collector_batches_total.*committed/ {s += $2} END {printf "%d", s}')
+commits=$(curl -sf http://127.0.0.1:19811/metrics | awk '$1 == "teiten_collector_commit_seconds_count" {printf "%d", $2}')
+for p in "${pids[@]}"; do kill -TERM "$p"; done; wait "${pids[@]}" 2>/dev/null || true
+kill -TERM "$collector"; wait "$collector" || true
+/usr/bin/time -f "%e" -o "$DIR/ingest.time" "$BIN" ingest --config "$DIR/ingest.toml" --sensor s1 "$DIR"/trace/s1/*.pcap >/dev/null
+ingest_one=$(cat "$DIR/ingest.time")
+t2=$(date +%s.%N)
+for i in $(seq 2 10); do "$BIN" ingest --config "$DIR/ingest.toml" --sensor "s$i" "$DIR"/trace/s$i/*.pcap >/dev/null; done
+t3=$(date +%s.%N)
+python3 - "$t0" "$t1" "$t2" "$t3" "$ingest_one" "$batches" "$commits" "$total" <<'PY'
+import sys
+t0, t1, t2, t3, one = map(float, sys.argv[1:6])
+batches, commits, total = map(int, sys.argv[6:9])
+net = t1 - t0
+ing = one + (t3 - t2)
+print("| path | packets | wall s | batches | commits | batches/s | packets/s |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+print(f"| 10 sensors → collector (TLS, spool, commit) | {total:,} | {net:.1f} | {batches:,} | {commits:,} | {batches / net:,.0f} | {total / net:,.0f} |")
+print(f"| `teiten ingest` of the same 10 files | {total:,} | {ing:.1f} | – | 10 | – | {total / ing:,.0f} |")
+PY
