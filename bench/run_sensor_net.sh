@@ -47,6 +47,7 @@ printf '[[sensor]]\nid = "s1"\nprefixes = ["10.81.1.0/24"]\n[daemon]\ninterface 
 ip netns exec "$NS" "$BIN" sensor --config "$DIR/capture.toml" 2>"$DIR/capture.log" &
 sensor=$!
 sleep 1
+c() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 290436 → 290,436
 metric() { ip netns exec "$NS" curl -sf http://127.0.0.1:9810/metrics | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $2} END {printf "%d", s}'; }
 for pps in 50000 100000 200000 400000 top; do
   f0=$(metric teiten_sensor_frames_total); d0=$(metric 'teiten_sensor_lost_total{reason="kernel_dropped"}')
@@ -56,14 +57,14 @@ for pps in 50000 100000 200000 400000 top; do
   f1=$(metric teiten_sensor_frames_total); d1=$(metric 'teiten_sensor_lost_total{reason="kernel_dropped"}')
   sent=$(echo "$out" | awk '/Actual:/ {print $2}')
   rate=$(echo "$out" | awk '/Rated:/ {for (i = 1; i <= NF; i++) if ($i ~ /pps/) print int($(i-1))}')
-  echo "| $pps | $rate | $sent | $((f1 - f0)) | $((d1 - d0)) |"
+  echo "| $(c "$pps") | $(c "$rate") | $(c "$sent") | $(c $((f1 - f0))) | $(c $((d1 - d0))) |"
 done
 kill -TERM "$sensor"; wait "$sensor" || true
 
 echo
 echo "### B. Collector, 10 sensors at once over TLS on loopback (batches of $ROWS packets)"
 echo
-{ printf '[store]\npath = "store-b"\ntimezone = "UTC"\n[collect]\nlisten = "127.0.0.1:18443"\ncert = "pki/collector.crt"\nkey = "pki/collector.key"\nca = "pki/ca.crt"\nmetrics = "127.0.0.1:19811"\nbatches_per_second = 100000\nburst = 100000\n'; sensors_toml; } >"$DIR/centre.toml"
+{ printf '[store]\npath = "store-b"\ntimezone = "UTC"\n[collect]\nlisten = "127.0.0.1:18443"\ncert = "pki/collector.crt"\nkey = "pki/collector.key"\nca = "pki/ca.crt"\nmetrics = "127.0.0.1:19811"\nrequests_per_second = 100000\nburst = 100000\n'; sensors_toml; } >"$DIR/centre.toml"
 { printf '[store]\npath = "store-ingest"\ntimezone = "UTC"\n'; sensors_toml; } >"$DIR/ingest.toml"
 total=0
 for i in $(seq 1 10); do

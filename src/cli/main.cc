@@ -114,6 +114,15 @@ std::string KeyName(const Store& store, const AsnNames* names, Dimension d, uint
 
 // Optional geo database for naming ASNs in output. Opening it walks the whole ASN database
 // (about half a second): for naming ASNs known only by number.
+// The config's geo databases; an error names the config's [geo] table as well as the file.
+Result<std::unique_ptr<GeoDb>> OpenGeoFor(const Config& cfg, bool walk) {
+  auto g = GeoDb::Open(cfg.country_db, cfg.asn_db, walk);
+  if (!g.ok() && !cfg.geo_where.empty()) {
+    return Status(g.status().code(), cfg.geo_where + ": [geo]: " + g.status().message());
+  }
+  return g;
+}
+
 std::unique_ptr<GeoDb> OpenGeoQuietly(const Config& cfg) {
   if (cfg.asn_db.empty() && cfg.country_db.empty()) return nullptr;
   auto g = GeoDb::Open("", cfg.asn_db);
@@ -204,7 +213,7 @@ int RunIngest(const Common& c, const std::string& sensor_id,
       uint64_t n = std::filesystem::is_regular_file(f, ec) ? std::filesystem::file_size(f, ec) : 0;
       input_bytes += ec || n == 0 ? (uint64_t{1} << 40) : n;
     }
-    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db, input_bytes > (uint64_t{16} << 20));
+    auto g = OpenGeoFor(*cfg, input_bytes > (uint64_t{16} << 20));
     if (!g.ok()) return Fail(g.status());
     geo = std::move(*g);
   } else {
@@ -605,7 +614,7 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
                CountryName(info.country, ParseLang(c.lang)), info.asn, AsnNameIn(&names, info.asn));
     return 0;
   }
-  auto geo = GeoDb::Open(conf.country_db, conf.asn_db);
+  auto geo = OpenGeoFor(conf, true);
   if (!geo.ok()) return Fail(geo.status());
   if (!ranges_out.empty()) {
     FILE* f = std::fopen(ranges_out.c_str(), "w");
@@ -789,7 +798,7 @@ int RunCollect(const Common& c) {
   if (!store.ok()) return Fail(store.status());
   std::unique_ptr<GeoDb> geo;
   if (!cfg->country_db.empty() || !cfg->asn_db.empty()) {
-    auto g = GeoDb::Open(cfg->country_db, cfg->asn_db, true);  // long-lived: the range table pays
+    auto g = OpenGeoFor(*cfg, true);  // long-lived: the range table pays
     if (!g.ok()) return Fail(g.status());
     geo = std::move(*g);
   }

@@ -27,6 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// A sensor's backlog goes in requests of at most this many batches.
+constexpr size_t kMaxFramesPerRequest = 1024;
 
 int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -93,6 +95,7 @@ struct Collector::Impl {
   struct Outcome {
     int http = 200;
     std::string body;
+    bool duplicate = false;
   };
   struct Pending {
     std::string sensor;
@@ -183,18 +186,18 @@ void Collector::Impl::WriteStatus(const SensorStatusFile& s) {
 }
 
 bool Collector::Impl::Admit(const std::string& sensor, double* retry_after) {
-  // Token bucket per sensor: `burst` batches at once, `batches_per_second` sustained.
+  // Token bucket per sensor: `burst` batches at once, `requests_per_second` sustained.
   auto now = Clock::now();
   Bucket& b = buckets[sensor];
   if (b.at == Clock::time_point{}) b.tokens = cfg.collect.burst;
   double dt = std::chrono::duration<double>(now - b.at).count();
   b.at = now;
-  b.tokens = std::min(cfg.collect.burst, b.tokens + dt * cfg.collect.batches_per_second);
+  b.tokens = std::min(cfg.collect.burst, b.tokens + dt * cfg.collect.requests_per_second);
   if (b.tokens >= 1) {
     b.tokens -= 1;
     return true;
   }
-  *retry_after = (1 - b.tokens) / cfg.collect.batches_per_second;
+  *retry_after = (1 - b.tokens) / cfg.collect.requests_per_second;
   return false;
 }
 
@@ -237,19 +240,31 @@ void Collector::Impl::Handle(const httplib::Request& req, httplib::Response& res
   WireLimits limits;
   limits.max_frame = cfg.collect.max_batch_bytes;
   limits.max_decompressed = std::max<uint64_t>(cfg.collect.max_batch_bytes * 4, 64 << 20);
-  auto batch = DecodeBatch(req.body, limits);
-  if (!batch.ok()) return Refuse(res, 400, sensor, batch.status().message(), peer);
-  if (batch->sensor_id != sensor) {
-    return Refuse(res, 403, sensor,
-                  fmt::format("batch names sensor '{}' but the certificate is '{}'",
-                              batch->sensor_id, sensor),
-                  peer);
+  // A request carries one batch or a backlog of them back to back; each is checked whole
+  // before any is queued, so a request is taken or refused as one.
+  auto frames = SplitFrames(req.body, kMaxFramesPerRequest, limits);
+  if (!frames.ok()) return Refuse(res, 400, sensor, frames.status().message(), peer);
+  std::vector<std::unique_ptr<Pending>> ps;
+  std::vector<std::future<Outcome>> done;
+  for (size_t f = 0; f < frames->size(); ++f) {
+    auto batch = DecodeBatch((*frames)[f], limits);
+    if (!batch.ok()) {
+      return Refuse(res, 400, sensor,
+                    fmt::format("frame {}: {}", f, batch.status().message()), peer);
+    }
+    if (batch->sensor_id != sensor) {
+      return Refuse(res, 403, sensor,
+                    fmt::format("batch names sensor '{}' but the certificate is '{}'",
+                                batch->sensor_id, sensor),
+                    peer);
+    }
+    auto p = std::make_unique<Pending>();
+    p->sensor = sensor;
+    p->bytes = (*frames)[f].size();
+    p->batch = std::move(*batch);
+    done.push_back(p->done.get_future());
+    ps.push_back(std::move(p));
   }
-  auto p = std::make_unique<Pending>();
-  p->sensor = sensor;
-  p->bytes = req.body.size();
-  p->batch = std::move(*batch);
-  std::future<Outcome> done = p->done.get_future();
   {
     std::lock_guard<std::mutex> l(mu);
     if (stopping) {
@@ -262,20 +277,37 @@ void Collector::Impl::Handle(const httplib::Request& req, httplib::Response& res
       return;
     }
     status[sensor].last_contact = NowUnix();
-    queued_bytes += p->bytes;
-    queue.push_back(std::move(p));
+    for (auto& p : ps) {
+      queued_bytes += p->bytes;
+      queue.push_back(std::move(p));
+    }
   }
   cv.notify_all();
-  if (done.wait_for(std::chrono::duration<double>(cfg.collect.commit_wait_seconds)) !=
-      std::future_status::ready) {
-    // Still queued: the sender retries, and finds it committed (a duplicate) or commits it.
-    res.status = 503;
-    res.set_header("Retry-After", "5");
-    return;
+  auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(cfg.collect.commit_wait_seconds));
+  size_t duplicates = 0;
+  for (auto& d : done) {
+    if (d.wait_until(deadline) != std::future_status::ready) {
+      // Still queued: the sender retries, and finds it committed (a duplicate) or commits it.
+      res.status = 503;
+      res.set_header("Retry-After", "5");
+      return;
+    }
+    Outcome o = d.get();
+    if (o.http != 200) {
+      res.status = o.http;
+      res.set_content(o.body, "application/json");
+      return;
+    }
+    duplicates += o.duplicate;
   }
-  Outcome o = done.get();
-  res.status = o.http;
-  res.set_content(o.body, "application/json");
+  res.set_content(nlohmann::json{{"committed", true},
+                                 {"batches", done.size()},
+                                 {"duplicate", duplicates == done.size()},
+                                 {"duplicates", duplicates}}
+                      .dump(),
+                  "application/json");
 }
 
 void Collector::Impl::HandleStatus(const httplib::Request& req, httplib::Response& res) {
@@ -380,8 +412,7 @@ void Collector::Impl::CommitLoop() {
         dirty.insert(sensor);
       }
       for (size_t i = 0; i < ps.size(); ++i) {
-        ps[i]->done.set_value(
-            {200, nlohmann::json{{"committed", true}, {"duplicate", dup.count(i) > 0}}.dump()});
+        ps[i]->done.set_value({200, "", dup.count(i) > 0});
       }
     }
     {
@@ -445,7 +476,10 @@ Status Collector::Start() {
   m.tls->set_payload_max_length(cc.max_batch_bytes);
   m.tls->set_read_timeout(30, 0);
   m.tls->set_write_timeout(30, 0);
-  m.tls->set_keep_alive_max_count(1000);
+  // One request per connection, and workers enough for the requests waiting on a commit: with
+  // keep-alive, each connected sensor would hold a worker and the 9th of 8 would never be served.
+  m.tls->set_keep_alive_max_count(1);
+  m.tls->new_task_queue = [] { return new httplib::ThreadPool(64); };
   m.tls->Post("/v1/batches",
               [&m](const httplib::Request& q, httplib::Response& r) { m.Handle(q, r); });
   m.tls->Post("/v1/status",

@@ -601,42 +601,65 @@ void SensorDaemon::Impl::SendLoop() {
       }
     }
     bool failed = false;
-    for (uint64_t id : pending) {
-      if (sender_stop.load()) break;
-      Result<std::string> bytes = [&] {
-        std::lock_guard<std::mutex> l(spool_mu);
-        return spool->Read(id);
-      }();
-      if (!bytes.ok()) {
-        LogEvent("error", "spool_read_failed", {{"batch", id}, {"error", bytes.status().ToString()}});
+    // The backlog goes oldest first, many batches to a request (the collector commits a
+    // request's batches together), at most 256 batches or 8 MiB at a time.
+    for (size_t next = 0; next < pending.size() && !sender_stop.load();) {
+      std::string body;
+      std::vector<uint64_t> ids;
+      while (next < pending.size() && ids.size() < 256 && body.size() < (size_t{8} << 20)) {
+        uint64_t id = pending[next];
+        Result<std::string> bytes = [&] {
+          std::lock_guard<std::mutex> l(spool_mu);
+          return spool->Read(id);
+        }();
+        if (!bytes.ok()) {
+          LogEvent("error", "spool_read_failed",
+                   {{"batch", id}, {"error", bytes.status().ToString()}});
+          break;
+        }
+        if (!ids.empty() && body.size() + bytes->size() > (size_t{8} << 20)) break;
+        body += *bytes;
+        ids.push_back(id);
+        ++next;
+      }
+      if (ids.empty()) {
         failed = true;
         break;
       }
-      auto res = client->Post("/v1/batches", *bytes, "application/octet-stream");
+      auto res = client->Post("/v1/batches", body, "application/octet-stream");
       if (!res) {
         LogEvent("warn", "send_failed",
-                 {{"batch", id}, {"error", httplib::to_string(res.error())}});
+                 {{"batches", ids.size()}, {"first", ids.front()},
+                  {"error", httplib::to_string(res.error())}});
         metrics.Add("teiten_sensor_send_failures_total", {{"reason", "network"}}, 1);
         failed = true;
         break;
       }
       if (res->status == 200) {
         std::lock_guard<std::mutex> l(spool_mu);
-        Status st = spool->Ack(id);
-        if (!st.ok()) LogEvent("error", "spool_ack_failed", {{"batch", id}, {"error", st.ToString()}});
-        metrics.Add("teiten_sensor_batches_acked_total", {}, 1);
-        metrics.Add("teiten_sensor_bytes_sent_total", {}, static_cast<double>(bytes->size()));
+        for (uint64_t id : ids) {
+          Status st = spool->Ack(id);
+          if (!st.ok()) {
+            LogEvent("error", "spool_ack_failed", {{"batch", id}, {"error", st.ToString()}});
+          }
+        }
+        metrics.Add("teiten_sensor_batches_acked_total", {}, static_cast<double>(ids.size()));
+        metrics.Add("teiten_sensor_bytes_sent_total", {}, static_cast<double>(body.size()));
         last_ack = static_cast<int64_t>(std::time(nullptr));
         backoff = 0.5;
         continue;
       }
-      // 429 and 5xx: the collector will take it later. 4xx: it will never take it — a
+      // 429 and 5xx: the collector will take them later. 4xx: it will never take them — a
       // configuration mistake (an unknown sensor, a wrong certificate) that a person must fix;
-      // the batch stays spooled and is retried, slowly, never thrown away.
+      // the batches stay spooled and are retried, slowly, never thrown away.
       LogEvent("warn", "send_refused",
-               {{"batch", id}, {"http", res->status}, {"body", res->body.substr(0, 300)}});
-      metrics.Add("teiten_sensor_send_failures_total", {{"reason", std::to_string(res->status)}}, 1);
-      if (res->status >= 400 && res->status < 500 && res->status != 429) backoff = std::max(backoff, 30.0);
+               {{"batches", ids.size()}, {"first", ids.front()}, {"http", res->status},
+                {"body", res->body.substr(0, 300)}});
+      metrics.Add("teiten_sensor_send_failures_total", {{"reason", std::to_string(res->status)}},
+                  1);
+      if (res->status >= 400 && res->status < 500 && res->status != 429) {
+        backoff = std::max(backoff, 30.0);
+      }
       failed = true;
       break;
     }

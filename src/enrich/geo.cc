@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <unordered_map>
@@ -57,10 +58,17 @@ DataValue ReadEntry(MMDB_entry_s entry) {
 
 Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
   auto* db = new MMDB_s();
+  errno = 0;
   int rc = MMDB_open(path.c_str(), MMDB_MODE_MMAP, db);
   if (rc != MMDB_SUCCESS) {
+    int err = errno;
     delete db;
-    return InvalidArgument(fmt::format("geo database {}: {}", path, MMDB_strerror(rc)));
+    // The system's reason says what to fix (no such file, permission denied, a directory).
+    std::string why = MMDB_strerror(rc);
+    if ((rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR) && err != 0) {
+      why += fmt::format(" ({})", std::strerror(err));
+    }
+    return InvalidArgument(fmt::format("geo database {}: {}", path, why));
   }
   info->path = path;
   info->database_type = db->metadata.database_type ? db->metadata.database_type : "";

@@ -104,7 +104,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     CollectConfig& cc = cfg.collect;
     RETURN_IF_ERROR(CheckKeys(*c,
                               {"listen", "cert", "key", "ca", "crl", "metrics", "max_batch_mb",
-                               "batches_per_second", "burst", "commit_wait_seconds"},
+                               "requests_per_second", "burst", "commit_wait_seconds"},
                               file, "collect"));
     ASSIGN_OR_RETURN(cc.listen, GetString(*c, "listen", file, false, cc.listen));
     for (auto [key, field] : {std::pair{"cert", &cc.cert}, {"key", &cc.key}, {"ca", &cc.ca},
@@ -114,7 +114,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     }
     ASSIGN_OR_RETURN(cc.metrics, GetString(*c, "metrics", file, false, cc.metrics));
     RETURN_IF_ERROR(GetInt(*c, "max_batch_mb", file, 1, 1024, 1 << 20, &cc.max_batch_bytes));
-    RETURN_IF_ERROR(GetNumber(*c, "batches_per_second", file, 0.01, 1e6, &cc.batches_per_second));
+    RETURN_IF_ERROR(GetNumber(*c, "requests_per_second", file, 0.01, 1e6, &cc.requests_per_second));
     RETURN_IF_ERROR(GetNumber(*c, "burst", file, 1, 1e6, &cc.burst));
     RETURN_IF_ERROR(
         GetNumber(*c, "commit_wait_seconds", file, 1, 3600, &cc.commit_wait_seconds));
@@ -160,6 +160,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   }
   if (const toml::table* g = root["geo"].as_table()) {
     RETURN_IF_ERROR(CheckKeys(*g, {"country_db", "asn_db"}, file, "geo"));
+    cfg.geo_where = Where(file, *g);
     ASSIGN_OR_RETURN(std::string c, GetString(*g, "country_db", file, false));
     ASSIGN_OR_RETURN(std::string a, GetString(*g, "asn_db", file, false));
     cfg.country_db = Resolve(file, c);

@@ -55,8 +55,8 @@ struct CollectConfig {
   std::string cert, key, ca, crl;     // PEM files; crl optional
   std::string metrics = "127.0.0.1:9811";
   uint64_t max_batch_bytes = uint64_t{64} << 20;  // one request body
-  double batches_per_second = 20;                 // per sensor, sustained
-  double burst = 200;                             // per sensor, batches
+  double requests_per_second = 20;                 // per sensor, sustained
+  double burst = 200;                             // per sensor, requests
   double commit_wait_seconds = 30;                // a sender waits this long for its commit
 };
 
@@ -87,6 +87,7 @@ struct Config {
   std::string timezone = "Asia/Tokyo";
   std::string country_db;
   std::string asn_db;
+  std::string geo_where;  // "file:line" of the [geo] table, for errors about its databases
   std::vector<SensorConfig> sensors;
   bool has_collect = false, has_daemon = false;
   CollectConfig collect;

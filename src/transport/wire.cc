@@ -326,4 +326,34 @@ Result<WireBatch> DecodeBatch(std::string_view bytes, const WireLimits& limits) 
   return b;
 }
 
+Result<std::vector<std::string_view>> SplitFrames(std::string_view bytes, size_t max_frames,
+                                                  const WireLimits& limits) {
+  std::vector<std::string_view> frames;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    if (frames.size() == max_frames) {
+      return DataLoss(fmt::format("request byte {}: more than {} frames", at, max_frames));
+    }
+    if (bytes.size() - at < kWireHeaderSize) {
+      return DataLoss(fmt::format("request byte {}: {} bytes, a frame has at least {}", at,
+                                  bytes.size() - at, kWireHeaderSize));
+    }
+    uint32_t clen = 0;
+    std::memcpy(&clen, bytes.data() + at + 8, 4);
+    uint64_t len = kWireHeaderSize + uint64_t{clen};
+    if (len > limits.max_frame) {
+      return DataLoss(fmt::format("request byte {}: a frame of {} bytes, over the limit of {}", at,
+                                  len, limits.max_frame));
+    }
+    if (len > bytes.size() - at) {
+      return DataLoss(fmt::format("request byte {}: frame of {} bytes cut short at {}", at, len,
+                                  bytes.size() - at));
+    }
+    frames.push_back(bytes.substr(at, len));
+    at += len;
+  }
+  if (frames.empty()) return DataLoss("request: no frame");
+  return frames;
+}
+
 }  // namespace teiten

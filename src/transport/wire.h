@@ -76,4 +76,10 @@ Result<std::string> EncodeBatch(const WireBatch& b, int zstd_level = 3);
 // trailing bytes are an error.
 Result<WireBatch> DecodeBatch(std::string_view bytes, const WireLimits& limits = {});
 
+// Splits a request body holding one or more frames back to back (a sensor sends its backlog in
+// one request) by their headers' lengths, checking nothing else (DecodeBatch checks each).
+// DataLoss naming the byte offset when a frame is cut short or there are more than max_frames.
+Result<std::vector<std::string_view>> SplitFrames(std::string_view bytes, size_t max_frames,
+                                                  const WireLimits& limits = {});
+
 }  // namespace teiten

@@ -234,7 +234,7 @@ class CollectorTest : public ::testing::Test {
 };
 
 TEST_F(CollectorTest, RateLimitAndSizeLimitRefuseWithoutLosingAnything) {
-  cfg_.collect.batches_per_second = 0.5;
+  cfg_.collect.requests_per_second = 0.5;
   cfg_.collect.burst = 3;
   cfg_.collect.max_batch_bytes = 1 << 20;
   Start();

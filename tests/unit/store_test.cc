@@ -1675,6 +1675,24 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
   EXPECT_TRUE(ok) << out;
 }
 
+TEST(Cli, AGeoDatabaseThatCannotBeOpenedIsNamedWithItsConfigLineAndTheSystemsReason) {
+  // Regression (issue 10): the error named neither the config line nor why the file failed.
+  testing::TempDir dir;
+  std::string cfg = dir.path() + "/t.toml";
+  for (auto [db, why] : {std::pair{dir.path() + "/missing.mmdb", "No such file or directory"},
+                         {dir.path(), "Is a directory"}}) {
+    std::ofstream(cfg) << "[store]\npath = \"s\"\n\n[geo]\ncountry_db = \"" << db
+                       << "\"\n[[sensor]]\nid = \"a\"\nprefixes = [\"10.0.0.0/8\"]\n";
+    bool ok = true;
+    std::string out = testing::Run(std::string(TEITEN_BIN) + " ingest --config " + cfg +
+                                       " --sensor a /dev/null 2>&1",
+                                   &ok);
+    EXPECT_FALSE(ok);
+    EXPECT_NE(out.find(cfg + ":4: [geo]: geo database " + db), std::string::npos) << out;
+    EXPECT_NE(out.find(why), std::string::npos) << out;
+  }
+}
+
 }  // namespace
 }  // namespace teiten
 

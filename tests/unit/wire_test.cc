@@ -2,6 +2,7 @@
 // hostile frames are refused with the offset and field named, never read out of bounds.
 #include "transport/wire.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -282,6 +283,44 @@ TEST(WireTest, LimitsAndHeaderFieldsAreChecked) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("byte 32 (field 'body')"), std::string::npos)
       << r.status().message();
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+TEST(WireTest, ARequestOfSeveralFramesSplitsAtTheirLengthsAndCutsAreNamed) {
+  std::string body;
+  std::vector<size_t> sizes;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    WireBatch b;
+    b.sensor_id = "s1";
+    b.batch_id = id;
+    b.obs = DecodeCapture(testing::SharedPcapDir() + "/sip.pcap");
+    auto f = EncodeBatch(b);
+    ASSERT_TRUE(f.ok());
+    sizes.push_back(f->size());
+    body += *f;
+  }
+  auto frames = SplitFrames(body, 16);
+  ASSERT_TRUE(frames.ok()) << frames.status().ToString();
+  ASSERT_EQ(frames->size(), 3u);
+  for (uint64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*frames)[i].size(), sizes[i]);
+    auto b = DecodeBatch((*frames)[i]);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->batch_id, i + 1);
+  }
+  auto cut = SplitFrames(std::string_view(body).substr(0, body.size() - 1), 16);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find(fmt::format("request byte {}", sizes[0] + sizes[1])),
+            std::string::npos)
+      << cut.status().message();
+  EXPECT_FALSE(SplitFrames(body, 2).ok());
+  EXPECT_FALSE(SplitFrames("", 2).ok());
+  EXPECT_FALSE(SplitFrames(body + "tail", 16).ok());
 }
 
 }  // namespace
