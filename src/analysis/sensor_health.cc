@@ -18,7 +18,13 @@ Result<std::vector<SensorHealthRow>> SensorHealth(const Store& store) {
   std::map<std::string, size_t> at;
   for (const SensorRecord& s : m.sensors) {
     at[s.id] = rows.size();
-    rows.push_back({s.id, s.name, s.group, s.country, s.mode});
+    SensorHealthRow r;
+    r.id = s.id;
+    r.name = s.name;
+    r.group = s.group;
+    r.country = s.country;
+    r.mode = s.mode;
+    rows.push_back(std::move(r));
   }
   for (const InputRecord& in : m.inputs) {
     auto it = at.find(in.sensor);

@@ -851,8 +851,13 @@ int RunSensors(const Common& c) {
     bool known = false;
     for (const SensorHealthRow& r : *rows) known |= r.id == s.id;
     if (!known) {
-      rows->push_back({s.id, s.name, s.group, s.country,
-                       s.mode == SensorMode::kHost ? "host" : "darknet"});
+      SensorHealthRow r;
+      r.id = s.id;
+      r.name = s.name;
+      r.group = s.group;
+      r.country = s.country;
+      r.mode = s.mode == SensorMode::kHost ? "host" : "darknet";
+      rows->push_back(std::move(r));
     }
   }
   int64_t now = static_cast<int64_t>(std::time(nullptr));

@@ -1,5 +1,6 @@
 #include "daemon/sensor_daemon.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <grp.h>
 #include <httplib.h>
@@ -125,6 +126,7 @@ struct SensorDaemon::Impl {
   pcap_dumper_t* dumper = nullptr;
   std::string dump_path;
   uint64_t dump_bytes = 0;
+  uint64_t dump_seq = 0;
   Clock::time_point dump_opened{};
   // Watched directory: files done, by name → "size mtime".
   std::map<std::string, std::string> done_files;
@@ -149,7 +151,7 @@ struct SensorDaemon::Impl {
   void MaybeFlush(bool force);
   void SendLoop();
   Status CaptureOnce();
-  Status WatchOnce();
+  void WatchOnce();
   void Retain(const struct pcap_pkthdr* h, const u_char* bytes);
   void RotateRaw();
   void UpdateMetrics();
@@ -436,10 +438,13 @@ void SensorDaemon::Impl::RotateRaw() {
     fs::remove(p, ec);
     total -= std::min(total, sz);
   }
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-  dump_path = fmt::format("{}/{}-{}.pcap", d.raw_dir, sensor.id, secs);
+  // Named by time (sorting as they were written) and a sequence number: two files opened in the
+  // same second must not share a name, or the second would truncate the first.
+  std::time_t now_s = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now_s, &tm);
+  dump_path = fmt::format("{}/{}-{:%Y%m%dT%H%M%S}-{:06}.pcap", d.raw_dir, sensor.id, tm,
+                          ++dump_seq % 1000000);
   dumper = pcap_dump_open(pcap, dump_path.c_str());
   if (!dumper) LogEvent("error", "raw_open_failed", {{"path", dump_path}, {"error", pcap_geterr(pcap)}});
   dump_bytes = 24;
@@ -507,6 +512,8 @@ Status SensorDaemon::Impl::CaptureOnce() {
       },
       reinterpret_cast<u_char*>(&ctx));
   if (n < 0) return IoError(fmt::format("capture {}: {}", cfg.daemon.interface, pcap_geterr(pcap)));
+  // Raw retention reaches the file at every read, so a kill loses at most the frames of one.
+  if (dumper && n > 0) pcap_dump_flush(dumper);
   return OkStatus();
 }
 
@@ -520,7 +527,7 @@ void SensorDaemon::Impl::SaveDoneList() {
   fs::rename(tmp, DoneListPath(), ec);
 }
 
-Status SensorDaemon::Impl::WatchOnce() {
+void SensorDaemon::Impl::WatchOnce() {
   // A file is complete when it has not changed for 5 s (a rotating writer has moved on).
   std::error_code ec;
   std::vector<fs::path> ready;
@@ -570,7 +577,6 @@ Status SensorDaemon::Impl::WatchOnce() {
     LogEvent(error.empty() ? "info" : "warn", "watched_file_read",
              {{"file", p.string()}, {"kept", batcher->kept() - kept_before}, {"error", error}});
   }
-  return OkStatus();
 }
 
 void SensorDaemon::Impl::SendLoop() {
@@ -716,7 +722,11 @@ Status SensorDaemon::Run(const std::atomic<bool>* stop) {
     m.MaybeFlush(false);
   }
   // SIGTERM: what was captured goes to the spool; the sender has a few seconds to deliver it.
-  if (m.pcap) m.CaptureOnce();
+  if (m.pcap) {
+    if (Status st = m.CaptureOnce(); !st.ok()) {
+      LogEvent("error", "capture_failed", {{"error", st.ToString()}});
+    }
+  }
   if (m.nflog) m.ReadNflog();
   m.MaybeFlush(true);
   if (m.dumper) pcap_dump_flush(m.dumper);

@@ -148,7 +148,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
                            &dc.spool_budget_bytes));
     RETURN_IF_ERROR(GetNumber(*d, "batch_seconds", file, 0.1, 3600, &dc.batch_seconds));
     RETURN_IF_ERROR(GetInt(*d, "batch_rows", file, 1, 1 << 22, 1, &dc.batch_rows));
-    RETURN_IF_ERROR(GetInt(*d, "raw_file_mb", file, 1, 1 << 20, 1 << 20, &dc.raw_file_bytes));
+    RETURN_IF_ERROR(GetInt(*d, "raw_file_mb", file, 0.01, 1 << 20, 1 << 20, &dc.raw_file_bytes));
     RETURN_IF_ERROR(GetInt(*d, "raw_total_mb", file, 1, 1 << 24, 1 << 20, &dc.raw_total_bytes));
     RETURN_IF_ERROR(GetNumber(*d, "raw_max_age_days", file, 0.001, 36500, &dc.raw_max_age_days));
   }

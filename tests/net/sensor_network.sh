@@ -110,6 +110,8 @@ for i in 1 2 3; do
   printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\ninterface = "cap"\nspool = "s%s/spool"\ncollector = "%s"\ncert = "pki/s%s.crt"\nkey = "pki/s%s.key"\nca = "pki/ca.crt"\nbatch_seconds = 1\nmetrics = "127.0.0.1:9810"\n' \
     "$i" "$i" "$i" "$url" "$i" "$i" >"$W/s$i.toml"
 done
+# s1 also keeps its raw packets (C6), in files of at most 50 KB.
+printf 'raw_dir = "s1/raw"\nraw_file_mb = 0.05\n' >>"$W/s1.toml"
 # s2 runs as nobody once its capture is open (the directories on its way must let it through).
 printf 'user = "nobody"\n' >>"$W/s2.toml"
 chmod 755 "$W" "$W/s2"
@@ -190,6 +192,25 @@ echo "   s2 captures as nobody with no capabilities (CapEff $caps)"
 
 step "1. baseline"
 replay 1 2 3; K=$((K + 1)); wait_for $K
+
+python3 - "$W/s1/raw" <<'PY' || fail "raw retention"
+import os, struct, sys
+d = sys.argv[1]
+files = sorted(os.listdir(d))
+total = 0
+for f in files:
+    b = open(os.path.join(d, f), "rb").read()
+    assert len(b) <= 50 * 1048576 // 1000 + 300, f"{f}: {len(b)} bytes, over the 50 KB limit"
+    at = 24  # classic pcap: a 24-byte header, then 16-byte records
+    while at + 16 <= len(b):
+        caplen = struct.unpack_from("<I", b, at + 8)[0]
+        at += 16 + caplen
+        total += 1
+    assert at == len(b), f"{f}: a record cut short"
+assert len(files) >= 4, f"{len(files)} files: no rotation"
+assert total == 3000, f"{total} packets kept raw, want 3000"
+print(f"   raw retention: 3,000 packets in {len(files)} rotating files")
+PY
 
 step "2. collector stopped for $DOWN s while the sensors capture"
 stop_collector TERM
