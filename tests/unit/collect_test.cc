@@ -248,7 +248,9 @@ TEST_F(CollectorTest, RateLimitAndSizeLimitRefuseWithoutLosingAnything) {
     auto res = client->Post("/v1/batches", *EncodeBatch(batches[i]), "application/octet-stream");
     ASSERT_TRUE(res) << httplib::to_string(res.error());
     codes.push_back(res->status);
-    if (res->status == 429) EXPECT_FALSE(res->get_header_value("Retry-After").empty());
+    if (res->status == 429) {
+      EXPECT_FALSE(res->get_header_value("Retry-After").empty());
+    }
   }
   // A burst of 3, then refused until the bucket refills (one every 2 s).
   EXPECT_EQ(codes, (std::vector<int>{200, 200, 200, 429, 429}));

@@ -796,7 +796,9 @@ TEST_F(StoreTest, AFlippedByteInARollupIndexOrManifestIsAnErrorNeverAWrongNumber
       }
     }
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-    if (read.count(rel)) EXPECT_EQ(errors, flips) << rel;
+    if (read.count(rel)) {
+      EXPECT_EQ(errors, flips) << rel;
+    }
   }
   Open();
   EXPECT_EQ(*Answers(*store_, src), *want);
@@ -1495,9 +1497,10 @@ TEST_F(StoreTest, ForgetRemovesAnInputsEveryCountAndItCanBeIngestedAgain) {
   for (int f = 0; f < 6; ++f) {
     SensorConfig s = f % 2 ? Sensor("osa1") : Sensor();
     Ingest(Path(fmt::format("s{}.pcap", f)), s);
-    if (f != 3)
+    if (f != 3) {
       ASSERT_TRUE(
           Ingester(ref->get(), nullptr).IngestFile(s, Path(fmt::format("s{}.pcap", f))).ok());
+    }
   }
   const std::string all = FullAnswers(*store_);
   std::string hash;
