@@ -647,6 +647,15 @@ int RunMerge(const Common& c, bool all) {
     return files.size();
   };
   size_t before = count_files();
+  size_t inputs_before = (*store)->manifest().inputs.size();
+  uint64_t folded = 0;
+  {
+    // Sensors' batch inputs (one per collector commit) folded into few, as the collector does
+    // every minute; here whatever their age.
+    auto txn = (*store)->Begin();
+    if (!txn.ok()) return Fail(txn.status());
+    if (Status st = (*txn)->FoldInputs(0, uint64_t{4} << 20, &folded); !st.ok()) return Fail(st);
+  }
   MergeOptions mo;
   mo.all = all;
   mo.cold_after_s = 600;
@@ -657,6 +666,8 @@ int RunMerge(const Common& c, bool all) {
   t.AddRow({Text("rollup files before"), Count(before)});
   t.AddRow({Text("rollup files after"), Count(after)});
   t.AddRow({Text("merged parts written"), Count(r->merges)});
+  t.AddRow({Text("inputs before"), Count(inputs_before)});
+  t.AddRow({Text("inputs after"), Count((*store)->manifest().inputs.size())});
   t.AddRow({Text("MB read"), Fixed(static_cast<double>(r->bytes_read) / 1e6, 1)});
   t.AddRow({Text("MB written"), Fixed(static_cast<double>(r->bytes_written) / 1e6, 1)});
   t.AddRow({Text("seconds"), Fixed(r->seconds, 2)});

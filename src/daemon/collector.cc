@@ -342,6 +342,7 @@ void Collector::Impl::HandleStatus(const httplib::Request& req, httplib::Respons
 void Collector::Impl::CommitLoop() {
   IngestOptions io;
   Ingester ingester(store, geo, io);
+  auto last_fold = Clock::now();
   for (;;) {
     std::vector<std::unique_ptr<Pending>> take;
     std::set<std::string> to_write;
@@ -413,6 +414,23 @@ void Collector::Impl::CommitLoop() {
       }
       for (size_t i = 0; i < ps.size(); ++i) {
         ps[i]->done.set_value({200, "", dup.count(i) > 0});
+      }
+    }
+    if (take.empty() && Clock::now() - last_fold > std::chrono::seconds(60)) {
+      // A quiet moment: fold the last minutes' commits into few inputs, so that the manifest,
+      // segments and index files grow with the data, not with the number of commits.
+      last_fold = Clock::now();
+      auto t0 = Clock::now();
+      uint64_t folded = 0;
+      auto txn = store->Begin();
+      Status st = txn.ok() ? (*txn)->FoldInputs(60, uint64_t{4} << 20, &folded) : txn.status();
+      if (!st.ok()) {
+        LogEvent("error", "fold_failed", {{"error", st.ToString()}});
+      } else if (folded > 0) {
+        LogEvent("info", "inputs_folded",
+                 {{"inputs", folded},
+                  {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}});
+        metrics.Add("teiten_collector_inputs_folded_total", {}, static_cast<double>(folded));
       }
     }
     {

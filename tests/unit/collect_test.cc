@@ -11,6 +11,7 @@
 #include "analysis/query.h"
 #include "capture/pcap_file.h"
 #include "daemon/batcher.h"
+#include "store/verify.h"
 #include "daemon/collector.h"
 #include <httplib.h>
 #include "ingest/ingest.h"
@@ -150,6 +151,105 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
   ASSERT_TRUE(e.ok());
   EXPECT_TRUE(dups.empty());
   EXPECT_GT(e->kept, 0u);
+}
+
+std::string History(const Store& store, const IpAddr& a) {
+  auto h = SourceHistory(store, a, true);
+  if (!h.ok()) return h.status().ToString();
+  std::string s = fmt::format("{} {} {} {}:", h->packets, h->first_us, h->last_us, h->seen);
+  for (const auto& [k, n] : h->ports) s += fmt::format(" p{}={}", k, n);
+  for (const auto& [k, n] : h->days) s += fmt::format(" d{}={}", k, n);
+  for (const auto& [k, n] : h->windows) s += fmt::format(" w{}={}", k, n);
+  return s;
+}
+
+// A collector's many small inputs folded into one per sensor: every answer the same, the
+// batches still known, the store sound, and far fewer files.
+TEST_F(CollectTest, FoldingBatchInputsChangesNoAnswerAndKeepsRedeliveriesOut) {
+  auto store = Make("fold");
+  auto by_file = Make("file");
+  Ingester ing(store.get(), nullptr), file_ing(by_file.get(), nullptr);
+  struct In {
+    SensorConfig sensor;
+    std::string file;
+  };
+  std::vector<In> ins = {
+      {Darknet("scan", "0.0.0.0/0"), testing::SharedPcapDir() + "/tcp_0_1000_20190821.pcap"},
+      {Darknet("refl", "10.10.10.0/24"),
+       testing::SharedPcapDir() + "/amp.TCP.reflection.SYNACK.pcap"},
+  };
+  std::vector<std::vector<WireBatch>> sent;
+  for (const In& in : ins) {
+    ASSERT_TRUE(file_ing.IngestFile(in.sensor, in.file).ok());
+    sent.push_back(AsBatches(in.sensor, in.file, 400, 5));
+    for (const WireBatch& b : sent.back()) {  // one commit per batch, as a quiet collector does
+      std::vector<WireBatch> one = {b};
+      std::vector<size_t> dups;
+      ASSERT_TRUE(ing.IngestBatches(in.sensor, &one, &dups).ok());
+    }
+  }
+  size_t inputs_before = store->manifest().inputs.size();
+  size_t segments_before = store->manifest().segments.size();
+  ASSERT_GT(inputs_before, 10u);
+  Period all = *ParsePeriod("2000-01-01..2030-12-31");
+  std::vector<IpAddr> probes;
+  {
+    auto top = TopSources(*store, MakePortKey(6, 80), all, {}, 3);
+    ASSERT_TRUE(top.ok());
+    for (const SourceCount& c : *top) probes.push_back(c.addr);
+    auto refl = TopSources(*store, MakePortKey(6, 0), all, {}, 3);
+    for (const SourceCount& c : *refl) probes.push_back(c.addr);
+  }
+  std::vector<std::string> before;
+  for (const IpAddr& a : probes) before.push_back(History(*store, a));
+  {
+    auto txn = store->Begin();
+    ASSERT_TRUE(txn.ok());
+    uint64_t folded = 0;
+    Status st = (*txn)->FoldInputs(0, 1 << 30, &folded);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(folded, inputs_before);
+  }
+  EXPECT_EQ(store->manifest().inputs.size(), 2u);
+  EXPECT_LT(store->manifest().segments.size(), segments_before);
+  EXPECT_LE(store->manifest().segments.size(), 4u);  // one per sensor-day
+  for (size_t i = 0; i < probes.size(); ++i) {
+    EXPECT_EQ(History(*store, probes[i]), before[i]) << probes[i].ToString();
+  }
+  for (Dimension dim : {Dimension::kPort, Dimension::kCountry, Dimension::kSensor}) {
+    auto want = Top(*by_file, dim, all, {}, 20);
+    auto got = Top(*store, dim, all, {}, 20);
+    ASSERT_TRUE(want.ok() && got.ok());
+    EXPECT_EQ(Describe(*got), Describe(*want)) << DimensionName(dim);
+  }
+  std::string dir = store->dir();
+  store.reset();
+  auto v = VerifyStore(dir);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults.front());
+  auto reopened = Store::Open(dir, {});
+  ASSERT_TRUE(reopened.ok());
+  Ingester again(reopened->get(), nullptr);
+  for (size_t k = 0; k < ins.size(); ++k) {
+    std::vector<WireBatch> resend = sent[k];
+    std::vector<size_t> dups;
+    auto r = again.IngestBatches(ins[k].sensor, &resend, &dups);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(dups.size(), sent[k].size());
+    EXPECT_EQ(r->kept, 0u);
+  }
+  // The folded input can still be taken back out whole.
+  auto txn = (*reopened)->Begin();
+  ASSERT_TRUE(txn.ok());
+  std::string scan_hash;
+  for (const InputRecord& in : (*reopened)->manifest().inputs) {
+    if (in.sensor == "scan") scan_hash = in.hash;
+  }
+  ASSERT_TRUE((*txn)->Forget(scan_hash).ok());
+  txn->reset();
+  auto top = Top(**reopened, Dimension::kSensor, all, {}, 20);
+  ASSERT_TRUE(top.ok());
+  ASSERT_EQ(top->rows.size(), 1u);
 }
 
 TEST_F(CollectTest, ABatchOfferedAsAnotherSensorIsRefused) {
