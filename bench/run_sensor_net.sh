@@ -88,12 +88,21 @@ batches=$(curl -sf http://127.0.0.1:19811/metrics | awk '$1 ~ /^teiten_collector
 commits=$(curl -sf http://127.0.0.1:19811/metrics | awk '$1 == "teiten_collector_commit_seconds_count" {printf "%d", $2}')
 for p in "${pids[@]}"; do kill -TERM "$p"; done; wait "${pids[@]}" 2>/dev/null || true
 kill -TERM "$collector"; wait "$collector" || true
+# C. What the collector's commits leave in the store, and the same after folding them.
+files() { echo "$(ls "$DIR/store-b/seg" | wc -l) $(ls "$DIR/store-b/idx" | wc -l) $(stat -c %s "$DIR/store-b/MANIFEST")"; }
+read -r seg0 idx0 man0 < <(files)
+merge_out=$("$BIN" merge --config "$DIR/centre.toml" --format csv)
+in0=$(echo "$merge_out" | awk -F, '$1 == "inputs before" {print $2}')
+in1=$(echo "$merge_out" | awk -F, '$1 == "inputs after" {print $2}')
+read -r seg1 idx1 man1 < <(files)
+"$BIN" verify --config "$DIR/centre.toml" >/dev/null
 /usr/bin/time -f "%e" -o "$DIR/ingest.time" "$BIN" ingest --config "$DIR/ingest.toml" --sensor s1 "$DIR"/trace/s1/*.pcap >/dev/null
 ingest_one=$(cat "$DIR/ingest.time")
 t2=$(date +%s.%N)
 for i in $(seq 2 10); do "$BIN" ingest --config "$DIR/ingest.toml" --sensor "s$i" "$DIR"/trace/s$i/*.pcap >/dev/null; done
 t3=$(date +%s.%N)
-python3 - "$t0" "$t1" "$t2" "$t3" "$ingest_one" "$batches" "$commits" "$total" <<'PY'
+python3 - "$t0" "$t1" "$t2" "$t3" "$ingest_one" "$batches" "$commits" "$total" \
+  "$in0" "$seg0" "$idx0" "$man0" "$in1" "$seg1" "$idx1" "$man1" <<'PY'
 import sys
 t0, t1, t2, t3, one = map(float, sys.argv[1:6])
 batches, commits, total = map(int, sys.argv[6:9])
@@ -103,4 +112,10 @@ print("| path | packets | wall s | batches | commits | batches/s | packets/s |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 print(f"| 10 sensors → collector (TLS, spool, commit) | {total:,} | {net:.1f} | {batches:,} | {commits:,} | {batches / net:,.0f} | {total / net:,.0f} |")
 print(f"| `teiten ingest` of the same 10 files | {total:,} | {ing:.1f} | – | 10 | – | {total / ing:,.0f} |")
+c = [int(x.replace(",", "")) for x in sys.argv[9:17]]
+print()
+print("| collector's store | inputs | segment files | index files | MANIFEST bytes |")
+print("|---|---:|---:|---:|---:|")
+print(f"| as committed | {c[0]:,} | {c[1]:,} | {c[2]:,} | {c[3]:,} |")
+print(f"| folded (`teiten merge`; the collector does it every minute) | {c[4]:,} | {c[5]:,} | {c[6]:,} | {c[7]:,} |")
 PY

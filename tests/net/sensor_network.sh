@@ -29,6 +29,7 @@ PIDS="$W/pids"; : >"$PIDS"
 cleanup() {
   set +e
   while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$PIDS"
+  pkill -9 -f "$W/" 2>/dev/null  # anything else of this run (its config paths name $W)
   sleep 0.5
   for n in "$C" "${P}s1" "${P}s2" "${P}s3"; do ip netns del "$n" 2>/dev/null; done
   umount "$W/centre" 2>/dev/null; umount "$W/s3/spool" 2>/dev/null
