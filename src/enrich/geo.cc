@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <maxminddb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -65,7 +66,12 @@ Result<MMDB_s*> OpenMmdb(const std::string& path, GeoDbInfo* info) {
     delete db;
     // The system's reason says what to fix (no such file, permission denied, a directory).
     std::string why = MMDB_strerror(rc);
-    if ((rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR) && err != 0) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      why += fmt::format(" ({})", std::strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+      why += " (it is a directory)";  // mmap says "No such device", which would mislead
+    } else if ((rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR) && err != 0) {
       why += fmt::format(" ({})", std::strerror(err));
     }
     return InvalidArgument(fmt::format("geo database {}: {}", path, why));

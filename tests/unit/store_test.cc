@@ -1683,7 +1683,7 @@ TEST(Cli, AGeoDatabaseThatCannotBeOpenedIsNamedWithItsConfigLineAndTheSystemsRea
   testing::TempDir dir;
   std::string cfg = dir.path() + "/t.toml";
   for (auto [db, why] : {std::pair{dir.path() + "/missing.mmdb", "No such file or directory"},
-                         {dir.path(), "Is a directory"}}) {
+                         {dir.path(), "it is a directory"}}) {
     std::ofstream(cfg) << "[store]\npath = \"s\"\n\n[geo]\ncountry_db = \"" << db
                        << "\"\n[[sensor]]\nid = \"a\"\nprefixes = [\"10.0.0.0/8\"]\n";
     bool ok = true;
