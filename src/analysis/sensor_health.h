@@ -20,11 +20,11 @@ namespace teiten {
 
 struct SensorHealthRow {
   std::string id, name, group, country, mode;
-  uint64_t inputs = 0;      // captures ingested and batch groups committed
-  uint64_t batches = 0;     // batches committed (of those inputs)
-  uint64_t packets = 0;     // stored
-  int64_t last_input = 0;   // Unix seconds the last input was committed; 0: never
-  int64_t last_contact = 0; // Unix seconds the collector last heard from it; 0: never
+  uint64_t inputs = 0;       // captures ingested and batch groups committed
+  uint64_t batches = 0;      // batches committed (of those inputs)
+  uint64_t packets = 0;      // stored
+  int64_t last_input = 0;    // Unix seconds the last input was committed; 0: never
+  int64_t last_contact = 0;  // Unix seconds the collector last heard from it; 0: never
   int64_t backlog_batches = -1, backlog_bytes = -1;  // as it last reported; -1: unknown
   std::map<std::string, uint64_t> lost;  // kernel_dropped, spool_full, … (not filter drops)
 };

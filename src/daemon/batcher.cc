@@ -2,7 +2,9 @@
 
 namespace teiten {
 
-Batcher::Batcher(const SensorConfig& sensor) : filter_(sensor) { batch_.sensor_id = sensor.id; }
+Batcher::Batcher(const SensorConfig& sensor) : filter_(sensor) {
+  batch_.sensor_id = sensor.id;
+}
 
 void Batcher::Drop(const std::string& reason, uint64_t n) {
   batch_.lost[reason] += n;

@@ -30,7 +30,9 @@ using Clock = std::chrono::steady_clock;
 // A sensor's backlog goes in requests of at most this many batches.
 constexpr size_t kMaxFramesPerRequest = 1024;
 
-int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t NowUnix() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 // "host:port" → (host, port); port 0 asks the system for one.
 Result<std::pair<std::string, int>> SplitHostPort(const std::string& s, const std::string& what) {
@@ -67,8 +69,7 @@ std::string PeerSensor(const SSL* ssl) {
   char cn[256] = {};
   int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
   X509_free(cert);
-  return n > 0 && static_cast<size_t>(n) < sizeof cn ? std::string(cn, static_cast<size_t>(n))
-                                                     : "";
+  return n > 0 && static_cast<size_t>(n) < sizeof cn ? std::string(cn, static_cast<size_t>(n)) : "";
 }
 
 int VerifyCallback(int ok, X509_STORE_CTX* ctx) {
@@ -137,9 +138,13 @@ struct Collector::Impl {
 Collector::Collector(const Config& cfg, Store* store, const GeoDb* geo)
     : impl_(std::make_unique<Impl>(cfg, store, geo)) {}
 
-Collector::~Collector() { Stop(); }
+Collector::~Collector() {
+  Stop();
+}
 
-int Collector::port() const { return impl_->bound_port; }
+int Collector::port() const {
+  return impl_->bound_port;
+}
 
 Status Collector::Impl::LoadStatus() {
   fs::path dir = fs::path(store->dir()) / "sensors";
@@ -157,8 +162,7 @@ Status Collector::Impl::LoadStatus() {
         st.last_batch = j.value("last_batch", int64_t{0});
         if (j.contains("reported")) st.reported = j.at("reported");
       } catch (const std::exception& e) {
-        LogEvent("warn", "sensor_status_unreadable",
-                 {{"sensor", s.id}, {"error", e.what()}});
+        LogEvent("warn", "sensor_status_unreadable", {{"sensor", s.id}, {"error", e.what()}});
       }
     }
     status[s.id] = st;
@@ -204,13 +208,13 @@ bool Collector::Impl::Admit(const std::string& sensor, double* retry_after) {
 void Collector::Impl::Refuse(httplib::Response& res, int code, const std::string& sensor,
                              const std::string& why, const std::string& peer) {
   res.status = code;
-  res.set_content(nlohmann::json{{"error", why}}.dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace),
-                  "application/json");
+  res.set_content(
+      nlohmann::json{{"error", why}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "application/json");
   LogEvent("warn", "batch_refused",
            {{"sensor", sensor}, {"peer", peer}, {"http", code}, {"reason", why}});
-  metrics.Add("teiten_collector_refused_total", {{"sensor", sensor}, {"http", std::to_string(code)}},
-              1);
+  metrics.Add("teiten_collector_refused_total",
+              {{"sensor", sensor}, {"http", std::to_string(code)}}, 1);
   std::lock_guard<std::mutex> l(mu);
   auto it = status.find(sensor);
   if (it != status.end()) it->second.refused++;
@@ -222,9 +226,9 @@ void Collector::Impl::Handle(const httplib::Request& req, httplib::Response& res
   const SensorConfig* sc = cfg.FindSensor(sensor);
   if (!sc) {
     return Refuse(res, 403, sensor,
-                  sensor.empty() ? "no client certificate name"
-                                 : fmt::format("sensor '{}' is not in the collector's config",
-                                               sensor),
+                  sensor.empty()
+                      ? "no client certificate name"
+                      : fmt::format("sensor '{}' is not in the collector's config", sensor),
                   peer);
   }
   {
@@ -249,8 +253,8 @@ void Collector::Impl::Handle(const httplib::Request& req, httplib::Response& res
   for (size_t f = 0; f < frames->size(); ++f) {
     auto batch = DecodeBatch((*frames)[f], limits);
     if (!batch.ok()) {
-      return Refuse(res, 400, sensor,
-                    fmt::format("frame {}: {}", f, batch.status().message()), peer);
+      return Refuse(res, 400, sensor, fmt::format("frame {}: {}", f, batch.status().message()),
+                    peer);
     }
     if (batch->sensor_id != sensor) {
       return Refuse(res, 403, sensor,
@@ -502,18 +506,18 @@ Status Collector::Start() {
               [&m](const httplib::Request& q, httplib::Response& r) { m.Handle(q, r); });
   m.tls->Post("/v1/status",
               [&m](const httplib::Request& q, httplib::Response& r) { m.HandleStatus(q, r); });
-  m.tls->set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                  std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    LogEvent("error", "handler_exception", {{"error", what}});
-    res.status = 500;
-  });
+  m.tls->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        LogEvent("error", "handler_exception", {{"error", what}});
+        res.status = 500;
+      });
   ASSIGN_OR_RETURN(auto hp, SplitHostPort(cc.listen, "listen"));
   if (hp.second == 0) {
     m.bound_port = m.tls->bind_to_any_port(hp.first);
@@ -540,8 +544,8 @@ Status Collector::Start() {
                         static_cast<double>(st.last_batch));
           if (st.reported.is_object()) {
             for (auto it = st.reported.begin(); it != st.reported.end(); ++it) {
-              m.metrics.Set("teiten_collector_sensor_reported", {{"sensor", id}, {"what", it.key()}},
-                            it.value().get<double>());
+              m.metrics.Set("teiten_collector_sensor_reported",
+                            {{"sensor", id}, {"what", it.key()}}, it.value().get<double>());
             }
           }
         }
@@ -551,14 +555,17 @@ Status Collector::Start() {
     bool ok = mp.second == 0 ? m.plain->bind_to_any_port(mp.first) > 0
                              : m.plain->bind_to_port(mp.first, mp.second);
     if (!ok) {
-      return IoError(fmt::format("{}: [collect] metrics '{}': cannot bind", m.cfg.path, cc.metrics));
+      return IoError(
+          fmt::format("{}: [collect] metrics '{}': cannot bind", m.cfg.path, cc.metrics));
     }
     m.plain_thread = std::thread([&m] { m.plain->listen_after_bind(); });
   }
   m.committer = std::thread([&m] { m.CommitLoop(); });
   m.tls_thread = std::thread([&m] { m.tls->listen_after_bind(); });
   LogEvent("info", "collector_started",
-           {{"listen", cc.listen}, {"port", m.bound_port}, {"store", m.store->dir()},
+           {{"listen", cc.listen},
+            {"port", m.bound_port},
+            {"store", m.store->dir()},
             {"sensors", m.cfg.sensors.size()}});
   return OkStatus();
 }

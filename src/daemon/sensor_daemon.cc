@@ -8,8 +8,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pcap/pcap.h>
-#include <pwd.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,9 +64,11 @@ Result<UrlParts> ParseCollectorUrl(const std::string& url) {
   std::string port;
   if (rest.starts_with("[")) {  // [2001:db8::1]:8443
     size_t close = rest.find(']');
-    if (close == std::string::npos) return InvalidArgument(fmt::format("collector '{}': bad host", url));
+    if (close == std::string::npos)
+      return InvalidArgument(fmt::format("collector '{}': bad host", url));
     if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':') return InvalidArgument(fmt::format("collector '{}': bad host", url));
+      if (rest[close + 1] != ':')
+        return InvalidArgument(fmt::format("collector '{}': bad host", url));
       port = rest.substr(close + 2);
     }
     rest = rest.substr(1, close - 1);
@@ -172,7 +174,8 @@ SensorDaemon::~SensorDaemon() {
 Status SensorDaemon::Impl::LoadCredentials() {
   const DaemonConfig& d = cfg.daemon;
   for (auto [what, path] : {std::pair{"cert", d.cert}, {"key", d.key}, {"ca", d.ca}}) {
-    if (path.empty()) return InvalidArgument(fmt::format("{}: [daemon] needs '{}'", cfg.path, what));
+    if (path.empty())
+      return InvalidArgument(fmt::format("{}: [daemon] needs '{}'", cfg.path, what));
   }
   auto read = [](const std::string& path) -> Result<std::string> {
     std::ifstream in(path, std::ios::binary);
@@ -202,8 +205,8 @@ Status SensorDaemon::Impl::LoadCredentials() {
   char cn[256] = {};
   X509_NAME_get_text_by_NID(X509_get_subject_name(client_cert), NID_commonName, cn, sizeof cn);
   if (sensor.id != cn) {
-    return InvalidArgument(fmt::format("{} names sensor '{}', but this is sensor '{}'", d.cert, cn,
-                                       sensor.id));
+    return InvalidArgument(
+        fmt::format("{} names sensor '{}', but this is sensor '{}'", d.cert, cn, sensor.id));
   }
   return OkStatus();
 }
@@ -237,7 +240,9 @@ Status SensorDaemon::Impl::Open() {
     sensor = cfg.sensors[0];
   } else {
     const SensorConfig* s = cfg.FindSensor(d.sensor);
-    if (!s) return InvalidArgument(fmt::format("{}: [daemon] sensor '{}' not defined", cfg.path, d.sensor));
+    if (!s)
+      return InvalidArgument(
+          fmt::format("{}: [daemon] sensor '{}' not defined", cfg.path, d.sensor));
     sensor = *s;
   }
   if (d.interface.empty() && d.watch_dir.empty() && d.netfilter_log.empty()) {
@@ -262,15 +267,17 @@ Status SensorDaemon::Impl::Open() {
     pcap_set_snaplen(pcap, d.snaplen);
     pcap_set_promisc(pcap, 1);  // a darknet's addresses are not the interface's own
     pcap_set_timeout(pcap, 100);
-    pcap_set_buffer_size(pcap, static_cast<int>(std::min<uint64_t>(d.capture_buffer_bytes, INT32_MAX)));
+    pcap_set_buffer_size(pcap,
+                         static_cast<int>(std::min<uint64_t>(d.capture_buffer_bytes, INT32_MAX)));
     pcap_set_tstamp_precision(pcap, PCAP_TSTAMP_PRECISION_MICRO);
     int rc = pcap_activate(pcap);
     if (rc < 0) {
-      return IoError(fmt::format("capture {}: {} (needs CAP_NET_RAW)", d.interface,
-                                 pcap_geterr(pcap)));
+      return IoError(
+          fmt::format("capture {}: {} (needs CAP_NET_RAW)", d.interface, pcap_geterr(pcap)));
     }
     if (rc > 0) {
-      LogEvent("warn", "capture_warning", {{"interface", d.interface}, {"detail", pcap_geterr(pcap)}});
+      LogEvent("warn", "capture_warning",
+               {{"interface", d.interface}, {"detail", pcap_geterr(pcap)}});
     }
     dlt = pcap_datalink(pcap);
     // Non-blocking, waited for with poll(): on Linux a blocking read may never time out while
@@ -282,12 +289,14 @@ Status SensorDaemon::Impl::Open() {
     struct bpf_program prog;
     if (pcap_compile(pcap, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
         pcap_setfilter(pcap, &prog) != 0) {
-      return IoError(fmt::format("capture {}: filter '{}': {}", d.interface, filter,
-                                 pcap_geterr(pcap)));
+      return IoError(
+          fmt::format("capture {}: filter '{}': {}", d.interface, filter, pcap_geterr(pcap)));
     }
     pcap_freecode(&prog);
     LogEvent("info", "capture_opened",
-             {{"interface", d.interface}, {"filter", filter}, {"link_type", dlt},
+             {{"interface", d.interface},
+              {"filter", filter},
+              {"link_type", dlt},
               {"buffer_bytes", d.capture_buffer_bytes}});
   }
   if (!d.netfilter_log.empty()) {
@@ -361,8 +370,9 @@ void SensorDaemon::Impl::UpdateMetrics() {
     metrics.Set("teiten_sensor_frames_total", {}, static_cast<double>(batcher->frames()));
     metrics.Set("teiten_sensor_kept_total", {}, static_cast<double>(batcher->kept()));
     for (const auto& [reason, n] : batcher->dropped_total()) {
-      metrics.Set(IsLossReason(reason) ? "teiten_sensor_lost_total" : "teiten_sensor_filtered_total",
-                  {{"reason", reason}}, static_cast<double>(n));
+      metrics.Set(
+          IsLossReason(reason) ? "teiten_sensor_lost_total" : "teiten_sensor_filtered_total",
+          {{"reason", reason}}, static_cast<double>(n));
     }
   }
   metrics.Set("teiten_sensor_last_ack_seconds", {}, static_cast<double>(last_ack.load()));
@@ -446,7 +456,8 @@ void SensorDaemon::Impl::RotateRaw() {
   dump_path = fmt::format("{}/{}-{:%Y%m%dT%H%M%S}-{:06}.pcap", d.raw_dir, sensor.id, tm,
                           ++dump_seq % 1000000);
   dumper = pcap_dump_open(pcap, dump_path.c_str());
-  if (!dumper) LogEvent("error", "raw_open_failed", {{"path", dump_path}, {"error", pcap_geterr(pcap)}});
+  if (!dumper)
+    LogEvent("error", "raw_open_failed", {{"path", dump_path}, {"error", pcap_geterr(pcap)}});
   dump_bytes = 24;
   dump_opened = Clock::now();
 }
@@ -482,9 +493,9 @@ void SensorDaemon::Impl::ReadNflog() {
       const NflogCounts& c = nflog->counts();
       for (size_t e = 0; e < static_cast<size_t>(NflogError::kCount); ++e) {
         uint64_t delta = c.errors[e] - nflog_reported.errors[e];
-        if (delta) batcher->CountLost(std::string("netfilter_log_") +
-                                          NflogErrorName(static_cast<NflogError>(e)),
-                                      delta);
+        if (delta)
+          batcher->CountLost(
+              std::string("netfilter_log_") + NflogErrorName(static_cast<NflogError>(e)), delta);
         nflog_reported.errors[e] = c.errors[e];
       }
     }
@@ -497,7 +508,9 @@ Status SensorDaemon::Impl::CaptureOnce() {
   struct Ctx {
     Impl* m;
   } ctx{this};
-  struct pollfd pfd {pcap_get_selectable_fd(pcap), POLLIN, 0};
+  struct pollfd pfd {
+    pcap_get_selectable_fd(pcap), POLLIN, 0
+  };
   if (pfd.fd >= 0 && ::poll(&pfd, 1, 100) == 0) return OkStatus();
   int n = pcap_dispatch(
       pcap, 4096,
@@ -543,7 +556,9 @@ void SensorDaemon::Impl::WatchOnce() {
     if (it != done_files.end() && it->second == sig) continue;
     ready.push_back(e.path());
   }
-  if (ec) LogEvent("warn", "watch_dir_unreadable", {{"dir", cfg.daemon.watch_dir}, {"error", ec.message()}});
+  if (ec)
+    LogEvent("warn", "watch_dir_unreadable",
+             {{"dir", cfg.daemon.watch_dir}, {"error", ec.message()}});
   std::sort(ready.begin(), ready.end());
   for (const fs::path& p : ready) {
     auto file = PcapFile::Open(p.string());
@@ -635,7 +650,8 @@ void SensorDaemon::Impl::SendLoop() {
       auto res = client->Post("/v1/batches", body, "application/octet-stream");
       if (!res) {
         LogEvent("warn", "send_failed",
-                 {{"batches", ids.size()}, {"first", ids.front()},
+                 {{"batches", ids.size()},
+                  {"first", ids.front()},
                   {"error", httplib::to_string(res.error())}});
         metrics.Add("teiten_sensor_send_failures_total", {{"reason", "network"}}, 1);
         failed = true;
@@ -659,7 +675,9 @@ void SensorDaemon::Impl::SendLoop() {
       // configuration mistake (an unknown sensor, a wrong certificate) that a person must fix;
       // the batches stay spooled and are retried, slowly, never thrown away.
       LogEvent("warn", "send_refused",
-               {{"batches", ids.size()}, {"first", ids.front()}, {"http", res->status},
+               {{"batches", ids.size()},
+                {"first", ids.front()},
+                {"http", res->status},
                 {"body", res->body.substr(0, 300)}});
       metrics.Add("teiten_sensor_send_failures_total", {{"reason", std::to_string(res->status)}},
                   1);
@@ -698,8 +716,10 @@ Status SensorDaemon::Run(const std::atomic<bool>* stop) {
   Impl& m = *impl_;
   RETURN_IF_ERROR(m.Open());
   LogEvent("info", "sensor_started",
-           {{"sensor", m.sensor.id}, {"collector", m.cfg.daemon.collector},
-            {"spool", m.cfg.daemon.spool}, {"spooled_batches", m.spool->Pending().size()},
+           {{"sensor", m.sensor.id},
+            {"collector", m.cfg.daemon.collector},
+            {"spool", m.cfg.daemon.spool},
+            {"spooled_batches", m.spool->Pending().size()},
             {"uid", ::getuid()}});
   m.sender = std::thread([&m] { m.SendLoop(); });
   auto last_watch = Clock::now() - std::chrono::hours(1);
@@ -748,7 +768,8 @@ Status SensorDaemon::Run(const std::atomic<bool>* stop) {
     std::lock_guard<std::mutex> l(m.spool_mu);
     left = m.spool->Pending().size();
   }
-  LogEvent("info", "sensor_stopped", {{"spooled_batches", left}, {"error", result.ok() ? "" : result.ToString()}});
+  LogEvent("info", "sensor_stopped",
+           {{"spooled_batches", left}, {"error", result.ok() ? "" : result.ToString()}});
   return result;
 }
 

@@ -80,7 +80,8 @@ Result<IngestSummary> Ingester::IngestBatches(const SensorConfig& sensor,
       continue;
     }
     ledger.Insert(b.stream, b.batch_id);
-    if (!ranges.empty() && ranges.back().stream == b.stream && ranges.back().last + 1 == b.batch_id) {
+    if (!ranges.empty() && ranges.back().stream == b.stream &&
+        ranges.back().last + 1 == b.batch_id) {
       ranges.back().last = b.batch_id;
     } else {
       ranges.push_back({b.stream, b.batch_id, b.batch_id});
@@ -108,10 +109,10 @@ Result<IngestSummary> Ingester::IngestBatches(const SensorConfig& sensor,
   sum.kept = txn->rows_added();
   const BatchRange& r0 = ranges.front();
   sum.hash = fmt::format("batch:{}:{:016x}:{}", sensor.id, r0.stream, r0.first);
-  sum.path = ranges.size() == 1 && r0.first == r0.last
-                 ? fmt::format("batch {} of sensor {}", r0.first, sensor.id)
-                 : fmt::format("batches {}–{} of sensor {}", r0.first, ranges.back().last,
-                               sensor.id);
+  sum.path =
+      ranges.size() == 1 && r0.first == r0.last
+          ? fmt::format("batch {} of sensor {}", r0.first, sensor.id)
+          : fmt::format("batches {}–{} of sensor {}", r0.first, ranges.back().last, sensor.id);
   InputRecord rec;
   rec.hash = sum.hash;
   rec.sensor = sensor.id;

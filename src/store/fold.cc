@@ -176,11 +176,10 @@ Status Store::Transaction::FoldInputs(int64_t min_age_s, uint64_t max_rows, uint
     if (!replaced.count(i)) inputs.push_back(std::move(next_.inputs[i]));
   }
   next_.inputs = std::move(inputs);
-  next_.segments.erase(std::remove_if(next_.segments.begin(), next_.segments.end(),
-                                      [&](const SegmentRecord& s) {
-                                        return gone_segments.count(s.id) > 0;
-                                      }),
-                       next_.segments.end());
+  next_.segments.erase(
+      std::remove_if(next_.segments.begin(), next_.segments.end(),
+                     [&](const SegmentRecord& s) { return gone_segments.count(s.id) > 0; }),
+      next_.segments.end());
   next_.segments.insert(next_.segments.end(), fresh.begin(), fresh.end());
   return Publish();
 }

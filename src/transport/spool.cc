@@ -113,8 +113,7 @@ Status Spool::Recover() {
         state_lost[a] += n;
       } else {
         return DataLoss(fmt::format("{}:{}: not 'stream S', 'next_id N' or 'lost REASON N': '{}'",
-                                    state_path,
-                                    line_no, line));
+                                    state_path, line_no, line));
       }
     }
   }

@@ -13,9 +13,9 @@
 //       24    8 XXH3-64 of bytes 0..23 (the header itself)
 //
 // The decompressed body holds, in order: sensor id (u8 length + bytes, 1..64 printable ASCII),
-// batch id (u64), stream (u64), first/last timestamp (i64 µs), the loss counts (u16 n, then n × {u8 reason
-// length, reason bytes, u64 count}), row count (u32), blob arena size (u32), then the rows column
-// by column (timestamps as deltas from the previous row, so that zstd sees small repeating
+// batch id (u64), stream (u64), first/last timestamp (i64 µs), the loss counts (u16 n, then n × {u8
+// reason length, reason bytes, u64 count}), row count (u32), blob arena size (u32), then the rows
+// column by column (timestamps as deltas from the previous row, so that zstd sees small repeating
 // numbers), then the blob arena. Observation::sensor is not sent: it is an index into one store's
 // sensor table, which the collector assigns from the authenticated sensor id.
 //

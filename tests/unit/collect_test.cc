@@ -3,6 +3,7 @@
 // as files — the reference `teiten ingest` already proves against tshark.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,10 +12,9 @@
 #include "analysis/query.h"
 #include "capture/pcap_file.h"
 #include "daemon/batcher.h"
-#include "store/verify.h"
 #include "daemon/collector.h"
-#include <httplib.h>
 #include "ingest/ingest.h"
+#include "store/verify.h"
 #include "test_support.h"
 #include "transport/wire.h"
 
@@ -145,8 +145,8 @@ TEST_F(CollectTest, BatchesCountAsTheCaptureIngestedAsAFileAndRedeliveryCountsOn
   EXPECT_EQ(d->kept, 0u);
   EXPECT_EQ(dups.size(), batches.size());
   // A spool made anew sends ids from 1 in another stream: new batches, counted.
-  std::vector<WireBatch> fresh = AsBatches(ins[0].sensor, testing::SharedPcapDir() + "/telnet.pcap",
-                                           300, 78);
+  std::vector<WireBatch> fresh =
+      AsBatches(ins[0].sensor, testing::SharedPcapDir() + "/telnet.pcap", 300, 78);
   auto e = again.IngestBatches(ins[0].sensor, &fresh, &dups);
   ASSERT_TRUE(e.ok());
   EXPECT_TRUE(dups.empty());
@@ -256,8 +256,7 @@ TEST_F(CollectTest, ABatchOfferedAsAnotherSensorIsRefused) {
   auto store = Make("s");
   Ingester ing(store.get(), nullptr);
   SensorConfig a = Darknet("a", "0.0.0.0/0"), b = Darknet("b", "0.0.0.0/0");
-  std::vector<WireBatch> batches =
-      AsBatches(a, testing::SharedPcapDir() + "/telnet.pcap", 1000, 5);
+  std::vector<WireBatch> batches = AsBatches(a, testing::SharedPcapDir() + "/telnet.pcap", 1000, 5);
   std::vector<size_t> dups;
   auto r = ing.IngestBatches(b, &batches, &dups);
   ASSERT_FALSE(r.ok());
@@ -320,8 +319,8 @@ class CollectorTest : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   std::unique_ptr<httplib::SSLClient> Client() {
-    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", collector_->port(),
-                                                  pki_ + "/s1.crt", pki_ + "/s1.key");
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", collector_->port(), pki_ + "/s1.crt",
+                                                  pki_ + "/s1.key");
     c->set_ca_cert_path((pki_ + "/ca.crt").c_str());
     c->enable_server_certificate_verification(true);
     return c;
