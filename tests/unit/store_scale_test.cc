@@ -1,0 +1,361 @@
+// The store at a year's size (issue 16): many small commits, merging, spills, bounded memory
+// over floods and thousands of days, old stores, cold merges and retention.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "analysis/query.h"
+#include "ingest/ingest.h"
+#include "store/verify.h"
+#include "store_test_support.h"
+#include "test_support.h"
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+TEST_F(StoreTest, ACaptureSpreadOverThreeThousandDaysIngestsInBoundedMemory) {
+  // Regression (issue 10): 3,000 packets on 3,000 days took 2.0 GB (a 512 KiB port index per day).
+  std::vector<Pkt> pkts;
+  constexpr int64_t kDay = 86400 * kS;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    pkts.push_back({kAug12Jst - 1500 * kDay + int64_t{i} * kDay, 0x01020000u + i, kNet + 1, 6,
+                    static_cast<uint16_t>(1 + i % 1000)});
+  }
+  WritePcap(Path("days.pcap"), pkts);
+  Open();
+  store_.reset();
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(Path("store"), {});
+    Ingester ing(s->get(), nullptr);
+    auto r = ing.IngestFile(Sensor(), Path("days.pcap"));
+    _exit(r.ok() && r->kept == 3000 ? 0 : 1);
+  }
+  int st = 0;
+  struct rusage ru {};
+  wait4(pid, &st, 0, &ru);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_LT(ru.ru_maxrss, 300 * 1024) << "peak RSS in KiB";
+  Open();
+  EXPECT_EQ(store_->manifest().days.size(), 3000u);
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 1u);
+}
+
+TEST_F(StoreTest, DaysExactly32768ApartDoNotCollideInTheIngestSort) {
+  // Regression (issue 10): the sort key held 15 bits of day, so these 2,000 packets alternating
+  // between two days 32,768 days apart became 2,000 segments.
+  constexpr int64_t kDay = 86400 * kS;
+  const int64_t early = kAug12Jst - 17000 * kDay;  // 1971
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    pkts.push_back({early + (i % 2) * 32768 * kDay + i, 0x01010101u + i % 3, kNet + 1, 6, 23});
+  }
+  WritePcap(Path("far.pcap"), pkts);
+  Open();
+  EXPECT_EQ(Ingest(Path("far.pcap")).kept, 2000u);
+  EXPECT_EQ(store_->manifest().segments.size(), 2u);
+  EXPECT_EQ(store_->manifest().days.size(), 2u);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+TEST_F(StoreTest, ManySmallCommitsLeaveFewPartsAndTheSameAnswersAsOneLargeIngest) {
+  constexpr int kFiles = 120;
+  WriteSmallCaptures(dir_.path(), kFiles);
+  // Reference: the same packets in one capture per sensor.
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  Open();
+  for (int f = 0; f < kFiles; ++f) {
+    Ingest(Path(fmt::format("s{}.pcap", f)), f % 2 ? Sensor("osa1", "partner") : Sensor());
+  }
+  {
+    std::vector<Pkt> even, odd;  // rebuilt from the files' contents, per sensor
+    Ingester ing(ref->get(), nullptr);
+    for (int f = 0; f < kFiles; ++f) {
+      // One commit per sensor in the reference: ingest each file without merging would be the
+      // same path; instead, re-ingest the same captures into a store merged to one part a key.
+      ASSERT_TRUE(ing.IngestFile(f % 2 ? Sensor("osa1", "partner") : Sensor(),
+                                 Path(fmt::format("s{}.pcap", f)))
+                      .ok());
+    }
+    MergeOptions all;
+    all.all = true;
+    auto m = (*ref)->Merge(all);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+  }
+  size_t parts = 0, keys = 0;
+  store_->ForEachRollup([&](const std::string&) { ++parts; });
+  for (const auto& [d, per_sensor] : store_->manifest().days) keys += per_sensor.size();
+  keys += store_->manifest().periods.size();
+  // 60 commits a sensor over 3 days: each key keeps fewer than min_parts parts per size tier
+  // (all of these are in the lowest tier).
+  EXPECT_LE(parts, keys * 3) << parts << " parts for " << keys << " keys";
+  std::string want = FullAnswers(**ref);
+  EXPECT_EQ(FullAnswers(*store_), want);
+  size_t ref_parts = 0;
+  (*ref)->ForEachRollup([&](const std::string&) { ++ref_parts; });
+  EXPECT_EQ(ref_parts, keys);  // merged whole: one part a key
+  // Merging everything changes no answer.
+  MergeOptions all;
+  all.all = true;
+  auto m = store_->Merge(all);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT(m->merges, 0u);
+  EXPECT_EQ(FullAnswers(*store_), want);
+  Open();
+  EXPECT_EQ(FullAnswers(*store_), want);
+}
+
+TEST_F(StoreTest, KillDuringAMergeLosesAndDoublesNothing) {
+  constexpr int kFiles = 60;
+  WriteSmallCaptures(dir_.path(), kFiles);
+  Open();
+  for (int f = 0; f < kFiles; ++f) {
+    IngestOptions no_merge;
+    no_merge.merge = false;
+    Ingester ing(store_.get(), nullptr, no_merge);
+    ASSERT_TRUE(ing.IngestFile(Sensor(), Path(fmt::format("s{}.pcap", f))).ok());
+  }
+  const std::string want = FullAnswers(*store_);
+  store_.reset();
+  for (int delay_us : {200, 2000, 8000, 20000, 50000}) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      auto s = Store::Open(Path("store"), {});
+      MergeOptions all;
+      all.all = true;
+      auto r = (*s)->Merge(all);
+      _exit(r.ok() ? 0 : 1);
+    }
+    usleep(delay_us);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    Open();
+    EXPECT_EQ(FullAnswers(*store_), want) << "killed after " << delay_us << " us";
+    store_.reset();
+  }
+  Open();
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE(store_->Merge(all).ok());
+  EXPECT_EQ(FullAnswers(*store_), want);
+  // Nothing left over: every rollup file on disk is a part the manifest names.
+  std::set<std::string> named_parts;  // a part may be named by a sensor's key and a pooled one
+  store_->ForEachRollup([&](const std::string& p) { named_parts.insert(p); });
+  size_t named = named_parts.size(), on_disk = 0;
+  for (const auto& e : fs::directory_iterator(Path("store/rollup"))) on_disk += e.is_regular_file();
+  EXPECT_EQ(on_disk, named);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+TEST_F(StoreTest, AnIngestOverItsMemoryBudgetSpillsPartsAndGivesTheSameAnswers) {
+  WriteSmallCaptures(dir_.path(), 60);
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(Ingester(ref->get(), nullptr).IngestFile(Sensor(), Path("all.pcap")).ok());
+  Open();
+  IngestOptions tight;
+  tight.batch_rows = 300;   // 8 flushes
+  tight.memory_budget = 1;  // a spill after each
+  tight.merge = false;
+  auto r = Ingester(store_.get(), nullptr, tight).IngestFile(Sensor(), Path("all.pcap"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->kept, 2400u);
+  ASSERT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_GE(store_->manifest().inputs[0].Indexes().size(), 8u);  // an index file a spill
+  EXPECT_GE(store_->manifest().periods.at("2018Q3").size(), 8u);
+  EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+  Open();  // and as read back
+  EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+std::string AnswersOver(const Store& s, const std::string& period) {
+  std::string out;
+  Period p = *ParsePeriod(period);
+  for (Dimension d : {Dimension::kPort, Dimension::kCountry, Dimension::kSensor}) {
+    auto t = Top(s, d, p, {}, 50);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    if (!t.ok()) return out;
+    out += fmt::format("{} {} {}\n", DimensionName(d), t->total_packets, t->total_sources);
+    for (const auto& r : t->rows) out += fmt::format(" {} {} {}\n", r.key, r.packets, r.sources);
+  }
+  for (const char* g : {"g1", "g2"}) {
+    auto sel = ResolveSensors(s, {}, {g});
+    auto t = Top(s, Dimension::kPort, p, *sel, 50);
+    out += fmt::format("{} {} {}\n", g, t->total_packets, t->total_sources);
+  }
+  auto sum = Summary(s, p, {}, 10);
+  out += fmt::format("summary {} {} {}\n", sum->packets, sum->sources, sum->sensor_days);
+  for (const auto& [d, per_sensor] : s.manifest().days) {
+    auto day = Top(s, Dimension::kPort, *ParsePeriod(TimeZone::DayString(d)), {}, 5);
+    out += fmt::format("{} {} {}\n", d, day->total_packets, day->total_sources);
+  }
+  return out;
+}
+
+TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits) {
+  // A store made by teiten at commit 7626edf (tests/data/store-format2/README.md).
+  fs::copy(testing::SourceDir() + "/tests/data/store-format2/store", Path("old"),
+           fs::copy_options::recursive);
+  const std::string pcaps = testing::SharedPcapDir();
+  SensorConfig a{"a",
+                 "a",
+                 "g1",
+                 "",
+                 SensorMode::kDarknet,
+                 {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")}};
+  SensorConfig b = a;
+  b.id = b.name = "b";
+  b.group = "g2";
+  auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
+  for (const auto& [sensor, file] :
+       std::vector<std::pair<SensorConfig, std::string>>{{a, "telnet.pcap"},
+                                                         {a, "sip.pcap"},
+                                                         {b, "tcp_scan.pcapng"},
+                                                         {b, "smbv1.pcap"},
+                                                         {b, "nmap_80_all.pcap"}}) {
+    ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
+  }
+  const std::string span = "1999-11-01..2023-01-31";
+  auto old = Store::Open(Path("old"), {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ((*old)->manifest().inputs.size(), 5u);
+  std::string want = AnswersOver(**fresh, span);
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  // Its inputs are recognised again (by their file bytes, as that teiten identified them).
+  auto again = Ingester(old->get(), nullptr).IngestFile(a, pcaps + "/telnet.pcap");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_ingested);
+  // A new commit into it, then merging everything: the same answers as the fresh store's.
+  for (Store* s : {old->get(), fresh->get()}) {
+    ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/tcp_0_1000_20190821.pcap").ok());
+  }
+  want = AnswersOver(**fresh, "1999-11-01..2023-01-31");
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE((*old)->Merge(all).ok());
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  old = Store::Open(Path("old"), {});
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  EXPECT_EQ((*old)->manifest().format, 3);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+TEST_F(StoreTest, KeysNoCommitTouchedForTenMinutesAreMergedWhole) {
+  WriteSmallCaptures(dir_.path(), 12);
+  Open();
+  for (int f = 0; f < 12; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  const std::string want = FullAnswers(*store_);
+  ASSERT_GT(store_->manifest().periods.at("2018Q3").size(), 1u);
+  MergeOptions cold;
+  cold.cold_after_s = 600;
+  ASSERT_TRUE(store_->Merge(cold).ok());  // everything is fresh: nothing merged whole
+  ASSERT_GT(store_->manifest().periods.at("2018Q3").size(), 1u);
+  // Ten minutes later (the parts' times set back).
+  for (const auto& e : fs::directory_iterator(Path("store/rollup"))) {
+    struct utimbuf old {
+      static_cast<time_t>(std::time(nullptr) - 700), static_cast<time_t>(std::time(nullptr) - 700)
+    };
+    ASSERT_EQ(utime(e.path().c_str(), &old), 0);
+  }
+  auto m = store_->Merge(cold);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT(m->merges, 0u);
+  for (const auto& [label, parts] : store_->manifest().periods)
+    EXPECT_EQ(parts.size(), 1u) << label;
+  for (const auto& [d, per_sensor] : store_->manifest().days) {
+    for (const auto& [s, parts] : per_sensor) EXPECT_EQ(parts.size(), 1u) << d;
+  }
+  EXPECT_EQ(FullAnswers(*store_), want);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+TEST_F(StoreTest, RetentionDropsOldObservationsAndKeepsEveryCountRankAndSummary) {
+  WriteSmallCaptures(dir_.path(), 9);  // 2018-08-12, -13 and -14
+  Open();
+  for (int f = 0; f < 9; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  const std::string want = FullAnswers(*store_);
+  size_t segments_before = store_->manifest().segments.size();
+  uint64_t freed = 0;
+  {
+    auto txn = store_->Begin();
+    ASSERT_TRUE((*txn)->Retain(ParsePeriod("2018-08-14")->first_day, &freed).ok());
+  }
+  EXPECT_GT(freed, 0u);
+  EXPECT_EQ(store_->manifest().segments.size(), segments_before / 3);
+  size_t seg_files = 0;
+  for (const auto& e : fs::directory_iterator(Path("store/seg"))) seg_files += e.is_regular_file();
+  EXPECT_EQ(seg_files, store_->manifest().segments.size());  // the dropped files are gone
+  EXPECT_EQ(FullAnswers(*store_), want);
+  auto h = SourceHistory(*store_, IpAddr::V4(0x06000001u), /*with_windows=*/true);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  // Rebuilding keeps what only the rollups still hold; verify checks the days that have rows.
+  {
+    auto txn = store_->Begin();
+    ASSERT_TRUE((*txn)->RebuildRollups({}).ok());
+  }
+  EXPECT_EQ(FullAnswers(*store_), want);
+  store_.reset();
+  auto r = VerifyStore(Path("store"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ok()) << (r->faults.empty() ? "" : r->faults[0]);
+  EXPECT_EQ(r->days, 1u);
+  Open();
+  auto txn = store_->Begin();
+  Status st = (*txn)->Forget(store_->manifest().inputs[0].hash);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+}
+
+}  // namespace
+}  // namespace teiten
