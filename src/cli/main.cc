@@ -11,16 +11,16 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "analysis/query.h"
 #include "analysis/sensor_health.h"
+#include "cli/table.h"
 #include "daemon/collector.h"
 #include "daemon/sensor_daemon.h"
-#include "cli/table.h"
 #include "enrich/names.h"
 #include "ingest/ingest.h"
 #include "report/report.h"
@@ -880,10 +880,10 @@ int RunSensors(const Common& c) {
       if (!lost.empty()) lost += ", ";
       lost += fmt::format("{} {}", reason, Count(n).text);
     }
-    std::string backlog =
-        r.backlog_batches < 0
-            ? "-"
-            : fmt::format("{} batches, {} KB", r.backlog_batches, Count(r.backlog_bytes / 1000).text);
+    std::string backlog = r.backlog_batches < 0
+                              ? "-"
+                              : fmt::format("{} batches, {} KB", r.backlog_batches,
+                                            Count(r.backlog_bytes / 1000).text);
     t.AddRow({Text(r.id), Text(r.group), Text(r.mode), Text(Ago(r.last_contact, now)),
               Text(Ago(r.last_input, now)), Count(r.inputs), Count(r.batches), Count(r.packets),
               Text(backlog), Text(lost.empty() ? "none" : lost)});

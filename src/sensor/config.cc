@@ -47,8 +47,8 @@ Status GetNumber(const toml::table& t, const std::string& key, const std::string
   if (!n) return OkStatus();
   std::optional<double> v = n->value<double>();
   if (!v || !(*v >= lo && *v <= hi)) {
-    return InvalidArgument(fmt::format("{}: key '{}': expected a number from {} to {}",
-                                       Where(file, *n), key, lo, hi));
+    return InvalidArgument(
+        fmt::format("{}: key '{}': expected a number from {} to {}", Where(file, *n), key, lo, hi));
   }
   *out = *v;
   return OkStatus();
@@ -107,8 +107,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
                                "requests_per_second", "burst", "commit_wait_seconds"},
                               file, "collect"));
     ASSIGN_OR_RETURN(cc.listen, GetString(*c, "listen", file, false, cc.listen));
-    for (auto [key, field] : {std::pair{"cert", &cc.cert}, {"key", &cc.key}, {"ca", &cc.ca},
-                              {"crl", &cc.crl}}) {
+    for (auto [key, field] :
+         {std::pair{"cert", &cc.cert}, {"key", &cc.key}, {"ca", &cc.ca}, {"crl", &cc.crl}}) {
       ASSIGN_OR_RETURN(std::string v, GetString(*c, key, file, false));
       *field = Resolve(file, v);
     }
@@ -116,36 +116,37 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     RETURN_IF_ERROR(GetInt(*c, "max_batch_mb", file, 1, 1024, 1 << 20, &cc.max_batch_bytes));
     RETURN_IF_ERROR(GetNumber(*c, "requests_per_second", file, 0.01, 1e6, &cc.requests_per_second));
     RETURN_IF_ERROR(GetNumber(*c, "burst", file, 1, 1e6, &cc.burst));
-    RETURN_IF_ERROR(
-        GetNumber(*c, "commit_wait_seconds", file, 1, 3600, &cc.commit_wait_seconds));
+    RETURN_IF_ERROR(GetNumber(*c, "commit_wait_seconds", file, 1, 3600, &cc.commit_wait_seconds));
   }
   if (const toml::table* d = root["daemon"].as_table()) {
     cfg.has_daemon = true;
     DaemonConfig& dc = cfg.daemon;
     RETURN_IF_ERROR(CheckKeys(
-        *d,
-        {"sensor", "interface", "capture_buffer_mb", "snaplen", "watch_dir", "netfilter_log",
-         "spool", "spool_budget_mb", "collector", "cert", "key", "ca", "batch_seconds",
-         "batch_rows", "raw_dir", "raw_file_mb", "raw_total_mb", "raw_max_age_days", "user",
-         "metrics"},
+        *d, {"sensor",        "interface",    "capture_buffer_mb", "snaplen",    "watch_dir",
+             "netfilter_log", "spool",        "spool_budget_mb",   "collector",  "cert",
+             "key",           "ca",           "batch_seconds",     "batch_rows", "raw_dir",
+             "raw_file_mb",   "raw_total_mb", "raw_max_age_days",  "user",       "metrics"},
         file, "daemon"));
     ASSIGN_OR_RETURN(dc.sensor, GetString(*d, "sensor", file, false));
     ASSIGN_OR_RETURN(dc.interface, GetString(*d, "interface", file, false));
     ASSIGN_OR_RETURN(dc.collector, GetString(*d, "collector", file, false));
     ASSIGN_OR_RETURN(dc.user, GetString(*d, "user", file, false));
     ASSIGN_OR_RETURN(dc.metrics, GetString(*d, "metrics", file, false, dc.metrics));
-    for (auto [key, field] :
-         {std::pair{"watch_dir", &dc.watch_dir}, {"netfilter_log", &dc.netfilter_log},
-          {"spool", &dc.spool}, {"cert", &dc.cert}, {"key", &dc.key}, {"ca", &dc.ca},
-          {"raw_dir", &dc.raw_dir}}) {
+    for (auto [key, field] : {std::pair{"watch_dir", &dc.watch_dir},
+                              {"netfilter_log", &dc.netfilter_log},
+                              {"spool", &dc.spool},
+                              {"cert", &dc.cert},
+                              {"key", &dc.key},
+                              {"ca", &dc.ca},
+                              {"raw_dir", &dc.raw_dir}}) {
       ASSIGN_OR_RETURN(std::string v, GetString(*d, key, file, false));
       *field = Resolve(file, v);
     }
     RETURN_IF_ERROR(
         GetInt(*d, "capture_buffer_mb", file, 1, 4096, 1 << 20, &dc.capture_buffer_bytes));
     RETURN_IF_ERROR(GetInt(*d, "snaplen", file, 64, 262144, 1, &dc.snaplen));
-    RETURN_IF_ERROR(GetInt(*d, "spool_budget_mb", file, 1, 1 << 24, 1 << 20,
-                           &dc.spool_budget_bytes));
+    RETURN_IF_ERROR(
+        GetInt(*d, "spool_budget_mb", file, 1, 1 << 24, 1 << 20, &dc.spool_budget_bytes));
     RETURN_IF_ERROR(GetNumber(*d, "batch_seconds", file, 0.1, 3600, &dc.batch_seconds));
     RETURN_IF_ERROR(GetInt(*d, "batch_rows", file, 1, 1 << 22, 1, &dc.batch_rows));
     RETURN_IF_ERROR(GetInt(*d, "raw_file_mb", file, 0.01, 1 << 20, 1 << 20, &dc.raw_file_bytes));

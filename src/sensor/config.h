@@ -52,10 +52,10 @@ struct SensorConfig {
 // `teiten collect`: where it listens, its certificate, and what it takes from each sensor.
 struct CollectConfig {
   std::string listen = "0.0.0.0:8443";
-  std::string cert, key, ca, crl;     // PEM files; crl optional
+  std::string cert, key, ca, crl;  // PEM files; crl optional
   std::string metrics = "127.0.0.1:9811";
   uint64_t max_batch_bytes = uint64_t{64} << 20;  // one request body
-  double requests_per_second = 20;                 // per sensor, sustained
+  double requests_per_second = 20;                // per sensor, sustained
   double burst = 200;                             // per sensor, requests
   double commit_wait_seconds = 30;                // a sender waits this long for its commit
 };

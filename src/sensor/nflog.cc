@@ -687,8 +687,8 @@ Result<NetfilterLogReader> NetfilterLogReader::Open(const std::string& path,
   NetfilterLogReader r(fd, path, ctx, options);
   r.ino_ = st.st_ino;
   r.dev_ = st.st_dev;
-  if (options.resume_inode != 0 && options.resume_inode == st.st_ino &&
-      options.resume_offset > 0 && options.resume_offset <= st.st_size &&
+  if (options.resume_inode != 0 && options.resume_inode == st.st_ino && options.resume_offset > 0 &&
+      options.resume_offset <= st.st_size &&
       ::lseek(fd, options.resume_offset, SEEK_SET) == options.resume_offset) {
     r.offset_ = options.resume_offset;
   }

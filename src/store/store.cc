@@ -163,8 +163,8 @@ Manifest FromJson(const json& j) {
     r.extends = i.value("extends", std::string());
     if (i.contains("batches")) {
       for (const auto& b : i.at("batches")) {
-        r.batches.push_back({b.at(0).get<uint64_t>(), b.at(1).get<uint64_t>(),
-                             b.at(2).get<uint64_t>()});
+        r.batches.push_back(
+            {b.at(0).get<uint64_t>(), b.at(1).get<uint64_t>(), b.at(2).get<uint64_t>()});
       }
     }
     r.prefix_packets = i.value("prefix_packets", uint64_t{0});

@@ -281,10 +281,11 @@ class Store::Transaction {
   // Maintenance (the collector's, now and then): folds the inputs that sensors' batches made,
   // one per commit and so thousands a day, into few. Inputs with `batches`, of one sensor,
   // ingested at least `min_age_s` ago, with the same geo databases, holding fewer than
-  // max_rows / 4 rows, are taken in groups of up to `max_rows` rows; each group becomes one input (counts summed, batch runs united) whose
-  // segments are merged to one per day and whose source index is made again from them. The
-  // rollups do not change (the same rows). Commits if anything was folded; `*folded` is the
-  // number of inputs replaced. Memory: one day of one group's rows at a time.
+  // max_rows / 4 rows, are taken in groups of up to `max_rows` rows; each group becomes one input
+  // (counts summed, batch runs united) whose segments are merged to one per day and whose source
+  // index is made again from them. The rollups do not change (the same rows). Commits if anything
+  // was folded; `*folded` is the number of inputs replaced. Memory: one day of one group's rows at
+  // a time.
   Status FoldInputs(int64_t min_age_s, uint64_t max_rows, uint64_t* folded);
   uint64_t rows_added() const { return rows_added_; }
   // The local days this transaction added to.

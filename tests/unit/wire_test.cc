@@ -179,7 +179,12 @@ struct Body {
 // proto…icmp_code 109..113 and opt_len at 114.
 Body Head() {
   Body b;
-  b.Str("s1").Put(uint64_t{5}).Put(uint64_t{9}).Put(int64_t{100}).Put(int64_t{200}).Put(uint16_t{0});
+  b.Str("s1")
+      .Put(uint64_t{5})
+      .Put(uint64_t{9})
+      .Put(int64_t{100})
+      .Put(int64_t{200})
+      .Put(uint16_t{0});
   return b;
 }
 
