@@ -121,18 +121,7 @@ Result<IngestSummary> Ingester::IngestBatches(const SensorConfig& sensor,
   rec.kept = sum.kept;
   rec.dropped = sum.dropped;
   rec.batches = std::move(ranges);
-  if (geo_) {
-    rec.country_db = DescribeGeoDb(geo_->country_info());
-    rec.asn_db = DescribeGeoDb(geo_->asn_info());
-  }
-  std::vector<int32_t> touched = txn->days_touched();
-  RETURN_IF_ERROR(txn->Commit(std::move(rec)));
-  txn.reset();
-  if (opts_.merge && !touched.empty()) {
-    MergeOptions mo;
-    mo.days = std::move(touched);
-    RETURN_IF_ERROR(store_->Merge(mo).status());
-  }
+  RETURN_IF_ERROR(CommitInput(std::move(txn), std::move(rec)));
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }

@@ -285,6 +285,12 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   rec.dropped = sum.dropped;
   rec.anomalies = sum.anomalies;
   rec.error = sum.error;
+  RETURN_IF_ERROR(CommitInput(std::move(txn), std::move(rec)));
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+Status Ingester::CommitInput(std::unique_ptr<Store::Transaction> txn, InputRecord rec) {
   if (geo_) {
     rec.country_db = DescribeGeoDb(geo_->country_info());
     rec.asn_db = DescribeGeoDb(geo_->asn_info());
@@ -297,8 +303,7 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
     mo.days = std::move(touched);
     RETURN_IF_ERROR(store_->Merge(mo).status());
   }
-  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return sum;
+  return OkStatus();
 }
 
 Status SameSensor(const InputRecord& in, const SensorConfig& sensor, const std::string& path) {

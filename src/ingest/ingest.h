@@ -81,6 +81,9 @@ class Ingester {
   Result<IngestSummary> IngestCapture(const SensorConfig& sensor, const std::string& path,
                                       const std::string& name);
   Status Flush(Store::Transaction* txn, ObservationBatch* batch);
+  // Records the geo databases used, commits `rec` (the lock is released), and merges the parts
+  // the commit made due when opts_.merge.
+  Status CommitInput(std::unique_ptr<Store::Transaction> txn, InputRecord rec);
 
   Store* store_;
   const GeoDb* geo_;
