@@ -215,9 +215,6 @@ void Collector::Impl::Refuse(httplib::Response& res, int code, const std::string
            {{"sensor", sensor}, {"peer", peer}, {"http", code}, {"reason", why}});
   metrics.Add("teiten_collector_refused_total",
               {{"sensor", sensor}, {"http", std::to_string(code)}}, 1);
-  std::lock_guard<std::mutex> l(mu);
-  auto it = status.find(sensor);
-  if (it != status.end()) it->second.refused++;
 }
 
 void Collector::Impl::Handle(const httplib::Request& req, httplib::Response& res) {
@@ -411,9 +408,6 @@ void Collector::Impl::CommitLoop() {
         std::lock_guard<std::mutex> l(mu);
         SensorStatusFile& st = status[sensor];
         st.last_batch = st.last_contact = NowUnix();
-        st.batches += batches.size() - dup.size();
-        st.duplicates += dup.size();
-        st.rows += rows;
         dirty.insert(sensor);
       }
       for (size_t i = 0; i < ps.size(); ++i) {

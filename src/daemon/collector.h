@@ -37,8 +37,7 @@ struct SensorStatusFile {
   std::string sensor;
   int64_t last_contact = 0;  // Unix seconds of the last batch or status
   int64_t last_batch = 0;    // Unix seconds of the last batch committed
-  uint64_t batches = 0, rows = 0, duplicates = 0, refused = 0;  // since the collector started
-  nlohmann::json reported;  // the sensor's own last status (spool backlog, capture counters)
+  nlohmann::json reported;   // the sensor's own last status (spool backlog, capture counters)
 };
 
 class Collector {
