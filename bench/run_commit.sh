@@ -25,7 +25,8 @@ stored=$(python3 -c "import json,sys; print(sum(i['kept'] for i in json.load(ope
 echo "| commit of 1,000 packets into | run | wall s | peak RSS MB |"
 echo "|---|---:|---:|---:|"
 for r in $(seq 1 "$RUNS"); do
-  gen "$DIR/c$r.pcap" "9$r" 1 2018-08-12 1 1000
+  # A new seed each run: a capture the big store already holds would be skipped as a duplicate.
+  gen "$DIR/c$r.pcap" "$(date +%s)$r" 1 2018-08-12 1 1000
   cp "$DIR/c$r.pcap" "$DIR/e$r.pcap"
   for where in big empty; do
     if [ $where = big ]; then cfg=$BIG/teiten.toml; else
@@ -34,8 +35,10 @@ for r in $(seq 1 "$RUNS"); do
       cfg=$DIR/empty.toml
     fi
     f=$DIR/c$r.pcap; [ $where = empty ] && f=$DIR/e$r.pcap
-    /usr/bin/time -f "%e %M" -o "$DIR/t" "$T" ingest --config "$cfg" --sensor s1 "$f" >/dev/null
+    /usr/bin/time -f "%e %M" -o "$DIR/t" "$T" ingest --config "$cfg" --sensor s1 "$f" >"$DIR/out"
     read -r wall kb < "$DIR/t"
+    # A commit that did not add its 1,000 packets measures nothing.
+    grep -q ' ok$' "$DIR/out" || { echo "not committed: $(tail -1 "$DIR/out")" >&2; exit 1; }
     label="$where store"; [ $where = big ] && label="store of $stored packets"
     awk -v l="$label" -v r="$r" -v w="$wall" -v kb="$kb" 'BEGIN{printf "| %s | %d | %.2f | %.0f |\n", l, r, w, kb/1024}'
   done

@@ -258,7 +258,7 @@ Result<std::unique_ptr<PcapFile>> PcapFile::Open(const std::string& path) {
   errno = 0;
   f->bytes_ = OpenStream(path, kind);
   if (!f->bytes_) return IoError(path);
-  f->buf_.resize(kBufSize);
+  f->buf_.Allocate(kBufSize);
   if (!f->Fill(24)) {
     if (!f->read_error_.empty()) return DataLoss(fmt::format("{}: {}", path, f->read_error_));
     return InvalidArgument(

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -65,6 +67,15 @@ std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const std::vector
   return pick;
 }
 
+// Whether some size tier holds `min_parts` parts (a merge may be due).
+bool TierDue(const std::vector<uint64_t>& sizes, size_t min_parts) {
+  std::map<int, size_t> count;
+  for (uint64_t b : sizes) {
+    if (++count[Tier(b)] >= min_parts) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<MergeStats> Store::Merge(const MergeOptions& opts) {
@@ -88,22 +99,24 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   auto merge_list = [&](std::vector<std::string>* parts, const std::string& name,
                         int entry) -> Status {
     for (int round = 0; round < 64; ++round) {
+      // One stat per part gives its size (for tiers) and age (for the cold pass); nothing is
+      // opened unless a merge is due, so looking at a settled key costs a few syscalls.
       std::vector<uint64_t> sizes;
-      std::error_code ec;
-      for (const auto& rel : *parts) sizes.push_back(fs::file_size(fs::path(dir) / rel, ec));
-      if (ec) return IoError(fmt::format("{}: {}", dir, ec.message()));
+      int64_t newest = 0;
+      for (const auto& rel : *parts) {
+        struct stat st {};
+        if (::stat((fs::path(dir) / rel).c_str(), &st) != 0) {
+          return IoError(fmt::format("{}/{}: {}", dir, rel, std::strerror(errno)));
+        }
+        sizes.push_back(static_cast<uint64_t>(st.st_size));
+        newest = std::max<int64_t>(newest, st.st_mtime);
+      }
       MergeOptions key_opts = opts;
       if (opts.cold_after_s > 0 && !opts.all && parts->size() > 1 &&
           cold_read < opts.cold_budget_bytes) {
-        int64_t newest = 0;
-        for (const auto& rel : *parts) {
-          struct stat st {};
-          if (::stat((fs::path(dir) / rel).c_str(), &st) == 0) {
-            newest = std::max<int64_t>(newest, st.st_mtime);
-          }
-        }
         key_opts.all = newest <= now - opts.cold_after_s;
       }
+      if (!key_opts.all && !TierDue(sizes, key_opts.min_parts)) return OkStatus();
       // What a part holds decoded: its set members (a few bytes each on disk, ~4 times that in
       // memory) and its counter records (a port cell with its maps and summaries ~600 bytes):
       // a flood's parts are mostly records, a quiet telescope's mostly members.

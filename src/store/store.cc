@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <unordered_set>
 
 #include "store/durable.h"
 
@@ -118,6 +119,7 @@ json ToJson(const Manifest& m) {
   j["periods"] = json::object();
   for (const auto& [label, parts] : m.periods) j["periods"][label] = PartsJson(parts);
   if (m.segments_from != INT32_MIN) j["segments_from"] = TimeZone::DayString(m.segments_from);
+  if (!m.garbage.empty()) j["garbage"] = m.garbage;
   return j;
 }
 
@@ -180,6 +182,9 @@ Manifest FromJson(const json& j) {
     }
   }
   if (j.contains("segments_from")) m.segments_from = ParseDay(j.at("segments_from"));
+  if (j.contains("garbage")) {
+    for (const auto& g : j.at("garbage")) m.garbage.push_back(g.get<std::string>());
+  }
   if (j.contains("periods")) {
     for (const auto& [label, parts] : j.at("periods").items())
       m.periods[label] = PartsFromJson(parts);
@@ -464,7 +469,23 @@ uint64_t Store::StoredBytes() const {
   return n;
 }
 
-Status Store::CollectGarbage() {
+std::vector<std::string> ManifestFiles(const Manifest& m) {
+  std::vector<std::string> files;
+  for (const auto& s : m.segments) files.push_back(fmt::format("seg/{:08}.tseg", s.id));
+  for (const auto& i : m.inputs) {
+    for (uint64_t id : i.Indexes()) files.push_back(fmt::format("idx/{:08}.tsix", id));
+  }
+  for (const auto& [d, per_sensor] : m.days) {
+    for (const auto& [sensor, parts] : per_sensor)
+      files.insert(files.end(), parts.begin(), parts.end());
+  }
+  for (const auto& [label, parts] : m.periods)
+    files.insert(files.end(), parts.begin(), parts.end());
+  return files;
+}
+
+Status Store::CollectGarbage(bool sweep) {
+  if (!sweep && manifest_.garbage.empty()) return OkStatus();
   if (readers_fd_ >= 0) {
     // Our own shared lock is converted; any other reader makes this fail, and the files wait
     // for a later writer (they are named by no manifest from now on, so they cost only disk).
@@ -474,27 +495,27 @@ Status Store::CollectGarbage() {
       return OkStatus();
     }
   }
-  RemoveUnreferenced();
+  RemoveUnreferenced(sweep);
   reclaim_pending_ = false;
   if (readers_fd_ >= 0 && FlockRetry(readers_fd_, LOCK_SH) != 0) return IoError("flock READERS");
   return OkStatus();
 }
 
-void Store::RemoveUnreferenced() {
-  std::set<std::string> live;
-  for (const auto& s : manifest_.segments) live.insert(fmt::format("seg/{:08}.tseg", s.id));
-  ForEachRollup([&](const std::string& f) { live.insert(f); });
-  for (const auto& i : manifest_.inputs) {
-    for (uint64_t id : i.Indexes()) live.insert(fmt::format("idx/{:08}.tsix", id));
-  }
+void Store::RemoveUnreferenced(bool sweep) {
+  std::error_code ec;
+  // Files no manifest names any more: the list is kept until they are gone, so a reader that
+  // held them only delays their removal.
+  for (const auto& rel : manifest_.garbage) fs::remove(fs::path(dir_) / rel, ec);
+  manifest_.garbage.clear();
+  if (!sweep) return;
+  std::vector<std::string> named = ManifestFiles(manifest_);
+  std::unordered_set<std::string> live(named.begin(), named.end());
   for (const char* sub : {"seg", "rollup", "idx"}) {
-    std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
       if (!live.count(rel)) fs::remove(e.path(), ec);
     }
   }
-  std::error_code ec;
   fs::remove(fs::path(dir_) / "MANIFEST.tmp", ec);
 }
 
@@ -510,7 +531,16 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
   // again only if the file is another one: a manifest is replaced, never rewritten in place).
   std::string id = ManifestIdentity();
   Status st = !id.empty() && id == manifest_id_ ? OkStatus() : LoadManifest();
-  if (st.ok()) st = CollectGarbage();
+  // LOCK holds one byte: '1' while a transaction runs, '0' once it ended (committed or undone).
+  // Anything else — a writer killed mid-transaction, or a store from before this marker — means
+  // files no manifest names may be lying around: the whole store is swept once. Otherwise only
+  // the files the last commits replaced are removed, so a commit does not walk the store.
+  char mark = 0;
+  bool sweep = ::pread(fd, &mark, 1, 0) != 1 || mark != '0';
+  if (st.ok()) st = CollectGarbage(sweep);
+  if (st.ok() && (::pwrite(fd, "1", 1, 0) != 1 || ::fdatasync(fd) != 0)) {
+    st = IoError(fmt::format("write {}: {}", lock, std::strerror(errno)));
+  }
   if (!st.ok()) {
     ::close(fd);
     return st;
@@ -527,6 +557,10 @@ Store::Transaction::~Transaction() {
   if (!committed_) {
     std::error_code ec;
     for (const auto& f : written_) fs::remove(f, ec);
+  }
+  // Ended cleanly: the next writer need not sweep (not synced: if this is lost, it sweeps).
+  if (::pwrite(lock_fd_, "0", 1, 0) != 1) {
+    // Nothing to undo: the next writer sweeps the store, which is only slower.
   }
   ::close(lock_fd_);  // releases the flock
 }
@@ -904,6 +938,16 @@ Status Store::Transaction::Commit(InputRecord input) {
 
 Status Store::Transaction::Publish() {
   next_.generation++;
+  {
+    // What this commit stops naming goes when no reader holds an older snapshot; until then the
+    // manifest lists it, so that a later writer removes it without walking the store.
+    std::vector<std::string> now = ManifestFiles(next_);
+    std::unordered_set<std::string> kept(now.begin(), now.end());
+    std::unordered_set<std::string> listed(next_.garbage.begin(), next_.garbage.end());
+    for (auto& f : ManifestFiles(store_->manifest_)) {
+      if (!kept.count(f) && listed.insert(f).second) next_.garbage.push_back(std::move(f));
+    }
+  }
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "rollup").string()));
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "idx").string()));
@@ -916,8 +960,7 @@ Status Store::Transaction::Publish() {
     store_->period_cache_.clear();
   }
   pending_.clear();
-  // The files this commit replaced go when no reader holds an older snapshot.
-  return store_->CollectGarbage();
+  return store_->CollectGarbage(false);
 }
 
 }  // namespace teiten

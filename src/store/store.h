@@ -118,7 +118,12 @@ struct Manifest {
   // their rollups and the source indexes' summaries stay, their segments are gone. INT32_MIN:
   // nothing dropped.
   int32_t segments_from = INT32_MIN;
+  // Files (relative paths) that earlier commits replaced while a reader still held a snapshot
+  // naming them: the next writer that finds no reader removes them. Written only when not empty.
+  std::vector<std::string> garbage;
 };
+// Every file (relative path) a manifest names: segments, index files and rollup parts.
+std::vector<std::string> ManifestFiles(const Manifest& m);
 
 // When rollup parts are merged (Store::Merge).
 struct MergeOptions {
@@ -220,10 +225,12 @@ class Store {
   Store() = default;
   Status LoadManifest();
   Status WriteManifest(const Manifest& m);
-  // Deletes files no manifest names (replaced by a commit, or left by a writer that died) when
-  // no other reader holds a snapshot; otherwise leaves them for a later writer. Writer lock held.
-  Status CollectGarbage();
-  void RemoveUnreferenced();
+  // Deletes the files earlier commits replaced (Manifest::garbage) when no other reader holds a
+  // snapshot; otherwise leaves them for a later writer. With `sweep`, also every file in seg/,
+  // rollup/ and idx/ that the manifest does not name (left by a writer that died): a walk of the
+  // whole store, done only when the last writer did not finish (see Begin). Writer lock held.
+  Status CollectGarbage(bool sweep);
+  void RemoveUnreferenced(bool sweep);
   Status HoldSnapshot();
   // inode, size and modification time of MANIFEST as last read or written by this Store.
   std::string ManifestIdentity() const;

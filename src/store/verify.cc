@@ -117,12 +117,9 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
   const Store& store = **opened;
   const Manifest& m = store.manifest();
   // Files named, and on disk.
-  std::set<std::string> named;
-  for (const auto& s : m.segments) named.insert(fmt::format("seg/{:08}.tseg", s.id));
-  store.ForEachRollup([&](const std::string& f) { named.insert(f); });
-  for (const auto& in : m.inputs) {
-    for (uint64_t id : in.Indexes()) named.insert(fmt::format("idx/{:08}.tsix", id));
-  }
+  std::vector<std::string> files = ManifestFiles(m);
+  std::set<std::string> named(files.begin(), files.end());
+  std::set<std::string> replaced(m.garbage.begin(), m.garbage.end());
   for (const auto& rel : named) {
     std::error_code ec;
     if (!fs::exists(fs::path(dir) / rel, ec))
@@ -132,12 +129,15 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
-      if (!named.count(rel)) {
-        report.warnings.push_back(fmt::format(
-            "{}/{}: named by no manifest (left by a writer that died, or held for a reader; the "
-            "next commit removes it)",
-            dir, rel));
-      }
+      if (named.count(rel)) continue;
+      report.warnings.push_back(
+          replaced.count(rel)
+              ? fmt::format("{}/{}: replaced by a commit while a reader held an older snapshot; "
+                            "the next commit that finds no reader removes it",
+                            dir, rel)
+              : fmt::format("{}/{}: named by no manifest (left by a writer that died; the next "
+                            "writer removes it)",
+                            dir, rel));
     }
   }
   // Rollup parts and indexes, whole.

@@ -26,6 +26,20 @@ namespace {
 
 using namespace store_testing;
 
+// Files in seg/, rollup/ and idx/ that the store's manifest does not name.
+std::vector<std::string> Unnamed(const Store& store) {
+  std::vector<std::string> named = ManifestFiles(store.manifest());
+  std::set<std::string> live(named.begin(), named.end());
+  std::vector<std::string> out;
+  for (const char* sub : {"seg", "rollup", "idx"}) {
+    for (const auto& e : std::filesystem::directory_iterator(store.dir() + "/" + sub)) {
+      std::string rel = std::string(sub) + "/" + e.path().filename().string();
+      if (!live.count(rel)) out.push_back(rel);
+    }
+  }
+  return out;
+}
+
 TEST_F(StoreTest, ACaptureSpreadOverThreeThousandDaysIngestsInBoundedMemory) {
   // Regression (issue 10): 3,000 packets on 3,000 days took 2.0 GB (a 512 KiB port index per day).
   std::vector<Pkt> pkts;
@@ -124,6 +138,48 @@ TEST_F(StoreTest, ManySmallCommitsLeaveFewPartsAndTheSameAnswersAsOneLargeIngest
   EXPECT_EQ(FullAnswers(*store_), want);
   Open();
   EXPECT_EQ(FullAnswers(*store_), want);
+  // Every part the merges replaced is gone, though no writer walked the store.
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
+}
+
+TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheStore) {
+  WriteSmallCaptures(dir_.path(), 12);
+  Open();
+  Ingest(Path("s0.pcap"));
+  // A reader holding this snapshot: the parts it names must stay while it lives.
+  auto reader = Store::Open(dir_.path() + "/store", {});
+  ASSERT_TRUE(reader.ok());
+  std::vector<std::string> held = ManifestFiles((*reader)->manifest());
+  for (int f = 1; f < 12; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  Open();
+  // Merges replaced the first commit's parts (4 parts of a tier are merged into one)...
+  std::vector<std::string> now = ManifestFiles(store_->manifest());
+  std::set<std::string> now_set(now.begin(), now.end());
+  size_t replaced = 0;
+  for (const auto& f : held) {
+    if (now_set.count(f)) continue;
+    ++replaced;
+    EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/store/" + f)) << f;  // still readable
+  }
+  ASSERT_GT(replaced, 0u);
+  // ...and the manifest lists them for removal.
+  std::set<std::string> garbage(store_->manifest().garbage.begin(),
+                                store_->manifest().garbage.end());
+  for (const auto& f : held) {
+    if (!now_set.count(f)) EXPECT_TRUE(garbage.count(f)) << f;
+  }
+  ASSERT_TRUE(Top(**reader, Dimension::kPort, *ParsePeriod("2018-08"), {}, 10).ok());
+  reader->reset();
+  // The next commit finds no other reader and removes them: nothing unnamed is left.
+  WritePcap(Path("late.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
+  Ingest(Path("late.pcap"), Sensor("osa1", "partner"));
+  Open();
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
+  EXPECT_TRUE(store_->manifest().garbage.empty() ||
+              std::none_of(store_->manifest().garbage.begin(), store_->manifest().garbage.end(),
+                           [&](const std::string& f) {
+                             return std::filesystem::exists(dir_.path() + "/store/" + f);
+                           }));
 }
 
 TEST_F(StoreTest, KillDuringAMergeLosesAndDoublesNothing) {

@@ -125,11 +125,24 @@ TEST_F(StoreTest, AnUncommittedIngestLeavesNothingAndItsFilesAreCollected) {
     o.dport = 3389;
     b.rows.push_back(o);
     ASSERT_TRUE((*txn)->Add(b, {0}, {store_->tz().LocalDay(kAug12Jst)}, {GeoInfo{}}).ok());
-    // Dropped here without Commit(): as if the process died before the manifest was replaced.
+    // Dropped here without Commit(): what it wrote is removed.
   }
-  // Files a killed writer could leave behind.
-  std::ofstream(dir_.path() + "/store/seg/99999999.tseg") << "partial";
-  std::ofstream(dir_.path() + "/store/MANIFEST.tmp") << "{";
+  // A writer killed mid-transaction: it never ends, so the next writer sweeps what it left.
+  store_.reset();
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(dir_.path() + "/store", {});
+    if (!s.ok()) _exit(1);
+    auto txn = (*s)->Begin();
+    if (!txn.ok()) _exit(1);
+    std::ofstream(dir_.path() + "/store/seg/99999999.tseg") << "partial";
+    std::ofstream(dir_.path() + "/store/MANIFEST.tmp") << "{";
+    _exit(0);  // no destructor runs, as under kill -9
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(fs::exists(dir_.path() + "/store/seg/99999999.tseg"));
   Open();
   EXPECT_EQ(store_->manifest().segments.size(), 0u);
   Ingest(Path("a.pcap"));  // Begin() collects the garbage
