@@ -58,13 +58,37 @@ for i in $(seq 1 "$S"); do
   "$T" ingest --config "$DIR/small.toml" --sensor "s$i" $(ls "$DIR"/small/s$i-*.pcap | sort -V) >/dev/null
 done
 t1=$(date +%s%N)
-files=$(find "$DIR/small/store" -type f | wc -l)
-parts=$(find "$DIR/small/store/rollup" -type f | wc -l)
 q() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+ninputs() { python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['inputs']))" "$1/MANIFEST"; }
+# A source the small captures hold, for `teiten ip`.
+ip=$(tshark -r "$DIR/small/s1-0.pcap" -c 1 -T fields -e ip.src 2>/dev/null)
+row() {  # row LABEL CONFIG STOREDIR
+  local f p n
+  f=$(find "$3" -type f | wc -l); p=$(find "$3/rollup" -type f | wc -l); n=$(ninputs "$3")
+  echo "| $1 | $n | $f | $p | $(q "$T" top ports --config "$2" --period 2018Q3) ms | $(q "$T" summary --config "$2" --period 2018Q3) ms | $(q "$T" ip --config "$2" "$ip") ms |"
+}
 echo
-echo "| $SMALL commits of 1,000 packets | commits/s | files in store | rollup parts | top ports 2018Q3 | summary 2018Q3 |"
-echo "|---|---:|---:|---:|---:|---:|"
-awk -v n="$SMALL" -v ns=$((t1 - t0)) -v f="$files" -v p="$parts" \
-  -v tq="$(q "$T" top ports --config "$DIR/small.toml" --period 2018Q3)" \
-  -v sq="$(q "$T" summary --config "$DIR/small.toml" --period 2018Q3)" \
-  'BEGIN{printf "| %d sensors | %.1f | %d | %d | %d ms | %d ms |\n", '"$S"', n / (ns / 1e9), f, p, tq, sq}'
+echo "$SMALL commits of 1,000 packets by $S sensors: $(awk -v n="$SMALL" -v ns=$((t1 - t0)) 'BEGIN{printf "%.1f", n / (ns / 1e9)}') commits/s"
+echo
+echo "| store | inputs | files | rollup parts | top ports 2018Q3 | summary 2018Q3 | ip $ip |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+row "right after the commits" "$DIR/small.toml" "$DIR/small/store"
+# A day later each `teiten ingest` folds the captures older than a day, tier by tier; here
+# `teiten merge` does it at once (captures of any age), until nothing more is folded.
+prev=-1
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  n=$(ninputs "$DIR/small/store"); [ "$n" = "$prev" ] && break; prev=$n
+  "$T" merge --config "$DIR/small.toml" --fold-captures-after 0 >/dev/null
+done
+# Keys no commit touched for ten minutes are merged whole by the next ingest; at once here.
+"$T" merge --config "$DIR/small.toml" --all --fold-captures-after -1 >/dev/null
+row "folded and merged (steady state)" "$DIR/small.toml" "$DIR/small/store"
+# The same packets in one capture per sensor, merged whole: what the queries should match.
+mkdir -p "$DIR/large"
+sed "s|^path = .*|path = \"$DIR/large/store\"|" "$BIG/teiten.toml" > "$DIR/large.toml"
+for i in $(seq 1 "$S"); do
+  mergecap -a -F pcap -w "$DIR/large/s$i.pcap" $(ls "$DIR"/small/s$i-*.pcap | sort -V)
+  "$T" ingest --config "$DIR/large.toml" --sensor "s$i" "$DIR/large/s$i.pcap" >/dev/null
+done
+"$T" merge --config "$DIR/large.toml" --all >/dev/null
+row "the same packets, one capture per sensor" "$DIR/large.toml" "$DIR/large/store"

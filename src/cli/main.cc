@@ -265,6 +265,20 @@ int RunIngest(const Common& c, const std::string& sensor_id,
   // Keys no commit has touched for ten minutes are merged whole (within a bounded budget per
   // command), so a store fed by periodic ingests converges to one part a key without anyone
   // running `teiten merge`.
+  // Captures older than a day are folded into few inputs, tier by tier, so that files and the
+  // manifest grow with the data, not with the number of ingests.
+  if (auto txn = (*store)->Begin(); txn.ok()) {
+    uint64_t folded = 0;
+    FoldOptions fo;
+    fo.batch_min_age_s = -1;  // the collector's work
+    if (Status st = (*txn)->FoldInputs(fo, &folded); !st.ok()) {
+      std::cerr << "teiten: folding inputs: " << st.ToString() << "\n";
+      rc = 1;
+    }
+  } else {
+    std::cerr << "teiten: folding inputs: " << txn.status().ToString() << "\n";
+    rc = 1;
+  }
   MergeOptions cold;
   cold.cold_after_s = 600;
   if (auto m = (*store)->Merge(cold); !m.ok()) {
@@ -637,7 +651,7 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
   return 0;
 }
 
-int RunMerge(const Common& c, bool all) {
+int RunMerge(const Common& c, bool all, int64_t fold_captures_after) {
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
   if (!store.ok()) return Fail(store.status());
@@ -650,11 +664,16 @@ int RunMerge(const Common& c, bool all) {
   size_t inputs_before = (*store)->manifest().inputs.size();
   uint64_t folded = 0;
   {
-    // Sensors' batch inputs (one per collector commit) folded into few, as the collector does
-    // every minute; here whatever their age.
+    // Small inputs folded into few: sensors' batches (one per collector commit) whatever their
+    // age, captures once `fold_captures_after` seconds old (a day by default: until then each
+    // can be forgotten alone); with --all whatever their size tiers.
     auto txn = (*store)->Begin();
     if (!txn.ok()) return Fail(txn.status());
-    if (Status st = (*txn)->FoldInputs(0, uint64_t{4} << 20, &folded); !st.ok()) return Fail(st);
+    FoldOptions fo;
+    fo.batch_min_age_s = 0;
+    fo.capture_min_age_s = fold_captures_after;
+    fo.all = all;
+    if (Status st = (*txn)->FoldInputs(fo, &folded); !st.ok()) return Fail(st);
   }
   MergeOptions mo;
   mo.all = all;
@@ -737,7 +756,7 @@ int RunForget(const Common& c, const std::string& which) {
   if (!store.ok()) return Fail(store.status());
   std::vector<const InputRecord*> match;
   for (const auto& in : (*store)->manifest().inputs) {
-    if (in.hash == which || in.path == which) match.push_back(&in);
+    if (in.Holds(which) || in.path == which) match.push_back(&in);
   }
   if (match.empty())
     return Fail(NotFound(fmt::format("no input '{}' in {}", which, (*store)->dir())));
@@ -749,7 +768,11 @@ int RunForget(const Common& c, const std::string& which) {
   InputRecord in = *match[0];
   auto txn = (*store)->Begin();
   if (!txn.ok()) return Fail(txn.status());
-  if (Status st = (*txn)->Forget(in.hash); !st.ok()) return Fail(st);
+  // A capture folded into a larger input is named by its own identity: Forget says why it
+  // cannot go alone.
+  bool own = in.hash == which || in.path == which || in.file_hash == which;
+  std::string hash = own ? in.hash : which;
+  if (Status st = (*txn)->Forget(hash); !st.ok()) return Fail(st);
   std::cout << fmt::format("forgot {} ({}, sensor {}): {} packets\n", in.path, in.hash, in.sensor,
                            Thousands(in.kept));
   return 0;
@@ -980,7 +1003,13 @@ int main(int argc, char** argv) {
   auto* merge = app.add_subcommand(
       "merge", "merge rollup parts now (ingest merges what each commit makes due by itself)");
   common(merge, false);
-  merge->add_flag("--all", merge_all, "merge every key's parts as far as the size cap allows");
+  merge->add_flag("--all", merge_all,
+                  "merge every key's parts as far as the size cap allows, and fold every small "
+                  "input whatever its size");
+  int64_t fold_after = kFoldCapturesAfterSeconds;
+  merge->add_option("--fold-captures-after", fold_after,
+                    "fold captures ingested at least this many seconds ago (default a day; a "
+                    "folded capture can no longer be forgotten alone; negative: never)");
 
   auto* verify = app.add_subcommand(
       "verify", "check a whole store: checksums, structure, orphans, rollups against segments");
@@ -1031,7 +1060,7 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
-  if (merge->parsed()) return RunMerge(c, merge_all);
+  if (merge->parsed()) return RunMerge(c, merge_all, fold_after);
   if (collect->parsed()) return RunCollect(c);
   if (sensor_cmd->parsed()) return RunSensorDaemon(c);
   if (sensors_cmd->parsed()) return RunSensors(c);

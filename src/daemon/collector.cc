@@ -421,7 +421,10 @@ void Collector::Impl::CommitLoop() {
       auto t0 = Clock::now();
       uint64_t folded = 0;
       auto txn = store->Begin();
-      Status st = txn.ok() ? (*txn)->FoldInputs(60, uint64_t{4} << 20, &folded) : txn.status();
+      Status st = txn.ok()
+                      ? (*txn)->FoldInputs(
+                            FoldOptions{.batch_min_age_s = 60, .capture_min_age_s = -1}, &folded)
+                      : txn.status();
       if (!st.ok()) {
         LogEvent("error", "fold_failed", {{"error", st.ToString()}});
       } else if (folded > 0) {

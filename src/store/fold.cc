@@ -1,6 +1,6 @@
-// Store::Transaction::FoldInputs (store.h has the contract): many small inputs of a sensor's
-// batches become one, so that the manifest, the segment files and the index files grow with the
-// data, not with the number of commits.
+// Store::Transaction::FoldInputs (store.h has the contract): many small inputs of a sensor —
+// its batches, or its captures ingested one by one — become one, so that the manifest, the segment
+// files and the index files grow with the data, not with the number of commits.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -36,44 +36,71 @@ std::vector<BatchRange> UniteRuns(std::vector<BatchRange> runs) {
   return out;
 }
 
+// Size tier of an input's rows: 0 below 4,096, then one per factor of 4.
+int FoldTier(uint64_t rows) {
+  int t = 0;
+  for (uint64_t r = rows >> 12; r > 0; r >>= 2) ++t;
+  return t;
+}
+constexpr size_t kFoldMinInputs = 4;
+
 }  // namespace
 
-Status Store::Transaction::FoldInputs(int64_t min_age_s, uint64_t max_rows, uint64_t* folded) {
+Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded) {
   *folded = 0;
+  const uint64_t max_rows = opts.max_rows;
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::map<uint64_t, SegmentRecord> seg;  // copies: next_.segments changes below
   for (const SegmentRecord& s : next_.segments) seg[s.id] = s;
-  // Groups: per sensor (and geo databases), in manifest order, up to max_rows rows each.
-  std::map<std::string, std::vector<std::vector<size_t>>> groups;
-  std::map<std::string, uint64_t> rows_in_last;
+  // Candidates per sensor (and kind, and geo databases) and size tier, in manifest order.
+  std::map<std::pair<std::string, int>, std::vector<std::pair<size_t, uint64_t>>> tiers;
   for (size_t i = 0; i < next_.inputs.size(); ++i) {
     const InputRecord& in = next_.inputs[i];
-    if (in.batches.empty() || !in.extends.empty() || now - in.ingested_at < min_age_s) continue;
+    const bool batch = !in.batches.empty();
+    // A capture that ended early stays alone: its identity is the checkpoint at which its
+    // completion is recognised. One that completes another keeps its `extends`.
+    if (!in.extends.empty() || (!batch && !in.error.empty())) continue;
+    const int64_t min_age = batch ? opts.batch_min_age_s : opts.capture_min_age_s;
+    if (min_age < 0 || now - in.ingested_at < min_age) continue;
     uint64_t rows = 0;
     for (uint64_t id : in.segments) rows += seg.count(id) ? seg[id].rows : 0;
-    // Inputs already a quarter of the bound stay as they are: each row is rewritten a few times
-    // (log4 of max_rows over a commit's rows), not at every fold.
+    // Inputs already a quarter of the bound stay as they are.
     if (rows >= max_rows / 4) continue;
-    std::string key = in.sensor + "\n" + in.country_db + "\n" + in.asn_db;
-    auto& g = groups[key];
-    if (g.empty() || rows_in_last[key] + rows > max_rows) {
-      g.emplace_back();
-      rows_in_last[key] = 0;
+    std::string key =
+        (batch ? "batches\n" : "captures\n") + in.sensor + "\n" + in.country_db + "\n" + in.asn_db;
+    tiers[{key, opts.all ? 0 : FoldTier(rows)}].push_back({i, rows});
+  }
+  // A tier is folded once it holds kFoldMinInputs inputs (or always, with `all`), in groups of
+  // up to max_rows rows: a group lands a tier or more higher, so each row is rewritten about
+  // once per tier it climbs (log4 of max_rows over a commit's rows), not at every fold.
+  std::vector<std::vector<size_t>> groups;
+  for (const auto& [key_tier, members] : tiers) {
+    if (!opts.all && members.size() < kFoldMinInputs) continue;
+    uint64_t rows_in_last = 0;
+    groups.emplace_back();
+    for (const auto& [i, rows] : members) {
+      if (!groups.back().empty() && rows_in_last + rows > max_rows) {
+        groups.emplace_back();
+        rows_in_last = 0;
+      }
+      groups.back().push_back(i);
+      rows_in_last += rows;
     }
-    g.back().push_back(i);
-    rows_in_last[key] += rows;
   }
   std::set<size_t> replaced;
   std::vector<std::pair<size_t, InputRecord>> made;  // at the first input's position
   std::set<uint64_t> gone_segments;
   std::vector<SegmentRecord> fresh;
   DecodedBlock blk;
-  for (auto& [key, gs] : groups) {
-    for (const std::vector<size_t>& g : gs) {
+  for (const std::vector<size_t>& g : groups) {
+    {
       if (g.size() < 2) continue;
       InputRecord out;
       const InputRecord& first = next_.inputs[g.front()];
-      out.hash = first.hash;
+      const bool batch = !first.batches.empty();
+      // A batch input's hash names its first batch, unique for ever; a group of captures gets
+      // its own (each capture's identity is kept in `folded`, and must not name the group).
+      out.hash = batch || first.hash.rfind("fold:", 0) == 0 ? first.hash : "fold:" + first.hash;
       out.sensor = first.sensor;
       out.country_db = first.country_db;
       out.asn_db = first.asn_db;
@@ -88,6 +115,13 @@ Status Store::Transaction::FoldInputs(int64_t min_age_s, uint64_t max_rows, uint
         for (const auto& [r, n] : in.anomalies) out.anomalies[r] += n;
         if (out.error.empty()) out.error = in.error;
         runs.insert(runs.end(), in.batches.begin(), in.batches.end());
+        if (!batch) {
+          if (in.folded.empty()) {
+            out.folded.push_back({in.hash, in.file_hash});
+          } else {
+            out.folded.insert(out.folded.end(), in.folded.begin(), in.folded.end());
+          }
+        }
         for (uint64_t id : in.segments) {
           if (seg.count(id)) by_day[seg[id].day].push_back(id);
         }
@@ -95,8 +129,10 @@ Status Store::Transaction::FoldInputs(int64_t min_age_s, uint64_t max_rows, uint
       out.batches = UniteRuns(std::move(runs));
       uint64_t nbatches = 0;
       for (const BatchRange& r : out.batches) nbatches += r.last - r.first + 1;
-      out.path = fmt::format("{} batches of sensor {} ({} commits folded)", nbatches, out.sensor,
-                             g.size());
+      out.path =
+          batch ? fmt::format("{} batches of sensor {} ({} commits folded)", nbatches, out.sensor,
+                              g.size())
+                : fmt::format("{} captures of sensor {} folded", out.folded.size(), out.sensor);
       // One segment per day: every row of the day's segments, sorted by (source, time) again.
       SourceIndexBuilder index;
       for (const auto& [day, ids] : by_day) {

@@ -95,6 +95,11 @@ json ToJson(const Manifest& m) {
       for (const BatchRange& r : i.batches) b.push_back({r.stream, r.first, r.last});
       in["batches"] = std::move(b);
     }
+    if (!i.folded.empty()) {
+      json f = json::array();
+      for (const auto& x : i.folded) f.push_back({x.hash, x.file_hash});
+      in["folded"] = std::move(f);
+    }
     if (!i.extends.empty()) {
       in["extends"] = i.extends;
       in["prefix_packets"] = i.prefix_packets;
@@ -170,6 +175,11 @@ Manifest FromJson(const json& j) {
       }
     }
     r.prefix_packets = i.value("prefix_packets", uint64_t{0});
+    if (i.contains("folded")) {
+      for (const auto& f : i.at("folded")) {
+        r.folded.push_back({f.at(0).get<std::string>(), f.at(1).get<std::string>()});
+      }
+    }
     m.inputs.push_back(std::move(r));
   }
   for (const auto& s : j.at("segments")) {
@@ -377,9 +387,18 @@ int Store::SensorIndex(const std::string& id) const {
   return -1;
 }
 
+bool InputRecord::Holds(const std::string& h) const {
+  if (h.empty()) return false;
+  if (hash == h || file_hash == h) return true;
+  for (const Folded& f : folded) {
+    if (f.hash == h || f.file_hash == h) return true;
+  }
+  return false;
+}
+
 const InputRecord* Store::FindInput(const std::string& hash) const {
   for (const auto& i : manifest_.inputs) {
-    if (i.hash == hash) return &i;
+    if (i.Holds(hash)) return &i;
   }
   return nullptr;
 }
@@ -581,7 +600,7 @@ uint16_t Store::Transaction::EnsureSensor(const SensorConfig& s) {
 
 bool Store::Transaction::HasInput(const std::string& hash) const {
   for (const auto& i : next_.inputs) {
-    if (i.hash == hash) return true;
+    if (i.Holds(hash)) return true;
   }
   return false;
 }

@@ -79,6 +79,15 @@ struct InputRecord {
   // For batches a sensor sent to the collector: which ones this input committed. A batch whose
   // id is here is never committed again, however often it is redelivered.
   std::vector<BatchRange> batches;
+  // For an input that folded captures ingested as files (Transaction::FoldInputs): the
+  // identities of those captures (content and file-byte hashes), so that each is still known
+  // and never counted twice. Their rows, counts and index are this input's.
+  struct Folded {
+    std::string hash, file_hash;
+  };
+  std::vector<Folded> folded;
+  // Whether `h` is this input's identity or file hash, or one of a folded capture's.
+  bool Holds(const std::string& h) const;
   std::vector<uint64_t> Indexes() const {
     std::vector<uint64_t> v;
     if (index) v.push_back(index);
@@ -86,6 +95,10 @@ struct InputRecord {
     return v;
   }
 };
+
+// How long a capture ingested as a file stays an input of its own before it may be folded with
+// its sensor's other small captures (FoldOptions).
+inline constexpr int64_t kFoldCapturesAfterSeconds = 86400;
 
 struct SegmentRecord {
   uint64_t id = 0;
@@ -124,6 +137,16 @@ struct Manifest {
 };
 // Every file (relative path) a manifest names: segments, index files and rollup parts.
 std::vector<std::string> ManifestFiles(const Manifest& m);
+
+// Which inputs Transaction::FoldInputs folds.
+struct FoldOptions {
+  int64_t batch_min_age_s = 60;  // sensors' batches, once this old
+  // Captures ingested one by one, once this old (negative: never). A capture can be forgotten
+  // alone (`teiten forget`) until it is folded: a day to notice a mistaken ingest.
+  int64_t capture_min_age_s = kFoldCapturesAfterSeconds;
+  uint64_t max_rows = uint64_t{4} << 20;
+  bool all = false;  // fold whatever the inputs' size tiers
+};
 
 // When rollup parts are merged (Store::Merge).
 struct MergeOptions {
@@ -172,6 +195,8 @@ class Store {
   const Manifest& manifest() const { return manifest_; }
   const TimeZone& tz() const { return tz_; }
   int SensorIndex(const std::string& id) const;
+  // The input whose identity is `hash`, or that folded the capture whose identity or file hash
+  // it is (InputRecord::Holds).
   const InputRecord* FindInput(const std::string& hash) const;
 
   // The rollups of a local day, every sensor's; nullptr when nothing was seen that day. Cached.
@@ -285,15 +310,21 @@ class Store::Transaction {
   // and per-IP summaries of those days stay; sub-day series, TCP windows of `teiten ip` and
   // exact top sources no longer see them. Sets `*freed` to the segment bytes dropped.
   Status Retain(int32_t before_day, uint64_t* freed);
-  // Maintenance (the collector's, now and then): folds the inputs that sensors' batches made,
-  // one per commit and so thousands a day, into few. Inputs with `batches`, of one sensor,
-  // ingested at least `min_age_s` ago, with the same geo databases, holding fewer than
-  // max_rows / 4 rows, are taken in groups of up to `max_rows` rows; each group becomes one input
-  // (counts summed, batch runs united) whose segments are merged to one per day and whose source
-  // index is made again from them. The rollups do not change (the same rows). Commits if anything
-  // was folded; `*folded` is the number of inputs replaced. Memory: one day of one group's rows at
-  // a time.
-  Status FoldInputs(int64_t min_age_s, uint64_t max_rows, uint64_t* folded);
+  // Maintenance (the collector's every minute, `teiten ingest`'s and `teiten merge`'s): folds
+  // small inputs into few, so that the manifest, the segment files and the index files grow with
+  // the data and not with the number of commits. Taken: inputs of one sensor with the same geo
+  // databases, holding fewer than max_rows / 4 rows, that neither ended early nor extend another,
+  // made from sensors' batches at least `batch_min_age_s` ago, or ingested from captures at
+  // least `capture_min_age_s` ago (negative: not folded). Batch inputs and capture inputs are
+  // folded apart; inputs of comparable size (a tier: below 4,096 rows, then each ×4) are folded
+  // once a tier holds 4 of them (with `all`, whatever their size), in groups of up to `max_rows`
+  // rows, so a row is rewritten once per tier it climbs. Each group becomes one input
+  // (counts summed, batch runs united, the captures' identities kept in `folded`) whose segments
+  // are merged to one per day and whose source index is made again from them. The rollups do not
+  // change (the same rows). A folded capture can no longer be forgotten alone (its rows are
+  // mixed with the others'): that is why captures wait `capture_min_age_s`. Commits if anything was
+  // folded; `*folded` is the number of inputs replaced. Memory: one day of one group's rows.
+  Status FoldInputs(const FoldOptions& opts, uint64_t* folded);
   uint64_t rows_added() const { return rows_added_; }
   // The local days this transaction added to.
   std::vector<int32_t> days_touched() const { return {touched_days_.begin(), touched_days_.end()}; }

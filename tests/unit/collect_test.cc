@@ -206,7 +206,8 @@ TEST_F(CollectTest, FoldingBatchInputsChangesNoAnswerAndKeepsRedeliveriesOut) {
     auto txn = store->Begin();
     ASSERT_TRUE(txn.ok());
     uint64_t folded = 0;
-    Status st = (*txn)->FoldInputs(0, 1 << 30, &folded);
+    Status st = (*txn)->FoldInputs(
+        FoldOptions{.batch_min_age_s = 0, .max_rows = 1 << 30, .all = true}, &folded);
     ASSERT_TRUE(st.ok()) << st.ToString();
     EXPECT_EQ(folded, inputs_before);
   }

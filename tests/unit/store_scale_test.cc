@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -180,6 +181,117 @@ TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheSto
                            [&](const std::string& f) {
                              return std::filesystem::exists(dir_.path() + "/store/" + f);
                            }));
+}
+
+TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
+  // Issue 16: 20,000 small captures left 20,000 inputs, segments and index files (and a
+  // manifest listing them all, rewritten at every commit).
+  constexpr int kFiles = 40;
+  WriteSmallCaptures(dir_.path(), kFiles);
+  Open();
+  for (int f = 0; f < kFiles; ++f) {
+    Ingest(Path(fmt::format("s{}.pcap", f)), f % 2 ? Sensor("osa1", "partner") : Sensor());
+  }
+  const std::string want = FullAnswers(*store_);
+  std::vector<std::string> histories;
+  for (uint32_t a : {0x06000001u, 0x06000003u, 0x060003EAu}) {
+    auto h = SourceHistory(*store_, IpAddr::V4(a));
+    ASSERT_TRUE(h.ok());
+    histories.push_back(fmt::format("{} {} {} {} {}", h->seen, h->packets, h->first_us, h->last_us,
+                                    h->ports.size()));
+  }
+  std::string s3_hash;
+  for (const auto& in : store_->manifest().inputs) {
+    if (in.path == Path("s3.pcap")) s3_hash = in.hash;
+  }
+  ASSERT_EQ(store_->manifest().inputs.size(), size_t{kFiles});
+  size_t segments_before = store_->manifest().segments.size();
+  {
+    // Captures younger than a day are not folded: each can still be forgotten alone.
+    auto txn = store_->Begin();
+    uint64_t folded = 0;
+    ASSERT_TRUE((*txn)->FoldInputs(FoldOptions{}, &folded).ok());
+    EXPECT_EQ(folded, 0u);
+  }
+  {
+    auto txn = store_->Begin();
+    uint64_t folded = 0;
+    Status st = (*txn)->FoldInputs(FoldOptions{.capture_min_age_s = 0}, &folded);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(folded, size_t{kFiles});
+  }
+  // One input per sensor, one segment per sensor-day (3 days), one index file each.
+  EXPECT_EQ(store_->manifest().inputs.size(), 2u);
+  EXPECT_EQ(store_->manifest().segments.size(), 6u) << segments_before;
+  uint64_t kept = 0;
+  for (const auto& in : store_->manifest().inputs) {
+    EXPECT_EQ(in.folded.size(), size_t{kFiles / 2});
+    EXPECT_EQ(in.Indexes().size(), 1u);
+    kept += in.kept;
+  }
+  EXPECT_EQ(kept, uint64_t{kFiles} * 40);
+  EXPECT_EQ(FullAnswers(*store_), want);
+  Open();
+  EXPECT_EQ(FullAnswers(*store_), want);
+  for (size_t i = 0; i < histories.size(); ++i) {
+    uint32_t a = std::array<uint32_t, 3>{0x06000001u, 0x06000003u, 0x060003EAu}[i];
+    auto h = SourceHistory(*store_, IpAddr::V4(a));
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(fmt::format("{} {} {} {} {}", h->seen, h->packets, h->first_us, h->last_us,
+                          h->ports.size()),
+              histories[i]);
+  }
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
+  // Each folded capture is still known: by its bytes, and by its content arriving another way.
+  EXPECT_TRUE(Ingest(Path("s3.pcap"), Sensor("osa1", "partner")).already_ingested);
+  testing::Run("gzip -c " + Path("s4.pcap") + " > " + Path("s4.pcap.gz"));
+  EXPECT_TRUE(Ingest(Path("s4.pcap.gz")).already_ingested);
+  EXPECT_EQ(FullAnswers(*store_), want);
+  // It can no longer be forgotten alone, and the refusal names the input holding it.
+  std::string group;
+  for (const auto& in : store_->manifest().inputs) {
+    if (in.Holds(s3_hash)) group = in.hash;
+  }
+  ASSERT_FALSE(group.empty());
+  EXPECT_NE(group, s3_hash);
+  {
+    auto txn = store_->Begin();
+    Status st = (*txn)->Forget(s3_hash);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find(group), std::string::npos) << st.message();
+  }
+  store_.reset();
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
+  // The folded input as a whole can be forgotten: the other sensor's answers remain.
+  Open();
+  {
+    auto txn = store_->Begin();
+    Status st = (*txn)->Forget(group);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_EQ(PortTotal(*store_, "2018Q3"), uint64_t{kFiles / 2} * 40);
+}
+
+TEST_F(StoreTest, FoldingGoesTierByTierSoARowIsRewrittenOnlyAFewTimes) {
+  // Inputs of one size tier are folded only once four are there: folding the same group again
+  // with every newcomer would rewrite it at every fold.
+  WriteSmallCaptures(dir_.path(), 6);
+  Open();
+  for (int f = 0; f < 6; f += 2) Ingest(Path(fmt::format("s{}.pcap", f)));
+  auto fold = [&] {
+    auto txn = store_->Begin();
+    uint64_t folded = 0;
+    EXPECT_TRUE((*txn)->FoldInputs(FoldOptions{.capture_min_age_s = 0}, &folded).ok());
+    return folded;
+  };
+  EXPECT_EQ(fold(), 0u);  // three in the tier
+  WritePcap(Path("late.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
+  Ingest(Path("late.pcap"));
+  EXPECT_EQ(fold(), 4u);
+  EXPECT_EQ(store_->manifest().inputs.size(), 1u);
 }
 
 TEST_F(StoreTest, KillDuringAMergeLosesAndDoublesNothing) {
