@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "analysis/query.h"
+#include "analysis/scans.h"
 #include "analysis/sensor_health.h"
 #include "cli/table.h"
 #include "daemon/collector.h"
@@ -525,6 +526,73 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   return 0;
 }
 
+// Optional "--port P": empty text means every port.
+Result<std::optional<PortKey>> OptionalPort(const std::string& text) {
+  if (text.empty()) return std::optional<PortKey>{};
+  PortKey k;
+  if (!ParsePortKey(text, &k)) {
+    return InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", text));
+  }
+  return std::optional<PortKey>{k};
+}
+
+int RunScans(const Common& c, const std::string& period_text, const std::string& port_text,
+             size_t n, uint64_t min_addresses, int64_t timeout_s) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  if (timeout_s <= 0) return Fail(InvalidArgument("--timeout: expected seconds > 0"));
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  bool from_data = false;
+  auto res = FindScans(store, q->period, q->sel,
+                       {.port = *port, .min_addresses = min_addresses, .timeout_s = timeout_s},
+                       &from_data);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {} — scans: one source probing ≥ {} distinct of {} monitored addresses{} on one "
+        "port, gaps ≤ {} s\n",
+        q->period.Label(), Thousands(res->threshold), Thousands(res->monitored),
+        from_data ? " (seen; no sensor names its prefix)" : "", res->timeout_s);
+  }
+  if (!*port) {
+    Table t({"port", "scans", "scanners", "probes", "mean coverage", "max coverage", "tools"});
+    for (size_t i = 0; i < res->ports.size() && i < n; ++i) {
+      const PortScans& p = res->ports[i];
+      std::string tools;
+      for (const auto& [tool, k] : p.tools) {
+        tools += fmt::format("{}{} ×{}", tools.empty() ? "" : ", ", ProbeToolName(tool), k);
+      }
+      t.AddRow({Text(KeyName(store, nullptr, Dimension::kPort, p.port, lang)), Count(p.scans),
+                Count(p.scanners), Count(p.packets), Percent(p.mean_coverage),
+                Percent(p.max_coverage), Text(tools)});
+    }
+    t.Write(std::cout, q->format);
+    return 0;
+  }
+  if (q->format == OutputFormat::kTable) {
+    uint64_t scanners = res->ports.empty() ? 0 : res->ports[0].scanners;
+    fmt::print("{}: {} scans by {} sources, {} of {} probes inside scans\n",
+               KeyName(store, nullptr, Dimension::kPort, **port, lang),
+               Thousands(res->scans.size()), Thousands(scanners),
+               Thousands(res->ports.empty() ? 0 : res->ports[0].packets), Thousands(res->probes));
+  }
+  Table t({"rank", "source", "region", "start", "seconds", "probes", "addresses", "coverage",
+           "rate (pps)", "tool"});
+  for (size_t i = 0; i < res->scans.size() && i < n; ++i) {
+    const Scan& s = res->scans[i];
+    t.AddRow({Count(i + 1), Text(s.src.ToString()), Text(CountryCodeString(s.geo.country)),
+              Text(LocalTime(store, s.start_us)),
+              Fixed(static_cast<double>(s.end_us - s.start_us) / 1e6, 1), Count(s.packets),
+              Count(s.addresses), Percent(s.coverage), Fixed(s.rate_pps, 2),
+              Text(ProbeToolName(s.tool))});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 struct ReportArgs {
   std::string period;
   std::string format = "html";
@@ -954,6 +1022,18 @@ int main(int argc, char** argv) {
   common(ip, true);
   ip->add_option("address", addr, "IPv4 or IPv6 address")->required();
 
+  std::string port_text;
+  uint64_t min_addresses = 0;
+  int64_t scan_timeout = kScanTimeoutS;
+  auto* scans =
+      app.add_subcommand("scans", "scans (Durumeric et al. 2014): per port, or one port's");
+  common(scans, true);
+  scans->add_option("--period", period, "period")->required();
+  scans->add_option("--port", port_text, "one port, e.g. 23/tcp (default: every port)");
+  scans->add_option("--min-addresses", min_addresses, "N (default: scaled to the sensors' space)");
+  scans->add_option("--timeout", scan_timeout, "inactivity timeout, s")->capture_default_str();
+  scans->add_option("-n,--limit", n, "rows")->capture_default_str();
+
   ReportArgs ra;
   auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
   rep->add_option("--config", c.config_path,
@@ -1045,6 +1125,7 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);
   if (rep->parsed()) {
     if (!rep->count("--lang")) c.lang = "ja";
     return RunReport(c, ra);
