@@ -11,11 +11,13 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "analysis/dos.h"
 #include "analysis/query.h"
 #include "analysis/scans.h"
 #include "analysis/sensor_health.h"
@@ -593,6 +595,47 @@ int RunScans(const Common& c, const std::string& period_text, const std::string&
   return 0;
 }
 
+int RunDos(const Common& c, const std::string& period_text, size_t n) {
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  auto res = FindDosAttacks(store, q->period, q->sel);
+  if (!res.ok()) return Fail(res.status());
+  if (q->format == OutputFormat::kTable) {
+    std::set<IpAddr> victims;
+    for (const DosAttack& a : res->attacks) victims.insert(a.victim);
+    fmt::print(
+        "Period {} — backscatter: {} packets from {} victims ({} ICMP errors quote too little to "
+        "name one); {} attacks on {} victims (≥ 25 packets, ≥ 60 s, ≥ 30 in a minute)\n",
+        q->period.Label(), Thousands(res->backscatter), Thousands(res->victims),
+        Thousands(res->unattributed), Thousands(res->attacks.size()), Thousands(victims.size()));
+  }
+  Table t({"rank", "victim", "region", "start", "end", "minutes", "packets", "peak/min",
+           "attacked ports", "attacker ports", "spoofed addrs", "backscatter"});
+  for (size_t i = 0; i < res->attacks.size() && i < n; ++i) {
+    const DosAttack& a = res->attacks[i];
+    std::string ports;
+    for (size_t k = 0; k < a.attacked_ports.size() && k < 3; ++k) {
+      ports += fmt::format("{}{}", k ? ", " : "", PortKeyToString(a.attacked_ports[k].first));
+    }
+    if (a.attacked_ports.size() > 3) ports += fmt::format(" +{}", a.attacked_ports.size() - 3);
+    std::string kinds;
+    for (size_t k = 1; k < std::size(a.by_kind); ++k) {
+      if (!a.by_kind[k]) continue;
+      kinds += fmt::format("{}{} ×{}", kinds.empty() ? "" : ", ",
+                           BackscatterKindName(static_cast<BackscatterKind>(k)),
+                           Thousands(a.by_kind[k]));
+    }
+    t.AddRow({Count(i + 1), Text(a.victim.ToString()), Text(CountryCodeString(a.geo.country)),
+              Text(LocalTime(store, a.start_us)), Text(LocalTime(store, a.end_us)),
+              Fixed(static_cast<double>(a.end_us - a.start_us) / 60e6, 1), Count(a.packets),
+              Count(a.peak_per_minute), Text(ports.empty() ? "-" : ports), Count(a.attacker_ports),
+              Count(a.spoofed), Text(kinds)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 struct ReportArgs {
   std::string period;
   std::string format = "html";
@@ -1034,6 +1077,12 @@ int main(int argc, char** argv) {
   scans->add_option("--timeout", scan_timeout, "inactivity timeout, s")->capture_default_str();
   scans->add_option("-n,--limit", n, "rows")->capture_default_str();
 
+  auto* dos =
+      app.add_subcommand("dos", "DoS attacks inferred from backscatter (Moore et al. 2006)");
+  common(dos, true);
+  dos->add_option("--period", period, "period")->required();
+  dos->add_option("-n,--limit", n, "rows")->capture_default_str();
+
   ReportArgs ra;
   auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
   rep->add_option("--config", c.config_path,
@@ -1125,6 +1174,7 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (dos->parsed()) return RunDos(c, period, n);
   if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);
   if (rep->parsed()) {
     if (!rep->count("--lang")) c.lang = "ja";
