@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "analysis/dos.h"
+#include "analysis/payloads.h"
 #include "analysis/query.h"
 #include "analysis/scans.h"
 #include "analysis/sensor_health.h"
@@ -636,6 +637,43 @@ int RunDos(const Common& c, const std::string& period_text, size_t n) {
   return 0;
 }
 
+int RunPayloads(const Common& c, const std::string& period_text, const std::string& port_text,
+                size_t n) {
+  PortKey port;
+  if (!ParsePortKey(port_text, &port)) {
+    return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 5060/udp", port_text)));
+  }
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  auto res = GroupPayloads(store, q->period, q->sel, port);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {} — {}: {} packets, {} with a payload in {} groups ({} longer than the {} bytes "
+        "kept: grouped by what was kept)\n",
+        q->period.Label(), KeyName(store, nullptr, Dimension::kPort, port, lang),
+        Thousands(res->packets), Thousands(res->with_payload), Thousands(res->groups.size()),
+        Thousands(res->truncated), kPayloadPrefix);
+  }
+  Table t(
+      {"rank", "digest", "bytes", "packets", "sources", "addresses", "first", "last", "strings"});
+  for (size_t i = 0; i < res->groups.size() && i < n; ++i) {
+    const PayloadGroup& g = res->groups[i];
+    std::string strings = fmt::format("{}", fmt::join(g.strings, " | "));
+    if (q->format == OutputFormat::kTable && strings.size() > 100) {
+      strings = strings.substr(0, 97) + "...";
+    }
+    t.AddRow({Count(i + 1), Text(fmt::format("{:016x}", g.digest)), Count(g.length),
+              Count(g.packets), Count(g.sources), Count(g.destinations),
+              Text(LocalTime(store, g.first_us)), Text(LocalTime(store, g.last_us)),
+              Text(strings)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 struct ReportArgs {
   std::string period;
   std::string format = "html";
@@ -1083,6 +1121,12 @@ int main(int argc, char** argv) {
   dos->add_option("--period", period, "period")->required();
   dos->add_option("-n,--limit", n, "rows")->capture_default_str();
 
+  auto* payloads = app.add_subcommand("payloads", "one port's identical payloads, grouped");
+  common(payloads, true);
+  payloads->add_option("--period", period, "period")->required();
+  payloads->add_option("--port", port_text, "the port, e.g. 5060/udp")->required();
+  payloads->add_option("-n,--limit", n, "rows")->capture_default_str();
+
   ReportArgs ra;
   auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
   rep->add_option("--config", c.config_path,
@@ -1174,6 +1218,7 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (payloads->parsed()) return RunPayloads(c, period, port_text, n);
   if (dos->parsed()) return RunDos(c, period, n);
   if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);
   if (rep->parsed()) {
