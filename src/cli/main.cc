@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "analysis/dos.h"
+#include "analysis/os_guesses.h"
 #include "analysis/payloads.h"
 #include "analysis/query.h"
 #include "analysis/scans.h"
@@ -674,6 +675,47 @@ int RunPayloads(const Common& c, const std::string& period_text, const std::stri
   return 0;
 }
 
+int RunOs(const Common& c, const std::string& period_text, const std::string& port_text,
+          const std::string& p0f_path, size_t n) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  auto db = P0fDatabase::Load(p0f_path);
+  if (!db.ok()) return Fail(db.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  auto res = GuessOs(store, q->period, q->sel, *db, *port);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  const bool table = q->format == OutputFormat::kTable;
+  if (table) {
+    fmt::print(
+        "Period {} — {}: {} SYNs from {} sources ({} without a readable fingerprint); p0f "
+        "signatures from {} ({} SYN signatures)\n",
+        q->period.Label(),
+        *port ? KeyName(store, nullptr, Dimension::kPort, **port, lang) : "every port",
+        Thousands(res->syns), Thousands(res->sources.size()), Thousands(res->unreadable), p0f_path,
+        Thousands(db->syn_signatures().size()));
+    Table t({"os", "kind", "sources", "source share", "SYNs", "SYN share"});
+    for (const OsShare& s : res->shares) {
+      t.AddRow({Text(s.os), Text(s.application ? "tool" : (s.os == "unknown" ? "-" : "os")),
+                Count(s.sources), Percent(s.source_share), Count(s.packets),
+                Percent(s.packet_share)});
+    }
+    t.Write(std::cout, q->format);
+    fmt::print("\n");
+  }
+  Table t({"rank", "source", "region", "os", "match", "hops", "SYNs", "agreeing"});
+  for (size_t i = 0; i < res->sources.size() && i < n; ++i) {
+    const SourceOs& s = res->sources[i];
+    t.AddRow({Count(i + 1), Text(s.src.ToString()), Text(CountryCodeString(s.geo.country)),
+              Text(s.os), Text(s.os == "unknown" ? "-" : (s.fuzzy ? "fuzzy" : "exact")),
+              Count(static_cast<uint64_t>(s.distance)), Count(s.syns), Count(s.agreeing)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 struct ReportArgs {
   std::string period;
   std::string format = "html";
@@ -1127,6 +1169,14 @@ int main(int argc, char** argv) {
   payloads->add_option("--port", port_text, "the port, e.g. 5060/udp")->required();
   payloads->add_option("-n,--limit", n, "rows")->capture_default_str();
 
+  std::string p0f_path = "/etc/p0f/p0f.fp";
+  auto* os = app.add_subcommand("os", "OS guesses for SYN sources from p0f's signatures");
+  common(os, true);
+  os->add_option("--period", period, "period")->required();
+  os->add_option("--port", port_text, "one port, e.g. 23/tcp (default: every port)");
+  os->add_option("--p0f", p0f_path, "p0f v3 signature file")->capture_default_str();
+  os->add_option("-n,--limit", n, "sources listed")->capture_default_str();
+
   ReportArgs ra;
   auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
   rep->add_option("--config", c.config_path,
@@ -1218,6 +1268,7 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (os->parsed()) return RunOs(c, period, port_text, p0f_path, n);
   if (payloads->parsed()) return RunPayloads(c, period, port_text, n);
   if (dos->parsed()) return RunDos(c, period, n);
   if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);

@@ -4,3 +4,6 @@ foreach(t scans_test dos_test payloads_test)
   teiten_test(${t} ${t}.cc)
   target_link_libraries(${t} PRIVATE teiten_ingest teiten_analysis)
 endforeach()
+# OS guesses: p0f's signature file (Debian's /etc/p0f/p0f.fp) and p0f itself as the reference.
+teiten_test(os_guesses_test os_guesses_test.cc)
+target_link_libraries(os_guesses_test PRIVATE teiten_ingest teiten_analysis)
