@@ -24,7 +24,12 @@ struct GroupKeyHash {
 struct Accumulator {
   PayloadGroup group;
   std::unordered_set<IpAddr, IpAddrHash> sources, destinations;
+  std::unordered_set<GroupKey, GroupKeyHash> exact;  // kTemplate: the identical groups inside
 };
+
+bool Alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 }  // namespace
 
@@ -39,10 +44,70 @@ std::vector<std::string> PrintableStrings(std::string_view bytes, size_t min_len
   return out;
 }
 
+std::string PayloadTemplate(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  while (i < bytes.size()) {
+    if (!Alnum(static_cast<unsigned char>(bytes[i]))) {
+      out.push_back(bytes[i++]);
+      continue;
+    }
+    size_t end = i;
+    bool digit = false;
+    while (end < bytes.size() && Alnum(static_cast<unsigned char>(bytes[end]))) {
+      digit |= bytes[end] >= '0' && bytes[end] <= '9';
+      ++end;
+    }
+    if (digit) {
+      out.push_back('#');
+    } else {
+      out.append(bytes.substr(i, end - i));
+    }
+    i = end;
+  }
+  return out;
+}
+
 Result<PayloadResult> GroupPayloads(const Store& store, const Period& period,
-                                    const SensorSelection& filter, PortKey port) {
+                                    const SensorSelection& filter, PortKey port,
+                                    PayloadGrouping grouping) {
+  const bool by_template = grouping == PayloadGrouping::kTemplate;
   PayloadResult res;
   std::unordered_map<GroupKey, Accumulator, GroupKeyHash> groups;
+  auto add = [&](const ObservationBatch& batch, const Observation& o) {
+    std::string_view p = batch.Payload(o);
+    const GroupKey exact{XXH3_64bits(p.data(), p.size()), o.payload_len};
+    GroupKey key = exact;
+    std::string templ;
+    if (by_template) {
+      // A payload cut by the kept prefix ends at an arbitrary byte, so two probes of one family
+      // whose earlier fields differ in length would end differently: compare them up to their
+      // last complete line (the whole prefix when it has no line break).
+      std::string_view whole = p;
+      if (o.payload_len > o.payload_cap) {
+        size_t nl = whole.rfind('\n');
+        if (nl != std::string_view::npos) whole = whole.substr(0, nl + 1);
+      }
+      templ = PayloadTemplate(whole);
+      key = {XXH3_64bits(templ.data(), templ.size()), 0};
+    }
+    auto [it, added] = groups.try_emplace(key);
+    Accumulator& a = it->second;
+    if (added) {
+      a.group.digest = key.digest;
+      a.group.prefix.assign(p);
+      a.group.templ = by_template ? std::move(templ) : PayloadTemplate(p);
+      a.group.first_us = a.group.last_us = o.ts_us;
+    }
+    a.group.length = std::max(a.group.length, o.payload_len);
+    if (by_template) a.exact.insert(exact);
+    ++a.group.packets;
+    a.group.first_us = std::min(a.group.first_us, o.ts_us);
+    a.group.last_us = std::max(a.group.last_us, o.ts_us);
+    a.sources.insert(o.src);
+    a.destinations.insert(o.dst);
+  };
   RETURN_IF_ERROR(
       ScanRows(store, period, filter,
                col::kSrc | col::kTs | col::kDst | col::kPorts | col::kHeader | col::kBlob,
@@ -53,27 +118,14 @@ Result<PayloadResult> GroupPayloads(const Store& store, const Period& period,
                    if (o.payload_len == 0) continue;
                    ++res.with_payload;
                    if (o.payload_len > o.payload_cap) ++res.truncated;
-                   std::string_view p = blk.batch.Payload(o);
-                   GroupKey key{XXH3_64bits(p.data(), p.size()), o.payload_len};
-                   auto [it, added] = groups.try_emplace(key);
-                   Accumulator& a = it->second;
-                   if (added) {
-                     a.group.digest = key.digest;
-                     a.group.prefix.assign(p);
-                     a.group.length = o.payload_len;
-                     a.group.first_us = a.group.last_us = o.ts_us;
-                   }
-                   ++a.group.packets;
-                   a.group.first_us = std::min(a.group.first_us, o.ts_us);
-                   a.group.last_us = std::max(a.group.last_us, o.ts_us);
-                   a.sources.insert(o.src);
-                   a.destinations.insert(o.dst);
+                   add(blk.batch, o);
                  }
                }));
   for (auto& [key, a] : groups) {
     a.group.sources = a.sources.size();
     a.group.destinations = a.destinations.size();
-    a.group.strings = PrintableStrings(a.group.prefix);
+    a.group.strings = PrintableStrings(by_template ? a.group.templ : a.group.prefix);
+    if (by_template) a.group.variants = a.exact.size();
     res.groups.push_back(std::move(a.group));
   }
   std::sort(res.groups.begin(), res.groups.end(), [](const PayloadGroup& x, const PayloadGroup& y) {

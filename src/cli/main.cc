@@ -639,7 +639,7 @@ int RunDos(const Common& c, const std::string& period_text, size_t n) {
 }
 
 int RunPayloads(const Common& c, const std::string& period_text, const std::string& port_text,
-                size_t n) {
+                bool templates, size_t n) {
   PortKey port;
   if (!ParsePortKey(port_text, &port)) {
     return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 5060/udp", port_text)));
@@ -647,19 +647,21 @@ int RunPayloads(const Common& c, const std::string& period_text, const std::stri
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
-  auto res = GroupPayloads(store, q->period, q->sel, port);
+  auto res = GroupPayloads(store, q->period, q->sel, port,
+                           templates ? PayloadGrouping::kTemplate : PayloadGrouping::kIdentical);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
   if (q->format == OutputFormat::kTable) {
     fmt::print(
-        "Period {} — {}: {} packets, {} with a payload in {} groups ({} longer than the {} bytes "
+        "Period {} — {}: {} packets, {} with a payload in {} {} ({} longer than the {} bytes "
         "kept: grouped by what was kept)\n",
         q->period.Label(), KeyName(store, nullptr, Dimension::kPort, port, lang),
         Thousands(res->packets), Thousands(res->with_payload), Thousands(res->groups.size()),
-        Thousands(res->truncated), kPayloadPrefix);
+        templates ? "templates" : "groups of identical payloads", Thousands(res->truncated),
+        kPayloadPrefix);
   }
-  Table t(
-      {"rank", "digest", "bytes", "packets", "sources", "addresses", "first", "last", "strings"});
+  Table t({"rank", "digest", "bytes", "variants", "packets", "sources", "addresses", "first",
+           "last", "strings"});
   for (size_t i = 0; i < res->groups.size() && i < n; ++i) {
     const PayloadGroup& g = res->groups[i];
     std::string strings = fmt::format("{}", fmt::join(g.strings, " | "));
@@ -667,7 +669,7 @@ int RunPayloads(const Common& c, const std::string& period_text, const std::stri
       strings = strings.substr(0, 97) + "...";
     }
     t.AddRow({Count(i + 1), Text(fmt::format("{:016x}", g.digest)), Count(g.length),
-              Count(g.packets), Count(g.sources), Count(g.destinations),
+              Count(g.variants), Count(g.packets), Count(g.sources), Count(g.destinations),
               Text(LocalTime(store, g.first_us)), Text(LocalTime(store, g.last_us)),
               Text(strings)});
   }
@@ -1167,6 +1169,9 @@ int main(int argc, char** argv) {
   common(payloads, true);
   payloads->add_option("--period", period, "period")->required();
   payloads->add_option("--port", port_text, "the port, e.g. 5060/udp")->required();
+  bool templates = false;
+  payloads->add_flag("--templates", templates,
+                     "group by template (tokens with digits masked), not identical payload");
   payloads->add_option("-n,--limit", n, "rows")->capture_default_str();
 
   std::string p0f_path = "/etc/p0f/p0f.fp";
@@ -1269,7 +1274,7 @@ int main(int argc, char** argv) {
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
   if (os->parsed()) return RunOs(c, period, port_text, p0f_path, n);
-  if (payloads->parsed()) return RunPayloads(c, period, port_text, n);
+  if (payloads->parsed()) return RunPayloads(c, period, port_text, templates, n);
   if (dos->parsed()) return RunDos(c, period, n);
   if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);
   if (rep->parsed()) {

@@ -23,10 +23,10 @@ Raw Unreachable(int64_t ts, uint32_t spoofed, uint32_t victim, uint16_t spoofed_
   std::vector<uint8_t> q(28, 0);
   q[0] = 0x45;
   q[9] = 6;
-  Put32(q.data() + 12, spoofed);
-  Put32(q.data() + 16, victim);
-  Put16(q.data() + 20, spoofed_port);
-  Put16(q.data() + 22, 80);
+  Set32(q, 12, spoofed);
+  Set32(q, 16, victim);
+  Set16(q, 20, spoofed_port);
+  Set16(q, 22, 80);
   r.payload.insert(r.payload.end(), q.begin(), q.end());
   return r;
 }

@@ -83,8 +83,12 @@ TEST_F(PayloadsTest, GroupsIdenticalPayloads) {
 
 // strings(1) is the reference: the same runs, in the same order, from the same bytes.
 TEST(PrintableStringsTest, AgreesWithStrings1) {
+  using namespace std::string_literals;
+  // A NUL, DEL, tabs, a lone 0xff and UTF-8 (é) among printable runs of 3, 4 and more bytes.
   std::string bytes =
-      "\x01\x02GET / HTTP/1.1\r\nHost: a\r\n\x00abc\x7f\tTAB\tX\xffzz\xc3\xa9long enough";
+      "\x01\x02GET / HTTP/1.1\r\nHost: a\r\n\x00"
+      "abc\x7f\tTAB\tX\xffzz\xc3\xa9"
+      "long enough"s;
   bytes.push_back('\0');
   bytes += "SSH-2.0-Go";
   testing::TempDir dir;
@@ -98,6 +102,66 @@ TEST(PrintableStringsTest, AgreesWithStrings1) {
   EXPECT_EQ(got, want);
   EXPECT_TRUE(PrintableStrings("abc").empty());
   EXPECT_EQ(PrintableStrings("abcd").size(), 1u);
+}
+
+TEST(PayloadTemplateTest, MasksTokensHoldingDigits) {
+  EXPECT_EQ(PayloadTemplate("OPTIONS sip:100@10.77.0.5 SIP/2.0\r\n"),
+            "OPTIONS sip:#@#.#.#.# SIP/#.#\r\n");
+  EXPECT_EQ(PayloadTemplate("branch=z9hG4bK-17458;tag=as4f3a"), "branch=#-#;tag=#");
+  EXPECT_EQ(PayloadTemplate("User-Agent: friendly-scanner"), "User-Agent: friendly-scanner");
+  EXPECT_EQ(PayloadTemplate(std::string_view("\x00\xff"
+                                             "7a",
+                                             4)),
+            std::string("\x00\xff#", 3));
+  EXPECT_EQ(PayloadTemplate(""), "");
+}
+
+// Five SIPVicious-like probes, each with its own target and Call-ID: five identical-payload
+// groups, one template.
+TEST_F(PayloadsTest, GroupsByTemplate) {
+  std::vector<Raw> v;
+  const char* ids[] = {"a84b4c76e6", "0f00ba11", "77", "c0ffee42", "1234abcd"};
+  for (uint32_t i = 0; i < 5; ++i) {
+    std::string p = "OPTIONS sip:100@203.0.113." + std::to_string(i + 1) +
+                    " SIP/2.0\r\nCall-ID: " + ids[i] + "\r\nUser-Agent: friendly-scanner\r\n";
+    v.push_back({.ts_us = kAug12Jst + i * kS,
+                 .src = 0x0A000001 + i % 2,
+                 .dst = kNet + i + 1,
+                 .proto = 17,
+                 .sport = 5070,
+                 .dport = 5060,
+                 .payload = Bytes(p)});
+  }
+  // Two probes longer than the 96 bytes kept, cut at different places of their second line
+  // (their targets differ in length): one template of their first line.
+  for (const char* target : {"10.1.1.1", "100.100.100.100"}) {
+    std::string p = std::string("REGISTER sip:") + target + " SIP/2.0\r\nVia: SIP/2.0/UDP " +
+                    target + ";branch=" + std::string(80, 'x') + "\r\n";
+    v.push_back({.ts_us = kAug12Jst,
+                 .src = 0x0A000009,
+                 .dst = kNet + 9,
+                 .proto = 17,
+                 .sport = 5070,
+                 .dport = 5060,
+                 .payload = Bytes(p)});
+  }
+  const Store& s = Build(v);
+  auto exact = GroupPayloads(s, *ParsePeriod("2018-08-12"), {}, MakePortKey(17, 5060));
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->groups.size(), 7u);
+  auto t = GroupPayloads(s, *ParsePeriod("2018-08-12"), {}, MakePortKey(17, 5060),
+                         PayloadGrouping::kTemplate);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->groups.size(), 2u);
+  EXPECT_EQ(t->groups[1].packets, 2u);
+  EXPECT_EQ(t->groups[1].templ, "REGISTER sip:#.#.#.# SIP/#.#\r\n");
+  const PayloadGroup& g = t->groups[0];
+  EXPECT_EQ(g.packets, 5u);
+  EXPECT_EQ(g.variants, 5u);
+  EXPECT_EQ(g.sources, 2u);
+  EXPECT_EQ(g.destinations, 5u);
+  EXPECT_EQ(g.strings, (std::vector<std::string>{"OPTIONS sip:#@#.#.#.# SIP/#.#", "Call-ID: #",
+                                                 "User-Agent: friendly-scanner"}));
 }
 
 }  // namespace

@@ -35,47 +35,48 @@ struct Raw {
   std::vector<uint8_t> payload;  // after the TCP/UDP/ICMP header
 };
 
-inline void Put16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
+// Writes into the frame by offset (not through a pointer into it: GCC's -Wnull-dereference cannot
+// see that a sized vector's data is not null).
+inline void Set16(std::vector<uint8_t>& f, size_t at, uint32_t v) {
+  f.at(at) = static_cast<uint8_t>(v >> 8);
+  f.at(at + 1) = static_cast<uint8_t>(v);
 }
-inline void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, v >> 16);
-  Put16(p + 2, v & 0xffff);
+inline void Set32(std::vector<uint8_t>& f, size_t at, uint32_t v) {
+  Set16(f, at, v >> 16);
+  Set16(f, at + 2, v & 0xffff);
 }
 
 inline std::vector<uint8_t> Frame(const Raw& r) {
-  size_t th = r.proto == 6 ? 20 + r.options.size() : 8;
-  size_t ip_len = 20 + th + r.payload.size();
+  const size_t th = r.proto == 6 ? 20 + r.options.size() : 8;
+  const size_t ip_len = 20 + th + r.payload.size();
+  const size_t ip = 14, t = ip + 20;
   std::vector<uint8_t> f(14 + ip_len, 0);
-  f[12] = 0x08;
-  uint8_t* ip = f.data() + 14;
-  ip[0] = 0x45;
-  Put16(ip + 2, static_cast<uint32_t>(ip_len));
-  Put16(ip + 4, r.ip_id);
-  ip[8] = r.ttl;
-  ip[9] = r.proto;
-  Put32(ip + 12, r.src);
-  Put32(ip + 16, r.dst);
-  uint8_t* t = ip + 20;
+  f.at(12) = 0x08;
+  f.at(ip) = 0x45;
+  Set16(f, ip + 2, static_cast<uint32_t>(ip_len));
+  Set16(f, ip + 4, r.ip_id);
+  f.at(ip + 8) = r.ttl;
+  f.at(ip + 9) = r.proto;
+  Set32(f, ip + 12, r.src);
+  Set32(f, ip + 16, r.dst);
   if (r.proto == 6) {
-    Put16(t, r.sport);
-    Put16(t + 2, r.dport);
-    Put32(t + 4, r.seq);
-    Put32(t + 8, r.ack);
-    t[12] = static_cast<uint8_t>((th / 4) << 4);
-    t[13] = r.tcp_flags;
-    Put16(t + 14, r.window);
-    std::copy(r.options.begin(), r.options.end(), t + 20);
+    Set16(f, t, r.sport);
+    Set16(f, t + 2, r.dport);
+    Set32(f, t + 4, r.seq);
+    Set32(f, t + 8, r.ack);
+    f.at(t + 12) = static_cast<uint8_t>((th / 4) << 4);
+    f.at(t + 13) = r.tcp_flags;
+    Set16(f, t + 14, r.window);
+    std::copy(r.options.begin(), r.options.end(), f.begin() + static_cast<long>(t + 20));
   } else if (r.proto == 17) {
-    Put16(t, r.sport);
-    Put16(t + 2, r.dport);
-    Put16(t + 4, static_cast<uint32_t>(8 + r.payload.size()));
+    Set16(f, t, r.sport);
+    Set16(f, t + 2, r.dport);
+    Set16(f, t + 4, static_cast<uint32_t>(8 + r.payload.size()));
   } else {
-    t[0] = r.icmp_type;
-    t[1] = r.icmp_code;
+    f.at(t) = r.icmp_type;
+    f.at(t + 1) = r.icmp_code;
   }
-  std::copy(r.payload.begin(), r.payload.end(), t + th);
+  std::copy(r.payload.begin(), r.payload.end(), f.begin() + static_cast<long>(t + th));
   return f;
 }
 
