@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Scans and DoS backscatter from real tools (issue 12 points 3 and 4). In network namespaces made
-# here — a scanner, a darknet, a victim and an attacker — real nmap -sS, masscan and zmap scan
-# the darknet's 10.77.0.0/24, and hping3 floods a victim with SYNs whose sources are spoofed
+# Scans, DoS backscatter, payloads and OS guesses from real tools (issue 12 points 3, 4, 7, 6). In
+# network namespaces made here — a scanner, a darknet, a victim and an attacker — real nmap -sS,
+# masscan, zmap and SIPVicious's svmap scan the darknet's 10.77.0.0/24, the scanner's own kernel
+# connects to three of its addresses, and hping3 floods a victim with SYNs whose sources are spoofed
 # inside that /24, so that the victim's kernel answers (SYN-ACK from a listening port, RST from a
 # closed one) into the darknet. tcpdump captures what reaches the darknet; `teiten ingest` reads
 # it; then:
 #   - `teiten scans` finds each scanner (by its own source address) on the port it scanned, with
 #     every one of the 256 addresses covered and the tool named;
 #   - `teiten dos` finds the victim, with packets equal to tshark's count of its replies in the
-#     same captures.
+#     same captures;
+#   - `teiten payloads --templates --port 5060/udp` puts svmap's OPTIONS probes (each with its
+#     own target, branch and tag) in one template, with as many packets as tshark counts;
+#   - `teiten os` gives every source p0f itself (`p0f -r`) fingerprints in the capture the same
+#     guess, Nmap's SYN scan among them.
 #
 #   tests/net/scanners.sh TEITEN_BINARY
 #
@@ -17,7 +22,7 @@
 set -euo pipefail
 BIN=$(readlink -f "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-for t in nmap masscan zmap hping3 tcpdump tshark python3 ip; do
+for t in nmap masscan zmap hping3 svmap p0f tcpdump tshark python3 ip; do
   command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
 P=tsc$$
@@ -66,7 +71,7 @@ nsx "$D" sysctl -qw net.ipv4.ip_forward=0
 
 step "capture"
 for i in dk0 dv0; do
-  nsx "$D" tcpdump -i "$i" -U -w "$W/$i.pcap" -s 256 'dst net 10.77.0.0/24' 2>"$W/$i.tcpdump.log" &
+  nsx "$D" tcpdump -i "$i" -U -w "$W/$i.pcap" -s 0 'dst net 10.77.0.0/24' 2>"$W/$i.tcpdump.log" &
   echo $! >>"$PIDS"
 done
 sleep 2
@@ -81,6 +86,22 @@ step "zmap 80/tcp from 10.76.0.12"
 : >"$W/no-blacklist"
 nsx "$S" zmap -p 80 -i sc0 -S 10.76.0.12 -G "$GW_MAC" -b "$W/no-blacklist" -B 1M -c 1 \
   -o "$W/zmap.out" 10.77.0.0/24 >"$W/zmap.log" 2>&1 || fail "zmap: $(tail -3 "$W/zmap.log")"
+
+step "a Linux kernel's own SYNs (connect) to 22/tcp from 10.76.0.21"
+ip -n "$S" addr add 10.76.0.21/24 dev sc0
+for k in 5 6 7; do
+  nsx "$S" python3 -c "
+import socket
+s = socket.socket()
+s.bind(('10.76.0.21', 0))
+s.settimeout(1.5)
+try:
+    s.connect(('10.77.0.$k', 22))
+except OSError:
+    pass"
+done
+step "svmap (SIPVicious) 5060/udp from 10.76.0.1"
+nsx "$S" timeout 120 svmap 10.77.0.0/24 -p 5060 >"$W/svmap.log" 2>&1 || true
 
 step "hping3: 70 s of SYNs spoofed from the darknet to the victim's 80/tcp (open) and 81/tcp (closed)"
 nsx "$V" python3 -m http.server 80 --bind 10.79.0.2 >/dev/null 2>&1 &
@@ -134,6 +155,44 @@ for spec in "10.76.0.1 23" "10.76.0.11 445" "10.76.0.12 80"; do
   [ "$want" = "$got" ] || fail "probes from $1 to $2/tcp: tshark $want, teiten $got"
   echo "ok: $1 → $2/tcp: $got probes, as tshark counts"
 done
+
+step "teiten payloads 5060/udp"
+"$BIN" payloads --config "$W/t.toml" --period "$PERIOD" --port 5060/udp -n 2
+"$BIN" payloads --config "$W/t.toml" --period "$PERIOD" --port 5060/udp --templates -n 2
+"$BIN" payloads --config "$W/t.toml" --period "$PERIOD" --port 5060/udp --templates -n 100000 \
+  --format json >"$W/payloads.json"
+want=$(tshark -r "$W/dk0.pcap" -Y 'udp.dstport==5060 && sip.Method=="OPTIONS" && udp contains "sipvicious"' 2>/dev/null | wc -l)
+python3 - "$W/payloads.json" "$want" <<'PY' || fail "payloads"
+import json, sys
+groups = json.load(open(sys.argv[1]))
+want = int(sys.argv[2])
+assert want >= 256, f"tshark counts only {want} svmap probes"
+svmap = [g for g in groups if g["strings"].startswith("OPTIONS sip:#@#.#.#.# SIP/#.#")]
+assert len(svmap) == 1, f"{len(svmap)} templates of svmap's OPTIONS"
+assert svmap[0]["packets"] == want, f"teiten {svmap[0]['packets']} packets, tshark {want}"
+print(f"ok: svmap's {want} OPTIONS probes in one template ({svmap[0]['variants']} distinct payloads), as tshark counts")
+PY
+
+step "teiten os against p0f -r on the same capture"
+p0f -r "$W/dk0.pcap" -o "$W/p0f.log" >/dev/null 2>&1 || fail "p0f -r"
+"$BIN" os --config "$W/t.toml" --period "$PERIOD" -n 10
+"$BIN" os --config "$W/t.toml" --period "$PERIOD" -n 100000 --format json >"$W/os.json"
+python3 - "$W/p0f.log" "$W/os.json" <<'PY' || fail "os"
+import collections, json, sys
+want = collections.defaultdict(collections.Counter)
+for line in open(sys.argv[1]):
+    if "] mod=syn|" not in line:
+        continue
+    kv = dict(f.split("=", 1) for f in line.strip().split("] ", 1)[1].split("|") if "=" in f)
+    os = kv.get("os") or kv.get("app")
+    want[kv["cli"].rsplit("/", 1)[0]]["unknown" if os == "???" else os] += 1
+ours = {r["source"]: r["os"] for r in json.load(open(sys.argv[2]))}
+assert want.get("10.76.0.1", {}).get("NMap SYN scan"), f"p0f: {dict(want)}"
+for src, c in want.items():
+    guess = c.most_common(1)[0][0]
+    assert ours.get(src) == guess, f"{src}: p0f {guess}, teiten {ours.get(src)}"
+    print(f"ok: {src}: {guess} (p0f and teiten)")
+PY
 
 step "teiten dos"
 "$BIN" dos --config "$W/t.toml" --period "$PERIOD" | tee "$W/dos.txt"
