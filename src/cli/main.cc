@@ -1,4 +1,5 @@
-// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, report, geo, simulate.
+// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, scans, dos, payloads, os,
+// report, geo, simulate, …
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -530,6 +531,16 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   return 0;
 }
 
+// The row analyses read observations, which retention (`teiten retain`) drops before a day while
+// the rollups stay: a period reaching before it is answered from what is left, and said so.
+void WarnIfRetained(const Store& store, const Period& period) {
+  const int32_t from = store.manifest().segments_from;
+  if (from != INT32_MIN && period.first_day < from) {
+    std::cerr << "teiten: warning: observations before " << TimeZone::DayString(from)
+              << " were dropped by retention; this answer covers only the days from then\n";
+  }
+}
+
 // Optional "--port P": empty text means every port.
 Result<std::optional<PortKey>> OptionalPort(const std::string& text) {
   if (text.empty()) return std::optional<PortKey>{};
@@ -548,6 +559,7 @@ int RunScans(const Common& c, const std::string& period_text, const std::string&
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
   bool from_data = false;
   auto res = FindScans(store, q->period, q->sel,
                        {.port = *port, .min_addresses = min_addresses, .timeout_s = timeout_s},
@@ -601,6 +613,7 @@ int RunDos(const Common& c, const std::string& period_text, size_t n) {
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
   auto res = FindDosAttacks(store, q->period, q->sel);
   if (!res.ok()) return Fail(res.status());
   if (q->format == OutputFormat::kTable) {
@@ -647,6 +660,7 @@ int RunPayloads(const Common& c, const std::string& period_text, const std::stri
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
   auto res = GroupPayloads(store, q->period, q->sel, port,
                            templates ? PayloadGrouping::kTemplate : PayloadGrouping::kIdentical);
   if (!res.ok()) return Fail(res.status());
@@ -657,8 +671,10 @@ int RunPayloads(const Common& c, const std::string& period_text, const std::stri
         "kept: grouped by what was kept)\n",
         q->period.Label(), KeyName(store, nullptr, Dimension::kPort, port, lang),
         Thousands(res->packets), Thousands(res->with_payload), Thousands(res->groups.size()),
-        templates ? "templates" : "groups of identical payloads", Thousands(res->truncated),
-        kPayloadPrefix);
+        templates ? (res->groups.size() == 1 ? "template" : "templates")
+                  : (res->groups.size() == 1 ? "group of identical payloads"
+                                             : "groups of identical payloads"),
+        Thousands(res->truncated), kPayloadPrefix);
   }
   Table t({"rank", "digest", "bytes", "variants", "packets", "sources", "addresses", "first",
            "last", "strings"});
@@ -686,6 +702,7 @@ int RunOs(const Common& c, const std::string& period_text, const std::string& po
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
   auto res = GuessOs(store, q->period, q->sel, *db, *port);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
