@@ -160,6 +160,46 @@ TEST(BackscatterTest, Classification) {
   EXPECT_EQ(ClassifyBackscatter(o, "").kind, BackscatterKind::kNone);
   o.icmp_type = 0;
   EXPECT_EQ(ClassifyBackscatter(o, "").victim, IpAddr::V4(kV1));
+  // A time-exceeded quoting an IPv4 header with 4 bytes of options (IHL 6), then UDP 5353 → 53:
+  // the ports are read after the options.
+  std::vector<uint8_t> q(24 + 8, 0);
+  q[0] = 0x46;
+  q[9] = 17;
+  Set32(q, 16, kV2);
+  Set16(q, 24, 5353);
+  Set16(q, 26, 53);
+  o.icmp_type = 11;
+  b = ClassifyBackscatter(o, std::string_view(reinterpret_cast<const char*>(q.data()), q.size()));
+  EXPECT_TRUE(b.attributed);
+  EXPECT_EQ(b.victim, IpAddr::V4(kV2));
+  EXPECT_TRUE(b.has_ports);
+  EXPECT_EQ(b.port_proto, 17);
+  EXPECT_EQ(b.attacked_port, 53);
+  EXPECT_EQ(b.attacker_port, 5353);
+  // ICMPv6 destination unreachable quoting an IPv6 header to 2001:db8::1, TCP 40000 → 443.
+  std::vector<uint8_t> q6(40 + 8, 0);
+  q6[0] = 0x60;
+  q6[6] = 6;
+  q6[24] = 0x20;
+  q6[25] = 0x01;
+  q6[26] = 0x0d;
+  q6[27] = 0xb8;
+  q6[39] = 1;
+  Set16(q6, 40, 40000);
+  Set16(q6, 42, 443);
+  o.proto = 58;
+  o.icmp_type = 1;
+  b = ClassifyBackscatter(o, std::string_view(reinterpret_cast<const char*>(q6.data()), q6.size()));
+  EXPECT_EQ(b.kind, BackscatterKind::kIcmpError);
+  EXPECT_EQ(b.victim, *IpAddr::Parse("2001:db8::1"));
+  EXPECT_EQ(b.attacked_port, 443);
+  // A quoted header that claims IPv6 inside ICMPv4 (or is cut short) names no victim.
+  o.proto = 1;
+  o.icmp_type = 3;
+  b = ClassifyBackscatter(o, std::string_view(reinterpret_cast<const char*>(q6.data()), q6.size()));
+  EXPECT_FALSE(b.attributed);
+  b = ClassifyBackscatter(o, std::string_view(reinterpret_cast<const char*>(q.data()), 19));
+  EXPECT_FALSE(b.attributed);
 }
 
 }  // namespace
