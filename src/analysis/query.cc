@@ -723,4 +723,31 @@ Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey por
   return FirstN(std::move(all), n);
 }
 
+Status ScanRows(const Store& store, const Period& period, const SensorSelection& f,
+                uint32_t columns, const std::function<void(const DecodedBlock&)>& fn) {
+  DecodedBlock blk;
+  for (const auto& seg : store.manifest().segments) {
+    if (seg.day < period.first_day || seg.day >= period.end_day) continue;
+    ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
+    for (size_t b = 0; b < reader->blocks().size(); ++b) {
+      RETURN_IF_ERROR(reader->ReadBlock(b, columns | col::kSensor, &blk));
+      if (!f.sensors.empty()) {
+        // Compacted in place: callers see only the rows they asked for, geo kept parallel.
+        const bool with_geo = blk.geo.size() == blk.batch.rows.size();
+        size_t kept = 0;
+        for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+          if (!f.Allows(blk.batch.rows[i].sensor)) continue;
+          blk.batch.rows[kept] = blk.batch.rows[i];
+          if (with_geo) blk.geo[kept] = blk.geo[i];
+          ++kept;
+        }
+        blk.batch.rows.resize(kept);
+        if (with_geo) blk.geo.resize(kept);
+      }
+      if (!blk.batch.rows.empty()) fn(blk);
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace teiten

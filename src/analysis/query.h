@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -138,5 +139,17 @@ Result<std::vector<SourceCount>> TopSources(const Store& store, PortKey port, co
 Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey port,
                                                  const Period& period,
                                                  const SensorSelection& filter, size_t n);
+
+// The one general row scan the row analyses (scans, DoS backscatter, payloads, OS guesses) are
+// built on: calls `fn` once per decoded block of every segment of the period's local days, with
+// only the columns in `columns` (col:: bits of store/segment.h; col::kSensor is always added)
+// and only the rows of sensors `filter` allows (the block's rows are compacted; blob offsets stay
+// valid, and `geo` stays parallel to the rows when col::kSrc was asked for). Guarantees: every
+// stored observation of the period and selection is passed exactly once. Not guaranteed: any
+// order across blocks — rows are sorted by (source, time) within a segment only, and a source
+// appears in many segments — so a caller needing time order sorts itself. A corrupt block ends
+// the scan with its DataLoss (naming file, block and column); rows already passed stay passed.
+Status ScanRows(const Store& store, const Period& period, const SensorSelection& filter,
+                uint32_t columns, const std::function<void(const DecodedBlock&)>& fn);
 
 }  // namespace teiten

@@ -1,4 +1,5 @@
-// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, report, geo, simulate.
+// teiten: the one binary. Subcommands: ingest, top, series, summary, ip, scans, dos, payloads, os,
+// report, geo, simulate, …
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -11,12 +12,17 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "analysis/dos.h"
+#include "analysis/os_guesses.h"
+#include "analysis/payloads.h"
 #include "analysis/query.h"
+#include "analysis/scans.h"
 #include "analysis/sensor_health.h"
 #include "cli/table.h"
 #include "daemon/collector.h"
@@ -539,6 +545,210 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   return 0;
 }
 
+// The row analyses read observations, which retention (`teiten retain`) drops before a day while
+// the rollups stay: a period reaching before it is answered from what is left, and said so.
+void WarnIfRetained(const Store& store, const Period& period) {
+  const int32_t from = store.manifest().segments_from;
+  if (from != INT32_MIN && period.first_day < from) {
+    std::cerr << "teiten: warning: observations before " << TimeZone::DayString(from)
+              << " were dropped by retention; this answer covers only the days from then\n";
+  }
+}
+
+// Optional "--port P": empty text means every port.
+Result<std::optional<PortKey>> OptionalPort(const std::string& text) {
+  if (text.empty()) return std::optional<PortKey>{};
+  PortKey k;
+  if (!ParsePortKey(text, &k)) {
+    return InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", text));
+  }
+  return std::optional<PortKey>{k};
+}
+
+int RunScans(const Common& c, const std::string& period_text, const std::string& port_text,
+             size_t n, uint64_t min_addresses, int64_t timeout_s) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  if (timeout_s <= 0) return Fail(InvalidArgument("--timeout: expected seconds > 0"));
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  bool from_data = false;
+  auto res = FindScans(store, q->period, q->sel,
+                       {.port = *port, .min_addresses = min_addresses, .timeout_s = timeout_s},
+                       &from_data);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {} — scans: one source probing ≥ {} distinct of {} monitored addresses{} on one "
+        "port, gaps ≤ {} s\n",
+        q->period.Label(), Thousands(res->threshold), Thousands(res->monitored),
+        from_data ? " (seen; no sensor names its prefix)" : "", res->timeout_s);
+  }
+  if (!*port) {
+    Table t({"port", "scans", "scanners", "probes", "mean coverage", "max coverage", "tools"});
+    for (size_t i = 0; i < res->ports.size() && i < n; ++i) {
+      const PortScans& p = res->ports[i];
+      std::string tools;
+      for (const auto& [tool, k] : p.tools) {
+        tools += fmt::format("{}{} ×{}", tools.empty() ? "" : ", ", ProbeToolName(tool), k);
+      }
+      t.AddRow({Text(KeyName(store, nullptr, Dimension::kPort, p.port, lang)), Count(p.scans),
+                Count(p.scanners), Count(p.packets), Percent(p.mean_coverage),
+                Percent(p.max_coverage), Text(tools)});
+    }
+    t.Write(std::cout, q->format);
+    return 0;
+  }
+  if (q->format == OutputFormat::kTable) {
+    uint64_t scanners = res->ports.empty() ? 0 : res->ports[0].scanners;
+    fmt::print("{}: {} scans by {} sources, {} of {} probes inside scans\n",
+               KeyName(store, nullptr, Dimension::kPort, **port, lang),
+               Thousands(res->scans.size()), Thousands(scanners),
+               Thousands(res->ports.empty() ? 0 : res->ports[0].packets), Thousands(res->probes));
+  }
+  Table t({"rank", "source", "region", "start", "seconds", "probes", "addresses", "coverage",
+           "rate (pps)", "tool"});
+  for (size_t i = 0; i < res->scans.size() && i < n; ++i) {
+    const Scan& s = res->scans[i];
+    t.AddRow({Count(i + 1), Text(s.src.ToString()), Text(CountryCodeString(s.geo.country)),
+              Text(LocalTime(store, s.start_us)),
+              Fixed(static_cast<double>(s.end_us - s.start_us) / 1e6, 1), Count(s.packets),
+              Count(s.addresses), Percent(s.coverage), Fixed(s.rate_pps, 2),
+              Text(ProbeToolName(s.tool))});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunDos(const Common& c, const std::string& period_text, size_t n) {
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  auto res = FindDosAttacks(store, q->period, q->sel);
+  if (!res.ok()) return Fail(res.status());
+  if (q->format == OutputFormat::kTable) {
+    std::set<IpAddr> victims;
+    for (const DosAttack& a : res->attacks) victims.insert(a.victim);
+    fmt::print(
+        "Period {} — backscatter: {} packets from {} victims ({} ICMP errors quote too little to "
+        "name one); {} attacks on {} victims (≥ 25 packets, ≥ 60 s, ≥ 30 in a minute)\n",
+        q->period.Label(), Thousands(res->backscatter), Thousands(res->victims),
+        Thousands(res->unattributed), Thousands(res->attacks.size()), Thousands(victims.size()));
+  }
+  Table t({"rank", "victim", "region", "start", "end", "minutes", "packets", "peak/min",
+           "attacked ports", "attacker ports", "spoofed addrs", "backscatter"});
+  for (size_t i = 0; i < res->attacks.size() && i < n; ++i) {
+    const DosAttack& a = res->attacks[i];
+    std::string ports;
+    for (size_t k = 0; k < a.attacked_ports.size() && k < 3; ++k) {
+      ports += fmt::format("{}{}", k ? ", " : "", PortKeyToString(a.attacked_ports[k].first));
+    }
+    if (a.attacked_ports.size() > 3) ports += fmt::format(" +{}", a.attacked_ports.size() - 3);
+    std::string kinds;
+    for (size_t k = 1; k < std::size(a.by_kind); ++k) {
+      if (!a.by_kind[k]) continue;
+      kinds += fmt::format("{}{} ×{}", kinds.empty() ? "" : ", ",
+                           BackscatterKindName(static_cast<BackscatterKind>(k)),
+                           Thousands(a.by_kind[k]));
+    }
+    t.AddRow({Count(i + 1), Text(a.victim.ToString()), Text(CountryCodeString(a.geo.country)),
+              Text(LocalTime(store, a.start_us)), Text(LocalTime(store, a.end_us)),
+              Fixed(static_cast<double>(a.end_us - a.start_us) / 60e6, 1), Count(a.packets),
+              Count(a.peak_per_minute), Text(ports.empty() ? "-" : ports), Count(a.attacker_ports),
+              Count(a.spoofed), Text(kinds)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunPayloads(const Common& c, const std::string& period_text, const std::string& port_text,
+                bool templates, size_t n) {
+  PortKey port;
+  if (!ParsePortKey(port_text, &port)) {
+    return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 5060/udp", port_text)));
+  }
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  auto res = GroupPayloads(store, q->period, q->sel, port,
+                           templates ? PayloadGrouping::kTemplate : PayloadGrouping::kIdentical);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {} — {}: {} packets, {} with a payload in {} {} ({} longer than the {} bytes "
+        "kept: grouped by what was kept)\n",
+        q->period.Label(), KeyName(store, nullptr, Dimension::kPort, port, lang),
+        Thousands(res->packets), Thousands(res->with_payload), Thousands(res->groups.size()),
+        templates ? (res->groups.size() == 1 ? "template" : "templates")
+                  : (res->groups.size() == 1 ? "group of identical payloads"
+                                             : "groups of identical payloads"),
+        Thousands(res->truncated), kPayloadPrefix);
+  }
+  Table t({"rank", "digest", "bytes", "variants", "packets", "sources", "addresses", "first",
+           "last", "strings"});
+  for (size_t i = 0; i < res->groups.size() && i < n; ++i) {
+    const PayloadGroup& g = res->groups[i];
+    std::string strings = fmt::format("{}", fmt::join(g.strings, " | "));
+    if (q->format == OutputFormat::kTable && strings.size() > 100) {
+      strings = strings.substr(0, 97) + "...";
+    }
+    t.AddRow({Count(i + 1), Text(fmt::format("{:016x}", g.digest)), Count(g.length),
+              Count(g.variants), Count(g.packets), Count(g.sources), Count(g.destinations),
+              Text(LocalTime(store, g.first_us)), Text(LocalTime(store, g.last_us)),
+              Text(strings)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunOs(const Common& c, const std::string& period_text, const std::string& port_text,
+          const std::string& p0f_path, size_t n) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  auto db = P0fDatabase::Load(p0f_path);
+  if (!db.ok()) return Fail(db.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  auto res = GuessOs(store, q->period, q->sel, *db, *port);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  const bool table = q->format == OutputFormat::kTable;
+  if (table) {
+    fmt::print(
+        "Period {} — {}: {} SYNs from {} sources ({} without a readable fingerprint); p0f "
+        "signatures from {} ({} SYN signatures)\n",
+        q->period.Label(),
+        *port ? KeyName(store, nullptr, Dimension::kPort, **port, lang) : "every port",
+        Thousands(res->syns), Thousands(res->sources.size()), Thousands(res->unreadable), p0f_path,
+        Thousands(db->syn_signatures().size()));
+    Table t({"os", "kind", "sources", "source share", "SYNs", "SYN share"});
+    for (const OsShare& s : res->shares) {
+      t.AddRow({Text(s.os), Text(s.application ? "tool" : (s.os == "unknown" ? "-" : "os")),
+                Count(s.sources), Percent(s.source_share), Count(s.packets),
+                Percent(s.packet_share)});
+    }
+    t.Write(std::cout, q->format);
+    fmt::print("\n");
+  }
+  Table t({"rank", "source", "region", "os", "match", "hops", "SYNs", "agreeing"});
+  for (size_t i = 0; i < res->sources.size() && i < n; ++i) {
+    const SourceOs& s = res->sources[i];
+    t.AddRow({Count(i + 1), Text(s.src.ToString()), Text(CountryCodeString(s.geo.country)),
+              Text(s.os), Text(s.os == "unknown" ? "-" : (s.fuzzy ? "fuzzy" : "exact")),
+              Count(static_cast<uint64_t>(s.distance)), Count(s.syns), Count(s.agreeing)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 struct ReportArgs {
   std::string period;
   std::string format = "html";
@@ -977,6 +1187,41 @@ int main(int argc, char** argv) {
   common(ip, true);
   ip->add_option("address", addr, "IPv4 or IPv6 address")->required();
 
+  std::string port_text;
+  uint64_t min_addresses = 0;
+  int64_t scan_timeout = kScanTimeoutS;
+  auto* scans =
+      app.add_subcommand("scans", "scans (Durumeric et al. 2014): per port, or one port's");
+  common(scans, true);
+  scans->add_option("--period", period, "period")->required();
+  scans->add_option("--port", port_text, "one port, e.g. 23/tcp (default: every port)");
+  scans->add_option("--min-addresses", min_addresses, "N (default: scaled to the sensors' space)");
+  scans->add_option("--timeout", scan_timeout, "inactivity timeout, s")->capture_default_str();
+  scans->add_option("-n,--limit", n, "rows")->capture_default_str();
+
+  auto* dos =
+      app.add_subcommand("dos", "DoS attacks inferred from backscatter (Moore et al. 2006)");
+  common(dos, true);
+  dos->add_option("--period", period, "period")->required();
+  dos->add_option("-n,--limit", n, "rows")->capture_default_str();
+
+  auto* payloads = app.add_subcommand("payloads", "one port's identical payloads, grouped");
+  common(payloads, true);
+  payloads->add_option("--period", period, "period")->required();
+  payloads->add_option("--port", port_text, "the port, e.g. 5060/udp")->required();
+  bool templates = false;
+  payloads->add_flag("--templates", templates,
+                     "group by template (tokens with digits masked), not identical payload");
+  payloads->add_option("-n,--limit", n, "rows")->capture_default_str();
+
+  std::string p0f_path = "/etc/p0f/p0f.fp";
+  auto* os = app.add_subcommand("os", "OS guesses for SYN sources from p0f's signatures");
+  common(os, true);
+  os->add_option("--period", period, "period")->required();
+  os->add_option("--port", port_text, "one port, e.g. 23/tcp (default: every port)");
+  os->add_option("--p0f", p0f_path, "p0f v3 signature file")->capture_default_str();
+  os->add_option("-n,--limit", n, "sources listed")->capture_default_str();
+
   ReportArgs ra;
   auto* rep = app.add_subcommand("report", "a quarterly or monthly report, Japanese or English");
   rep->add_option("--config", c.config_path,
@@ -1074,6 +1319,10 @@ int main(int argc, char** argv) {
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);
   if (ip->parsed()) return RunIp(c, addr);
+  if (os->parsed()) return RunOs(c, period, port_text, p0f_path, n);
+  if (payloads->parsed()) return RunPayloads(c, period, port_text, templates, n);
+  if (dos->parsed()) return RunDos(c, period, n);
+  if (scans->parsed()) return RunScans(c, period, port_text, n, min_addresses, scan_timeout);
   if (rep->parsed()) {
     if (!rep->count("--lang")) c.lang = "ja";
     return RunReport(c, ra);
