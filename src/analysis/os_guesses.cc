@@ -34,7 +34,8 @@ Result<OsResult> GuessOs(const Store& store, const Period& period, const SensorS
   struct Source {
     GeoInfo geo;
     std::map<int, uint64_t> by_label;
-    std::map<int, Guess> guess_of;  // a representative match per label (fuzzy, distance)
+    std::map<int, Guess> guess_of;      // a representative match per label (fuzzy, distance)
+    std::map<PortKey, uint64_t> ports;  // readable SYNs by port
   };
   std::unordered_map<IpAddr, Source, IpAddrHash> sources;
   RETURN_IF_ERROR(
@@ -60,10 +61,12 @@ Result<OsResult> GuessOs(const Store& store, const Period& period, const SensorS
                    Source& s = sources[o.src];
                    if (i < blk.geo.size()) s.geo = blk.geo[i];
                    ++s.by_label[it->second.label];
+                   ++s.ports[PortKeyOf(o)];
                    s.guess_of.try_emplace(it->second.label, it->second);
                  }
                }));
   std::map<std::string, OsShare> shares;
+  std::map<PortKey, std::map<std::string, OsShare>> port_shares;
   uint64_t guessed = 0;
   for (auto& [addr, s] : sources) {
     SourceOs row;
@@ -90,6 +93,13 @@ Result<OsResult> GuessOs(const Store& store, const Period& period, const SensorS
     ++sh.sources;
     sh.packets += row.syns;
     guessed += row.syns;
+    for (const auto& [p, n] : s.ports) {
+      OsShare& ps = port_shares[p][row.os];
+      ps.os = row.os;
+      ps.application = row.application;
+      ++ps.sources;
+      ps.packets += n;
+    }
     res.sources.push_back(std::move(row));
   }
   std::sort(res.sources.begin(), res.sources.end(), [](const SourceOs& a, const SourceOs& b) {
@@ -101,10 +111,31 @@ Result<OsResult> GuessOs(const Store& store, const Period& period, const SensorS
     sh.packet_share = static_cast<double>(sh.packets) / static_cast<double>(guessed);
     res.shares.push_back(sh);
   }
-  std::sort(res.shares.begin(), res.shares.end(), [](const OsShare& a, const OsShare& b) {
+  auto by_sources = [](const OsShare& a, const OsShare& b) {
     if (a.sources != b.sources) return a.sources > b.sources;
     if (a.packets != b.packets) return a.packets > b.packets;
     return a.os < b.os;
+  };
+  std::sort(res.shares.begin(), res.shares.end(), by_sources);
+  for (auto& [p, m] : port_shares) {
+    PortOs po;
+    po.port = p;
+    for (auto& [name, sh] : m) {
+      po.sources += sh.sources;
+      po.packets += sh.packets;
+      po.shares.push_back(sh);
+    }
+    for (OsShare& sh : po.shares) {
+      sh.source_share = static_cast<double>(sh.sources) / static_cast<double>(po.sources);
+      sh.packet_share = static_cast<double>(sh.packets) / static_cast<double>(po.packets);
+    }
+    std::sort(po.shares.begin(), po.shares.end(), by_sources);
+    res.ports.push_back(std::move(po));
+  }
+  std::sort(res.ports.begin(), res.ports.end(), [](const PortOs& a, const PortOs& b) {
+    if (a.sources != b.sources) return a.sources > b.sources;
+    if (a.packets != b.packets) return a.packets > b.packets;
+    return a.port < b.port;
   });
   return res;
 }

@@ -41,11 +41,20 @@ struct OsShare {
   double source_share = 0, packet_share = 0;  // of the sources and SYNs guessed
 };
 
+// One port's sources by their guess: each source counted once per port it sent SYNs to, with its
+// own (whole-period) guess; packets are its SYNs to that port.
+struct PortOs {
+  PortKey port = 0;
+  uint64_t sources = 0, packets = 0;
+  std::vector<OsShare> shares;  // by sources, most first (then packets, name)
+};
+
 struct OsResult {
   uint64_t syns = 0;              // SYNs read (on the port, when one was given)
   uint64_t unreadable = 0;        // of them, without a readable fingerprint
   std::vector<SourceOs> sources;  // by SYNs, most first (then address)
   std::vector<OsShare> shares;    // by sources, most first (then packets, name)
+  std::vector<PortOs> ports;      // by sources, most first (then packets, port)
 };
 
 Result<OsResult> GuessOs(const Store& store, const Period& period, const SensorSelection& filter,

@@ -737,6 +737,22 @@ int RunOs(const Common& c, const std::string& period_text, const std::string& po
     }
     t.Write(std::cout, q->format);
     fmt::print("\n");
+    if (!*port) {
+      // Every port: each port's sources by guess, the three largest shares.
+      Table pt({"port", "sources", "SYNs", "guesses (share of the port's sources)"});
+      for (size_t i = 0; i < res->ports.size() && i < n; ++i) {
+        const PortOs& p = res->ports[i];
+        std::string guesses;
+        for (size_t k = 0; k < p.shares.size() && k < 3; ++k) {
+          guesses += fmt::format("{}{} {}", k ? ", " : "", p.shares[k].os,
+                                 Percent(p.shares[k].source_share).text);
+        }
+        pt.AddRow({Text(KeyName(store, nullptr, Dimension::kPort, p.port, lang)), Count(p.sources),
+                   Count(p.packets), Text(guesses)});
+      }
+      pt.Write(std::cout, q->format);
+      fmt::print("\n");
+    }
   }
   Table t({"rank", "source", "region", "os", "match", "hops", "SYNs", "agreeing"});
   for (size_t i = 0; i < res->sources.size() && i < n; ++i) {

@@ -12,6 +12,7 @@
 
 #include "enrich/p0f.h"
 #include "ingest/ingest.h"
+#include "row_test_support.h"
 #include "test_support.h"
 
 namespace teiten {
@@ -229,6 +230,66 @@ TEST(OsGuessTest, AgreesWithP0fOnRealCaptures) {
     agree += it->second == majority;
   }
   EXPECT_EQ(agree, want.size());
+}
+
+// Shares per port, counted by hand: A (a Linux 3.11+ SYN, as LinuxSyn) to 22 and 80, B (Nmap's
+// SYN scan) to 22 only, C (window 1234, no options: no signature) to 80 only.
+class OsPortsTest : public row_testing::RowStoreTest {};
+TEST_F(OsPortsTest, SharesPerPort) {
+  if (!std::filesystem::exists(kDebianFp)) GTEST_SKIP() << kDebianFp << " absent";
+  using row_testing::Raw;
+  const std::vector<uint8_t> linux_opts = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1,
+                                           2, 3, 0,    0,    0, 0, 1, 3,  3, 7};
+  std::vector<Raw> v;
+  for (uint16_t port : {22, 80}) {
+    v.push_back({.src = 0x0A000001,
+                 .dport = port,
+                 .seq = 99,
+                 .window = 29200,
+                 .ttl = 57,
+                 .options = linux_opts});
+  }
+  for (int i = 0; i < 3; ++i) {
+    v.push_back({.src = 0x0A000002,
+                 .dst = row_testing::kNet + static_cast<uint32_t>(i),
+                 .dport = 22,
+                 .window = 1024,
+                 .ttl = 41,
+                 .options = {2, 4, 0x05, 0xb4}});
+  }
+  v.push_back({.src = 0x0A000003, .dport = 80, .window = 1234});
+  const Store& s = Build(v);
+  auto db = P0fDatabase::Load(kDebianFp);
+  ASSERT_TRUE(db.ok());
+  auto r = GuessOs(s, *ParsePeriod("2018-08-12"), {}, *db, std::nullopt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->syns, 6u);
+  ASSERT_EQ(r->sources.size(), 3u);
+  EXPECT_EQ(r->sources[0].os, "NMap SYN scan");  // 3 SYNs
+  EXPECT_EQ(r->sources[0].distance, 64 - 41);
+  ASSERT_EQ(r->ports.size(), 2u);
+  for (const PortOs& p : r->ports) {
+    EXPECT_EQ(p.sources, 2u);
+    ASSERT_EQ(p.shares.size(), 2u);
+    std::map<std::string, uint64_t> by_os;
+    for (const OsShare& sh : p.shares) {
+      by_os[sh.os] = sh.packets;
+      EXPECT_DOUBLE_EQ(sh.source_share, 0.5);
+    }
+    if (p.port == MakePortKey(6, 22)) {
+      EXPECT_EQ(by_os, (std::map<std::string, uint64_t>{{"Linux 3.11 and newer", 1},
+                                                        {"NMap SYN scan", 3}}));
+    } else {
+      EXPECT_EQ(p.port, MakePortKey(6, 80));
+      EXPECT_EQ(by_os,
+                (std::map<std::string, uint64_t>{{"Linux 3.11 and newer", 1}, {"unknown", 1}}));
+    }
+  }
+  // One port only.
+  auto only = GuessOs(s, *ParsePeriod("2018-08-12"), {}, *db, MakePortKey(6, 80));
+  ASSERT_TRUE(only.ok());
+  EXPECT_EQ(only->syns, 2u);
+  EXPECT_EQ(only->sources.size(), 2u);
 }
 
 }  // namespace

@@ -10,3 +10,4 @@ endforeach()
 # OS guesses: p0f's signature file (Debian's /etc/p0f/p0f.fp) and p0f itself as the reference.
 teiten_test(os_guesses_test os_guesses_test.cc)
 target_link_libraries(os_guesses_test PRIVATE teiten_ingest teiten_analysis)
+target_compile_options(os_guesses_test PRIVATE -Wno-missing-field-initializers)
