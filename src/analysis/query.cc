@@ -659,6 +659,58 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   return h;
 }
 
+Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn) {
+  columns |= col::kSrc;
+  DecodedBlock blk;
+  // (segment, block) pairs already read: a block is passed once even if two visits name it.
+  std::set<std::pair<uint64_t, uint32_t>> done;
+  auto read = [&](const SegmentReader& reader, uint64_t seg, uint32_t b) -> Status {
+    if (!done.insert({seg, b}).second) return OkStatus();
+    RETURN_IF_ERROR(reader.ReadBlock(b, columns, &blk));
+    for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+      if (blk.batch.rows[i].src == addr) fn(blk, i);
+    }
+    return OkStatus();
+  };
+  std::set<uint64_t> unindexed;
+  for (const auto& in : store.manifest().inputs) {
+    if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
+    for (uint64_t index_id : in.Indexes()) {
+      ASSIGN_OR_RETURN(auto idx, store.OpenIndex(index_id));
+      SourceSummary sum;
+      ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
+      if (!seen) continue;
+      std::unique_ptr<SegmentReader> reader;
+      uint64_t open_id = 0;
+      for (const Visit& v : sum.visits) {
+        if (v.day < store.manifest().segments_from) continue;  // dropped by retention
+        if (!reader || open_id != v.first.segment) {
+          ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
+          open_id = v.first.segment;
+        }
+        if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
+          return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", index_id,
+                                      v.first.segment, v.first.block + v.blocks - 1));
+        }
+        for (uint32_t b = 0; b < v.blocks; ++b) {
+          RETURN_IF_ERROR(read(*reader, v.first.segment, v.first.block + b));
+        }
+      }
+    }
+  }
+  for (const auto& seg : store.manifest().segments) {
+    if (!unindexed.count(seg.id)) continue;
+    ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
+    const auto& blocks = reader->blocks();
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
+      RETURN_IF_ERROR(read(*reader, seg.id, static_cast<uint32_t>(b)));
+    }
+  }
+  return OkStatus();
+}
+
 namespace {
 
 std::vector<SourceCount> FirstN(std::vector<SourceCount> all, size_t n) {

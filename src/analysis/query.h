@@ -152,4 +152,11 @@ Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey por
 Status ScanRows(const Store& store, const Period& period, const SensorSelection& filter,
                 uint32_t columns, const std::function<void(const DecodedBlock&)>& fn);
 
+// Every stored row of one source: calls `fn(block, i)` for each row i of a decoded block whose
+// source is `addr`, exactly once per row. Reads only the blocks its source-index entries name
+// (and, for inputs without an index, the blocks whose source range holds it), with `columns`
+// (col::kSrc is always added). Rows of days dropped by retention are gone.
+Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn);
+
 }  // namespace teiten

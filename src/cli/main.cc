@@ -24,6 +24,7 @@
 #include "analysis/query.h"
 #include "analysis/scans.h"
 #include "analysis/sensor_health.h"
+#include "analysis/tools.h"
 #include "cli/table.h"
 #include "daemon/collector.h"
 #include "daemon/sensor_daemon.h"
@@ -319,7 +320,77 @@ Result<QueryContext> PrepareQuery(const Common& c, const std::string& period_tex
   return q;
 }
 
-int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n) {
+void WarnIfRetained(const Store& store, const Period& period);
+Result<std::optional<PortKey>> OptionalPort(const std::string& text);
+
+// The research-scanner list: a file the user names, or the one shipped in the binary.
+Result<ResearchNetworks> LoadResearch(const std::string& path) {
+  if (path.empty()) return ResearchNetworks::Shipped();
+  return ResearchNetworks::Load(path);
+}
+
+std::string TagEvidence(const SourceTags& t) {
+  std::string out;
+  for (size_t i = 0; i < kTagCount; ++i) {
+    if (t.evidence[i] == 0 || static_cast<Tag>(i) == Tag::kResearch) continue;
+    out += fmt::format("{}{} {} of {}{}", out.empty() ? "" : ", ", TagName(static_cast<Tag>(i)),
+                       Thousands(t.evidence[i]),
+                       Thousands(TagRules()[i].of_probes ? t.probes : t.packets),
+                       TagRules()[i].of_probes ? " SYN probes" : " packets");
+  }
+  return out;
+}
+
+int RunTopTools(const Common& c, const std::string& period_text, size_t n,
+                const std::string& port_text, const std::string& research_path) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  auto research = LoadResearch(research_path);
+  if (!research.ok()) return Fail(research.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  auto res = TopTools(store, q->period, q->sel, *port, &*research);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {}{} — {} sources, {} packets; a source is tagged when its packets agree "
+        "(docs/FINGERPRINTS.md)\n",
+        q->period.Label(),
+        *port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "",
+        Thousands(res->sources), Thousands(res->packets));
+  }
+  Table t({ja ? "タグ" : "tag", ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share",
+           ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+           ja ? "主な宛先ポート" : "busiest ports"});
+  for (size_t i = 0; i < res->rows.size() && i < n + 1; ++i) {
+    const ToolRow& r = res->rows[i];
+    std::vector<std::pair<uint64_t, PortKey>> by;
+    for (const auto& [k, v] : r.ports) by.push_back({v, k});
+    std::sort(by.rbegin(), by.rend());
+    std::string ports;
+    for (const auto& [v, k] : by) {
+      ports += fmt::format("{}{}", ports.empty() ? "" : ", ",
+                           KeyName(store, nullptr, Dimension::kPort, k, lang));
+    }
+    t.AddRow({Text(TagName(r.tag)), Count(r.sources), Percent(r.source_share), Count(r.packets),
+              Percent(r.packet_share), Text(ports)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
+           const std::string& port_text, const std::string& research_path) {
+  if (what == "tools" || what == "tags") {
+    return RunTopTools(c, period_text, n, port_text, research_path);
+  }
+  if (!port_text.empty() || !research_path.empty()) {
+    return Fail(InvalidArgument("--port and --research go with `teiten top tools`"));
+  }
   Dimension dim;
   if (what == "ports")
     dim = Dimension::kPort;
@@ -330,8 +401,8 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   else if (what == "sensors")
     dim = Dimension::kSensor;
   else
-    return Fail(
-        InvalidArgument(fmt::format("top '{}': expected ports, countries, asns or sensors", what)));
+    return Fail(InvalidArgument(
+        fmt::format("top '{}': expected ports, countries, asns, sensors or tools", what)));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
@@ -435,6 +506,20 @@ int RunIp(const Common& c, const std::string& addr_text) {
   t.AddRow({Text("sensors"), Text(sensors)});
   t.AddRow({Text("days_seen"), Text(days)});
   t.AddRow({Text("ttl"), Text(ttls)});
+  // Tool tags from the source's own rows (the blocks its index entries name).
+  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped()); tags.ok()) {
+    std::string verdict;
+    for (size_t i = 0; i < kTagCount; ++i) {
+      if (tags->Has(static_cast<Tag>(i))) {
+        verdict += fmt::format("{}{}", verdict.empty() ? "" : ", ", TagName(static_cast<Tag>(i)));
+      }
+    }
+    if (tags->research) verdict += fmt::format(" ({})", tags->research->organisation);
+    t.AddRow({Text("tags"), Text(verdict.empty() ? "-" : verdict)});
+    t.AddRow({Text("tag_evidence"), Text(TagEvidence(*tags))});
+  } else {
+    std::cerr << "teiten: tags: " << tags.status().ToString() << "\n";
+  }
   t.Write(std::cout, *f);
   return 0;
 }
@@ -1176,7 +1261,11 @@ int main(int argc, char** argv) {
   size_t n = 10;
   auto* top = app.add_subcommand("top", "top ports, countries, ASNs or sensors for a period");
   common(top, true);
-  top->add_option("what", what, "ports | countries | asns | sensors")->required();
+  top->add_option("what", what, "ports | countries | asns | sensors | tools")->required();
+  std::string top_port, research_path;
+  top->add_option("--port", top_port, "tools: only this port's packets, e.g. 23/tcp");
+  top->add_option("--research", research_path,
+                  "tools: research scanners' networks (default: data/research_scanners.txt)");
   top->add_option("--period", period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
       ->required();
   top->add_option("-n,--limit", n, "rows")->capture_default_str();
@@ -1330,7 +1419,7 @@ int main(int argc, char** argv) {
   if (forget->parsed()) return RunForget(c, forget_input);
   if (retain->parsed()) return RunRetain(c, keep_days, retain_before);
   if (ingest->parsed()) return RunIngest(c, sensor_id, files);
-  if (top->parsed()) return RunTop(c, what, period, n);
+  if (top->parsed()) return RunTop(c, what, period, n, top_port, research_path);
   if (series->parsed())
     return RunSeries(c, period, gran, ports, countries, sensor_series, by_country, n);
   if (summary->parsed()) return RunSummary(c, period, n);

@@ -194,6 +194,27 @@ for src, c in want.items():
     print(f"ok: {src}: {guess} (p0f and teiten)")
 PY
 
+step "tool tags: teiten top tools and teiten ip"
+"$BIN" top tools --config "$W/t.toml" --period "$PERIOD" | tee "$W/tools.txt"
+# Every source of the capture, with the tags its traffic must get: the scanners by their own
+# packets, the victim by its replies, the kernel's connects none.
+for spec in "10.76.0.1 nmap,sipvicious" "10.76.0.11 masscan" "10.76.0.12 zmap" "10.76.0.21 -" \
+  "10.79.0.2 backscatter"; do
+  set -- $spec
+  "$BIN" ip --config "$W/t.toml" "$1" --format json >"$W/ip-$1.json"
+  python3 - "$W/ip-$1.json" "$1" "$2" <<'PY' || fail "tags of $spec"
+import json, sys
+rows = {r["field"]: r["value"] for r in json.load(open(sys.argv[1]))}
+got = rows["tags"].replace(" ", "")
+assert got == sys.argv[3], f"{sys.argv[2]}: tags {got!r}, want {sys.argv[3]!r} (evidence: {rows['tag_evidence']})"
+print(f"ok: {sys.argv[2]}: {rows['tags']} ({rows['tag_evidence'] or 'no evidence'})")
+PY
+done
+# Every source the darknet saw is one of those five: precision and recall are over all of them.
+n=$(tshark -r "$W/dk0.pcap" -T fields -e ip.src 2>/dev/null | sort -u | wc -l)
+nv=$(tshark -r "$W/dv0.pcap" -T fields -e ip.src 2>/dev/null | sort -u | wc -l)
+echo "sources in the captures: $n (scanners), $nv (victim)"
+
 step "teiten dos"
 "$BIN" dos --config "$W/t.toml" --period "$PERIOD" | tee "$W/dos.txt"
 "$BIN" dos --config "$W/t.toml" --period "$PERIOD" --format json >"$W/dos.json"

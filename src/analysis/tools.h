@@ -1,0 +1,127 @@
+// Tool tags (SPEC E5, issue 12 points 1–2): which tool or kind of sender is behind a source.
+//
+// Each packet carries *evidence* of a tag when a header field or its payload is what that tool
+// writes (the rules in TagRules(), documented with their sources in docs/FINGERPRINTS.md). A
+// 16-bit match happens by chance once in 65,536 packets, so a source gets a tag — the *verdict* —
+// only when at least `min_packets` of its packets in the period carry the evidence and they are
+// at least `min_share` of its packets (or of its TCP SYN probes, for the scanners' rules). The
+// research-scanner tag comes from a user-edited list of networks instead.
+//
+// Tags are computed from the stored observations through the query interface (ScanRows,
+// ScanSourceRows), so a changed rule applies to everything already stored. The cost is a scan
+// of the period's rows (the demo's quarter of 3 M packets: about a second); keeping tags in the
+// rollups is the next step (docs/FINGERPRINTS.md).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/period.h"
+#include "analysis/query.h"
+#include "common/ip.h"
+#include "common/observation.h"
+#include "common/status.h"
+#include "enrich/geo.h"
+#include "store/store.h"
+
+namespace teiten {
+
+enum class Tag : uint8_t {
+  kMirai,
+  kZmap,
+  kMasscan,
+  kNmap,
+  kSipvicious,
+  kBackscatter,
+  kResearch,
+  kCount
+};
+inline constexpr size_t kTagCount = static_cast<size_t>(Tag::kCount);
+const char* TagName(Tag t);  // "mirai", "zmap", "masscan", "nmap", "sipvicious", …
+// Parses a tag name as TagName writes it (case-insensitive); false for anything else.
+bool ParseTag(std::string_view text, Tag* out);
+
+struct TagRule {
+  Tag tag;
+  uint64_t min_packets;  // packets with the evidence, at least
+  double min_share;      // of the source's packets (its TCP SYN probes for the scanners' rules)
+  bool of_probes;        // min_share is of TCP SYN probes rather than of all packets
+  const char* evidence;  // what a packet must show, in words
+};
+// One rule per tag, in Tag order (kResearch's evidence is membership of the list).
+const std::array<TagRule, kTagCount>& TagRules();
+
+// Evidence bits (1 << Tag) of one packet. `options` and `payload` are its kept TCP options and
+// payload prefix.
+uint32_t PacketEvidence(const Observation& o, std::string_view options, std::string_view payload);
+// True for a TCP SYN without ACK or RST: what the scanners' rules count shares against.
+bool IsTcpSynProbe(const Observation& o);
+
+// Networks of known research scanners (Censys, university surveys…), from a text file: one
+// "PREFIX  ORGANISATION  SOURCE" per line (whitespace between; ORGANISATION without spaces;
+// SOURCE the rest of the line, where the entry comes from), '#' starts a comment. Hostile input:
+// a bad line is an error naming the file and line.
+class ResearchNetworks {
+ public:
+  struct Entry {
+    Prefix prefix;
+    std::string organisation;
+    std::string source;
+  };
+  static Result<ResearchNetworks> Load(const std::string& path);
+  static Result<ResearchNetworks> Parse(std::string_view text, const std::string& name);
+  // The list shipped in data/research_scanners.txt (compiled in; checked by the tests).
+  static const ResearchNetworks& Shipped();
+  // The organisation whose network holds `a`, or nullptr.
+  const Entry* Find(const IpAddr& a) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+// One source's evidence over a selection of rows.
+struct SourceTags {
+  IpAddr src;
+  GeoInfo geo;
+  uint64_t packets = 0;
+  uint64_t probes = 0;                            // TCP SYN probes among them
+  std::array<uint64_t, kTagCount> evidence = {};  // packets with each tag's evidence
+  uint32_t verdict = 0;                           // 1 << Tag for each tag the rules give it
+  const ResearchNetworks::Entry* research = nullptr;
+  bool Has(Tag t) const { return verdict & (1u << static_cast<unsigned>(t)); }
+};
+// Applies the rules (and the research list, may be null) to a source's counts: sets `verdict`.
+void Judge(SourceTags* s, const ResearchNetworks* research);
+
+// The tags of one source over everything stored, read through its source-index entries.
+Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
+                             const ResearchNetworks* research);
+
+struct ToolRow {
+  Tag tag = Tag::kCount;              // kCount: the untagged sources
+  uint64_t sources = 0;               // with the verdict (and, with a port, packets on it)
+  uint64_t packets = 0;               // their packets (on the port, with one)
+  double source_share = 0;            // of the selection's sources
+  double packet_share = 0;            // of the selection's packets
+  std::map<PortKey, uint64_t> ports;  // their packets by port (the five busiest kept)
+};
+struct ToolsResult {
+  Period period;
+  std::optional<PortKey> port;
+  uint64_t sources = 0, packets = 0;  // of the selection (on the port, with one)
+  std::vector<ToolRow> rows;          // by sources, most first; the untagged last
+};
+// Tags every source of the period (verdicts over all its packets of the period at the selected
+// sensors) and counts, per tag, the sources and packets — on `port` only, when given. Memory:
+// one record per distinct source of the period.
+Result<ToolsResult> TopTools(const Store& store, const Period& period,
+                             const SensorSelection& filter, std::optional<PortKey> port,
+                             const ResearchNetworks* research);
+
+}  // namespace teiten
