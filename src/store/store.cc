@@ -966,6 +966,14 @@ Status Store::Transaction::Publish() {
     for (auto& f : ManifestFiles(store_->manifest_)) {
       if (!kept.count(f) && listed.insert(f).second) next_.garbage.push_back(std::move(f));
     }
+    // Files this transaction wrote and replaced itself (a merge whose result was merged again
+    // in a later round, a fold's intermediate): no manifest ever named them.
+    const std::string prefix = (fs::path(store_->dir_) / "").string();
+    for (const std::string& path : written_) {
+      if (path.rfind(prefix, 0) != 0) continue;
+      std::string rel = path.substr(prefix.size());
+      if (!kept.count(rel) && listed.insert(rel).second) next_.garbage.push_back(std::move(rel));
+    }
   }
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "rollup").string()));
