@@ -128,6 +128,30 @@ size_t HingeChangePoint(const std::vector<double>& v, size_t min_after) {
   return best_t;
 }
 
+size_t StepChangePoint(const std::vector<double>& v, size_t min_seg) {
+  const size_t n = v.size();
+  if (min_seg == 0 || n < 2 * min_seg) return 0;
+  double best = 0;
+  size_t best_k = 0;
+  for (size_t k = min_seg; k + min_seg <= n; ++k) {
+    std::vector<double> a(v.begin(), v.begin() + static_cast<ptrdiff_t>(k));
+    std::vector<double> b(v.begin() + static_cast<ptrdiff_t>(k), v.end());
+    double ma = Median(a), mb = Median(b);
+    // Spread of the residuals around each side's own median, floored at Poisson noise.
+    std::vector<double> res;
+    for (double x : a) res.push_back(x - ma);
+    for (double x : b) res.push_back(x - mb);
+    double sigma = std::max({1.4826 * Mad(res), std::sqrt(std::max(ma, mb)), 1.0});
+    double z = std::fabs(mb - ma) / (sigma * std::sqrt(1.0 / static_cast<double>(a.size()) +
+                                                       1.0 / static_cast<double>(b.size())));
+    if (z > best) {
+      best = z;
+      best_k = k;
+    }
+  }
+  return best >= kStepZ ? best_k : 0;
+}
+
 }  // namespace findings_stats
 
 namespace {
@@ -136,7 +160,11 @@ using findings_stats::HingeChangePoint;
 using findings_stats::Mad;
 using findings_stats::MannKendallZ;
 using findings_stats::Median;
+using findings_stats::StepChangePoint;
 using findings_stats::TheilSenSlope;
+
+// The fewest days on each side of a step in level before a rise's bend.
+constexpr size_t kStepMinDays = 7;
 
 // Days a spike's baseline looks back over.
 constexpr int kSpikeLookback = 14;
@@ -287,13 +315,28 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   size_t min_after = static_cast<size_t>(std::max(o.rise_min_days, 3));
   size_t t = HingeChangePoint(y, min_after);
   if (t == 0) return r;
+  // A small step up before the bend (a phase or quarter boundary: every port a few per cent
+  // busier) makes the flat part of the hinge a compromise between two levels, and the bend
+  // slides back towards the step. The rise is measured against the latest level: refit from the
+  // step on. Bounded to one refit, each one on fewer days.
+  size_t regime = 0;
+  if (size_t k = StepChangePoint(
+          std::vector<double>(y.begin(), y.begin() + static_cast<ptrdiff_t>(t)), kStepMinDays);
+      k > 0) {
+    std::vector<double> rest(y.begin() + static_cast<ptrdiff_t>(k), y.end());
+    if (size_t t2 = HingeChangePoint(rest, min_after); t2 > 0) {
+      regime = k;
+      t = k + t2;
+    }
+  }
   // The hinge dates the bend of the best fit, which day-to-day noise in the flat part can pull a
   // few days early. The rise begins where the series last rose above the level of the days
   // before the bend (median + ½σ̂) and stayed above it: at least `min_after` days to the end
   // (by chance, for a flat series, 0.31^7 ≈ 3·10⁻⁴).
   {
-    size_t b0 =
-        t > static_cast<size_t>(o.baseline_days) ? t - static_cast<size_t>(o.baseline_days) : 0;
+    size_t b0 = std::max(regime, t > static_cast<size_t>(o.baseline_days)
+                                     ? t - static_cast<size_t>(o.baseline_days)
+                                     : 0);
     std::vector<double> pre(y.begin() + static_cast<ptrdiff_t>(b0),
                             y.begin() + static_cast<ptrdiff_t>(t));
     double m = Median(pre);
@@ -305,11 +348,11 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   }
   if (idx[t] < static_cast<size_t>(w.p0)) return r;  // began before the period
   std::vector<double> after(y.begin() + static_cast<ptrdiff_t>(t), y.end());
-  std::vector<double> before(
-      y.begin() + static_cast<ptrdiff_t>(t > static_cast<size_t>(o.baseline_days)
-                                             ? t - static_cast<size_t>(o.baseline_days)
-                                             : 0),
-      y.begin() + static_cast<ptrdiff_t>(t));
+  std::vector<double> before(y.begin() + static_cast<ptrdiff_t>(std::max(
+                                             regime, t > static_cast<size_t>(o.baseline_days)
+                                                         ? t - static_cast<size_t>(o.baseline_days)
+                                                         : 0)),
+                             y.begin() + static_cast<ptrdiff_t>(t));
   std::vector<double> tail(
       after.end() - static_cast<ptrdiff_t>(std::min<size_t>(kTailDays, after.size())), after.end());
   r.t0 = idx[t];
@@ -468,6 +511,16 @@ struct Detector {
     return Median(std::move(t));
   }
 
+  // The port had no packets on most days with data before window index `i` (a stray probe from
+  // a random-port scanner now and then aside): the median of up to baseline_days days is 0.
+  bool ZeroBefore(const std::vector<double>& pk, size_t i) const {
+    std::vector<double> b;
+    for (size_t j = i; j-- > 0 && b.size() < static_cast<size_t>(o.baseline_days);) {
+      if (w.ok[j]) b.push_back(pk[j]);
+    }
+    return !b.empty() && Median(std::move(b)) == 0;
+  }
+
   // A rise fact: before = medians of the days before its start, after = medians of the last
   // week; ratio, slope and Z of the series the rise was found on.
   FindingFact RiseFact(const Daily& d, const RiseResult& r) {
@@ -494,6 +547,8 @@ struct Detector {
     ft.source_slope = ys.size() > 1 ? TheilSenSlope(ys) : (r.on_packets ? 0 : r.slope);
     ft.packet_slope = yp.size() > 1 ? TheilSenSlope(yp) : (r.on_packets ? r.slope : 0);
     ft.score = ExcessShare(d, r.t0, w.size() - 1, ft.packets_before);
+    ft.from_zero = ZeroBefore(d.pk, r.t0);
+    if (ft.from_zero) ft.packets_before = ft.sources_before = 0;
     return ft;
   }
 
@@ -521,7 +576,9 @@ struct Detector {
       // a ramp that crossed the spike threshold is not abrupt and stays in the fit).
       size_t from = 0;
       for (const Episode& e : eps) {
-        if (e.shift && e.abrupt) from = e.first;
+        // A port appearing from nothing is not a step onto a new level: its zeros before are
+        // the baseline that dates its first day ("appeared on").
+        if (e.shift && e.abrupt && !ZeroBefore(d.pk, e.first)) from = e.first;
         if (e.ongoing) continue;
         for (size_t j = e.first; j <= e.last; ++j) skip[j] = true;
       }
@@ -545,6 +602,7 @@ struct Detector {
         ft.level_shift = e.shift;
         Numbers(d, e.first, e.last, &ft);
         ft.packets_before = base[e.first];
+        ft.from_zero = e.shift && ZeroBefore(d.pk, e.first);
         ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
         ft.score = ExcessShare(d, e.first, e.last, ft.packets_before);
         f.facts.push_back(ft);
@@ -572,6 +630,7 @@ struct Detector {
         }
         size_t a = static_cast<size_t>(ft.first_day - w.first);
         Numbers(d, a, w.size() - 1, &ft);
+        ft.from_zero = ZeroBefore(d.pk, a);
         ft.ratio = before > 0 ? now / before : 0;
         ft.score = now - before;
         f.facts.push_back(ft);
@@ -618,7 +677,11 @@ struct Detector {
     s->last_seen_us = h.last_us;
     s->total_packets = h.packets;
     s->days_seen = static_cast<int>(h.days.size());
-    s->sensors_seen = static_cast<int>(h.sensors.size());
+    // The sensors are counted within the selection (a group report's "seen by N sensors" is of
+    // the group's); SourceHistory's other numbers are of the whole store (SourceEvidence says so).
+    s->sensors_seen = 0;
+    for (const auto& [sensor, n] : h.sensors) s->sensors_seen += filter.Allows(sensor);
+    s->sensors_seen_all = static_cast<int>(h.sensors.size());
     std::vector<ProbedPort> ps;
     for (const auto& [p, n] : h.ports) {
       if (p != port) ps.push_back({p, n});
@@ -702,6 +765,7 @@ struct Detector {
     struct Member {
       size_t i;
       int32_t start;
+      bool from_zero;
       std::unordered_set<IpAddr, IpAddrHash> src;
       std::vector<std::set<PortKey>> probed;  // the busiest sources' ports, from their history
     };
@@ -713,7 +777,7 @@ struct Detector {
         bool lasting = ft.kind == FindingKind::kRise ||
                        (ft.kind == FindingKind::kSpike && ft.last_day == kNoDay);
         if (!lasting) continue;
-        Member m{i, ft.first_day, {}};
+        Member m{i, ft.first_day, ft.from_zero, {}, {}};
         ASSIGN_OR_RETURN(std::vector<SourceCount> top,
                          TopSources(store, f.port, DaysPeriod(ft.first_day, period.end_day), filter,
                                     kTogetherSources));
@@ -774,8 +838,17 @@ struct Detector {
       ft.first_day = ms[g[0]].start;
       ft.last_day = kNoDay;
       double score = 0;
+      // The move began when its ports did; a port that had no packets before cannot have been
+      // part of it earlier, so the first such port pins the start (the others' noisy baselines
+      // may date them days early).
+      bool pinned = false;
       for (size_t m : g) {
-        ft.first_day = std::min(ft.first_day, ms[m].start);
+        if (!ms[m].from_zero) continue;
+        ft.first_day = pinned ? std::min(ft.first_day, ms[m].start) : ms[m].start;
+        pinned = ft.from_zero = true;
+      }
+      for (size_t m : g) {
+        if (!pinned) ft.first_day = std::min(ft.first_day, ms[m].start);
         score += score_of(m);
         Finding& other = (*fs)[ms[m].i];
         if (m != g[0]) {
