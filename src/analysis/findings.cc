@@ -340,9 +340,15 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
     std::vector<double> pre(y.begin() + static_cast<ptrdiff_t>(b0),
                             y.begin() + static_cast<ptrdiff_t>(t));
     double m = Median(pre);
-    double level = m + 0.5 * std::max({1.4826 * Mad(pre), std::sqrt(m), 1.0});
+    const double sigma = std::max({1.4826 * Mad(pre), std::sqrt(m), 1.0});
+    double level = m + 0.5 * sigma;
     size_t s = y.size();
     for (size_t k = y.size(); k-- > t && y[k] > level;) s = k;
+    // Ordinary days sit above that margin one time in three, so a run of them just before the
+    // real start would be taken in (2–3 days early): the start is the first day of the run that
+    // is clearly above the old level (2σ̂, by chance one day in 40).
+    const double clear = m + 2 * sigma;
+    while (s + min_after < y.size() && y[s] <= clear) ++s;
     if (s + min_after > y.size()) return r;
     t = s;
   }

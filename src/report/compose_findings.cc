@@ -486,6 +486,16 @@ std::string FindingOverviewSentence(const Composer& c, size_t i) {
                                 DayText(f.first_day, lang))
                   : fmt::format("Packets to {} appeared on {} and have been rising since.", s,
                                 DayText(f.first_day, lang));
+      } else if (f.first_day != kNoDay && f.kind == FindingKind::kRise &&
+                 !f.facts.front().on_packets) {
+        // The section measures distinct sources: so does the overview.
+        head =
+            ja ? fmt::format("{} 宛のパケットの送信元 IP アドレス数が、{}以降増加傾向にあります。",
+                             s, DayText(f.first_day, lang))
+               : fmt::format(
+                     "The distinct sources sending packets to {} have been rising "
+                     "since {}.",
+                     s, DayText(f.first_day, lang));
       } else if (f.first_day != kNoDay) {
         head = ja ? fmt::format("{} 宛のパケットが、{}以降増加傾向にあります。", s,
                                 DayText(f.first_day, lang))
@@ -586,11 +596,14 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
                     : fmt::format("Daily packets to {}", PortList(f, lang)))
               : (ja ? fmt::format("{}からのパケット数の推移", Subject(f, lang))
                     : fmt::format("Daily packets from {}", Subject(f, lang)));
+      // Introduced as what it plots: a region going silent is drawn by its sources.
+      const bool plots_sources = f.kind == FindingKind::kRegionSilent;
       doc.Paragraph(
-          ja ? fmt::format("{}のパケット数の推移を {} に示します。",
+          ja ? fmt::format("{}の{}の推移を {} に示します。",
                            f.has_port ? Subject(f, lang) + " 宛" : Subject(f, lang) + "から",
-                           c->Ref(label))
-             : fmt::format("{} shows it day by day.", label));
+                           plots_sources ? "送信元 IP アドレス数" : "パケット数", c->Ref(label))
+             : fmt::format("{} shows its {} day by day.", label,
+                           plots_sources ? "distinct sources" : "packets"));
       fig.label = c->NextFigureLabel();
       fig.id = fmt::format("figure-finding-{}", i + 1);
       fig.caption = what;

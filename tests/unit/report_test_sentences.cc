@@ -3,10 +3,12 @@
 // version, tables and findings against the queries). Scenarios: tests/unit/scenarios/dating.toml
 // (boundary step, noise days, ports from zero; groups east and west of two sensors each) and the
 // shipped small one (its 9600/TCP research scanner, for a group's sensor counts).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "analysis/findings.h"
 #include "analysis/query.h"
@@ -228,6 +230,75 @@ TEST_F(ReportSentences, GroupReportCountsTheGroupsSensors) {
       EXPECT_NE(ja.find("対象センサー 1 台のうち 1 台で観測されました"), std::string::npos) << ja;
       EXPECT_EQ(en.find("by 2 sensors"), std::string::npos) << en;
     }
+  }
+}
+
+// The overview names the regions that entered the top 5 and those that left it (the dating
+// scenario's February has Brazil and Korea in it, March the Netherlands and Ukraine), by the
+// ranks Top gives for both periods; equal sensor counts are "unchanged"; both tables word the
+// previous rank alike; a rise measured on sources is introduced as one, in both languages.
+TEST_F(ReportSentences, OverviewNamesEntriesExitsAndTheMeasure) {
+  testing::ScenarioStore s = Fixture(Dating());
+  ASSERT_FALSE(s.store_dir.empty());
+  auto store = Store::Open(s.store_dir, {});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Period q = DaysPeriod(TimeZone::DaysFromCivil(2019, 3, 1), TimeZone::DaysFromCivil(2019, 4, 12));
+  auto now = Top(**store, Dimension::kCountry, q, {}, 5);
+  ASSERT_TRUE(now.ok());
+  auto before = Top(**store, Dimension::kCountry, now->previous, {}, 5);
+  ASSERT_TRUE(before.ok());
+  std::vector<std::pair<CountryCode, int>> exits;  // (region, its rank before)
+  for (const RankRow& b : before->rows) {
+    bool still = false;
+    for (const RankRow& r : now->rows) still |= r.key == b.key;
+    if (!still) exits.push_back({static_cast<CountryCode>(b.key), b.rank});
+  }
+  std::vector<CountryCode> entries;
+  for (const RankRow& r : now->rows) {
+    if (r.prev_rank < 0 || r.prev_rank > 5) entries.push_back(static_cast<CountryCode>(r.key));
+  }
+  ASSERT_EQ(exits.size(), 2u);  // Brazil and Korea, as planted
+  ASSERT_EQ(entries.size(), 2u);
+
+  json j = Report(s, "2019-03-01..2019-04-11", "", dir_);
+  for (const char* lang : {"en", "ja"}) {
+    SCOPED_TRACE(lang);
+    Lang l = std::string(lang) == "ja" ? Lang::kJa : Lang::kEn;
+    const json& doc = j["document"][lang];
+    std::string text = All(doc["paragraphs"]);
+    for (auto [cc, rank] : exits) {
+      std::string name = CountryInText(cc, l);
+      std::string want = l == Lang::kJa
+                             ? fmt::format("{}位だった{}が上位 5 位から外れ", rank, name)
+                             : fmt::format("{}, {} before, left the top 5", name, Ordinal(rank));
+      EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+    }
+    for (CountryCode cc : entries) {
+      EXPECT_NE(text.find(CountryInText(cc, l)), std::string::npos) << CountryCodeString(cc);
+    }
+    // Every table's previous-rank column is worded alike, and equal counts are unchanged.
+    std::set<std::string> prev_headers;
+    for (const json& t : doc["tables"]) {
+      std::string last = t["header"].back();
+      if (last.find("順位") != std::string::npos || last.find("Rank in") != std::string::npos) {
+        prev_headers.insert(last);
+      }
+      for (const json& row : t["rows"]) {
+        if (row[0] == "Sensors with data" || row[0] == "センサー数") {
+          ASSERT_EQ(row[1], row[2]);  // 4 sensors in both periods
+          EXPECT_EQ(row[3], l == Lang::kJa ? "変化なし" : "unchanged");
+        }
+      }
+    }
+    EXPECT_EQ(prev_headers.size(), 1u) << json(prev_headers).dump();
+    // 445/TCP's rise rests on distinct sources: the overview says sources, like its section.
+    const json* smb = FindingAbout(j, "445/TCP");
+    ASSERT_NE(smb, nullptr);
+    ASSERT_FALSE((*smb)["facts"][0]["on_packets"].get<bool>());
+    std::string o = (*smb)["text"][lang]["overview"];
+    EXPECT_NE(o.find(l == Lang::kJa ? "送信元 IP アドレス数" : "distinct sources"),
+              std::string::npos)
+        << o;
   }
 }
 
