@@ -128,12 +128,12 @@ size_t HingeChangePoint(const std::vector<double>& v, size_t min_after) {
   return best_t;
 }
 
-size_t StepChangePoint(const std::vector<double>& v, size_t min_seg) {
+size_t StepChangePoint(const std::vector<double>& v, size_t min_before, size_t min_after) {
   const size_t n = v.size();
-  if (min_seg == 0 || n < 2 * min_seg) return 0;
+  if (min_before == 0 || min_after == 0 || n < min_before + min_after) return 0;
   double best = 0;
   size_t best_k = 0;
-  for (size_t k = min_seg; k + min_seg <= n; ++k) {
+  for (size_t k = min_before; k + min_after <= n; ++k) {
     std::vector<double> a(v.begin(), v.begin() + static_cast<ptrdiff_t>(k));
     std::vector<double> b(v.begin() + static_cast<ptrdiff_t>(k), v.end());
     double ma = Median(a), mb = Median(b);
@@ -163,8 +163,10 @@ using findings_stats::Median;
 using findings_stats::StepChangePoint;
 using findings_stats::TheilSenSlope;
 
-// The fewest days on each side of a step in level before a rise's bend.
+// The fewest days before and after a step in level before a rise's bend. After it, fewer: the
+// bend may itself be a few days early when the step is close before the rise (a week).
 constexpr size_t kStepMinDays = 7;
+constexpr size_t kStepMinDaysAfter = 4;
 
 // Days a spike's baseline looks back over.
 constexpr int kSpikeLookback = 14;
@@ -298,6 +300,26 @@ struct RiseResult {
   bool on_packets = false;  // the series was packets per day (else distinct sources)
 };
 
+// The squared error of the least-squares line through y[a..e).
+double LineSse(const std::vector<double>& y, size_t a, size_t e) {
+  const double n = static_cast<double>(e - a);
+  if (e - a < 2) return 0;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t k = a; k < e; ++k) {
+    double x = static_cast<double>(k - a);
+    sx += x, sy += y[k], sxx += x * x, sxy += x * y[k];
+  }
+  double det = n * sxx - sx * sx;
+  double b = det > 0 ? (n * sxy - sx * sy) / det : 0;
+  double c = (sy - b * sx) / n;
+  double sse = 0;
+  for (size_t k = a; k < e; ++k) {
+    double d = y[k] - (c + b * static_cast<double>(k - a));
+    sse += d * d;
+  }
+  return sse;
+}
+
 // A steady rise of `v` (distinct sources, or packets, per day) beginning inside the period, fit
 // over the window's days from index `from` on. `skip` marks days left out (spike days that
 // ended).
@@ -320,8 +342,9 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   // slides back towards the step. The rise is measured against the latest level: refit from the
   // step on. Bounded to one refit, each one on fewer days.
   size_t regime = 0;
-  if (size_t k = StepChangePoint(
-          std::vector<double>(y.begin(), y.begin() + static_cast<ptrdiff_t>(t)), kStepMinDays);
+  if (size_t k =
+          StepChangePoint(std::vector<double>(y.begin(), y.begin() + static_cast<ptrdiff_t>(t)),
+                          kStepMinDays, kStepMinDaysAfter);
       k > 0) {
     std::vector<double> rest(y.begin() + static_cast<ptrdiff_t>(k), y.end());
     if (size_t t2 = HingeChangePoint(rest, min_after); t2 > 0) {
@@ -345,10 +368,26 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
     size_t s = y.size();
     for (size_t k = y.size(); k-- > t && y[k] > level;) s = k;
     // Ordinary days sit above that margin one time in three, so a run of them just before the
-    // real start would be taken in (2–3 days early): the start is the first day of the run that
-    // is clearly above the old level (2σ̂, by chance one day in 40).
+    // real start would be taken in (2–3 days early), while the first days of a slow ramp are no
+    // higher. Between the run's first day and its first day clearly above the old level (2σ̂),
+    // the start is the day that best splits the days into the old level (m, fixed: it is the
+    // level of the days before) and a straight line (least squares over two weeks from there):
+    // noise days followed by a jump fit the old level, a ramp's first days fit the line.
     const double clear = m + 2 * sigma;
-    while (s + min_after < y.size() && y[s] <= clear) ++s;
+    size_t s1 = s;
+    while (s1 + min_after < y.size() && y[s1] <= clear) ++s1;
+    if (s1 > s) {
+      const size_t e = std::min(y.size(), s1 + 14);
+      double best = INFINITY;
+      size_t best_s = s1;
+      for (size_t c = s; c <= s1; ++c) {
+        double cost = 0;
+        for (size_t k = s; k < c; ++k) cost += (y[k] - m) * (y[k] - m);
+        cost += LineSse(y, c, e);
+        if (cost < best - 1e-9) best = cost, best_s = c;
+      }
+      s = best_s;
+    }
     if (s + min_after > y.size()) return r;
     t = s;
   }

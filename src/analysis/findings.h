@@ -232,13 +232,14 @@ double TheilSenSlope(const std::vector<double>& v);
 // with one, noise before a slow ramp pulls t0 to the lowest day before it; abrupt jumps are the
 // spike test's, which ends them or turns them into a new baseline.)
 size_t HingeChangePoint(const std::vector<double>& v, size_t min_after);
-// A step in level: the index k (each side at least `min_seg` long) where the difference of the
+// A step in level: the index k (at least `min_before` values before it and `min_after` from it)
+// where the difference of the
 // two sides' medians, over its standard error (σ̂ = 1.4826·MAD of the residuals around each
 // side's median, floored at √median), is largest, when that is at least kStepZ; else 0. Used
 // before a rise's bend, to measure the rise against the latest level rather than a mix of two
 // (a quarter boundary where every port got a few per cent busier).
-inline constexpr double kStepZ = 5;
-size_t StepChangePoint(const std::vector<double>& v, size_t min_seg);
+inline constexpr double kStepZ = 4;
+size_t StepChangePoint(const std::vector<double>& v, size_t min_before, size_t min_after);
 }  // namespace findings_stats
 
 }  // namespace teiten

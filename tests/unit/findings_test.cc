@@ -71,14 +71,21 @@ TEST(FindingsStats, StepChangePointFindsAQuarterBoundary) {
   // kStepZ, Poisson noise at this level hides an 8 % step.
   std::vector<double> v;
   for (int i = 0; i < 28; ++i) v.push_back((i < 14 ? 100 : 110) + (i % 2 ? 4 : 0));
-  EXPECT_EQ(StepChangePoint(v, 7), 0u);
+  EXPECT_EQ(StepChangePoint(v, 7, 7), 0u);
   // The same 8 % step at 100× the counts: σ̂ = 1.4826·200 = 296.5 (now above √11200 ≈ 106),
   // z = 1000 / (296.5·0.378) = 8.9 → found at index 14 (the first day of the new level).
   for (double& x : v) x *= 100;
-  EXPECT_EQ(StepChangePoint(v, 7), 14u);
-  // A flat series and one too short for two 7-day sides.
-  EXPECT_EQ(StepChangePoint(std::vector<double>(28, 500), 7), 0u);
-  EXPECT_EQ(StepChangePoint({1, 1, 1, 9, 9, 9}, 7), 0u);
+  EXPECT_EQ(StepChangePoint(v, 7, 7), 14u);
+  // Four days after the step are enough when allowed (the 100× series cut to 18 values: z =
+  // 1000 / (296.5·√(1/14 + 1/4)) = 6.0).
+  std::vector<double> short_after(v.begin(), v.begin() + 18);
+  // (13 or 14: the value at 13, 10400, is as close to the new level's median as the old one's.)
+  size_t k = StepChangePoint(short_after, 7, 4);
+  EXPECT_TRUE(k == 13 || k == 14) << k;
+  EXPECT_EQ(StepChangePoint(short_after, 7, 7), 0u);
+  // A flat series and one too short for 7 days before and 4 after.
+  EXPECT_EQ(StepChangePoint(std::vector<double>(28, 500), 7, 4), 0u);
+  EXPECT_EQ(StepChangePoint({1, 1, 1, 9, 9, 9}, 7, 4), 0u);
 }
 
 #endif  // TEITEN_FINDINGS_QUARTERS
