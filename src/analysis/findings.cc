@@ -1032,6 +1032,61 @@ struct Detector {
     return OkStatus();
   }
 
+  // A port's rise mostly from a region with its own finding: the region's share of the port's
+  // added packets a day, per region from PortByCountry before and during the event.
+  Status LinkRegions(std::vector<Finding>* fs) {
+    std::set<CountryCode> regions;
+    for (const Finding& f : *fs) {
+      if (!f.has_port && (f.Has(FindingKind::kRegionEntry) || f.Has(FindingKind::kRise))) {
+        regions.insert(f.country);
+      }
+    }
+    if (regions.empty()) return OkStatus();
+    for (Finding& f : *fs) {
+      if (!f.has_port || f.top_regions.empty() || !regions.count(f.top_regions[0].country)) {
+        continue;
+      }
+      bool rising = false;
+      for (const auto& ft : f.facts) {
+        rising |= ft.kind == FindingKind::kRise || ft.kind == FindingKind::kPortsTogether ||
+                  ft.kind == FindingKind::kTopEntry ||
+                  (ft.kind == FindingKind::kSpike && ft.level_shift);
+      }
+      if (!rising) continue;
+      auto [a, b] = EventDays(f);
+      int32_t b0 = std::max(w.first, a - o.baseline_days);
+      if (b0 >= a) continue;
+      auto sums = [&](const Period& p, CountryCode c) -> Result<std::pair<double, double>> {
+        // (the region's packets, all packets) a day with data over p
+        ASSIGN_OR_RETURN(SeriesResult s, PortByCountry(store, f.port, p, filter, o.countries));
+        double mine = 0, all = 0, days = 0;
+        for (size_t i = 0; i < s.points.size(); ++i) {
+          size_t wi = static_cast<size_t>(p.first_day + static_cast<int32_t>(i) - w.first);
+          if (wi < w.size() && !w.ok[wi]) continue;
+          days += 1;
+          for (size_t k = 0; k < s.points[i].packets.size(); ++k) {
+            double x = static_cast<double>(s.points[i].packets[k]);
+            all += x;
+            if (k < s.keys.size() && s.keys[k] == c) mine += x;
+          }
+        }
+        if (days == 0) return std::pair{0.0, 0.0};
+        return std::pair{mine / days, all / days};
+      };
+      CountryCode c = f.top_regions[0].country;
+      ASSIGN_OR_RETURN(auto before, sums(DaysPeriod(b0, a), c));
+      ASSIGN_OR_RETURN(auto during, sums(DaysPeriod(a, b + 1), c));
+      double added = during.second - before.second;
+      if (added <= 0) continue;
+      double share = (during.first - before.first) / added;
+      if (share >= 0.5) {
+        f.rise_region = c;
+        f.rise_region_share = std::min(share, 1.0);
+      }
+    }
+    return OkStatus();
+  }
+
   // A region's rank by packets among the candidate regions over window indices [a, b).
   int RankOver(const std::vector<Daily>& daily, size_t k, size_t a, size_t b) {
     auto sum = [&](size_t i) {
@@ -1117,6 +1172,7 @@ Result<std::vector<Finding>> FindNotable(const Store& store, const Period& perio
   RETURN_IF_ERROR(det.PortEvidence(&out));
   RETURN_IF_ERROR(det.PortsTogether(&out));
   RETURN_IF_ERROR(det.RegionFindings(&out));
+  RETURN_IF_ERROR(det.LinkRegions(&out));
   det.Finish(&out);
   return out;
 }

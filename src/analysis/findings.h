@@ -166,6 +166,11 @@ struct Finding {
   std::vector<PortKey> related_ports;       // ports together: the others (the finding's port leads)
   std::vector<RegionCount> top_regions;     // during the event, most packets first
   std::vector<SourceEvidence> top_sources;  // dominant sources, most packets first
+  // A port's rise that came mostly from one region that has a finding of its own (an entry into
+  // the top 5 or a rise): that region, and its share of the port's added packets a day (the
+  // event's mean over the mean of up to baseline_days days before it, ≥ 0.5); 0 otherwise.
+  CountryCode rise_region = 0;
+  double rise_region_share = 0;
   // Filled by later issues (tool tags E5, payload strings E7, OS guesses E6); empty now.
   std::vector<std::string> tags;
   std::vector<std::string> payloads;

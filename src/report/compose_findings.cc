@@ -545,6 +545,29 @@ std::vector<std::string> FindingParagraphs(const Composer& c, size_t i) {
   }
   std::string regions = RegionsSentence(c, f);
   if (!regions.empty()) body += (c.ja || body.empty() ? "" : " ") + regions;
+  // A rise that is mostly a region's own, told where that region's finding is.
+  for (size_t j = 0; f.rise_region != 0 && j < c.data.findings.size(); ++j) {
+    const Finding& r = c.data.findings[j].finding;
+    if (r.has_port || r.country != f.rise_region) continue;
+    std::string section = j < c.finding_sections.size() ? c.finding_sections[j] : "";
+    std::string who = CountryInText(r.country, c.lang);
+    // The share is capped at 1 (the region may add more than the port's net increase while
+    // others send less): then it is all of it, not "100.0 %".
+    const bool all = f.rise_region_share >= 0.995;
+    body += c.ja ? fmt::format(
+                       "この増加{}は{}からのパケットによるもので、{}の増加については"
+                       "「{} {}」の節で述べます。",
+                       all ? "" : "の " + Pct(f.rise_region_share) + " ", who, who, section,
+                       Title(r, c.lang))
+                 : fmt::format(
+                       "{}{} came from {}, whose own rise is described in section {}, "
+                       "\"{}\".",
+                       body.empty() ? "" : " ",
+                       all ? std::string("The added packets")
+                           : Pct(f.rise_region_share) + " of the added packets",
+                       who, section, Title(r, c.lang));
+    break;
+  }
   if (!body.empty()) out.push_back(std::move(body));
   for (const SourceEvidence& e : f.top_sources) {
     if (e.share < 0.1) continue;

@@ -302,5 +302,56 @@ TEST_F(ReportSentences, OverviewNamesEntriesExitsAndTheMeasure) {
   }
 }
 
+// 5900/TCP's rise in dating-near.toml is Turkey's (the planted tr-vnc region rise, nearly all on
+// that port): the port's section says so and points at Turkey's own section, in both languages,
+// for all sensors and for a group. The planted packets (ground truth) are checked to be most of
+// the port's added packets a day (Series), so that the sentence is owed.
+TEST_F(ReportSentences, ARiseFromARegionPointsToIt) {
+  testing::ScenarioStore s =
+      Fixture(testing::SourceDir() + "/tests/unit/scenarios/dating-near.toml");
+  ASSERT_FALSE(s.store_dir.empty());
+  auto store = Store::Open(s.store_dir, {});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  json truth = json::parse(Slurp(s.truth_path));
+  double planted = 0;
+  for (const json& e : truth["events"]) {
+    if (e["name"] == "tr-vnc") planted = e["packets"].get<double>();
+  }
+  ASSERT_GT(planted, 0);
+  auto port_days =
+      Series(**store, Dimension::kPort, {MakePortKey(6, 5900)},
+             DaysPeriod(TimeZone::DaysFromCivil(2019, 2, 22), TimeZone::DaysFromCivil(2019, 4, 12)),
+             Granularity::kDay, {});
+  ASSERT_TRUE(port_days.ok());
+  double before = 0, during = 0;
+  for (size_t i = 0; i < port_days->points.size(); ++i) {
+    (i < 28 ? before : during) += static_cast<double>(port_days->points[i].packets[0]);
+  }
+  double added = during / 21 - before / 28;  // 3/22..4/11 against the 28 days before
+  EXPECT_GE(planted / 21, 0.5 * added) << planted << " " << added;
+
+  for (const std::string group : {"", "east"}) {
+    SCOPED_TRACE("group '" + group + "'");
+    json j = Report(s, "2019-03-01..2019-04-11", group.empty() ? "" : "--group " + group, dir_);
+    const json* port = FindingAbout(j, "5900/TCP");
+    ASSERT_NE(port, nullptr);
+    size_t tr = 0;
+    for (size_t i = 0; i < j["findings"].size(); ++i) {
+      if (j["findings"][i]["country"] == "TR") tr = i + 1;
+    }
+    ASSERT_GT(tr, 0u) << "no finding of Turkey's own";
+    std::string section = fmt::format("2.{}", tr);
+    std::string en = All((*port)["text"]["en"]["paragraphs"]);
+    std::string ja = All((*port)["text"]["ja"]["paragraphs"]);
+    EXPECT_NE(en.find("came from " + CountryInText(MakeCountryCode("TR"), Lang::kEn) +
+                      ", whose own rise is described in section " + section),
+              std::string::npos)
+        << en;
+    EXPECT_NE(ja.find("トルコからのパケットによるもので、トルコの増加については「" + section),
+              std::string::npos)
+        << ja;
+  }
+}
+
 }  // namespace
 }  // namespace teiten::report
