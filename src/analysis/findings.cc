@@ -128,6 +128,30 @@ size_t HingeChangePoint(const std::vector<double>& v, size_t min_after) {
   return best_t;
 }
 
+size_t StepChangePoint(const std::vector<double>& v, size_t min_before, size_t min_after) {
+  const size_t n = v.size();
+  if (min_before == 0 || min_after == 0 || n < min_before + min_after) return 0;
+  double best = 0;
+  size_t best_k = 0;
+  for (size_t k = min_before; k + min_after <= n; ++k) {
+    std::vector<double> a(v.begin(), v.begin() + static_cast<ptrdiff_t>(k));
+    std::vector<double> b(v.begin() + static_cast<ptrdiff_t>(k), v.end());
+    double ma = Median(a), mb = Median(b);
+    // Spread of the residuals around each side's own median, floored at Poisson noise.
+    std::vector<double> res;
+    for (double x : a) res.push_back(x - ma);
+    for (double x : b) res.push_back(x - mb);
+    double sigma = std::max({1.4826 * Mad(res), std::sqrt(std::max(ma, mb)), 1.0});
+    double z = std::fabs(mb - ma) / (sigma * std::sqrt(1.0 / static_cast<double>(a.size()) +
+                                                       1.0 / static_cast<double>(b.size())));
+    if (z > best) {
+      best = z;
+      best_k = k;
+    }
+  }
+  return best >= kStepZ ? best_k : 0;
+}
+
 }  // namespace findings_stats
 
 namespace {
@@ -136,7 +160,13 @@ using findings_stats::HingeChangePoint;
 using findings_stats::Mad;
 using findings_stats::MannKendallZ;
 using findings_stats::Median;
+using findings_stats::StepChangePoint;
 using findings_stats::TheilSenSlope;
+
+// The fewest days before and after a step in level before a rise's bend. After it, fewer: the
+// bend may itself be a few days early when the step is close before the rise (a week).
+constexpr size_t kStepMinDays = 7;
+constexpr size_t kStepMinDaysAfter = 4;
 
 // Days a spike's baseline looks back over.
 constexpr int kSpikeLookback = 14;
@@ -270,6 +300,26 @@ struct RiseResult {
   bool on_packets = false;  // the series was packets per day (else distinct sources)
 };
 
+// The squared error of the least-squares line through y[a..e).
+double LineSse(const std::vector<double>& y, size_t a, size_t e) {
+  const double n = static_cast<double>(e - a);
+  if (e - a < 2) return 0;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t k = a; k < e; ++k) {
+    double x = static_cast<double>(k - a);
+    sx += x, sy += y[k], sxx += x * x, sxy += x * y[k];
+  }
+  double det = n * sxx - sx * sx;
+  double b = det > 0 ? (n * sxy - sx * sy) / det : 0;
+  double c = (sy - b * sx) / n;
+  double sse = 0;
+  for (size_t k = a; k < e; ++k) {
+    double d = y[k] - (c + b * static_cast<double>(k - a));
+    sse += d * d;
+  }
+  return sse;
+}
+
 // A steady rise of `v` (distinct sources, or packets, per day) beginning inside the period, fit
 // over the window's days from index `from` on. `skip` marks days left out (spike days that
 // ended).
@@ -287,29 +337,67 @@ RiseResult FindRise(const Window& w, const std::vector<double>& v, const std::ve
   size_t min_after = static_cast<size_t>(std::max(o.rise_min_days, 3));
   size_t t = HingeChangePoint(y, min_after);
   if (t == 0) return r;
+  // A small step up before the bend (a phase or quarter boundary: every port a few per cent
+  // busier) makes the flat part of the hinge a compromise between two levels, and the bend
+  // slides back towards the step. The rise is measured against the latest level: refit from the
+  // step on. Bounded to one refit, each one on fewer days.
+  size_t regime = 0;
+  if (size_t k =
+          StepChangePoint(std::vector<double>(y.begin(), y.begin() + static_cast<ptrdiff_t>(t)),
+                          kStepMinDays, kStepMinDaysAfter);
+      k > 0) {
+    std::vector<double> rest(y.begin() + static_cast<ptrdiff_t>(k), y.end());
+    if (size_t t2 = HingeChangePoint(rest, min_after); t2 > 0) {
+      regime = k;
+      t = k + t2;
+    }
+  }
   // The hinge dates the bend of the best fit, which day-to-day noise in the flat part can pull a
   // few days early. The rise begins where the series last rose above the level of the days
   // before the bend (median + ½σ̂) and stayed above it: at least `min_after` days to the end
   // (by chance, for a flat series, 0.31^7 ≈ 3·10⁻⁴).
   {
-    size_t b0 =
-        t > static_cast<size_t>(o.baseline_days) ? t - static_cast<size_t>(o.baseline_days) : 0;
+    size_t b0 = std::max(regime, t > static_cast<size_t>(o.baseline_days)
+                                     ? t - static_cast<size_t>(o.baseline_days)
+                                     : 0);
     std::vector<double> pre(y.begin() + static_cast<ptrdiff_t>(b0),
                             y.begin() + static_cast<ptrdiff_t>(t));
     double m = Median(pre);
-    double level = m + 0.5 * std::max({1.4826 * Mad(pre), std::sqrt(m), 1.0});
+    const double sigma = std::max({1.4826 * Mad(pre), std::sqrt(m), 1.0});
+    double level = m + 0.5 * sigma;
     size_t s = y.size();
     for (size_t k = y.size(); k-- > t && y[k] > level;) s = k;
+    // Ordinary days sit above that margin one time in three, so a run of them just before the
+    // real start would be taken in (2–3 days early), while the first days of a slow ramp are no
+    // higher. Between the run's first day and its first day clearly above the old level (2σ̂),
+    // the start is the day that best splits the days into the old level (m, fixed: it is the
+    // level of the days before) and a straight line (least squares over two weeks from there):
+    // noise days followed by a jump fit the old level, a ramp's first days fit the line.
+    const double clear = m + 2 * sigma;
+    size_t s1 = s;
+    while (s1 + min_after < y.size() && y[s1] <= clear) ++s1;
+    if (s1 > s) {
+      const size_t e = std::min(y.size(), s1 + 14);
+      double best = INFINITY;
+      size_t best_s = s1;
+      for (size_t c = s; c <= s1; ++c) {
+        double cost = 0;
+        for (size_t k = s; k < c; ++k) cost += (y[k] - m) * (y[k] - m);
+        cost += LineSse(y, c, e);
+        if (cost < best - 1e-9) best = cost, best_s = c;
+      }
+      s = best_s;
+    }
     if (s + min_after > y.size()) return r;
     t = s;
   }
   if (idx[t] < static_cast<size_t>(w.p0)) return r;  // began before the period
   std::vector<double> after(y.begin() + static_cast<ptrdiff_t>(t), y.end());
-  std::vector<double> before(
-      y.begin() + static_cast<ptrdiff_t>(t > static_cast<size_t>(o.baseline_days)
-                                             ? t - static_cast<size_t>(o.baseline_days)
-                                             : 0),
-      y.begin() + static_cast<ptrdiff_t>(t));
+  std::vector<double> before(y.begin() + static_cast<ptrdiff_t>(std::max(
+                                             regime, t > static_cast<size_t>(o.baseline_days)
+                                                         ? t - static_cast<size_t>(o.baseline_days)
+                                                         : 0)),
+                             y.begin() + static_cast<ptrdiff_t>(t));
   std::vector<double> tail(
       after.end() - static_cast<ptrdiff_t>(std::min<size_t>(kTailDays, after.size())), after.end());
   r.t0 = idx[t];
@@ -468,6 +556,16 @@ struct Detector {
     return Median(std::move(t));
   }
 
+  // The port had no packets on most days with data before window index `i` (a stray probe from
+  // a random-port scanner now and then aside): the median of up to baseline_days days is 0.
+  bool ZeroBefore(const std::vector<double>& pk, size_t i) const {
+    std::vector<double> b;
+    for (size_t j = i; j-- > 0 && b.size() < static_cast<size_t>(o.baseline_days);) {
+      if (w.ok[j]) b.push_back(pk[j]);
+    }
+    return !b.empty() && Median(std::move(b)) == 0;
+  }
+
   // A rise fact: before = medians of the days before its start, after = medians of the last
   // week; ratio, slope and Z of the series the rise was found on.
   FindingFact RiseFact(const Daily& d, const RiseResult& r) {
@@ -494,6 +592,8 @@ struct Detector {
     ft.source_slope = ys.size() > 1 ? TheilSenSlope(ys) : (r.on_packets ? 0 : r.slope);
     ft.packet_slope = yp.size() > 1 ? TheilSenSlope(yp) : (r.on_packets ? r.slope : 0);
     ft.score = ExcessShare(d, r.t0, w.size() - 1, ft.packets_before);
+    ft.from_zero = ZeroBefore(d.pk, r.t0);
+    if (ft.from_zero) ft.packets_before = ft.sources_before = 0;
     return ft;
   }
 
@@ -521,7 +621,9 @@ struct Detector {
       // a ramp that crossed the spike threshold is not abrupt and stays in the fit).
       size_t from = 0;
       for (const Episode& e : eps) {
-        if (e.shift && e.abrupt) from = e.first;
+        // A port appearing from nothing is not a step onto a new level: its zeros before are
+        // the baseline that dates its first day ("appeared on").
+        if (e.shift && e.abrupt && !ZeroBefore(d.pk, e.first)) from = e.first;
         if (e.ongoing) continue;
         for (size_t j = e.first; j <= e.last; ++j) skip[j] = true;
       }
@@ -545,6 +647,7 @@ struct Detector {
         ft.level_shift = e.shift;
         Numbers(d, e.first, e.last, &ft);
         ft.packets_before = base[e.first];
+        ft.from_zero = e.shift && ZeroBefore(d.pk, e.first);
         ft.ratio = ft.packets_after / std::max(ft.packets_before, 1.0);
         ft.score = ExcessShare(d, e.first, e.last, ft.packets_before);
         f.facts.push_back(ft);
@@ -572,6 +675,7 @@ struct Detector {
         }
         size_t a = static_cast<size_t>(ft.first_day - w.first);
         Numbers(d, a, w.size() - 1, &ft);
+        ft.from_zero = ZeroBefore(d.pk, a);
         ft.ratio = before > 0 ? now / before : 0;
         ft.score = now - before;
         f.facts.push_back(ft);
@@ -618,7 +722,11 @@ struct Detector {
     s->last_seen_us = h.last_us;
     s->total_packets = h.packets;
     s->days_seen = static_cast<int>(h.days.size());
-    s->sensors_seen = static_cast<int>(h.sensors.size());
+    // The sensors are counted within the selection (a group report's "seen by N sensors" is of
+    // the group's); SourceHistory's other numbers are of the whole store (SourceEvidence says so).
+    s->sensors_seen = 0;
+    for (const auto& [sensor, n] : h.sensors) s->sensors_seen += filter.Allows(sensor);
+    s->sensors_seen_all = static_cast<int>(h.sensors.size());
     std::vector<ProbedPort> ps;
     for (const auto& [p, n] : h.ports) {
       if (p != port) ps.push_back({p, n});
@@ -702,6 +810,7 @@ struct Detector {
     struct Member {
       size_t i;
       int32_t start;
+      bool from_zero;
       std::unordered_set<IpAddr, IpAddrHash> src;
       std::vector<std::set<PortKey>> probed;  // the busiest sources' ports, from their history
     };
@@ -713,7 +822,7 @@ struct Detector {
         bool lasting = ft.kind == FindingKind::kRise ||
                        (ft.kind == FindingKind::kSpike && ft.last_day == kNoDay);
         if (!lasting) continue;
-        Member m{i, ft.first_day, {}};
+        Member m{i, ft.first_day, ft.from_zero, {}, {}};
         ASSIGN_OR_RETURN(std::vector<SourceCount> top,
                          TopSources(store, f.port, DaysPeriod(ft.first_day, period.end_day), filter,
                                     kTogetherSources));
@@ -774,8 +883,17 @@ struct Detector {
       ft.first_day = ms[g[0]].start;
       ft.last_day = kNoDay;
       double score = 0;
+      // The move began when its ports did; a port that had no packets before cannot have been
+      // part of it earlier, so the first such port pins the start (the others' noisy baselines
+      // may date them days early).
+      bool pinned = false;
       for (size_t m : g) {
-        ft.first_day = std::min(ft.first_day, ms[m].start);
+        if (!ms[m].from_zero) continue;
+        ft.first_day = pinned ? std::min(ft.first_day, ms[m].start) : ms[m].start;
+        pinned = ft.from_zero = true;
+      }
+      for (size_t m : g) {
+        if (!pinned) ft.first_day = std::min(ft.first_day, ms[m].start);
         score += score_of(m);
         Finding& other = (*fs)[ms[m].i];
         if (m != g[0]) {
@@ -914,6 +1032,61 @@ struct Detector {
     return OkStatus();
   }
 
+  // A port's rise mostly from a region with its own finding: the region's share of the port's
+  // added packets a day, per region from PortByCountry before and during the event.
+  Status LinkRegions(std::vector<Finding>* fs) {
+    std::set<CountryCode> regions;
+    for (const Finding& f : *fs) {
+      if (!f.has_port && (f.Has(FindingKind::kRegionEntry) || f.Has(FindingKind::kRise))) {
+        regions.insert(f.country);
+      }
+    }
+    if (regions.empty()) return OkStatus();
+    for (Finding& f : *fs) {
+      if (!f.has_port || f.top_regions.empty() || !regions.count(f.top_regions[0].country)) {
+        continue;
+      }
+      bool rising = false;
+      for (const auto& ft : f.facts) {
+        rising |= ft.kind == FindingKind::kRise || ft.kind == FindingKind::kPortsTogether ||
+                  ft.kind == FindingKind::kTopEntry ||
+                  (ft.kind == FindingKind::kSpike && ft.level_shift);
+      }
+      if (!rising) continue;
+      auto [a, b] = EventDays(f);
+      int32_t b0 = std::max(w.first, a - o.baseline_days);
+      if (b0 >= a) continue;
+      auto sums = [&](const Period& p, CountryCode c) -> Result<std::pair<double, double>> {
+        // (the region's packets, all packets) a day with data over p
+        ASSIGN_OR_RETURN(SeriesResult s, PortByCountry(store, f.port, p, filter, o.countries));
+        double mine = 0, all = 0, days = 0;
+        for (size_t i = 0; i < s.points.size(); ++i) {
+          size_t wi = static_cast<size_t>(p.first_day + static_cast<int32_t>(i) - w.first);
+          if (wi < w.size() && !w.ok[wi]) continue;
+          days += 1;
+          for (size_t k = 0; k < s.points[i].packets.size(); ++k) {
+            double x = static_cast<double>(s.points[i].packets[k]);
+            all += x;
+            if (k < s.keys.size() && s.keys[k] == c) mine += x;
+          }
+        }
+        if (days == 0) return std::pair{0.0, 0.0};
+        return std::pair{mine / days, all / days};
+      };
+      CountryCode c = f.top_regions[0].country;
+      ASSIGN_OR_RETURN(auto before, sums(DaysPeriod(b0, a), c));
+      ASSIGN_OR_RETURN(auto during, sums(DaysPeriod(a, b + 1), c));
+      double added = during.second - before.second;
+      if (added <= 0) continue;
+      double share = (during.first - before.first) / added;
+      if (share >= 0.5) {
+        f.rise_region = c;
+        f.rise_region_share = std::min(share, 1.0);
+      }
+    }
+    return OkStatus();
+  }
+
   // A region's rank by packets among the candidate regions over window indices [a, b).
   int RankOver(const std::vector<Daily>& daily, size_t k, size_t a, size_t b) {
     auto sum = [&](size_t i) {
@@ -999,6 +1172,7 @@ Result<std::vector<Finding>> FindNotable(const Store& store, const Period& perio
   RETURN_IF_ERROR(det.PortEvidence(&out));
   RETURN_IF_ERROR(det.PortsTogether(&out));
   RETURN_IF_ERROR(det.RegionFindings(&out));
+  RETURN_IF_ERROR(det.LinkRegions(&out));
   det.Finish(&out);
   return out;
 }

@@ -94,6 +94,12 @@ struct FindingFact {
   // rise: found on packets per day (slope, trend_z and ratio are of packets), its sources
   // rising less than rise_ratio (a port) or not tested (a region's rise is of its packets).
   bool on_packets = false;
+  // rise, spike with level_shift, ports-together: the port had no packets on most days before
+  // first_day (the median of the baseline days is 0), so it appeared on first_day: there was no
+  // baseline to rise from, and a report says "appeared on", not "rising from". first_day is then
+  // the first day of the run of days with packets that lasts to the end (stray probes before it
+  // aside). Ports together: one of the ports appeared, and the first of those pins the start.
+  bool from_zero = false;
 };
 
 struct RegionCount {
@@ -115,10 +121,13 @@ struct SourceEvidence {
   double share = 0;      // of the port's packets during the event
   CountryCode country = 0;
   uint32_t asn = 0;
-  // Over everything stored:
+  // Over everything stored, all sensors (SourceHistory has no sensor selection):
   int64_t first_seen_us = 0, last_seen_us = 0;
   uint64_t total_packets = 0;
   int days_seen = 0;
+  int sensors_seen_all = 0;
+  // The selected sensors (all when the selection is empty) that saw it: never more than the
+  // selection holds, so a group report's "seen by N sensors" is of the group.
   int sensors_seen = 0;
   std::vector<ProbedPort> other_ports;  // most packets first, at most kMaxProbedPorts
   std::vector<std::string> tags;        // tool tags (E5), filled by a later issue
@@ -157,6 +166,11 @@ struct Finding {
   std::vector<PortKey> related_ports;       // ports together: the others (the finding's port leads)
   std::vector<RegionCount> top_regions;     // during the event, most packets first
   std::vector<SourceEvidence> top_sources;  // dominant sources, most packets first
+  // A port's rise that came mostly from one region that has a finding of its own (an entry into
+  // the top 5 or a rise): that region, and its share of the port's added packets a day (the
+  // event's mean over the mean of up to baseline_days days before it, ≥ 0.5); 0 otherwise.
+  CountryCode rise_region = 0;
+  double rise_region_share = 0;
   // Filled by later issues (tool tags E5, payload strings E7, OS guesses E6); empty now.
   std::vector<std::string> tags;
   std::vector<std::string> payloads;
@@ -223,6 +237,14 @@ double TheilSenSlope(const std::vector<double>& v);
 // with one, noise before a slow ramp pulls t0 to the lowest day before it; abrupt jumps are the
 // spike test's, which ends them or turns them into a new baseline.)
 size_t HingeChangePoint(const std::vector<double>& v, size_t min_after);
+// A step in level: the index k (at least `min_before` values before it and `min_after` from it)
+// where the difference of the
+// two sides' medians, over its standard error (σ̂ = 1.4826·MAD of the residuals around each
+// side's median, floored at √median), is largest, when that is at least kStepZ; else 0. Used
+// before a rise's bend, to measure the rise against the latest level rather than a mix of two
+// (a quarter boundary where every port got a few per cent busier).
+inline constexpr double kStepZ = 4;
+size_t StepChangePoint(const std::vector<double>& v, size_t min_before, size_t min_after);
 }  // namespace findings_stats
 
 }  // namespace teiten

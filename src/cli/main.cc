@@ -893,9 +893,10 @@ int RunReport(const Common& c, const ReportArgs& a) {
   }
   std::string out = a.out;
   if (out.empty()) {
-    const char* ext = *fmt_r == report::ReportFormat::kHtml  ? "html"
-                      : *fmt_r == report::ReportFormat::kPdf ? "pdf"
-                                                             : "md";
+    const char* ext = *fmt_r == report::ReportFormat::kHtml   ? "html"
+                      : *fmt_r == report::ReportFormat::kPdf  ? "pdf"
+                      : *fmt_r == report::ReportFormat::kJson ? "json"
+                                                              : "md";
     out = fmt::format("teiten-report-{}-{}.{}", o.period.Label(), c.lang, ext);
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -908,8 +909,9 @@ int RunReport(const Common& c, const ReportArgs& a) {
   }
   const AsnNames names = NameSourceNetworks(cfg, sources);
   data->opts.asn_names = &names;
-  report::Document doc = report::ComposeReport(*data);
-  Status st = report::WriteReport(doc, *fmt_r, out);
+  Status st = *fmt_r == report::ReportFormat::kJson
+                  ? report::WriteReportJson(*data, out)
+                  : report::WriteReport(report::ComposeReport(*data), *fmt_r, out);
   if (!st.ok()) return Fail(st);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print("{}: {} report for {} ({} sensors, {} packets, {} findings) in {:.2f} s\n", out,
@@ -1335,7 +1337,7 @@ int main(int argc, char** argv) {
   rep->add_option("--period", ra.period, "2018Q3 (quarterly), 2007-08 (monthly) or FROM..TO")
       ->required();
   rep->add_option("--lang", c.lang, "ja or en")->capture_default_str();
-  rep->add_option("--format", ra.format, "html, md or pdf")->capture_default_str();
+  rep->add_option("--format", ra.format, "html, md, pdf or json")->capture_default_str();
   rep->add_option("-o,--output", ra.out, "output file (default teiten-report-PERIOD-LANG.EXT)");
   rep->add_option("--sensor-group,--group", c.groups, "only sensors of this group (repeatable)");
   rep->add_option("--sensor", c.sensors, "only this sensor (repeatable)");

@@ -106,6 +106,19 @@ std::string RankChanges(const Composer& c, const TopResult& t, Dimension dim, si
       ++same;
     }
   }
+  // Those that left: in the previous period's first `n` (its summary ranks them the same way,
+  // by packets over the same sensors) and not in this one's.
+  const auto& before =
+      dim == Dimension::kPort ? c.data.prev_summary.ports : c.data.prev_summary.countries;
+  for (const RankRow& p : before) {
+    if (p.rank < 1 || static_cast<size_t>(p.rank) > n) continue;
+    bool still = false;
+    for (size_t i = 0; i < shown; ++i) still |= t.rows[i].key == p.key;
+    if (still) continue;
+    std::string name = KeyInText(dim, p.key, c.lang);
+    clauses.push_back(ja ? fmt::format("{}位だった{}が上位 {} 位から外れ", p.rank, name, n)
+                         : fmt::format("{}, {} before, left the top {}", name, Ordinal(p.rank), n));
+  }
   if (clauses.empty()) {
     return ja ? fmt::format("上位 {} 位までの順位は{}と同じでした。", shown, prev)
               : fmt::format("The top {} were in the same order as in {}.", shown, prev);
@@ -125,6 +138,16 @@ std::string RankChanges(const Composer& c, const TopResult& t, Dimension dim, si
   return s;
 }
 
+// The previous-rank column's heading, worded the same in every table.
+std::string PrevRankHeader(const Composer& c) {
+  bool ja = c.ja;
+  return c.data.opts.period.kind == Period::Kind::kQuarter
+             ? (ja ? "前四半期の順位" : "Rank in the previous quarter")
+         : c.data.opts.period.kind == Period::Kind::kMonth
+             ? (ja ? "前月の順位" : "Rank in the previous month")
+             : (ja ? "前期間の順位" : "Rank in the previous period");
+}
+
 // Table 1 / Table 2: rank | name | previous rank, as the seeds print them.
 void TopFiveTable(Composer* c, const TopResult& t, Dimension dim) {
   bool ja = c->ja;
@@ -133,11 +156,7 @@ void TopFiveTable(Composer* c, const TopResult& t, Dimension dim) {
   tb.id = dim == Dimension::kPort ? "table-top5-ports" : "table-top5-regions";
   tb.caption = dim == Dimension::kPort ? (ja ? "宛先ポート番号トップ 5" : "Top 5 destination ports")
                                        : (ja ? "送信元地域トップ 5" : "Top 5 source regions");
-  std::string prev_col = c->data.opts.period.kind == Period::Kind::kQuarter
-                             ? (ja ? "前四半期の順位" : "Rank in the previous quarter")
-                         : c->data.opts.period.kind == Period::Kind::kMonth
-                             ? (ja ? "前月の順位" : "Rank in the previous month")
-                             : (ja ? "前期間の順位" : "Rank in the previous period");
+  std::string prev_col = PrevRankHeader(*c);
   tb.header = {ja ? "順位" : "Rank",
                dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "Destination port")
                                        : (ja ? "送信元地域" : "Source region"),
@@ -174,7 +193,7 @@ void TopTenTable(Composer* c, const TopResult& t, Dimension dim) {
                ja ? "パケット数" : "Packets",
                ja ? "割合" : "Share",
                ja ? "送信元 IP アドレス数" : "Distinct sources",
-               ja ? "前期の順位" : "Previous rank"};
+               PrevRankHeader(*c)};
   tb.numeric = {true, false, true, true, true, true};
   for (const RankRow& r : t.rows) {
     tb.rows.push_back({std::to_string(r.rank), KeyName(dim, r.key, c->lang), Num(r.packets),

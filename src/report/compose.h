@@ -58,6 +58,9 @@ Status FillFindingFigures(const Store& store, const ReportData& data, FindingFig
 
 // The notable-phenomena section: headings, sentences, figures (compose_findings.cc).
 void ComposeFindings(Composer* c, const std::string& section_number);
+// The paragraphs of finding `i`'s section in c.lang: its facts' sentences (with where its packets
+// came from), then one per source sending at least 10 % of them. Figures are not included.
+std::vector<std::string> FindingParagraphs(const Composer& c, size_t i);
 // One sentence per finding for the overview, pointing at its section ("" when none).
 std::string FindingOverviewSentence(const Composer& c, size_t i);
 

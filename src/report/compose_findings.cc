@@ -165,6 +165,19 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
       // A port's packets arrive "to" it; a region's come "from" it.
       std::string who = f.has_port ? (ja ? s + " 宛のパケット" : "to " + s)
                                    : (ja ? s + "からのパケット" : "from " + s);
+      if (x.from_zero) {
+        // No baseline to rise from: the first day and where it stands now (issue 14).
+        return ja ? fmt::format(
+                        "{}は{}に現れました（それまで観測されていませんでした）。直近 1 週間の"
+                        "1 日あたりの送信元数は {} 個、パケット数は {} 件です。",
+                        f.has_port ? s + " 宛のパケット" : s + "からのパケット",
+                        DayText(x.first_day, lang), Count(x.sources_after), Count(x.packets_after))
+                  : fmt::format(
+                        "Packets {} appeared on {} (none had been seen before); in the "
+                        "last week, {} distinct sources and {} packets a day.",
+                        who, DayText(x.first_day, lang), Count(x.sources_after),
+                        Count(x.packets_after));
+      }
       if (x.on_packets) {
         std::string base =
             ja ? fmt::format(
@@ -288,11 +301,26 @@ std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvid
          : fmt::format("{} of the packets to {} came from one source, {} ({}).", Pct(e.share),
                        Subject(f, lang), who, where);
   Period seen = DaysPeriod(first, last + 1);
-  s += ja ? fmt::format("この送信元は {}の間の {} 日間、{} 台のセンサーで観測されており、",
-                        SpanText(seen, lang), e.days_seen, e.sensors_seen)
-          : fmt::format(" It was seen on {} day{} ({}) by {} sensor{}", e.days_seen,
-                        e.days_seen == 1 ? "" : "s", SpanText(seen, lang), e.sensors_seen,
-                        e.sensors_seen == 1 ? "" : "s");
+  const size_t selected = c.data.opts.sensors.sensors.size();
+  if (selected == 0) {
+    s += ja ? fmt::format("この送信元は {}の間の {} 日間、{} 台のセンサーで観測されており、",
+                          SpanText(seen, lang), e.days_seen, e.sensors_seen)
+            : fmt::format(" It was seen on {} day{} ({}) by {} sensor{}", e.days_seen,
+                          e.days_seen == 1 ? "" : "s", SpanText(seen, lang), e.sensors_seen,
+                          e.sensors_seen == 1 ? "" : "s");
+  } else {
+    // A report on some sensors: the sensors counted are theirs; the source's history (days,
+    // span, other ports) is only kept for the whole network, and is said to be.
+    s += ja ? fmt::format(
+                  "この送信元は、本レポートの対象センサー {} 台のうち {} 台で観測されまし"
+                  "た。全センサーでは {}の間の {} 日間観測されており、",
+                  selected, e.sensors_seen, SpanText(seen, lang), e.days_seen)
+            : fmt::format(
+                  " It was seen by {} of the {} sensors of this report; across the whole "
+                  "network, on {} day{} ({})",
+                  e.sensors_seen, selected, e.days_seen, e.days_seen == 1 ? "" : "s",
+                  SpanText(seen, lang));
+  }
   if (other.empty()) {
     s += ja ? fmt::format("{} 以外のポートにはパケットを送っていませんでした。", Subject(f, lang))
             : fmt::format(", and sent nothing to ports other than {}.", Subject(f, lang));
@@ -452,6 +480,22 @@ std::string FindingOverviewSentence(const Composer& c, size_t i) {
                                        DayText(f.first_day, lang)))
                    : (ja ? fmt::format("{}からのパケットが増加しました。", s)
                          : fmt::format("Packets from {} increased.", s));
+      } else if (f.first_day != kNoDay && f.facts.front().from_zero &&
+                 f.kind != FindingKind::kPortsTogether) {
+        head = ja ? fmt::format("{} 宛のパケットが{}に現れ、増加しています。", s,
+                                DayText(f.first_day, lang))
+                  : fmt::format("Packets to {} appeared on {} and have been rising since.", s,
+                                DayText(f.first_day, lang));
+      } else if (f.first_day != kNoDay && f.kind == FindingKind::kRise &&
+                 !f.facts.front().on_packets) {
+        // The section measures distinct sources: so does the overview.
+        head =
+            ja ? fmt::format("{} 宛のパケットの送信元 IP アドレス数が、{}以降増加傾向にあります。",
+                             s, DayText(f.first_day, lang))
+               : fmt::format(
+                     "The distinct sources sending packets to {} have been rising "
+                     "since {}.",
+                     s, DayText(f.first_day, lang));
       } else if (f.first_day != kNoDay) {
         head = ja ? fmt::format("{} 宛のパケットが、{}以降増加傾向にあります。", s,
                                 DayText(f.first_day, lang))
@@ -489,6 +533,49 @@ std::string FindingOverviewSentence(const Composer& c, size_t i) {
   return head + pointer;
 }
 
+std::vector<std::string> FindingParagraphs(const Composer& c, size_t i) {
+  const Finding& f = c.data.findings[i].finding;
+  std::vector<std::string> out;
+  std::string body;
+  for (const FindingFact& x : f.facts) {
+    std::string s = FactSentence(c, f, x);
+    if (s.empty()) continue;
+    if (!body.empty() && !c.ja) body += " ";
+    body += s;
+  }
+  std::string regions = RegionsSentence(c, f);
+  if (!regions.empty()) body += (c.ja || body.empty() ? "" : " ") + regions;
+  // A rise that is mostly a region's own, told where that region's finding is.
+  for (size_t j = 0; f.rise_region != 0 && j < c.data.findings.size(); ++j) {
+    const Finding& r = c.data.findings[j].finding;
+    if (r.has_port || r.country != f.rise_region) continue;
+    std::string section = j < c.finding_sections.size() ? c.finding_sections[j] : "";
+    std::string who = CountryInText(r.country, c.lang);
+    // The share is capped at 1 (the region may add more than the port's net increase while
+    // others send less): then it is all of it, not "100.0 %".
+    const bool all = f.rise_region_share >= 0.995;
+    body += c.ja ? fmt::format(
+                       "この増加{}は{}からのパケットによるもので、{}の増加については"
+                       "「{} {}」の節で述べます。",
+                       all ? "" : "の " + Pct(f.rise_region_share) + " ", who, who, section,
+                       Title(r, c.lang))
+                 : fmt::format(
+                       "{}{} came from {}, whose own rise is described in section {}, "
+                       "\"{}\".",
+                       body.empty() ? "" : " ",
+                       all ? std::string("The added packets")
+                           : Pct(f.rise_region_share) + " of the added packets",
+                       who, section, Title(r, c.lang));
+    break;
+  }
+  if (!body.empty()) out.push_back(std::move(body));
+  for (const SourceEvidence& e : f.top_sources) {
+    if (e.share < 0.1) continue;
+    out.push_back(SourceSentence(c, f, e));
+  }
+  return out;
+}
+
 void ComposeFindings(Composer* c, const std::string& section_number) {
   const ReportData& d = c->data;
   Lang lang = c->lang;
@@ -508,21 +595,7 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
     std::string number = fmt::format("{}.{}", section_number, i + 1);
     doc.Heading(2, number + " " + Title(f, lang), "finding-" + std::to_string(i + 1));
 
-    std::string body;
-    for (const FindingFact& x : f.facts) {
-      std::string s = FactSentence(*c, f, x);
-      if (s.empty()) continue;
-      if (!body.empty() && !ja) body += " ";
-      body += s;
-    }
-    std::string regions = RegionsSentence(*c, f);
-    if (!regions.empty()) body += (ja || body.empty() ? "" : " ") + regions;
-    if (!body.empty()) doc.Paragraph(body);
-
-    for (const SourceEvidence& e : f.top_sources) {
-      if (e.share < 0.1) continue;
-      doc.Paragraph(SourceSentence(*c, f, e));
-    }
+    for (std::string& p : FindingParagraphs(*c, i)) doc.Paragraph(std::move(p));
     if (!f.payloads.empty()) {
       doc.Paragraph((ja ? "観測されたペイロードの例: " : "Payloads seen: ") +
                     JoinList(f.payloads, lang));
@@ -546,11 +619,14 @@ void ComposeFindings(Composer* c, const std::string& section_number) {
                     : fmt::format("Daily packets to {}", PortList(f, lang)))
               : (ja ? fmt::format("{}からのパケット数の推移", Subject(f, lang))
                     : fmt::format("Daily packets from {}", Subject(f, lang)));
+      // Introduced as what it plots: a region going silent is drawn by its sources.
+      const bool plots_sources = f.kind == FindingKind::kRegionSilent;
       doc.Paragraph(
-          ja ? fmt::format("{}のパケット数の推移を {} に示します。",
+          ja ? fmt::format("{}の{}の推移を {} に示します。",
                            f.has_port ? Subject(f, lang) + " 宛" : Subject(f, lang) + "から",
-                           c->Ref(label))
-             : fmt::format("{} shows it day by day.", label));
+                           plots_sources ? "送信元 IP アドレス数" : "パケット数", c->Ref(label))
+             : fmt::format("{} shows its {} day by day.", label,
+                           plots_sources ? "distinct sources" : "packets"));
       fig.label = c->NextFigureLabel();
       fig.id = fmt::format("figure-finding-{}", i + 1);
       fig.caption = what;

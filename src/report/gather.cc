@@ -54,7 +54,8 @@ Result<ReportFormat> ParseReportFormat(const std::string& s) {
   if (s == "html") return ReportFormat::kHtml;
   if (s == "md" || s == "markdown") return ReportFormat::kMarkdown;
   if (s == "pdf") return ReportFormat::kPdf;
-  return InvalidArgument("format '" + s + "': expected html, md or pdf");
+  if (s == "json") return ReportFormat::kJson;
+  return InvalidArgument("format '" + s + "': expected html, md, pdf or json");
 }
 
 Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {

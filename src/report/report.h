@@ -29,7 +29,7 @@
 namespace teiten::report {
 
 enum class Layout { kQuarterly, kMonthly };
-enum class ReportFormat { kHtml, kMarkdown, kPdf };
+enum class ReportFormat { kHtml, kMarkdown, kPdf, kJson };
 Result<ReportFormat> ParseReportFormat(const std::string& s);
 
 struct ReportOptions {
@@ -103,6 +103,13 @@ Document ComposeReport(const ReportData& data);
 // beside it; PDF renders the HTML with headless Chromium (an error saying how to install it when
 // it is not found).
 Status WriteReport(const Document& doc, ReportFormat format, const std::string& path);
+
+// The report for machines (`--format json`, docs/REPORT_JSON.md): {"version": 1, …} with the
+// summary, top tables and daily series as numbers, every finding with its facts and evidence and
+// its sentences in both languages, and every table and paragraph of the document in both
+// languages. The numbers are ReportData's, i.e. the query API's, unrounded.
+std::string ReportJson(const ReportData& data);
+Status WriteReportJson(const ReportData& data, const std::string& path);
 
 // The Chromium binary used for PDF and screenshots: $TEITEN_CHROMIUM, else chromium or
 // chromium-browser or google-chrome on PATH; "" when none.

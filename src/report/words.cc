@@ -171,6 +171,8 @@ constexpr double kFlat = 0.02;
 std::string ChangeShort(double before, double after, Lang lang) {
   bool ja = lang == Lang::kJa;
   if (before <= 0) return ja ? "新たに観測" : "newly seen";
+  // Equal is unchanged: "8 → 8 sensors" is not "almost" anything.
+  if (after == before) return ja ? "変化なし" : "unchanged";
   double r = after / before - 1.0;
   if (std::fabs(r) < kFlat) return ja ? "ほぼ横ばい" : "almost unchanged";
   if (r > 0) {
@@ -185,6 +187,7 @@ std::string ChangeShort(double before, double after, Lang lang) {
 std::string ChangePhrase(double before, double after, Lang lang) {
   bool ja = lang == Lang::kJa;
   if (before <= 0) return ja ? "新たに観測されました" : "was newly seen";
+  if (after == before) return ja ? "変わりませんでした" : "was unchanged";
   double r = after / before - 1.0;
   if (std::fabs(r) < kFlat) return ja ? "ほぼ横ばいでした" : "was almost unchanged";
   if (r > 0) {

@@ -78,8 +78,14 @@ std::string FindChromium() {
   return "";
 }
 
+Status WriteReportJson(const ReportData& data, const std::string& path) {
+  return WriteFileAtomically(path, ReportJson(data));
+}
+
 Status WriteReport(const Document& doc, ReportFormat format, const std::string& path) {
   switch (format) {
+    case ReportFormat::kJson:
+      return InvalidArgument("JSON is written from the report's data: WriteReportJson");
     case ReportFormat::kHtml:
       return WriteFileAtomically(path, RenderHtml(doc));
     case ReportFormat::kMarkdown: {

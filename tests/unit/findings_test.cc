@@ -65,6 +65,29 @@ TEST(FindingsStats, HingeFindsTheStartOfARamp) {
   EXPECT_EQ(HingeChangePoint({1, 2, 3}, 7), 0u);
 }
 
+TEST(FindingsStats, StepChangePointFindsAQuarterBoundary) {
+  // 14 days alternating 100/104 (median 102, residuals ±2) then 14 alternating 110/114 (median
+  // 112): |112 − 102| / (σ̂·√(2/14)), σ̂ = max(1.4826·2, √112 = 10.6) → 10 / 4.0 = 2.5: under
+  // kStepZ, Poisson noise at this level hides an 8 % step.
+  std::vector<double> v;
+  for (int i = 0; i < 28; ++i) v.push_back((i < 14 ? 100 : 110) + (i % 2 ? 4 : 0));
+  EXPECT_EQ(StepChangePoint(v, 7, 7), 0u);
+  // The same 8 % step at 100× the counts: σ̂ = 1.4826·200 = 296.5 (now above √11200 ≈ 106),
+  // z = 1000 / (296.5·0.378) = 8.9 → found at index 14 (the first day of the new level).
+  for (double& x : v) x *= 100;
+  EXPECT_EQ(StepChangePoint(v, 7, 7), 14u);
+  // Four days after the step are enough when allowed (the 100× series cut to 18 values: z =
+  // 1000 / (296.5·√(1/14 + 1/4)) = 6.0).
+  std::vector<double> short_after(v.begin(), v.begin() + 18);
+  // (13 or 14: the value at 13, 10400, is as close to the new level's median as the old one's.)
+  size_t k = StepChangePoint(short_after, 7, 4);
+  EXPECT_TRUE(k == 13 || k == 14) << k;
+  EXPECT_EQ(StepChangePoint(short_after, 7, 7), 0u);
+  // A flat series and one too short for 7 days before and 4 after.
+  EXPECT_EQ(StepChangePoint(std::vector<double>(28, 500), 7, 4), 0u);
+  EXPECT_EQ(StepChangePoint({1, 1, 1, 9, 9, 9}, 7, 4), 0u);
+}
+
 #endif  // TEITEN_FINDINGS_QUARTERS
 
 // ---- Scenarios ----------------------------------------------------------------------------
@@ -305,7 +328,9 @@ TEST(FindingsScenario, SmallEvidence) {
   for (size_t i = 0; i < fs->size(); ++i) {
     const Finding& f = (*fs)[i];
     EXPECT_EQ(f.rank, static_cast<int>(i + 1));
-    if (i > 0) EXPECT_LE(f.score, (*fs)[i - 1].score);
+    if (i > 0) {
+      EXPECT_LE(f.score, (*fs)[i - 1].score);
+    }
     EXPECT_EQ(f.figure.first_day, period.first_day);
     EXPECT_EQ(f.figure.end_day, period.end_day);
     EXPECT_EQ(f.figure.long_end_day, period.end_day);

@@ -10,3 +10,8 @@ teiten_test(findings_scenario_test LABEL slow findings_test.cc)
 target_compile_definitions(findings_scenario_test PRIVATE TEITEN_FINDINGS_QUARTERS)
 target_link_libraries(findings_scenario_test PRIVATE teiten_findings teiten_scenario_fixture
   nlohmann_json::nlohmann_json)
+# Issue 14: dating on a scenario of its own (tests/unit/scenarios/dating.toml: boundary steps,
+# near-baseline noise, ports from zero), all sensors and each group.
+teiten_test(findings_dating_test findings_dating_test.cc)
+target_link_libraries(findings_dating_test PRIVATE teiten_findings teiten_scenario_fixture
+  nlohmann_json::nlohmann_json)

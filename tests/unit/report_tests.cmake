@@ -10,3 +10,9 @@ target_link_libraries(report_render_test PRIVATE teiten_report teiten_scenario_f
   nlohmann_json::nlohmann_json)
 target_compile_definitions(report_render_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
 add_dependencies(report_render_test teiten)
+# Issue 14: sentences against the store's numbers, both languages, groups; the JSON report.
+teiten_test(report_sentences_test report_test_sentences.cc)
+target_link_libraries(report_sentences_test PRIVATE teiten_report teiten_scenario_fixture
+  nlohmann_json::nlohmann_json)
+target_compile_definitions(report_sentences_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
+add_dependencies(report_sentences_test teiten)
