@@ -257,7 +257,8 @@ Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
 
 Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const SensorSelection& filter, std::optional<PortKey> port,
-                             const ResearchNetworks* research) {
+                             const ResearchNetworks* research,
+                             const std::vector<PortKey>& breakdown) {
   struct Acc {
     SourceTags tags;
     uint64_t on_port = 0;
@@ -281,6 +282,7 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
   res.port = port;
   std::array<ToolRow, kTagCount + 1> rows;
   std::array<std::map<PortKey, uint64_t>, kTagCount + 1> ports;
+  std::map<PortKey, std::array<ToolRow, kTagCount + 1>> per_port;
   for (size_t t = 0; t <= kTagCount; ++t) rows[t].tag = static_cast<Tag>(t);
   for (auto& [addr, a] : by_source) {
     uint64_t counted = port ? a.on_port : a.tags.packets;
@@ -300,6 +302,41 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
     for (size_t t = 0; t < kTagCount; ++t) {
       if (v & (1u << t)) add(t);
     }
+    for (PortKey b : breakdown) {
+      auto it = a.ports.find(b);
+      if (it == a.ports.end()) continue;
+      auto& rows_b = per_port[b];
+      res.port_sources[b]++;
+      auto add_b = [&](size_t t) {
+        rows_b[t].sources++;
+        rows_b[t].packets += it->second;
+      };
+      if (v == 0) add_b(kTagCount);
+      for (size_t t = 0; t < kTagCount; ++t) {
+        if (v & (1u << t)) add_b(t);
+      }
+    }
+  }
+  for (auto& [b, rows_b] : per_port) {
+    uint64_t packets = 0;
+    for (const auto& [k, a] : by_source) {
+      auto it = a.ports.find(b);
+      if (it != a.ports.end()) packets += it->second;
+    }
+    auto& out = res.by_port[b];
+    for (size_t t = 0; t <= kTagCount; ++t) {
+      ToolRow r = rows_b[t];
+      if (r.sources == 0) continue;
+      r.tag = static_cast<Tag>(t);
+      r.source_share = static_cast<double>(r.sources) / static_cast<double>(res.port_sources[b]);
+      r.packet_share = packets ? static_cast<double>(r.packets) / static_cast<double>(packets) : 0;
+      out.push_back(r);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const ToolRow& x, const ToolRow& y) {
+      bool xu = x.tag == Tag::kCount, yu = y.tag == Tag::kCount;
+      if (xu != yu) return yu;
+      return x.sources > y.sources;
+    });
   }
   for (size_t t = 0; t <= kTagCount; ++t) {
     ToolRow& r = rows[t];

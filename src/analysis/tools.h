@@ -116,12 +116,17 @@ struct ToolsResult {
   std::optional<PortKey> port;
   uint64_t sources = 0, packets = 0;  // of the selection (on the port, with one)
   std::vector<ToolRow> rows;          // by sources, most first; the untagged last
+  // For each port asked for (`breakdown`): the same rows over that port's sources and packets
+  // (a source counted under its verdict over all its packets of the period).
+  std::map<PortKey, std::vector<ToolRow>> by_port;
+  std::map<PortKey, uint64_t> port_sources;  // sources with packets on each breakdown port
 };
 // Tags every source of the period (verdicts over all its packets of the period at the selected
 // sensors) and counts, per tag, the sources and packets — on `port` only, when given. Memory:
 // one record per distinct source of the period.
 Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const SensorSelection& filter, std::optional<PortKey> port,
-                             const ResearchNetworks* research);
+                             const ResearchNetworks* research,
+                             const std::vector<PortKey>& breakdown = {});
 
 }  // namespace teiten

@@ -427,6 +427,93 @@ void SixMonthShares(Composer* c, Dimension dim, bool sources) {
 }
 
 // Explanations of the featured ports (E4) and the references they cite.
+// Tool tags: who sent the period's packets (Mirai, ZMap, Masscan, …), and the top-5 ports by
+// tool (SPEC E5; the seeds' "tool names found inside packets").
+void ToolsSection(Composer* c, const std::string& number) {
+  const ReportData& d = c->data;
+  const ToolsResult& t = d.tools;
+  bool ja = c->ja;
+  c->doc.Heading(1, number + (ja ? " 送信元の走査ツール" : " Scanning tools"), "tools");
+  if (d.tools_skipped) {
+    c->doc.Paragraph(
+        ja ? fmt::format("ツールの判定は保存された観測から行うため、{} パケットを超える期間では報告書"
+                         "に含めていません。`teiten top tools --period {}` で求められます。",
+                         Num(kToolsMaxPackets), d.opts.period.Label())
+           : fmt::format("Tools are judged from the stored observations, so a period of more than "
+                         "{} packets is not scanned for the report; `teiten top tools --period {}` "
+                         "gives them.",
+                         Num(kToolsMaxPackets), d.opts.period.Label()));
+    return;
+  }
+  uint64_t tagged = 0;
+  for (const ToolRow& r : t.rows) {
+    if (r.tag == Tag::kCount) tagged = t.sources - r.sources;
+  }
+  if (t.rows.empty() || tagged == 0) {
+    c->doc.Paragraph(ja ? "期間中の送信元に、既知の走査ツールの特徴を持つものはありませんでした。"
+                        : "No source of the period carried the fingerprint of a known tool.");
+    return;
+  }
+  std::string label = c->PeekTableLabel();
+  c->doc.Paragraph(
+      ja ? fmt::format(
+               "期間中の送信元 {} 個のうち {} 個（{}）は、パケットのヘッダーやペイロードに走査ツール"
+               "やマルウェアに固有の特徴がありました{}。送信元ごとに、その特徴を持つパケットが十分"
+               "にある場合にだけツールを判定しています（判定規則は docs/FINGERPRINTS.md）。",
+               Num(t.sources), Num(tagged),
+               Pct(static_cast<double>(tagged) / static_cast<double>(t.sources)), c->Ref(label))
+         : fmt::format(
+               "Of the period's {} distinct sources, {} ({}) carried in their headers or payloads "
+               "the fingerprint of a scanning tool or malware ({}). A source is tagged only when "
+               "enough of its packets agree (the rules are in docs/FINGERPRINTS.md).",
+               Num(t.sources), Num(tagged),
+               Pct(static_cast<double>(tagged) / static_cast<double>(t.sources)), label));
+  TableBlock tb;
+  tb.label = c->NextTableLabel();
+  tb.id = "table-tools";
+  tb.caption = ja ? "ツール別の送信元数とパケット数" : "Sources and packets by tool";
+  tb.header = {ja ? "ツール" : "Tool", ja ? "送信元 IP アドレス数" : "Distinct sources",
+               ja ? "送信元の割合" : "Share of sources", ja ? "パケット数" : "Packets",
+               ja ? "パケットの割合" : "Share of packets"};
+  tb.numeric = {false, true, true, true, true};
+  auto name = [&](Tag tag) -> std::string {
+    if (tag == Tag::kCount) return ja ? "判定なし" : "untagged";
+    if (tag == Tag::kBackscatter) return ja ? "バックスキャッタ" : "backscatter";
+    if (tag == Tag::kResearch) return ja ? "研究目的のスキャナー" : "research scanners";
+    return TagName(tag);
+  };
+  for (const ToolRow& r : t.rows) {
+    tb.rows.push_back({name(r.tag), Num(r.sources), Pct(r.source_share), Num(r.packets),
+                       Pct(r.packet_share)});
+  }
+  tb.note = ja ? "一つの送信元が複数のツールに該当することがあります（割合の合計は 100% を超えることが"
+                 "あります）。"
+               : "A source may carry several tags: shares may add up to more than 100%.";
+  c->doc.AddTable(std::move(tb));
+  if (t.by_port.empty()) return;
+  TableBlock pb;
+  pb.label = c->NextTableLabel();
+  pb.id = "table-tools-ports";
+  pb.caption = ja ? "宛先ポート番号トップ 5 の送信元のツール" : "Tools of the top 5 ports' sources";
+  pb.header = {ja ? "宛先ポート番号" : "Destination port",
+               ja ? "送信元 IP アドレス数" : "Distinct sources",
+               ja ? "ツール（送信元の割合）" : "Tools (share of the port's sources)"};
+  pb.numeric = {false, true, false};
+  for (const RankRow& rr : d.ports.rows) {
+    auto it = t.by_port.find(static_cast<PortKey>(rr.key));
+    if (it == t.by_port.end()) continue;
+    std::string tools;
+    for (const ToolRow& r : it->second) {
+      if (r.tag == Tag::kCount) continue;
+      tools += fmt::format("{}{} {}", tools.empty() ? "" : ", ", name(r.tag), Pct(r.source_share));
+    }
+    pb.rows.push_back({KeyName(Dimension::kPort, rr.key, c->lang),
+                       Num(t.port_sources.count(it->first) ? t.port_sources.at(it->first) : 0),
+                       tools.empty() ? (ja ? "判定なし" : "none tagged") : tools});
+  }
+  c->doc.AddTable(std::move(pb));
+}
+
 void PortNotesSection(Composer* c, const std::string& number,
                       std::vector<std::pair<std::string, std::string>>* refs) {
   bool ja = c->ja;
@@ -615,10 +702,11 @@ void Quarterly(Composer* c) {
 
   doc.Heading(1, ja ? "2. 注目された現象" : "2. Notable phenomena", "findings");
   ComposeFindings(c, "2");
+  ToolsSection(c, "3.");
 
   std::vector<std::pair<std::string, std::string>> refs;
-  PortNotesSection(c, "3.", &refs);
-  ReferencesSection(c, "4.", refs);
+  PortNotesSection(c, "4.", &refs);
+  ReferencesSection(c, "5.", refs);
   doc.footer = Footer(*c);
 }
 

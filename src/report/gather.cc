@@ -147,6 +147,18 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
     }
   }
 
+  // Who sent the traffic: tool tags over the period's rows, with the top-5 ports' breakdown.
+  if (r.summary.packets > kToolsMaxPackets) {
+    r.tools_skipped = true;
+  } else {
+    std::vector<PortKey> top5;
+    for (size_t i = 0; i < r.ports.rows.size() && i < kFigureN; ++i) {
+      top5.push_back(static_cast<PortKey>(r.ports.rows[i].key));
+    }
+    ASSIGN_OR_RETURN(r.tools, TopTools(store, p, sel, std::nullopt, &ResearchNetworks::Shipped(),
+                                       top5));
+  }
+
   // Notable phenomena, each with the data of its figures.
   ASSIGN_OR_RETURN(std::vector<Finding> found, FindNotable(store, p, sel));
   for (Finding& f : found) {

@@ -198,6 +198,28 @@ json Paragraphs(const Document& doc) {
   return out;
 }
 
+json ToolRows(const std::vector<ToolRow>& rows) {
+  json out = json::array();
+  for (const ToolRow& r : rows) {
+    out.push_back({{"tag", TagName(r.tag)},
+                   {"sources", r.sources},
+                   {"source_share", r.source_share},
+                   {"packets", r.packets},
+                   {"packet_share", r.packet_share}});
+  }
+  return out;
+}
+
+json Tools(const ToolsResult& t) {
+  json ports = json::object();
+  for (const auto& [k, rows] : t.by_port) {
+    ports[PortKeyToString(k)] = {{"sources", t.port_sources.count(k) ? t.port_sources.at(k) : 0},
+                                 {"tags", ToolRows(rows)}};
+  }
+  return {{"sources", t.sources}, {"packets", t.packets}, {"tags", ToolRows(t.rows)},
+          {"top_ports", std::move(ports)}};
+}
+
 }  // namespace
 
 std::string ReportJson(const ReportData& data) {
@@ -248,6 +270,7 @@ std::string ReportJson(const ReportData& data) {
         {"total", Daily(data.total_days)}}},
       {"months", std::move(months)},
       {"findings", std::move(findings)},
+      {"tools", data.tools_skipped ? json(nullptr) : Tools(data.tools)},
       {"document",
        {{"ja",
          {{"title", ja_doc.title}, {"tables", Tables(ja_doc)}, {"paragraphs", Paragraphs(ja_doc)}}},

@@ -19,6 +19,7 @@
 #include "analysis/findings.h"
 #include "analysis/period.h"
 #include "analysis/query.h"
+#include "analysis/tools.h"
 #include "common/status.h"
 #include "common/time_zone.h"
 #include "enrich/geo.h"
@@ -71,6 +72,8 @@ struct MonthStats {
   SummaryResult summary;
 };
 
+inline constexpr uint64_t kToolsMaxPackets = 10'000'000;
+
 struct ReportData {
   ReportOptions opts;
   Period previous;
@@ -92,6 +95,11 @@ struct ReportData {
   DailySet total_days;              // all traffic, one series
 
   std::vector<FindingFigure> findings;
+  // Tool tags of the period's sources (docs/FINGERPRINTS.md), with the top-5 ports' breakdown.
+  ToolsResult tools;
+  // Tags are computed from the stored rows (about 2 M rows a second): a period holding more than
+  // kToolsMaxPackets packets is not scanned for the report, and the section says so.
+  bool tools_skipped = false;
   std::vector<MonthStats> months;    // the six months ending with the period's last month
   std::vector<std::string> geo_dbs;  // which databases enriched the data ("type date path")
 };
