@@ -373,9 +373,11 @@ PageReply SensorsPage(const Ctx& c) {
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>"
         "<td class=\"n\">{}</td><td>{}</td></tr>",
-        Str(r["id"]), Str(r["group"]), Str(r["mode"]), when(r["last_input"]),
-        when(r["last_contact"]), Num(r["inputs"]), Num(r["packets"]),
-        lost.empty() ? c.T("none", "なし") : lost);
+        r["name"].is_string() && !r["name"].get<std::string>().empty() && r["name"] != r["id"]
+            ? Str(r["id"]) + " (" + Str(r["name"]) + ")"
+            : Str(r["id"]),
+        Str(r["group"]), Str(r["mode"]), when(r["last_input"]), when(r["last_contact"]),
+        Num(r["inputs"]), Num(r["packets"]), lost.empty() ? c.T("none", "なし") : lost);
   }
   h += "</tbody></table>";
   return {200, Layout(c, c.T("Sensors", "センサー"), h)};

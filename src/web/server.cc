@@ -242,6 +242,9 @@ struct WebServer::Impl {
     serve_static("/static/teiten.css", &css, "text/css; charset=utf-8");
     serve_static("/static/uplot.js", &uplot_js, "text/javascript; charset=utf-8");
     serve_static("/static/uplot.css", &uplot_css, "text/css; charset=utf-8");
+    // No icon: an empty answer rather than a 404 in every browser's console.
+    s.Get("/favicon.ico",
+          [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     s.Get("/login", [this](const httplib::Request& req, httplib::Response& res) {
       PageReply p =
           RenderLogin(req.get_param_value("lang"), SafeNext(req.get_param_value("next")), "", 200);

@@ -28,12 +28,19 @@
     }
     const points = body.points || [];
     const names = body.series || [];
-    const xs = points.map((p) => Date.parse(p.start) / 1000);
+    // The x values are the points' labels — the store's local days and times — read as if
+    // they were UTC and shown in UTC, so the axis says what the API says whatever the browser's
+    // time zone.
+    const xs = points.map((p) => Date.parse(p.label.replace(" ", "T").slice(0, 16) +
+                                            (p.label.length > 10 ? ":00Z" : "T00:00:00Z")) / 1000);
+    const daily = points.length > 1 && points.every((p) => p.label.length === 10);
     const data = [xs];
-    const series = [{}];
+    const series = [{ value: (u, v) => (v == null ? "-" : new Date(v * 1000).toISOString()
+      .slice(0, daily ? 10 : 16).replace("T", " ")) }];
     names.forEach((name, i) => {
       data.push(points.map((p) => (p[measure] ? p[measure][i] : null)));
-      series.push({ label: String(name), stroke: palette[i % palette.length], width: 1.5 });
+      series.push({ label: String(name), stroke: palette[i % palette.length], width: 1.5,
+                  value: (u, v) => (v == null ? "-" : v.toLocaleString("en-US")) });
     });
     const width = Math.max(320, el.clientWidth || 640);
     el.dataset.points = String(points.length);
@@ -43,8 +50,13 @@
       return;
     }
     // eslint-disable-next-line no-new
-    new uPlot({ width: width, height: 260, series: series, scales: { x: { time: true } },
-                axes: [{}, { size: 70 }] }, data, el);
+    const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
+    const xAxis = daily
+      ? { space: 70, incrs: [86400, 7 * 86400, 28 * 86400],
+          values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) }
+      : {};
+    new uPlot({ width: width, height: 260, series: series, tzDate: utc,
+                scales: { x: { time: true } }, axes: [xAxis, { size: 70 }] }, data, el);
     el.dataset.state = "drawn";
   }
 
