@@ -117,8 +117,9 @@ std::string RankText(int r) {
   }
 }
 
-std::string Day(int32_t d) {
-  return d == kNoDay ? std::string() : TimeZone::DayString(d);
+// A day, or null for kNoDay (a finding still going, a fact without that day).
+json Day(int32_t d) {
+  return d == kNoDay ? json(nullptr) : json(TimeZone::DayString(d));
 }
 
 // ISO 8601 in UTC, seconds.
@@ -408,8 +409,11 @@ json FactJson(const FindingFact& f) {
           {"peak_sources", f.peak_sources},
           {"slope", f.slope},
           {"trend_z", f.trend_z},
-          {"rank", f.rank},
-          {"previous_rank", f.prev_rank > 0 ? json(f.prev_rank) : json(RankText(f.prev_rank))},
+          // Ranks are facts of entries only.
+          {"rank", f.rank > 0 ? json(f.rank) : json(nullptr)},
+          {"previous_rank", f.rank <= 0       ? json(nullptr)
+                            : f.prev_rank > 0 ? json(f.prev_rank)
+                                              : json(RankText(f.prev_rank))},
           {"score", f.score},
           {"level_shift", f.level_shift},
           {"on_packets", f.on_packets}};

@@ -177,7 +177,7 @@ std::string FindingsTable(const Ctx& c, const json& fs, const std::string& id) {
     } else {
       subject = Str(f["country"]);
     }
-    std::string until = f["last_day"] == "" ? c.T("still going", "継続中") : Str(f["last_day"]);
+    std::string until = f["last_day"].is_null() ? c.T("still going", "継続中") : Str(f["last_day"]);
     h += fmt::format(
         "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td class=\"n\">{:.1f} → {:.1f}</td><td class=\"n\">{:.2f}</td></tr>",
