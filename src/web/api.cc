@@ -485,12 +485,9 @@ json GetFindings(const Snapshot& snap, const Args& a, const Access& access) {
   std::vector<uint16_t> key_sensors = sel.sensors;
   std::sort(key_sensors.begin(), key_sensors.end());
   std::string key = p.Label() + "|" + fmt::format("{}", fmt::join(key_sensors, ","));
-  std::shared_ptr<const json> all = snap.CachedFindings(key);
-  if (!all) {
-    auto fs = OrRefuse(FindNotable(store, p, sel), "");
-    all = std::make_shared<const json>(FindingsJson(fs));
-    snap.CacheFindings(key, all);
-  }
+  Snapshot::Value all = snap.Remember("findings|" + key, [&]() -> Snapshot::Value {
+    return std::make_shared<const json>(FindingsJson(OrRefuse(FindNotable(store, p, sel), "")));
+  });
   json out = json::array();
   for (const json& f : *all) {
     if (port) {
@@ -529,17 +526,46 @@ json GetIndex(const Store& store) {
 
 }  // namespace
 
-std::shared_ptr<const json> Snapshot::CachedFindings(const std::string& key) const {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = findings_.find(key);
-  return it == findings_.end() ? nullptr : it->second;
-}
-
-void Snapshot::CacheFindings(const std::string& key, std::shared_ptr<const json> j) const {
-  std::lock_guard<std::mutex> l(mu_);
-  // Bounded: a client walking through many periods must not grow it without end.
-  if (findings_.size() >= 64) findings_.clear();
-  findings_[key] = std::move(j);
+Snapshot::Value Snapshot::Remember(const std::string& key, const std::function<Value()>& fn) const {
+  std::shared_future<Value> fut;
+  std::shared_ptr<std::promise<Value>> mine;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = memo_.find(key);
+    if (it != memo_.end()) {
+      fut = it->second;
+    } else {
+      if (memo_.size() >= kMaxRemembered) {
+        for (auto m = memo_.begin(); m != memo_.end();) {
+          bool done = m->second.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+          m = done ? memo_.erase(m) : std::next(m);
+        }
+      }
+      mine = std::make_shared<std::promise<Value>>();
+      fut = mine->get_future().share();
+      memo_[key] = fut;
+    }
+  }
+  if (!mine) {
+    Value v = fut.get();
+    return v ? v : fn();
+  }
+  Value v;
+  try {
+    v = fn();
+  } catch (...) {
+    // Waiters must not hang on a promise nobody keeps: they make their own.
+    mine->set_value(nullptr);
+    std::lock_guard<std::mutex> l(mu_);
+    memo_.erase(key);
+    throw;
+  }
+  mine->set_value(v);
+  if (!v) {
+    std::lock_guard<std::mutex> l(mu_);
+    memo_.erase(key);
+  }
+  return v;
 }
 
 Result<std::shared_ptr<const Snapshot>> StoreSnapshots::Current() {
@@ -569,6 +595,11 @@ ApiReply ApiError(int status, const std::string& parameter, const std::string& m
   return {status, {{"error", std::move(e)}}};
 }
 
+namespace {
+ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& params,
+                  const Access& access);
+}  // namespace
+
 ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& params,
                    const Access& access) {
   if (params.size() > kMaxParams) {
@@ -579,6 +610,24 @@ ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& 
       return ApiError(400, k.substr(0, 64), fmt::format("longer than {} bytes", kMaxParamBytes));
     }
   }
+  // Every 200 is remembered for the snapshot's life; errors are cheap and answered afresh.
+  std::string key = path + (access.aggregate_only ? "|public|" : "|all|");
+  for (const auto& [k, v] : params) key += k + "=" + v + "&";
+  ApiReply reply;
+  bool made = false;
+  Snapshot::Value body = snap.Remember(key, [&]() -> Snapshot::Value {
+    reply = Dispatch(snap, path, params, access);
+    made = true;
+    return reply.status == 200 ? std::make_shared<const json>(reply.body) : nullptr;
+  });
+  if (made && reply.status != 200) return reply;
+  return {200, *body};
+}
+
+namespace {
+
+ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& params,
+                  const Access& access) {
   const Store& store = snap.store();
   Args a(params);
   const std::string prefix = "/api/v1/";
@@ -613,4 +662,5 @@ ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& 
   }
 }
 
+}  // namespace
 }  // namespace teiten::web

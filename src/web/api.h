@@ -19,6 +19,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,19 +38,23 @@ inline constexpr size_t kMaxParams = 32;
 inline constexpr size_t kMaxParamBytes = 256;
 inline constexpr size_t kMaxRows = 1000;  // n= above this is a 400
 
-// One opened Store (a fixed snapshot of the manifest), with answers worth keeping for its life.
+// One opened Store (a fixed snapshot of the manifest), with the answers already given from it:
+// the snapshot never changes, so an answer stays right for its whole life.
 class Snapshot {
  public:
+  using Value = std::shared_ptr<const nlohmann::json>;
   explicit Snapshot(std::unique_ptr<Store> store) : store_(std::move(store)) {}
   const Store& store() const { return *store_; }
-  // Findings take seconds on a big store; they are kept per (period, sensors) for this snapshot.
-  std::shared_ptr<const nlohmann::json> CachedFindings(const std::string& key) const;
-  void CacheFindings(const std::string& key, std::shared_ptr<const nlohmann::json> j) const;
+  // The value remembered under `key`, made by `fn` once however many threads ask at once (the
+  // others wait for it). A nullptr from fn is not remembered (the waiters make their own). At
+  // most kMaxRemembered values are kept; past that the finished ones are dropped.
+  Value Remember(const std::string& key, const std::function<Value()>& fn) const;
 
  private:
+  static constexpr size_t kMaxRemembered = 1024;
   std::unique_ptr<Store> store_;
   mutable std::mutex mu_;
-  mutable std::map<std::string, std::shared_ptr<const nlohmann::json>> findings_;
+  mutable std::map<std::string, std::shared_future<Value>> memo_;
 };
 
 // Hands out the current snapshot of a store, opening it again when STORE/MANIFEST has been

@@ -360,8 +360,13 @@ Status WebServer::Start() {
   s.set_payload_max_length(kMaxBody);
   s.set_read_timeout(kTimeoutSeconds, 0);
   s.set_write_timeout(kTimeoutSeconds, 0);
+  // Headers and body go out in separate writes: with Nagle's algorithm the body of a kept-alive
+  // connection's next answer waits for the client's delayed ACK (40 ms on Linux).
+  s.set_tcp_nodelay(true);
   s.set_keep_alive_timeout(2);
-  s.set_keep_alive_max_count(100);
+  // A kept-alive connection holds a worker between its requests: rotate them, so that clients
+  // beyond kWorkers wait for a few requests, not for a busy client to leave.
+  s.set_keep_alive_max_count(10);
   s.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
   s.set_pre_routing_handler([&m](const httplib::Request&, httplib::Response& res) {
     m.Headers(res);

@@ -31,7 +31,7 @@
 namespace teiten::web {
 
 inline constexpr size_t kMaxBody = 4096;
-inline constexpr int kWorkers = 16;
+inline constexpr int kWorkers = 64;
 inline constexpr int kTimeoutSeconds = 10;
 
 struct ServeOptions {
