@@ -79,7 +79,9 @@ class ServeProcess {
     }
   }
   ~ServeProcess() { Stop(); }
-  // Ends it with SIGTERM (as systemd would) and returns its exit status.
+  // Ends it with SIGTERM (as systemd would) and returns its exit status. A server that came up
+  // must end cleanly: exit 0, and no sanitizer report in what it printed (its stderr is not the
+  // test's, so this is where an ASan or UBSan finding of the server surfaces).
   int Stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
@@ -87,6 +89,11 @@ class ServeProcess {
       waitpid(pid_, &status, 0);
       exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       pid_ = -1;
+      std::string l = log();
+      if (exit_code_ != 0 || l.find("Sanitizer") != std::string::npos ||
+          l.find("runtime error:") != std::string::npos) {
+        ADD_FAILURE() << "teiten serve ended with " << exit_code_ << ":\n" << l;
+      }
     }
     return exit_code_;
   }
