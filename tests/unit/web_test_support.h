@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,8 @@ class ServeProcess {
     }
     pid_ = fork();
     if (pid_ == 0) {
+      // A test that dies (an abort, a sanitizer report) must not leave its server behind.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
       std::vector<char*> argv;
