@@ -12,7 +12,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates tzdata gz
   libcli11-dev nlohmann-json3-dev libhowardhinnant-date-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev tshark wireshark-common mmdb-bin
   chromium fonts-noto-cjk python3-html5lib python3-pil libxml2-utils clang libclang-rt-dev
-  libcpp-httplib-dev libssl-dev openssl curl iproute2 nftables tcpreplay tcpdump
+  libcpp-httplib-dev libssl-dev libsodium-dev openssl curl iproute2 nftables tcpreplay tcpdump
   nmap masscan zmap hping3 p0f sipvicious)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()

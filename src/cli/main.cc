@@ -1,5 +1,5 @@
 // teiten: the one binary. Subcommands: ingest, top, series, summary, ip, scans, dos, payloads, os,
-// report, geo, simulate, …
+// report, geo, simulate, serve, ….
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -35,6 +35,8 @@
 #include "simulate/simulate_command.h"
 #include "store/store.h"
 #include "store/verify.h"
+#include "web/access.h"
+#include "web/server.h"
 
 namespace teiten {
 namespace {
@@ -1228,6 +1230,47 @@ int RunSensors(const Common& c) {
   return 0;
 }
 
+// `teiten serve`: the dashboard and JSON API until SIGTERM or SIGINT (src/web/server.h).
+int RunServe(const Common& c, web::ServeOptions o) {
+  sigset_t stop_signals = BlockStopSignals();
+  o.store_dir = StorePathFor(c);
+  if (o.store_dir.empty()) return Fail(InvalidArgument("no store: give --store or --config"));
+  web::WebServer server(o);
+  if (Status st = server.Start(); !st.ok()) return Fail(st);
+  std::cerr << fmt::format("teiten serve: {} on {}://{}:{}/ ({}{})\n", o.store_dir,
+                           o.tls_cert.empty() ? "http" : "https",
+                           o.listen.substr(0, o.listen.rfind(':')), server.port(),
+                           o.users_file.empty() ? "no logins" : "logins from " + o.users_file,
+                           o.public_mode ? ", public aggregates" : "");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  server.Stop();
+  return 0;
+}
+
+// `teiten serve-user NAME`: adds or changes a user's password, read from standard input (its
+// first line), never from the command line where other users could see it.
+int RunServeUser(const std::string& users_file, const std::string& name) {
+  if (!web::InitCrypto()) return Fail(Internal("libsodium could not be initialised"));
+  if (isatty(0)) std::cerr << "password for " << name << ": " << std::flush;
+  std::string password;
+  std::getline(std::cin, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (Status st = web::SetUserPassword(users_file, name, password); !st.ok()) return Fail(st);
+  std::cerr << fmt::format("{}: user {} set\n", users_file, name);
+  return 0;
+}
+
+// `teiten serve-token LABEL`: a new API token, printed once.
+int RunServeToken(const std::string& users_file, const std::string& label) {
+  if (!web::InitCrypto()) return Fail(Internal("libsodium could not be initialised"));
+  auto t = web::AddToken(users_file, label);
+  if (!t.ok()) return Fail(t.status());
+  std::cout << *t << "\n";
+  std::cerr << fmt::format("{}: token {} added; it is shown only now\n", users_file, label);
+  return 0;
+}
+
 }  // namespace
 }  // namespace teiten
 
@@ -1392,6 +1435,27 @@ int main(int argc, char** argv) {
   auto* sensors_cmd = app.add_subcommand(
       "sensors", "each sensor's last contact, delivered packets, backlog and losses");
   common(sensors_cmd, false);
+  web::ServeOptions serve_opts;
+  auto* serve = app.add_subcommand("serve", "the web dashboard and JSON API (read-only)");
+  common(serve, false);
+  serve->add_option("--listen", serve_opts.listen, "HOST:PORT (port 0: any free one)")
+      ->capture_default_str();
+  serve->add_option("--tls-cert", serve_opts.tls_cert, "PEM certificate (HTTPS)");
+  serve->add_option("--tls-key", serve_opts.tls_key, "PEM private key (HTTPS)");
+  serve->add_option("--users", serve_opts.users_file, "users file: logins and API tokens");
+  serve->add_flag("--public", serve_opts.public_mode,
+                  "serve aggregate pages and API without a login (never per-IP data)");
+  serve->add_option("--node-modules", serve_opts.node_modules,
+                    "where npm ci installed uplot (default ./node_modules)");
+  std::string users_file, serve_name;
+  auto* serve_user = app.add_subcommand(
+      "serve-user", "add a user of teiten serve, or change a password (read from stdin)");
+  serve_user->add_option("--users", users_file, "users file")->required();
+  serve_user->add_option("name", serve_name, "user name")->required();
+  auto* serve_token =
+      app.add_subcommand("serve-token", "add an API token for scripts (printed once)");
+  serve_token->add_option("--users", users_file, "users file")->required();
+  serve_token->add_option("label", serve_name, "what the token is for")->required();
   app.add_subcommand("simulate",
                      "simulate a scenario's darknet traces and ground truth (see simulate --help)")
       ->allow_extras();
@@ -1412,6 +1476,9 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   if (geo->parsed()) return RunGeo(c, ranges_out, lookup);
+  if (serve->parsed()) return RunServe(c, serve_opts);
+  if (serve_user->parsed()) return RunServeUser(users_file, serve_name);
+  if (serve_token->parsed()) return RunServeToken(users_file, serve_name);
   if (merge->parsed()) return RunMerge(c, merge_all, fold_after);
   if (collect->parsed()) return RunCollect(c);
   if (sensor_cmd->parsed()) return RunSensorDaemon(c);

@@ -1,0 +1,94 @@
+// The JSON API of `teiten serve` (/api/v1/…): what the CLI answers (top, series, summary, ip,
+// sensors) and the findings, as JSON, from the query interface only (analysis/query.h,
+// findings.h, sensor_health.h). docs/API.md lists every endpoint with examples.
+//
+//   StoreSnapshots snaps("/var/lib/teiten/store");
+//   ASSIGN_OR_RETURN(auto snap, snaps.Current());           // reopened when MANIFEST changed
+//   ApiReply r = HandleApi(*snap, "/api/v1/top/ports", {{"period", "2018Q3"}}, access);
+//   // r.status: 200, or 400 / 403 / 404 with r.body = {"error": {"parameter", "message", …}}
+//
+// Contract:
+//  - Parameters are checked as the CLI checks its flags (the same parsers): a bad or unknown
+//    parameter, or one given twice that may be given once, is a 400 whose body names it. Values
+//    longer than kMaxParamBytes and requests with more than kMaxParams parameters are refused.
+//  - Nothing is written: the handlers only read the snapshot they are given.
+//  - Access::aggregate_only (public mode without a login) refuses every answer that carries a
+//    source address (ip, sources) with 403, and findings are given without their sources.
+//  - Thread safety: HandleApi may run on many threads over one Snapshot at once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/status.h"
+#include "store/store.h"
+
+namespace teiten::web {
+
+using Params = std::multimap<std::string, std::string>;
+
+inline constexpr size_t kMaxParams = 32;
+inline constexpr size_t kMaxParamBytes = 256;
+inline constexpr size_t kMaxRows = 1000;  // n= above this is a 400
+
+// One opened Store (a fixed snapshot of the manifest), with the answers already given from it:
+// the snapshot never changes, so an answer stays right for its whole life.
+class Snapshot {
+ public:
+  using Value = std::shared_ptr<const nlohmann::json>;
+  explicit Snapshot(std::unique_ptr<Store> store) : store_(std::move(store)) {}
+  const Store& store() const { return *store_; }
+  // The value remembered under `key`, made by `fn` once however many threads ask at once (the
+  // others wait for it). A nullptr from fn is not remembered (the waiters make their own). At
+  // most kMaxRemembered values are kept; past that the finished ones are dropped.
+  Value Remember(const std::string& key, const std::function<Value()>& fn) const;
+
+ private:
+  static constexpr size_t kMaxRemembered = 1024;
+  std::unique_ptr<Store> store_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::shared_future<Value>> memo_;
+};
+
+// Hands out the current snapshot of a store, opening it again when STORE/MANIFEST has been
+// replaced (a commit renames a new one in) since the last open. A snapshot handed out stays
+// valid (its files stay on disk, store.h) for as long as the caller holds it.
+class StoreSnapshots {
+ public:
+  explicit StoreSnapshots(std::string dir) : dir_(std::move(dir)) {}
+  Result<std::shared_ptr<const Snapshot>> Current();
+
+ private:
+  std::string dir_;
+  std::mutex mu_;
+  std::shared_ptr<const Snapshot> current_;
+  ino_t ino_ = 0;
+  off_t size_ = -1;
+  int64_t mtime_ns_ = 0;
+};
+
+struct Access {
+  bool aggregate_only = false;  // no per-IP data may be answered
+};
+
+struct ApiReply {
+  int status = 200;
+  nlohmann::json body;
+};
+
+// Answers one GET of `path` (beginning with /api/v1/).
+ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& params,
+                   const Access& access);
+
+// The error body every endpoint uses: {"error": {"status", "parameter" (when one is at fault),
+// "message"}}.
+ApiReply ApiError(int status, const std::string& parameter, const std::string& message);
+
+}  // namespace teiten::web

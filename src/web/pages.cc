@@ -1,0 +1,464 @@
+#include "web/pages.h"
+
+#include <fmt/format.h>
+
+#include <climits>
+
+#include "analysis/period.h"
+#include "cli/table.h"
+#include "store/store.h"
+
+namespace teiten::web {
+namespace {
+
+using nlohmann::json;
+
+struct Ctx {
+  const PageRequest& req;
+  bool ja = false;
+  const char* T(const char* en, const char* ja_text) const { return ja ? ja_text : en; }
+};
+
+std::string Get(const Params& p, const std::string& k) {
+  auto it = p.find(k);
+  return it == p.end() ? std::string() : it->second;
+}
+
+std::string Query(const Params& p) {
+  std::string q;
+  for (const auto& [k, v] : p) {
+    q += (q.empty() ? "?" : "&") + UrlEncode(k) + "=" + UrlEncode(v);
+  }
+  return q;
+}
+
+// A URL on this site with `p`, plus the page's language (when Japanese).
+std::string Link(const Ctx& c, const std::string& path, Params p) {
+  if (c.ja) p.emplace("lang", "ja");
+  return path + Query(p);
+}
+
+std::string Num(const json& v) {
+  if (v.is_number_unsigned()) return Thousands(v.get<uint64_t>());
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_number_float()) return fmt::format("{:.2f}", v.get<double>());
+  if (v.is_string()) return Escape(v.get<std::string>());
+  return "-";
+}
+
+std::string Pct(const json& v) {
+  return v.is_number() ? fmt::format("{:.2f}%", v.get<double>() * 100) : "-";
+}
+
+std::string Str(const json& v) {
+  return v.is_string() ? Escape(v.get<std::string>()) : std::string("-");
+}
+
+std::string PrevRank(const Ctx& c, const json& v) {
+  if (v.is_number()) return std::to_string(v.get<int>());
+  std::string s = v.is_string() ? v.get<std::string>() : "";
+  if (s == "out") return c.T("out of top 10", "トップ10圏外");
+  if (s == "new") return c.T("new", "新規");
+  if (s == "no-data") return c.T("no data", "データなし");
+  return Escape(s);
+}
+
+std::string Layout(const Ctx& c, const std::string& title, const std::string& body) {
+  const PageRequest& r = c.req;
+  Params other = r.params;
+  other.erase("lang");
+  if (!c.ja) other.emplace("lang", "ja");
+  std::string lang_link = r.path + Query(other);
+  std::string h = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+      "<title>{} — teiten</title>"
+      "<link rel=\"stylesheet\" href=\"/static/uplot.css\">"
+      "<link rel=\"stylesheet\" href=\"/static/teiten.css\">"
+      "<script src=\"/static/uplot.js\" defer></script>"
+      "<script src=\"/static/teiten.js\" defer></script></head><body>"
+      "<header><a class=\"brand\" href=\"{}\">teiten 定点</a><nav>"
+      "<a href=\"{}\">{}</a><a href=\"{}\">{}</a>",
+      c.ja ? "ja" : "en", Escape(title), Escape(Link(c, "/", {})), Escape(Link(c, "/", {})),
+      c.T("Overview", "概況"), Escape(Link(c, "/sensors", {})), c.T("Sensors", "センサー"));
+  h += fmt::format(
+      "<form class=\"search\" method=\"get\" action=\"/port\">"
+      "<input name=\"port\" placeholder=\"{}\" aria-label=\"{}\">{}</form>",
+      c.T("port, e.g. 23/tcp", "ポート 例 23/tcp"), c.T("port", "ポート"),
+      c.ja ? "<input type=\"hidden\" name=\"lang\" value=\"ja\">" : "");
+  h += fmt::format("<a class=\"lang\" id=\"lang-switch\" href=\"{}\">{}</a>", Escape(lang_link),
+                   c.ja ? "English" : "日本語");
+  if (r.user) {
+    h += fmt::format(
+        "<span class=\"user\">{}</span><form method=\"post\" action=\"/logout\" "
+        "class=\"logout\"><button type=\"submit\">{}</button></form>",
+        Escape(*r.user), c.T("Log out", "ログアウト"));
+  } else if (r.show_logout) {
+    h += fmt::format("<a href=\"/login\">{}</a>", c.T("Log in", "ログイン"));
+  }
+  h += "</nav></header><main>" + body + "</main></body></html>\n";
+  return h;
+}
+
+// Asks the API; on an error, the page is the error.
+struct Answer {
+  ApiReply reply;
+  bool ok() const { return reply.status == 200; }
+};
+Answer Ask(const Ctx& c, const std::string& path, const Params& p) {
+  return {HandleApi(*c.req.snap, path, p, c.req.access)};
+}
+
+PageReply ErrorPage(const Ctx& c, const ApiReply& r) {
+  const json& e = r.body["error"];
+  std::string msg = e.value("message", "");
+  std::string param = e.value("parameter", "");
+  std::string body =
+      fmt::format("<h1>{}</h1><p class=\"error\">{}{}</p>", r.status,
+                  param.empty() ? "" : "<code>" + Escape(param) + "</code>: ", Escape(msg));
+  return {r.status, Layout(c, std::to_string(r.status), body)};
+}
+
+// The store's last day with data, or nothing for an empty store.
+std::optional<int32_t> LastDay(const Store& store) {
+  if (store.manifest().days.empty()) return std::nullopt;
+  return store.manifest().days.rbegin()->first;
+}
+
+std::string TopTable(const Ctx& c, const json& top, bool ports, const std::string& id) {
+  const std::string period = top["period"]["label"];
+  std::string h = fmt::format(
+      "<table id=\"{}\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+      "<th>{} ({})</th></tr></thead><tbody>",
+      id, c.T("rank", "順位"), ports ? c.T("port", "宛先ポート") : c.T("region", "送信元地域"),
+      c.T("packets", "パケット数"), c.T("sources", "送信元数"), c.T("share", "割合"),
+      c.T("previous rank", "前期の順位"), Str(top["previous"]["label"]));
+  for (const json& r : top["rows"]) {
+    std::string name = Str(r["name"]);
+    if (ports) {
+      name = fmt::format("<a href=\"{}\">{}</a>",
+                         Escape(Link(c, "/port", {{"port", r["key"]}, {"period", period}})), name);
+    } else {
+      name = Str(r["key"]) + " " + Str(r["name"]);
+    }
+    h += fmt::format(
+        "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
+        "<td class=\"n\">{}</td><td>{}</td></tr>",
+        Num(r["rank"]), name, Num(r["packets"]), Num(r["sources"]), Pct(r["share"]),
+        PrevRank(c, r["previous_rank"]));
+  }
+  return h + "</tbody></table>";
+}
+
+std::string Chart(const std::string& id, const std::string& title, const std::string& src,
+                  const std::string& measure) {
+  return fmt::format(
+      "<figure class=\"chart-box\"><figcaption>{}</figcaption><div class=\"chart\" id=\"{}\" "
+      "data-src=\"{}\" data-measure=\"{}\"></div></figure>",
+      Escape(title), id, Escape(src), measure);
+}
+
+std::string FindingsTable(const Ctx& c, const json& fs, const std::string& id) {
+  if (fs.empty()) return fmt::format("<p id=\"{}\">{}</p>", id, c.T("None.", "なし。"));
+  std::string h = fmt::format(
+      "<table id=\"{}\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+      "<th>{}</th><th>{}</th></tr></thead><tbody>",
+      id, c.T("rank", "順位"), c.T("kind", "種類"), c.T("subject", "対象"), c.T("from", "開始"),
+      c.T("until", "終了"), c.T("per day before → after (packets)", "1日あたり 前 → 後 (パケット)"),
+      c.T("ratio", "倍率"));
+  for (const json& f : fs) {
+    std::string subject;
+    if (f["port"].is_object()) {
+      subject = fmt::format(
+          "<a href=\"{}\">{}</a>",
+          Escape(Link(c, "/port",
+                      {{"port", f["port"]["key"]}, {"period", Get(c.req.params, "period")}})),
+          Str(f["port"]["name"]));
+    } else {
+      subject = Str(f["country"]);
+    }
+    std::string until = f["last_day"].is_null() ? c.T("still going", "継続中") : Str(f["last_day"]);
+    h += fmt::format(
+        "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td class=\"n\">{:.1f} → {:.1f}</td><td class=\"n\">{:.2f}</td></tr>",
+        Num(f["rank"]), Str(f["kind"]), subject, Str(f["first_day"]), until,
+        f["packets_before"].get<double>(), f["packets_after"].get<double>(),
+        f["ratio"].get<double>());
+  }
+  return h + "</tbody></table>";
+}
+
+PageReply Overview(const Ctx& c) {
+  const Store& store = c.req.snap->store();
+  Params base;
+  std::string period = Get(c.req.params, "period");
+  auto last = LastDay(store);
+  if (!last) {
+    return {200, Layout(c, c.T("Overview", "概況"),
+                        fmt::format("<h1>{}</h1><p>{}</p>", c.T("Overview", "概況"),
+                                    c.T("The store holds no data yet.",
+                                        "ストアにはまだデータがありません。")))};
+  }
+  if (period.empty()) period = Store::QuarterLabel(*last);
+  std::string days30 = DaysPeriod(*last - 29, *last + 1).Label();
+  Params q = {{"period", period}};
+  Params q30 = {{"period", days30}};
+  if (c.ja) {
+    q.emplace("lang", "ja");
+    q30.emplace("lang", "ja");
+  }
+  Answer sum = Ask(c, "/api/v1/summary", q);
+  if (!sum.ok()) return ErrorPage(c, sum.reply);
+  Answer tp = Ask(c, "/api/v1/top/ports", q), tr = Ask(c, "/api/v1/top/countries", q);
+  Answer tp30 = Ask(c, "/api/v1/top/ports", q30), tr30 = Ask(c, "/api/v1/top/countries", q30);
+  Answer fs = Ask(c, "/api/v1/findings", {{"period", period}});
+  for (const Answer* a : {&tp, &tr, &tp30, &tr30, &fs}) {
+    if (!a->ok()) return ErrorPage(c, a->reply);
+  }
+  const json& s = sum.reply.body;
+  std::string h = fmt::format("<h1>{} <span class=\"period\">{}</span></h1>",
+                              c.T("Overview", "概況"), Str(s["period"]["label"]));
+  h += fmt::format(
+      "<dl class=\"totals\" id=\"totals\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>"
+      "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+      c.T("packets", "パケット数"), Num(s["packets"]), c.T("sources", "送信元数"),
+      Num(s["sources"]), c.T("sensors", "センサー数"), Num(s["sensors"]),
+      c.T("packets per sensor-day", "1センサー1日あたりパケット数"),
+      Num(s["packets_per_sensor_day"]), c.T("sources per sensor-day", "1センサー1日あたり送信元数"),
+      Num(s["sources_per_sensor_day"]));
+  // The daily charts: every sensor's packets, then the top 5 ports'.
+  std::string per_sensor = "/api/v1/series?period=" + UrlEncode(period);
+  for (const auto& sr : store.manifest().sensors)
+    per_sensor += "&sensor_series=" + UrlEncode(sr.id);
+  std::string top5 = "/api/v1/series?period=" + UrlEncode(period);
+  int k = 0;
+  for (const json& r : tp.reply.body["rows"]) {
+    if (k++ == 5) break;
+    top5 += "&port=" + UrlEncode(r["key"].get<std::string>());
+  }
+  h += "<section class=\"charts\">";
+  h += Chart("chart-sensors", c.T("Daily packets per sensor", "センサー別 日別パケット数"),
+             per_sensor, "packets");
+  h += Chart("chart-ports", c.T("Daily packets of the top 5 ports", "上位5ポートの日別パケット数"),
+             top5, "packets");
+  h += "</section>";
+  h += fmt::format("<section class=\"pair\"><div><h2>{} — {}</h2>{}</div>",
+                   c.T("Top ports", "宛先ポート上位"), Escape(period),
+                   TopTable(c, tp.reply.body, true, "top-ports"));
+  h += fmt::format("<div><h2>{} — {}</h2>{}</div></section>", c.T("Top regions", "送信元地域上位"),
+                   Escape(period), TopTable(c, tr.reply.body, false, "top-regions"));
+  h += fmt::format("<section class=\"pair\"><div><h2>{} — {}</h2>{}</div>",
+                   c.T("Top ports, last 30 days", "宛先ポート上位 (直近30日)"), Escape(days30),
+                   TopTable(c, tp30.reply.body, true, "top-ports-30"));
+  h += fmt::format("<div><h2>{} — {}</h2>{}</div></section>",
+                   c.T("Top regions, last 30 days", "送信元地域上位 (直近30日)"), Escape(days30),
+                   TopTable(c, tr30.reply.body, false, "top-regions-30"));
+  h += fmt::format("<section><h2>{}</h2>{}</section>", c.T("Notable phenomena", "注目された現象"),
+                   FindingsTable(c, fs.reply.body["findings"], "findings"));
+  return {200, Layout(c, c.T("Overview", "概況"), h)};
+}
+
+PageReply PortPage(const Ctx& c) {
+  const Store& store = c.req.snap->store();
+  std::string port = Get(c.req.params, "port");
+  std::string period = Get(c.req.params, "period");
+  auto last = LastDay(store);
+  if (period.empty() && last) period = Store::QuarterLabel(*last);
+  Params q = {{"period", period}, {"port", port}};
+  Answer series = Ask(c, "/api/v1/series", q);
+  if (!series.ok()) return ErrorPage(c, series.reply);
+  std::string canonical = series.reply.body["series"][0];
+  std::string h = fmt::format(
+      "<h1>{} <span class=\"port\">{}</span> <span class=\"period\">{}"
+      "</span></h1>",
+      c.T("Port", "ポート"), Escape(canonical), Escape(period));
+  std::string src = "/api/v1/series?period=" + UrlEncode(period) + "&port=" + UrlEncode(canonical);
+  h += "<section class=\"charts\">";
+  h += Chart("chart-port-packets", c.T("Daily packets", "日別パケット数"), src, "packets");
+  h += Chart("chart-port-sources", c.T("Daily distinct sources", "日別送信元数"), src, "sources");
+  h += Chart("chart-port-regions",
+             c.T("Daily packets by source region", "送信元地域別 日別パケット数"),
+             "/api/v1/series?period=" + UrlEncode(period) + "&by_country=" + UrlEncode(canonical),
+             "packets");
+  h += "</section>";
+  if (!c.req.access.aggregate_only) {
+    Answer src_ans = Ask(c, "/api/v1/sources", {{"period", period}, {"port", canonical}});
+    if (!src_ans.ok()) return ErrorPage(c, src_ans.reply);
+    h += fmt::format(
+        "<section><h2>{}</h2><table id=\"top-sources\"><thead><tr><th>{}</th>"
+        "<th>{}</th></tr></thead><tbody>",
+        c.T("Top sources", "送信元上位"), c.T("source", "送信元"), c.T("packets", "パケット数"));
+    for (const json& s : src_ans.reply.body["sources"]) {
+      std::string packets = Num(s["packets"]);
+      if (s["error"].get<uint64_t>() > 0) packets += " (+≤" + Num(s["error"]) + ")";
+      h +=
+          fmt::format("<tr><td><a href=\"{}\">{}</a></td><td class=\"n\">{}</td></tr>",
+                      Escape(Link(c, "/ip", {{"addr", s["address"]}})), Str(s["address"]), packets);
+    }
+    h += "</tbody></table></section>";
+  }
+  Answer fs = Ask(c, "/api/v1/findings", {{"period", period}, {"port", canonical}});
+  if (!fs.ok()) return ErrorPage(c, fs.reply);
+  h += fmt::format("<section><h2>{}</h2>{}</section>", c.T("Findings", "注目された現象"),
+                   FindingsTable(c, fs.reply.body["findings"], "findings"));
+  return {200, Layout(c, canonical, h)};
+}
+
+PageReply IpPage(const Ctx& c) {
+  std::string addr = Get(c.req.params, "addr");
+  if (addr.empty()) return ErrorPage(c, ApiError(400, "addr", "required: an IPv4 or IPv6 address"));
+  Answer a = Ask(c, "/api/v1/ip/" + addr, {});
+  if (!a.ok()) return ErrorPage(c, a.reply);
+  const json& j = a.reply.body;
+  std::string h = fmt::format("<h1>{} <span class=\"addr\">{}</span></h1>", c.T("Source", "送信元"),
+                              Str(j["address"]));
+  if (!j["seen"].get<bool>()) {
+    h += fmt::format("<p id=\"not-seen\">{}</p>",
+                     c.T("Not seen by any sensor in this store.",
+                         "このストアのどのセンサーも観測していません。"));
+    return {200, Layout(c, j["address"], h)};
+  }
+  h += fmt::format(
+      "<dl class=\"totals\" id=\"ip-facts\"><dt>{}</dt><dd>{} {}</dd><dt>ASN</dt><dd>{}</dd>"
+      "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+      c.T("region", "地域"), Str(j["country"]["key"]), Str(j["country"]["name"]), Num(j["asn"]),
+      c.T("first seen (UTC)", "初観測 (UTC)"), Str(j["first_seen"]),
+      c.T("last seen (UTC)", "最終観測 (UTC)"), Str(j["last_seen"]), c.T("packets", "パケット数"),
+      Num(j["packets"]));
+  auto list = [&](const char* title, const char* id, const json& rows, const char* key,
+                  bool port_link) {
+    std::string t = fmt::format("<section><h2>{}</h2><table id=\"{}\"><tbody>", title, id);
+    for (const json& r : rows) {
+      std::string name = r[key].is_object() ? Str(r[key]["name"]) : Num(r[key]);
+      if (port_link) {
+        name = fmt::format("<a href=\"{}\">{}</a>", Escape(Link(c, "/port", {{"port", r["key"]}})),
+                           Str(r["name"]));
+      }
+      t += fmt::format("<tr><td>{}</td><td class=\"n\">{}</td></tr>", name, Num(r["packets"]));
+    }
+    return t + "</tbody></table></section>";
+  };
+  h += "<div class=\"pair\">";
+  h += list(c.T("Ports", "宛先ポート"), "ip-ports", j["ports"], "name", true);
+  h += list(c.T("Sensors", "センサー"), "ip-sensors", j["sensors"], "sensor", false);
+  h += list(c.T("Days", "観測日"), "ip-days", j["days"], "day", false);
+  h += "</div>";
+  return {200, Layout(c, j["address"], h)};
+}
+
+PageReply SensorsPage(const Ctx& c) {
+  Answer a = Ask(c, "/api/v1/sensors", {});
+  if (!a.ok()) return ErrorPage(c, a.reply);
+  std::string h = fmt::format(
+      "<h1>{}</h1><table id=\"sensors\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+      "<th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+      c.T("Sensors", "センサー"), c.T("sensor", "センサー"), c.T("group", "グループ"),
+      c.T("mode", "方式"), c.T("last data (UTC)", "最終データ (UTC)"),
+      c.T("last contact (UTC)", "最終通信 (UTC)"), c.T("inputs", "入力数"),
+      c.T("packets", "パケット数"), c.T("lost", "損失"));
+  auto when = [&](const json& v) -> std::string {
+    int64_t t = v.get<int64_t>();
+    if (t <= 0) return c.T("never", "なし");
+    int64_t us = t * 1000000;
+    int32_t day = static_cast<int32_t>(t / 86400 - (t % 86400 < 0));
+    int64_t s = t - int64_t{day} * 86400;
+    (void)us;
+    return fmt::format("{} {:02}:{:02}", TimeZone::DayString(day), s / 3600, s % 3600 / 60);
+  };
+  for (const json& r : a.reply.body["sensors"]) {
+    std::string lost;
+    for (auto it = r["lost"].begin(); it != r["lost"].end(); ++it) {
+      lost += (lost.empty() ? "" : ", ") + Escape(it.key()) + " " + Num(it.value());
+    }
+    h += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>"
+        "<td class=\"n\">{}</td><td>{}</td></tr>",
+        r["name"].is_string() && !r["name"].get<std::string>().empty() && r["name"] != r["id"]
+            ? Str(r["id"]) + " (" + Str(r["name"]) + ")"
+            : Str(r["id"]),
+        Str(r["group"]), Str(r["mode"]), when(r["last_input"]), when(r["last_contact"]),
+        Num(r["inputs"]), Num(r["packets"]), lost.empty() ? c.T("none", "なし") : lost);
+  }
+  h += "</tbody></table>";
+  return {200, Layout(c, c.T("Sensors", "センサー"), h)};
+}
+
+}  // namespace
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += ch;
+    }
+  }
+  return out;
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+        ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += fmt::format("%{:02X}", ch);
+    }
+  }
+  return out;
+}
+
+PageReply RenderPage(const PageRequest& req) {
+  Ctx c{req, Get(req.params, "lang") == "ja"};
+  std::string lang = Get(req.params, "lang");
+  if (!lang.empty() && lang != "en" && lang != "ja") {
+    return ErrorPage(c, ApiError(400, "lang", fmt::format("'{}': expected en or ja", lang)));
+  }
+  if (req.path == "/") return Overview(c);
+  if (req.path == "/port") return PortPage(c);
+  if (req.path == "/ip") {
+    if (req.access.aggregate_only) {
+      return ErrorPage(c, ApiError(403, "", "per-IP data is not public: log in"));
+    }
+    return IpPage(c);
+  }
+  if (req.path == "/sensors") return SensorsPage(c);
+  return ErrorPage(c, ApiError(404, "", "no such page"));
+}
+
+PageReply RenderLogin(const std::string& lang, const std::string& next, const std::string& error,
+                      int status) {
+  bool ja = lang == "ja";
+  std::string h = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>teiten — {}</title>"
+      "<link rel=\"stylesheet\" href=\"/static/teiten.css\"></head><body><main class=\"login\">"
+      "<h1>teiten 定点</h1>{}<form method=\"post\" action=\"/login\">"
+      "<input type=\"hidden\" name=\"next\" value=\"{}\">"
+      "<label>{} <input name=\"user\" autocomplete=\"username\" required></label>"
+      "<label>{} <input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+      "required></label><button type=\"submit\">{}</button></form></main></body></html>\n",
+      ja ? "ja" : "en", ja ? "ログイン" : "log in",
+      error.empty() ? "" : "<p class=\"error\" id=\"login-error\">" + Escape(error) + "</p>",
+      Escape(next), ja ? "ユーザー" : "user", ja ? "パスワード" : "password",
+      ja ? "ログイン" : "Log in");
+  return {status, h};
+}
+
+}  // namespace teiten::web

@@ -1,0 +1,413 @@
+#include "web/server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "web/access.h"
+#include "web/api.h"
+#include "web/pages.h"
+
+namespace teiten::embedded {
+extern const std::string_view kTeitenJs;
+extern const std::string_view kTeitenCss;
+}  // namespace teiten::embedded
+
+namespace teiten::web {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+int64_t Now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(fmt::format("{}: cannot read", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<std::pair<std::string, int>> SplitListen(const std::string& s) {
+  std::string host;
+  std::string port;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return InvalidArgument(fmt::format("--listen '{}': expected [ADDR]:PORT", s));
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string::npos) {
+      return InvalidArgument(fmt::format("--listen '{}': expected HOST:PORT", s));
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  char* end = nullptr;
+  long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535 || host.empty()) {
+    return InvalidArgument(fmt::format("--listen '{}': expected HOST:PORT, port 0-65535", s));
+  }
+  return std::pair<std::string, int>{host, static_cast<int>(p)};
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The value of cookie `name` in the request, or "".
+std::string CookieValue(const httplib::Request& req, const std::string& name) {
+  std::string all = req.get_header_value("Cookie");
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t end = all.find(';', pos);
+    if (end == std::string::npos) end = all.size();
+    std::string item = all.substr(pos, end - pos);
+    size_t b = item.find_first_not_of(' ');
+    if (b != std::string::npos) item = item.substr(b);
+    if (item.rfind(name + "=", 0) == 0) return item.substr(name.size() + 1);
+    pos = end + 1;
+  }
+  return "";
+}
+
+Params ParamsOf(const httplib::Request& req) {
+  return Params(req.params.begin(), req.params.end());
+}
+
+// A page to go back to after logging in: a path of this site only (never "//host" or a URL).
+std::string SafeNext(const std::string& next) {
+  if (next.empty() || next[0] != '/' || next.rfind("//", 0) == 0 ||
+      next.find('\\') != std::string::npos || next.find_first_of("\r\n") != std::string::npos) {
+    return "/";
+  }
+  return next;
+}
+
+std::string Dump(const nlohmann::json& j) {
+  // Strings from the store are bytes; one that is not UTF-8 is shown with U+FFFD, not thrown.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+struct WebServer::Impl {
+  ServeOptions opts;
+  std::unique_ptr<httplib::Server> server;
+  std::thread thread;
+  int port = -1;
+  StoreSnapshots snaps;
+  std::optional<Users> users;
+  Sessions sessions;
+  std::string uplot_js, uplot_css;
+  bool tls = false;
+  std::string cookie_name = "teiten_session";
+
+  explicit Impl(ServeOptions o) : opts(std::move(o)), snaps(opts.store_dir) {}
+
+  // The logged-in user (session cookie) or token label, if any.
+  std::optional<std::string> Who(const httplib::Request& req) {
+    if (!users) return std::nullopt;
+    std::string auth = req.get_header_value("Authorization");
+    if (auth.rfind("Bearer ", 0) == 0) {
+      if (auto t = users->CheckToken(auth.substr(7))) return "token:" + *t;
+      return std::nullopt;
+    }
+    std::string c = CookieValue(req, cookie_name);
+    if (!c.empty()) return sessions.Find(c, Now());
+    return std::nullopt;
+  }
+
+  // Whether the request may be answered, and how much of it; answers the refusal itself.
+  std::optional<Access> Admit(const httplib::Request& req, httplib::Response& res,
+                              std::optional<std::string>* user) {
+    *user = Who(req);
+    Access a;
+    if (!users || *user) return a;  // no users file: loopback only (checked at start), all open
+    if (opts.public_mode) {
+      a.aggregate_only = true;
+      return a;
+    }
+    if (req.path.rfind("/api/", 0) == 0) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content(
+          Dump(ApiError(401, "", "log in, or give a token (Authorization: Bearer)").body),
+          "application/json");
+    } else {
+      res.status = 303;
+      std::string next = req.target.empty() ? req.path : req.target;
+      res.set_header("Location", "/login?next=" + UrlEncode(SafeNext(next)));
+    }
+    return std::nullopt;
+  }
+
+  void Headers(httplib::Response& res) {
+    res.set_header("Content-Security-Policy", kCsp);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("X-Frame-Options", "DENY");
+    if (tls) res.set_header("Strict-Transport-Security", "max-age=31536000");
+  }
+
+  // A cross-site POST (login CSRF, logout forcing) is refused: browsers send Origin on POST.
+  bool SameOrigin(const httplib::Request& req) {
+    std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) return true;
+    std::string host = req.get_header_value("Host");
+    return origin == (tls ? "https://" : "http://") + host;
+  }
+
+  std::string SessionCookie(const std::string& value, int64_t max_age) {
+    return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", cookie_name, value,
+                       max_age, tls ? "; Secure" : "");
+  }
+
+  void Routes() {
+    httplib::Server& s = *server;
+    s.Get(R"(/api/v1/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      std::optional<std::string> user;
+      auto access = Admit(req, res, &user);
+      if (!access) return;
+      res.set_header("Cache-Control", "no-store");
+      auto snap = snaps.Current();
+      if (!snap.ok()) {
+        res.status = 503;
+        res.set_content(Dump(ApiError(503, "", snap.status().message()).body), "application/json");
+        return;
+      }
+      ApiReply r = HandleApi(**snap, req.path, ParamsOf(req), *access);
+      res.status = r.status;
+      res.set_content(Dump(r.body), "application/json");
+    });
+    s.Get("/api/v1", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 308;
+      res.set_header("Location", "/api/v1/");
+    });
+    for (const char* page : {"/", "/port", "/ip", "/sensors"}) {
+      s.Get(page, [this](const httplib::Request& req, httplib::Response& res) {
+        std::optional<std::string> user;
+        auto access = Admit(req, res, &user);
+        if (!access) return;
+        auto snap = snaps.Current();
+        if (!snap.ok()) {
+          res.status = 503;
+          res.set_content(
+              "<!DOCTYPE html><title>503</title><p>" + Escape(snap.status().message()) + "</p>",
+              "text/html; charset=utf-8");
+          return;
+        }
+        PageRequest pr;
+        pr.snap = snap->get();
+        pr.path = req.path;
+        pr.params = ParamsOf(req);
+        pr.access = *access;
+        if (user && user->rfind("token:", 0) != 0) pr.user = user;
+        pr.show_logout = users.has_value();
+        PageReply p = RenderPage(pr);
+        res.status = p.status;
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(p.html, "text/html; charset=utf-8");
+      });
+    }
+    auto serve_static = [&s](const std::string& path, const std::string* body, const char* type) {
+      s.Get(path, [body, type](const httplib::Request&, httplib::Response& res) {
+        if (body->empty()) {
+          res.status = 404;
+          res.set_content("not installed (npm ci)", "text/plain");
+          return;
+        }
+        res.set_header("Cache-Control", "max-age=3600");
+        res.set_content(*body, type);
+      });
+    };
+    static const std::string js(embedded::kTeitenJs), css(embedded::kTeitenCss);
+    serve_static("/static/teiten.js", &js, "text/javascript; charset=utf-8");
+    serve_static("/static/teiten.css", &css, "text/css; charset=utf-8");
+    serve_static("/static/uplot.js", &uplot_js, "text/javascript; charset=utf-8");
+    serve_static("/static/uplot.css", &uplot_css, "text/css; charset=utf-8");
+    // No icon: an empty answer rather than a 404 in every browser's console.
+    s.Get("/favicon.ico",
+          [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+    s.Get("/login", [this](const httplib::Request& req, httplib::Response& res) {
+      PageReply p =
+          RenderLogin(req.get_param_value("lang"), SafeNext(req.get_param_value("next")), "", 200);
+      res.status = p.status;
+      res.set_content(p.html, "text/html; charset=utf-8");
+    });
+    s.Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!SameOrigin(req)) {
+        res.status = 403;
+        res.set_content("cross-site login refused", "text/plain");
+        return;
+      }
+      std::string next = SafeNext(req.get_param_value("next"));
+      if (!users) {
+        res.status = 303;
+        res.set_header("Location", next);
+        return;
+      }
+      auto who = users->CheckPassword(req.get_param_value("user"), req.get_param_value("password"));
+      if (!who) {
+        PageReply p = RenderLogin("", next, "Wrong user or password.", 401);
+        res.status = p.status;
+        res.set_content(p.html, "text/html; charset=utf-8");
+        return;
+      }
+      res.status = 303;
+      res.set_header("Set-Cookie", SessionCookie(sessions.Create(*who, Now()), kSessionSeconds));
+      res.set_header("Location", next);
+    });
+    s.Post("/logout", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!SameOrigin(req)) {
+        res.status = 403;
+        return;
+      }
+      std::string c = CookieValue(req, cookie_name);
+      if (!c.empty()) sessions.Remove(c);
+      res.status = 303;
+      res.set_header("Set-Cookie", SessionCookie("", 0));
+      res.set_header("Location", "/login");
+    });
+  }
+};
+
+WebServer::WebServer(ServeOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+
+WebServer::~WebServer() {
+  Stop();
+}
+
+int WebServer::port() const {
+  return impl_->port;
+}
+
+Status WebServer::Start() {
+  Impl& m = *impl_;
+  const ServeOptions& o = m.opts;
+  if (!InitCrypto()) return Internal("libsodium could not be initialised");
+  ASSIGN_OR_RETURN(auto hp, SplitListen(o.listen));
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return InvalidArgument("--tls-cert and --tls-key go together");
+  }
+  if (!o.users_file.empty()) {
+    ASSIGN_OR_RETURN(Users u, Users::Load(o.users_file));
+    m.users = std::move(u);
+  } else if (!o.public_mode && !IsLoopback(hp.first)) {
+    return InvalidArgument(fmt::format(
+        "--listen {}: without --users (logins) or --public (aggregates only), teiten serve "
+        "listens on a loopback address only",
+        o.listen));
+  }
+  // The store must be readable now: an error at start is clearer than one on every request.
+  RETURN_IF_ERROR(m.snaps.Current().status());
+  std::vector<std::string> roots;
+  if (!o.node_modules.empty()) {
+    roots.push_back(o.node_modules);
+  } else {
+    if (const char* e = std::getenv("TEITEN_NODE_MODULES")) roots.push_back(e);
+    roots.push_back("node_modules");
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) roots.push_back((exe.parent_path().parent_path() / "node_modules").string());
+  }
+  for (const std::string& r : roots) {
+    auto js = ReadFile(r + "/uplot/dist/uPlot.iife.min.js");
+    auto css = ReadFile(r + "/uplot/dist/uPlot.min.css");
+    if (js.ok() && css.ok()) {
+      m.uplot_js = std::move(*js);
+      m.uplot_css = std::move(*css);
+      break;
+    }
+  }
+  if (m.uplot_js.empty()) {
+    if (!o.node_modules.empty()) {
+      return NotFound(fmt::format("{}/uplot/dist/uPlot.iife.min.js: not there (npm ci installs it)",
+                                  o.node_modules));
+    }
+    fmt::print(stderr, "teiten serve: warning: uPlot not found under {} (npm ci): no charts\n",
+               fmt::join(roots, ", "));
+  }
+  if (!o.tls_cert.empty()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
+    if (!ssl->is_valid()) {
+      return InvalidArgument(fmt::format(
+          "--tls-cert {} / --tls-key {}: not a usable certificate and key", o.tls_cert, o.tls_key));
+    }
+    m.server = std::move(ssl);
+    m.tls = true;
+    m.cookie_name = "__Host-teiten_session";
+  } else {
+    m.server = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& s = *m.server;
+  s.set_payload_max_length(kMaxBody);
+  s.set_read_timeout(kTimeoutSeconds, 0);
+  s.set_write_timeout(kTimeoutSeconds, 0);
+  // Headers and body go out in separate writes: with Nagle's algorithm the body of a kept-alive
+  // connection's next answer waits for the client's delayed ACK (40 ms on Linux).
+  s.set_tcp_nodelay(true);
+  s.set_keep_alive_timeout(2);
+  // A kept-alive connection holds a worker between its requests: rotate them, so that clients
+  // beyond kWorkers wait for a few requests, not for a busy client to leave.
+  s.set_keep_alive_max_count(10);
+  s.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  s.set_pre_routing_handler([&m](const httplib::Request&, httplib::Response& res) {
+    m.Headers(res);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      res.set_content(
+          Dump(ApiError(res.status, "", res.status == 404 ? "no such page or endpoint" : "refused")
+                   .body),
+          "application/json");
+    }
+  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        fmt::print(stderr, "teiten serve: error: handler: {}\n", what);
+        res.status = 500;
+        res.set_content(Dump(ApiError(500, "", "internal error").body), "application/json");
+      });
+  m.Routes();
+  if (hp.second == 0) {
+    m.port = s.bind_to_any_port(hp.first);
+  } else {
+    m.port = s.bind_to_port(hp.first, hp.second) ? hp.second : -1;
+  }
+  if (m.port <= 0) return IoError(fmt::format("--listen {}: cannot bind", o.listen));
+  m.thread = std::thread([&s] { s.listen_after_bind(); });
+  return OkStatus();
+}
+
+void WebServer::Stop() {
+  Impl& m = *impl_;
+  if (m.server) m.server->stop();
+  if (m.thread.joinable()) m.thread.join();
+}
+
+}  // namespace teiten::web
