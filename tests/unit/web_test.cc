@@ -107,9 +107,15 @@ TEST_F(WebApi, TopEqualsTheCliAndTheGroundTruth) {
       EXPECT_EQ(a["packets"], c["packets"]);
       EXPECT_EQ(a["sources"], c["sources"]);
       std::string shown = c[col].is_string() ? c[col].get<std::string>() : c[col].dump();
-      if (what == "ports") EXPECT_EQ(a["name"], shown);
-      if (what == "countries") EXPECT_EQ(shown.substr(0, 2), a["key"]);
-      if (what == "sensors") EXPECT_EQ(a["key"], shown);
+      if (what == "ports") {
+        EXPECT_EQ(a["name"], shown);
+      }
+      if (what == "countries") {
+        EXPECT_EQ(shown.substr(0, 2), a["key"]);
+      }
+      if (what == "sensors") {
+        EXPECT_EQ(a["key"], shown);
+      }
       if (what == "asns" && a["key"] != 0) {
         EXPECT_EQ(shown.rfind("AS" + a["key"].dump(), 0), 0u) << shown;
       }
