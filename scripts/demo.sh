@@ -52,8 +52,11 @@ echo
 echo
 "$T" top countries --config "$CFG" --period 2018Q3 --lang ja
 echo
+"$T" top tools --config "$CFG" --period 2018Q3
+echo
 "$T" report --config "$CFG" --period 2018Q3 --lang ja --format html -o "$DEMO/report-2018Q3.ja.html"
 "$T" report --config "$CFG" --period 2018Q3 --lang en --format html -o "$DEMO/report-2018Q3.en.html"
 echo "The store is in $DEMO/store; try: $T series --config $CFG --period 2018Q3 --by-country 445/tcp"
 echo "Report (ja): $DEMO/report-2018Q3.ja.html"
 echo "Report (en): $DEMO/report-2018Q3.en.html"
+echo "Dashboard: $T serve --config $CFG   then open http://127.0.0.1:8080/ (this machine only)"
