@@ -436,9 +436,10 @@ void ToolsSection(Composer* c, const std::string& number) {
   c->doc.Heading(1, number + (ja ? " 送信元の走査ツール" : " Scanning tools"), "tools");
   if (d.tools_skipped) {
     c->doc.Paragraph(
-        ja ? fmt::format("ツールの判定は保存された観測から行うため、{} パケットを超える期間では報告書"
-                         "に含めていません。`teiten top tools --period {}` で求められます。",
-                         Num(kToolsMaxPackets), d.opts.period.Label())
+        ja ? fmt::format(
+                 "ツールの判定は保存された観測から行うため、{} パケットを超える期間では報告書"
+                 "に含めていません。`teiten top tools --period {}` で求められます。",
+                 Num(kToolsMaxPackets), d.opts.period.Label())
            : fmt::format("Tools are judged from the stored observations, so a period of more than "
                          "{} packets is not scanned for the report; `teiten top tools --period {}` "
                          "gives them.",
@@ -457,7 +458,8 @@ void ToolsSection(Composer* c, const std::string& number) {
   std::string label = c->PeekTableLabel();
   c->doc.Paragraph(
       ja ? fmt::format(
-               "期間中の送信元 {} 個のうち {} 個（{}）は、パケットのヘッダーやペイロードに走査ツール"
+               "期間中の送信元 {} 個のうち {} "
+               "個（{}）は、パケットのヘッダーやペイロードに走査ツール"
                "やマルウェアに固有の特徴がありました{}。送信元ごとに、その特徴を持つパケットが十分"
                "にある場合にだけツールを判定しています（判定規則は docs/FINGERPRINTS.md）。",
                Num(t.sources), Num(tagged),
@@ -476,6 +478,8 @@ void ToolsSection(Composer* c, const std::string& number) {
                ja ? "送信元の割合" : "Share of sources", ja ? "パケット数" : "Packets",
                ja ? "パケットの割合" : "Share of packets"};
   tb.numeric = {false, true, true, true, true};
+  // A share that would read 0.0% is not none.
+  auto share = [](double f) { return f > 0 && f < 0.0005 ? std::string("<0.1%") : Pct(f); };
   auto name = [&](Tag tag) -> std::string {
     if (tag == Tag::kCount) return ja ? "判定なし" : "untagged";
     if (tag == Tag::kBackscatter) return ja ? "バックスキャッタ" : "backscatter";
@@ -483,12 +487,13 @@ void ToolsSection(Composer* c, const std::string& number) {
     return TagName(tag);
   };
   for (const ToolRow& r : t.rows) {
-    tb.rows.push_back({name(r.tag), Num(r.sources), Pct(r.source_share), Num(r.packets),
-                       Pct(r.packet_share)});
+    tb.rows.push_back({name(r.tag), Num(r.sources), share(r.source_share), Num(r.packets),
+                       share(r.packet_share)});
   }
-  tb.note = ja ? "一つの送信元が複数のツールに該当することがあります（割合の合計は 100% を超えることが"
-                 "あります）。"
-               : "A source may carry several tags: shares may add up to more than 100%.";
+  tb.note =
+      ja ? "一つの送信元が複数のツールに該当することがあります（割合の合計は 100% を超えることが"
+           "あります）。"
+         : "A source may carry several tags: shares may add up to more than 100%.";
   c->doc.AddTable(std::move(tb));
   if (t.by_port.empty()) return;
   TableBlock pb;
@@ -505,7 +510,8 @@ void ToolsSection(Composer* c, const std::string& number) {
     std::string tools;
     for (const ToolRow& r : it->second) {
       if (r.tag == Tag::kCount) continue;
-      tools += fmt::format("{}{} {}", tools.empty() ? "" : ", ", name(r.tag), Pct(r.source_share));
+      tools +=
+          fmt::format("{}{} {}", tools.empty() ? "" : ", ", name(r.tag), share(r.source_share));
     }
     pb.rows.push_back({KeyName(Dimension::kPort, rr.key, c->lang),
                        Num(t.port_sources.count(it->first) ? t.port_sources.at(it->first) : 0),

@@ -12,6 +12,7 @@
 
 #include "analysis/findings.h"
 #include "analysis/query.h"
+#include "analysis/tools.h"
 #include "common/time_zone.h"
 #include "report/words.h"
 #include "report_test_support.h"
@@ -115,6 +116,31 @@ TEST_F(ReportSentences, JsonEqualsTheQueries) {
         EXPECT_FALSE(jf["text"][lang]["overview"].get<std::string>().empty());
         EXPECT_FALSE(jf["text"][lang]["paragraphs"].empty());
       }
+    }
+    // The scanning tools section: the tags of the same selection, and its sentence's counts.
+    auto tools = TopTools(**store, q, sel, std::nullopt, &ResearchNetworks::Shipped());
+    ASSERT_TRUE(tools.ok()) << tools.status().ToString();
+    EXPECT_EQ(j["tools"]["sources"], tools->sources);
+    EXPECT_EQ(j["tools"]["packets"], tools->packets);
+    ASSERT_EQ(j["tools"]["tags"].size(), tools->rows.size());
+    uint64_t untagged = 0;
+    for (size_t i = 0; i < tools->rows.size(); ++i) {
+      const json& r = j["tools"]["tags"][i];
+      EXPECT_EQ(r["tag"], TagName(tools->rows[i].tag));
+      EXPECT_EQ(r["sources"], tools->rows[i].sources);
+      EXPECT_EQ(r["packets"], tools->rows[i].packets);
+      if (tools->rows[i].tag == Tag::kCount) untagged = tools->rows[i].sources;
+    }
+    ASSERT_LT(untagged, tools->sources);  // the scenario plants Mirai, ZMap, Masscan, …
+    {
+      EXPECT_NE(All(j["document"]["en"]["paragraphs"])
+                    .find(fmt::format("Of the period's {} distinct sources, {} (",
+                                      Num(tools->sources), Num(tools->sources - untagged))),
+                std::string::npos);
+      EXPECT_NE(All(j["document"]["ja"]["paragraphs"])
+                    .find(fmt::format("期間中の送信元 {} 個のうち {} 個", Num(tools->sources),
+                                      Num(tools->sources - untagged))),
+                std::string::npos);
     }
     // Both languages' documents carry the same tables.
     EXPECT_EQ(j["document"]["ja"]["tables"].size(), j["document"]["en"]["tables"].size());
