@@ -714,7 +714,15 @@ struct Detector {
   }
 
   Status SourceDetails(SourceEvidence* s, PortKey port) {
-    ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, s->addr));
+    ASSIGN_OR_RETURN(IpHistory all, SourceHistory(store, s->addr));
+    if (!all.seen) return OkStatus();
+    // The history at the selected sensors: a group report's days, span and other ports are the
+    // group's.
+    IpHistory sel_history;
+    if (!filter.sensors.empty()) {
+      ASSIGN_OR_RETURN(sel_history, SourceHistory(store, s->addr, filter));
+    }
+    const IpHistory& h = filter.sensors.empty() ? all : sel_history;
     if (!h.seen) return OkStatus();
     s->country = h.geo.country;
     s->asn = h.geo.asn;
@@ -723,10 +731,10 @@ struct Detector {
     s->total_packets = h.packets;
     s->days_seen = static_cast<int>(h.days.size());
     // The sensors are counted within the selection (a group report's "seen by N sensors" is of
-    // the group's); SourceHistory's other numbers are of the whole store (SourceEvidence says so).
+    // the group's), and in the whole network.
     s->sensors_seen = 0;
-    for (const auto& [sensor, n] : h.sensors) s->sensors_seen += filter.Allows(sensor);
-    s->sensors_seen_all = static_cast<int>(h.sensors.size());
+    for (const auto& [sensor, n] : all.sensors) s->sensors_seen += filter.Allows(sensor);
+    s->sensors_seen_all = static_cast<int>(all.sensors.size());
     std::vector<ProbedPort> ps;
     for (const auto& [p, n] : h.ports) {
       if (p != port) ps.push_back({p, n});
@@ -778,7 +786,7 @@ struct Detector {
         FindingFact ft;
         ft.kind = FindingKind::kDominantSource;
         // The days the source was active on within the event.
-        ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, f.top_sources[0].addr));
+        ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, f.top_sources[0].addr, filter));
         int32_t sa = b + 1, sb = a - 1;
         for (const auto& [day, n] : h.days) {
           if (day < a || day > b) continue;
@@ -828,7 +836,7 @@ struct Detector {
                                     kTogetherSources));
         for (const auto& s : top) m.src.insert(s.addr);
         for (size_t k = 0; k < top.size() && k < kTogetherHistories; ++k) {
-          ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, top[k].addr));
+          ASSIGN_OR_RETURN(IpHistory h, SourceHistory(store, top[k].addr, filter));
           if (h.ports.size() > kTogetherMaxPorts) continue;  // a sweep says nothing of two ports
           std::set<PortKey> ps;
           for (const auto& [p, n] : h.ports) ps.insert(p);

@@ -121,11 +121,11 @@ struct SourceEvidence {
   double share = 0;      // of the port's packets during the event
   CountryCode country = 0;
   uint32_t asn = 0;
-  // Over everything stored, all sensors (SourceHistory has no sensor selection):
+  // Over everything stored at the selected sensors (all when the selection is empty):
   int64_t first_seen_us = 0, last_seen_us = 0;
   uint64_t total_packets = 0;
   int days_seen = 0;
-  int sensors_seen_all = 0;
+  int sensors_seen_all = 0;  // sensors of the whole network that saw it
   // The selected sensors (all when the selection is empty) that saw it: never more than the
   // selection holds, so a group report's "seen by N sensors" is of the group.
   int sensors_seen = 0;

@@ -504,13 +504,13 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     pt.start_us = store.tz().DayStartUs(d);
     pt.label = TimeZone::DayString(d);
     auto& m = daily[static_cast<size_t>(d - period.first_day)];
-    uint64_t shown = 0, all = 0;
-    for (auto& [k, v] : m) all += v;
+    uint64_t shown = 0, day_total = 0;
+    for (auto& [k, v] : m) day_total += v;
     for (uint64_t k : res.keys) {
       pt.packets.push_back(m[k]);
       shown += m[k];
     }
-    pt.packets.push_back(all - shown);
+    pt.packets.push_back(day_total - shown);
     res.points.push_back(std::move(pt));
   }
   return res;
@@ -656,6 +656,31 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
       scan(false);
     }
   }
+  return h;
+}
+
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr,
+                                const SensorSelection& sel) {
+  if (sel.sensors.empty()) return SourceHistory(store, addr);
+  IpHistory h;
+  h.addr = addr;
+  const TimeZone& tz = store.tz();
+  RETURN_IF_ERROR(ScanSourceRows(store, addr,
+                                 col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader,
+                                 [&](const DecodedBlock& blk, size_t i) {
+                                   const Observation& o = blk.batch.rows[i];
+                                   if (!sel.Allows(o.sensor)) return;
+                                   if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
+                                   if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
+                                   h.seen = true;
+                                   if (i < blk.geo.size()) h.geo = blk.geo[i];
+                                   h.packets++;
+                                   h.ports[PortKeyOf(o)]++;
+                                   h.sensors[o.sensor]++;
+                                   h.days[tz.LocalDay(o.ts_us)]++;
+                                   h.ttls[o.ttl]++;
+                                   if (o.proto == 6) h.windows[o.window]++;
+                                 }));
   return h;
 }
 

@@ -119,6 +119,11 @@ struct IpHistory {
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
 // The same; `with_windows` also decodes the blocks holding the source for its TCP windows.
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool with_windows);
+// The same at the selected sensors only (everything when `sel` is empty): a group report's
+// history of a source is the group's. With a selection the source's rows are decoded from the
+// blocks its index entries name (milliseconds for one source), so days whose observations
+// retention dropped are not seen; windows are filled.
+Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, const SensorSelection& sel);
 
 struct SourceCount {
   IpAddr addr;

@@ -309,17 +309,15 @@ std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvid
                           e.days_seen == 1 ? "" : "s", SpanText(seen, lang), e.sensors_seen,
                           e.sensors_seen == 1 ? "" : "s");
   } else {
-    // A report on some sensors: the sensors counted are theirs; the source's history (days,
-    // span, other ports) is only kept for the whole network, and is said to be.
+    // A report on some sensors: every number is theirs (the source's days, span and other
+    // ports at those sensors).
     s += ja ? fmt::format(
-                  "この送信元は、本レポートの対象センサー {} 台のうち {} 台で観測されまし"
-                  "た。全センサーでは {}の間の {} 日間観測されており、",
+                  "この送信元は、本レポートの対象センサー {} 台のうち {} 台で、{}の間の {} 日間観測"
+                  "されており、",
                   selected, e.sensors_seen, SpanText(seen, lang), e.days_seen)
-            : fmt::format(
-                  " It was seen by {} of the {} sensors of this report; across the whole "
-                  "network, on {} day{} ({})",
-                  e.sensors_seen, selected, e.days_seen, e.days_seen == 1 ? "" : "s",
-                  SpanText(seen, lang));
+            : fmt::format(" It was seen by {} of the {} sensors of this report, on {} day{} ({})",
+                          e.sensors_seen, selected, e.days_seen, e.days_seen == 1 ? "" : "s",
+                          SpanText(seen, lang));
   }
   if (other.empty()) {
     s += ja ? fmt::format("{} 以外のポートにはパケットを送っていませんでした。", Subject(f, lang))

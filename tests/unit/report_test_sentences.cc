@@ -253,7 +253,15 @@ TEST_F(ReportSentences, GroupReportCountsTheGroupsSensors) {
     } else {
       EXPECT_EQ(in_sel, 1);
       EXPECT_NE(en.find("seen by 1 of the 1 sensors of this report"), std::string::npos) << en;
-      EXPECT_NE(ja.find("対象センサー 1 台のうち 1 台で観測されました"), std::string::npos) << ja;
+      EXPECT_NE(ja.find("対象センサー 1 台のうち 1 台で、"), std::string::npos) << ja;
+      // The days and other ports are the group's too: those of the source's rows at its sensors.
+      auto hg =
+          SourceHistory(**store, IpAddr::Parse(src["address"].get<std::string>()).value(), sel);
+      ASSERT_TRUE(hg.ok());
+      EXPECT_EQ(src["days_seen"], hg->days.size());
+      EXPECT_EQ(src["total_packets"], hg->packets);
+      EXPECT_LE(hg->packets, h->packets);
+      EXPECT_EQ(en.find("whole network"), std::string::npos) << en;
       EXPECT_EQ(en.find("by 2 sensors"), std::string::npos) << en;
     }
   }

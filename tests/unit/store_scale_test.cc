@@ -167,7 +167,9 @@ TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheSto
   std::set<std::string> garbage(store_->manifest().garbage.begin(),
                                 store_->manifest().garbage.end());
   for (const auto& f : held) {
-    if (!now_set.count(f)) EXPECT_TRUE(garbage.count(f)) << f;
+    if (!now_set.count(f)) {
+      EXPECT_TRUE(garbage.count(f)) << f;
+    }
   }
   ASSERT_TRUE(Top(**reader, Dimension::kPort, *ParsePeriod("2018-08"), {}, 10).ok());
   reader->reset();
