@@ -71,7 +71,10 @@ nsx "$D" sysctl -qw net.ipv4.ip_forward=0
 
 step "capture"
 for i in dk0 dv0; do
-  nsx "$D" tcpdump -i "$i" -U -w "$W/$i.pcap" -s 0 'dst net 10.77.0.0/24' 2>"$W/$i.tcpdump.log" &
+  # `ip netns exec` directly, not through nsx: a backgrounded function is a subshell whose PID
+  # is not tcpdump's, and killing it left tcpdump running after the test.
+  ip netns exec "$D" tcpdump -i "$i" -U -w "$W/$i.pcap" -s 0 'dst net 10.77.0.0/24' \
+    2>"$W/$i.tcpdump.log" &
   echo $! >>"$PIDS"
 done
 sleep 2
@@ -104,7 +107,7 @@ step "svmap (SIPVicious) 5060/udp from 10.76.0.1"
 nsx "$S" timeout 120 svmap 10.77.0.0/24 -p 5060 >"$W/svmap.log" 2>&1 || true
 
 step "hping3: 70 s of SYNs spoofed from the darknet to the victim's 80/tcp (open) and 81/tcp (closed)"
-nsx "$V" python3 -m http.server 80 --bind 10.79.0.2 >/dev/null 2>&1 &
+ip netns exec "$V" python3 -m http.server 80 --bind 10.79.0.2 >/dev/null 2>&1 &
 echo $! >>"$PIDS"
 sleep 1
 for i in $(seq 0 69); do
