@@ -231,16 +231,23 @@ std::string FactSentence(const Composer& c, const Finding& f, const FindingFact&
       std::string from = PrevRankWords(x.prev_rank, p, lang);
       std::string who = region ? (ja ? s + "からのパケット" : "Packets from " + s)
                                : (ja ? s + " 宛のパケット" : "Packets to " + s);
-      std::string since;
-      if (x.first_day != kNoDay) {
-        since = ja ? DayText(x.first_day, lang) + "頃から増加し、" : "";
+      // A port with no packets before (a fact of its finding says so) appeared on its first
+      // day: it did not rise from anything.
+      int32_t appeared = kNoDay;
+      for (const FindingFact& y : f.facts) {
+        if (y.from_zero && y.first_day != kNoDay) appeared = y.first_day;
+      }
+      std::string since, since_en;
+      if (appeared != kNoDay) {
+        since = DayText(appeared, lang) + "に現れ、";
+        since_en = ", which appeared on " + DayText(appeared, lang) + ",";
+      } else if (x.first_day != kNoDay) {
+        since = DayText(x.first_day, lang) + "頃から増加し、";
+        since_en = ", rising since about " + DayText(x.first_day, lang) + ",";
       }
       return ja ? fmt::format("{}は{}{}のトップ {} で {} 位になりました（{}）。", who, since, where,
                               top, x.rank, from)
-                : fmt::format("{}{} ranked {} among the {} (top {}; {}).", who,
-                              x.first_day != kNoDay
-                                  ? ", rising since about " + DayText(x.first_day, lang) + ","
-                                  : "",
+                : fmt::format("{}{} ranked {} among the {} (top {}; {}).", who, since_en,
                               Ordinal(x.rank), where, top, from);
     }
     case FindingKind::kRegionSilent:

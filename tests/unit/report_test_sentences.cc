@@ -14,6 +14,7 @@
 #include "analysis/query.h"
 #include "analysis/tools.h"
 #include "common/time_zone.h"
+#include "report/compose.h"
 #include "report/words.h"
 #include "report_test_support.h"
 
@@ -145,6 +146,56 @@ TEST_F(ReportSentences, JsonEqualsTheQueries) {
     // Both languages' documents carry the same tables.
     EXPECT_EQ(j["document"]["ja"]["tables"].size(), j["document"]["en"]["tables"].size());
     EXPECT_GE(j["document"]["en"]["tables"].size(), 2u);
+  }
+}
+
+// A port that appeared from nothing and entered the top 10 "appeared on" its first day in the
+// entry's sentence too, never "rising since about" (issue 14 point 3). The dating scenario's
+// 9530/TCP appears on 4/1 but stays below the top 10, so its finding is given the entry fact a
+// larger share would have made.
+TEST_F(ReportSentences, ATopTenEntryFromNothingAppeared) {
+  testing::ScenarioStore s = Fixture(Dating());
+  ASSERT_FALSE(s.store_dir.empty());
+  auto store = Store::Open(s.store_dir, {});
+  ASSERT_TRUE(store.ok());
+  for (Lang lang : {Lang::kEn, Lang::kJa}) {
+    ReportOptions o;
+    o.period =
+        DaysPeriod(TimeZone::DaysFromCivil(2019, 3, 1), TimeZone::DaysFromCivil(2019, 4, 12));
+    o.lang = lang;
+    auto data = GatherReport(**store, o);
+    ASSERT_TRUE(data.ok()) << data.status().ToString();
+    size_t i = data->findings.size();
+    int32_t first = kNoDay;
+    for (size_t k = 0; k < data->findings.size(); ++k) {
+      const Finding& f = data->findings[k].finding;
+      if (!f.has_port || f.port != MakePortKey(6, 9530)) continue;
+      for (const FindingFact& x : f.facts) {
+        if (x.from_zero) i = k, first = x.first_day;
+      }
+    }
+    ASSERT_LT(i, data->findings.size()) << "no from-zero finding for 9530/TCP";
+    EXPECT_EQ(first, TimeZone::DaysFromCivil(2019, 4, 1));
+    FindingFact entry;
+    entry.kind = FindingKind::kTopEntry;
+    entry.first_day = first;
+    entry.rank = 7;
+    entry.prev_rank = kRankNew;
+    data->findings[i].finding.facts.push_back(entry);
+    Composer c(*data);
+    std::string text;
+    for (const std::string& p : FindingParagraphs(c, i)) text += p + "\n";
+    if (lang == Lang::kEn) {
+      EXPECT_NE(text.find("which appeared on April 1, ranked 7th among the destination ports"),
+                std::string::npos)
+          << text;
+      EXPECT_EQ(text.find("rising since about"), std::string::npos) << text;
+    } else {
+      EXPECT_NE(text.find(DayText(first, Lang::kJa) + "に現れ、宛先ポート番号のトップ 10 で 7 位"),
+                std::string::npos)
+          << text;
+      EXPECT_EQ(text.find("頃から増加し、宛先ポート番号"), std::string::npos) << text;
+    }
   }
 }
 
