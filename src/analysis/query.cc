@@ -582,13 +582,11 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   DecodedBlock blk;
   const TimeZone& tz = store.tz();
   constexpr uint32_t kColumns = col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader;
-  // Counts the rows of `addr` in a decoded block: everything, or (`windows_only`) the windows.
-  auto scan = [&](bool windows_only) {
+  // Counts the rows of `addr` in a decoded block of an input without a source index.
+  auto scan = [&]() {
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       if (!(o.src == addr)) continue;
-      if (o.proto == 6) h.windows[o.window]++;
-      if (windows_only) continue;
       if (!h.seen || o.ts_us < h.first_us) h.first_us = o.ts_us;
       if (!h.seen || o.ts_us > h.last_us) h.last_us = o.ts_us;
       h.seen = true;
@@ -624,25 +622,9 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
       h.packets += sum.packets;
       for (const auto& [k, n] : sum.ports) h.ports[k] += n;
       for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
-      std::unique_ptr<SegmentReader> reader;
-      uint64_t open_id = 0;
       for (const Visit& v : sum.visits) {
         h.sensors[v.sensor] += v.packets;
         h.days[v.day] += v.packets;
-        if (!with_windows) continue;
-        if (v.day < store.manifest().segments_from) continue;  // dropped by retention
-        if (!reader || open_id != v.first.segment) {
-          ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
-          open_id = v.first.segment;
-        }
-        if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
-          return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", index_id,
-                                      v.first.segment, v.first.block + v.blocks - 1));
-        }
-        for (uint32_t b = 0; b < v.blocks; ++b) {
-          RETURN_IF_ERROR(reader->ReadBlock(v.first.block + b, kColumns, &blk));
-          scan(true);
-        }
       }
     }
   }
@@ -653,8 +635,16 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
     for (size_t b = 0; b < blocks.size(); ++b) {
       if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
       RETURN_IF_ERROR(reader->ReadBlock(b, kColumns, &blk));
-      scan(false);
+      scan();
     }
+  }
+  // TCP windows are in no summary: the source's own blocks, indexed or not.
+  if (with_windows) {
+    RETURN_IF_ERROR(ScanSourceRows(store, addr, col::kPorts | col::kHeader,
+                                   [&](const DecodedBlock& b, size_t i) {
+                                     const Observation& o = b.batch.rows[i];
+                                     if (o.proto == 6) h.windows[o.window]++;
+                                   }));
   }
   return h;
 }

@@ -155,8 +155,8 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
     for (size_t i = 0; i < r.ports.rows.size() && i < kFigureN; ++i) {
       top5.push_back(static_cast<PortKey>(r.ports.rows[i].key));
     }
-    ASSIGN_OR_RETURN(r.tools, TopTools(store, p, sel, std::nullopt, &ResearchNetworks::Shipped(),
-                                       top5));
+    ASSIGN_OR_RETURN(r.tools,
+                     TopTools(store, p, sel, std::nullopt, &ResearchNetworks::Shipped(), top5));
   }
 
   // Notable phenomena, each with the data of its figures.

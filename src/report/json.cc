@@ -216,7 +216,9 @@ json Tools(const ToolsResult& t) {
     ports[PortKeyToString(k)] = {{"sources", t.port_sources.count(k) ? t.port_sources.at(k) : 0},
                                  {"tags", ToolRows(rows)}};
   }
-  return {{"sources", t.sources}, {"packets", t.packets}, {"tags", ToolRows(t.rows)},
+  return {{"sources", t.sources},
+          {"packets", t.packets},
+          {"tags", ToolRows(t.rows)},
           {"top_ports", std::move(ports)}};
 }
 
