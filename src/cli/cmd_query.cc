@@ -1,0 +1,384 @@
+// The period queries over the rollups and the source indexes: top, series, summary and ip.
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "analysis/dos.h"
+#include "analysis/os_guesses.h"
+#include "analysis/payloads.h"
+#include "analysis/query.h"
+#include "analysis/scans.h"
+#include "analysis/sensor_health.h"
+#include "analysis/tools.h"
+#include "cli/cli_common.h"
+#include "cli/table.h"
+#include "daemon/collector.h"
+#include "daemon/sensor_daemon.h"
+#include "enrich/names.h"
+#include "ingest/ingest.h"
+#include "report/report.h"
+#include "sensor/config.h"
+#include "simulate/simulate_command.h"
+#include "store/store.h"
+#include "store/verify.h"
+#include "web/access.h"
+#include "web/server.h"
+
+namespace teiten {
+namespace {
+
+std::string TagEvidence(const SourceTags& t) {
+  std::string out;
+  for (size_t i = 0; i < kTagCount; ++i) {
+    if (t.evidence[i] == 0 || static_cast<Tag>(i) == Tag::kResearch) continue;
+    out += fmt::format("{}{} {} of {}{}", out.empty() ? "" : ", ", TagName(static_cast<Tag>(i)),
+                       Thousands(t.evidence[i]),
+                       Thousands(TagRules()[i].of_probes ? t.probes : t.packets),
+                       TagRules()[i].of_probes ? " SYN probes" : " packets");
+  }
+  return out;
+}
+
+int RunTopTools(const Common& c, const std::string& period_text, size_t n,
+                const std::string& port_text, const std::string& research_path) {
+  auto port = OptionalPort(port_text);
+  if (!port.ok()) return Fail(port.status());
+  auto research = LoadResearch(research_path);
+  if (!research.ok()) return Fail(research.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  WarnIfRetained(store, q->period);
+  auto res = TopTools(store, q->period, q->sel, *port, &*research);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  if (q->format == OutputFormat::kTable) {
+    fmt::print(
+        "Period {}{} — {} sources, {} packets; a source is tagged when its packets agree "
+        "(docs/FINGERPRINTS.md)\n",
+        q->period.Label(),
+        *port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "",
+        Thousands(res->sources), Thousands(res->packets));
+  }
+  Table t({ja ? "タグ" : "tag", ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share",
+           ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+           ja ? "主な宛先ポート" : "busiest ports"});
+  for (size_t i = 0; i < res->rows.size() && i < n + 1; ++i) {
+    const ToolRow& r = res->rows[i];
+    std::vector<std::pair<uint64_t, PortKey>> by;
+    for (const auto& [k, v] : r.ports) by.push_back({v, k});
+    std::sort(by.rbegin(), by.rend());
+    std::string ports;
+    for (const auto& [v, k] : by) {
+      ports += fmt::format("{}{}", ports.empty() ? "" : ", ",
+                           KeyName(store, nullptr, Dimension::kPort, k, lang));
+    }
+    t.AddRow({Text(TagName(r.tag)), Count(r.sources), Percent(r.source_share), Count(r.packets),
+              Percent(r.packet_share), Text(ports)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
+           const std::string& port_text, const std::string& research_path) {
+  if (what == "tools" || what == "tags") {
+    return RunTopTools(c, period_text, n, port_text, research_path);
+  }
+  if (!port_text.empty() || !research_path.empty()) {
+    return Fail(InvalidArgument("--port and --research go with `teiten top tools`"));
+  }
+  Dimension dim;
+  if (what == "ports")
+    dim = Dimension::kPort;
+  else if (what == "countries" || what == "regions")
+    dim = Dimension::kCountry;
+  else if (what == "asns")
+    dim = Dimension::kAsn;
+  else if (what == "sensors")
+    dim = Dimension::kSensor;
+  else
+    return Fail(InvalidArgument(
+        fmt::format("top '{}': expected ports, countries, asns, sensors or tools", what)));
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  auto res = Top(store, dim, q->period, q->sel, n);
+  if (!res.ok()) return Fail(res.status());
+  Lang lang = ParseLang(c.lang);
+  // Rows name ASNs by number only: the walk.
+  AsnNames names;
+  if (dim == Dimension::kAsn) {
+    if (auto geo = OpenGeoQuietly(q->cfg)) {
+      for (const auto& r : res->rows) {
+        auto asn = static_cast<uint32_t>(r.key);
+        names[asn] = geo->AsnName(asn);
+      }
+    }
+  }
+  bool ja = lang == Lang::kJa;
+  std::string dim_title = dim == Dimension::kPort      ? (ja ? "宛先ポート番号" : "port")
+                          : dim == Dimension::kCountry ? (ja ? "送信元地域" : "region")
+                          : dim == Dimension::kAsn     ? "ASN"
+                                                       : (ja ? "センサー" : "sensor");
+  Table t({ja ? "順位" : "rank", dim_title, ja ? "パケット数" : "packets",
+           ja ? "送信元数" : "sources", ja ? "割合" : "share",
+           ja ? fmt::format("前期({})の順位", res->previous.Label())
+              : fmt::format("previous rank ({})", res->previous.Label())});
+  for (const auto& r : res->rows) {
+    t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(store, &names, dim, r.key, lang)),
+              Count(r.packets), Count(r.sources), Percent(r.share),
+              Text(RankText(r.prev_rank, lang, 10))});
+  }
+  if (q->format == OutputFormat::kTable) {
+    if (ja) {
+      fmt::print("期間 {} — 合計 {} パケット、送信元 {} 件\n", res->period.Label(),
+                 Thousands(res->total_packets), Thousands(res->total_sources));
+    } else {
+      fmt::print("Period {} — total: {} packets from {} sources\n", res->period.Label(),
+                 Thousands(res->total_packets), Thousands(res->total_sources));
+    }
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+int RunIp(const Common& c, const std::string& addr_text) {
+  auto addr = IpAddr::Parse(addr_text);
+  if (!addr)
+    return Fail(InvalidArgument(fmt::format("'{}' is not an IPv4 or IPv6 address", addr_text)));
+  auto f = ParseFormat(c.format);
+  if (!f.ok()) return Fail(f.status());
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  if (!store.ok()) return Fail(store.status());
+  auto h = SourceHistory(**store, *addr);
+  if (!h.ok()) return Fail(h.status());
+  Lang lang = ParseLang(c.lang);
+  if (!h->seen) {
+    if (*f == OutputFormat::kJson) {
+      fmt::print("{{\"address\": \"{}\", \"seen\": false}}\n", addr->ToString());
+    } else {
+      fmt::print("{}: not seen by any sensor in this store\n", addr->ToString());
+    }
+    return 0;
+  }
+  const AsnNames names = NameSourceNetworks(cfg, {{*addr, h->geo.asn}});
+  const Store& s = **store;
+  Table t({"field", "value"});
+  t.AddRow({Text("address"), Text(addr->ToString())});
+  t.AddRow({Text("country"), Text(KeyName(s, nullptr, Dimension::kCountry, h->geo.country, lang))});
+  t.AddRow({Text("asn"), Text(KeyName(s, &names, Dimension::kAsn, h->geo.asn, lang))});
+  t.AddRow({Text("first_seen"), Text(LocalTime(s, h->first_us) + " " + s.tz().name())});
+  t.AddRow({Text("last_seen"), Text(LocalTime(s, h->last_us) + " " + s.tz().name())});
+  t.AddRow({Text("packets"), Count(h->packets)});
+  t.AddRow({Text("days"), Count(h->days.size())});
+  std::string ports, sensors, days, ttls;
+  std::vector<std::pair<uint64_t, PortKey>> by_count;
+  for (auto& [k, v] : h->ports) by_count.push_back({v, k});
+  std::sort(by_count.rbegin(), by_count.rend());
+  for (auto& [v, k] : by_count) {
+    ports += fmt::format("{}{} ×{}", ports.empty() ? "" : ", ", ServiceNames::Default().Describe(k),
+                         Thousands(v));
+  }
+  for (auto& [k, v] : h->sensors) {
+    sensors += fmt::format("{}{} ×{}", sensors.empty() ? "" : ", ",
+                           KeyName(s, nullptr, Dimension::kSensor, k, lang), Thousands(v));
+  }
+  for (auto& [k, v] : h->days) {
+    days += fmt::format("{}{} ×{}", days.empty() ? "" : ", ", TimeZone::DayString(k), Thousands(v));
+  }
+  for (auto& [k, v] : h->ttls)
+    ttls += fmt::format("{}{} ×{}", ttls.empty() ? "" : ", ", k, Thousands(v));
+  t.AddRow({Text("ports"), Text(ports)});
+  t.AddRow({Text("sensors"), Text(sensors)});
+  t.AddRow({Text("days_seen"), Text(days)});
+  t.AddRow({Text("ttl"), Text(ttls)});
+  // Tool tags from the source's own rows (the blocks its index entries name).
+  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped()); tags.ok()) {
+    std::string verdict;
+    for (size_t i = 0; i < kTagCount; ++i) {
+      if (tags->Has(static_cast<Tag>(i))) {
+        verdict += fmt::format("{}{}", verdict.empty() ? "" : ", ", TagName(static_cast<Tag>(i)));
+      }
+    }
+    if (tags->research) verdict += fmt::format(" ({})", tags->research->organisation);
+    t.AddRow({Text("tags"), Text(verdict.empty() ? "-" : verdict)});
+    t.AddRow({Text("tag_evidence"), Text(TagEvidence(*tags))});
+  } else {
+    std::cerr << "teiten: tags: " << tags.status().ToString() << "\n";
+  }
+  t.Write(std::cout, *f);
+  return 0;
+}
+
+int RunSummary(const Common& c, const std::string& period_text, size_t n) {
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  const OutputFormat f = q->format;
+  auto s = Summary(store, q->period, q->sel, n);
+  if (!s.ok()) return Fail(s.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  Table totals({"measure", "value"});
+  totals.AddRow({Text("period"), Text(s->period.Label())});
+  totals.AddRow({Text("sensors"), Count(static_cast<uint64_t>(s->sensors))});
+  totals.AddRow({Text("days"), Count(static_cast<uint64_t>(s->days))});
+  totals.AddRow({Text("packets"), Count(s->packets)});
+  totals.AddRow({Text("sources"), Count(s->sources)});
+  totals.AddRow({Text("packets_per_sensor_day"), Fixed(s->packets_per_sensor_day, 1)});
+  totals.AddRow({Text("sources_per_sensor_day"), Fixed(s->sources_per_sensor_day, 1)});
+  totals.AddRow({Text("packets_per_source"), Fixed(s->packets_per_source, 2)});
+  totals.Write(std::cout, f);
+  if (f != OutputFormat::kTable) return 0;
+  for (Dimension dim : {Dimension::kPort, Dimension::kCountry}) {
+    const auto& rows = dim == Dimension::kPort ? s->ports : s->countries;
+    const auto& ss = dim == Dimension::kPort ? s->port_source_share : s->country_source_share;
+    fmt::print("\n");
+    Table t({ja ? "順位" : "rank",
+             dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port")
+                                     : (ja ? "送信元地域" : "region"),
+             ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+             ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      t.AddRow({Count(static_cast<uint64_t>(rows[i].rank)),
+                Text(KeyName(store, nullptr, dim, rows[i].key, lang)), Count(rows[i].packets),
+                Percent(rows[i].share), Count(rows[i].sources), Percent(ss[i])});
+    }
+    t.Write(std::cout, f);
+  }
+  return 0;
+}
+
+int RunSeries(const Common& c, const std::string& period_text, const std::string& gran,
+              const std::vector<std::string>& ports, const std::vector<std::string>& countries,
+              const std::vector<std::string>& sensor_series, const std::string& by_country,
+              size_t n) {
+  auto g = ParseGranularity(gran);
+  if (!g.ok()) return Fail(g.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  Lang lang = ParseLang(c.lang);
+  Result<SeriesResult> res = Internal("unset");
+  bool packets_only = false;
+  if (!by_country.empty()) {
+    PortKey k;
+    if (!ParsePortKey(by_country, &k))
+      return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 445/tcp", by_country)));
+    res = PortByCountry(store, k, q->period, q->sel, n);
+    packets_only = true;
+  } else {
+    Dimension dim = Dimension::kPort;
+    std::vector<uint64_t> keys;
+    std::vector<std::string> names;
+    int kinds = !ports.empty() + !countries.empty() + !sensor_series.empty();
+    if (kinds > 1) return Fail(InvalidArgument("choose one of --port, --country, --sensor-series"));
+    for (const auto& p : ports) {
+      PortKey k;
+      if (!ParsePortKey(p, &k))
+        return Fail(InvalidArgument(fmt::format("port '{}': expected e.g. 23/tcp", p)));
+      keys.push_back(k);
+      names.push_back(PortKeyToString(k));
+    }
+    for (const auto& cn : countries) {
+      dim = Dimension::kCountry;
+      CountryCode cc = FindCountry(cn);
+      if (!cc) return Fail(InvalidArgument(fmt::format("country '{}' is not known", cn)));
+      keys.push_back(cc);
+      names.push_back(CountryCodeString(cc));
+    }
+    for (const auto& sid : sensor_series) {
+      dim = Dimension::kSensor;
+      int i = store.SensorIndex(sid);
+      if (i < 0) return Fail(NotFound(fmt::format("sensor '{}' is not in the store", sid)));
+      keys.push_back(static_cast<uint64_t>(i));
+      names.push_back(sid);
+    }
+    res = Series(store, dim, keys, q->period, *g, q->sel);
+    if (res.ok()) res->names = keys.empty() ? std::vector<std::string>{"all"} : names;
+  }
+  if (!res.ok()) return Fail(res.status());
+  std::vector<std::string> header = {lang == Lang::kJa ? "時刻" : "time"};
+  for (const auto& nm : res->names) {
+    header.push_back(nm + (packets_only ? "" : " packets"));
+    if (!packets_only) header.push_back(nm + " sources");
+  }
+  Table t(header);
+  for (const auto& pt : res->points) {
+    std::vector<TableCell> row = {Text(pt.label)};
+    for (size_t i = 0; i < pt.packets.size(); ++i) {
+      row.push_back(Count(pt.packets[i]));
+      if (!packets_only) row.push_back(Count(pt.sources[i]));
+    }
+    t.AddRow(row);
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
+}  // namespace
+
+void AddQueryCommands(Commands& cmds) {
+  Common& c = cmds.common();
+  struct Args {
+    std::string what, period, gran = "day", by_country;
+    size_t n = 10;
+    std::string top_port, research_path;
+    std::vector<std::string> ports, countries, sensor_series;
+    std::string addr;
+  };
+  auto a = std::make_shared<Args>();
+  auto* top = cmds.Add("top", "top ports, countries, ASNs or sensors for a period", true);
+  top->add_option("what", a->what, "ports | countries | asns | sensors | tools")->required();
+  top->add_option("--port", a->top_port, "tools: only this port's packets, e.g. 23/tcp");
+  top->add_option("--research", a->research_path,
+                  "tools: research scanners' networks (default: data/research_scanners.txt)");
+  top->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
+      ->required();
+  top->add_option("-n,--limit", a->n, "rows")->capture_default_str();
+  cmds.OnParsed(
+      top, [&c, a] { return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path); });
+
+  auto* series = cmds.Add("series", "time series of packets and distinct sources", true);
+  series->add_option("--period", a->period, "period")->required();
+  series->add_option("--granularity", a->gran, "5min, hour, day, week or month")
+      ->capture_default_str();
+  series->add_option("--port", a->ports, "a port, e.g. 445/tcp (repeatable)");
+  series->add_option("--country", a->countries, "a country code or name (repeatable)");
+  series->add_option("--sensor-series", a->sensor_series, "a sensor id (repeatable)");
+  series->add_option("--by-country", a->by_country, "one port's daily packets by source country");
+  series->add_option("-n,--limit", a->n, "countries shown with --by-country")
+      ->capture_default_str();
+  cmds.OnParsed(series, [&c, a] {
+    return RunSeries(c, a->period, a->gran, a->ports, a->countries, a->sensor_series, a->by_country,
+                     a->n);
+  });
+
+  auto* summary = cmds.Add("summary", "totals, per-sensor-per-day averages and shares", true);
+  summary->add_option("--period", a->period, "period")->required();
+  summary->add_option("-n,--limit", a->n, "rows of the share tables")->capture_default_str();
+  cmds.OnParsed(summary, [&c, a] { return RunSummary(c, a->period, a->n); });
+
+  auto* ip = cmds.Add("ip", "everything one source did", true);
+  ip->add_option("address", a->addr, "IPv4 or IPv6 address")->required();
+  cmds.OnParsed(ip, [&c, a] { return RunIp(c, a->addr); });
+}
+
+}  // namespace teiten
