@@ -124,7 +124,10 @@ json ToJson(const Manifest& m) {
   j["periods"] = json::object();
   for (const auto& [label, parts] : m.periods) j["periods"][label] = PartsJson(parts);
   if (m.segments_from != INT32_MIN) j["segments_from"] = TimeZone::DayString(m.segments_from);
-  if (!m.garbage.empty()) j["garbage"] = m.garbage;
+  if (!m.garbage.empty()) {
+    j["garbage"] = m.garbage;
+    j["garbage_since"] = m.garbage_since;
+  }
   return j;
 }
 
@@ -194,6 +197,11 @@ Manifest FromJson(const json& j) {
   if (j.contains("segments_from")) m.segments_from = ParseDay(j.at("segments_from"));
   if (j.contains("garbage")) {
     for (const auto& g : j.at("garbage")) m.garbage.push_back(g.get<std::string>());
+    if (j.contains("garbage_since")) {
+      for (const auto& g : j.at("garbage_since")) m.garbage_since.push_back(g.get<uint64_t>());
+    }
+    // A manifest from before garbage_since: its entries died at the latest at its generation.
+    m.garbage_since.resize(m.garbage.size(), m.generation);
   }
   if (j.contains("periods")) {
     for (const auto& [label, parts] : j.at("periods").items())
@@ -284,10 +292,33 @@ Store::~Store() {
   if (readers_fd_ >= 0) ::close(readers_fd_);
 }
 
+namespace {
+
+// READERS is never written: its bytes are lock ranges. Each Store holds a shared open-file-
+// description lock (fcntl F_OFD_SETLK, released when the file is closed or the process dies) on
+// the byte numbered by the generation of the manifest it answers from, and on kOpeningByte while it
+// loads a manifest. A writer removes a file that generation g stopped naming only when no other
+// open READERS holds a byte below g or kOpeningByte (Store::CollectGarbage). Unlike one lock on
+// the whole file, a reader that moves on to newer snapshots — the web server reopens the store
+// every few seconds — does not keep every later replaced file on disk.
+constexpr uint64_t kOpeningByte = uint64_t{1} << 62;
+
+int OfdLock(int fd, short type, uint64_t start, uint64_t len) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(start);
+  fl.l_len = static_cast<off_t>(len);
+  int r;
+  do {
+    r = ::fcntl(fd, F_OFD_SETLK, &fl);
+  } while (r != 0 && errno == EINTR);
+  return r;
+}
+
+}  // namespace
+
 Status Store::HoldSnapshot() {
-  // Every Store holds a shared lock on READERS for as long as it lives; a writer deletes files
-  // the current manifest no longer names only while it can hold READERS exclusively, so no
-  // file of a snapshot someone is reading disappears under them.
   std::string path = (fs::path(dir_) / "READERS").string();
   readers_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (readers_fd_ < 0) readers_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -296,10 +327,36 @@ Status Store::HoldSnapshot() {
     if (errno == EROFS || errno == ENOENT || errno == EACCES) return OkStatus();
     return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
   }
-  if (FlockRetry(readers_fd_, LOCK_SH) != 0) {
-    return IoError(fmt::format("flock {}: {}", path, std::strerror(errno)));
+  if (OfdLock(readers_fd_, F_RDLCK, kOpeningByte, 1) != 0) {
+    return IoError(fmt::format("lock {}: {}", path, std::strerror(errno)));
   }
   return OkStatus();
+}
+
+Status Store::HoldGeneration(uint64_t generation) {
+  if (readers_fd_ < 0) return OkStatus();
+  if (held_generation_ == static_cast<int64_t>(generation)) return OkStatus();
+  // The new byte first: at no moment does this Store hold neither.
+  if (OfdLock(readers_fd_, F_RDLCK, generation, 1) != 0) {
+    return IoError(fmt::format("lock {}/READERS: {}", dir_, std::strerror(errno)));
+  }
+  if (held_generation_ >= 0) {
+    OfdLock(readers_fd_, F_UNLCK, static_cast<uint64_t>(held_generation_), 1);
+  }
+  OfdLock(readers_fd_, F_UNLCK, kOpeningByte, 1);
+  held_generation_ = static_cast<int64_t>(generation);
+  return OkStatus();
+}
+
+bool Store::ReadersHold(uint64_t from, uint64_t to) const {
+  if (readers_fd_ < 0 || to <= from) return false;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;  // conflicts with any shared lock another open READERS holds
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(from);
+  fl.l_len = static_cast<off_t>(to - from);
+  if (::fcntl(readers_fd_, F_OFD_GETLK, &fl) != 0) return true;  // unsure: keep the files
+  return fl.l_type != F_UNLCK;
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& opts) {
@@ -341,6 +398,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   RETURN_IF_ERROR(CheckFormatLine(dir));
   RETURN_IF_ERROR(s->HoldSnapshot());
   RETURN_IF_ERROR(s->LoadManifest());
+  RETURN_IF_ERROR(s->HoldGeneration(s->manifest_.generation));
   ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(s->manifest_.timezone));
   return s;
 }
@@ -506,28 +564,42 @@ std::vector<std::string> ManifestFiles(const Manifest& m) {
 Status Store::CollectGarbage(bool sweep) {
   if (!sweep && manifest_.garbage.empty()) return OkStatus();
   if (readers_fd_ >= 0) {
-    // Our own shared lock is converted; any other reader makes this fail, and the files wait
-    // for a later writer (they are named by no manifest from now on, so they cost only disk).
-    if (FlockRetry(readers_fd_, LOCK_EX | LOCK_NB) != 0) {
-      reclaim_pending_ = true;
-      if (FlockRetry(readers_fd_, LOCK_SH) != 0) return IoError("flock READERS");
-      return OkStatus();
-    }
+    // A teiten from before the byte locks held all of READERS shared while it read (flock): such
+    // a reader keeps everything. So does a Store loading a manifest, whose generation is not
+    // known yet.
+    if (FlockRetry(readers_fd_, LOCK_EX | LOCK_NB) != 0) return OkStatus();
+    FlockRetry(readers_fd_, LOCK_UN);
+    if (ReadersHold(kOpeningByte, kOpeningByte + 1)) return OkStatus();
   }
   RemoveUnreferenced(sweep);
-  reclaim_pending_ = false;
-  if (readers_fd_ >= 0 && FlockRetry(readers_fd_, LOCK_SH) != 0) return IoError("flock READERS");
   return OkStatus();
 }
 
 void Store::RemoveUnreferenced(bool sweep) {
   std::error_code ec;
-  // Files no manifest names any more: the list is kept until they are gone, so a reader that
-  // held them only delays their removal.
-  for (const auto& rel : manifest_.garbage) fs::remove(fs::path(dir_) / rel, ec);
-  manifest_.garbage.clear();
-  if (!sweep) return;
+  // A file that generation g stopped naming goes once no reader holds an older snapshot; the
+  // others stay listed, so a later writer removes them without walking the store.
+  std::vector<std::string> kept;
+  std::vector<uint64_t> kept_since;
+  std::map<uint64_t, bool> held;  // died-at generation → some reader holds an older one
+  for (size_t i = 0; i < manifest_.garbage.size(); ++i) {
+    uint64_t since =
+        i < manifest_.garbage_since.size() ? manifest_.garbage_since[i] : manifest_.generation;
+    auto [it, fresh] = held.try_emplace(since, false);
+    if (fresh) it->second = ReadersHold(0, since);
+    if (it->second) {
+      kept.push_back(manifest_.garbage[i]);
+      kept_since.push_back(since);
+    } else {
+      fs::remove(fs::path(dir_) / manifest_.garbage[i], ec);
+    }
+  }
+  manifest_.garbage = std::move(kept);
+  manifest_.garbage_since = std::move(kept_since);
+  // Files no manifest names, left by a writer that died: they may belong to any older snapshot.
+  if (!sweep || ReadersHold(0, manifest_.generation)) return;
   std::vector<std::string> named = ManifestFiles(manifest_);
+  named.insert(named.end(), manifest_.garbage.begin(), manifest_.garbage.end());
   std::unordered_set<std::string> live(named.begin(), named.end());
   for (const char* sub : {"seg", "rollup", "idx"}) {
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
@@ -550,6 +622,7 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
   // again only if the file is another one: a manifest is replaced, never rewritten in place).
   std::string id = ManifestIdentity();
   Status st = !id.empty() && id == manifest_id_ ? OkStatus() : LoadManifest();
+  if (st.ok()) st = HoldGeneration(manifest_.generation);
   // LOCK holds one byte: '1' while a transaction runs, '0' once it ended (committed or undone).
   // Anything else — a writer killed mid-transaction, or a store from before this marker — means
   // files no manifest names may be lying around: the whole store is swept once. Otherwise only
@@ -963,8 +1036,12 @@ Status Store::Transaction::Publish() {
     std::vector<std::string> now = ManifestFiles(next_);
     std::unordered_set<std::string> kept(now.begin(), now.end());
     std::unordered_set<std::string> listed(next_.garbage.begin(), next_.garbage.end());
+    next_.garbage_since.resize(next_.garbage.size(), next_.generation);
     for (auto& f : ManifestFiles(store_->manifest_)) {
-      if (!kept.count(f) && listed.insert(f).second) next_.garbage.push_back(std::move(f));
+      if (!kept.count(f) && listed.insert(f).second) {
+        next_.garbage.push_back(std::move(f));
+        next_.garbage_since.push_back(next_.generation);
+      }
     }
     // Files this transaction wrote and replaced itself (a merge whose result was merged again
     // in a later round, a fold's intermediate): no manifest ever named them.
@@ -972,7 +1049,10 @@ Status Store::Transaction::Publish() {
     for (const std::string& path : written_) {
       if (path.rfind(prefix, 0) != 0) continue;
       std::string rel = path.substr(prefix.size());
-      if (!kept.count(rel) && listed.insert(rel).second) next_.garbage.push_back(std::move(rel));
+      if (!kept.count(rel) && listed.insert(rel).second) {
+        next_.garbage.push_back(std::move(rel));
+        next_.garbage_since.push_back(next_.generation);
+      }
     }
   }
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "seg").string()));
@@ -981,6 +1061,7 @@ Status Store::Transaction::Publish() {
   RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
   committed_ = true;
   store_->manifest_ = next_;
+  RETURN_IF_ERROR(store_->HoldGeneration(next_.generation));
   {
     std::lock_guard<std::mutex> l(store_->cache_mu_);
     store_->day_cache_.clear();

@@ -132,8 +132,12 @@ struct Manifest {
   // nothing dropped.
   int32_t segments_from = INT32_MIN;
   // Files (relative paths) that earlier commits replaced while a reader still held a snapshot
-  // naming them: the next writer that finds no reader removes them. Written only when not empty.
+  // naming them: a later writer removes each once no reader holds a snapshot older than the
+  // generation that stopped naming it (garbage_since, index for index; an entry a manifest
+  // written before this field lists is taken to have died at that manifest's generation).
+  // Written only when not empty.
   std::vector<std::string> garbage;
+  std::vector<uint64_t> garbage_since;
 };
 // Every file (relative path) a manifest names: segments, index files and rollup parts.
 std::vector<std::string> ManifestFiles(const Manifest& m);
@@ -183,9 +187,12 @@ class Store {
   };
   // Opens (or, with `create`, makes) the store at `dir` and reads its manifest: the snapshot this
   // Store answers from. The files of that snapshot stay on disk while the Store lives (it holds a
-  // shared lock on STORE/READERS; writers delete replaced files only when no reader holds one),
-  // so queries never see a file vanish under them. A long-lived reader that wants newer data
-  // opens the store again. Two processes creating the same store at once both succeed.
+  // shared lock on the byte of STORE/READERS numbered by its manifest's generation; writers delete
+  // a replaced file only when no reader holds a generation older than the one that replaced it),
+  // so queries never see a file vanish under them. A long-lived reader should open the store
+  // again from time to time (the web server does, every few seconds): the snapshot it holds keeps
+  // what later commits replace on disk until it lets go. Two processes creating the same store at
+  // once both succeed.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& opts);
   ~Store();
   Store(const Store&) = delete;
@@ -256,12 +263,17 @@ class Store {
   // whole store, done only when the last writer did not finish (see Begin). Writer lock held.
   Status CollectGarbage(bool sweep);
   void RemoveUnreferenced(bool sweep);
+  // Opens READERS and marks this Store as loading a manifest (the byte kOpeningByte).
   Status HoldSnapshot();
+  // Holds the byte of `generation` instead of whatever this Store held before.
+  Status HoldGeneration(uint64_t generation);
+  // Whether another open READERS holds a lock on a byte in [from, to).
+  bool ReadersHold(uint64_t from, uint64_t to) const;
   // inode, size and modification time of MANIFEST as last read or written by this Store.
   std::string ManifestIdentity() const;
   std::string manifest_id_;
   int readers_fd_ = -1;
-  bool reclaim_pending_ = false;
+  int64_t held_generation_ = -1;  // the byte of READERS this Store holds; -1: none
 
   std::string dir_;
   Manifest manifest_;

@@ -185,6 +185,78 @@ TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheSto
                            }));
 }
 
+// Files of `garbage` still on disk.
+size_t GarbageOnDisk(const Store& store) {
+  size_t n = 0;
+  for (const auto& f : store.manifest().garbage) {
+    n += std::filesystem::exists(store.dir() + "/" + f) ? 1 : 0;
+  }
+  return n;
+}
+
+TEST_F(StoreTest, AReaderThatMovesOnLetsGoOfWhatItsOlderSnapshotHeld) {
+  // A long-lived reader (teiten serve) kept every replaced file on disk for as long as it ran,
+  // when READERS was one lock on the whole file: the collector's disk filled. Now a reader holds
+  // only its generation, and a reader killed with -9 holds nothing.
+  WriteSmallCaptures(dir_.path(), 16);
+  Open();
+  Ingest(Path("s0.pcap"));
+  // Another process holds the first snapshot, as `teiten serve` would.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = Store::Open(dir_.path() + "/store", {});
+    char c = s.ok() ? 'y' : 'n';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(2);
+    ::pause();
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  std::vector<std::string> first = ManifestFiles(store_->manifest());
+  for (int f = 1; f < 8; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  Open();
+  ASSERT_GT(store_->manifest().garbage.size(), 0u);
+  // The process's snapshot is older than every replacement: all of it is kept.
+  EXPECT_EQ(GarbageOnDisk(*store_), store_->manifest().garbage.size());
+  for (const auto& f : first) EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/store/" + f));
+
+  // A reader in this process moves on to the newest snapshot; the old one dies with kill -9.
+  auto reader = Store::Open(dir_.path() + "/store", {});
+  ASSERT_TRUE(reader.ok());
+  const uint64_t held = (*reader)->manifest().generation;
+  std::vector<std::string> its_files = ManifestFiles((*reader)->manifest());
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  for (int f = 8; f < 16; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  Open();
+  // What commits up to the reader's generation replaced is gone; what later commits replaced
+  // is kept for the reader, which still answers from every file of its snapshot.
+  size_t older = 0, newer = 0;
+  const Manifest& m = store_->manifest();
+  ASSERT_EQ(m.garbage.size(), m.garbage_since.size());
+  for (size_t i = 0; i < m.garbage.size(); ++i) {
+    (m.garbage_since[i] <= held ? older : newer) += 1;
+  }
+  EXPECT_EQ(older, 0u) << "entries that died by generation " << held << " are still listed";
+  EXPECT_GT(newer, 0u);
+  EXPECT_EQ(GarbageOnDisk(*store_), newer);
+  for (const auto& f : its_files) EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/store/" + f));
+  ASSERT_TRUE(Top(**reader, Dimension::kPort, *ParsePeriod("2018-08"), {}, 10).ok());
+  reader->reset();
+  WritePcap(Path("late.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
+  Ingest(Path("late.pcap"), Sensor("osa1", "partner"));
+  Open();
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
+  EXPECT_EQ(GarbageOnDisk(*store_), 0u);
+}
+
 TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
   // Issue 16: 20,000 small captures left 20,000 inputs, segments and index files (and a
   // manifest listing them all, rewritten at every commit).
