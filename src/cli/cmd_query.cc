@@ -180,14 +180,16 @@ int RunIp(const Common& c, const std::string& addr_text) {
   }
   const AsnNames names = NameSourceNetworks(cfg, {{*addr, h->geo.asn}});
   const Store& s = **store;
-  Table t({"field", "value"});
-  t.AddRow({Text("address"), Text(addr->ToString())});
-  t.AddRow({Text("country"), Text(KeyName(s, nullptr, Dimension::kCountry, h->geo.country, lang))});
-  t.AddRow({Text("asn"), Text(KeyName(s, &names, Dimension::kAsn, h->geo.asn, lang))});
-  t.AddRow({Text("first_seen"), Text(LocalTime(s, h->first_us) + " " + s.tz().name())});
-  t.AddRow({Text("last_seen"), Text(LocalTime(s, h->last_us) + " " + s.tz().name())});
-  t.AddRow({Text("packets"), Count(h->packets)});
-  t.AddRow({Text("days"), Count(h->days.size())});
+  // Machine formats get every value whole; the table for people is a card whose long lists wrap
+  // under their value column and whose days read as runs of consecutive days.
+  std::vector<std::pair<std::string, TableCell>> rows;
+  rows.push_back({"address", Text(addr->ToString())});
+  rows.push_back({"country", Text(KeyName(s, nullptr, Dimension::kCountry, h->geo.country, lang))});
+  rows.push_back({"asn", Text(KeyName(s, &names, Dimension::kAsn, h->geo.asn, lang))});
+  rows.push_back({"first_seen", Text(LocalTime(s, h->first_us) + " " + s.tz().name())});
+  rows.push_back({"last_seen", Text(LocalTime(s, h->last_us) + " " + s.tz().name())});
+  rows.push_back({"packets", Count(h->packets)});
+  rows.push_back({"days", Count(h->days.size())});
   std::string ports, sensors, days, ttls;
   std::vector<std::pair<uint64_t, PortKey>> by_count;
   for (auto& [k, v] : h->ports) by_count.push_back({v, k});
@@ -200,15 +202,41 @@ int RunIp(const Common& c, const std::string& addr_text) {
     sensors += fmt::format("{}{} ×{}", sensors.empty() ? "" : ", ",
                            KeyName(s, nullptr, Dimension::kSensor, k, lang), Thousands(v));
   }
-  for (auto& [k, v] : h->days) {
-    days += fmt::format("{}{} ×{}", days.empty() ? "" : ", ", TimeZone::DayString(k), Thousands(v));
+  const bool card = *f == OutputFormat::kTable;
+  if (card) {
+    // Runs of consecutive days: "2018-07-01 – 2018-09-30 ×40,611 (92 days, 357–535 a day)".
+    for (auto it = h->days.begin(); it != h->days.end();) {
+      auto run_end = it;
+      uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+      int32_t expect = it->first;
+      while (run_end != h->days.end() && run_end->first == expect) {
+        total += run_end->second;
+        lo = std::min(lo, run_end->second);
+        hi = std::max(hi, run_end->second);
+        ++run_end;
+        ++expect;
+      }
+      const int32_t n = expect - it->first;
+      std::string run =
+          n == 1 ? fmt::format("{} ×{}", TimeZone::DayString(it->first), Thousands(total))
+                 : fmt::format("{} – {} ×{} ({} days, {}–{} a day)", TimeZone::DayString(it->first),
+                               TimeZone::DayString(expect - 1), Thousands(total), n, Thousands(lo),
+                               Thousands(hi));
+      days += (days.empty() ? "" : "; ") + run;
+      it = run_end;
+    }
+  } else {
+    for (auto& [k, v] : h->days) {
+      days +=
+          fmt::format("{}{} ×{}", days.empty() ? "" : ", ", TimeZone::DayString(k), Thousands(v));
+    }
   }
   for (auto& [k, v] : h->ttls)
     ttls += fmt::format("{}{} ×{}", ttls.empty() ? "" : ", ", k, Thousands(v));
-  t.AddRow({Text("ports"), Text(ports)});
-  t.AddRow({Text("sensors"), Text(sensors)});
-  t.AddRow({Text("days_seen"), Text(days)});
-  t.AddRow({Text("ttl"), Text(ttls)});
+  rows.push_back({"ports", Text(ports)});
+  rows.push_back({"sensors", Text(sensors)});
+  rows.push_back({"days_seen", Text(days)});
+  rows.push_back({"ttl", Text(ttls)});
   // Tool tags from the source's own rows (the blocks its index entries name).
   if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped()); tags.ok()) {
     std::string verdict;
@@ -218,12 +246,39 @@ int RunIp(const Common& c, const std::string& addr_text) {
       }
     }
     if (tags->research) verdict += fmt::format(" ({})", tags->research->organisation);
-    t.AddRow({Text("tags"), Text(verdict.empty() ? "-" : verdict)});
-    t.AddRow({Text("tag_evidence"), Text(TagEvidence(*tags))});
+    rows.push_back({"tags", Text(verdict.empty() ? "-" : verdict)});
+    rows.push_back({"tag_evidence", Text(TagEvidence(*tags))});
   } else {
     std::cerr << "teiten: tags: " << tags.status().ToString() << "\n";
   }
-  t.Write(std::cout, *f);
+  if (!card) {
+    Table t({"field", "value"});
+    for (auto& [k, v] : rows) t.AddRow({Text(k), std::move(v)});
+    t.Write(std::cout, *f);
+    return 0;
+  }
+  size_t label_w = 0;
+  for (const auto& [k, v] : rows) label_w = std::max(label_w, k.size());
+  const size_t width = 100 - label_w - 2;
+  for (const auto& [k, v] : rows) {
+    // Wrapped after ", " or "; " so that no line of a value is wider than `width` columns.
+    std::vector<std::string> lines{""};
+    size_t at = 0;
+    while (at < v.text.size()) {
+      size_t sep = v.text.find_first_of(",;", at);
+      size_t end = sep == std::string::npos ? v.text.size() : sep + 1;
+      std::string piece = v.text.substr(at, end - at);
+      if (!lines.back().empty() && DisplayWidth(lines.back() + piece) > width) {
+        lines.push_back("");
+        if (!piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+      }
+      lines.back() += piece;
+      at = end;
+    }
+    for (size_t i = 0; i < lines.size(); ++i) {
+      fmt::print("{:<{}}  {}\n", i == 0 ? k : "", label_w, lines[i]);
+    }
+  }
   return 0;
 }
 

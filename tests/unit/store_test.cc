@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
@@ -670,6 +671,60 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
   EXPECT_NE(out.find("ingest, top, series"), std::string::npos) << out;
   out = testing::Run(std::string(TEITEN_BIN) + " verify --help 2>&1", &ok);
   EXPECT_TRUE(ok) << out;
+}
+
+TEST_F(StoreTest, IpPrintsACardWithRunsOfDaysAndWrappedListsForPeopleAndEveryDayForMachines) {
+  // Regression: `teiten ip` printed its fields as a two-column table whose value column was as
+  // wide as the longest list (every day seen, one line of 1,900 columns), so the packets and
+  // days were right-aligned 1,900 columns away.
+  std::vector<Pkt> pkts;
+  const uint32_t src = 0x01020304;
+  int per_day[] = {1, 2, 3};
+  for (int d = 0; d < 3; ++d) {
+    for (int k = 0; k < per_day[d]; ++k) {
+      pkts.push_back({kAug12Jst + d * 86400 * kS + k * kS, src, kNet + 1, 6,
+                      static_cast<uint16_t>(1000 + d * 10 + k)});
+    }
+  }
+  for (uint16_t p = 0; p < 40; ++p) {  // 40 ports: a list that must wrap
+    pkts.push_back(
+        {kAug12Jst + 8 * 86400 * kS + p * kS, src, kNet + 1, 6, static_cast<uint16_t>(2000 + p)});
+  }
+  WritePcap(Path("a.pcap"), pkts);
+  Open();
+  Ingest(Path("a.pcap"));
+  bool ok = false;
+  std::string card = testing::Run(
+      fmt::format("{} ip --store {}/store 1.2.3.4 2>&1", TEITEN_BIN, dir_.path()), &ok);
+  ASSERT_TRUE(ok) << card;
+  // Aug 12–14 (1 + 2 + 3 packets) and Aug 20 (40), in the store's time zone (Asia/Tokyo).
+  EXPECT_NE(card.find("days_seen     2018-08-12 – 2018-08-14 ×6 (3 days, 1–3 a day); "
+                      "2018-08-20 ×40\n"),
+            std::string::npos)
+      << card;
+  EXPECT_NE(card.find("packets       46\n"), std::string::npos) << card;
+  size_t lines = 0, port_mentions = 0;
+  std::istringstream in(card);
+  for (std::string line; std::getline(in, line); ++lines) {
+    size_t columns = 0;  // code points: the card holds no wide characters
+    for (unsigned char ch : line) columns += (ch & 0xC0) != 0x80;
+    EXPECT_LE(columns, 100u) << line;
+    for (size_t at = line.find("/TCP"); at != std::string::npos; at = line.find("/TCP", at + 1)) {
+      ++port_mentions;
+    }
+  }
+  EXPECT_EQ(port_mentions, 46u);  // every port is listed, wrapped over several lines
+  EXPECT_GT(lines, 16u);
+  // JSON keeps every day as its own entry.
+  std::string js = testing::Run(
+      fmt::format("{} ip --store {}/store 1.2.3.4 --format json", TEITEN_BIN, dir_.path()), &ok);
+  ASSERT_TRUE(ok) << js;
+  auto rows = nlohmann::json::parse(js);
+  std::string days;
+  for (const auto& r : rows) {
+    if (r["field"] == "days_seen") days = r["value"];
+  }
+  EXPECT_EQ(days, "2018-08-12 ×1, 2018-08-13 ×2, 2018-08-14 ×3, 2018-08-20 ×40");
 }
 
 TEST(Cli, AGeoDatabaseThatCannotBeOpenedIsNamedWithItsConfigLineAndTheSystemsReason) {
