@@ -4,9 +4,11 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -113,6 +115,13 @@ struct WebServer::Impl {
   std::thread thread;
   int port = -1;
   StoreSnapshots snaps;
+  // Moves the held snapshot to the newest manifest every few seconds even when no request comes,
+  // so the files later commits replace are not kept on disk for an idle dashboard (the store
+  // keeps what any open snapshot names: docs/STORE_FORMAT.md, Readers).
+  std::thread refresher;
+  std::mutex refresh_mu;
+  std::condition_variable refresh_cv;
+  bool stopping = false;
   std::optional<Users> users;
   Sessions sessions;
   std::string uplot_js, uplot_css;
@@ -401,6 +410,15 @@ Status WebServer::Start() {
   }
   if (m.port <= 0) return IoError(fmt::format("--listen {}: cannot bind", o.listen));
   m.thread = std::thread([&s] { s.listen_after_bind(); });
+  m.refresher = std::thread([&m] {
+    std::unique_lock<std::mutex> l(m.refresh_mu);
+    while (!m.refresh_cv.wait_for(l, std::chrono::seconds(kSnapshotRefreshSeconds),
+                                  [&m] { return m.stopping; })) {
+      l.unlock();
+      (void)m.snaps.Current();  // a failure is answered to the next request that meets it
+      l.lock();
+    }
+  });
   return OkStatus();
 }
 
@@ -408,6 +426,12 @@ void WebServer::Stop() {
   Impl& m = *impl_;
   if (m.server) m.server->stop();
   if (m.thread.joinable()) m.thread.join();
+  {
+    std::lock_guard<std::mutex> l(m.refresh_mu);
+    m.stopping = true;
+  }
+  m.refresh_cv.notify_all();
+  if (m.refresher.joinable()) m.refresher.join();
 }
 
 }  // namespace teiten::web

@@ -33,6 +33,7 @@ namespace teiten::web {
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr int kWorkers = 64;
 inline constexpr int kTimeoutSeconds = 10;
+inline constexpr int kSnapshotRefreshSeconds = 5;  // see WebServer::Impl::refresher
 
 struct ServeOptions {
   std::string store_dir;

@@ -1,5 +1,6 @@
 // The store at a year's size (issue 16): many small commits, merging, spills, bounded memory
 // over floods and thousands of days, old stores, cold merges and retention.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
@@ -26,6 +27,9 @@ namespace teiten {
 namespace {
 
 using namespace store_testing;
+
+// teiten serve moves its snapshot on this often (src/web/server.h kSnapshotRefreshSeconds).
+constexpr unsigned web_refresh_seconds = 5;
 
 // Files in seg/, rollup/ and idx/ that the store's manifest does not name.
 std::vector<std::string> Unnamed(const Store& store) {
@@ -255,6 +259,57 @@ TEST_F(StoreTest, AReaderThatMovesOnLetsGoOfWhatItsOlderSnapshotHeld) {
   Open();
   EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
   EXPECT_EQ(GarbageOnDisk(*store_), 0u);
+}
+
+// Whether some process holds a lock on READERS (any snapshot, or one being opened).
+bool SomeoneReads(const std::string& store_dir) {
+  int fd = ::open((store_dir + "/READERS").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;  // to the end of every offset
+  bool held = ::fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
+TEST_F(StoreTest, AnIdleDashboardKeepsOnlyWhatItsNewestSnapshotNames) {
+  // `teiten serve` as a real process, left idle while commits replace parts: it moves its
+  // snapshot on every few seconds, so replaced files do not pile up while it runs; killed with
+  // -9, it holds nothing.
+  WriteSmallCaptures(dir_.path(), 12);
+  Open();
+  Ingest(Path("s0.pcap"));
+  const std::string store_dir = dir_.path() + "/store";
+  pid_t serve = ::fork();
+  ASSERT_GE(serve, 0);
+  if (serve == 0) {
+    ::execl(TEITEN_BIN, TEITEN_BIN, "serve", "--store", store_dir.c_str(), "--listen",
+            "127.0.0.1:0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 150 && !SomeoneReads(store_dir); ++i) ::usleep(100000);
+  ASSERT_TRUE(SomeoneReads(store_dir)) << "teiten serve never opened the store";
+  for (int f = 1; f < 8; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  Open();
+  ASSERT_GT(GarbageOnDisk(*store_), 0u);  // the server's first snapshot keeps them for now
+  ::sleep(web_refresh_seconds + 2);       // the server moves on to the newest manifest
+  const uint64_t before = store_->manifest().generation;
+  Ingest(Path("s8.pcap"));
+  Open();
+  const Manifest& m = store_->manifest();
+  for (size_t i = 0; i < m.garbage.size(); ++i) {
+    EXPECT_GT(m.garbage_since[i], before) << m.garbage[i] << " is kept for an old snapshot";
+  }
+  ::kill(serve, SIGKILL);
+  int status = 0;
+  ::waitpid(serve, &status, 0);
+  Ingest(Path("s9.pcap"));
+  Open();
+  EXPECT_EQ(GarbageOnDisk(*store_), 0u);
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
 }
 
 TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
