@@ -117,50 +117,70 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         key_opts.all = newest <= now - opts.cold_after_s;
       }
       if (!key_opts.all && !TierDue(sizes, key_opts.min_parts)) return OkStatus();
-      // What a part holds decoded: its set members (a few bytes each on disk, ~4 times that in
-      // memory) and its counter records (a port cell with its maps and summaries ~600 bytes):
-      // a flood's parts are mostly records, a quiet telescope's mostly members.
+      // What merging a part holds in memory. Parts of one entry are merged key by key
+      // (MergeRollupParts): only their port × country records are held whole (~64 bytes each in
+      // the map that sums them), whatever the size of their sets. Others are decoded: their set
+      // members (a few bytes each on disk, ~4 times that in memory) and counter records (a port
+      // cell with its maps and summaries ~600 bytes).
       std::vector<uint64_t> mem;
       for (size_t i = 0; i < parts->size(); ++i) {
-        uint64_t records = 0;
+        uint64_t records = 0, pairs = 0;
+        bool one_entry = false;
         auto f = RollupFile::Open((fs::path(dir) / (*parts)[i]).string());
         if (f.ok()) {
+          one_entry = (*f)->sensors().size() == 1;
           for (const auto& v : (*f)->sensors()) {
             records += v.ports.size + v.countries.size + v.asns.size + v.port_country_count;
+            pairs += v.port_country_count;
           }
         }
-        mem.push_back(sizes[i] * 4 + records * 600);
+        mem.push_back(one_entry ? pairs * 64 : sizes[i] * 4 + records * 600);
       }
       std::vector<size_t> pick = Choose(sizes, mem, key_opts);
       if (key_opts.all && !opts.all) {
         for (size_t i : pick) cold_read += sizes[i];
       }
       if (pick.empty()) return OkStatus();
-      DayRollup merged;
-      bool first = true;
+      std::vector<std::unique_ptr<RollupFile>> files;
+      bool by_key = true;  // every part one entry, of one sensor unless `entry` relabels them
       for (size_t i : pick) {
         ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir) / (*parts)[i]).string()));
-        ASSIGN_OR_RETURN(DayRollup one, f->Decode());
-        if (entry >= 0 && (one.sensors.size() != 1 || one.sensors.begin()->first != entry)) {
-          SensorDay all;
-          for (const auto& [sensor, sd] : one.sensors) all.Merge(sd);
-          one.sensors.clear();
-          one.sensors[static_cast<uint16_t>(entry)] = std::move(all);
-        }
-        if (first) {
-          merged = std::move(one);
-          first = false;
-        } else {
-          merged.Merge(one);
-        }
+        by_key = by_key && f->sensors().size() == 1 &&
+                 (entry >= 0 || files.empty() ||
+                  f->sensors()[0].sensor == files.front()->sensors()[0].sensor);
+        files.push_back(std::move(f));
         stats->bytes_read += sizes[i];
       }
       std::string rel = fmt::format("rollup/{}.{:08}.m{:05}.troll", name, gen, ++serial);
       std::string path = (fs::path(dir) / rel).string();
       written_.push_back(path);
-      std::vector<uint8_t> bytes = merged.Encode();
-      RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
-      stats->bytes_written += bytes.size();
+      if (by_key) {
+        std::vector<const RollupFile*> in;
+        for (const auto& f : files) in.push_back(f.get());
+        ASSIGN_OR_RETURN(uint64_t n, MergeRollupParts(in, entry, path));
+        stats->bytes_written += n;
+      } else {
+        DayRollup merged;
+        bool first = true;
+        for (const auto& f : files) {
+          ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+          if (entry >= 0 && (one.sensors.size() != 1 || one.sensors.begin()->first != entry)) {
+            SensorDay all;
+            for (const auto& [sensor, sd] : one.sensors) all.Merge(sd);
+            one.sensors.clear();
+            one.sensors[static_cast<uint16_t>(entry)] = std::move(all);
+          }
+          if (first) {
+            merged = std::move(one);
+            first = false;
+          } else {
+            merged.Merge(one);
+          }
+        }
+        std::vector<uint8_t> bytes = merged.Encode();
+        RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+        stats->bytes_written += bytes.size();
+      }
       stats->merges++;
       stats->parts_merged += pick.size();
       // The merged part takes the place of the first one it replaces.

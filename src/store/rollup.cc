@@ -8,6 +8,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
 
 namespace teiten {
 namespace {
@@ -586,6 +589,278 @@ Result<DayRollup> RollupFile::Decode() const {
     sd.slots.assign(v.slots.begin(), v.slots.end());
   }
   return d;
+}
+
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+// Writes a file front to back through a buffer, and patches bytes already written.
+class FileOut {
+ public:
+  explicit FileOut(int fd) : fd_(fd) {}
+  Status Append(const uint8_t* p, size_t n) {
+    buf_.insert(buf_.end(), p, p + n);
+    at_ += n;
+    return buf_.size() >= (size_t{1} << 20) ? Flush() : OkStatus();
+  }
+  Status Flush() {
+    size_t done = 0;
+    while (done < buf_.size()) {
+      ssize_t w = ::pwrite(fd_, buf_.data() + done, buf_.size() - done,
+                           static_cast<off_t>(flushed_ + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return IoError("merged rollup part: write");
+      done += static_cast<size_t>(w);
+    }
+    flushed_ += buf_.size();
+    buf_.clear();
+    return OkStatus();
+  }
+  Status WriteAt(uint64_t offset, const std::vector<uint8_t>& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t w = ::pwrite(fd_, bytes.data() + done, bytes.size() - done,
+                           static_cast<off_t>(offset + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return IoError("merged rollup part: write");
+      done += static_cast<size_t>(w);
+    }
+    return OkStatus();
+  }
+  uint64_t at() const { return at_; }
+  void Seek(uint64_t at) { at_ = flushed_ = at; }
+
+ private:
+  int fd_;
+  std::vector<uint8_t> buf_;
+  uint64_t at_ = 0, flushed_ = 0;
+};
+
+// The ordered union of the keys of one section over several parts: for each key, the record
+// of each part that holds it.
+template <typename Fn>
+Status ForEachKey(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans, Fn fn) {
+  std::vector<size_t> pos(spans.size(), 0);
+  std::vector<const RollupFile::KeyRec*> recs(spans.size());
+  while (true) {
+    bool any = false;
+    uint32_t key = 0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      if (pos[i] < spans[i].size && (!any || spans[i].data[pos[i]].key < key)) {
+        key = spans[i].data[pos[i]].key;
+        any = true;
+      }
+    }
+    if (!any) return OkStatus();
+    for (size_t i = 0; i < spans.size(); ++i) {
+      bool has = pos[i] < spans[i].size && spans[i].data[pos[i]].key == key;
+      recs[i] = has ? &spans[i].data[pos[i]++] : nullptr;
+    }
+    RETURN_IF_ERROR(fn(key, recs));
+  }
+}
+
+size_t CountKeys(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans) {
+  size_t n = 0;
+  (void)ForEachKey(spans, [&](uint32_t, const auto&) {
+    ++n;
+    return OkStatus();
+  });
+  return n;
+}
+
+}  // namespace
+
+Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
+                                  const std::string& path) {
+  if (parts.size() < 2) return InvalidArgument("MergeRollupParts: fewer than two parts");
+  std::vector<const RollupFile::SensorView*> views;
+  for (const RollupFile* f : parts) {
+    if (f->sensors().size() != 1) {
+      return InvalidArgument("MergeRollupParts: a part of several entries");
+    }
+    const RollupFile::SensorView& v = f->sensors()[0];
+    RETURN_IF_ERROR(f->CheckSections(
+        v, RollupFile::kPorts | RollupFile::kCountries | RollupFile::kAsns | RollupFile::kSlots));
+    views.push_back(&v);
+  }
+  int own = -1;  // the parts' common entry
+  for (const auto* v : views) {
+    if (own >= 0 && v->sensor != own && entry < 0) {
+      return InvalidArgument("MergeRollupParts: parts of different sensors");
+    }
+    own = v->sensor;
+  }
+  const auto sensor = static_cast<uint16_t>(entry >= 0 ? entry : own);
+  using Spans = std::vector<RollupFile::Span<RollupFile::KeyRec>>;
+  Spans ports, countries, asns;
+  for (const auto* v : views) {
+    ports.push_back(v->ports);
+    countries.push_back(v->countries);
+    asns.push_back(v->asns);
+  }
+  // The port × country frame: every part's records summed (small: ports × regions).
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> pairs;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    ASSIGN_OR_RETURN(auto pc, parts[i]->PortCountry(*views[i]));
+    for (const auto& p : pc) pairs[{p.a, p.b}] += p.packets;
+  }
+  std::vector<uint8_t> raw;
+  for (const auto& [k, v] : pairs) {
+    RollupFile::PairRec r{k.first, k.second, v};
+    codec::PutBytes(&raw, &r, sizeof r);
+  }
+  std::vector<uint8_t> z = codec::Compress(raw.data(), raw.size(), 3);
+  std::vector<uint64_t> slots;
+  for (const auto* v : views) {
+    if (slots.size() < v->slots.size) slots.resize(v->slots.size);
+    for (size_t i = 0; i < v->slots.size; ++i) slots[i] += v->slots.data[i];
+  }
+  // The front — header, directory, sections — has a size known before any set is merged, so
+  // the sets are written after it as they are made and the front is written last.
+  const size_t np = CountKeys(ports), nc = CountKeys(countries), na = CountKeys(asns);
+  const uint64_t recs_at = kHeaderSize + kDirEntrySize;
+  const uint64_t pc_at = recs_at + (np + nc + na) * sizeof(RollupFile::KeyRec);
+  const uint64_t slots_at = (pc_at + 8 + z.size() + 7) / 8 * 8;
+  const uint64_t sets_at = slots_at + 8 * slots.size();
+  std::vector<uint8_t> front(kMagic, kMagic + 8);
+  codec::PutFixed<int32_t>(&front, parts[0]->day());
+  codec::PutFixed<uint32_t>(&front, 1);
+  codec::PutFixed<int32_t>(&front, parts[0]->end_day());
+  codec::PutFixed<uint32_t>(&front, kHeavySlots);
+  front.resize(recs_at);
+
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError(path);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  FileOut out(fd);
+  out.Seek(sets_at);
+  std::vector<uint8_t> blob;
+  auto put_set = [&](const SourceSet& s) -> Result<uint64_t> {
+    blob.clear();
+    AppendSetWithLength(s, &blob);
+    uint64_t at = out.at();
+    RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
+    return at;
+  };
+  auto unite = [&](const std::vector<const RollupFile::KeyRec*>& recs) -> Result<SourceSet> {
+    SourceSet u;
+    for (size_t i = 0; i < recs.size(); ++i) {
+      if (!recs[i]) continue;
+      ASSIGN_OR_RETURN(SourceSet s, parts[i]->ReadSet(recs[i]->set_offset));
+      u.Merge(s);
+    }
+    u.Normalize();
+    return u;
+  };
+  std::vector<HeavyEntry> heavy, add;
+  auto keyed = [&](const Spans& spans, bool with_heavy) -> Status {
+    return ForEachKey(
+        spans, [&](uint32_t key, const std::vector<const RollupFile::KeyRec*>& recs) -> Status {
+          RollupFile::KeyRec r{};
+          r.key = key;
+          heavy.clear();
+          for (size_t i = 0; i < recs.size(); ++i) {
+            if (!recs[i]) continue;
+            r.packets += recs[i]->packets;
+            if (with_heavy) {
+              // As SensorDay::Merge: each part's summary folded in turn into what came before.
+              add.clear();
+              RETURN_IF_ERROR(parts[i]->AppendHeavy(*recs[i], &add));
+              FoldHeavy(&heavy, &add, kHeavySlots);
+            }
+          }
+          ASSIGN_OR_RETURN(SourceSet u, unite(recs));
+          r.sources = u.Count();
+          ASSIGN_OR_RETURN(r.set_offset, put_set(u));
+          if (!heavy.empty()) {
+            r.heavy_count = static_cast<uint32_t>(heavy.size());
+            r.heavy_offset = out.at();
+            blob.clear();
+            AppendHeavyList(heavy, &blob);
+            RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
+          }
+          codec::PutBytes(&front, &r, sizeof r);
+          return OkStatus();
+        });
+  };
+  RETURN_IF_ERROR(keyed(ports, true));
+  RETURN_IF_ERROR(keyed(countries, false));
+  RETURN_IF_ERROR(keyed(asns, false));
+  SourceSet total;
+  uint64_t total_packets = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    ASSIGN_OR_RETURN(SourceSet s, parts[i]->ReadSet(views[i]->set_offset));
+    total.Merge(s);
+    total_packets += views[i]->packets;
+  }
+  total.Normalize();
+  const uint64_t total_sources = total.Count();
+  ASSIGN_OR_RETURN(uint64_t total_at, put_set(total));
+  const uint64_t body = out.at();
+  RETURN_IF_ERROR(out.Flush());
+  // The rest of the front: the port × country frame, the slots and the directory entry.
+  codec::PutFixed<uint32_t>(&front, static_cast<uint32_t>(raw.size()));
+  codec::PutFixed<uint32_t>(&front, static_cast<uint32_t>(z.size()));
+  front.insert(front.end(), z.begin(), z.end());
+  front.resize(slots_at, 0);
+  for (uint64_t v : slots) codec::PutFixed<uint64_t>(&front, v);
+  std::vector<uint8_t> d;
+  codec::PutFixed<uint16_t>(&d, sensor);
+  codec::PutFixed<uint16_t>(&d, 0);
+  codec::PutFixed<uint32_t>(&d, 0);
+  codec::PutFixed<uint64_t>(&d, total_packets);
+  codec::PutFixed<uint64_t>(&d, total_sources);
+  codec::PutFixed<uint64_t>(&d, total_at);
+  const std::pair<uint64_t, uint64_t> sections[kSections] = {
+      {recs_at, np},
+      {recs_at + np * sizeof(RollupFile::KeyRec), nc},
+      {recs_at + (np + nc) * sizeof(RollupFile::KeyRec), na},
+      {pc_at, pairs.size()},
+      {slots_at, slots.size()}};
+  for (auto [off, n] : sections) {
+    codec::PutFixed<uint64_t>(&d, off);
+    codec::PutFixed<uint64_t>(&d, n);
+  }
+  std::memcpy(front.data() + kHeaderSize, d.data(), d.size());
+  if (front.size() != sets_at) return Internal("MergeRollupParts: front size");
+  RETURN_IF_ERROR(out.WriteAt(0, front));
+  // The chunk table and the footer over what is on disk, read back a chunk at a time.
+  std::vector<uint8_t> tail;
+  XXH64_state_t* whole = XXH64_createState();
+  XXH64_reset(whole, 0);
+  std::vector<uint8_t> chunk(ChunkSums::kChunk);
+  for (uint64_t at = 0; at < body; at += ChunkSums::kChunk) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(ChunkSums::kChunk, body - at));
+    size_t got = 0;
+    while (got < len) {
+      ssize_t r = ::pread(fd, chunk.data() + got, len - got, static_cast<off_t>(at + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        XXH64_freeState(whole);
+        return IoError(path + ": read back");
+      }
+      got += static_cast<size_t>(r);
+    }
+    codec::PutFixed<uint64_t>(&tail, XXH3_64bits(chunk.data(), len));
+    XXH64_update(whole, chunk.data(), len);
+  }
+  const size_t n_chunks = tail.size() / 8;
+  codec::PutFixed<uint64_t>(&tail, ChunkSums::kChunk);
+  codec::PutFixed<uint64_t>(&tail, n_chunks);
+  codec::PutFixed<uint64_t>(&tail, XXH3_64bits(tail.data(), tail.size()));
+  XXH64_update(whole, tail.data(), tail.size());
+  codec::PutFixed<uint64_t>(&tail, XXH64_digest(whole));
+  XXH64_freeState(whole);
+  tail.insert(tail.end(), kMagic, kMagic + 8);
+  RETURN_IF_ERROR(out.WriteAt(body, tail));
+  if (::fsync(fd) != 0) return IoError(path + ": fsync");
+  return body + tail.size();
 }
 
 }  // namespace teiten

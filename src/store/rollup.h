@@ -191,4 +191,14 @@ class RollupFile {
   mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<PairRec>>> pc_cache_;
 };
 
+// Merges rollup parts of one entry each (a sensor's day, or a period key) into a new part at
+// `path`, key by key: what it holds at a time is one key's sets and the port × country records,
+// not the parts decoded, so a quarter's part of any size can be merged. Its bytes are those
+// Decode, DayRollup::Merge (in the parts' order) and Encode would give. `entry` is the merged
+// part's entry (kAllSensors for a pooled key), or -1 for the parts' own, which must agree.
+// InvalidArgument when a part holds several entries (decode those). Fsyncs the file; returns
+// its size.
+Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
+                                  const std::string& path);
+
 }  // namespace teiten
