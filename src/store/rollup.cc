@@ -550,6 +550,14 @@ Status RollupFile::CheckSections(const SensorView& v, uint32_t mask) const {
   return OkStatus();
 }
 
+Status RollupFile::CheckRecord(const KeyRec* r) const {
+  const auto* p = reinterpret_cast<const uint8_t*>(r);
+  if (p < base_ || p + sizeof(KeyRec) > base_ + body_end_) {
+    return Internal(fmt::format("rollup {}: a record outside the file", path_));
+  }
+  return Check(static_cast<uint64_t>(p - base_), sizeof(KeyRec));
+}
+
 Status RollupFile::Check(uint64_t offset, uint64_t length) const {
   if (v3_) return OkStatus();  // verified whole at Open
   return sums_.Check(offset, length);

@@ -146,6 +146,9 @@ class RollupFile {
   // each once per file. The header and directory (packets, distinct sources, set offsets) are
   // verified by Open; sets, heavy lists and port × country frames when they are read.
   Status CheckSections(const SensorView& v, uint32_t mask) const;
+  // Verifies the bytes of one record of a view's counter section (a key looked up by binary
+  // search reads a few records, not the section): each chunk once per file.
+  Status CheckRecord(const KeyRec* r) const;
   // Decodes the port × country records of one sensor (stored compressed: they are many and
   // read only for a port-by-region figure).
   Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;

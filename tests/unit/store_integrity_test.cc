@@ -344,6 +344,69 @@ namespace {
 
 using namespace store_testing;
 
+TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
+  // Series and TopSources look keys up record by record (verifying each record they read)
+  // instead of verifying whole sections: the record of the key asked for is still checked.
+  // 1,000 ports: the port records span several 16 KiB chunks, and the one looked up is in a
+  // chunk of its own, past the header's.
+  std::vector<Pkt> pkts;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    pkts.push_back({kAug12Jst + i * kS, 0x02000000u + i % 40, kNet + (i & 0xFF), 6,
+                    static_cast<uint16_t>(20 + i % 1000)});
+  }
+  WritePcap(Path("a.pcap"), pkts);
+  Open();
+  Ingest(Path("a.pcap"));
+  const PortKey port1000 = MakePortKey(6, 1000);
+  ASSERT_TRUE(Series(*store_, Dimension::kPort, {port1000}, *ParsePeriod("2018-08-12"),
+                     Granularity::kDay, {})
+                  .ok());
+  std::set<std::string> parts;
+  store_->ForEachRollup([&](const std::string& p) { parts.insert(p); });
+  store_.reset();
+  for (const std::string& rel : parts) {
+    std::string path = Path("store/" + rel);
+    uint64_t at = 0;
+    {
+      auto f = RollupFile::Open(path);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      const auto& v = (*f)->sensors()[0];
+      for (const auto& r : v.ports) {
+        if (r.key == port1000) {
+          // The record's offset in the file: the ports section's offset (the first section of
+          // the one directory entry, after the 24-byte header and 32 bytes of the entry) plus
+          // the record's place in it.
+          uint64_t section_at = 0;
+          {
+            std::ifstream in(path, std::ios::binary);
+            in.seekg(24 + 32);
+            in.read(reinterpret_cast<char*>(&section_at), 8);
+          }
+          at = section_at + static_cast<uint64_t>(&r - v.ports.data) * sizeof(r) +
+               offsetof(RollupFile::KeyRec, packets);
+        }
+      }
+    }
+    ASSERT_GT(at, 2u * 16384) << rel;
+    std::fstream io(path, std::ios::binary | std::ios::in | std::ios::out);
+    io.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    io.read(&c, 1);
+    c ^= 0x40;
+    io.seekp(static_cast<std::streamoff>(at));
+    io.write(&c, 1);
+  }
+  auto s = Store::Open(Path("store"), {});
+  ASSERT_TRUE(s.ok());
+  auto series =
+      Series(**s, Dimension::kPort, {port1000}, *ParsePeriod("2018-08-12"), Granularity::kDay, {});
+  ASSERT_FALSE(series.ok()) << "a damaged count was read as " << series->points[0].packets[0];
+  EXPECT_NE(series.status().message().find(".troll"), std::string::npos)
+      << series.status().ToString();
+  auto top = TopSources(**s, port1000, *ParsePeriod("2018-08-12"), {}, 5);
+  EXPECT_FALSE(top.ok());
+}
+
 TEST_F(StoreTest, VerifyFindsEveryFlippedByteAQueryWouldReadAndRollupsThatDisagreeWithSegments) {
   WriteSmallCaptures(dir_.path(), 6);
   Open();
