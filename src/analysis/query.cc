@@ -694,6 +694,12 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr,
 
 Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
                       const std::function<void(const DecodedBlock&, size_t)>& fn) {
+  return ScanSourceRows(store, addr, columns, fn, nullptr);
+}
+
+Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn,
+                      SourceSample* sample) {
   columns |= col::kSrc;
   DecodedBlock blk;
   // (segment, block) pairs already read: a block is passed once even if two visits name it.
@@ -701,11 +707,20 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
   auto read = [&](const SegmentReader& reader, uint64_t seg, uint32_t b) -> Status {
     if (!done.insert({seg, b}).second) return OkStatus();
     RETURN_IF_ERROR(reader.ReadBlock(b, columns, &blk));
+    if (sample) sample->read++;
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       if (blk.batch.rows[i].src == addr) fn(blk, i);
     }
     return OkStatus();
   };
+  // The blocks the index entries name, with their day: all of them, or the latest days' first.
+  struct Ref {
+    int32_t day;
+    uint64_t segment;
+    uint32_t block;
+    uint64_t index_id;
+  };
+  std::vector<Ref> refs;
   std::set<uint64_t> unindexed;
   for (const auto& in : store.manifest().inputs) {
     if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
@@ -714,23 +729,34 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
       SourceSummary sum;
       ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
       if (!seen) continue;
-      std::unique_ptr<SegmentReader> reader;
-      uint64_t open_id = 0;
       for (const Visit& v : sum.visits) {
         if (v.day < store.manifest().segments_from) continue;  // dropped by retention
-        if (!reader || open_id != v.first.segment) {
-          ASSIGN_OR_RETURN(reader, store.OpenSegment(v.first.segment));
-          open_id = v.first.segment;
-        }
-        if (v.first.block + uint64_t{v.blocks} > reader->blocks().size()) {
-          return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", index_id,
-                                      v.first.segment, v.first.block + v.blocks - 1));
-        }
         for (uint32_t b = 0; b < v.blocks; ++b) {
-          RETURN_IF_ERROR(read(*reader, v.first.segment, v.first.block + b));
+          refs.push_back({v.day, v.first.segment, v.first.block + b, index_id});
         }
       }
     }
+  }
+  std::set<std::pair<uint64_t, uint32_t>> distinct;
+  for (const Ref& r : refs) distinct.insert({r.segment, r.block});
+  if (sample) sample->named = distinct.size();
+  if (sample && distinct.size() > sample->max_blocks) {
+    std::stable_sort(refs.begin(), refs.end(),
+                     [](const Ref& a, const Ref& b) { return a.day > b.day; });
+  }
+  std::unique_ptr<SegmentReader> reader;
+  uint64_t open_id = 0;
+  for (const Ref& r : refs) {
+    if (sample && sample->read >= sample->max_blocks) break;
+    if (!reader || open_id != r.segment) {
+      ASSIGN_OR_RETURN(reader, store.OpenSegment(r.segment));
+      open_id = r.segment;
+    }
+    if (r.block >= reader->blocks().size()) {
+      return DataLoss(fmt::format("source index {:08}: segment {:08} has no block {}", r.index_id,
+                                  r.segment, r.block));
+    }
+    RETURN_IF_ERROR(read(*reader, r.segment, r.block));
   }
   for (const auto& seg : store.manifest().segments) {
     if (!unindexed.count(seg.id)) continue;
@@ -738,6 +764,7 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
     const auto& blocks = reader->blocks();
     for (size_t b = 0; b < blocks.size(); ++b) {
       if (addr < blocks[b].src_min || blocks[b].src_max < addr) continue;
+      if (sample) sample->named++;
       RETURN_IF_ERROR(read(*reader, seg.id, static_cast<uint32_t>(b)));
     }
   }

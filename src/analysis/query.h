@@ -163,5 +163,16 @@ Status ScanRows(const Store& store, const Period& period, const SensorSelection&
 // (col::kSrc is always added). Rows of days dropped by retention are gone.
 Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
                       const std::function<void(const DecodedBlock&, size_t)>& fn);
+// The same over a bounded sample: of the blocks the source's index entries name, only the
+// `max_blocks` of its latest days are read (`read` and `named` say how many of how many; blocks
+// of inputs without an index are all read and counted in both). A busy source seen every day at
+// ten sensors names about a thousand blocks over a quarter (0.45 s to decode at 100 M packets).
+struct SourceSample {
+  size_t max_blocks = SIZE_MAX;
+  size_t read = 0, named = 0;
+};
+Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn,
+                      SourceSample* sample);
 
 }  // namespace teiten

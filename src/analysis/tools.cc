@@ -244,13 +244,20 @@ void Count(SourceTags* s, const ObservationBatch& b, const Observation& o) {
 }  // namespace
 
 Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
-                             const ResearchNetworks* research) {
+                             const ResearchNetworks* research, size_t max_blocks) {
   SourceTags s;
   s.src = addr;
-  RETURN_IF_ERROR(ScanSourceRows(store, addr, kTagColumns, [&](const DecodedBlock& blk, size_t i) {
-    Count(&s, blk.batch, blk.batch.rows[i]);
-    if (i < blk.geo.size()) s.geo = blk.geo[i];
-  }));
+  SourceSample sample;
+  sample.max_blocks = max_blocks;
+  RETURN_IF_ERROR(ScanSourceRows(
+      store, addr, kTagColumns,
+      [&](const DecodedBlock& blk, size_t i) {
+        Count(&s, blk.batch, blk.batch.rows[i]);
+        if (i < blk.geo.size()) s.geo = blk.geo[i];
+      },
+      &sample));
+  s.blocks_read = sample.read;
+  s.blocks_named = sample.named;
   Judge(&s, research);
   return s;
 }

@@ -94,14 +94,21 @@ struct SourceTags {
   std::array<uint64_t, kTagCount> evidence = {};  // packets with each tag's evidence
   uint32_t verdict = 0;                           // 1 << Tag for each tag the rules give it
   const ResearchNetworks::Entry* research = nullptr;
+  // Of the stored blocks holding the source's rows, how many were read (TagSource with a limit
+  // reads the latest days' only; then the counts above are of those rows).
+  size_t blocks_read = 0, blocks_named = 0;
   bool Has(Tag t) const { return verdict & (1u << static_cast<unsigned>(t)); }
 };
 // Applies the rules (and the research list, may be null) to a source's counts: sets `verdict`.
 void Judge(SourceTags* s, const ResearchNetworks* research);
 
 // The tags of one source over everything stored, read through its source-index entries.
+// With `max_blocks`, only the blocks of the source's latest days, up to that many, are read: a
+// tool's fingerprint is on every probe, so the verdict of a sample of its recent rows is its
+// verdict, at a bounded cost (`teiten ip` reads at most kIpTagBlocks).
 Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
-                             const ResearchNetworks* research);
+                             const ResearchNetworks* research, size_t max_blocks = SIZE_MAX);
+inline constexpr size_t kIpTagBlocks = 8;
 
 struct ToolRow {
   Tag tag = Tag::kCount;              // kCount: the untagged sources

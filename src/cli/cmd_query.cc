@@ -238,7 +238,7 @@ int RunIp(const Common& c, const std::string& addr_text) {
   rows.push_back({"days_seen", Text(days)});
   rows.push_back({"ttl", Text(ttls)});
   // Tool tags from the source's own rows (the blocks its index entries name).
-  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped()); tags.ok()) {
+  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped(), kIpTagBlocks); tags.ok()) {
     std::string verdict;
     for (size_t i = 0; i < kTagCount; ++i) {
       if (tags->Has(static_cast<Tag>(i))) {
@@ -247,7 +247,12 @@ int RunIp(const Common& c, const std::string& addr_text) {
     }
     if (tags->research) verdict += fmt::format(" ({})", tags->research->organisation);
     rows.push_back({"tags", Text(verdict.empty() ? "-" : verdict)});
-    rows.push_back({"tag_evidence", Text(TagEvidence(*tags))});
+    std::string evidence = TagEvidence(*tags);
+    if (tags->blocks_read < tags->blocks_named) {
+      evidence += fmt::format(" (its rows in the latest {} of the {} stored blocks holding them)",
+                              Thousands(tags->blocks_read), Thousands(tags->blocks_named));
+    }
+    rows.push_back({"tag_evidence", Text(evidence)});
   } else {
     std::cerr << "teiten: tags: " << tags.status().ToString() << "\n";
   }
@@ -261,11 +266,16 @@ int RunIp(const Common& c, const std::string& addr_text) {
   for (const auto& [k, v] : rows) label_w = std::max(label_w, k.size());
   const size_t width = 100 - label_w - 2;
   for (const auto& [k, v] : rows) {
-    // Wrapped after ", " or "; " so that no line of a value is wider than `width` columns.
+    // Wrapped after ", " or "; " (not inside "15,066") so that no line of a value is wider
+    // than `width` columns.
     std::vector<std::string> lines{""};
     size_t at = 0;
     while (at < v.text.size()) {
-      size_t sep = v.text.find_first_of(",;", at);
+      size_t sep = at;
+      while ((sep = v.text.find_first_of(",;", sep)) != std::string::npos &&
+             (sep + 1 >= v.text.size() || v.text[sep + 1] != ' ')) {
+        ++sep;
+      }
       size_t end = sep == std::string::npos ? v.text.size() : sep + 1;
       std::string piece = v.text.substr(at, end - at);
       if (!lines.back().empty() && DisplayWidth(lines.back() + piece) > width) {
