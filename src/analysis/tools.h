@@ -129,4 +129,15 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const ResearchNetworks* research,
                              const std::vector<PortKey>& breakdown = {});
 
+// `teiten top ports|countries|asns --tag T` (issue 12 point 2): the top `n` keys of `dim` by
+// packets, counting only the sources whose verdict over the period (all their packets at the
+// selected sensors) carries `tag`. Guarantees: exact packets and exact distinct sources per key;
+// totals are those of the tagged sources; share is of their packets. Not computed: previous
+// ranks (every row's prev_rank is kRankNoData; `previous` is left empty) — a second scan would
+// double the cost. Cost: one ScanRows pass, one record per distinct source of the period.
+// kSensor is not supported (InvalidArgument).
+Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& period,
+                           const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
+                           size_t n);
+
 }  // namespace teiten

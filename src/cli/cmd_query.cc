@@ -96,12 +96,27 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
 }
 
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
-           const std::string& port_text, const std::string& research_path) {
+           const std::string& port_text, const std::string& research_path,
+           const std::string& tag_text) {
   if (what == "tools" || what == "tags") {
+    if (!tag_text.empty()) return Fail(InvalidArgument("--tag goes with ports, countries, asns"));
     return RunTopTools(c, period_text, n, port_text, research_path);
   }
-  if (!port_text.empty() || !research_path.empty()) {
-    return Fail(InvalidArgument("--port and --research go with `teiten top tools`"));
+  if (!port_text.empty()) {
+    return Fail(InvalidArgument("--port goes with `teiten top tools`"));
+  }
+  if (!research_path.empty() && tag_text.empty()) {
+    return Fail(InvalidArgument("--research goes with `teiten top tools` or --tag"));
+  }
+  std::optional<Tag> tag;
+  if (!tag_text.empty()) {
+    Tag t;
+    if (!ParseTag(tag_text, &t)) {
+      return Fail(InvalidArgument(fmt::format(
+          "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+          tag_text)));
+    }
+    tag = t;
   }
   Dimension dim;
   if (what == "ports")
@@ -118,7 +133,14 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
-  auto res = Top(store, dim, q->period, q->sel, n);
+  std::optional<ResearchNetworks> research;
+  if (tag) {
+    auto r = LoadResearch(research_path);
+    if (!r.ok()) return Fail(r.status());
+    research = std::move(*r);
+  }
+  auto res = tag ? TopByTag(store, dim, q->period, q->sel, *tag, &*research, n)
+                 : Top(store, dim, q->period, q->sel, n);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
   // Rows name ASNs by number only: the walk.
@@ -152,6 +174,12 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
     } else {
       fmt::print("Period {} — total: {} packets from {} sources\n", res->period.Label(),
                  Thousands(res->total_packets), Thousands(res->total_sources));
+    }
+    if (tag) {
+      fmt::print(
+          "{}\n",
+          ja ? fmt::format("タグ {} の送信元のみ(前期の順位は計算しない)", TagName(*tag))
+             : fmt::format("Only sources tagged {} (previous ranks not computed)", TagName(*tag)));
     }
   }
   t.Write(std::cout, q->format);
@@ -340,7 +368,7 @@ void AddQueryCommands(Commands& cmds) {
   struct Args {
     std::string what, period, gran = "day", by_country;
     size_t n = 10;
-    std::string top_port, research_path;
+    std::string top_port, research_path, top_tag;
     std::vector<std::string> ports, countries, sensor_series;
     std::string addr;
   };
@@ -348,13 +376,16 @@ void AddQueryCommands(Commands& cmds) {
   auto* top = cmds.Add("top", "top ports, countries, ASNs or sensors for a period", true);
   top->add_option("what", a->what, "ports | countries | asns | sensors | tools")->required();
   top->add_option("--port", a->top_port, "tools: only this port's packets, e.g. 23/tcp");
+  top->add_option("--tag", a->top_tag,
+                  "ports/countries/asns: only sources tagged so, e.g. mirai (see top tools)");
   top->add_option("--research", a->research_path,
                   "tools: research scanners' networks (default: data/research_scanners.txt)");
   top->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
       ->required();
   top->add_option("-n,--limit", a->n, "rows")->capture_default_str();
-  cmds.OnParsed(
-      top, [&c, a] { return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path); });
+  cmds.OnParsed(top, [&c, a] {
+    return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path, a->top_tag);
+  });
 
   auto* series = cmds.Add("series", "time series of packets and distinct sources", true);
   series->add_option("--period", a->period, "period")->required();
