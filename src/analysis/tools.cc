@@ -258,7 +258,8 @@ Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
 Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const SensorSelection& filter, std::optional<PortKey> port,
                              const ResearchNetworks* research,
-                             const std::vector<PortKey>& breakdown) {
+                             const std::vector<PortKey>& breakdown,
+                             std::optional<CountryCode> country) {
   struct Acc {
     SourceTags tags;
     uint64_t on_port = 0;
@@ -287,6 +288,7 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
   for (auto& [addr, a] : by_source) {
     uint64_t counted = port ? a.on_port : a.tags.packets;
     if (counted == 0) continue;
+    if (country && a.tags.geo.country != *country) continue;
     Judge(&a.tags, research);
     res.sources++;
     res.packets += counted;

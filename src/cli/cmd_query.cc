@@ -54,16 +54,23 @@ std::string TagEvidence(const SourceTags& t) {
 }
 
 int RunTopTools(const Common& c, const std::string& period_text, size_t n,
-                const std::string& port_text, const std::string& research_path) {
+                const std::string& port_text, const std::string& research_path,
+                const std::string& country_text) {
   auto port = OptionalPort(port_text);
   if (!port.ok()) return Fail(port.status());
+  std::optional<CountryCode> country;
+  if (!country_text.empty()) {
+    CountryCode cc = FindCountry(country_text);
+    if (!cc) return Fail(InvalidArgument(fmt::format("country '{}' is not known", country_text)));
+    country = cc;
+  }
   auto research = LoadResearch(research_path);
   if (!research.ok()) return Fail(research.status());
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
   WarnIfRetained(store, q->period);
-  auto res = TopTools(store, q->period, q->sel, *port, &*research);
+  auto res = TopTools(store, q->period, q->sel, *port, &*research, {}, country);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
   bool ja = lang == Lang::kJa;
@@ -72,7 +79,8 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
         "Period {}{} — {} sources, {} packets; a source is tagged when its packets agree "
         "(docs/FINGERPRINTS.md)\n",
         q->period.Label(),
-        *port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "",
+        (*port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "") +
+            (country ? " — " + KeyName(store, nullptr, Dimension::kCountry, *country, lang) : ""),
         Thousands(res->sources), Thousands(res->packets));
   }
   Table t({ja ? "タグ" : "tag", ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share",
@@ -97,13 +105,13 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
 
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
            const std::string& port_text, const std::string& research_path,
-           const std::string& tag_text) {
+           const std::string& tag_text, const std::string& country_text) {
   if (what == "tools" || what == "tags") {
     if (!tag_text.empty()) return Fail(InvalidArgument("--tag goes with ports, countries, asns"));
-    return RunTopTools(c, period_text, n, port_text, research_path);
+    return RunTopTools(c, period_text, n, port_text, research_path, country_text);
   }
-  if (!port_text.empty()) {
-    return Fail(InvalidArgument("--port goes with `teiten top tools`"));
+  if (!port_text.empty() || !country_text.empty()) {
+    return Fail(InvalidArgument("--port and --country go with `teiten top tools`"));
   }
   if (!research_path.empty() && tag_text.empty()) {
     return Fail(InvalidArgument("--research goes with `teiten top tools` or --tag"));
@@ -368,7 +376,7 @@ void AddQueryCommands(Commands& cmds) {
   struct Args {
     std::string what, period, gran = "day", by_country;
     size_t n = 10;
-    std::string top_port, research_path, top_tag;
+    std::string top_port, research_path, top_tag, top_country;
     std::vector<std::string> ports, countries, sensor_series;
     std::string addr;
   };
@@ -376,6 +384,7 @@ void AddQueryCommands(Commands& cmds) {
   auto* top = cmds.Add("top", "top ports, countries, ASNs or sensors for a period", true);
   top->add_option("what", a->what, "ports | countries | asns | sensors | tools")->required();
   top->add_option("--port", a->top_port, "tools: only this port's packets, e.g. 23/tcp");
+  top->add_option("--country", a->top_country, "tools: only sources from this region, e.g. CN");
   top->add_option("--tag", a->top_tag,
                   "ports/countries/asns: only sources tagged so, e.g. mirai (see top tools)");
   top->add_option("--research", a->research_path,
@@ -384,7 +393,8 @@ void AddQueryCommands(Commands& cmds) {
       ->required();
   top->add_option("-n,--limit", a->n, "rows")->capture_default_str();
   cmds.OnParsed(top, [&c, a] {
-    return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path, a->top_tag);
+    return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path, a->top_tag,
+                  a->top_country);
   });
 
   auto* series = cmds.Add("series", "time series of packets and distinct sources", true);

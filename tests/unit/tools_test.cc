@@ -236,6 +236,33 @@ TEST_F(ToolsTest, TopByTagCountsOnlyTheTaggedSourcesOnEachPort) {
   EXPECT_EQ(packets, 12u);
 }
 
+// `top tools --country CC`: a region's breakdown by tag holds only its sources; summed over the
+// regions seen, the breakdowns give back the whole table.
+TEST_F(ToolsTest, TopToolsByCountrySplitsTheTableByRegion) {
+  std::vector<Raw> p;
+  for (uint32_t i = 0; i < 3; ++i) {
+    Raw r = Syn(0x0A000001, kNet + 10 + i, 23);
+    r.seq = kNet + 10 + i;
+    p.push_back(r);
+  }
+  for (uint32_t i = 0; i < 4; ++i) p.push_back(Syn(0x0A000002, kNet + 20 + i, 445));
+  const Store& store = Build(p);
+  auto period = *ParsePeriod("2018-08-12");
+  auto all = TopTools(store, period, {}, std::nullopt, nullptr);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->sources, 2u);
+  // Without a geo database both sources are in the unknown region (code 0): it holds everything,
+  // and a region with no sources gives an empty table.
+  auto unknown = TopTools(store, period, {}, std::nullopt, nullptr, {}, CountryCode{0});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->sources, 2u);
+  EXPECT_EQ(unknown->packets, 7u);
+  auto cn = TopTools(store, period, {}, std::nullopt, nullptr, {}, MakeCountryCode("CN"));
+  ASSERT_TRUE(cn.ok());
+  EXPECT_EQ(cn->sources, 0u);
+  EXPECT_TRUE(cn->rows.empty());
+}
+
 TEST(ToolsScenarioTest, ToolSharesMatchTheSimulatorsGroundTruth) {
   auto s = testing::ScenarioStoreFor("tsubame-2018q3", 0.002);
   if (!s.ok() && s.status().code() == StatusCode::kNotFound) GTEST_SKIP() << s.status().ToString();
