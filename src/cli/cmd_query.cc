@@ -168,8 +168,9 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
                                                        : (ja ? "センサー" : "sensor");
   Table t({ja ? "順位" : "rank", dim_title, ja ? "パケット数" : "packets",
            ja ? "送信元数" : "sources", ja ? "割合" : "share",
-           ja ? fmt::format("前期({})の順位", res->previous.Label())
-              : fmt::format("previous rank ({})", res->previous.Label())});
+           tag  ? (ja ? "前期の順位(計算しない)" : "previous rank (not computed)")
+           : ja ? fmt::format("前期({})の順位", res->previous.Label())
+                : fmt::format("previous rank ({})", res->previous.Label())});
   for (const auto& r : res->rows) {
     t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(store, &names, dim, r.key, lang)),
               Count(r.packets), Count(r.sources), Percent(r.share),
