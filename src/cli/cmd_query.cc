@@ -264,7 +264,66 @@ int RunIp(const Common& c, const std::string& addr_text) {
   return 0;
 }
 
-int RunSummary(const Common& c, const std::string& period_text, size_t n) {
+// `summary --tag T`: the totals and share tables over the sources tagged T only (two row scans,
+// one per table). The per-sensor-day averages come from the rollups, which hold no tags, so they
+// are left out rather than shown for all sources.
+int RunTaggedSummary(const Common& c, const std::string& period_text, size_t n,
+                     const std::string& tag_text, const std::string& research_path) {
+  Tag tag;
+  if (!ParseTag(tag_text, &tag)) {
+    return Fail(InvalidArgument(fmt::format(
+        "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+        tag_text)));
+  }
+  auto research = LoadResearch(research_path);
+  if (!research.ok()) return Fail(research.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  const OutputFormat f = q->format;
+  auto ports = TopByTag(store, Dimension::kPort, q->period, q->sel, tag, &*research, n);
+  if (!ports.ok()) return Fail(ports.status());
+  auto countries = TopByTag(store, Dimension::kCountry, q->period, q->sel, tag, &*research, n);
+  if (!countries.ok()) return Fail(countries.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  Table totals({"measure", "value"});
+  totals.AddRow({Text("period"), Text(q->period.Label())});
+  totals.AddRow({Text("tag"), Text(TagName(tag))});
+  totals.AddRow({Text("packets"), Count(ports->total_packets)});
+  totals.AddRow({Text("sources"), Count(ports->total_sources)});
+  totals.AddRow({Text("packets_per_source"),
+                 Fixed(ports->total_sources ? static_cast<double>(ports->total_packets) /
+                                                  static_cast<double>(ports->total_sources)
+                                            : 0,
+                       2)});
+  totals.Write(std::cout, f);
+  if (f != OutputFormat::kTable) return 0;
+  for (const TopResult* r : {&*ports, &*countries}) {
+    Dimension dim = r == &*ports ? Dimension::kPort : Dimension::kCountry;
+    fmt::print("\n");
+    Table t({ja ? "順位" : "rank",
+             dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port")
+                                     : (ja ? "送信元地域" : "region"),
+             ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+             ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
+    for (const RankRow& row : r->rows) {
+      double ss = r->total_sources
+                      ? static_cast<double>(row.sources) / static_cast<double>(r->total_sources)
+                      : 0;
+      t.AddRow({Count(static_cast<uint64_t>(row.rank)),
+                Text(KeyName(store, nullptr, dim, row.key, lang)), Count(row.packets),
+                Percent(row.share), Count(row.sources), Percent(ss)});
+    }
+    t.Write(std::cout, f);
+  }
+  return 0;
+}
+
+int RunSummary(const Common& c, const std::string& period_text, size_t n,
+               const std::string& tag_text, const std::string& research_path) {
+  if (!tag_text.empty()) return RunTaggedSummary(c, period_text, n, tag_text, research_path);
+  if (!research_path.empty()) return Fail(InvalidArgument("--research goes with --tag"));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
@@ -377,7 +436,7 @@ void AddQueryCommands(Commands& cmds) {
   struct Args {
     std::string what, period, gran = "day", by_country;
     size_t n = 10;
-    std::string top_port, research_path, top_tag, top_country;
+    std::string top_port, research_path, top_tag, top_country, summary_tag, summary_research;
     std::vector<std::string> ports, countries, sensor_series;
     std::string addr;
   };
@@ -416,7 +475,12 @@ void AddQueryCommands(Commands& cmds) {
   auto* summary = cmds.Add("summary", "totals, per-sensor-per-day averages and shares", true);
   summary->add_option("--period", a->period, "period")->required();
   summary->add_option("-n,--limit", a->n, "rows of the share tables")->capture_default_str();
-  cmds.OnParsed(summary, [&c, a] { return RunSummary(c, a->period, a->n); });
+  summary->add_option("--tag", a->summary_tag, "only sources tagged so, e.g. mirai");
+  summary->add_option("--research", a->summary_research,
+                      "with --tag: research scanners' networks (default: shipped list)");
+  cmds.OnParsed(summary, [&c, a] {
+    return RunSummary(c, a->period, a->n, a->summary_tag, a->summary_research);
+  });
 
   auto* ip = cmds.Add("ip", "everything one source did", true);
   ip->add_option("address", a->addr, "IPv4 or IPv6 address")->required();
