@@ -265,7 +265,8 @@ Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
 Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const SensorSelection& filter, std::optional<PortKey> port,
                              const ResearchNetworks* research,
-                             const std::vector<PortKey>& breakdown) {
+                             const std::vector<PortKey>& breakdown,
+                             std::optional<CountryCode> country) {
   struct Acc {
     SourceTags tags;
     uint64_t on_port = 0;
@@ -294,6 +295,7 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
   for (auto& [addr, a] : by_source) {
     uint64_t counted = port ? a.on_port : a.tags.packets;
     if (counted == 0) continue;
+    if (country && a.tags.geo.country != *country) continue;
     Judge(&a.tags, research);
     res.sources++;
     res.packets += counted;
@@ -363,6 +365,66 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
     if (xu != yu) return yu;
     return x.sources > y.sources;
   });
+  return res;
+}
+
+Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& period,
+                           const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
+                           size_t n) {
+  if (dim == Dimension::kSensor || tag == Tag::kCount) {
+    return InvalidArgument("--tag goes with ports, countries or asns");
+  }
+  struct Acc {
+    SourceTags tags;
+    std::unordered_map<uint64_t, uint64_t> keys;  // packets by key of `dim`
+  };
+  std::unordered_map<IpAddr, Acc, IpAddrHash> by_source;
+  RETURN_IF_ERROR(ScanRows(store, period, filter, kTagColumns, [&](const DecodedBlock& blk) {
+    for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+      const Observation& o = blk.batch.rows[i];
+      Acc& a = by_source[o.src];
+      a.tags.src = o.src;
+      GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
+      a.tags.geo = g;
+      Count(&a.tags, blk.batch, o);
+      uint64_t key = dim == Dimension::kPort      ? PortKeyOf(o)
+                     : dim == Dimension::kCountry ? static_cast<uint64_t>(g.country)
+                                                  : static_cast<uint64_t>(g.asn);
+      a.keys[key]++;
+    }
+  }));
+  TopResult res;
+  res.period = period;
+  struct KeyAcc {
+    uint64_t packets = 0, sources = 0;
+  };
+  std::unordered_map<uint64_t, KeyAcc> keys;
+  for (auto& [addr, a] : by_source) {
+    Judge(&a.tags, research);
+    if (!a.tags.Has(tag)) continue;
+    res.total_sources++;
+    res.total_packets += a.tags.packets;
+    for (const auto& [k, p] : a.keys) {
+      keys[k].packets += p;
+      keys[k].sources++;  // each source once per key: distinct by construction
+    }
+  }
+  std::vector<std::pair<uint64_t, KeyAcc>> ranked(keys.begin(), keys.end());
+  std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
+    return x.second.packets != y.second.packets ? x.second.packets > y.second.packets
+                                                : x.first < y.first;
+  });
+  if (ranked.size() > n) ranked.resize(n);
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    RankRow r;
+    r.rank = static_cast<int>(i + 1);
+    r.key = ranked[i].first;
+    r.packets = ranked[i].second.packets;
+    r.sources = ranked[i].second.sources;
+    r.share = res.total_packets ? static_cast<double>(r.packets) / res.total_packets : 0;
+    r.prev_rank = kRankNoData;
+    res.rows.push_back(r);
+  }
   return res;
 }
 

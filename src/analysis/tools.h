@@ -129,11 +129,24 @@ struct ToolsResult {
   std::map<PortKey, uint64_t> port_sources;  // sources with packets on each breakdown port
 };
 // Tags every source of the period (verdicts over all its packets of the period at the selected
-// sensors) and counts, per tag, the sources and packets — on `port` only, when given. Memory:
-// one record per distinct source of the period.
+// sensors) and counts, per tag, the sources and packets — on `port` only, when given; with
+// `country`, only the sources geolocated there (a region's breakdown by tag; a source's region
+// is that of its last row read). Memory: one record per distinct source of the period.
 Result<ToolsResult> TopTools(const Store& store, const Period& period,
                              const SensorSelection& filter, std::optional<PortKey> port,
                              const ResearchNetworks* research,
-                             const std::vector<PortKey>& breakdown = {});
+                             const std::vector<PortKey>& breakdown = {},
+                             std::optional<CountryCode> country = std::nullopt);
+
+// `teiten top ports|countries|asns --tag T` (issue 12 point 2): the top `n` keys of `dim` by
+// packets, counting only the sources whose verdict over the period (all their packets at the
+// selected sensors) carries `tag`. Guarantees: exact packets and exact distinct sources per key;
+// totals are those of the tagged sources; share is of their packets. Not computed: previous
+// ranks (every row's prev_rank is kRankNoData; `previous` is left empty) — a second scan would
+// double the cost. Cost: one ScanRows pass, one record per distinct source of the period.
+// kSensor is not supported (InvalidArgument).
+Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& period,
+                           const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
+                           size_t n);
 
 }  // namespace teiten

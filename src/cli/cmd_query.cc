@@ -54,16 +54,23 @@ std::string TagEvidence(const SourceTags& t) {
 }
 
 int RunTopTools(const Common& c, const std::string& period_text, size_t n,
-                const std::string& port_text, const std::string& research_path) {
+                const std::string& port_text, const std::string& research_path,
+                const std::string& country_text) {
   auto port = OptionalPort(port_text);
   if (!port.ok()) return Fail(port.status());
+  std::optional<CountryCode> country;
+  if (!country_text.empty()) {
+    CountryCode cc = FindCountry(country_text);
+    if (!cc) return Fail(InvalidArgument(fmt::format("country '{}' is not known", country_text)));
+    country = cc;
+  }
   auto research = LoadResearch(research_path);
   if (!research.ok()) return Fail(research.status());
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
   WarnIfRetained(store, q->period);
-  auto res = TopTools(store, q->period, q->sel, *port, &*research);
+  auto res = TopTools(store, q->period, q->sel, *port, &*research, {}, country);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
   bool ja = lang == Lang::kJa;
@@ -72,7 +79,8 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
         "Period {}{} — {} sources, {} packets; a source is tagged when its packets agree "
         "(docs/FINGERPRINTS.md)\n",
         q->period.Label(),
-        *port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "",
+        (*port ? " — " + KeyName(store, nullptr, Dimension::kPort, **port, lang) : "") +
+            (country ? " — " + KeyName(store, nullptr, Dimension::kCountry, *country, lang) : ""),
         Thousands(res->sources), Thousands(res->packets));
   }
   Table t({ja ? "タグ" : "tag", ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share",
@@ -96,12 +104,27 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
 }
 
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
-           const std::string& port_text, const std::string& research_path) {
+           const std::string& port_text, const std::string& research_path,
+           const std::string& tag_text, const std::string& country_text) {
   if (what == "tools" || what == "tags") {
-    return RunTopTools(c, period_text, n, port_text, research_path);
+    if (!tag_text.empty()) return Fail(InvalidArgument("--tag goes with ports, countries, asns"));
+    return RunTopTools(c, period_text, n, port_text, research_path, country_text);
   }
-  if (!port_text.empty() || !research_path.empty()) {
-    return Fail(InvalidArgument("--port and --research go with `teiten top tools`"));
+  if (!port_text.empty() || !country_text.empty()) {
+    return Fail(InvalidArgument("--port and --country go with `teiten top tools`"));
+  }
+  if (!research_path.empty() && tag_text.empty()) {
+    return Fail(InvalidArgument("--research goes with `teiten top tools` or --tag"));
+  }
+  std::optional<Tag> tag;
+  if (!tag_text.empty()) {
+    Tag t;
+    if (!ParseTag(tag_text, &t)) {
+      return Fail(InvalidArgument(fmt::format(
+          "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+          tag_text)));
+    }
+    tag = t;
   }
   Dimension dim;
   if (what == "ports")
@@ -118,7 +141,14 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
-  auto res = Top(store, dim, q->period, q->sel, n);
+  std::optional<ResearchNetworks> research;
+  if (tag) {
+    auto r = LoadResearch(research_path);
+    if (!r.ok()) return Fail(r.status());
+    research = std::move(*r);
+  }
+  auto res = tag ? TopByTag(store, dim, q->period, q->sel, *tag, &*research, n)
+                 : Top(store, dim, q->period, q->sel, n);
   if (!res.ok()) return Fail(res.status());
   Lang lang = ParseLang(c.lang);
   // Rows name ASNs by number only: the walk.
@@ -138,8 +168,9 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
                                                        : (ja ? "センサー" : "sensor");
   Table t({ja ? "順位" : "rank", dim_title, ja ? "パケット数" : "packets",
            ja ? "送信元数" : "sources", ja ? "割合" : "share",
-           ja ? fmt::format("前期({})の順位", res->previous.Label())
-              : fmt::format("previous rank ({})", res->previous.Label())});
+           tag  ? (ja ? "前期の順位(計算しない)" : "previous rank (not computed)")
+           : ja ? fmt::format("前期({})の順位", res->previous.Label())
+                : fmt::format("previous rank ({})", res->previous.Label())});
   for (const auto& r : res->rows) {
     t.AddRow({Count(static_cast<uint64_t>(r.rank)), Text(KeyName(store, &names, dim, r.key, lang)),
               Count(r.packets), Count(r.sources), Percent(r.share),
@@ -152,6 +183,12 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
     } else {
       fmt::print("Period {} — total: {} packets from {} sources\n", res->period.Label(),
                  Thousands(res->total_packets), Thousands(res->total_sources));
+    }
+    if (tag) {
+      fmt::print(
+          "{}\n",
+          ja ? fmt::format("タグ {} の送信元のみ(前期の順位は計算しない)", TagName(*tag))
+             : fmt::format("Only sources tagged {} (previous ranks not computed)", TagName(*tag)));
     }
   }
   t.Write(std::cout, q->format);
@@ -292,7 +329,66 @@ int RunIp(const Common& c, const std::string& addr_text) {
   return 0;
 }
 
-int RunSummary(const Common& c, const std::string& period_text, size_t n) {
+// `summary --tag T`: the totals and share tables over the sources tagged T only (two row scans,
+// one per table). The per-sensor-day averages come from the rollups, which hold no tags, so they
+// are left out rather than shown for all sources.
+int RunTaggedSummary(const Common& c, const std::string& period_text, size_t n,
+                     const std::string& tag_text, const std::string& research_path) {
+  Tag tag;
+  if (!ParseTag(tag_text, &tag)) {
+    return Fail(InvalidArgument(fmt::format(
+        "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+        tag_text)));
+  }
+  auto research = LoadResearch(research_path);
+  if (!research.ok()) return Fail(research.status());
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  const OutputFormat f = q->format;
+  auto ports = TopByTag(store, Dimension::kPort, q->period, q->sel, tag, &*research, n);
+  if (!ports.ok()) return Fail(ports.status());
+  auto countries = TopByTag(store, Dimension::kCountry, q->period, q->sel, tag, &*research, n);
+  if (!countries.ok()) return Fail(countries.status());
+  Lang lang = ParseLang(c.lang);
+  bool ja = lang == Lang::kJa;
+  Table totals({"measure", "value"});
+  totals.AddRow({Text("period"), Text(q->period.Label())});
+  totals.AddRow({Text("tag"), Text(TagName(tag))});
+  totals.AddRow({Text("packets"), Count(ports->total_packets)});
+  totals.AddRow({Text("sources"), Count(ports->total_sources)});
+  totals.AddRow({Text("packets_per_source"),
+                 Fixed(ports->total_sources ? static_cast<double>(ports->total_packets) /
+                                                  static_cast<double>(ports->total_sources)
+                                            : 0,
+                       2)});
+  totals.Write(std::cout, f);
+  if (f != OutputFormat::kTable) return 0;
+  for (const TopResult* r : {&*ports, &*countries}) {
+    Dimension dim = r == &*ports ? Dimension::kPort : Dimension::kCountry;
+    fmt::print("\n");
+    Table t({ja ? "順位" : "rank",
+             dim == Dimension::kPort ? (ja ? "宛先ポート番号" : "port")
+                                     : (ja ? "送信元地域" : "region"),
+             ja ? "パケット数" : "packets", ja ? "パケット割合" : "packet share",
+             ja ? "送信元数" : "sources", ja ? "送信元割合" : "source share"});
+    for (const RankRow& row : r->rows) {
+      double ss = r->total_sources
+                      ? static_cast<double>(row.sources) / static_cast<double>(r->total_sources)
+                      : 0;
+      t.AddRow({Count(static_cast<uint64_t>(row.rank)),
+                Text(KeyName(store, nullptr, dim, row.key, lang)), Count(row.packets),
+                Percent(row.share), Count(row.sources), Percent(ss)});
+    }
+    t.Write(std::cout, f);
+  }
+  return 0;
+}
+
+int RunSummary(const Common& c, const std::string& period_text, size_t n,
+               const std::string& tag_text, const std::string& research_path) {
+  if (!tag_text.empty()) return RunTaggedSummary(c, period_text, n, tag_text, research_path);
+  if (!research_path.empty()) return Fail(InvalidArgument("--research goes with --tag"));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
@@ -405,7 +501,7 @@ void AddQueryCommands(Commands& cmds) {
   struct Args {
     std::string what, period, gran = "day", by_country;
     size_t n = 10;
-    std::string top_port, research_path;
+    std::string top_port, research_path, top_tag, top_country, summary_tag, summary_research;
     std::vector<std::string> ports, countries, sensor_series;
     std::string addr;
   };
@@ -413,13 +509,18 @@ void AddQueryCommands(Commands& cmds) {
   auto* top = cmds.Add("top", "top ports, countries, ASNs or sensors for a period", true);
   top->add_option("what", a->what, "ports | countries | asns | sensors | tools")->required();
   top->add_option("--port", a->top_port, "tools: only this port's packets, e.g. 23/tcp");
+  top->add_option("--country", a->top_country, "tools: only sources from this region, e.g. CN");
+  top->add_option("--tag", a->top_tag,
+                  "ports/countries/asns: only sources tagged so, e.g. mirai (see top tools)");
   top->add_option("--research", a->research_path,
                   "tools: research scanners' networks (default: data/research_scanners.txt)");
   top->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
       ->required();
   top->add_option("-n,--limit", a->n, "rows")->capture_default_str();
-  cmds.OnParsed(
-      top, [&c, a] { return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path); });
+  cmds.OnParsed(top, [&c, a] {
+    return RunTop(c, a->what, a->period, a->n, a->top_port, a->research_path, a->top_tag,
+                  a->top_country);
+  });
 
   auto* series = cmds.Add("series", "time series of packets and distinct sources", true);
   series->add_option("--period", a->period, "period")->required();
@@ -439,7 +540,12 @@ void AddQueryCommands(Commands& cmds) {
   auto* summary = cmds.Add("summary", "totals, per-sensor-per-day averages and shares", true);
   summary->add_option("--period", a->period, "period")->required();
   summary->add_option("-n,--limit", a->n, "rows of the share tables")->capture_default_str();
-  cmds.OnParsed(summary, [&c, a] { return RunSummary(c, a->period, a->n); });
+  summary->add_option("--tag", a->summary_tag, "only sources tagged so, e.g. mirai");
+  summary->add_option("--research", a->summary_research,
+                      "with --tag: research scanners' networks (default: shipped list)");
+  cmds.OnParsed(summary, [&c, a] {
+    return RunSummary(c, a->period, a->n, a->summary_tag, a->summary_research);
+  });
 
   auto* ip = cmds.Add("ip", "everything one source did", true);
   ip->add_option("address", a->addr, "IPv4 or IPv6 address")->required();

@@ -177,6 +177,92 @@ TEST_F(ToolsTest, AResearchScannersNetworkTagsItsSourcesAndABadListNamesItsLine)
 // The simulator writes each tool's packets with the tool's own header fields and counts them
 // per tool in its ground truth: every tagged tool's share of the packets must be within one
 // percentage point of the truth (the bar), over a whole simulated half-year.
+// `top ports --tag mirai`: only the tagged sources' packets, every packet of such a source (its
+// verdict is over all its packets), exact distinct sources per port. Expectations counted by hand
+// from the packets planted below.
+TEST_F(ToolsTest, TopByTagCountsOnlyTheTaggedSourcesOnEachPort) {
+  std::vector<Raw> p;
+  auto mirai = [&](uint32_t src, uint32_t dst, uint16_t dport) {
+    Raw r = Syn(src, dst, dport);
+    r.seq = dst;
+    p.push_back(r);
+  };
+  for (uint32_t i = 0; i < 3; ++i) mirai(0x0A000001, kNet + 10 + i, 23);
+  for (uint32_t i = 0; i < 2; ++i) mirai(0x0A000001, kNet + 20 + i, 2323);
+  for (uint32_t i = 0; i < 4; ++i) mirai(0x0A000002, kNet + 30 + i, 23);
+  // Two Mirai probes and one ordinary SYN to 445: Mirai by 2 of 3, so its 445 packet counts.
+  for (uint32_t i = 0; i < 2; ++i) mirai(0x0A000003, kNet + 40 + i, 23);
+  p.push_back(Syn(0x0A000003, kNet + 45, 445));
+  // Untagged: 5 to 23, 6 to 445.
+  for (uint32_t i = 0; i < 5; ++i) p.push_back(Syn(0x0A000004, kNet + 50 + i, 23));
+  for (uint32_t i = 0; i < 6; ++i) p.push_back(Syn(0x0A000004, kNet + 60 + i, 445));
+  const Store& store = Build(p);
+  auto period = *ParsePeriod("2018-08-12");
+  auto res = TopByTag(store, Dimension::kPort, period, {}, Tag::kMirai, nullptr, 10);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->total_sources, 3u);
+  EXPECT_EQ(res->total_packets, 12u);
+  ASSERT_EQ(res->rows.size(), 3u);
+  EXPECT_EQ(res->rows[0].key, MakePortKey(6, 23));
+  EXPECT_EQ(res->rows[0].packets, 9u);
+  EXPECT_EQ(res->rows[0].sources, 3u);
+  EXPECT_NEAR(res->rows[0].share, 9.0 / 12.0, 1e-12);
+  EXPECT_EQ(res->rows[1].key, MakePortKey(6, 2323));
+  EXPECT_EQ(res->rows[1].packets, 2u);
+  EXPECT_EQ(res->rows[1].sources, 1u);
+  EXPECT_EQ(res->rows[2].key, MakePortKey(6, 445));
+  EXPECT_EQ(res->rows[2].packets, 1u);
+  EXPECT_EQ(res->rows[2].sources, 1u);
+  EXPECT_EQ(res->rows[2].prev_rank, kRankNoData);
+  // The limit keeps the busiest; a tag nobody has gives an empty table; sensors are refused.
+  auto one = TopByTag(store, Dimension::kPort, period, {}, Tag::kMirai, nullptr, 1);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->rows.size(), 1u);
+  EXPECT_EQ(one->rows[0].key, MakePortKey(6, 23));
+  auto none = TopByTag(store, Dimension::kPort, period, {}, Tag::kZmap, nullptr, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->rows.empty());
+  EXPECT_EQ(none->total_sources, 0u);
+  EXPECT_FALSE(TopByTag(store, Dimension::kSensor, period, {}, Tag::kMirai, nullptr, 10).ok());
+  // By country: every source here is in one (unknown or not) region: the three Mirai sources.
+  auto by_cc = TopByTag(store, Dimension::kCountry, period, {}, Tag::kMirai, nullptr, 10);
+  ASSERT_TRUE(by_cc.ok());
+  uint64_t sources = 0, packets = 0;
+  for (const RankRow& r : by_cc->rows) {
+    sources += r.sources;
+    packets += r.packets;
+  }
+  EXPECT_EQ(sources, 3u);
+  EXPECT_EQ(packets, 12u);
+}
+
+// `top tools --country CC`: a region's breakdown by tag holds only its sources; summed over the
+// regions seen, the breakdowns give back the whole table.
+TEST_F(ToolsTest, TopToolsByCountrySplitsTheTableByRegion) {
+  std::vector<Raw> p;
+  for (uint32_t i = 0; i < 3; ++i) {
+    Raw r = Syn(0x0A000001, kNet + 10 + i, 23);
+    r.seq = kNet + 10 + i;
+    p.push_back(r);
+  }
+  for (uint32_t i = 0; i < 4; ++i) p.push_back(Syn(0x0A000002, kNet + 20 + i, 445));
+  const Store& store = Build(p);
+  auto period = *ParsePeriod("2018-08-12");
+  auto all = TopTools(store, period, {}, std::nullopt, nullptr);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->sources, 2u);
+  // Without a geo database both sources are in the unknown region (code 0): it holds everything,
+  // and a region with no sources gives an empty table.
+  auto unknown = TopTools(store, period, {}, std::nullopt, nullptr, {}, CountryCode{0});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->sources, 2u);
+  EXPECT_EQ(unknown->packets, 7u);
+  auto cn = TopTools(store, period, {}, std::nullopt, nullptr, {}, MakeCountryCode("CN"));
+  ASSERT_TRUE(cn.ok());
+  EXPECT_EQ(cn->sources, 0u);
+  EXPECT_TRUE(cn->rows.empty());
+}
+
 TEST(ToolsScenarioTest, ToolSharesMatchTheSimulatorsGroundTruth) {
   auto s = testing::ScenarioStoreFor("tsubame-2018q3", 0.002);
   if (!s.ok() && s.status().code() == StatusCode::kNotFound) GTEST_SKIP() << s.status().ToString();
