@@ -14,16 +14,17 @@ namespace teiten {
 namespace {
 
 int RunFeed(Common c, const std::string& period_text, const std::string& out_path) {
-  // Only CSV is written so far; the common default "table" means the feed's default, CSV.
-  if (c.format != "csv" && c.format != "table")
-    return Fail(
-        InvalidArgument(fmt::format("feed format '{}': only csv is built so far", c.format)));
-  c.format = "csv";
+  // Only CSV and JSON are written so far; the common default "table" means the feed's default, CSV.
+  if (c.format == "table") c.format = "csv";
+  if (c.format != "csv" && c.format != "json")
+    return Fail(InvalidArgument(
+        fmt::format("feed format '{}': only csv and json are built so far", c.format)));
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   auto findings = FindNotable(*q->store, q->period, q->sel);
   if (!findings.ok()) return Fail(findings.status());
-  const std::string csv = WriteFeedCsv(FeedItemsFromFindings(*findings));
+  const std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
+  const std::string csv = c.format == "json" ? WriteFeedJson(items) : WriteFeedCsv(items);
   if (out_path.empty() || out_path == "-") {
     std::fwrite(csv.data(), 1, csv.size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : Fail(Internal("writing the feed to stdout failed"));
@@ -48,7 +49,8 @@ void AddFeedCommands(Commands& cmds) {
     std::string period, out;
   };
   auto a = std::make_shared<Args>();
-  auto* feed = cmds.Add("feed", "the findings of a period as an alert feed (--format csv)", true);
+  auto* feed =
+      cmds.Add("feed", "the findings of a period as an alert feed (--format csv|json)", true);
   feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
       ->required();
   feed->add_option("-o,--output", a->out, "file to write (default: stdout)");

@@ -1,6 +1,7 @@
 #include "feeds/feed.h"
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "common/time_zone.h"
 
@@ -106,6 +107,32 @@ std::string WriteFeedCsv(const std::vector<FeedItem>& items) {
     out += "\r\n";
   }
   return out;
+}
+
+std::string WriteFeedJson(const std::vector<FeedItem>& items) {
+  auto day = [](const std::string& d) { return d.empty() ? nlohmann::json() : nlohmann::json(d); };
+  nlohmann::json arr = nlohmann::json::array();
+  for (const FeedItem& it : items) {
+    arr.push_back({{"source", FeedItemSourceName(it.source)},
+                   {"rank", it.rank},
+                   {"kind", it.kind},
+                   {"channel", it.channel},
+                   {"key", it.key},
+                   {"first_day", day(it.first_day)},
+                   {"last_day", day(it.last_day)},
+                   {"packets_before", it.packets_before},
+                   {"packets_after", it.packets_after},
+                   {"sources_before", it.sources_before},
+                   {"sources_after", it.sources_after},
+                   {"ratio", it.ratio},
+                   {"score", it.score},
+                   {"sources", it.sources},
+                   {"tags", it.tags}});
+  }
+  // Attacker-influenced strings (tags) may hold invalid UTF-8: replaced, never thrown on.
+  return nlohmann::json{{"items", arr}}.dump(2, ' ', false,
+                                             nlohmann::json::error_handler_t::replace) +
+         "\n";
 }
 
 }  // namespace teiten

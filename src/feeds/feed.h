@@ -1,6 +1,6 @@
 // Alert feeds (SPEC O5, issue 13 point 3): the findings of a period as flat feed items, and the
-// RFC 4180 CSV they are written as. Other formats (MUSTAN-like XML, JSON, STIX 2.1, MISP) are
-// to be written over the same items.
+// RFC 4180 CSV and JSON they are written as. Other formats (MUSTAN-like XML, JSON, STIX 2.1, MISP)
+// are to be written over the same items.
 #pragma once
 
 #include <string>
@@ -40,5 +40,8 @@ std::vector<FeedItem> FeedItemsFromFindings(const std::vector<Finding>& findings
 std::string CsvField(std::string_view s);
 // The feed as CSV: a header line, then one line per item, every line ended by CRLF.
 std::string WriteFeedCsv(const std::vector<FeedItem>& items);
+// The feed as JSON: {"items": [{...}]} with the CSV's columns as keys, lists as arrays and
+// empty days as null.
+std::string WriteFeedJson(const std::vector<FeedItem>& items);
 
 }  // namespace teiten

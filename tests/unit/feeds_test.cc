@@ -1,6 +1,8 @@
 // Feed items and their CSV (src/feeds/feed.h) against hand-checked expectations.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/time_zone.h"
 #include "feeds/feed.h"
 
@@ -57,6 +59,18 @@ TEST(FeedCsv, FindingBecomesOneHandCheckedLine) {
       std::string(FindingKindName(FindingKind::kRegionSilent)) +
       ",region,NL,2018-08-01,2018-08-03,0,0,0,0,0,0,,\r\n";
   EXPECT_EQ(csv, expected);
+
+  // The JSON parses back to the same hand-checked values.
+  nlohmann::json j = nlohmann::json::parse(WriteFeedJson(items));
+  ASSERT_EQ(j["items"].size(), 2u);
+  EXPECT_EQ(j["items"][0]["key"], "23/TCP");
+  EXPECT_EQ(j["items"][0]["first_day"], "2018-08-12");
+  EXPECT_TRUE(j["items"][0]["last_day"].is_null());
+  EXPECT_EQ(j["items"][0]["packets_after"], 2500.0);
+  EXPECT_EQ(j["items"][0]["sources"], nlohmann::json::array({"192.0.2.7"}));
+  EXPECT_EQ(j["items"][0]["tags"][1], "x,y");
+  EXPECT_EQ(j["items"][1]["key"], "NL");
+  EXPECT_EQ(j["items"][1]["last_day"], "2018-08-03");
 }
 
 }  // namespace
