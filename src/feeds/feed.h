@@ -1,0 +1,47 @@
+// Alert feeds (SPEC O5, issue 13 point 3): the findings of a period as flat feed items, and the
+// RFC 4180 CSV and JSON they are written as. Other formats (MUSTAN-like XML, JSON, STIX 2.1, MISP)
+// are to be written over the same items.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/findings.h"
+
+namespace teiten {
+
+// Where an item came from: a finding (FindNotable) or a MUSTAN watch/risk item (not yet built;
+// the type leaves room for it so every writer handles both the same way).
+enum class FeedItemSource { kFinding, kWatch, kRisk };
+const char* FeedItemSourceName(FeedItemSource s);
+
+// One line of a feed. Guaranteed: every field is plain data copied from its finding; `sources`
+// holds only the addresses the finding names as evidence (at most kMaxTopSources), never all.
+struct FeedItem {
+  FeedItemSource source = FeedItemSource::kFinding;
+  int rank = 0;
+  std::string kind;                 // FindingKindName of the headline fact, e.g. "spike"
+  std::string channel;              // "port" for port findings, "region" for region findings
+  std::string key;                  // "23/TCP" (PortKeyToString), or a country code "CN"
+  std::string first_day, last_day;  // "YYYY-MM-DD"; last_day empty while still going
+  double packets_before = 0, packets_after = 0;  // per day
+  double sources_before = 0, sources_after = 0;  // distinct sources per day
+  double ratio = 0;
+  double score = 0;
+  std::vector<std::string> sources;  // evidence addresses, most packets first
+  std::vector<std::string> tags;
+};
+
+std::vector<FeedItem> FeedItemsFromFindings(const std::vector<Finding>& findings);
+
+// One CSV field per RFC 4180: quoted (with inner quotes doubled) when it holds a comma, a quote,
+// CR or LF; otherwise as is. Lists inside a field are joined with ' '.
+std::string CsvField(std::string_view s);
+// The feed as CSV: a header line, then one line per item, every line ended by CRLF.
+std::string WriteFeedCsv(const std::vector<FeedItem>& items);
+// The feed as JSON: {"items": [{...}]} with the CSV's columns as keys, lists as arrays and
+// empty days as null.
+std::string WriteFeedJson(const std::vector<FeedItem>& items);
+
+}  // namespace teiten

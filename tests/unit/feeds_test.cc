@@ -1,0 +1,77 @@
+// Feed items and their CSV (src/feeds/feed.h) against hand-checked expectations.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/time_zone.h"
+#include "feeds/feed.h"
+
+namespace teiten {
+namespace {
+
+TEST(FeedCsv, FieldsAreQuotedPerRfc4180) {
+  EXPECT_EQ(CsvField("23/TCP"), "23/TCP");
+  EXPECT_EQ(CsvField(""), "");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("line1\r\nline2"), "\"line1\r\nline2\"");
+}
+
+TEST(FeedCsv, FindingBecomesOneHandCheckedLine) {
+  Finding f;
+  f.rank = 1;
+  f.kind = FindingKind::kSpike;
+  f.has_port = true;
+  f.port = MakePortKey(6, 23);
+  f.first_day = TimeZone::DaysFromCivil(2018, 8, 12);
+  f.last_day = kNoDay;
+  f.packets_before = 100;
+  f.packets_after = 2500;
+  f.sources_before = 10;
+  f.sources_after = 40;
+  f.ratio = 25;
+  f.score = 0.125;
+  SourceEvidence s;
+  s.addr = *IpAddr::Parse("192.0.2.7");
+  f.top_sources.push_back(s);
+  f.tags = {"mirai", "x,y"};
+  Finding r;
+  r.rank = 2;
+  r.kind = FindingKind::kRegionSilent;
+  r.country = MakeCountryCode("NL");
+  r.first_day = TimeZone::DaysFromCivil(2018, 8, 1);
+  r.last_day = TimeZone::DaysFromCivil(2018, 8, 3);
+
+  std::vector<FeedItem> items = FeedItemsFromFindings({f, r});
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].key, "23/TCP");
+  EXPECT_EQ(items[1].channel, "region");
+  EXPECT_EQ(items[1].key, "NL");
+
+  std::string csv = WriteFeedCsv(items);
+  const std::string expected =
+      "source,rank,kind,channel,key,first_day,last_day,packets_before,packets_after,"
+      "sources_before,sources_after,ratio,score,sources,tags\r\n"
+      "finding,1," +
+      std::string(FindingKindName(FindingKind::kSpike)) +
+      ",port,23/TCP,2018-08-12,,100,2500,10,40,25,0.125,192.0.2.7,\"mirai x,y\"\r\n"
+      "finding,2," +
+      std::string(FindingKindName(FindingKind::kRegionSilent)) +
+      ",region,NL,2018-08-01,2018-08-03,0,0,0,0,0,0,,\r\n";
+  EXPECT_EQ(csv, expected);
+
+  // The JSON parses back to the same hand-checked values.
+  nlohmann::json j = nlohmann::json::parse(WriteFeedJson(items));
+  ASSERT_EQ(j["items"].size(), 2u);
+  EXPECT_EQ(j["items"][0]["key"], "23/TCP");
+  EXPECT_EQ(j["items"][0]["first_day"], "2018-08-12");
+  EXPECT_TRUE(j["items"][0]["last_day"].is_null());
+  EXPECT_EQ(j["items"][0]["packets_after"], 2500.0);
+  EXPECT_EQ(j["items"][0]["sources"], nlohmann::json::array({"192.0.2.7"}));
+  EXPECT_EQ(j["items"][0]["tags"][1], "x,y");
+  EXPECT_EQ(j["items"][1]["key"], "NL");
+  EXPECT_EQ(j["items"][1]["last_day"], "2018-08-03");
+}
+
+}  // namespace
+}  // namespace teiten
