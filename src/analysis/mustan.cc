@@ -79,7 +79,7 @@ MustanItem Judge(const Channel& ch, uint64_t key, const SeriesResult& s, size_t 
   it.late_sources = Mean(it.sources, kMustanDays - 3, kMustanDays);
   it.watch = it.late_sources >= rules.watch_ratio * std::max(1.0, it.early_sources) &&
              it.late_sources - it.early_sources >= rules.watch_min_sources;
-  it.is_new = it.baseline_packets == 0 && it.total_packets > 0;
+  it.is_new = it.baseline_packets == 0 && it.total_packets >= rules.new_min_packets;
   it.risk = it.trend == Trend::kUp || it.is_new;
   return it;
 }
@@ -148,9 +148,20 @@ std::string MustanRules::WatchRule(const std::string& lang) const {
 
 std::string MustanRules::RiskRule(const std::string& lang) const {
   if (lang == "ja")
-    return "リスク: 矢印が↑の項目、または直前の10日間に1パケットもなく、この10日間に現れた項目。";
-  return "Risk: items whose arrow is ↑, or new: no packet in the 10 days before and packets in "
-         "these 10.";
+    return fmt::format(
+        "リスク: 矢印が↑の項目、または直前の10日間に1パケットもなく、この10日間に{}パケット以上"
+        "現れた項目。",
+        new_min_packets);
+  return fmt::format(
+      "Risk: items whose arrow is ↑, or new: no packet in the 10 days before and at least {} in "
+      "these 10.",
+      new_min_packets);
+}
+
+std::optional<int32_t> LastDayWithData(const Store& store) {
+  const auto& days = store.manifest().days;
+  if (days.empty()) return std::nullopt;
+  return days.rbegin()->first;
 }
 
 std::unique_ptr<Channel> PortChannel() {

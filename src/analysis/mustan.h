@@ -19,7 +19,8 @@
 //     Packets are over-dispersed (one scanner sends bursts), which is why the ratio must hold too.
 //   Watch: mean daily distinct sources over the window's last 3 days ≥ watch_ratio × the mean
 //     over its first 7 days (a mean below 1 counts as 1), and at least watch_min_sources more.
-//   Risk: the arrow is ↑, or the item is new: no packet in the baseline and packets in the window.
+//   Risk: the arrow is ↑, or the item is new: no packet in the baseline and at least
+//     new_min_packets in the window (single stray probes of unused ports are not news).
 // Guaranteed: counts are exactly Series()'s daily counts for the same sensors. Not guaranteed:
 // an item outside the channel's candidates (see Channel::Candidates) is in no list, though
 // search (MustanItemView) answers for any key.
@@ -45,10 +46,11 @@ const char* TrendArrow(Trend t);  // "↑", "→", "↓"
 const char* TrendName(Trend t);   // "up", "flat", "down"
 
 struct MustanRules {
-  double z_threshold = 3.0;       // Poisson z of last-5 vs first-5 days' packets
-  double ratio_threshold = 1.5;   // and the ratio that must hold with it
-  double watch_ratio = 2.0;       // last-3 vs first-7 days' mean distinct sources
-  double watch_min_sources = 10;  // and the least absolute rise of that mean
+  double z_threshold = 3.0;        // Poisson z of last-5 vs first-5 days' packets
+  double ratio_threshold = 1.5;    // and the ratio that must hold with it
+  double watch_ratio = 2.0;        // last-3 vs first-7 days' mean distinct sources
+  double watch_min_sources = 10;   // and the least absolute rise of that mean
+  uint64_t new_min_packets = 100;  // a new item needs this many packets in the window (noise)
   // One sentence per rule, in English or Japanese ("en" / "ja"), with the thresholds filled in.
   std::string TrendRule(const std::string& lang) const;
   std::string WatchRule(const std::string& lang) const;
@@ -103,6 +105,10 @@ struct MustanView {
   std::vector<MustanItem> watch;  // by the rise of mean sources, largest first
   std::vector<MustanItem> risk;   // new first, then by z
 };
+
+// The last local day the store holds rollups for (the default end of a window); nullopt when the
+// store is empty.
+std::optional<int32_t> LastDayWithData(const Store& store);
 
 // The views for the 10 days ending on local day `last_day` (inclusive).
 Result<MustanView> BuildMustan(const Store& store, const Channel& channel, int32_t last_day,

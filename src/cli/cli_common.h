@@ -65,6 +65,7 @@ void AddQueryCommands(Commands& cmds);   // top, series, summary, ip
 void AddRowCommands(Commands& cmds);     // scans, dos, payloads, os
 void AddReportCommands(Commands& cmds);  // report
 void AddServeCommands(Commands& cmds);   // serve, serve-user, serve-token
+void AddMustanCommands(Commands& cmds);  // mustan
 
 // Prints "teiten: <status>" on stderr; exit code 2 for a bad argument or a missing thing, else 1.
 int Fail(const Status& s);
