@@ -264,6 +264,33 @@ TEST_F(WebApi, FindingsNameThePlantedEvents) {
   EXPECT_EQ(one["findings"][0]["first_day"], "2018-08-12");
 }
 
+// The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
+// endpoint's for the same port and days.
+TEST_F(WebApi, MustanEqualsTheCliAndTheSeries) {
+  json api = ApiJson("/api/v1/mustan?end=2018-08-13&port=445/tcp");
+  json cli = CliJson("mustan --end 2018-08-13 " + Config());
+  ASSERT_TRUE(cli.is_array());
+  std::vector<json> cli_top;
+  for (const json& r : cli) {
+    if (r["list"] == "top 5") cli_top.push_back(r);
+  }
+  ASSERT_EQ(api["top"].size(), cli_top.size());
+  ASSERT_FALSE(cli_top.empty());
+  for (size_t i = 0; i < cli_top.size(); ++i) {
+    EXPECT_EQ(api["top"][i]["key"], cli_top[i]["port"]);
+    EXPECT_EQ(api["top"][i]["total_packets"], cli_top[i]["total"]);
+    EXPECT_EQ(api["top"][i]["arrow"], cli_top[i]["trend"]);
+  }
+  EXPECT_EQ(api["days"].size(), 10u);
+  EXPECT_EQ(api["last_day"], "2018-08-13");
+  EXPECT_FALSE(api["rules"]["trend"].get<std::string>().empty());
+  json series = ApiJson("/api/v1/series?period=2018-08-04..2018-08-13&port=445/tcp");
+  uint64_t sum = 0;
+  for (const json& pt : series["points"]) sum += pt["packets"][0].get<uint64_t>();
+  EXPECT_EQ(api["search"]["total_packets"].get<uint64_t>(), sum) << series.dump();
+  EXPECT_GT(sum, 0u);
+}
+
 TEST_F(WebApi, BadParametersAre400sNamingThem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/api/v1/top/ports?period=2018Q9", "period"},
@@ -283,6 +310,9 @@ TEST_F(WebApi, BadParametersAre400sNamingThem) {
       {"/api/v1/sources?period=2018Q3", "port"},
       {"/api/v1/ip/not-an-address", "address"},
       {"/api/v1/findings?period=2018-13", "period"},
+      {"/api/v1/mustan?end=2018-08", "end"},
+      {"/api/v1/mustan?end=2018-08-13&port=telnet!", "port"},
+      {"/api/v1/mustan?end=2018-08-13&n=3", "n"},
       {"/api/v1/summary?period=" + std::string(300, '1'), "period"},
   };
   for (const auto& [url, param] : cases) {
