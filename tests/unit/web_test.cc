@@ -291,6 +291,28 @@ TEST_F(WebApi, MustanEqualsTheCliAndTheSeries) {
   EXPECT_GT(sum, 0u);
 }
 
+// The /mustan page shows the API's top 5 with their arrows and the stated rules, in both
+// languages, and a hostile search is a 400 page with the text escaped.
+TEST_F(WebApi, MustanPageShowsTheApiViewInBothLanguages) {
+  json api = ApiJson("/api/v1/mustan?end=2018-08-13");
+  ASSERT_FALSE(api["top"].empty());
+  HttpReply en = Api("/mustan?end=2018-08-13");
+  ASSERT_EQ(en.status, 200) << en.body;
+  for (const json& it : api["top"]) {
+    EXPECT_NE(en.body.find(">" + it["key"].get<std::string>() + "</a>"), std::string::npos);
+  }
+  EXPECT_NE(en.body.find("id=\"mustan-rules\""), std::string::npos);
+  EXPECT_NE(en.body.find("z ≥ 3"), std::string::npos);
+  HttpReply ja = Api("/mustan?end=2018-08-13&lang=ja");
+  ASSERT_EQ(ja.status, 200);
+  EXPECT_NE(ja.body.find("要注意"), std::string::npos);
+  EXPECT_NE(ja.body.find("矢印"), std::string::npos);
+  HttpReply bad = Api("/mustan?port=%3Cscript%3Ealert(1)%3C/script%3E");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body.find("<script>alert"), std::string::npos);
+  EXPECT_NE(bad.body.find("&lt;script&gt;alert"), std::string::npos);
+}
+
 TEST_F(WebApi, BadParametersAre400sNamingThem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/api/v1/top/ports?period=2018Q9", "period"},
