@@ -81,7 +81,8 @@ std::string Layout(const Ctx& c, const std::string& title, const std::string& bo
       "<a href=\"{}\">{}</a><a href=\"{}\">{}</a>",
       c.ja ? "ja" : "en", Escape(title), Escape(Link(c, "/", {})), Escape(Link(c, "/", {})),
       c.T("Overview", "概況"), Escape(Link(c, "/sensors", {})), c.T("Sensors", "センサー"));
-  h += fmt::format("<a href=\"{}\">MUSTAN</a>", Escape(Link(c, "/mustan", {})));
+  h += fmt::format("<a href=\"{}\">MUSTAN</a><a href=\"{}\">{}</a>", Escape(Link(c, "/mustan", {})),
+                   Escape(Link(c, "/findings", {})), c.T("Findings", "注目事象"));
   h += fmt::format(
       "<form class=\"search\" method=\"get\" action=\"/port\">"
       "<input name=\"port\" placeholder=\"{}\" aria-label=\"{}\">{}</form>",
@@ -384,6 +385,53 @@ PageReply SensorsPage(const Ctx& c) {
   return {200, Layout(c, c.T("Sensors", "センサー"), h)};
 }
 
+// The findings of a period (default: the store's last day's quarter) with their figures.
+PageReply FindingsPage(const Ctx& c) {
+  Params p;
+  std::string period = Get(c.req.params, "period");
+  if (period.empty()) {
+    auto last = LastDay(c.req.snap->store());
+    if (!last) return ErrorPage(c, ApiError(404, "", "the store holds no day yet"));
+    period = Store::QuarterLabel(*last);
+  }
+  p.emplace("period", period);
+  for (const char* k : {"sensor", "group", "port"}) {
+    std::string v = Get(c.req.params, k);
+    if (!v.empty()) p.emplace(k, v);
+  }
+  Answer a = Ask(c, "/api/v1/findings", p);
+  if (!a.ok()) return ErrorPage(c, a.reply);
+  const json& j = a.reply.body;
+  std::string h = fmt::format(
+      "<h1>{} {}</h1><table id=\"findings\"><thead><tr><th>#</th><th>{}</th><th>{}</th>"
+      "<th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+      c.T("Findings", "注目すべき事象"), Str(j["period"]["label"]), c.T("kind", "種類"),
+      c.T("port / region", "ポート / 地域"), c.T("from", "開始"), c.T("to", "終了"),
+      c.T("packets/day before → after", "1日のパケット数 前 → 後"),
+      c.T("sources/day before → after", "1日の送信元数 前 → 後"), c.T("ratio", "倍率"));
+  for (const json& f : j["findings"]) {
+    std::string subject;
+    if (f["port"].is_object()) {
+      subject =
+          fmt::format("<a href=\"{}\">{}</a>",
+                      Escape(Link(c, "/port", {{"port", f["port"]["key"]}, {"period", period}})),
+                      Str(f["port"]["name"]));
+    }
+    if (f["country"].is_string()) subject += (subject.empty() ? "" : " ") + Str(f["country"]);
+    h += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{} → {}</td>"
+        "<td class=\"n\">{} → {}</td><td class=\"n\">{}</td></tr>",
+        Num(f["rank"]), Str(f["kind"]), subject.empty() ? "-" : subject, Str(f["first_day"]),
+        f["last_day"].is_null() ? c.T("ongoing", "継続中") : Str(f["last_day"]),
+        Num(f["packets_before"]), Num(f["packets_after"]), Num(f["sources_before"]),
+        Num(f["sources_after"]), Num(f["ratio"]));
+  }
+  if (j["findings"].empty())
+    h += fmt::format("<tr><td colspan=\"8\">{}</td></tr>", c.T("none", "なし"));
+  h += "</tbody></table>";
+  return {200, Layout(c, c.T("Findings", "注目すべき事象"), h)};
+}
+
 // MUSTAN views: the top 5 with 10 daily counts and arrows, the watch and risk lists, a search by
 // port, and the rules the arrows and lists rest on, as the API states them.
 PageReply MustanPage(const Ctx& c) {
@@ -500,6 +548,7 @@ PageReply RenderPage(const PageRequest& req) {
   }
   if (req.path == "/sensors") return SensorsPage(c);
   if (req.path == "/mustan") return MustanPage(c);
+  if (req.path == "/findings") return FindingsPage(c);
   return ErrorPage(c, ApiError(404, "", "no such page"));
 }
 

@@ -313,6 +313,22 @@ TEST_F(WebApi, MustanPageShowsTheApiViewInBothLanguages) {
   EXPECT_NE(bad.body.find("&lt;script&gt;alert"), std::string::npos);
 }
 
+// The /findings page has one row per finding the API gives for the period, in both languages.
+TEST_F(WebApi, FindingsPageListsTheApiFindings) {
+  json api = ApiJson(std::string("/api/v1/findings?period=") + kPeriod);
+  for (const char* lang : {"en", "ja"}) {
+    HttpReply page = Api(std::string("/findings?period=") + kPeriod + "&lang=" + lang);
+    ASSERT_EQ(page.status, 200) << page.body;
+    size_t rows = 0;
+    for (size_t at = page.body.find("<tr><td>"); at != std::string::npos;
+         at = page.body.find("<tr><td>", at + 1)) {
+      ++rows;
+    }
+    EXPECT_EQ(rows, std::max<size_t>(api["findings"].size(), 1)) << lang;
+  }
+  EXPECT_EQ(Api("/findings?period=2018-13").status, 400);
+}
+
 TEST_F(WebApi, BadParametersAre400sNamingThem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/api/v1/top/ports?period=2018Q9", "period"},
