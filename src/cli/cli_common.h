@@ -66,6 +66,7 @@ void AddRowCommands(Commands& cmds);     // scans, dos, payloads, os
 void AddReportCommands(Commands& cmds);  // report
 void AddServeCommands(Commands& cmds);   // serve, serve-user, serve-token
 void AddFeedCommands(Commands& cmds);    // feed
+void AddMustanCommands(Commands& cmds);  // mustan
 
 // Prints "teiten: <status>" on stderr; exit code 2 for a bad argument or a missing thing, else 1.
 int Fail(const Status& s);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "analysis/findings.h"
+#include "analysis/mustan.h"
 #include "analysis/period.h"
 #include "analysis/query.h"
 #include "analysis/sensor_health.h"
@@ -502,6 +503,74 @@ json GetFindings(const Snapshot& snap, const Args& a, const Access& access) {
   return {{"period", PeriodJson(p)}, {"findings", std::move(out)}};
 }
 
+json MustanItemJson(const MustanItem& it) {
+  return {{"key", it.name},
+          {"packets", it.packets},
+          {"sources", it.sources},
+          {"total_packets", it.total_packets},
+          {"baseline_packets", it.baseline_packets},
+          {"trend", TrendName(it.trend)},
+          {"arrow", TrendArrow(it.trend)},
+          {"z", it.z},
+          {"first_half_packets", it.first_half},
+          {"last_half_packets", it.last_half},
+          {"early_sources_mean", it.early_sources},
+          {"late_sources_mean", it.late_sources},
+          {"new", it.is_new},
+          {"watch", it.watch},
+          {"risk", it.risk}};
+}
+
+// MUSTAN views (analysis/mustan.h) of ports for the 10 days ending on `end` (default: the store's
+// last day), with the rules written out in the asked language; `port` adds one port's view.
+json GetMustan(const Store& store, const Args& a) {
+  if (auto u = a.Unexpected({"end", "port", "sensor", "group", "lang"}, {"sensor", "group"});
+      !u.empty()) {
+    Refuse(400, u, "not a parameter of /mustan (end, port, sensor, group, lang), or given twice");
+  }
+  std::string lang = LangOf(a) == Lang::kJa ? "ja" : "en";
+  int32_t last_day = 0;
+  if (a.Has("end")) {
+    Period p = OrRefuse(ParsePeriod(a.Get("end")), "end");
+    if (p.days() != 1)
+      Refuse(400, "end", fmt::format("'{}': expected a day, YYYY-MM-DD", a.Get("end")));
+    last_day = p.first_day;
+  } else {
+    auto d = LastDayWithData(store);
+    if (!d) Refuse(404, "", "the store holds no day yet");
+    last_day = *d;
+  }
+  SensorSelection sel = SelectionOf(store, a);
+  auto ch = PortChannel();
+  MustanView v = OrRefuse(BuildMustan(store, *ch, last_day, sel), "");
+  auto list = [](const std::vector<MustanItem>& items) {
+    json out = json::array();
+    for (const auto& it : items) out.push_back(MustanItemJson(it));
+    return out;
+  };
+  json j = {{"channel", v.channel},
+            {"first_day", TimeZone::DayString(v.first_day)},
+            {"last_day", TimeZone::DayString(v.end_day - 1)},
+            {"days", v.day_labels},
+            {"rules",
+             {{"trend", v.rules.TrendRule(lang)},
+              {"watch", v.rules.WatchRule(lang)},
+              {"risk", v.rules.RiskRule(lang)},
+              {"z_threshold", v.rules.z_threshold},
+              {"ratio_threshold", v.rules.ratio_threshold},
+              {"watch_ratio", v.rules.watch_ratio},
+              {"watch_min_sources", v.rules.watch_min_sources},
+              {"new_min_packets", v.rules.new_min_packets}}},
+            {"top", list(v.top)},
+            {"watch", list(v.watch)},
+            {"risk", list(v.risk)}};
+  if (a.Has("port")) {
+    PortKey k = PortOf("port", a.Get("port"));
+    j["search"] = MustanItemJson(OrRefuse(MustanItemView(store, *ch, k, last_day, sel), "port"));
+  }
+  return j;
+}
+
 json GetIndex(const Store& store) {
   int32_t first = INT32_MAX, last = INT32_MIN;
   for (const auto& [d, _] : store.manifest().days) {
@@ -513,7 +582,8 @@ json GetIndex(const Store& store) {
             {"generation", store.manifest().generation},
             {"endpoints",
              {"/api/v1/top/{ports,countries,asns,sensors}", "/api/v1/series", "/api/v1/summary",
-              "/api/v1/ip/{address}", "/api/v1/sources", "/api/v1/sensors", "/api/v1/findings"}}};
+              "/api/v1/ip/{address}", "/api/v1/sources", "/api/v1/sensors", "/api/v1/findings",
+              "/api/v1/mustan"}}};
   if (last != INT32_MIN) {
     j["first_day"] = TimeZone::DayString(first);
     j["last_day"] = TimeZone::DayString(last);
@@ -653,6 +723,8 @@ ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& p
       r.body = GetSensors(store, a);
     } else if (rest == "findings") {
       r.body = GetFindings(snap, a, access);
+    } else if (rest == "mustan") {
+      r.body = GetMustan(store, a);
     } else {
       return ApiError(404, "", fmt::format("no endpoint {}", path));
     }

@@ -81,6 +81,8 @@ std::string Layout(const Ctx& c, const std::string& title, const std::string& bo
       "<a href=\"{}\">{}</a><a href=\"{}\">{}</a>",
       c.ja ? "ja" : "en", Escape(title), Escape(Link(c, "/", {})), Escape(Link(c, "/", {})),
       c.T("Overview", "概況"), Escape(Link(c, "/sensors", {})), c.T("Sensors", "センサー"));
+  h += fmt::format("<a href=\"{}\">MUSTAN</a><a href=\"{}\">{}</a>", Escape(Link(c, "/mustan", {})),
+                   Escape(Link(c, "/findings", {})), c.T("Findings", "注目事象"));
   h += fmt::format(
       "<form class=\"search\" method=\"get\" action=\"/port\">"
       "<input name=\"port\" placeholder=\"{}\" aria-label=\"{}\">{}</form>",
@@ -383,6 +385,111 @@ PageReply SensorsPage(const Ctx& c) {
   return {200, Layout(c, c.T("Sensors", "センサー"), h)};
 }
 
+// The findings of a period (default: the store's last day's quarter) with their figures.
+PageReply FindingsPage(const Ctx& c) {
+  Params p;
+  std::string period = Get(c.req.params, "period");
+  if (period.empty()) {
+    auto last = LastDay(c.req.snap->store());
+    if (!last) return ErrorPage(c, ApiError(404, "", "the store holds no day yet"));
+    period = Store::QuarterLabel(*last);
+  }
+  p.emplace("period", period);
+  for (const char* k : {"sensor", "group", "port"}) {
+    std::string v = Get(c.req.params, k);
+    if (!v.empty()) p.emplace(k, v);
+  }
+  Answer a = Ask(c, "/api/v1/findings", p);
+  if (!a.ok()) return ErrorPage(c, a.reply);
+  const json& j = a.reply.body;
+  std::string h = fmt::format(
+      "<h1>{} {}</h1><table id=\"findings\"><thead><tr><th>#</th><th>{}</th><th>{}</th>"
+      "<th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+      c.T("Findings", "注目すべき事象"), Str(j["period"]["label"]), c.T("kind", "種類"),
+      c.T("port / region", "ポート / 地域"), c.T("from", "開始"), c.T("to", "終了"),
+      c.T("packets/day before → after", "1日のパケット数 前 → 後"),
+      c.T("sources/day before → after", "1日の送信元数 前 → 後"), c.T("ratio", "倍率"));
+  for (const json& f : j["findings"]) {
+    std::string subject;
+    if (f["port"].is_object()) {
+      subject =
+          fmt::format("<a href=\"{}\">{}</a>",
+                      Escape(Link(c, "/port", {{"port", f["port"]["key"]}, {"period", period}})),
+                      Str(f["port"]["name"]));
+    }
+    if (f["country"].is_string()) subject += (subject.empty() ? "" : " ") + Str(f["country"]);
+    h += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{} → {}</td>"
+        "<td class=\"n\">{} → {}</td><td class=\"n\">{}</td></tr>",
+        Num(f["rank"]), Str(f["kind"]), subject.empty() ? "-" : subject, Str(f["first_day"]),
+        f["last_day"].is_null() ? c.T("ongoing", "継続中") : Str(f["last_day"]),
+        Num(f["packets_before"]), Num(f["packets_after"]), Num(f["sources_before"]),
+        Num(f["sources_after"]), Num(f["ratio"]));
+  }
+  if (j["findings"].empty())
+    h += fmt::format("<tr><td colspan=\"8\">{}</td></tr>", c.T("none", "なし"));
+  h += "</tbody></table>";
+  return {200, Layout(c, c.T("Findings", "注目すべき事象"), h)};
+}
+
+// MUSTAN views: the top 5 with 10 daily counts and arrows, the watch and risk lists, a search by
+// port, and the rules the arrows and lists rest on, as the API states them.
+PageReply MustanPage(const Ctx& c) {
+  Params p;
+  for (const char* k : {"end", "port", "sensor", "group"}) {
+    std::string v = Get(c.req.params, k);
+    if (!v.empty()) p.emplace(k, v);
+  }
+  p.emplace("lang", c.ja ? "ja" : "en");
+  Answer a = Ask(c, "/api/v1/mustan", p);
+  if (!a.ok()) return ErrorPage(c, a.reply);
+  const json& j = a.reply.body;
+  std::string h =
+      fmt::format("<h1>{} {} .. {}</h1>", c.T("MUSTAN: destination ports", "MUSTAN 宛先ポート"),
+                  Str(j["first_day"]), Str(j["last_day"]));
+  h += fmt::format(
+      "<form class=\"search\" id=\"mustan-search\" method=\"get\" action=\"/mustan\">"
+      "<input name=\"port\" placeholder=\"{}\" aria-label=\"{}\" value=\"{}\">"
+      "<input type=\"hidden\" name=\"end\" value=\"{}\">{}<button "
+      "type=\"submit\">{}</button></form>",
+      c.T("port, e.g. 445/tcp", "ポート 例 445/tcp"), c.T("port", "ポート"),
+      Escape(Get(c.req.params, "port")), Str(j["last_day"]),
+      c.ja ? "<input type=\"hidden\" name=\"lang\" value=\"ja\">" : "", c.T("Search", "検索"));
+  auto table = [&](const std::string& id, const std::string& title, const json& items) {
+    std::string t = fmt::format("<h2>{}</h2><table id=\"{}\"><thead><tr><th>{}</th>", title, id,
+                                c.T("port", "宛先ポート"));
+    for (const json& d : j["days"]) t += "<th>" + Escape(d.get<std::string>().substr(5)) + "</th>";
+    t += fmt::format("<th>{}</th><th>{}</th><th>z</th><th>{}</th></tr></thead><tbody>",
+                     c.T("total", "合計"), c.T("trend", "傾向"),
+                     c.T("sources (first 7 → last 3 days)", "送信元数 (前7日→後3日)"));
+    if (items.empty()) t += fmt::format("<tr><td colspan=\"15\">{}</td></tr>", c.T("none", "なし"));
+    for (const json& it : items) {
+      t += fmt::format(
+          "<tr><td><a href=\"{}\">{}</a>{}</td>", Escape(Link(c, "/port", {{"port", it["key"]}})),
+          Str(it["key"]),
+          it["new"].get<bool>() ? std::string(" <b>") + c.T("new", "新規") + "</b>" : "");
+      for (const json& n : it["packets"]) t += "<td class=\"n\">" + Num(n) + "</td>";
+      t += fmt::format(
+          "<td class=\"n\">{}</td><td class=\"arrow\">{}</td><td class=\"n\">{:.1f}</td>"
+          "<td class=\"n\">{:.1f} → {:.1f}</td></tr>",
+          Num(it["total_packets"]), Str(it["arrow"]), it["z"].get<double>(),
+          it["early_sources_mean"].get<double>(), it["late_sources_mean"].get<double>());
+    }
+    return t + "</tbody></table>";
+  };
+  if (j.contains("search")) {
+    h += table("mustan-search-result", c.T("Search", "検索"), json::array({j["search"]}));
+  }
+  h += table("mustan-top", c.T("Top 5 over 10 days", "10日間の上位5"), j["top"]);
+  h += table("mustan-watch", c.T("Watch: sources rising sharply", "要注意: 送信元数の急増"),
+             j["watch"]);
+  h += table("mustan-risk", c.T("Risk: rising or new", "リスク: 増加または新規"), j["risk"]);
+  h += fmt::format("<section id=\"mustan-rules\"><h2>{}</h2><p>{}</p><p>{}</p><p>{}</p></section>",
+                   c.T("How the arrows and lists are decided", "矢印と一覧の判定基準"),
+                   Str(j["rules"]["trend"]), Str(j["rules"]["watch"]), Str(j["rules"]["risk"]));
+  return {200, Layout(c, "MUSTAN", h)};
+}
+
 }  // namespace
 
 std::string Escape(const std::string& s) {
@@ -440,6 +547,8 @@ PageReply RenderPage(const PageRequest& req) {
     return IpPage(c);
   }
   if (req.path == "/sensors") return SensorsPage(c);
+  if (req.path == "/mustan") return MustanPage(c);
+  if (req.path == "/findings") return FindingsPage(c);
   return ErrorPage(c, ApiError(404, "", "no such page"));
 }
 

@@ -264,6 +264,71 @@ TEST_F(WebApi, FindingsNameThePlantedEvents) {
   EXPECT_EQ(one["findings"][0]["first_day"], "2018-08-12");
 }
 
+// The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
+// endpoint's for the same port and days.
+TEST_F(WebApi, MustanEqualsTheCliAndTheSeries) {
+  json api = ApiJson("/api/v1/mustan?end=2018-08-13&port=445/tcp");
+  json cli = CliJson("mustan --end 2018-08-13 " + Config());
+  ASSERT_TRUE(cli.is_array());
+  std::vector<json> cli_top;
+  for (const json& r : cli) {
+    if (r["list"] == "top 5") cli_top.push_back(r);
+  }
+  ASSERT_EQ(api["top"].size(), cli_top.size());
+  ASSERT_FALSE(cli_top.empty());
+  for (size_t i = 0; i < cli_top.size(); ++i) {
+    EXPECT_EQ(api["top"][i]["key"], cli_top[i]["port"]);
+    EXPECT_EQ(api["top"][i]["total_packets"], cli_top[i]["total"]);
+    EXPECT_EQ(api["top"][i]["arrow"], cli_top[i]["trend"]);
+  }
+  EXPECT_EQ(api["days"].size(), 10u);
+  EXPECT_EQ(api["last_day"], "2018-08-13");
+  EXPECT_FALSE(api["rules"]["trend"].get<std::string>().empty());
+  json series = ApiJson("/api/v1/series?period=2018-08-04..2018-08-13&port=445/tcp");
+  uint64_t sum = 0;
+  for (const json& pt : series["points"]) sum += pt["packets"][0].get<uint64_t>();
+  EXPECT_EQ(api["search"]["total_packets"].get<uint64_t>(), sum) << series.dump();
+  EXPECT_GT(sum, 0u);
+}
+
+// The /mustan page shows the API's top 5 with their arrows and the stated rules, in both
+// languages, and a hostile search is a 400 page with the text escaped.
+TEST_F(WebApi, MustanPageShowsTheApiViewInBothLanguages) {
+  json api = ApiJson("/api/v1/mustan?end=2018-08-13");
+  ASSERT_FALSE(api["top"].empty());
+  HttpReply en = Api("/mustan?end=2018-08-13");
+  ASSERT_EQ(en.status, 200) << en.body;
+  for (const json& it : api["top"]) {
+    EXPECT_NE(en.body.find(">" + it["key"].get<std::string>() + "</a>"), std::string::npos);
+  }
+  EXPECT_NE(en.body.find("id=\"mustan-rules\""), std::string::npos);
+  EXPECT_NE(en.body.find("z ≥ 3"), std::string::npos);
+  HttpReply ja = Api("/mustan?end=2018-08-13&lang=ja");
+  ASSERT_EQ(ja.status, 200);
+  EXPECT_NE(ja.body.find("要注意"), std::string::npos);
+  EXPECT_NE(ja.body.find("矢印"), std::string::npos);
+  HttpReply bad = Api("/mustan?port=%3Cscript%3Ealert(1)%3C/script%3E");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body.find("<script>alert"), std::string::npos);
+  EXPECT_NE(bad.body.find("&lt;script&gt;alert"), std::string::npos);
+}
+
+// The /findings page has one row per finding the API gives for the period, in both languages.
+TEST_F(WebApi, FindingsPageListsTheApiFindings) {
+  json api = ApiJson(std::string("/api/v1/findings?period=") + kPeriod);
+  for (const char* lang : {"en", "ja"}) {
+    HttpReply page = Api(std::string("/findings?period=") + kPeriod + "&lang=" + lang);
+    ASSERT_EQ(page.status, 200) << page.body;
+    size_t rows = 0;
+    for (size_t at = page.body.find("<tr><td>"); at != std::string::npos;
+         at = page.body.find("<tr><td>", at + 1)) {
+      ++rows;
+    }
+    EXPECT_EQ(rows, std::max<size_t>(api["findings"].size(), 1)) << lang;
+  }
+  EXPECT_EQ(Api("/findings?period=2018-13").status, 400);
+}
+
 TEST_F(WebApi, BadParametersAre400sNamingThem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/api/v1/top/ports?period=2018Q9", "period"},
@@ -283,6 +348,9 @@ TEST_F(WebApi, BadParametersAre400sNamingThem) {
       {"/api/v1/sources?period=2018Q3", "port"},
       {"/api/v1/ip/not-an-address", "address"},
       {"/api/v1/findings?period=2018-13", "period"},
+      {"/api/v1/mustan?end=2018-08", "end"},
+      {"/api/v1/mustan?end=2018-08-13&port=telnet!", "port"},
+      {"/api/v1/mustan?end=2018-08-13&n=3", "n"},
       {"/api/v1/summary?period=" + std::string(300, '1'), "period"},
   };
   for (const auto& [url, param] : cases) {
