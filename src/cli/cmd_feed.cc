@@ -2,11 +2,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "analysis/findings.h"
+#include "analysis/mustan.h"
 #include "cli/cli_common.h"
 #include "feeds/feed.h"
 
@@ -23,7 +25,14 @@ int RunFeed(Common c, const std::string& period_text, const std::string& out_pat
   if (!q.ok()) return Fail(q.status());
   auto findings = FindNotable(*q->store, q->period, q->sel);
   if (!findings.ok()) return Fail(findings.status());
-  const std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
+  std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
+  // The MUSTAN watch and risk items of the 10 days ending on the period's last day with data.
+  if (auto last = LastDayWithData(*q->store); last && *last >= q->period.first_day) {
+    auto view =
+        BuildMustan(*q->store, *PortChannel(), std::min(*last, q->period.end_day - 1), q->sel);
+    if (!view.ok()) return Fail(view.status());
+    for (FeedItem& it : FeedItemsFromMustan(*view)) items.push_back(std::move(it));
+  }
   const std::string csv = c.format == "json" ? WriteFeedJson(items) : WriteFeedCsv(items);
   if (out_path.empty() || out_path == "-") {
     std::fwrite(csv.data(), 1, csv.size(), stdout);
@@ -49,8 +58,10 @@ void AddFeedCommands(Commands& cmds) {
     std::string period, out;
   };
   auto a = std::make_shared<Args>();
-  auto* feed =
-      cmds.Add("feed", "the findings of a period as an alert feed (--format csv|json)", true);
+  auto* feed = cmds.Add(
+      "feed",
+      "the findings and MUSTAN watch/risk items of a period as an alert feed (--format csv|json)",
+      true);
   feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
       ->required();
   feed->add_option("-o,--output", a->out, "file to write (default: stdout)");

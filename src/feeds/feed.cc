@@ -48,6 +48,38 @@ std::vector<FeedItem> FeedItemsFromFindings(const std::vector<Finding>& findings
   return items;
 }
 
+std::vector<FeedItem> FeedItemsFromMustan(const MustanView& view) {
+  std::vector<FeedItem> items;
+  const size_t half = kMustanDays / 2;
+  auto add = [&](const std::vector<MustanItem>& list, FeedItemSource src, const char* kind) {
+    int rank = 0;
+    for (const MustanItem& m : list) {
+      FeedItem it;
+      it.source = src;
+      it.rank = ++rank;
+      it.kind = kind;
+      it.channel = view.channel;
+      it.key = m.name;
+      if (!view.day_labels.empty()) {
+        it.first_day = view.day_labels.front();
+        it.last_day = view.day_labels.back();
+      }
+      it.packets_before = m.first_half / static_cast<double>(half);
+      it.packets_after = m.last_half / static_cast<double>(half);
+      it.sources_before = m.early_sources;
+      it.sources_after = m.late_sources;
+      it.ratio = m.first_half > 0 ? m.last_half / m.first_half : 0;
+      it.score = m.z;
+      if (m.is_new) it.tags.push_back("new");
+      it.tags.push_back(std::string("trend-") + TrendName(m.trend));
+      items.push_back(std::move(it));
+    }
+  };
+  add(view.watch, FeedItemSource::kWatch, "watch");
+  add(view.risk, FeedItemSource::kRisk, "risk");
+  return items;
+}
+
 std::string CsvField(std::string_view s) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
   std::string out = "\"";

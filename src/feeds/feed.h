@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "analysis/findings.h"
+#include "analysis/mustan.h"
 
 namespace teiten {
 
-// Where an item came from: a finding (FindNotable) or a MUSTAN watch/risk item (not yet built;
-// the type leaves room for it so every writer handles both the same way).
+// Where an item came from: a finding (FindNotable) or a MUSTAN watch/risk item (BuildMustan).
 enum class FeedItemSource { kFinding, kWatch, kRisk };
 const char* FeedItemSourceName(FeedItemSource s);
 
@@ -34,6 +34,11 @@ struct FeedItem {
 };
 
 std::vector<FeedItem> FeedItemsFromFindings(const std::vector<Finding>& findings);
+// The watch (要注意) and risk items of a MUSTAN view, watch first: kind "watch" or "risk", the
+// view's channel and item key, the window's first and last day; before/after are the per-day
+// means the rules compare — packets of the first and last 5 days, distinct sources of the first
+// 7 and last 3 — ratio the last 5 days' packets over the first 5's, score the trend statistic z.
+std::vector<FeedItem> FeedItemsFromMustan(const MustanView& view);
 
 // One CSV field per RFC 4180: quoted (with inner quotes doubled) when it holds a comma, a quote,
 // CR or LF; otherwise as is. Lists inside a field are joined with ' '.

@@ -1,6 +1,8 @@
 // Feed items and their CSV (src/feeds/feed.h) against hand-checked expectations.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "common/time_zone.h"
@@ -71,6 +73,40 @@ TEST(FeedCsv, FindingBecomesOneHandCheckedLine) {
   EXPECT_EQ(j["items"][0]["tags"][1], "x,y");
   EXPECT_EQ(j["items"][1]["key"], "NL");
   EXPECT_EQ(j["items"][1]["last_day"], "2018-08-03");
+}
+
+TEST(FeedCsv, MustanWatchAndRiskItemsBecomeHandCheckedLines) {
+  MustanView v;
+  v.channel = "port";
+  for (int d = 1; d <= 10; ++d) v.day_labels.push_back(fmt::format("2019-04-{:02}", d));
+  MustanItem rise;  // first 5 days 50 packets, last 5 days 400; sources 4 a day, then 30
+  rise.name = "9530/TCP";
+  rise.first_half = 50;
+  rise.last_half = 400;
+  rise.early_sources = 4;
+  rise.late_sources = 30;
+  rise.z = (400.0 - 50.0) / std::sqrt(450.0);
+  rise.trend = Trend::kUp;
+  rise.watch = rise.risk = true;
+  MustanItem fresh = rise;  // nothing in the 10 days before
+  fresh.name = "8081/TCP";
+  fresh.first_half = 0;
+  fresh.is_new = true;
+  v.watch = {rise};
+  v.risk = {fresh, rise};
+  std::vector<FeedItem> items = FeedItemsFromMustan(v);
+  ASSERT_EQ(items.size(), 3u);
+  const std::string csv = WriteFeedCsv(items);
+  const std::string z = "16.4992";  // 350 / √450, as the CSV writes it (6 digits)
+  EXPECT_NE(csv.find("\r\nwatch,1,watch,port,9530/TCP,2019-04-01,2019-04-10,10,80,4,30,8," + z +
+                     ",,trend-up\r\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("\r\nrisk,1,risk,port,8081/TCP,2019-04-01,2019-04-10,0,80,4,30,0," + z +
+                     ",,new trend-up\r\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("\r\nrisk,2,risk,port,9530/TCP,"), std::string::npos) << csv;
 }
 
 }  // namespace
