@@ -4,48 +4,141 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 
 #include "analysis/findings.h"
 #include "analysis/mustan.h"
 #include "cli/cli_common.h"
+#include "common/time_zone.h"
+#include "feeds/deliver.h"
 #include "feeds/feed.h"
 
 namespace teiten {
 namespace {
 
-int RunFeed(Common c, const std::string& period_text, const std::string& out_path) {
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError(fmt::format("{}: cannot open", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct FeedArgs {
+  std::string period, out, state;
+  WebhookOptions webhook;
+  std::string secret_file;
+  MailOptions mail;
+};
+
+// The period a run covers: --period as given, or with --since-last-run the days after the last
+// run's last day up to the store's last day with data (a first run: that day alone). nullopt
+// when nothing new has arrived since.
+Result<std::optional<Period>> FeedPeriod(const FeedArgs& a, const Store& store,
+                                         std::optional<int32_t>* last_out) {
+  if (a.state.empty()) return std::optional<Period>(*ParsePeriod(a.period));
+  ASSIGN_OR_RETURN(std::optional<int32_t> done, ReadFeedState(a.state));
+  std::optional<int32_t> last = LastDayWithData(store);
+  if (!last) return NotFound("feed: the store holds no data yet");
+  *last_out = last;
+  const int32_t first = done ? *done + 1 : *last;
+  if (first > *last) return std::optional<Period>{};
+  return std::optional<Period>(DaysPeriod(first, *last + 1));
+}
+
+int RunFeed(Common c, FeedArgs a) {
   // Only CSV and JSON are written so far; the common default "table" means the feed's default, CSV.
   if (c.format == "table") c.format = "csv";
   if (c.format != "csv" && c.format != "json")
     return Fail(InvalidArgument(
         fmt::format("feed format '{}': only csv and json are built so far", c.format)));
-  auto q = PrepareQuery(c, period_text);
+  if (a.period.empty() == a.state.empty()) {
+    return Fail(InvalidArgument("feed: give either --period or --since-last-run STATE_FILE"));
+  }
+  if (!a.secret_file.empty()) {
+    auto secret = ReadWholeFile(a.secret_file);
+    if (!secret.ok()) return Fail(secret.status());
+    // A trailing newline is an editor's, not the secret's.
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+      secret->pop_back();
+    }
+    if (secret->empty()) return Fail(InvalidArgument(a.secret_file + ": the webhook secret is empty"));
+    a.webhook.secret = std::move(*secret);
+  }
+  if (!a.mail.command.empty() && a.mail.to.empty()) {
+    return Fail(InvalidArgument("feed: --sendmail needs --mail-to"));
+  }
+  // With --since-last-run the period is known only once the store is open: the query context is
+  // prepared over a placeholder day and given the real period below.
+  auto q = PrepareQuery(c, a.state.empty() ? a.period : "1970-01-01");
   if (!q.ok()) return Fail(q.status());
+  std::optional<int32_t> last;
+  auto period = FeedPeriod(a, *q->store, &last);
+  if (!period.ok()) return Fail(period.status());
+  if (!*period) {
+    std::fprintf(stderr, "teiten feed: nothing new since %s (%s); nothing written or sent\n",
+                 TimeZone::DayString(*last).c_str(), a.state.c_str());
+    return 0;
+  }
+  q->period = **period;
   auto findings = FindNotable(*q->store, q->period, q->sel);
   if (!findings.ok()) return Fail(findings.status());
   std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
   // The MUSTAN watch and risk items of the 10 days ending on the period's last day with data.
-  if (auto last = LastDayWithData(*q->store); last && *last >= q->period.first_day) {
-    auto view =
-        BuildMustan(*q->store, *PortChannel(), std::min(*last, q->period.end_day - 1), q->sel);
+  if (auto last_data = LastDayWithData(*q->store); last_data && *last_data >= q->period.first_day) {
+    auto view = BuildMustan(*q->store, *PortChannel(),
+                            std::min(*last_data, q->period.end_day - 1), q->sel);
     if (!view.ok()) return Fail(view.status());
     for (FeedItem& it : FeedItemsFromMustan(*view)) items.push_back(std::move(it));
   }
-  const std::string csv = c.format == "json" ? WriteFeedJson(items) : WriteFeedCsv(items);
-  if (out_path.empty() || out_path == "-") {
-    std::fwrite(csv.data(), 1, csv.size(), stdout);
-    return std::fflush(stdout) == 0 ? 0 : Fail(Internal("writing the feed to stdout failed"));
+  const std::string body = c.format == "json" ? WriteFeedJson(items) : WriteFeedCsv(items);
+  const std::string content_type =
+      c.format == "json" ? "application/json" : "text/csv; charset=utf-8";
+  const bool delivers = !a.webhook.url.empty() || !a.mail.command.empty();
+  if ((a.out.empty() && !delivers) || a.out == "-") {
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    if (std::fflush(stdout) != 0) return Fail(Internal("writing the feed to stdout failed"));
+  } else if (!a.out.empty()) {
+    // Written beside the target and renamed over it, so a reader never sees half a feed.
+    const std::string tmp = a.out + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr) return Fail(InvalidArgument(fmt::format("{}: cannot open for writing", tmp)));
+    const bool wrote = std::fwrite(body.data(), 1, body.size(), f) == body.size();
+    if (std::fclose(f) != 0 || !wrote || std::rename(tmp.c_str(), a.out.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      return Fail(Internal(fmt::format("{}: writing the feed failed", a.out)));
+    }
   }
-  // Written beside the target and renamed over it, so a reader never sees half a feed.
-  const std::string tmp = out_path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return Fail(InvalidArgument(fmt::format("{}: cannot open for writing", tmp)));
-  const bool wrote = std::fwrite(csv.data(), 1, csv.size(), f) == csv.size();
-  if (std::fclose(f) != 0 || !wrote || std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Fail(Internal(fmt::format("{}: writing the feed failed", out_path)));
+  const std::string label = q->period.days() == 1
+                                ? TimeZone::DayString(q->period.first_day)
+                                : fmt::format("{}..{}", TimeZone::DayString(q->period.first_day),
+                                              TimeZone::DayString(q->period.end_day - 1));
+  if (!a.webhook.url.empty()) {
+    auto r = PostWebhook(a.webhook, body, content_type, [](const std::string& line) {
+      std::fprintf(stderr, "teiten feed: %s\n", line.c_str());
+    });
+    if (!r.ok()) return Fail(r.status());
+    std::fprintf(stderr, "teiten feed: %zu items for %s delivered to %s (HTTP %d, attempt %d)\n",
+                 items.size(), label.c_str(), a.webhook.url.c_str(), r->http_status, r->attempts);
+  }
+  if (!a.mail.command.empty()) {
+    if (a.mail.subject.empty()) {
+      a.mail.subject = fmt::format("teiten feed {}: {} items", label, items.size());
+    }
+    auto msg = MailMessage(a.mail, body, content_type,
+                           fmt::format("teiten-feed-{}.{}", label, c.format),
+                           static_cast<int64_t>(std::time(nullptr)));
+    if (!msg.ok()) return Fail(msg.status());
+    if (Status st = SendMail(a.mail, *msg); !st.ok()) return Fail(st);
+  }
+  // Only a run that wrote and delivered everything moves the state on: a failed one is repeated
+  // whole by the next.
+  if (!a.state.empty()) {
+    if (Status st = WriteFeedState(a.state, q->period.end_day - 1); !st.ok()) return Fail(st);
   }
   return 0;
 }
@@ -54,18 +147,39 @@ int RunFeed(Common c, const std::string& period_text, const std::string& out_pat
 
 void AddFeedCommands(Commands& cmds) {
   Common& c = cmds.common();
-  struct Args {
-    std::string period, out;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<FeedArgs>();
   auto* feed = cmds.Add(
       "feed",
-      "the findings and MUSTAN watch/risk items of a period as an alert feed (--format csv|json)",
+      "the findings and MUSTAN watch/risk items of a period as an alert feed (--format csv|json), "
+      "written, POSTed to a webhook or mailed",
       true);
-  feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
-      ->required();
-  feed->add_option("-o,--output", a->out, "file to write (default: stdout)");
-  cmds.OnParsed(feed, [&c, a] { return RunFeed(c, a->period, a->out); });
+  feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15");
+  feed->add_option("--since-last-run", a->state,
+                   "state file: cover the days after the last successful run's (first run: the "
+                   "last day with data); advanced only when everything was written and delivered");
+  feed->add_option("-o,--output", a->out,
+                   "file to write (default: stdout, unless the feed is delivered)");
+  feed->add_option("--webhook", a->webhook.url, "POST the feed to this http(s) URL");
+  feed->add_option("--webhook-secret-file", a->secret_file,
+                   "sign each POST with HMAC-SHA256 over this file's secret "
+                   "(X-Teiten-Signature; see docs/FEEDS.md)");
+  feed->add_option("--webhook-ca", a->webhook.ca_file, "CA bundle for an https webhook");
+  feed->add_option("--webhook-attempts", a->webhook.attempts, "attempts in all (default 6)")
+      ->check(CLI::Range(1, 100));
+  feed->add_option("--webhook-backoff", a->webhook.first_backoff_s,
+                   "seconds before the first retry, doubled each time up to 300 (default 2)")
+      ->check(CLI::Range(0.0, 3600.0));
+  feed->add_option("--webhook-timeout", a->webhook.timeout_s,
+                   "seconds to connect and for each read/write (default 30)")
+      ->check(CLI::Range(1, 600));
+  feed->add_option("--sendmail", a->mail.command,
+                   "mail the feed through this sendmail-compatible command, e.g. "
+                   "\"/usr/sbin/sendmail -t -i\"");
+  feed->add_option("--mail-to", a->mail.to, "recipients of the mail (\"a@x, b@y\")");
+  feed->add_option("--mail-from", a->mail.from, "sender of the mail");
+  feed->add_option("--mail-subject", a->mail.subject,
+                   "subject (default: \"teiten feed PERIOD: N items\")");
+  cmds.OnParsed(feed, [&c, a] { return RunFeed(c, *a); });
 }
 
 }  // namespace teiten

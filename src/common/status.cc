@@ -45,6 +45,9 @@ Status IoError(std::string message) {
   if (errno != 0) message += std::string(": ") + std::strerror(errno);
   return {StatusCode::kIoError, std::move(message)};
 }
+Status Unavailable(std::string message) {
+  return {StatusCode::kUnavailable, std::move(message)};
+}
 Status Internal(std::string message) {
   return {StatusCode::kInternal, std::move(message)};
 }

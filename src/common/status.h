@@ -55,6 +55,7 @@ Status InvalidArgument(std::string message);
 Status NotFound(std::string message);
 Status DataLoss(std::string message);
 Status IoError(std::string message);  // appends strerror(errno) when errno is set
+Status Unavailable(std::string message);  // a peer or service did not answer, or refused
 Status Internal(std::string message);
 
 // Holds either a T or a non-OK Status. Accessing the value of a failed result is a programmer bug.

@@ -1,0 +1,249 @@
+// Delivering feeds (src/feeds/deliver.h, `teiten feed --webhook/--sendmail/--since-last-run`): the
+// real CLI process against a real HTTP receiver on 127.0.0.1, a real shell as the sendmail
+// command; signatures checked with openssl(1), mail parsed by Python's email package.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "analysis/period.h"
+#include "common/time_zone.h"
+#include "feeds/deliver.h"
+#include "scenario_fixture.h"
+#include "test_support.h"
+
+namespace teiten {
+namespace {
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+struct Post {
+  std::chrono::steady_clock::time_point at;
+  std::string body, timestamp, signature, delivery, content_type;
+};
+
+// An HTTP receiver on 127.0.0.1 that answers the first `failures` POSTs with `fail_status`.
+class Receiver {
+ public:
+  Receiver(int failures, int fail_status) : failures_(failures), fail_status_(fail_status) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> l(mu_);
+      posts_.push_back({std::chrono::steady_clock::now(), req.body,
+                        req.get_header_value("X-Teiten-Timestamp"),
+                        req.get_header_value("X-Teiten-Signature"),
+                        req.get_header_value("X-Teiten-Delivery"),
+                        req.get_header_value("Content-Type")});
+      res.status = static_cast<int>(posts_.size()) <= failures_ ? fail_status_ : 204;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // Bound and listening already: connections queue until the thread accepts them.
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return fmt::format("http://127.0.0.1:{}/hook", port_); }
+  std::vector<Post> posts() {
+    std::lock_guard<std::mutex> l(mu_);
+    return posts_;
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  int failures_, fail_status_;
+  std::mutex mu_;
+  std::vector<Post> posts_;
+};
+
+class FeedDelivery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = testing::ScenarioStoreFor("small");
+    if (!s.ok() && s.status().code() == StatusCode::kNotFound) GTEST_SKIP() << s.status().ToString();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    config_ = s->config_path;
+  }
+  // Runs `teiten feed --config … ARGS`; stderr is kept in err_.
+  std::string Feed(const std::string& args, bool* ok) {
+    const std::string err = dir_.path() + "/stderr";
+    std::string out = testing::Run(
+        fmt::format("{} feed --config {} {} 2>{}", TEITEN_BIN, Quote(config_), args, Quote(err)),
+        ok);
+    err_ = Slurp(err);
+    return out;
+  }
+  std::string Secret() {
+    const std::string p = dir_.path() + "/secret";
+    WriteText(p, "s3cr3t-shared-with-the-receiver\n");
+    return p;
+  }
+  testing::TempDir dir_;
+  std::string config_, err_;
+};
+
+TEST_F(FeedDelivery, AWebhookIsRetriedWithBackoffUntilAcceptedAndEveryAttemptIsSigned) {
+  Receiver rx(2, 500);
+  const std::string out = dir_.path() + "/feed.csv";
+  bool ok = false;
+  Feed(fmt::format("--period 2018-08 -o {} --webhook {} --webhook-secret-file {} "
+                   "--webhook-backoff 0.4",
+                   Quote(out), rx.url(), Quote(Secret())),
+       &ok);
+  ASSERT_TRUE(ok) << err_;
+  const std::string feed = Slurp(out);
+  ASSERT_GT(feed.size(), 200u);
+  std::vector<Post> posts = rx.posts();
+  ASSERT_EQ(posts.size(), 3u) << err_;
+  for (size_t i = 0; i < posts.size(); ++i) {
+    EXPECT_EQ(posts[i].body, feed) << "attempt " << i + 1;
+    EXPECT_EQ(posts[i].delivery, posts[0].delivery) << "one delivery id for every retry";
+    EXPECT_EQ(posts[i].content_type, "text/csv; charset=utf-8");
+    // The signature, recomputed by openssl over "timestamp.body" with the secret (no newline).
+    const std::string signed_file = dir_.path() + fmt::format("/signed{}", i);
+    WriteText(signed_file, posts[i].timestamp + "." + posts[i].body);
+    bool ran = false;
+    std::string mac = testing::Run(
+        "openssl dgst -sha256 -hmac 's3cr3t-shared-with-the-receiver' -r " + Quote(signed_file) +
+            " | cut -d' ' -f1",
+        &ran);
+    ASSERT_TRUE(ran);
+    while (!mac.empty() && mac.back() == '\n') mac.pop_back();
+    EXPECT_EQ(posts[i].signature, "sha256=" + mac) << "attempt " << i + 1;
+  }
+  // Backoff doubles: at least 0.4 s, then 0.8 s, between attempts.
+  using std::chrono::duration;
+  EXPECT_GE(duration<double>(posts[1].at - posts[0].at).count(), 0.38);
+  EXPECT_GE(duration<double>(posts[2].at - posts[1].at).count(), 0.78);
+  EXPECT_NE(err_.find("attempt 1/6 failed (HTTP 500)"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("delivered"), std::string::npos) << err_;
+}
+
+TEST_F(FeedDelivery, ARefusalIsNotRetriedAndAReceiverThatNeverAnswersFailsTheRun) {
+  {
+    Receiver rx(100, 401);
+    bool ok = true;
+    Feed(fmt::format("--period 2018-08 --webhook {} --webhook-backoff 0.1", rx.url()), &ok);
+    EXPECT_FALSE(ok);
+    EXPECT_EQ(rx.posts().size(), 1u) << "a 401 is final";
+    EXPECT_NE(err_.find("HTTP 401"), std::string::npos) << err_;
+  }
+  // A socket that listens but never accepts: connections queue and no answer ever comes.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string state = dir_.path() + "/state.json";
+  WriteText(state, "{\"last_day\": \"2018-08-10\"}\n");
+  bool ok = true;
+  Feed(fmt::format("--since-last-run {} --webhook http://127.0.0.1:{}/hook --webhook-timeout 1 "
+                   "--webhook-attempts 2 --webhook-backoff 0.1",
+                   Quote(state), ntohs(a.sin_port)),
+       &ok);
+  ::close(fd);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(err_.find("not delivered after 2 attempts"), std::string::npos) << err_;
+  EXPECT_EQ(Slurp(state), "{\"last_day\": \"2018-08-10\"}\n") << "a failed run moved the state";
+}
+
+TEST_F(FeedDelivery, SinceTheLastRunCoversTheNewDaysOnceAndMovesOnOnlyAfterSuccess) {
+  // The first run (no state file) covers the store's last day with data alone and records it.
+  const std::string state = dir_.path() + "/state.json";
+  bool ok = false;
+  std::string first = Feed("--since-last-run " + Quote(state), &ok);
+  ASSERT_TRUE(ok) << err_;
+  auto j = Slurp(state);
+  ASSERT_NE(j.find("\"last_day\""), std::string::npos) << j;
+  auto parsed = ReadFeedState(state);
+  ASSERT_TRUE(parsed.ok() && parsed->has_value());
+  const int32_t last_day = **parsed;
+  EXPECT_EQ(first, Feed("--period " + TimeZone::DayString(last_day), &ok));
+  // Nothing new: nothing written, the state as it was.
+  std::string again = Feed("--since-last-run " + Quote(state), &ok);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(again, "");
+  EXPECT_NE(err_.find("nothing new since " + TimeZone::DayString(last_day)), std::string::npos)
+      << err_;
+  // Five days back: the run covers exactly the four days after, as --period would.
+  ASSERT_TRUE(WriteFeedState(state, last_day - 5).ok());
+  std::string caught_up = Feed("--since-last-run " + Quote(state) + " --format json", &ok);
+  ASSERT_TRUE(ok) << err_;
+  EXPECT_EQ(caught_up, Feed(fmt::format("--period {}..{} --format json",
+                                        TimeZone::DayString(last_day - 4),
+                                        TimeZone::DayString(last_day)),
+                            &ok));
+  EXPECT_EQ(**ReadFeedState(state), last_day);
+  // A state file that is not ours is an error, never a silent reset.
+  WriteText(state, "garbage");
+  Feed("--since-last-run " + Quote(state), &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(err_.find("state.json"), std::string::npos) << err_;
+}
+
+TEST_F(FeedDelivery, MailCarriesTheFeedAsAnAttachmentAndAFailingCommandFailsTheRun) {
+  const std::string out = dir_.path() + "/feed.json";
+  const std::string mail = dir_.path() + "/mail.eml";
+  bool ok = false;
+  Feed(fmt::format("--period 2018-08 --format json -o {} --sendmail {} --mail-to "
+                   "'csirt@example.org' --mail-from 'teiten@example.org' --mail-subject "
+                   "'定点観測 feed'",
+                   Quote(out), Quote("cat > " + Quote(mail))),
+       &ok);
+  ASSERT_TRUE(ok) << err_;
+  // Python's email package decodes what a mail client would show.
+  const std::string py = dir_.path() + "/read.py";
+  WriteText(py,
+            "import email, email.header, sys\n"
+            "m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n"
+            "subj = str(email.header.make_header(email.header.decode_header(m['Subject'])))\n"
+            "parts = [p for p in m.walk() if p.get_filename()]\n"
+            "sys.stdout.buffer.write((m['To'] + '\\n' + subj + '\\n' + parts[0].get_filename() + "
+            "'\\n' + parts[0].get_content_type() + '\\n').encode())\n"
+            "sys.stdout.buffer.write(parts[0].get_payload(decode=True))\n");
+  std::string shown = testing::Run("python3 " + Quote(py) + " " + Quote(mail), &ok);
+  ASSERT_TRUE(ok) << Slurp(mail).substr(0, 2000);
+  EXPECT_EQ(shown, "csirt@example.org\n定点観測 feed\nteiten-feed-2018-08-01..2018-08-31.json\n"
+                   "application/json\n" +
+                       Slurp(out));
+  // A command that fails: the run fails, naming it and its exit status.
+  Feed("--period 2018-08 --sendmail 'exit 3' --mail-to csirt@example.org", &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(err_.find("exit status 3"), std::string::npos) << err_;
+  // Header injection through an address is refused.
+  MailOptions m{.command = "cat", .to = "a@x\r\nBcc: victim@y", .subject = "s"};
+  EXPECT_FALSE(MailMessage(m, "body", "text/csv", "f.csv", 0).ok());
+}
+
+}  // namespace
+}  // namespace teiten
