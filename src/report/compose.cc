@@ -520,6 +520,96 @@ void ToolsSection(Composer* c, const std::string& number) {
   c->doc.AddTable(std::move(pb));
 }
 
+// DoS attacks inferred from backscatter (SPEC A10, CAIDA RSDoS): the period's attacks, largest
+// first. The victims are the attacked hosts — the spoofed sources that reached the telescope are
+// not theirs — so a CSIRT can tell its own network's victims.
+void DosSection(Composer* c, const std::string& number) {
+  const ReportData& d = c->data;
+  bool ja = c->ja;
+  c->doc.Heading(
+      1,
+      number + (ja ? " バックスキャッタから推定した DoS 攻撃" : " DoS attacks seen in backscatter"),
+      "dos");
+  if (d.tools_skipped) {
+    c->doc.Paragraph(
+        ja ? fmt::format("DoS 攻撃の推定は保存された観測から行うため、{} パケットを超える期間では"
+                         "報告書に含めていません。`teiten dos --period {}` で求められます。",
+                         Num(kToolsMaxPackets), d.opts.period.Label())
+           : fmt::format("Attacks are inferred from the stored observations, so a period of more "
+                         "than {} packets is not scanned for the report; `teiten dos --period {}` "
+                         "gives them.",
+                         Num(kToolsMaxPackets), d.opts.period.Label()));
+    return;
+  }
+  const DosResult& r = d.dos;
+  const std::string rule =
+      ja ? "Moore ら (2006) の基準（同じ被害者からの応答が 25 パケット以上、60 秒以上続き、"
+           "ある 60 秒間に 30 パケット以上）"
+         : "Moore et al. (2006): at least 25 packets from one victim over at least 60 s, with 30 "
+           "in some 60 s window";
+  if (r.backscatter == 0) {
+    c->doc.Paragraph(ja ? "期間中にバックスキャッタ（なりすまされた送信元への応答）は観測されません"
+                          "でした。"
+                        : "No backscatter (answers to spoofed sources) reached the sensors in the "
+                          "period.");
+    return;
+  }
+  const std::string label = r.attacks.empty() ? std::string() : c->PeekTableLabel();
+  c->doc.Paragraph(
+      ja ? fmt::format("DoS 攻撃の被害者は、送信元を詐称したパケットに応答します。その応答"
+                       "（バックスキャッタ：SYN-ACK、RST、ICMP のエラーと応答）が期間中に {} "
+                       "パケット届き、応答した被害者は {} 個でした。このうち、{}を満たす攻撃は "
+                       "{} 件でした{}。",
+                       Num(r.backscatter), Num(r.victims), rule, Num(r.attacks.size()),
+                       r.attacks.empty() ? "" : c->Ref(label))
+         : fmt::format("The victim of a DoS attack answers packets whose sources were spoofed. "
+                       "{} such answers (backscatter: SYN-ACKs, RSTs, ICMP errors and replies) "
+                       "reached the sensors in the period, from {} victims; {} of their floods "
+                       "meet the rule of {}{}.",
+                       Num(r.backscatter), Num(r.victims), Num(r.attacks.size()), rule,
+                       r.attacks.empty() ? "" : " (" + label + ")"));
+  if (r.attacks.empty()) return;
+  TableBlock tb;
+  tb.label = c->NextTableLabel();
+  tb.id = "table-dos";
+  tb.caption = ja ? "推定された DoS 攻撃（パケット数の多い順に最大 10 件）"
+                  : "DoS attacks inferred (at most 10, most packets first)";
+  tb.header = {ja ? "被害者" : "Victim",
+               ja ? "地域" : "Region",
+               ja ? "開始" : "Start",
+               ja ? "継続（分）" : "Minutes",
+               ja ? "パケット数" : "Packets",
+               ja ? "最大（1 分間）" : "Peak per minute",
+               ja ? "攻撃された宛先ポート" : "Attacked ports"};
+  tb.numeric = {false, false, false, true, true, true, false};
+  for (size_t i = 0; i < r.attacks.size() && i < 10; ++i) {
+    const DosAttack& a = r.attacks[i];
+    const int64_t local_s = (a.start_us + d.tz.OffsetUs(a.start_us)) / 1000000;
+    const int32_t day = static_cast<int32_t>(local_s / 86400 - (local_s % 86400 < 0));
+    const int64_t sec = local_s - int64_t{day} * 86400;
+    std::string ports;
+    for (size_t k = 0; k < a.attacked_ports.size() && k < 3; ++k) {
+      ports += fmt::format("{}{}", k ? ", " : "", PortKeyToString(a.attacked_ports[k].first));
+    }
+    if (a.attacked_ports.size() > 3) ports += fmt::format(" +{}", a.attacked_ports.size() - 3);
+    tb.rows.push_back(
+        {a.victim.ToString(),
+         a.geo.country ? KeyName(Dimension::kCountry, a.geo.country, c->lang) : "-",
+         fmt::format("{} {:02}:{:02}", TimeZone::DayString(day), sec / 3600, sec % 3600 / 60),
+         Dec(static_cast<double>(a.end_us - a.start_us) / 60e6, 1), Num(a.packets),
+         Num(a.peak_per_minute), ports.empty() ? "-" : ports});
+  }
+  tb.note = ja ? fmt::format(
+                     "時刻は {}。被害者のアドレスは攻撃された側のもので、攻撃元ではありません。"
+                     "全件は `teiten dos --period {}` で得られます。",
+                     d.timezone, d.opts.period.Label())
+               : fmt::format(
+                     "Times in {}. A victim's address is the attacked host's, not an "
+                     "attacker's. `teiten dos --period {}` lists every attack.",
+                     d.timezone, d.opts.period.Label());
+  c->doc.AddTable(std::move(tb));
+}
+
 void PortNotesSection(Composer* c, const std::string& number,
                       std::vector<std::pair<std::string, std::string>>* refs) {
   bool ja = c->ja;
@@ -709,10 +799,11 @@ void Quarterly(Composer* c) {
   doc.Heading(1, ja ? "2. 注目された現象" : "2. Notable phenomena", "findings");
   ComposeFindings(c, "2");
   ToolsSection(c, "3.");
+  DosSection(c, "4.");
 
   std::vector<std::pair<std::string, std::string>> refs;
-  PortNotesSection(c, "4.", &refs);
-  ReferencesSection(c, "5.", refs);
+  PortNotesSection(c, "5.", &refs);
+  ReferencesSection(c, "6.", refs);
   doc.footer = Footer(*c);
 }
 

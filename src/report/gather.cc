@@ -157,6 +157,7 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
     }
     ASSIGN_OR_RETURN(r.tools,
                      TopTools(store, p, sel, std::nullopt, &ResearchNetworks::Shipped(), top5));
+    ASSIGN_OR_RETURN(r.dos, FindDosAttacks(store, p, sel));
   }
 
   // Notable phenomena, each with the data of its figures.

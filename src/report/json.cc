@@ -222,6 +222,29 @@ json Tools(const ToolsResult& t) {
           {"top_ports", std::move(ports)}};
 }
 
+json Dos(const DosResult& r) {
+  json attacks = json::array();
+  for (const DosAttack& a : r.attacks) {
+    json ports = json::array();
+    for (const auto& [k, n] : a.attacked_ports)
+      ports.push_back({{"port", PortKeyToString(k)}, {"packets", n}});
+    attacks.push_back(
+        {{"victim", a.victim.ToString()},
+         {"country", a.geo.country ? json(CountryCodeString(a.geo.country)) : json(nullptr)},
+         {"start_us", a.start_us},
+         {"end_us", a.end_us},
+         {"packets", a.packets},
+         {"peak_per_minute", a.peak_per_minute},
+         {"spoofed", a.spoofed},
+         {"attacker_ports", a.attacker_ports},
+         {"attacked_ports", std::move(ports)}});
+  }
+  return {{"backscatter", r.backscatter},
+          {"unattributed", r.unattributed},
+          {"victims", r.victims},
+          {"attacks", std::move(attacks)}};
+}
+
 }  // namespace
 
 std::string ReportJson(const ReportData& data) {
@@ -273,6 +296,7 @@ std::string ReportJson(const ReportData& data) {
       {"months", std::move(months)},
       {"findings", std::move(findings)},
       {"tools", data.tools_skipped ? json(nullptr) : Tools(data.tools)},
+      {"dos", data.tools_skipped ? json(nullptr) : Dos(data.dos)},
       {"document",
        {{"ja",
          {{"title", ja_doc.title}, {"tables", Tables(ja_doc)}, {"paragraphs", Paragraphs(ja_doc)}}},

@@ -19,6 +19,7 @@
 #include "analysis/findings.h"
 #include "analysis/period.h"
 #include "analysis/query.h"
+#include "analysis/dos.h"
 #include "analysis/tools.h"
 #include "common/status.h"
 #include "common/time_zone.h"
@@ -100,6 +101,9 @@ struct ReportData {
   // Tags are computed from the stored rows (about 2 M rows a second): a period holding more than
   // kToolsMaxPackets packets is not scanned for the report, and the section says so.
   bool tools_skipped = false;
+  // DoS attacks inferred from the period's backscatter (SPEC A10, docs/FINGERPRINTS.md); read
+  // from the rows as the tools are, and skipped with them.
+  DosResult dos;
   std::vector<MonthStats> months;    // the six months ending with the period's last month
   std::vector<std::string> geo_dbs;  // which databases enriched the data ("type date path")
 };

@@ -12,6 +12,7 @@
 
 #include "analysis/findings.h"
 #include "analysis/query.h"
+#include "analysis/dos.h"
 #include "analysis/tools.h"
 #include "common/time_zone.h"
 #include "report/compose.h"
@@ -143,6 +144,28 @@ TEST_F(ReportSentences, JsonEqualsTheQueries) {
                                       Num(tools->sources - untagged))),
                 std::string::npos);
     }
+    // The DoS section: the attacks FindDosAttacks infers for the same selection, and its counts
+    // in both languages' sentences.
+    auto dos = FindDosAttacks(**store, q, sel);
+    ASSERT_TRUE(dos.ok()) << dos.status().ToString();
+    EXPECT_EQ(j["dos"]["backscatter"], dos->backscatter);
+    EXPECT_EQ(j["dos"]["victims"], dos->victims);
+    ASSERT_EQ(j["dos"]["attacks"].size(), dos->attacks.size());
+    for (size_t i = 0; i < dos->attacks.size(); ++i) {
+      EXPECT_EQ(j["dos"]["attacks"][i]["victim"], dos->attacks[i].victim.ToString());
+      EXPECT_EQ(j["dos"]["attacks"][i]["packets"], dos->attacks[i].packets);
+    }
+    if (group.empty()) ASSERT_GT(dos->attacks.size(), 0u);  // the scenario plants floods
+    EXPECT_NE(All(j["document"]["en"]["paragraphs"])
+                  .find(fmt::format("{} such answers (backscatter", Num(dos->backscatter))),
+              std::string::npos);
+    EXPECT_NE(All(j["document"]["en"]["paragraphs"])
+                  .find(fmt::format("from {} victims; {} of their floods", Num(dos->victims),
+                                    Num(dos->attacks.size()))),
+              std::string::npos);
+    EXPECT_NE(All(j["document"]["ja"]["paragraphs"])
+                  .find(fmt::format("応答した被害者は {} 個でした。", Num(dos->victims))),
+              std::string::npos);
     // Both languages' documents carry the same tables.
     EXPECT_EQ(j["document"]["ja"]["tables"].size(), j["document"]["en"]["tables"].size());
     EXPECT_GE(j["document"]["en"]["tables"].size(), 2u);
