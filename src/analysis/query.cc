@@ -490,10 +490,14 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
   return res;
 }
 
-Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Period& period,
-                                   const SensorSelection& f, size_t n) {
-  // Rank countries for this port over the whole period, then give each its daily packets.
-  std::unordered_map<uint64_t, uint64_t> by_country;
+namespace {
+
+// The daily packets of one side of the port x country pairs, for a fixed key on the other side,
+// broken down into the top `n` keys and "other": by country for a port (by_port = false), by port
+// for a country (by_port = true).
+Result<SeriesResult> PairBreakdown(const Store& store, uint32_t fixed, bool by_port,
+                                   const Period& period, const SensorSelection& f, size_t n) {
+  std::unordered_map<uint64_t, uint64_t> totals;
   std::vector<std::unordered_map<uint64_t, uint64_t>> daily;
   bool all = AllSensors(store, f);  // one pooled day rollup a day instead of one per sensor
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
@@ -502,19 +506,29 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     for (const auto& v : c.views) {
       ASSIGN_OR_RETURN(auto shared, v.file->PortCountryShared(v));
       const std::vector<RollupFile::PairRec>& pc = *shared;
-      auto it = std::lower_bound(pc.begin(), pc.end(), port,
+      if (by_port) {
+        // Sorted by port: a country's pairs are spread over every port.
+        for (const RollupFile::PairRec& r : pc) {
+          if (r.b != fixed) continue;
+          totals[r.a] += r.packets;
+          daily.back()[r.a] += r.packets;
+        }
+        continue;
+      }
+      auto it = std::lower_bound(pc.begin(), pc.end(), fixed,
                                  [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
-      for (; it != pc.end() && it->a == port; ++it) {
-        by_country[it->b] += it->packets;
+      for (; it != pc.end() && it->a == fixed; ++it) {
+        totals[it->b] += it->packets;
         daily.back()[it->b] += it->packets;
       }
     }
   }
-  auto ranked = Ranked(by_country);
+  auto ranked = Ranked(totals);
   SeriesResult res;
   for (size_t i = 0; i < ranked.size() && i < n; ++i) {
     res.keys.push_back(ranked[i].first);
-    res.names.push_back(CountryCodeString(static_cast<CountryCode>(ranked[i].first)));
+    res.names.push_back(by_port ? PortKeyToString(static_cast<PortKey>(ranked[i].first))
+                                : CountryCodeString(static_cast<CountryCode>(ranked[i].first)));
   }
   res.names.push_back("other");
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
@@ -532,6 +546,18 @@ Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Perio
     res.points.push_back(std::move(pt));
   }
   return res;
+}
+
+}  // namespace
+
+Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Period& period,
+                                   const SensorSelection& f, size_t n) {
+  return PairBreakdown(store, port, false, period, f, n);
+}
+
+Result<SeriesResult> CountryByPort(const Store& store, CountryCode country, const Period& period,
+                                   const SensorSelection& f, size_t n) {
+  return PairBreakdown(store, country, true, period, f, n);
 }
 
 Result<SummaryResult> Summary(const Store& store, const Period& period, const SensorSelection& f,

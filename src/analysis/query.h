@@ -83,6 +83,10 @@ Result<SeriesResult> Series(const Store& store, Dimension dim, const std::vector
 // One port's daily packets broken down by source country: the top `n` countries and "other".
 Result<SeriesResult> PortByCountry(const Store& store, PortKey port, const Period& period,
                                    const SensorSelection& filter, size_t n);
+// One country's daily packets broken down by destination port: the top `n` ports and "other"
+// (the same port x country pairs, read the other way).
+Result<SeriesResult> CountryByPort(const Store& store, CountryCode country, const Period& period,
+                                   const SensorSelection& filter, size_t n);
 
 struct SummaryResult {
   Period period;

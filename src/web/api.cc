@@ -245,12 +245,12 @@ json GetSummary(const Store& store, const Args& a) {
 
 json GetSeries(const Store& store, const Args& a) {
   if (auto u = a.Unexpected({"period", "granularity", "port", "country", "sensor_series",
-                             "by_country", "n", "sensor", "group", "lang"},
+                             "by_country", "by_port", "n", "sensor", "group", "lang"},
                             {"port", "country", "sensor_series", "sensor", "group"});
       !u.empty()) {
     Refuse(400, u,
            "not a parameter of /series (period, granularity, port, country, sensor_series, "
-           "by_country, n, sensor, group, lang), or given twice");
+           "by_country, by_port, n, sensor, group, lang), or given twice");
   }
   LangOf(a);
   Period p = PeriodOf(a);
@@ -259,7 +259,19 @@ json GetSeries(const Store& store, const Args& a) {
   SeriesResult res;
   bool packets_only = false;
   auto ports = a.All("port"), countries = a.All("country"), sensors = a.All("sensor_series");
-  if (a.Has("by_country")) {
+  if (a.Has("by_country") && a.Has("by_port")) {
+    Refuse(400, "by_port", "cannot be combined with by_country");
+  }
+  if (a.Has("by_port")) {
+    if (!ports.empty() || !countries.empty() || !sensors.empty()) {
+      Refuse(400, "by_port", "cannot be combined with port, country or sensor_series");
+    }
+    if (g != Granularity::kDay) Refuse(400, "granularity", "by_port series are daily");
+    CountryCode cc = FindCountry(a.Get("by_port"));
+    if (!cc) Refuse(400, "by_port", fmt::format("'{}' is not a known country", a.Get("by_port")));
+    res = OrRefuse(CountryByPort(store, cc, p, sel, CountOf(a, 5)), "by_port");
+    packets_only = true;
+  } else if (a.Has("by_country")) {
     if (!ports.empty() || !countries.empty() || !sensors.empty()) {
       Refuse(400, "by_country", "cannot be combined with port, country or sensor_series");
     }
@@ -474,15 +486,22 @@ json FindingsJson(const std::vector<Finding>& fs) {
 }
 
 json GetFindings(const Snapshot& snap, const Args& a, const Access& access) {
-  if (auto u = a.Unexpected({"period", "sensor", "group", "port"}, {"sensor", "group"});
+  if (auto u = a.Unexpected({"period", "sensor", "group", "port", "country"}, {"sensor", "group"});
       !u.empty()) {
-    Refuse(400, u, "not a parameter of /findings (period, sensor, group, port), or given twice");
+    Refuse(400, u,
+           "not a parameter of /findings (period, sensor, group, port, country), or given twice");
   }
   const Store& store = snap.store();
   Period p = PeriodOf(a);
   SensorSelection sel = SelectionOf(store, a);
   std::optional<PortKey> port;
   if (a.Has("port")) port = PortOf("port", a.Get("port"));
+  CountryCode country = 0;
+  if (a.Has("country")) {
+    country = FindCountry(a.Get("country"));
+    if (!country)
+      Refuse(400, "country", fmt::format("'{}' is not a known country", a.Get("country")));
+  }
   std::vector<uint16_t> key_sensors = sel.sensors;
   std::sort(key_sensors.begin(), key_sensors.end());
   std::string key = p.Label() + "|" + fmt::format("{}", fmt::join(key_sensors, ","));
@@ -496,6 +515,8 @@ json GetFindings(const Snapshot& snap, const Args& a, const Access& access) {
       for (const auto& r : f["related_ports"]) match |= r == PortKeyToString(*port);
       if (!match) continue;
     }
+    // A region's findings: those whose subject is the region.
+    if (country && f["country"] != CountryCodeString(country)) continue;
     json c = f;
     if (access.aggregate_only) c.erase("top_sources");
     out.push_back(std::move(c));

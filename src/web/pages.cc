@@ -141,7 +141,9 @@ std::string TopTable(const Ctx& c, const json& top, bool ports, const std::strin
       name = fmt::format("<a href=\"{}\">{}</a>",
                          Escape(Link(c, "/port", {{"port", r["key"]}, {"period", period}})), name);
     } else {
-      name = Str(r["key"]) + " " + Str(r["name"]);
+      name = fmt::format("<a href=\"{}\">{}</a>",
+                         Escape(Link(c, "/region", {{"cc", r["key"]}, {"period", period}})),
+                         Str(r["key"]) + " " + Str(r["name"]));
     }
     h += fmt::format(
         "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
@@ -176,8 +178,12 @@ std::string FindingsTable(const Ctx& c, const json& fs, const std::string& id) {
           Escape(Link(c, "/port",
                       {{"port", f["port"]["key"]}, {"period", Get(c.req.params, "period")}})),
           Str(f["port"]["name"]));
-    } else {
-      subject = Str(f["country"]);
+    } else if (f["country"].is_string()) {
+      subject =
+          fmt::format("<a href=\"{}\">{}</a>",
+                      Escape(Link(c, "/region",
+                                  {{"cc", f["country"]}, {"period", Get(c.req.params, "period")}})),
+                      Str(f["country"]));
     }
     std::string until = f["last_day"].is_null() ? c.T("still going", "継続中") : Str(f["last_day"]);
     h += fmt::format(
@@ -304,6 +310,94 @@ PageReply PortPage(const Ctx& c) {
   h += fmt::format("<section><h2>{}</h2>{}</section>", c.T("Findings", "注目された現象"),
                    FindingsTable(c, fs.reply.body["findings"], "findings"));
   return {200, Layout(c, canonical, h)};
+}
+
+// A source region (a country): its daily packets and sources, its ports by day, its rank, and
+// the findings about it. Aggregates only: served in public mode too.
+PageReply RegionPage(const Ctx& c) {
+  const Store& store = c.req.snap->store();
+  std::string cc = Get(c.req.params, "cc");
+  std::string period = Get(c.req.params, "period");
+  auto last = LastDay(store);
+  if (period.empty() && last) period = Store::QuarterLabel(*last);
+  Params q = {{"period", period}, {"country", cc}};
+  if (c.ja) q.emplace("lang", "ja");
+  Answer series = Ask(c, "/api/v1/series", q);
+  if (!series.ok()) return ErrorPage(c, series.reply);
+  const std::string code = series.reply.body["series"][0];
+  Answer top = Ask(c, "/api/v1/top/countries",
+                   c.ja ? Params{{"period", period}, {"n", "300"}, {"lang", "ja"}}
+                        : Params{{"period", period}, {"n", "300"}});
+  if (!top.ok()) return ErrorPage(c, top.reply);
+  const json* row = nullptr;
+  for (const json& r : top.reply.body["rows"]) {
+    if (r["key"] == code) row = &r;
+  }
+  const std::string name = row ? Str((*row)["name"]) : Escape(code);
+  std::string h = fmt::format(
+      "<h1>{} <span class=\"region\">{} ({})</span> <span class=\"period\">{}</span></h1>",
+      c.T("Region", "送信元地域"), name, Escape(code), Escape(period));
+  if (row) {
+    h += fmt::format(
+        "<dl class=\"totals\" id=\"region-totals\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>"
+        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        c.T("rank", "順位"), Num((*row)["rank"]), c.T("packets", "パケット数"),
+        Num((*row)["packets"]), c.T("sources", "送信元数"), Num((*row)["sources"]),
+        c.T("share of packets", "パケットの割合"), Pct((*row)["share"]));
+  } else {
+    h += fmt::format("<p id=\"region-totals\">{}</p>",
+                     c.T("No packets from this region in the period.",
+                         "期間中、この地域からのパケットはありません。"));
+  }
+  const std::string src =
+      "/api/v1/series?period=" + UrlEncode(period) + "&country=" + UrlEncode(code);
+  const std::string by_port =
+      "/api/v1/series?period=" + UrlEncode(period) + "&by_port=" + UrlEncode(code);
+  h += "<section class=\"charts\">";
+  h += Chart("chart-region-packets", c.T("Daily packets", "日別パケット数"), src, "packets");
+  h += Chart("chart-region-sources", c.T("Daily distinct sources", "日別送信元数"), src, "sources");
+  h +=
+      Chart("chart-region-ports",
+            c.T("Daily packets by destination port (top 5)", "宛先ポート別 日別パケット数 (上位5)"),
+            by_port, "packets");
+  h += "</section>";
+  // The top ports' totals over the period, from the same breakdown the chart draws.
+  Answer ports = Ask(c, "/api/v1/series", {{"period", period}, {"by_port", code}, {"n", "10"}});
+  if (!ports.ok()) return ErrorPage(c, ports.reply);
+  const json& names = ports.reply.body["series"];
+  std::vector<uint64_t> sums(names.size(), 0);
+  uint64_t total = 0;
+  for (const json& pt : ports.reply.body["points"]) {
+    for (size_t i = 0; i < sums.size() && i < pt["packets"].size(); ++i) {
+      sums[i] += pt["packets"][i].get<uint64_t>();
+      total += pt["packets"][i].get<uint64_t>();
+    }
+  }
+  h += fmt::format(
+      "<section><h2>{}</h2><table id=\"region-ports\"><thead><tr><th>{}</th><th>{}</th>"
+      "<th>{}</th></tr></thead><tbody>",
+      c.T("Destination ports of its packets", "この地域からのパケットの宛先ポート"),
+      c.T("port", "宛先ポート"), c.T("packets", "パケット数"), c.T("share", "割合"));
+  for (size_t i = 0; i < sums.size(); ++i) {
+    const std::string label = names[i];
+    if (label == "other" && sums[i] == 0) continue;
+    const std::string cell =
+        label == "other"
+            ? c.T("other ports", "その他のポート")
+            : fmt::format("<a href=\"{}\">{}</a>",
+                          Escape(Link(c, "/port", {{"port", label}, {"period", period}})),
+                          Escape(label));
+    h += fmt::format(
+        "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", cell,
+        Num(json(sums[i])),
+        Pct(json(total ? static_cast<double>(sums[i]) / static_cast<double>(total) : 0.0)));
+  }
+  h += "</tbody></table></section>";
+  Answer fs = Ask(c, "/api/v1/findings", {{"period", period}, {"country", code}});
+  if (!fs.ok()) return ErrorPage(c, fs.reply);
+  h += fmt::format("<section><h2>{}</h2>{}</section>", c.T("Findings", "注目された現象"),
+                   FindingsTable(c, fs.reply.body["findings"], "findings"));
+  return {200, Layout(c, row ? (*row)["name"].get<std::string>() + " (" + code + ")" : code, h)};
 }
 
 PageReply IpPage(const Ctx& c) {
@@ -540,6 +634,7 @@ PageReply RenderPage(const PageRequest& req) {
   }
   if (req.path == "/") return Overview(c);
   if (req.path == "/port") return PortPage(c);
+  if (req.path == "/region") return RegionPage(c);
   if (req.path == "/ip") {
     if (req.access.aggregate_only) {
       return ErrorPage(c, ApiError(403, "", "per-IP data is not public: log in"));

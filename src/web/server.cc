@@ -209,7 +209,7 @@ struct WebServer::Impl {
       res.status = 308;
       res.set_header("Location", "/api/v1/");
     });
-    for (const char* page : {"/", "/port", "/ip", "/sensors", "/mustan", "/findings"}) {
+    for (const char* page : {"/", "/port", "/region", "/ip", "/sensors", "/mustan", "/findings"}) {
       s.Get(page, [this](const httplib::Request& req, httplib::Response& res) {
         std::optional<std::string> user;
         auto access = Admit(req, res, &user);

@@ -54,7 +54,7 @@ TEST(WebBrowser, PagesRenderChartsAndEscape) {
   ASSERT_TRUE(ok) << report;
   json r = json::parse(report, nullptr, false);
   ASSERT_TRUE(r.is_object()) << report;
-  ASSERT_EQ(r["pages"].size(), 7u) << report;
+  ASSERT_EQ(r["pages"].size(), 10u) << report;
   for (const json& p : r["pages"]) {
     SCOPED_TRACE(p["url"].get<std::string>());
     EXPECT_EQ(p["status"], 200);
@@ -90,6 +90,16 @@ TEST(WebBrowser, PagesRenderChartsAndEscape) {
   const std::string text = r["pages"][5]["evil"]["text"];
   EXPECT_NE(text.find("\"><script>alert(2)</script>"), std::string::npos) << text;
   EXPECT_NE(text.find("<img src=x onerror=alert(1)>"), std::string::npos) << text;
+  // The region page followed from the overview's top regions: its three charts (checked drawn
+  // above), its ports table, and the region named in its heading.
+  const json& region = r["pages"][7];
+  ASSERT_NE(region["url"].get<std::string>().find("/region?cc="), std::string::npos);
+  EXPECT_EQ(region["charts"].size(), 3u);
+  EXPECT_GT(region["rows"].get<int>(), 0);
+  EXPECT_NE(region["heading"].get<std::string>().find("("), std::string::npos);
+  EXPECT_EQ(r["pages"][8]["lang"], "ja");  // MUSTAN
+  EXPECT_GT(r["pages"][8]["rows"].get<int>(), 0);
+  EXPECT_GT(r["pages"][9]["rows"].get<int>(), 0);  // the findings of the period
   EXPECT_TRUE(fs::exists(shots + "/overview-en.png"));
   EXPECT_TRUE(fs::exists(shots + "/overview-ja.png"));
 }

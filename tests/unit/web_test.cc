@@ -200,6 +200,28 @@ TEST_F(WebApi, SeriesEqualsTheCli) {
       EXPECT_EQ(bc["points"][i]["packets"][k], bc_cli[i][bc["series"][k].get<std::string>()]);
     }
   }
+  // A region by port (the region page's chart): each day's parts add up to the region's own
+  // series (read from the country rollups, not the port x country pairs), and the region's
+  // share of 53413/udp is the port's CN part read the other way.
+  json cn = ApiJson(std::string("/api/v1/series?period=") + kPeriod + "&country=CN");
+  json bp = ApiJson(std::string("/api/v1/series?period=") + kPeriod + "&by_port=CN&n=3");
+  ASSERT_EQ(bp["points"].size(), cn["points"].size());
+  ASSERT_EQ(bp["series"].size(), 4u);
+  EXPECT_EQ(bp["series"][3], "other");
+  size_t udp =
+      std::find(bp["series"].begin(), bp["series"].end(), "53413/UDP") - bp["series"].begin();
+  size_t cn_in_bc =
+      std::find(bc["series"].begin(), bc["series"].end(), "CN") - bc["series"].begin();
+  ASSERT_LT(udp, 3u) << bp.dump();
+  ASSERT_LT(cn_in_bc, 3u) << bc.dump();
+  for (size_t i = 0; i < cn["points"].size(); ++i) {
+    uint64_t sum = 0;
+    for (const json& v : bp["points"][i]["packets"]) sum += v.get<uint64_t>();
+    EXPECT_EQ(sum, cn["points"][i]["packets"][0].get<uint64_t>()) << i;
+    EXPECT_EQ(bp["points"][i]["packets"][udp], bc["points"][i]["packets"][cn_in_bc]) << i;
+  }
+  EXPECT_EQ(Api("/api/v1/series?period=2018-08&by_port=XX").status, 400);
+  EXPECT_EQ(Api("/api/v1/series?period=2018-08&by_port=CN&by_country=23/tcp").status, 400);
 }
 
 TEST_F(WebApi, SourcesAndIpEqualTheCliAndTheGroundTruth) {

@@ -56,6 +56,10 @@ for (const [url, name] of urls) {
       return a ? a.href : "";
     });
     out.port_link = ipLink;
+    out.region_link = await page.evaluate(() => {
+      const a = document.querySelector("#top-regions a");
+      return a ? a.href : "";
+    });
     // The language switch keeps the state (period) and turns the page Japanese.
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("#lang-switch")]);
     out.switched = { url: page.url(), lang: await page.evaluate(() => document.documentElement.lang) };
@@ -89,6 +93,21 @@ if (evilBase) {
     report.pages.push(out);
     await page.close();
   }
+}
+// The first top region's page (followed from the overview), MUSTAN in Japanese, the findings.
+const overview = report.pages[0];
+const more = [
+  [overview.region_link, "region-en.png", "#region-ports tbody tr"],
+  [base + "/mustan?lang=ja", null, "table tbody tr"],
+  [base + "/findings?" + q, null, "#findings tbody tr"],
+];
+for (const [url, name, rows] of more) {
+  if (!url) continue;
+  const { page, out } = await visit(url, shots && name ? shots + "/" + name : null);
+  out.rows = await page.evaluate((sel) => document.querySelectorAll(sel).length, rows);
+  out.heading = await page.evaluate(() => document.querySelector("h1")?.textContent || "");
+  report.pages.push(out);
+  await page.close();
 }
 await browser.close();
 process.stdout.write(JSON.stringify(report, null, 1) + "\n");
