@@ -660,7 +660,7 @@ Snapshot::Value Snapshot::Remember(const std::string& key, const std::function<V
 }
 
 Result<std::shared_ptr<const Snapshot>> StoreSnapshots::Current() {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   struct stat st {};
   std::string manifest = dir_ + "/MANIFEST";
   if (::stat(manifest.c_str(), &st) != 0) {
@@ -677,7 +677,10 @@ Result<std::shared_ptr<const Snapshot>> StoreSnapshots::Current() {
   ino_ = st.st_ino;
   size_ = st.st_size;
   mtime_ns_ = mtime_ns;
-  return current_;
+  std::shared_ptr<const Snapshot> opened = current_;
+  l.unlock();
+  if (on_new_) on_new_(opened);
+  return opened;
 }
 
 ApiReply ApiError(int status, const std::string& parameter, const std::string& message) {

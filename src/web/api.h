@@ -64,8 +64,14 @@ class StoreSnapshots {
  public:
   explicit StoreSnapshots(std::string dir) : dir_(std::move(dir)) {}
   Result<std::shared_ptr<const Snapshot>> Current();
+  // Called (outside the lock, on the thread that opened it) with each snapshot opened anew, so
+  // the server can compute its expensive default answers before users ask (server.cc).
+  void OnNewSnapshot(std::function<void(std::shared_ptr<const Snapshot>)> fn) {
+    on_new_ = std::move(fn);
+  }
 
  private:
+  std::function<void(std::shared_ptr<const Snapshot>)> on_new_;
   std::string dir_;
   std::mutex mu_;
   std::shared_ptr<const Snapshot> current_;

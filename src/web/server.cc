@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "analysis/period.h"
 #include "web/access.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -122,13 +124,67 @@ struct WebServer::Impl {
   std::mutex refresh_mu;
   std::condition_variable refresh_cv;
   bool stopping = false;
+  // A snapshot just opened, whose default answers the refresher computes next (Warm).
+  std::shared_ptr<const Snapshot> to_warm;
   std::optional<Users> users;
   Sessions sessions;
   std::string uplot_js, uplot_css;
   bool tls = false;
   std::string cookie_name = "teiten_session";
 
-  explicit Impl(ServeOptions o) : opts(std::move(o)), snaps(opts.store_dir) {}
+  explicit Impl(ServeOptions o) : opts(std::move(o)), snaps(opts.store_dir) {
+    snaps.OnNewSnapshot([this](std::shared_ptr<const Snapshot> s) {
+      std::lock_guard<std::mutex> l(refresh_mu);
+      to_warm = std::move(s);
+      refresh_cv.notify_all();
+    });
+  }
+
+  // Computes, once per snapshot, the answers the overview and MUSTAN pages ask for by default
+  // (the findings of the last day's quarter take seconds on a big store), so that a user who
+  // comes after a commit finds them made, or waits only for what is left of them: each answer
+  // is remembered by the snapshot under the key its page's request has (HandleApi).
+  void Warm(const Snapshot& snap) {
+    const Store& store = snap.store();
+    if (store.manifest().days.empty()) return;
+    const int32_t last = store.manifest().days.rbegin()->first;
+    const std::string quarter = Store::QuarterLabel(last);
+    const std::string days30 = DaysPeriod(last - 29, last + 1).Label();
+    std::vector<std::pair<std::string, Params>> asks = {
+        {"/api/v1/findings", {{"period", quarter}}},
+        {"/api/v1/mustan", {{"lang", "en"}}},
+        {"/api/v1/mustan", {{"lang", "ja"}}},
+    };
+    for (const std::string& period : {quarter, days30}) {
+      for (const char* lang : {"", "ja"}) {
+        for (const char* path : {"/api/v1/summary", "/api/v1/top/ports", "/api/v1/top/countries"}) {
+          Params p = {{"period", period}};
+          if (*lang) p.emplace("lang", lang);
+          asks.push_back({path, p});
+        }
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Access> modes = {Access{}};
+    if (opts.public_mode) modes.push_back(Access{.aggregate_only = true});
+    for (const Access& a : modes) {
+      for (const auto& [path, params] : asks) {
+        {
+          std::lock_guard<std::mutex> l(refresh_mu);
+          if (stopping) return;
+        }
+        try {
+          (void)HandleApi(snap, path, params, a);
+        } catch (...) {
+          // A failure is the asking request's to answer; warming is only a head start.
+        }
+      }
+    }
+    std::fprintf(
+        stderr, "teiten serve: generation %llu: default answers made in %.0f ms\n",
+        static_cast<unsigned long long>(store.manifest().generation),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
 
   // The logged-in user (session cookie) or token label, if any.
   std::optional<std::string> Who(const httplib::Request& req) {
@@ -412,8 +468,20 @@ Status WebServer::Start() {
   m.thread = std::thread([&s] { s.listen_after_bind(); });
   m.refresher = std::thread([&m] {
     std::unique_lock<std::mutex> l(m.refresh_mu);
-    while (!m.refresh_cv.wait_for(l, std::chrono::seconds(kSnapshotRefreshSeconds),
-                                  [&m] { return m.stopping; })) {
+    while (!m.stopping) {
+      if (m.to_warm) {
+        std::shared_ptr<const Snapshot> snap = std::move(m.to_warm);
+        m.to_warm.reset();
+        l.unlock();
+        m.Warm(*snap);
+        snap.reset();  // held no longer than the warming: READERS moves on with the next open
+        l.lock();
+        continue;
+      }
+      if (m.refresh_cv.wait_for(l, std::chrono::seconds(kSnapshotRefreshSeconds),
+                                [&m] { return m.stopping || m.to_warm != nullptr; })) {
+        continue;
+      }
       l.unlock();
       (void)m.snaps.Current();  // a failure is answered to the next request that meets it
       l.lock();
