@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "analysis/findings.h"
@@ -66,7 +66,8 @@ int RunFeed(Common c, FeedArgs a) {
     while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
       secret->pop_back();
     }
-    if (secret->empty()) return Fail(InvalidArgument(a.secret_file + ": the webhook secret is empty"));
+    if (secret->empty())
+      return Fail(InvalidArgument(a.secret_file + ": the webhook secret is empty"));
     a.webhook.secret = std::move(*secret);
   }
   if (!a.mail.command.empty() && a.mail.to.empty()) {
@@ -90,8 +91,8 @@ int RunFeed(Common c, FeedArgs a) {
   std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
   // The MUSTAN watch and risk items of the 10 days ending on the period's last day with data.
   if (auto last_data = LastDayWithData(*q->store); last_data && *last_data >= q->period.first_day) {
-    auto view = BuildMustan(*q->store, *PortChannel(),
-                            std::min(*last_data, q->period.end_day - 1), q->sel);
+    auto view =
+        BuildMustan(*q->store, *PortChannel(), std::min(*last_data, q->period.end_day - 1), q->sel);
     if (!view.ok()) return Fail(view.status());
     for (FeedItem& it : FeedItemsFromMustan(*view)) items.push_back(std::move(it));
   }
@@ -129,9 +130,9 @@ int RunFeed(Common c, FeedArgs a) {
     if (a.mail.subject.empty()) {
       a.mail.subject = fmt::format("teiten feed {}: {} items", label, items.size());
     }
-    auto msg = MailMessage(a.mail, body, content_type,
-                           fmt::format("teiten-feed-{}.{}", label, c.format),
-                           static_cast<int64_t>(std::time(nullptr)));
+    auto msg =
+        MailMessage(a.mail, body, content_type, fmt::format("teiten-feed-{}.{}", label, c.format),
+                    static_cast<int64_t>(std::time(nullptr)));
     if (!msg.ok()) return Fail(msg.status());
     if (Status st = SendMail(a.mail, *msg); !st.ok()) return Fail(st);
   }

@@ -45,15 +45,17 @@ Result<Url> SplitUrl(const std::string& url) {
   } else if (rest.starts_with("https://")) {
     scheme = "https";
   } else {
-    return InvalidArgument(fmt::format("webhook URL '{}': must start with http:// or https://", url));
+    return InvalidArgument(
+        fmt::format("webhook URL '{}': must start with http:// or https://", url));
   }
   rest.remove_prefix(scheme.size() + 3);
   size_t slash = rest.find('/');
   std::string_view host = rest.substr(0, slash);
   if (host.empty() || host.find_first_of("@ \t\r\n?#") != std::string_view::npos) {
-    return InvalidArgument(fmt::format("webhook URL '{}': no host, or a host with user info or "
-                                       "blanks",
-                                       url));
+    return InvalidArgument(
+        fmt::format("webhook URL '{}': no host, or a host with user info or "
+                    "blanks",
+                    url));
   }
   Url u;
   u.origin = fmt::format("{}://{}", scheme, host);
@@ -127,9 +129,8 @@ Result<WebhookResult> PostWebhook(const WebhookOptions& opts, std::string_view b
   for (int attempt = 1; attempt <= opts.attempts; ++attempt) {
     r.attempts = attempt;
     const std::string ts = std::to_string(static_cast<int64_t>(std::time(nullptr)));
-    httplib::Headers headers = {{"X-Teiten-Timestamp", ts},
-                                {"X-Teiten-Delivery", id},
-                                {"User-Agent", "teiten-feed"}};
+    httplib::Headers headers = {
+        {"X-Teiten-Timestamp", ts}, {"X-Teiten-Delivery", id}, {"User-Agent", "teiten-feed"}};
     if (!opts.secret.empty()) {
       headers.emplace("X-Teiten-Signature", WebhookSignature(opts.secret, ts, body));
     }
@@ -143,9 +144,10 @@ Result<WebhookResult> PostWebhook(const WebhookOptions& opts, std::string_view b
       r.http_status = res->status;
       last_error = fmt::format("HTTP {}", res->status);
       if (!Retryable(res->status)) {
-        return Unavailable(fmt::format("webhook {}: refused with HTTP {} on attempt {} (not "
-                                       "retried: a 4xx means the request itself is wrong)",
-                                       opts.url, res->status, attempt));
+        return Unavailable(
+            fmt::format("webhook {}: refused with HTTP {} on attempt {} (not "
+                        "retried: a 4xx means the request itself is wrong)",
+                        opts.url, res->status, attempt));
       }
       // Retry-After in seconds (the HTTP-date form is rare from webhooks; then our backoff).
       const std::string ra = res->get_header_value("Retry-After");
@@ -227,7 +229,8 @@ Status SendMail(const MailOptions& opts, std::string_view message) {
         WIFEXITED(rc) ? fmt::format("exit status {}", WEXITSTATUS(rc))
                       : fmt::format("killed by signal {}", WIFSIGNALED(rc) ? WTERMSIG(rc) : 0)));
   }
-  if (!wrote) return Internal(fmt::format("mail command '{}': it stopped reading the message", opts.command));
+  if (!wrote)
+    return Internal(fmt::format("mail command '{}': it stopped reading the message", opts.command));
   return OkStatus();
 }
 
@@ -240,8 +243,7 @@ Result<std::optional<int32_t>> ReadFeedState(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("last_day") ||
-      !j["last_day"].is_string()) {
+  if (j.is_discarded() || !j.is_object() || !j.contains("last_day") || !j["last_day"].is_string()) {
     return InvalidArgument(
         fmt::format("feed state {}: not {{\"last_day\": \"YYYY-MM-DD\"}}; fix or remove it", path));
   }

@@ -52,11 +52,10 @@ class Receiver {
   Receiver(int failures, int fail_status) : failures_(failures), fail_status_(fail_status) {
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> l(mu_);
-      posts_.push_back({std::chrono::steady_clock::now(), req.body,
-                        req.get_header_value("X-Teiten-Timestamp"),
-                        req.get_header_value("X-Teiten-Signature"),
-                        req.get_header_value("X-Teiten-Delivery"),
-                        req.get_header_value("Content-Type")});
+      posts_.push_back(
+          {std::chrono::steady_clock::now(), req.body, req.get_header_value("X-Teiten-Timestamp"),
+           req.get_header_value("X-Teiten-Signature"), req.get_header_value("X-Teiten-Delivery"),
+           req.get_header_value("Content-Type")});
       res.status = static_cast<int>(posts_.size()) <= failures_ ? fail_status_ : 204;
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -86,7 +85,8 @@ class FeedDelivery : public ::testing::Test {
  protected:
   void SetUp() override {
     auto s = testing::ScenarioStoreFor("small");
-    if (!s.ok() && s.status().code() == StatusCode::kNotFound) GTEST_SKIP() << s.status().ToString();
+    if (!s.ok() && s.status().code() == StatusCode::kNotFound)
+      GTEST_SKIP() << s.status().ToString();
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     config_ = s->config_path;
   }
@@ -129,10 +129,10 @@ TEST_F(FeedDelivery, AWebhookIsRetriedWithBackoffUntilAcceptedAndEveryAttemptIsS
     const std::string signed_file = dir_.path() + fmt::format("/signed{}", i);
     WriteText(signed_file, posts[i].timestamp + "." + posts[i].body);
     bool ran = false;
-    std::string mac = testing::Run(
-        "openssl dgst -sha256 -hmac 's3cr3t-shared-with-the-receiver' -r " + Quote(signed_file) +
-            " | cut -d' ' -f1",
-        &ran);
+    std::string mac =
+        testing::Run("openssl dgst -sha256 -hmac 's3cr3t-shared-with-the-receiver' -r " +
+                         Quote(signed_file) + " | cut -d' ' -f1",
+                     &ran);
     ASSERT_TRUE(ran);
     while (!mac.empty() && mac.back() == '\n') mac.pop_back();
     EXPECT_EQ(posts[i].signature, "sha256=" + mac) << "attempt " << i + 1;
@@ -199,10 +199,10 @@ TEST_F(FeedDelivery, SinceTheLastRunCoversTheNewDaysOnceAndMovesOnOnlyAfterSucce
   ASSERT_TRUE(WriteFeedState(state, last_day - 5).ok());
   std::string caught_up = Feed("--since-last-run " + Quote(state) + " --format json", &ok);
   ASSERT_TRUE(ok) << err_;
-  EXPECT_EQ(caught_up, Feed(fmt::format("--period {}..{} --format json",
-                                        TimeZone::DayString(last_day - 4),
-                                        TimeZone::DayString(last_day)),
-                            &ok));
+  EXPECT_EQ(caught_up,
+            Feed(fmt::format("--period {}..{} --format json", TimeZone::DayString(last_day - 4),
+                             TimeZone::DayString(last_day)),
+                 &ok));
   EXPECT_EQ(**ReadFeedState(state), last_day);
   // A state file that is not ours is an error, never a silent reset.
   WriteText(state, "garbage");
@@ -233,9 +233,10 @@ TEST_F(FeedDelivery, MailCarriesTheFeedAsAnAttachmentAndAFailingCommandFailsTheR
             "sys.stdout.buffer.write(parts[0].get_payload(decode=True))\n");
   std::string shown = testing::Run("python3 " + Quote(py) + " " + Quote(mail), &ok);
   ASSERT_TRUE(ok) << Slurp(mail).substr(0, 2000);
-  EXPECT_EQ(shown, "csirt@example.org\n定点観測 feed\nteiten-feed-2018-08-01..2018-08-31.json\n"
-                   "application/json\n" +
-                       Slurp(out));
+  EXPECT_EQ(shown,
+            "csirt@example.org\n定点観測 feed\nteiten-feed-2018-08-01..2018-08-31.json\n"
+            "application/json\n" +
+                Slurp(out));
   // A command that fails: the run fails, naming it and its exit status.
   Feed("--period 2018-08 --sendmail 'exit 3' --mail-to csirt@example.org", &ok);
   EXPECT_FALSE(ok);
