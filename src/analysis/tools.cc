@@ -428,4 +428,63 @@ Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& peri
   return res;
 }
 
+Result<SeriesResult> SeriesByTag(const Store& store, Dimension dim,
+                                 const std::vector<uint64_t>& keys, const Period& period,
+                                 const SensorSelection& filter, Tag tag,
+                                 const ResearchNetworks* research) {
+  if ((dim != Dimension::kPort && dim != Dimension::kCountry) || tag == Tag::kCount) {
+    return InvalidArgument("series --tag goes with ports, countries or all traffic");
+  }
+  const size_t nkeys = std::max<size_t>(keys.size(), 1);
+  const int32_t days = period.days();
+  struct Acc {
+    SourceTags tags;
+    std::unordered_map<uint64_t, uint64_t> cells;  // (day offset × keys + key index) → packets
+  };
+  std::unordered_map<IpAddr, Acc, IpAddrHash> by_source;
+  // The rows' times too: the tag rules do not need them, the days do.
+  const uint32_t columns = kTagColumns | col::kTs;
+  RETURN_IF_ERROR(ScanRows(store, period, filter, columns, [&](const DecodedBlock& blk) {
+    for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+      const Observation& o = blk.batch.rows[i];
+      Acc& a = by_source[o.src];
+      a.tags.src = o.src;
+      GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
+      a.tags.geo = g;
+      Count(&a.tags, blk.batch, o);  // the verdict rests on all the period's packets
+      const int32_t day = store.tz().LocalDay(o.ts_us) - period.first_day;
+      if (day < 0 || day >= days) continue;
+      size_t k = 0;
+      if (!keys.empty()) {
+        const uint64_t key =
+            dim == Dimension::kPort ? PortKeyOf(o) : static_cast<uint64_t>(g.country);
+        auto it = std::find(keys.begin(), keys.end(), key);
+        if (it == keys.end()) continue;
+        k = static_cast<size_t>(it - keys.begin());
+      }
+      a.cells[static_cast<uint64_t>(day) * nkeys + k]++;
+    }
+  }));
+  SeriesResult res;
+  res.keys = keys;
+  res.points.resize(static_cast<size_t>(days));
+  for (int32_t d = 0; d < days; ++d) {
+    SeriesPoint& pt = res.points[static_cast<size_t>(d)];
+    pt.start_us = store.tz().DayStartUs(period.first_day + d);
+    pt.label = TimeZone::DayString(period.first_day + d);
+    pt.packets.assign(nkeys, 0);
+    pt.sources.assign(nkeys, 0);
+  }
+  for (auto& [addr, a] : by_source) {
+    Judge(&a.tags, research);
+    if (!a.tags.Has(tag)) continue;
+    for (const auto& [cell, packets] : a.cells) {
+      SeriesPoint& pt = res.points[cell / nkeys];
+      pt.packets[cell % nkeys] += packets;
+      pt.sources[cell % nkeys]++;  // one cell per (source, day, key): distinct by construction
+    }
+  }
+  return res;
+}
+
 }  // namespace teiten

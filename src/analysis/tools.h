@@ -149,4 +149,14 @@ Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& peri
                            const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
                            size_t n);
 
+// `teiten series --tag T`: daily packets and distinct sources of the sources whose verdict over
+// the period carries `tag` — for each of `keys` of `dim` (ports or countries; empty: all of their
+// traffic as one series). Guarantees: exact per day (a source counts on a day it sent a packet of
+// the key). Daily only. Cost: one ScanRows pass; memory one record per distinct source of the
+// period plus one count per (source, day, key) it sent.
+Result<SeriesResult> SeriesByTag(const Store& store, Dimension dim,
+                                 const std::vector<uint64_t>& keys, const Period& period,
+                                 const SensorSelection& filter, Tag tag,
+                                 const ResearchNetworks* research);
+
 }  // namespace teiten

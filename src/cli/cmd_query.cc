@@ -430,9 +430,23 @@ int RunSummary(const Common& c, const std::string& period_text, size_t n,
 int RunSeries(const Common& c, const std::string& period_text, const std::string& gran,
               const std::vector<std::string>& ports, const std::vector<std::string>& countries,
               const std::vector<std::string>& sensor_series, const std::string& by_country,
-              size_t n) {
+              size_t n, const std::string& tag_text) {
   auto g = ParseGranularity(gran);
   if (!g.ok()) return Fail(g.status());
+  std::optional<Tag> tag;
+  if (!tag_text.empty()) {
+    Tag t;
+    if (!ParseTag(tag_text, &t)) {
+      return Fail(InvalidArgument(fmt::format(
+          "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+          tag_text)));
+    }
+    if (*g != Granularity::kDay) return Fail(InvalidArgument("--tag: series are daily"));
+    if (!by_country.empty() || !sensor_series.empty()) {
+      return Fail(InvalidArgument("--tag goes with --port, --country or all traffic"));
+    }
+    tag = t;
+  }
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
@@ -472,7 +486,13 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
       keys.push_back(static_cast<uint64_t>(i));
       names.push_back(sid);
     }
-    res = Series(store, dim, keys, q->period, *g, q->sel);
+    if (tag) {
+      auto research = LoadResearch("");
+      if (!research.ok()) return Fail(research.status());
+      res = SeriesByTag(store, dim, keys, q->period, q->sel, *tag, &*research);
+    } else {
+      res = Series(store, dim, keys, q->period, *g, q->sel);
+    }
     if (res.ok()) res->names = keys.empty() ? std::vector<std::string>{"all"} : names;
   }
   if (!res.ok()) return Fail(res.status());
@@ -499,7 +519,7 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
 void AddQueryCommands(Commands& cmds) {
   Common& c = cmds.common();
   struct Args {
-    std::string what, period, gran = "day", by_country;
+    std::string what, period, gran = "day", by_country, series_tag;
     size_t n = 10;
     std::string top_port, research_path, top_tag, top_country, summary_tag, summary_research;
     std::vector<std::string> ports, countries, sensor_series;
@@ -530,11 +550,13 @@ void AddQueryCommands(Commands& cmds) {
   series->add_option("--country", a->countries, "a country code or name (repeatable)");
   series->add_option("--sensor-series", a->sensor_series, "a sensor id (repeatable)");
   series->add_option("--by-country", a->by_country, "one port's daily packets by source country");
+  series->add_option("--tag", a->series_tag,
+                     "only sources tagged so over the period, e.g. mirai (daily; see top tools)");
   series->add_option("-n,--limit", a->n, "countries shown with --by-country")
       ->capture_default_str();
   cmds.OnParsed(series, [&c, a] {
     return RunSeries(c, a->period, a->gran, a->ports, a->countries, a->sensor_series, a->by_country,
-                     a->n);
+                     a->n, a->series_tag);
   });
 
   auto* summary = cmds.Add("summary", "totals, per-sensor-per-day averages and shares", true);

@@ -236,6 +236,52 @@ TEST_F(ToolsTest, TopByTagCountsOnlyTheTaggedSourcesOnEachPort) {
   EXPECT_EQ(packets, 12u);
 }
 
+// `series --tag mirai`: per day and port, only the tagged sources' packets and sources; a source
+// tagged by its packets over the whole period counts on a day it sent a single untagged-looking
+// packet too. Expectations counted by hand from the packets planted below (days in JST).
+TEST_F(ToolsTest, SeriesByTagCountsTheTaggedSourcesDayByDay) {
+  constexpr int64_t kDay = 86'400'000'000;
+  std::vector<Raw> p;
+  auto mirai = [&](uint32_t src, uint32_t dst, uint16_t dport, int day) {
+    Raw r = Syn(src, dst, dport);
+    r.seq = dst;
+    r.ts_us = kAug12Jst + day * kDay;
+    p.push_back(r);
+  };
+  for (uint32_t i = 0; i < 3; ++i) mirai(0x0A000001, kNet + 10 + i, 23, 0);  // Aug 12
+  for (uint32_t i = 0; i < 2; ++i) mirai(0x0A000001, kNet + 20 + i, 23, 1);  // Aug 13
+  for (uint32_t i = 0; i < 4; ++i) mirai(0x0A000002, kNet + 30 + i, 23, 1);
+  Raw plain = Syn(0x0A000002, kNet + 40, 2323);  // the Mirai source's one ordinary SYN, Aug 14
+  plain.ts_us = kAug12Jst + 2 * kDay;
+  p.push_back(plain);
+  for (uint32_t i = 0; i < 5; ++i) p.push_back(Syn(0x0A000004, kNet + 50 + i, 23));  // untagged
+  const Store& store = Build(p);
+  const Period period = *ParsePeriod("2018-08-12..2018-08-14");
+  auto all = SeriesByTag(store, Dimension::kPort, {}, period, {}, Tag::kMirai, nullptr);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->points.size(), 3u);
+  EXPECT_EQ(all->points[0].label, "2018-08-12");
+  EXPECT_EQ(all->points[0].packets, std::vector<uint64_t>{3});
+  EXPECT_EQ(all->points[0].sources, std::vector<uint64_t>{1});
+  EXPECT_EQ(all->points[1].packets, std::vector<uint64_t>{6});
+  EXPECT_EQ(all->points[1].sources, std::vector<uint64_t>{2});
+  EXPECT_EQ(all->points[2].packets, std::vector<uint64_t>{1});
+  EXPECT_EQ(all->points[2].sources, std::vector<uint64_t>{1});
+  const std::vector<uint64_t> keys = {MakePortKey(6, 23), MakePortKey(6, 2323)};
+  auto ports = SeriesByTag(store, Dimension::kPort, keys, period, {}, Tag::kMirai, nullptr);
+  ASSERT_TRUE(ports.ok());
+  EXPECT_EQ(ports->points[1].packets, (std::vector<uint64_t>{6, 0}));
+  EXPECT_EQ(ports->points[2].packets, (std::vector<uint64_t>{0, 1}));
+  EXPECT_EQ(ports->points[2].sources, (std::vector<uint64_t>{0, 1}));
+  // Summed over the days, the same numbers as `top ports --tag` (packets; sources per day).
+  auto top = TopByTag(store, Dimension::kPort, period, {}, Tag::kMirai, nullptr, 10);
+  ASSERT_TRUE(top.ok());
+  ASSERT_EQ(top->rows.size(), 2u);
+  EXPECT_EQ(top->rows[0].packets, 3u + 6u);
+  EXPECT_EQ(top->rows[1].packets, 1u);
+  EXPECT_FALSE(SeriesByTag(store, Dimension::kSensor, {}, period, {}, Tag::kMirai, nullptr).ok());
+}
+
 // `top tools --country CC`: a region's breakdown by tag holds only its sources; summed over the
 // regions seen, the breakdowns give back the whole table.
 TEST_F(ToolsTest, TopToolsByCountrySplitsTheTableByRegion) {
