@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "analysis/tools.h"
+
 namespace teiten {
 
 const char* FindingKindName(FindingKind k) {
@@ -744,6 +746,14 @@ struct Detector {
     });
     if (ps.size() > kMaxProbedPorts) ps.resize(kMaxProbedPorts);
     s->other_ports = std::move(ps);
+    // Its tool tags (E5), judged on a bounded sample of its latest rows as `teiten ip` judges
+    // them: a dominant source is one address, so this costs a few block reads.
+    ASSIGN_OR_RETURN(SourceTags t,
+                     TagSource(store, s->addr, &ResearchNetworks::Shipped(), kIpTagBlocks));
+    s->tags.clear();
+    for (unsigned k = 0; k < static_cast<unsigned>(Tag::kCount); ++k) {
+      if (t.Has(static_cast<Tag>(k))) s->tags.push_back(TagName(static_cast<Tag>(k)));
+    }
     return OkStatus();
   }
 

@@ -130,7 +130,7 @@ struct SourceEvidence {
   // selection holds, so a group report's "seen by N sensors" is of the group.
   int sensors_seen = 0;
   std::vector<ProbedPort> other_ports;  // most packets first, at most kMaxProbedPorts
-  std::vector<std::string> tags;        // tool tags (E5), filled by a later issue
+  std::vector<std::string> tags;        // tool tags (E5) of a sample of its latest rows (TagSource)
 };
 
 // What the report should draw for the finding.

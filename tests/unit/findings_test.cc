@@ -388,6 +388,8 @@ TEST(FindingsScenario, SmallEvidence) {
   EXPECT_EQ(src.days_seen, 4);
   EXPECT_EQ(src.total_packets, src.packets);
   EXPECT_TRUE(src.other_ports.empty());  // the planted scanner probed nothing else
+  // Its tool, as the scenario planted it (ground truth "tool": "zmap"): named in the evidence.
+  EXPECT_EQ(src.tags, std::vector<std::string>{research["tool"].get<std::string>()});
 
   // Brazil's outage: from 8/13 to the period's end, sources collapsing.
   const Finding* br = nullptr;
