@@ -757,6 +757,31 @@ struct Detector {
     return OkStatus();
   }
 
+  // The tools behind a port finding (E5): the verdicts of the port's sources over the event's
+  // first days, when those days are small enough to scan (Finding::tools).
+  Status PortTools(Finding* f, int32_t a, int32_t b) {
+    const int32_t last = std::min(b, a + kFindingToolDays - 1);
+    const Period days = DaysPeriod(a, last + 1);
+    ASSIGN_OR_RETURN(SeriesResult all,
+                     Series(store, Dimension::kPort, {}, days, Granularity::kDay, filter));
+    uint64_t rows = 0;
+    for (const SeriesPoint& pt : all.points) rows += pt.packets.empty() ? 0 : pt.packets[0];
+    if (rows == 0 || rows > kFindingToolRows || rows > tool_budget_) return OkStatus();
+    tool_budget_ -= rows;
+    ASSIGN_OR_RETURN(ToolsResult t,
+                     TopTools(store, days, filter, f->port, &ResearchNetworks::Shipped()));
+    if (t.sources == 0) return OkStatus();
+    f->tool_sources = t.sources;
+    f->tool_first_day = a;
+    f->tool_last_day = last;
+    for (const ToolRow& r : t.rows) {
+      if (r.tag == Tag::kCount || r.source_share < 0.05) continue;
+      f->tools.push_back({TagName(r.tag), r.sources, r.source_share});
+      if (r.source_share >= 0.2) f->tags.push_back(TagName(r.tag));
+    }
+    return OkStatus();
+  }
+
   // Regions and sources of each port finding during its event; dominant-source facts.
   Status PortEvidence(std::vector<Finding>* fs) {
     for (Finding& f : *fs) {
@@ -813,6 +838,11 @@ struct Detector {
         f.facts.push_back(ft);
       } else if (f.facts.empty()) {
         f.top_sources.clear();
+      }
+      if (!f.facts.empty()) {
+        // The days of its facts (a dominant source's own days when that is all it has).
+        auto [ta, tb] = EventDays(f);
+        RETURN_IF_ERROR(PortTools(&f, ta, tb));
       }
       (void)in_top10;
     }
@@ -1172,6 +1202,7 @@ struct Detector {
   }
 
   std::unordered_map<PortKey, Daily> daily_of_;
+  uint64_t tool_budget_ = kFindingToolBudget;  // rows PortTools may still scan
 };
 
 }  // namespace

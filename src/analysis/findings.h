@@ -149,6 +149,13 @@ struct FigureHint {
   Granularity long_granularity = Granularity::kWeek;
 };
 
+// One tool's share of a port finding's sources during the event's first days (E5).
+struct FindingTool {
+  std::string tag;          // TagName: "mirai", "zmap", …
+  uint64_t sources = 0;     // the port's sources in those days whose verdict carries it
+  double source_share = 0;  // of all the port's sources in those days
+};
+
 struct Finding {
   int rank = 0;                            // 1 = most notable
   FindingKind kind = FindingKind::kSpike;  // the headline: the highest-scoring fact's kind
@@ -171,7 +178,17 @@ struct Finding {
   // event's mean over the mean of up to baseline_days days before it, ≥ 0.5); 0 otherwise.
   CountryCode rise_region = 0;
   double rise_region_share = 0;
-  // Filled by later issues (tool tags E5, payload strings E7, OS guesses E6); empty now.
+  // Port findings: who sent the port's packets in the event's first days (at most
+  // kFindingToolDays from its first day, tool_first_day..tool_last_day): the port's distinct
+  // sources then (tool_sources) and each tool whose verdict (over those days' packets, the rules
+  // of docs/FINGERPRINTS.md) at least 5 % of them carry, most first. Not computed (tool_sources
+  // 0) when those days hold more than kFindingToolRows packets or the finding's budget is spent:
+  // each is one scan of the days' rows.
+  std::vector<FindingTool> tools;
+  uint64_t tool_sources = 0;
+  int32_t tool_first_day = kNoDay, tool_last_day = kNoDay;
+  // The tools of `tools` that at least 20 % of the sources carry (for feeds). Payload strings
+  // (E7) and OS guesses (E6) are filled by later issues; empty now.
   std::vector<std::string> tags;
   std::vector<std::string> payloads;
   std::vector<std::string> os;
@@ -214,6 +231,12 @@ struct FindingOptions {
 
 inline constexpr size_t kMaxProbedPorts = 10;
 inline constexpr size_t kMaxTopSources = 5;
+// A port finding's tools are judged on at most this many days from the event's first, and only
+// when those days hold at most kFindingToolRows packets; one FindNotable call scans at most
+// kFindingToolBudget rows for them in all (the rest of its findings go without).
+inline constexpr int32_t kFindingToolDays = 3;
+inline constexpr uint64_t kFindingToolRows = 5'000'000;
+inline constexpr uint64_t kFindingToolBudget = 15'000'000;
 inline constexpr size_t kMaxTopRegions = 5;
 
 // Finds the notable phenomena of `period` for the selected sensors, ranked, duplicates merged.

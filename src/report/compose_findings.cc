@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 
 #include "common/time_zone.h"
 #include "report/compose.h"
@@ -341,6 +342,64 @@ std::string SourceSentence(const Composer& c, const Finding& f, const SourceEvid
   return s;
 }
 
+// A tool tag as readers know it ("mirai" → "Mirai").
+std::string ToolName(const std::string& tag, Lang lang) {
+  static const std::map<std::string, std::pair<std::string, std::string>> names = {
+      {"mirai", {"Mirai", "Mirai"}},
+      {"zmap", {"ZMap", "ZMap"}},
+      {"masscan", {"Masscan", "Masscan"}},
+      {"nmap", {"Nmap", "Nmap"}},
+      {"unicornscan", {"Unicornscan", "Unicornscan"}},
+      {"sipvicious", {"SIPVicious", "SIPVicious"}},
+      {"backscatter", {"backscatter", "バックスキャッタ"}},
+      {"spoofed", {"spoofed traffic", "送信元詐称"}},
+      {"research", {"a research scanner", "研究目的のスキャナー"}},
+  };
+  auto it = names.find(tag);
+  if (it == names.end()) return tag;
+  return lang == Lang::kJa ? it->second.second : it->second.first;
+}
+
+// Who sent a port finding's packets in its first days: "Of the 652 sources … 72.0% carried the
+// fingerprint of Mirai" (Finding::tools; docs/FINGERPRINTS.md gives the rules).
+std::string ToolsSentence(const Composer& c, const Finding& f) {
+  if (!f.has_port || f.tool_sources == 0 || f.tools.empty()) return "";
+  const std::string when = When(f.tool_first_day, f.tool_last_day, c.lang);
+  const std::string port = PortShort(f.port);
+  // "all" rather than 100.0%, the one source rather than "1 sources".
+  auto share = [&](const FindingTool& t) -> std::string {
+    if (t.sources == f.tool_sources) return c.ja ? "すべて" : "all";
+    return Pct(t.source_share);
+  };
+  if (c.ja) {
+    std::vector<std::string> parts;
+    for (const FindingTool& t : f.tools) {
+      parts.push_back(fmt::format("{}に {} ", share(t), ToolName(t.tag, c.lang)));
+    }
+    std::string list;
+    for (size_t i = 0; i < parts.size(); ++i) list += (i ? "、" : "") + parts[i];
+    if (f.tool_sources == 1) {
+      return fmt::format("{}{}へ送信した唯一の送信元には {} の特徴がありました。", when, port,
+                         ToolName(f.tools[0].tag, c.lang));
+    }
+    return fmt::format("{}{}へ送信した送信元 {} 個のうち、{}の特徴がありました。", when, port,
+                       Num(f.tool_sources), list);
+  }
+  if (f.tool_sources == 1) {
+    return fmt::format("The only source that sent to {} {} carried the fingerprint of {}.", port,
+                       when, ToolName(f.tools[0].tag, c.lang));
+  }
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < f.tools.size(); ++i) {
+    const FindingTool& t = f.tools[i];
+    parts.push_back(fmt::format("{} {} of {}", share(t),
+                                i == 0 ? "carried the fingerprint" : "that",
+                                ToolName(t.tag, c.lang)));
+  }
+  return fmt::format("Of the {} sources that sent to {} {}, {}.", Num(f.tool_sources), port, when,
+                     JoinList(parts, c.lang));
+}
+
 std::string RegionsSentence(const Composer& c, const Finding& f) {
   if (f.top_regions.empty()) return "";
   std::vector<std::string> parts;
@@ -550,6 +609,8 @@ std::vector<std::string> FindingParagraphs(const Composer& c, size_t i) {
   }
   std::string regions = RegionsSentence(c, f);
   if (!regions.empty()) body += (c.ja || body.empty() ? "" : " ") + regions;
+  std::string tools = ToolsSentence(c, f);
+  if (!tools.empty()) body += (c.ja || body.empty() ? "" : " ") + tools;
   // A rise that is mostly a region's own, told where that region's finding is.
   for (size_t j = 0; f.rise_region != 0 && j < c.data.findings.size(); ++j) {
     const Finding& r = c.data.findings[j].finding;

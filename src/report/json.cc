@@ -171,6 +171,19 @@ json FindingJson(const ReportData& d, size_t i, const Composer& ja, const Compos
       {"rise_region", f.rise_region != 0 ? json(CountryCodeString(f.rise_region)) : json(nullptr)},
       {"rise_region_share", f.rise_region_share},
       {"tags", f.tags},
+      {"tools",
+       [&] {
+         json t = json::array();
+         for (const FindingTool& x : f.tools) {
+           t.push_back({{"tag", x.tag}, {"sources", x.sources}, {"source_share", x.source_share}});
+         }
+         return t;
+       }()},
+      {"tool_sources", f.tool_sources},
+      {"tool_first_day",
+       f.tool_sources ? json(TimeZone::DayString(f.tool_first_day)) : json(nullptr)},
+      {"tool_last_day",
+       f.tool_sources ? json(TimeZone::DayString(f.tool_last_day)) : json(nullptr)},
       {"payloads", f.payloads},
       {"os", f.os},
       {"figure", Daily(d.findings[i].by_region)},

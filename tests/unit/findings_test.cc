@@ -334,7 +334,12 @@ TEST(FindingsScenario, SmallEvidence) {
     EXPECT_EQ(f.figure.first_day, period.first_day);
     EXPECT_EQ(f.figure.end_day, period.end_day);
     EXPECT_EQ(f.figure.long_end_day, period.end_day);
-    EXPECT_TRUE(f.tags.empty() && f.payloads.empty() && f.os.empty());
+    EXPECT_TRUE(f.payloads.empty() && f.os.empty());
+    for (const std::string& tag : f.tags) {  // the tools of at least 20 % of the sources
+      EXPECT_TRUE(std::any_of(f.tools.begin(), f.tools.end(), [&](const FindingTool& t) {
+        return t.tag == tag && t.source_share >= 0.2;
+      })) << tag;
+    }
     ASSERT_FALSE(f.facts.empty());
     EXPECT_EQ(f.facts.front().kind, f.kind);
     if (f.has_port) {
@@ -390,6 +395,28 @@ TEST(FindingsScenario, SmallEvidence) {
   EXPECT_TRUE(src.other_ports.empty());  // the planted scanner probed nothing else
   // Its tool, as the scenario planted it (ground truth "tool": "zmap"): named in the evidence.
   EXPECT_EQ(src.tags, std::vector<std::string>{research["tool"].get<std::string>()});
+
+  // Who sent to 8080/TCP in its rise's first days: mostly the planted Mirai port-move (ground
+  // truth "tool": "mirai"; the port has other senders too); its sources counted as the rollups
+  // count the port's distinct sources.
+  nlohmann::json move = planted("mirai-move");
+  ASSERT_EQ(move["tool"], "mirai");
+  const Finding* p8080 = port_finding(8080, kTcp);
+  ASSERT_NE(p8080, nullptr);
+  ASSERT_FALSE(p8080->tools.empty());
+  EXPECT_EQ(p8080->tools[0].tag, "mirai");
+  EXPECT_GE(p8080->tools[0].source_share, 0.5);
+  EXPECT_EQ(p8080->tags, std::vector<std::string>{"mirai"});
+  ASSERT_GT(p8080->tool_sources, 0u);
+  auto days = DaysPeriod(p8080->tool_first_day, p8080->tool_last_day + 1);
+  auto top = Top(**store, Dimension::kPort, days, {}, 1000);
+  ASSERT_TRUE(top.ok());
+  uint64_t port_sources = 0;
+  for (const RankRow& r : top->rows) {
+    if (r.key == MakePortKey(kTcp, 8080)) port_sources = r.sources;
+  }
+  EXPECT_EQ(p8080->tool_sources, port_sources);
+  EXPECT_LE(p8080->tool_last_day - p8080->tool_first_day + 1, kFindingToolDays);
 
   // Brazil's outage: from 8/13 to the period's end, sources collapsing.
   const Finding* br = nullptr;
