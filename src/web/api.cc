@@ -477,9 +477,18 @@ json FindingsJson(const std::vector<Finding>& fs) {
                          {"total_packets", s.total_packets},
                          {"days_seen", s.days_seen},
                          {"sensors_seen", s.sensors_seen},
-                         {"other_ports", std::move(other)}});
+                         {"other_ports", std::move(other)},
+                         {"tags", s.tags}});
     }
     j["top_sources"] = std::move(sources);
+    // Who sent to the port in the event's first days (Finding::tools; aggregates only).
+    json tools = json::array();
+    for (const FindingTool& t : f.tools) {
+      tools.push_back({{"tag", t.tag}, {"sources", t.sources}, {"source_share", t.source_share}});
+    }
+    j["tools"] = std::move(tools);
+    j["tool_sources"] = f.tool_sources;
+    j["tags"] = f.tags;
     out.push_back(std::move(j));
   }
   return out;

@@ -186,6 +186,14 @@ std::string FindingsTable(const Ctx& c, const json& fs, const std::string& id) {
                       Str(f["country"]));
     }
     std::string until = f["last_day"].is_null() ? c.T("still going", "継続中") : Str(f["last_day"]);
+    // The tools behind it, as the report says them (shares of the port's sources at its start).
+    if (f.contains("tools") && !f["tools"].empty()) {
+      std::string tools;
+      for (const json& t : f["tools"]) {
+        tools += (tools.empty() ? "" : ", ") + Str(t["tag"]) + " " + Pct(t["source_share"]);
+      }
+      subject += " <span class=\"tools\">(" + tools + ")</span>";
+    }
     h += fmt::format(
         "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td class=\"n\">{:.1f} → {:.1f}</td><td class=\"n\">{:.2f}</td></tr>",

@@ -284,6 +284,17 @@ TEST_F(WebApi, FindingsNameThePlantedEvents) {
     EXPECT_TRUE(about) << x.dump();
   }
   EXPECT_EQ(one["findings"][0]["first_day"], "2018-08-12");
+  // The planted Mirai port move is named by its tool wherever it lands (8080, 8081 or 81/TCP),
+  // and a region's findings are only that region's (Brazil's planted outage).
+  bool mirai = false;
+  for (const json& x : f["findings"]) {
+    for (const json& t : x["tools"]) mirai |= t["tag"] == "mirai" && t["source_share"] >= 0.5;
+  }
+  EXPECT_TRUE(mirai) << f.dump();
+  json br = ApiJson(std::string("/api/v1/findings?period=") + kPeriod + "&country=BR");
+  ASSERT_GE(br["findings"].size(), 1u);
+  for (const json& x : br["findings"]) EXPECT_EQ(x["country"], "BR") << x.dump();
+  EXPECT_EQ(Api(std::string("/api/v1/findings?period=") + kPeriod + "&country=XX").status, 400);
 }
 
 // The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
