@@ -51,11 +51,14 @@ Result<std::optional<Period>> FeedPeriod(const FeedArgs& a, const Store& store,
 }
 
 int RunFeed(Common c, FeedArgs a) {
-  // Only CSV and JSON are written so far; the common default "table" means the feed's default, CSV.
+  // The common default "table" means the feed's default, CSV.
   if (c.format == "table") c.format = "csv";
-  if (c.format != "csv" && c.format != "json")
-    return Fail(InvalidArgument(
-        fmt::format("feed format '{}': only csv and json are built so far", c.format)));
+  if (c.format != "csv" && c.format != "json" && c.format != "xml") {
+    return Fail(
+        InvalidArgument(fmt::format("feed format '{}': expected csv, json or xml", c.format)));
+  }
+  const std::string format = c.format;
+  c.format = "table";  // the query context's own output format is not the feed's
   if (a.period.empty() == a.state.empty()) {
     return Fail(InvalidArgument("feed: give either --period or --since-last-run STATE_FILE"));
   }
@@ -86,19 +89,23 @@ int RunFeed(Common c, FeedArgs a) {
     return 0;
   }
   q->period = **period;
-  auto findings = FindNotable(*q->store, q->period, q->sel);
-  if (!findings.ok()) return Fail(findings.status());
-  std::vector<FeedItem> items = FeedItemsFromFindings(*findings);
-  // The MUSTAN watch and risk items of the 10 days ending on the period's last day with data.
-  if (auto last_data = LastDayWithData(*q->store); last_data && *last_data >= q->period.first_day) {
-    auto view =
-        BuildMustan(*q->store, *PortChannel(), std::min(*last_data, q->period.end_day - 1), q->sel);
-    if (!view.ok()) return Fail(view.status());
-    for (FeedItem& it : FeedItemsFromMustan(*view)) items.push_back(std::move(it));
+  auto items = BuildFeedItems(*q->store, q->period, q->sel);
+  if (!items.ok()) return Fail(items.status());
+  FeedMeta meta;
+  meta.first_day = TimeZone::DayString(q->period.first_day);
+  meta.last_day = TimeZone::DayString(q->period.end_day - 1);
+  {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    meta.generated = buf;
   }
-  const std::string body = c.format == "json" ? WriteFeedJson(items) : WriteFeedCsv(items);
-  const std::string content_type =
-      c.format == "json" ? "application/json" : "text/csv; charset=utf-8";
+  auto written = WriteFeed(format, *items, meta);
+  if (!written.ok()) return Fail(written.status());
+  const std::string& body = *written;
+  const std::string content_type = FeedContentType(format);
   const bool delivers = !a.webhook.url.empty() || !a.mail.command.empty();
   if ((a.out.empty() && !delivers) || a.out == "-") {
     std::fwrite(body.data(), 1, body.size(), stdout);
@@ -124,14 +131,14 @@ int RunFeed(Common c, FeedArgs a) {
     });
     if (!r.ok()) return Fail(r.status());
     std::fprintf(stderr, "teiten feed: %zu items for %s delivered to %s (HTTP %d, attempt %d)\n",
-                 items.size(), label.c_str(), a.webhook.url.c_str(), r->http_status, r->attempts);
+                 items->size(), label.c_str(), a.webhook.url.c_str(), r->http_status, r->attempts);
   }
   if (!a.mail.command.empty()) {
     if (a.mail.subject.empty()) {
-      a.mail.subject = fmt::format("teiten feed {}: {} items", label, items.size());
+      a.mail.subject = fmt::format("teiten feed {}: {} items", label, items->size());
     }
     auto msg =
-        MailMessage(a.mail, body, content_type, fmt::format("teiten-feed-{}.{}", label, c.format),
+        MailMessage(a.mail, body, content_type, fmt::format("teiten-feed-{}.{}", label, format),
                     static_cast<int64_t>(std::time(nullptr)));
     if (!msg.ok()) return Fail(msg.status());
     if (Status st = SendMail(a.mail, *msg); !st.ok()) return Fail(st);
@@ -149,11 +156,12 @@ int RunFeed(Common c, FeedArgs a) {
 void AddFeedCommands(Commands& cmds) {
   Common& c = cmds.common();
   auto a = std::make_shared<FeedArgs>();
-  auto* feed = cmds.Add(
-      "feed",
-      "the findings and MUSTAN watch/risk items of a period as an alert feed (--format csv|json), "
-      "written, POSTed to a webhook or mailed",
-      true);
+  auto* feed =
+      cmds.Add("feed",
+               "the findings and MUSTAN watch/risk items of a period as an alert feed (--format "
+               "csv|json|xml), "
+               "written, POSTed to a webhook or mailed",
+               true);
   feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15");
   feed->add_option("--since-last-run", a->state,
                    "state file: cover the days after the last successful run's (first run: the "

@@ -1,5 +1,10 @@
 #include "feeds/feed.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -165,6 +170,135 @@ std::string WriteFeedJson(const std::vector<FeedItem>& items) {
   return nlohmann::json{{"items", arr}}.dump(2, ' ', false,
                                              nlohmann::json::error_handler_t::replace) +
          "\n";
+}
+
+namespace {
+
+// XML 1.0 text: escaped, and what it cannot hold replaced by U+FFFD (see WriteFeedXml).
+std::string XmlText(std::string_view s) {
+  static const char kReplacement[] = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&apos;";
+          break;
+        default:
+          if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            out += kReplacement;
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, surrogates or code points past U+10FFFF).
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    bool ok = n != 0 && c <= 0xF4 && i + n <= s.size();
+    uint32_t cp = ok ? (c & (0x7F >> n)) : 0;
+    for (size_t k = 1; ok && k < n; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      ok = (d & 0xC0) == 0x80;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    ok = ok && !(n == 3 && cp < 0x800) && !(n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+         !(cp >= 0xD800 && cp <= 0xDFFF) && cp != 0xFFFE && cp != 0xFFFF;
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += kReplacement;
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string WriteFeedXml(const std::vector<FeedItem>& items, const FeedMeta& meta) {
+  // xs:double spells the infinities and NaN its own way.
+  auto Number = [](double v) -> std::string {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "INF" : "-INF";
+    return teiten::Number(v);
+  };
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format(
+      "<feed xmlns=\"urn:teiten:feed:1\" version=\"1\" generator=\"teiten\" generated=\"{}\" "
+      "firstDay=\"{}\" lastDay=\"{}\" items=\"{}\">\n",
+      XmlText(meta.generated), XmlText(meta.first_day), XmlText(meta.last_day), items.size());
+  for (const FeedItem& it : items) {
+    out +=
+        fmt::format("  <item source=\"{}\" rank=\"{}\" kind=\"{}\" channel=\"{}\">\n",
+                    FeedItemSourceName(it.source), it.rank, XmlText(it.kind), XmlText(it.channel));
+    out += fmt::format("    <key>{}</key>\n", XmlText(it.key));
+    if (!it.first_day.empty()) out += fmt::format("    <firstDay>{}</firstDay>\n", it.first_day);
+    if (!it.last_day.empty()) out += fmt::format("    <lastDay>{}</lastDay>\n", it.last_day);
+    out += fmt::format(
+        "    <packetsBefore>{}</packetsBefore>\n    <packetsAfter>{}</packetsAfter>\n"
+        "    <sourcesBefore>{}</sourcesBefore>\n    <sourcesAfter>{}</sourcesAfter>\n"
+        "    <ratio>{}</ratio>\n    <score>{}</score>\n",
+        Number(it.packets_before), Number(it.packets_after), Number(it.sources_before),
+        Number(it.sources_after), Number(it.ratio), Number(it.score));
+    if (!it.sources.empty()) {
+      out += "    <sources>\n";
+      for (const std::string& a : it.sources) {
+        out += fmt::format("      <address>{}</address>\n", XmlText(a));
+      }
+      out += "    </sources>\n";
+    }
+    if (!it.tags.empty()) {
+      out += "    <tags>\n";
+      for (const std::string& t : it.tags) out += fmt::format("      <tag>{}</tag>\n", XmlText(t));
+      out += "    </tags>\n";
+    }
+    out += "  </item>\n";
+  }
+  out += "</feed>\n";
+  return out;
+}
+
+Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
+                                             const SensorSelection& sel) {
+  ASSIGN_OR_RETURN(std::vector<Finding> findings, FindNotable(store, period, sel));
+  std::vector<FeedItem> items = FeedItemsFromFindings(findings);
+  if (auto last = LastDayWithData(store); last && *last >= period.first_day) {
+    ASSIGN_OR_RETURN(MustanView view,
+                     BuildMustan(store, *PortChannel(), std::min(*last, period.end_day - 1), sel));
+    for (FeedItem& it : FeedItemsFromMustan(view)) items.push_back(std::move(it));
+  }
+  return items;
+}
+
+Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedItem>& items,
+                              const FeedMeta& meta) {
+  if (format == "csv") return WriteFeedCsv(items);
+  if (format == "json") return WriteFeedJson(items);
+  if (format == "xml") return WriteFeedXml(items, meta);
+  return InvalidArgument(fmt::format("feed format '{}': expected csv, json or xml", format));
+}
+
+std::string FeedContentType(std::string_view format) {
+  if (format == "json") return "application/json";
+  if (format == "xml") return "application/xml";
+  return "text/csv; charset=utf-8";
 }
 
 }  // namespace teiten

@@ -49,4 +49,27 @@ std::string WriteFeedCsv(const std::vector<FeedItem>& items);
 // empty days as null.
 std::string WriteFeedJson(const std::vector<FeedItem>& items);
 
+// What a feed document says about itself (XML root attributes).
+struct FeedMeta {
+  std::string first_day, last_day;  // the period covered, "YYYY-MM-DD"
+  std::string generated;            // UTC, "2026-12-04T20:10:00Z"
+};
+
+// The feed as MUSTAN-like XML (namespace urn:teiten:feed:1, schema data/feeds/teiten-feed.xsd):
+// a <feed> root with the period and generation time, one <item> per item. Text is escaped
+// (& < > " '); characters XML 1.0 cannot hold (C0 controls other than TAB, LF, CR; invalid
+// UTF-8) become U+FFFD, so an attacker's bytes in a tag never make the document ill-formed.
+std::string WriteFeedXml(const std::vector<FeedItem>& items, const FeedMeta& meta);
+
+// The items of a period's feed, as `teiten feed` and /api/v1/feeds/… give them: the findings of
+// the period (FindNotable), then the MUSTAN watch and risk items of the 10 days ending on the
+// period's last day with data (none when the period holds no data).
+Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
+                                             const SensorSelection& sel);
+// The feed in `format` (csv, json or xml); kInvalidArgument naming any other.
+Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedItem>& items,
+                              const FeedMeta& meta);
+// Its Content-Type ("text/csv; charset=utf-8", "application/json", "application/xml").
+std::string FeedContentType(std::string_view format);
+
 }  // namespace teiten

@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "analysis/period.h"
+#include "common/time_zone.h"
+#include "feeds/feed.h"
 #include "web/access.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -102,6 +104,15 @@ std::string SafeNext(const std::string& next) {
     return "/";
   }
   return next;
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string Dump(const nlohmann::json& j) {
@@ -246,6 +257,56 @@ struct WebServer::Impl {
 
   void Routes() {
     httplib::Server& s = *server;
+    // Alert feeds (O5) as CSV, JSON or XML text, before the JSON API's catch-all route.
+    s.Get(R"(/api/v1/feeds/([a-z]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      std::optional<std::string> user;
+      auto access = Admit(req, res, &user);
+      if (!access) return;
+      res.set_header("Cache-Control", "no-store");
+      auto refuse = [&](int status, const std::string& param, const std::string& msg) {
+        res.status = status;
+        res.set_content(Dump(ApiError(status, param, msg).body), "application/json");
+      };
+      const std::string format = req.matches[1];
+      if (format != "csv" && format != "json" && format != "xml") {
+        return refuse(404, "", fmt::format("no feed format '{}': csv, json or xml", format));
+      }
+      Params params = ParamsOf(req);
+      for (const auto& [k, v] : params) {
+        if (k != "period" || params.count(k) > 1) {
+          return refuse(400, k, "not a parameter of /feeds (period), or given twice");
+        }
+      }
+      auto period = ParsePeriod(req.get_param_value("period"));
+      if (!period.ok()) return refuse(400, "period", period.status().message());
+      auto snap = snaps.Current();
+      if (!snap.ok()) return refuse(503, "", snap.status().message());
+      const bool aggregate = access->aggregate_only;
+      const std::string key =
+          fmt::format("feed|{}|{}|{}", format, period->Label(), aggregate ? "public" : "all");
+      std::string error;
+      Snapshot::Value v = (*snap)->Remember(key, [&]() -> Snapshot::Value {
+        auto items = BuildFeedItems((*snap)->store(), *period, SensorSelection{});
+        if (!items.ok()) {
+          error = items.status().ToString();
+          return nullptr;
+        }
+        // Public mode never gives addresses out, not even a finding's evidence.
+        if (aggregate) {
+          for (FeedItem& it : *items) it.sources.clear();
+        }
+        FeedMeta meta{TimeZone::DayString(period->first_day),
+                      TimeZone::DayString(period->end_day - 1), UtcNow()};
+        auto text = WriteFeed(format, *items, meta);
+        if (!text.ok()) {
+          error = text.status().ToString();
+          return nullptr;
+        }
+        return std::make_shared<const nlohmann::json>(*text);
+      });
+      if (!v) return refuse(500, "", error.empty() ? "the feed could not be made" : error);
+      res.set_content(v->get<std::string>(), FeedContentType(format));
+    });
     s.Get(R"(/api/v1/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       std::optional<std::string> user;
       auto access = Admit(req, res, &user);

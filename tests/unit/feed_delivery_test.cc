@@ -246,5 +246,60 @@ TEST_F(FeedDelivery, MailCarriesTheFeedAsAnAttachmentAndAFailingCommandFailsTheR
   EXPECT_FALSE(MailMessage(m, "body", "text/csv", "f.csv", 0).ok());
 }
 
+TEST_F(FeedDelivery, TheXmlFeedValidatesAgainstItsSchemaAndCarriesTheCsvItems) {
+  if (!testing::HaveCommand("xmllint")) GTEST_SKIP() << "xmllint (libxml2-utils) missing";
+  const std::string xsd = testing::SourceDir() + "/data/feeds/teiten-feed.xsd";
+  const std::string xml = dir_.path() + "/feed.xml", csv = dir_.path() + "/feed.csv";
+  bool ok = false;
+  Feed("--period 2018-08 --format xml -o " + Quote(xml), &ok);
+  ASSERT_TRUE(ok) << err_;
+  Feed("--period 2018-08 --format csv -o " + Quote(csv), &ok);
+  ASSERT_TRUE(ok) << err_;
+  std::string out =
+      testing::Run("xmllint --noout --schema " + Quote(xsd) + " " + Quote(xml) + " 2>&1", &ok);
+  EXPECT_TRUE(ok) << out;
+  // The same items in the same order: the CSV's key column against the XML's <key>s, read by
+  // Python's XML parser.
+  const std::string py = dir_.path() + "/keys.py";
+  WriteText(py,
+            "import csv, sys, xml.etree.ElementTree as ET\n"
+            "ns = {'f': 'urn:teiten:feed:1'}\n"
+            "root = ET.parse(sys.argv[1]).getroot()\n"
+            "x = [(i.get('source'), i.get('rank'), i.find('f:key', ns).text) for i in "
+            "root.findall('f:item', ns)]\n"
+            "c = [(r['source'], r['rank'], r['key']) for r in csv.DictReader(open(sys.argv[2], "
+            "newline=''))]\n"
+            "print(len(x), int(root.get('items')), x == c, root.get('firstDay'), "
+            "root.get('lastDay'))\n");
+  out = testing::Run("python3 " + Quote(py) + " " + Quote(xml) + " " + Quote(csv), &ok);
+  ASSERT_TRUE(ok) << out;
+  std::istringstream in(out);
+  size_t n = 0, declared = 0;
+  std::string same, first, last;
+  in >> n >> declared >> same >> first >> last;
+  EXPECT_GT(n, 10u);
+  EXPECT_EQ(n, declared);
+  EXPECT_EQ(same, "True") << out;
+  EXPECT_EQ(first, "2018-08-01");
+  EXPECT_EQ(last, "2018-08-31");
+  // The schema checks something: an unknown kind, a missing key and a bad day are each refused.
+  const std::string doc = Slurp(xml);
+  for (auto [from, to] : {std::pair<std::string, std::string>{"kind=\"spike\"", "kind=\"bogus\""},
+                          {"<key>", "<notkey>"},
+                          {"firstDay=\"2018-08-01\"", "firstDay=\"2018-8-1\""}}) {
+    std::string bad = doc;
+    const size_t at = bad.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    if (to == "<notkey>") bad.replace(bad.find("</key>", at), 6, "</notkey>");
+    const std::string bad_path = dir_.path() + "/bad.xml";
+    WriteText(bad_path, bad);
+    bool valid = true;
+    testing::Run("xmllint --noout --schema " + Quote(xsd) + " " + Quote(bad_path) + " 2>&1",
+                 &valid);
+    EXPECT_FALSE(valid) << "accepted with " << to;
+  }
+}
+
 }  // namespace
 }  // namespace teiten

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/time_zone.h"
 #include "feeds/feed.h"
+#include "test_support.h"
 
 namespace teiten {
 namespace {
@@ -107,6 +109,44 @@ TEST(FeedCsv, MustanWatchAndRiskItemsBecomeHandCheckedLines) {
             std::string::npos)
       << csv;
   EXPECT_NE(csv.find("\r\nrisk,2,risk,port,9530/TCP,"), std::string::npos) << csv;
+}
+
+// Attacker bytes in an item (a tag from a packet) are escaped or replaced, never markup and
+// never an ill-formed document: parsed back by libxml2 (xmllint), the text is what was given,
+// with U+FFFD where XML 1.0 cannot hold a byte.
+TEST(FeedXml, AttackerStringsAreEscapedAndTheDocumentStaysWellFormed) {
+  if (!testing::HaveCommand("xmllint")) GTEST_SKIP() << "xmllint (libxml2-utils) missing";
+  FeedItem it;
+  it.rank = 1;
+  it.kind = "spike";
+  it.channel = "port";
+  it.key = "23/TCP";
+  it.tags = {"<script>alert('x')</script> & \"q\"", std::string("ctl\x01\x1b end"),
+             std::string("bad\xff\xfe utf8"), "日本語"};
+  FeedMeta meta{"2018-08-01", "2018-08-31", "2026-12-04T00:00:00Z"};
+  const std::string xml = WriteFeedXml({it}, meta);
+  EXPECT_EQ(xml.find("<script>"), std::string::npos);
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/f.xml";
+  std::ofstream(path, std::ios::binary) << xml;
+  bool ok = false;
+  std::string lint = testing::Run("xmllint --noout " + path + " 2>&1", &ok);
+  ASSERT_TRUE(ok) << lint << xml;  // well-formed
+  // The tags' text as an XML parser gives it back (Python's, over expat).
+  std::string tags = testing::Run(
+      "python3 -c \"import sys, xml.etree.ElementTree as E; "
+      "[sys.stdout.buffer.write(t.text.encode() + b'\\n') for t in "
+      "E.parse(sys.argv[1]).getroot().iter('{urn:teiten:feed:1}tag')]\" " +
+          path,
+      &ok);
+  ASSERT_TRUE(ok) << tags;
+  EXPECT_NE(tags.find("<script>alert('x')</script> & \"q\""), std::string::npos) << tags;
+  EXPECT_NE(tags.find("ctl\xEF\xBF\xBD\xEF\xBF\xBD end"), std::string::npos) << tags;
+  EXPECT_NE(tags.find("bad\xEF\xBF\xBD\xEF\xBF\xBD utf8"), std::string::npos) << tags;
+  EXPECT_NE(tags.find("日本語"), std::string::npos) << tags;
+  const std::string xsd = testing::SourceDir() + "/data/feeds/teiten-feed.xsd";
+  std::string out = testing::Run("xmllint --noout --schema " + xsd + " " + path + " 2>&1", &ok);
+  EXPECT_TRUE(ok) << out;
 }
 
 }  // namespace

@@ -297,6 +297,36 @@ TEST_F(WebApi, FindingsNameThePlantedEvents) {
   EXPECT_EQ(Api(std::string("/api/v1/findings?period=") + kPeriod + "&country=XX").status, 400);
 }
 
+// The alert feeds over the API are `teiten feed`'s, byte for byte (the XML's generation time
+// aside), with each format's content type; errors name the parameter.
+TEST_F(WebApi, FeedsEqualTheCliAndRefuseBadPeriodsAndFormats) {
+  for (const char* format : {"csv", "json", "xml"}) {
+    SCOPED_TRACE(format);
+    HttpReply r = Api(std::string("/api/v1/feeds/") + format + "?period=" + kPeriod);
+    ASSERT_EQ(r.status, 200) << r.body;
+    bool ok = false;
+    std::string cli = testing::Run(std::string(TEITEN_BIN) + " feed --period " + kPeriod +
+                                       " --format " + format + " " + Config(),
+                                   &ok);
+    ASSERT_TRUE(ok);
+    auto strip = [](std::string s) {  // generated="…" differs by the second it was made
+      size_t a = s.find("generated=\"");
+      if (a != std::string::npos) s.erase(a, s.find('"', a + 11) - a + 1);
+      return s;
+    };
+    EXPECT_EQ(strip(r.body), strip(cli));
+    EXPECT_EQ(r.Header("Content-Type"), std::string(format) == "csv"    ? "text/csv; charset=utf-8"
+                                        : std::string(format) == "json" ? "application/json"
+                                                                        : "application/xml");
+  }
+  HttpReply bad = Api("/api/v1/feeds/xml?period=2018-13");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.Json()["error"]["parameter"], "period");
+  EXPECT_EQ(Api("/api/v1/feeds/xml?period=2018-08&port=23/tcp").Json()["error"]["parameter"],
+            "port");
+  EXPECT_EQ(Api("/api/v1/feeds/pdf?period=2018-08").status, 404);
+}
+
 // The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
 // endpoint's for the same port and days.
 TEST_F(WebApi, MustanEqualsTheCliAndTheSeries) {
