@@ -13,7 +13,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates tzdata gz
   libgtest-dev libgmock-dev libbenchmark-dev tshark wireshark-common mmdb-bin
   chromium fonts-noto-cjk python3-html5lib python3-pil libxml2-utils clang libclang-rt-dev
   libcpp-httplib-dev libssl-dev libsodium-dev openssl curl iproute2 nftables tcpreplay tcpdump
-  nmap masscan zmap hping3 p0f sipvicious)
+  nmap masscan zmap hping3 p0f sipvicious python3-jsonschema)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,13 +1,17 @@
 #include "feeds/feed.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/ip.h"
 #include "common/time_zone.h"
 
 namespace teiten {
@@ -275,6 +279,140 @@ std::string WriteFeedXml(const std::vector<FeedItem>& items, const FeedMeta& met
   return out;
 }
 
+namespace {
+
+// RFC 4122 §4.3 name-based UUID, SHA-1 (version 5).
+std::string Uuid5(const std::array<uint8_t, 16>& ns, std::string_view name) {
+  std::string in(reinterpret_cast<const char*>(ns.data()), ns.size());
+  in.append(name);
+  unsigned char h[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(in.data(), in.size(), h, &n, EVP_sha1(), nullptr);
+  h[6] = static_cast<unsigned char>((h[6] & 0x0F) | 0x50);
+  h[8] = static_cast<unsigned char>((h[8] & 0x3F) | 0x80);
+  std::string u;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) u += '-';
+    u += fmt::format("{:02x}", h[i]);
+  }
+  return u;
+}
+
+// The STIX spec's namespace for SCO ids, and teiten's for everything else (a fixed random one).
+constexpr std::array<uint8_t, 16> kStixScoNs = {0x00, 0xab, 0xed, 0xb4, 0xaa, 0x42, 0x46, 0x6c,
+                                                0x9c, 0x01, 0xfe, 0xd2, 0x33, 0x15, 0xa9, 0xb7};
+constexpr std::array<uint8_t, 16> kTeitenNs = {0x3f, 0x6e, 0x1c, 0x52, 0x8d, 0x0b, 0x4e, 0x2a,
+                                               0x9b, 0x71, 0x5c, 0xe4, 0x0d, 0x93, 0x27, 0x6a};
+
+// "2026-12-04T20:10:00Z" → "2026-12-04T20:10:00.000Z" (STIX timestamps carry milliseconds).
+std::string StixTime(const std::string& utc) {
+  if (utc.size() == 20 && utc.back() == 'Z') return utc.substr(0, 19) + ".000Z";
+  return utc;
+}
+
+}  // namespace
+
+std::string WriteFeedStix(const std::vector<FeedItem>& items, const FeedMeta& meta) {
+  using nlohmann::json;
+  const std::string now = StixTime(meta.generated);
+  const std::string identity = "identity--" + Uuid5(kTeitenNs, "identity|teiten");
+  json objects = json::array();
+  objects.push_back({{"type", "identity"},
+                     {"spec_version", "2.1"},
+                     {"id", identity},
+                     {"created", now},
+                     {"modified", now},
+                     {"name", "teiten"},
+                     {"description", "an Internet fixed-point observation system (darknet)"},
+                     {"identity_class", "system"}});
+  const std::string label =
+      meta.first_day == meta.last_day ? meta.first_day : meta.first_day + ".." + meta.last_day;
+  const std::string report = "report--" + Uuid5(kTeitenNs, "report|" + label);
+  std::vector<std::string> refs = {identity};
+  std::map<std::string, std::string> sco_of;  // address → its SCO id
+  for (const FeedItem& it : items) {
+    json note_refs = json::array({report});
+    for (const std::string& a : it.sources) {
+      auto addr = IpAddr::Parse(a);
+      if (!addr) continue;  // FeedItem sources are written by teiten: always addresses
+      const std::string type = addr->is_v4() ? "ipv4-addr" : "ipv6-addr";
+      auto [pos, fresh] = sco_of.try_emplace(a, "");
+      if (fresh) {
+        pos->second = type + "--" + Uuid5(kStixScoNs, json{{"value", a}}.dump());
+        objects.push_back(
+            {{"type", type}, {"spec_version", "2.1"}, {"id", pos->second}, {"value", a}});
+        const std::string ind = "indicator--" + Uuid5(kTeitenNs, "indicator|" + a);
+        objects.push_back(
+            {{"type", "indicator"},
+             {"spec_version", "2.1"},
+             {"id", ind},
+             {"created", now},
+             {"modified", now},
+             {"created_by_ref", identity},
+             {"name", "teiten: darknet source " + a},
+             {"indicator_types", {"anomalous-activity"}},
+             {"pattern", fmt::format("[{}:value = '{}']", type, a)},
+             {"pattern_type", "stix"},
+             {"valid_from",
+              StixTime((it.first_day.empty() ? meta.first_day : it.first_day) + "T00:00:00Z")}});
+        refs.push_back(pos->second);
+        refs.push_back(ind);
+      }
+      note_refs.push_back(pos->second);
+    }
+    const std::string what = it.source == FeedItemSource::kFinding
+                                 ? it.kind
+                                 : std::string(FeedItemSourceName(it.source)) + " item";
+    std::string content = fmt::format(
+        "{} on {} {} from {}{}: packets per day {} -> {}, distinct sources per day {} -> {}, "
+        "ratio {}, score {}.",
+        what, it.channel, it.key, it.first_day,
+        it.last_day.empty() ? " (still going)" : " to " + it.last_day, Number(it.packets_before),
+        Number(it.packets_after), Number(it.sources_before), Number(it.sources_after),
+        Number(it.ratio), Number(it.score));
+    // One report per item: the bundle schema of the OASIS repository admits reports, not
+    // notes, among the objects a bundle holds.
+    if (note_refs.size() == 1)
+      note_refs = json::array({identity});  // nothing else to name
+    else
+      note_refs.erase(note_refs.begin());  // its addresses
+    json item = {
+        {"type", "report"},
+        {"spec_version", "2.1"},
+        {"id", "report--" + Uuid5(kTeitenNs,
+                                  fmt::format("item|{}|{}|{}|{}|{}", FeedItemSourceName(it.source),
+                                              it.kind, it.channel, it.key, it.first_day))},
+        {"created", now},
+        {"modified", now},
+        {"created_by_ref", identity},
+        {"name", fmt::format("{} {} {}", what, it.channel, it.key)},
+        {"description", content},
+        {"report_types", {"threat-report"}},
+        {"published", now},
+        {"object_refs", std::move(note_refs)}};
+    if (!it.tags.empty()) item["labels"] = it.tags;
+    refs.push_back(item["id"]);
+    objects.push_back(std::move(item));
+  }
+  objects.push_back({{"type", "report"},
+                     {"spec_version", "2.1"},
+                     {"id", report},
+                     {"created", now},
+                     {"modified", now},
+                     {"created_by_ref", identity},
+                     {"name", "teiten feed " + label},
+                     {"description", fmt::format("Findings and MUSTAN watch/risk items of {}, "
+                                                 "from darknet observations.",
+                                                 label)},
+                     {"report_types", {"threat-report"}},
+                     {"published", now},
+                     {"object_refs", refs}});
+  json bundle = {{"type", "bundle"},
+                 {"id", "bundle--" + Uuid5(kTeitenNs, "bundle|" + label + "|" + now)},
+                 {"objects", std::move(objects)}};
+  return bundle.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
                                              const SensorSelection& sel) {
   ASSIGN_OR_RETURN(std::vector<Finding> findings, FindNotable(store, period, sel));
@@ -292,11 +430,13 @@ Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedIte
   if (format == "csv") return WriteFeedCsv(items);
   if (format == "json") return WriteFeedJson(items);
   if (format == "xml") return WriteFeedXml(items, meta);
-  return InvalidArgument(fmt::format("feed format '{}': expected csv, json or xml", format));
+  if (format == "stix") return WriteFeedStix(items, meta);
+  return InvalidArgument(fmt::format("feed format '{}': expected csv, json, xml or stix", format));
 }
 
 std::string FeedContentType(std::string_view format) {
   if (format == "json") return "application/json";
+  if (format == "stix") return "application/stix+json;version=2.1";
   if (format == "xml") return "application/xml";
   return "text/csv; charset=utf-8";
 }

@@ -61,12 +61,22 @@ struct FeedMeta {
 // UTF-8) become U+FFFD, so an attacker's bytes in a tag never make the document ill-formed.
 std::string WriteFeedXml(const std::vector<FeedItem>& items, const FeedMeta& meta);
 
+// The feed as a STIX 2.1 bundle (docs/FEEDS.md): an identity for teiten (created_by_ref of the
+// rest), one report per item (its facts in words, its tags as labels, its addresses as refs),
+// for each evidence address an
+// ipv4-addr/ipv6-addr object and an indicator ([ipv4-addr:value = '…'], anomalous-activity),
+// and a report naming them all. Ids are UUIDv5: SCOs per the STIX spec (namespace
+// 00abedb4-aa42-466c-9c01-fed23315a9b7 over {"value":…}), the others over what the object
+// says (an item's source, kind, channel, key and first day), so the same finding has the same id
+// in every run and a consumer updates it rather than adding a copy.
+std::string WriteFeedStix(const std::vector<FeedItem>& items, const FeedMeta& meta);
+
 // The items of a period's feed, as `teiten feed` and /api/v1/feeds/… give them: the findings of
 // the period (FindNotable), then the MUSTAN watch and risk items of the 10 days ending on the
 // period's last day with data (none when the period holds no data).
 Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
                                              const SensorSelection& sel);
-// The feed in `format` (csv, json or xml); kInvalidArgument naming any other.
+// The feed in `format` (csv, json, xml or stix); kInvalidArgument naming any other.
 Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedItem>& items,
                               const FeedMeta& meta);
 // Its Content-Type ("text/csv; charset=utf-8", "application/json", "application/xml").

@@ -9,9 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -299,6 +304,62 @@ TEST_F(FeedDelivery, TheXmlFeedValidatesAgainstItsSchemaAndCarriesTheCsvItems) {
                  &valid);
     EXPECT_FALSE(valid) << "accepted with " << to;
   }
+}
+
+// The STIX 2.1 bundle validates against the OASIS schemas in ../shared (every object against its
+// type's schema and the bundle's), with Debian's python3-jsonschema; a damaged bundle does not;
+// the same items keep the same ids from one run to the next.
+TEST_F(FeedDelivery, TheStixBundleValidatesAgainstTheOasisSchemasAndKeepsItsIds) {
+  const std::string schemas = testing::SharedDir() + "/data/formats/stix2.1-json-schemas/schemas";
+  if (!std::filesystem::exists(schemas)) GTEST_SKIP() << "no STIX schemas in ../shared";
+  bool have = false;
+  testing::Run("/usr/bin/python3 -c 'import jsonschema' 2>/dev/null", &have);
+  if (!have) GTEST_SKIP() << "python3-jsonschema missing (scripts/setup.sh installs it)";
+  const std::string check = testing::SourceDir() + "/tests/feeds/stix_validate.py";
+  const std::string a = dir_.path() + "/a.json", b = dir_.path() + "/b.json";
+  bool ok = false;
+  Feed("--period 2018-08 --format stix -o " + Quote(a), &ok);
+  ASSERT_TRUE(ok) << err_;
+  std::string out = testing::Run(
+      "/usr/bin/python3 " + Quote(check) + " " + Quote(schemas) + " " + Quote(a) + " 2>&1", &ok);
+  EXPECT_TRUE(ok) << out;
+  nlohmann::json bundle = nlohmann::json::parse(Slurp(a));
+  std::map<std::string, int> types;
+  std::set<std::string> ids;
+  for (const auto& o : bundle["objects"]) {
+    types[o["type"]]++;
+    ids.insert(o["id"].get<std::string>());
+  }
+  // The small scenario's feed: 70 items, one evidence address (the 9600/TCP scanner).
+  bool csv_ok = false;
+  std::string csv = Feed("--period 2018-08", &csv_ok);
+  ASSERT_TRUE(csv_ok);
+  const size_t items = static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;
+  EXPECT_EQ(types["report"], static_cast<int>(items) + 1);
+  EXPECT_EQ(types["identity"], 1);
+  EXPECT_EQ(types["ipv4-addr"], 1);
+  EXPECT_EQ(types["indicator"], 1);
+  EXPECT_EQ(ids.size(), bundle["objects"].size()) << "ids are unique";
+  for (const auto& o : bundle["objects"]) {
+    if (o["type"] == "indicator") EXPECT_EQ(o["pattern"], "[ipv4-addr:value = '24.180.125.87']");
+  }
+  // A second run a second later: the same ids.
+  ::sleep(1);
+  Feed("--period 2018-08 --format stix -o " + Quote(b), &ok);
+  ASSERT_TRUE(ok);
+  std::set<std::string> again;
+  const nlohmann::json second = nlohmann::json::parse(Slurp(b));
+  for (const auto& o : second["objects"]) {
+    if (o["type"] != "bundle") again.insert(o["id"].get<std::string>());
+  }
+  EXPECT_EQ(again, ids);
+  // The validator checks something: an indicator without its pattern is refused.
+  for (auto& o : bundle["objects"]) {
+    if (o["type"] == "indicator") o.erase("pattern");
+  }
+  WriteText(b, bundle.dump());
+  testing::Run("/usr/bin/python3 " + Quote(check) + " " + Quote(schemas) + " " + Quote(b), &ok);
+  EXPECT_FALSE(ok);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@ target_link_libraries(feeds_test PRIVATE teiten_feeds nlohmann_json::nlohmann_js
 # Delivery: the real CLI against a receiver on 127.0.0.1 (cpp-httplib), openssl, a shell sendmail.
 pkg_check_modules(TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 teiten_test(feed_delivery_test ${CMAKE_CURRENT_LIST_DIR}/feed_delivery_test.cc)
-target_link_libraries(feed_delivery_test PRIVATE teiten_feeds teiten_scenario_fixture
+target_link_libraries(feed_delivery_test PRIVATE teiten_feeds teiten_scenario_fixture nlohmann_json::nlohmann_json
   PkgConfig::TEST_HTTPLIB)
 target_compile_definitions(feed_delivery_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
 add_dependencies(feed_delivery_test teiten)

@@ -319,6 +319,10 @@ TEST_F(WebApi, FeedsEqualTheCliAndRefuseBadPeriodsAndFormats) {
                                         : std::string(format) == "json" ? "application/json"
                                                                         : "application/xml");
   }
+  HttpReply stix = Api(std::string("/api/v1/feeds/stix?period=") + kPeriod);
+  EXPECT_EQ(stix.status, 200);
+  EXPECT_EQ(stix.Header("Content-Type"), "application/stix+json;version=2.1");
+  EXPECT_EQ(stix.Json()["type"], "bundle");
   HttpReply bad = Api("/api/v1/feeds/xml?period=2018-13");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.Json()["error"]["parameter"], "period");
