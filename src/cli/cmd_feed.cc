@@ -53,9 +53,10 @@ Result<std::optional<Period>> FeedPeriod(const FeedArgs& a, const Store& store,
 int RunFeed(Common c, FeedArgs a) {
   // The common default "table" means the feed's default, CSV.
   if (c.format == "table") c.format = "csv";
-  if (c.format != "csv" && c.format != "json" && c.format != "xml" && c.format != "stix") {
+  if (c.format != "csv" && c.format != "json" && c.format != "xml" && c.format != "stix" &&
+      c.format != "misp") {
     return Fail(InvalidArgument(
-        fmt::format("feed format '{}': expected csv, json, xml or stix", c.format)));
+        fmt::format("feed format '{}': expected csv, json, xml, stix or misp", c.format)));
   }
   const std::string format = c.format;
   c.format = "table";  // the query context's own output format is not the feed's
@@ -159,7 +160,7 @@ void AddFeedCommands(Commands& cmds) {
   auto* feed =
       cmds.Add("feed",
                "the findings and MUSTAN watch/risk items of a period as an alert feed (--format "
-               "csv|json|xml|stix), "
+               "csv|json|xml|stix|misp), "
                "written, POSTed to a webhook or mailed",
                true);
   feed->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15");

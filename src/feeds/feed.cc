@@ -8,8 +8,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/ip.h"
 #include "common/time_zone.h"
@@ -413,6 +415,84 @@ std::string WriteFeedStix(const std::vector<FeedItem>& items, const FeedMeta& me
   return bundle.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+std::string WriteFeedMisp(const std::vector<FeedItem>& items, const FeedMeta& meta,
+                          int64_t now_unix) {
+  using nlohmann::json;
+  const std::string label =
+      meta.first_day == meta.last_day ? meta.first_day : meta.first_day + ".." + meta.last_day;
+  const std::string ts = std::to_string(now_unix);
+  const json org = {{"id", "0"}, {"name", "teiten"}, {"uuid", Uuid5(kTeitenNs, "org|teiten")}};
+  json attributes = json::array();
+  auto attribute = [&](const std::string& key, const std::string& category, const std::string& type,
+                       bool to_ids, const std::string& value, const std::string& comment) {
+    attributes.push_back({{"id", "0"},
+                          {"uuid", Uuid5(kTeitenNs, "misp-attribute|" + label + "|" + key)},
+                          {"event_id", "0"},
+                          {"category", category},
+                          {"type", type},
+                          {"to_ids", to_ids},
+                          {"distribution", "5"},  // the event's
+                          {"sharing_group_id", "0"},
+                          {"timestamp", ts},
+                          {"deleted", false},
+                          {"comment", comment},
+                          {"value", value}});
+  };
+  std::set<std::string> addresses, tags;
+  for (const FeedItem& it : items) {
+    const std::string what = it.source == FeedItemSource::kFinding
+                                 ? it.kind
+                                 : std::string(FeedItemSourceName(it.source)) + " item";
+    const std::string subject = fmt::format("{} {} {}", what, it.channel, it.key);
+    attribute(
+        "item|" + subject + "|" + it.first_day, "Other", "comment", false,
+        fmt::format("{} from {}{}: packets per day {} -> {}, distinct sources per day {} -> "
+                    "{}, ratio {}, score {}.",
+                    subject, it.first_day,
+                    it.last_day.empty() ? " (still going)" : " to " + it.last_day,
+                    Number(it.packets_before), Number(it.packets_after), Number(it.sources_before),
+                    Number(it.sources_after), Number(it.ratio), Number(it.score)),
+        "teiten " + std::string(FeedItemSourceName(it.source)));
+    for (const std::string& a : it.sources) {
+      if (addresses.insert(a).second) {
+        attribute("ip-src|" + a, "Network activity", "ip-src", true, a,
+                  "darknet source named by: " + subject);
+      }
+    }
+    for (const std::string& t : it.tags) tags.insert(t);
+  }
+  json tag_list = json::array();
+  for (const std::string& t : tags) {
+    json name = t;  // quoted by the JSON writer, so any byte of it stays data
+    tag_list.push_back(
+        {{"name", "teiten:tag=" + name.dump(-1, ' ', false, json::error_handler_t::replace)}});
+  }
+  json event = {{"uuid", Uuid5(kTeitenNs, "misp-event|" + label)},
+                {"id", "0"},
+                {"info", fmt::format("teiten: darknet findings and watch/risk items, {} ({} items)",
+                                     label, items.size())},
+                {"date", meta.last_day},
+                {"published", false},
+                {"publish_timestamp", "0"},
+                {"first_publication", "0"},
+                {"timestamp", ts},
+                {"threat_level_id", "3"},
+                {"analysis", "2"},
+                {"distribution", "0"},
+                {"sharing_group_id", "0"},
+                {"extends_uuid", ""},
+                {"locked", false},
+                {"org_id", "0"},
+                {"orgc_id", "0"},
+                {"Org", org},
+                {"Orgc", org},
+                {"attribute_count", std::to_string(attributes.size())},
+                {"Attribute", std::move(attributes)},
+                {"Tag", std::move(tag_list)}};
+  return json{{"Event", std::move(event)}}.dump(2, ' ', false, json::error_handler_t::replace) +
+         "\n";
+}
+
 Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
                                              const SensorSelection& sel) {
   ASSIGN_OR_RETURN(std::vector<Finding> findings, FindNotable(store, period, sel));
@@ -431,12 +511,15 @@ Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedIte
   if (format == "json") return WriteFeedJson(items);
   if (format == "xml") return WriteFeedXml(items, meta);
   if (format == "stix") return WriteFeedStix(items, meta);
-  return InvalidArgument(fmt::format("feed format '{}': expected csv, json, xml or stix", format));
+  if (format == "misp") return WriteFeedMisp(items, meta, static_cast<int64_t>(std::time(nullptr)));
+  return InvalidArgument(
+      fmt::format("feed format '{}': expected csv, json, xml, stix or misp", format));
 }
 
 std::string FeedContentType(std::string_view format) {
   if (format == "json") return "application/json";
   if (format == "stix") return "application/stix+json;version=2.1";
+  if (format == "misp") return "application/json";
   if (format == "xml") return "application/xml";
   return "text/csv; charset=utf-8";
 }

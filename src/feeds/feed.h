@@ -71,12 +71,21 @@ std::string WriteFeedXml(const std::vector<FeedItem>& items, const FeedMeta& met
 // in every run and a consumer updates it rather than adding a copy.
 std::string WriteFeedStix(const std::vector<FeedItem>& items, const FeedMeta& meta);
 
+// The feed as a MISP event (the MISP core format, ../shared/data/formats/misp): {"Event": {…}}
+// with teiten as Org and Orgc, unpublished, distribution "0" (this organisation only: the
+// CSIRT decides to share), threat level "3" (low), analysis "2" (complete), date the period's
+// last day; one Attribute per item (category "Other", type "comment": its facts in words) and one
+// per evidence address (category "Network activity", type ip-src, to_ids true); the items' tags
+// as event Tags ("teiten:tag=\"mirai\""). UUIDs are UUIDv5 over what each says, as for STIX.
+std::string WriteFeedMisp(const std::vector<FeedItem>& items, const FeedMeta& meta,
+                          int64_t now_unix);
+
 // The items of a period's feed, as `teiten feed` and /api/v1/feeds/… give them: the findings of
 // the period (FindNotable), then the MUSTAN watch and risk items of the 10 days ending on the
 // period's last day with data (none when the period holds no data).
 Result<std::vector<FeedItem>> BuildFeedItems(const Store& store, const Period& period,
                                              const SensorSelection& sel);
-// The feed in `format` (csv, json, xml or stix); kInvalidArgument naming any other.
+// The feed in `format` (csv, json, xml, stix or misp); kInvalidArgument naming any other.
 Result<std::string> WriteFeed(std::string_view format, const std::vector<FeedItem>& items,
                               const FeedMeta& meta);
 // Its Content-Type ("text/csv; charset=utf-8", "application/json", "application/xml").

@@ -613,7 +613,7 @@ json GetIndex(const Store& store) {
             {"endpoints",
              {"/api/v1/top/{ports,countries,asns,sensors}", "/api/v1/series", "/api/v1/summary",
               "/api/v1/ip/{address}", "/api/v1/sources", "/api/v1/sensors", "/api/v1/findings",
-              "/api/v1/mustan", "/api/v1/feeds/{csv,json,xml,stix}"}}};
+              "/api/v1/mustan", "/api/v1/feeds/{csv,json,xml,stix,misp}"}}};
   if (last != INT32_MIN) {
     j["first_day"] = TimeZone::DayString(first);
     j["last_day"] = TimeZone::DayString(last);

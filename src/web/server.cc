@@ -268,8 +268,10 @@ struct WebServer::Impl {
         res.set_content(Dump(ApiError(status, param, msg).body), "application/json");
       };
       const std::string format = req.matches[1];
-      if (format != "csv" && format != "json" && format != "xml" && format != "stix") {
-        return refuse(404, "", fmt::format("no feed format '{}': csv, json, xml or stix", format));
+      if (format != "csv" && format != "json" && format != "xml" && format != "stix" &&
+          format != "misp") {
+        return refuse(404, "",
+                      fmt::format("no feed format '{}': csv, json, xml, stix or misp", format));
       }
       Params params = ParamsOf(req);
       for (const auto& [k, v] : params) {

@@ -362,5 +362,52 @@ TEST_F(FeedDelivery, TheStixBundleValidatesAgainstTheOasisSchemasAndKeepsItsIds)
   EXPECT_FALSE(ok);
 }
 
+// The MISP event keeps every MUST of the MISP core format in ../shared (checked by
+// tests/feeds/misp_check.py, which reads the valid category-type pairs from the format document),
+// carries one ip-src per evidence address and one comment per item, and a broken one is refused.
+TEST_F(FeedDelivery, TheMispEventKeepsTheCoreFormatsRules) {
+  const std::string format_doc = testing::SharedDir() + "/data/formats/misp/misp-core-format.md";
+  if (!std::filesystem::exists(format_doc)) GTEST_SKIP() << "no MISP format in ../shared";
+  const std::string check = testing::SourceDir() + "/tests/feeds/misp_check.py";
+  const std::string path = dir_.path() + "/misp.json";
+  bool ok = false;
+  Feed("--period 2018-08 --format misp -o " + Quote(path), &ok);
+  ASSERT_TRUE(ok) << err_;
+  std::string out = testing::Run(
+      "/usr/bin/python3 " + Quote(check) + " " + Quote(format_doc) + " " + Quote(path) + " 2>&1",
+      &ok);
+  EXPECT_TRUE(ok) << out;
+  const nlohmann::json event = nlohmann::json::parse(Slurp(path))["Event"];
+  bool csv_ok = false;
+  std::string csv = Feed("--period 2018-08", &csv_ok);
+  ASSERT_TRUE(csv_ok);
+  const size_t items = static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;
+  size_t comments = 0, ips = 0;
+  for (const auto& a : event["Attribute"]) {
+    comments += a["type"] == "comment";
+    if (a["type"] == "ip-src") {
+      ++ips;
+      EXPECT_EQ(a["value"], "24.180.125.87");
+      EXPECT_EQ(a["to_ids"], true);
+    }
+  }
+  EXPECT_EQ(comments, items);
+  EXPECT_EQ(ips, 1u);
+  EXPECT_EQ(event["date"], "2018-08-31");
+  EXPECT_EQ(event["published"], false);
+  // The checker checks something: a type the category does not allow, a missing info.
+  nlohmann::json bad = nlohmann::json::parse(Slurp(path));
+  bad["Event"]["Attribute"][0]["category"] = "Financial fraud";
+  bad["Event"]["Attribute"][0]["type"] = "ip-src";
+  bad["Event"].erase("info");
+  WriteText(path, bad.dump());
+  out = testing::Run(
+      "/usr/bin/python3 " + Quote(check) + " " + Quote(format_doc) + " " + Quote(path) + " 2>&1",
+      &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(out.find("not valid for category 'Financial fraud'"), std::string::npos) << out;
+  EXPECT_NE(out.find("info missing"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace teiten

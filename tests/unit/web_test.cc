@@ -323,6 +323,10 @@ TEST_F(WebApi, FeedsEqualTheCliAndRefuseBadPeriodsAndFormats) {
   EXPECT_EQ(stix.status, 200);
   EXPECT_EQ(stix.Header("Content-Type"), "application/stix+json;version=2.1");
   EXPECT_EQ(stix.Json()["type"], "bundle");
+  HttpReply misp = Api(std::string("/api/v1/feeds/misp?period=") + kPeriod);
+  EXPECT_EQ(misp.status, 200);
+  EXPECT_EQ(misp.Header("Content-Type"), "application/json");
+  EXPECT_TRUE(misp.Json()["Event"].is_object());
   HttpReply bad = Api("/api/v1/feeds/xml?period=2018-13");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.Json()["error"]["parameter"], "period");
