@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,13 +214,24 @@ Result<std::string> MailMessage(const MailOptions& opts, std::string_view body,
 
 Status SendMail(const MailOptions& opts, std::string_view message) {
   if (opts.command.empty()) return InvalidArgument("mail: no command (--sendmail)");
+  // A command that exits without reading its input (`exit 3`, a wrong path) would kill us with
+  // SIGPIPE before its status could be reported: ignored while we write, the write fails with
+  // EPIPE instead and the exit status says what happened.
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGPIPE, &ignore, &previous);
   // popen writes through /bin/sh, as sendmail commands with flags are configured.
   std::FILE* p = ::popen(opts.command.c_str(), "w");
   if (p == nullptr) {
+    ::sigaction(SIGPIPE, &previous, nullptr);
     return IoError(fmt::format("mail command '{}': cannot start", opts.command));
   }
-  const bool wrote = std::fwrite(message.data(), 1, message.size(), p) == message.size();
+  bool wrote = std::fwrite(message.data(), 1, message.size(), p) == message.size();
+  wrote = std::fflush(p) == 0 && wrote;
   const int rc = ::pclose(p);
+  ::sigaction(SIGPIPE, &previous, nullptr);
   if (rc == -1) {
     return IoError(fmt::format("mail command '{}'", opts.command));
   }

@@ -242,10 +242,16 @@ TEST_F(FeedDelivery, MailCarriesTheFeedAsAnAttachmentAndAFailingCommandFailsTheR
             "csirt@example.org\n定点観測 feed\nteiten-feed-2018-08-01..2018-08-31.json\n"
             "application/json\n" +
                 Slurp(out));
-  // A command that fails: the run fails, naming it and its exit status.
+  // A command that fails: the run fails, naming it and its exit status — also when it exits
+  // before reading the message (under ASan teiten writes after `exit 3` has run: SIGPIPE).
   Feed("--period 2018-08 --sendmail 'exit 3' --mail-to csirt@example.org", &ok);
   EXPECT_FALSE(ok);
   EXPECT_NE(err_.find("exit status 3"), std::string::npos) << err_;
+  // A message bigger than a pipe holds (the STIX bundle, 58 KB, 79 KB in base64) to a command
+  // that never reads: the write surely meets a closed pipe. Before, SIGPIPE killed teiten (141).
+  Feed("--period 2018-08 --format stix --sendmail 'exit 5' --mail-to csirt@example.org", &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(err_.find("exit status 5"), std::string::npos) << err_;
   // Header injection through an address is refused.
   MailOptions m{.command = "cat", .to = "a@x\r\nBcc: victim@y", .subject = "s"};
   EXPECT_FALSE(MailMessage(m, "body", "text/csv", "f.csv", 0).ok());
