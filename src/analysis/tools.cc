@@ -368,6 +368,21 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
   return res;
 }
 
+namespace {
+
+// Row i of a block as evidence for its source's tags (the source's address and region as of that
+// row); returns the row's region.
+GeoInfo CountRow(SourceTags* t, const DecodedBlock& blk, size_t i) {
+  const Observation& o = blk.batch.rows[i];
+  t->src = o.src;
+  const GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
+  t->geo = g;
+  Count(t, blk.batch, o);
+  return g;
+}
+
+}  // namespace
+
 Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& period,
                            const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
                            size_t n) {
@@ -383,10 +398,7 @@ Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& peri
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       Acc& a = by_source[o.src];
-      a.tags.src = o.src;
-      GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
-      a.tags.geo = g;
-      Count(&a.tags, blk.batch, o);
+      const GeoInfo g = CountRow(&a.tags, blk, i);
       uint64_t key = dim == Dimension::kPort      ? PortKeyOf(o)
                      : dim == Dimension::kCountry ? static_cast<uint64_t>(g.country)
                                                   : static_cast<uint64_t>(g.asn);
@@ -448,10 +460,7 @@ Result<SeriesResult> SeriesByTag(const Store& store, Dimension dim,
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       Acc& a = by_source[o.src];
-      a.tags.src = o.src;
-      GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
-      a.tags.geo = g;
-      Count(&a.tags, blk.batch, o);  // the verdict rests on all the period's packets
+      const GeoInfo g = CountRow(&a.tags, blk, i);  // the verdict rests on all the period's rows
       const int32_t day = store.tz().LocalDay(o.ts_us) - period.first_day;
       if (day < 0 || day >= days) continue;
       size_t k = 0;

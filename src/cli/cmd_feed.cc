@@ -77,9 +77,20 @@ int RunFeed(Common c, FeedArgs a) {
   if (!a.mail.command.empty() && a.mail.to.empty()) {
     return Fail(InvalidArgument("feed: --sendmail needs --mail-to"));
   }
-  // With --since-last-run the period is known only once the store is open: the query context is
-  // prepared over a placeholder day and given the real period below.
-  auto q = PrepareQuery(c, a.state.empty() ? a.period : "1970-01-01");
+  // With --since-last-run the period is known only once the store is open (FeedPeriod).
+  Result<QueryContext> q = InvalidArgument("unset");
+  if (a.state.empty()) {
+    q = PrepareQuery(c, a.period);
+  } else {
+    QueryContext ctx;
+    auto store = OpenStoreFor(c, &ctx.cfg);
+    if (!store.ok()) return Fail(store.status());
+    ctx.store = std::move(*store);
+    auto sel = ResolveSensors(*ctx.store, c.sensors, c.groups);
+    if (!sel.ok()) return Fail(sel.status());
+    ctx.sel = std::move(*sel);
+    q = std::move(ctx);
+  }
   if (!q.ok()) return Fail(q.status());
   std::optional<int32_t> last;
   auto period = FeedPeriod(a, *q->store, &last);

@@ -103,6 +103,18 @@ int RunTopTools(const Common& c, const std::string& period_text, size_t n,
   return 0;
 }
 
+// --tag's value: nullopt when not given; an error naming the tags when it is not one.
+Result<std::optional<Tag>> TagOption(const std::string& text) {
+  if (text.empty()) return std::optional<Tag>{};
+  Tag t;
+  if (!ParseTag(text, &t)) {
+    return InvalidArgument(fmt::format(
+        "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
+        text));
+  }
+  return std::optional<Tag>(t);
+}
+
 int RunTop(const Common& c, const std::string& what, const std::string& period_text, size_t n,
            const std::string& port_text, const std::string& research_path,
            const std::string& tag_text, const std::string& country_text) {
@@ -116,16 +128,9 @@ int RunTop(const Common& c, const std::string& what, const std::string& period_t
   if (!research_path.empty() && tag_text.empty()) {
     return Fail(InvalidArgument("--research goes with `teiten top tools` or --tag"));
   }
-  std::optional<Tag> tag;
-  if (!tag_text.empty()) {
-    Tag t;
-    if (!ParseTag(tag_text, &t)) {
-      return Fail(InvalidArgument(fmt::format(
-          "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
-          tag_text)));
-    }
-    tag = t;
-  }
+  auto tag_option = TagOption(tag_text);
+  if (!tag_option.ok()) return Fail(tag_option.status());
+  const std::optional<Tag> tag = *tag_option;
   Dimension dim;
   if (what == "ports")
     dim = Dimension::kPort;
@@ -334,12 +339,9 @@ int RunIp(const Common& c, const std::string& addr_text) {
 // are left out rather than shown for all sources.
 int RunTaggedSummary(const Common& c, const std::string& period_text, size_t n,
                      const std::string& tag_text, const std::string& research_path) {
-  Tag tag;
-  if (!ParseTag(tag_text, &tag)) {
-    return Fail(InvalidArgument(fmt::format(
-        "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
-        tag_text)));
-  }
+  auto tag_option = TagOption(tag_text);
+  if (!tag_option.ok()) return Fail(tag_option.status());
+  const Tag tag = **tag_option;  // the caller runs this only with --tag given
   auto research = LoadResearch(research_path);
   if (!research.ok()) return Fail(research.status());
   auto q = PrepareQuery(c, period_text);
@@ -433,19 +435,14 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
               size_t n, const std::string& tag_text) {
   auto g = ParseGranularity(gran);
   if (!g.ok()) return Fail(g.status());
-  std::optional<Tag> tag;
-  if (!tag_text.empty()) {
-    Tag t;
-    if (!ParseTag(tag_text, &t)) {
-      return Fail(InvalidArgument(fmt::format(
-          "--tag '{}': expected mirai, zmap, masscan, nmap, sipvicious, backscatter or research",
-          tag_text)));
-    }
+  auto tag_option = TagOption(tag_text);
+  if (!tag_option.ok()) return Fail(tag_option.status());
+  const std::optional<Tag> tag = *tag_option;
+  if (tag) {
     if (*g != Granularity::kDay) return Fail(InvalidArgument("--tag: series are daily"));
     if (!by_country.empty() || !sensor_series.empty()) {
       return Fail(InvalidArgument("--tag goes with --port, --country or all traffic"));
     }
-    tag = t;
   }
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());

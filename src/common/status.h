@@ -54,7 +54,7 @@ inline Status OkStatus() {
 Status InvalidArgument(std::string message);
 Status NotFound(std::string message);
 Status DataLoss(std::string message);
-Status IoError(std::string message);  // appends strerror(errno) when errno is set
+Status IoError(std::string message);      // appends strerror(errno) when errno is set
 Status Unavailable(std::string message);  // a peer or service did not answer, or refused
 Status Internal(std::string message);
 

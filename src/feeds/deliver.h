@@ -25,17 +25,17 @@
 namespace teiten {
 
 struct WebhookOptions {
-  std::string url;     // http://host[:port]/path or https://… (certificate verified)
-  std::string secret;  // the shared secret's bytes; empty: no signature header
+  std::string url;      // http://host[:port]/path or https://… (certificate verified)
+  std::string secret;   // the shared secret's bytes; empty: no signature header
   std::string ca_file;  // https: a CA bundle to verify the receiver with (default: the system's)
-  int attempts = 6;          // in all, the first included
+  int attempts = 6;     // in all, the first included
   double first_backoff_s = 2;  // before the 2nd attempt; doubled each time, at most max_backoff_s
   double max_backoff_s = 300;
   int timeout_s = 30;  // connect, and each read and write
 };
 
 struct WebhookResult {
-  int attempts = 0;   // made, the successful one included
+  int attempts = 0;  // made, the successful one included
   int http_status = 0;
 };
 

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "analysis/dos.h"
 #include "analysis/findings.h"
 #include "analysis/period.h"
 #include "analysis/query.h"
-#include "analysis/dos.h"
 #include "analysis/tools.h"
 #include "common/status.h"
 #include "common/time_zone.h"

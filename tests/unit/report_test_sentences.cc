@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "analysis/dos.h"
 #include "analysis/findings.h"
 #include "analysis/query.h"
-#include "analysis/dos.h"
 #include "analysis/tools.h"
 #include "common/time_zone.h"
 #include "report/compose.h"

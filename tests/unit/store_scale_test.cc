@@ -303,7 +303,7 @@ TEST_F(StoreTest, AnIdleDashboardKeepsOnlyWhatItsNewestSnapshotNames) {
   Open();
   ASSERT_GT(GarbageOnDisk(*store_), 0u);  // the server's first snapshot keeps them for now
   ASSERT_EQ(::kill(serve, SIGCONT), 0);
-  ::sleep(web_refresh_seconds + 2);       // the server moves on to the newest manifest
+  ::sleep(web_refresh_seconds + 2);  // the server moves on to the newest manifest
   const uint64_t before = store_->manifest().generation;
   Ingest(Path("s8.pcap"));
   Open();
