@@ -230,8 +230,6 @@ void Judge(SourceTags* s, const ResearchNetworks* research) {
 
 namespace {
 
-constexpr uint32_t kTagColumns = col::kSrc | col::kDst | col::kPorts | col::kHeader | col::kBlob;
-
 void Count(SourceTags* s, const ObservationBatch& b, const Observation& o) {
   s->packets++;
   if (IsTcpSynProbe(o)) s->probes++;
@@ -368,11 +366,7 @@ Result<ToolsResult> TopTools(const Store& store, const Period& period,
   return res;
 }
 
-namespace {
-
-// Row i of a block as evidence for its source's tags (the source's address and region as of that
-// row); returns the row's region.
-GeoInfo CountRow(SourceTags* t, const DecodedBlock& blk, size_t i) {
+GeoInfo CountEvidence(SourceTags* t, const DecodedBlock& blk, size_t i) {
   const Observation& o = blk.batch.rows[i];
   t->src = o.src;
   const GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
@@ -380,8 +374,6 @@ GeoInfo CountRow(SourceTags* t, const DecodedBlock& blk, size_t i) {
   Count(t, blk.batch, o);
   return g;
 }
-
-}  // namespace
 
 Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& period,
                            const SensorSelection& filter, Tag tag, const ResearchNetworks* research,
@@ -398,7 +390,7 @@ Result<TopResult> TopByTag(const Store& store, Dimension dim, const Period& peri
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       Acc& a = by_source[o.src];
-      const GeoInfo g = CountRow(&a.tags, blk, i);
+      const GeoInfo g = CountEvidence(&a.tags, blk, i);
       uint64_t key = dim == Dimension::kPort      ? PortKeyOf(o)
                      : dim == Dimension::kCountry ? static_cast<uint64_t>(g.country)
                                                   : static_cast<uint64_t>(g.asn);
@@ -460,7 +452,8 @@ Result<SeriesResult> SeriesByTag(const Store& store, Dimension dim,
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
       const Observation& o = blk.batch.rows[i];
       Acc& a = by_source[o.src];
-      const GeoInfo g = CountRow(&a.tags, blk, i);  // the verdict rests on all the period's rows
+      const GeoInfo g =
+          CountEvidence(&a.tags, blk, i);  // the verdict rests on all the period's rows
       const int32_t day = store.tz().LocalDay(o.ts_us) - period.first_day;
       if (day < 0 || day >= days) continue;
       size_t k = 0;

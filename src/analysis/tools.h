@@ -99,6 +99,13 @@ struct SourceTags {
   size_t blocks_read = 0, blocks_named = 0;
   bool Has(Tag t) const { return verdict & (1u << static_cast<unsigned>(t)); }
 };
+// The columns a row must be decoded with for CountEvidence.
+inline constexpr uint32_t kTagColumns =
+    col::kSrc | col::kDst | col::kPorts | col::kHeader | col::kBlob;
+// Counts row i of a block (decoded with kTagColumns) as evidence for its source's tags: sets
+// `t`'s address and region to the row's, adds to its counts, and returns the row's region. Judge
+// gives the verdict once every row of the source has been counted.
+GeoInfo CountEvidence(SourceTags* t, const DecodedBlock& blk, size_t i);
 // Applies the rules (and the research list, may be null) to a source's counts: sets `verdict`.
 void Judge(SourceTags* s, const ResearchNetworks* research);
 

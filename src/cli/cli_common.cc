@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "analysis/mustan.h"
 #include "enrich/geo.h"
+#include "feeds/deliver.h"
 
 namespace teiten {
 
@@ -169,6 +171,32 @@ Result<QueryContext> PrepareQuery(const Common& c, const std::string& period_tex
   ASSIGN_OR_RETURN(q.store, OpenStoreFor(c, &q.cfg));
   ASSIGN_OR_RETURN(q.sel, ResolveSensors(*q.store, c.sensors, c.groups));
   return q;
+}
+
+Result<RunContext> PrepareRun(const Common& c, const std::string& period_text,
+                              const std::string& state_file) {
+  if (period_text.empty() == state_file.empty()) {
+    return InvalidArgument("give either --period or --since-last-run STATE_FILE");
+  }
+  RunContext r;
+  if (state_file.empty()) {
+    ASSIGN_OR_RETURN(r.q, PrepareQuery(c, period_text));
+    return r;
+  }
+  ASSIGN_OR_RETURN(r.q.format, ParseFormat(c.format));
+  ASSIGN_OR_RETURN(r.q.store, OpenStoreFor(c, &r.q.cfg));
+  ASSIGN_OR_RETURN(r.q.sel, ResolveSensors(*r.q.store, c.sensors, c.groups));
+  ASSIGN_OR_RETURN(std::optional<int32_t> done, ReadFeedState(state_file));
+  std::optional<int32_t> last = LastDayWithData(*r.q.store);
+  if (!last) return NotFound("the store holds no data yet");
+  r.last_day = *last;
+  const int32_t first = done ? *done + 1 : *last;
+  if (first > *last) {
+    r.nothing_new = true;
+  } else {
+    r.q.period = DaysPeriod(first, *last + 1);
+  }
+  return r;
 }
 
 void WarnIfRetained(const Store& store, const Period& period);

@@ -66,6 +66,7 @@ void AddRowCommands(Commands& cmds);     // scans, dos, payloads, os
 void AddReportCommands(Commands& cmds);  // report
 void AddServeCommands(Commands& cmds);   // serve, serve-user, serve-token
 void AddFeedCommands(Commands& cmds);    // feed
+void AddNotifyCommands(Commands& cmds);  // notify
 void AddMustanCommands(Commands& cmds);  // mustan
 
 // Prints "teiten: <status>" on stderr; exit code 2 for a bad argument or a missing thing, else 1.
@@ -98,6 +99,17 @@ struct QueryContext {
   SensorSelection sel;
 };
 Result<QueryContext> PrepareQuery(const Common& c, const std::string& period_text);
+// The same for a run that is repeated (feeds, notification lists): over --period, or with
+// --since-last-run STATE over the days after the last successful run's, up to the store's last
+// day with data (a first run: that day alone). `nothing_new` is set when no day has arrived since;
+// `last_day` is then the store's last day with data. Exactly one of the two must be given.
+struct RunContext {
+  QueryContext q;
+  bool nothing_new = false;
+  int32_t last_day = 0;
+};
+Result<RunContext> PrepareRun(const Common& c, const std::string& period_text,
+                              const std::string& state_file);
 
 // The research-scanner list: a file the user names, or the one shipped in the binary.
 Result<ResearchNetworks> LoadResearch(const std::string& path);

@@ -13,6 +13,7 @@
 #include "analysis/findings.h"
 #include "analysis/mustan.h"
 #include "cli/cli_common.h"
+#include "common/files.h"
 #include "common/time_zone.h"
 #include "feeds/deliver.h"
 #include "feeds/feed.h"
@@ -20,35 +21,12 @@
 namespace teiten {
 namespace {
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(fmt::format("{}: cannot open", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct FeedArgs {
   std::string period, out, state;
   WebhookOptions webhook;
   std::string secret_file;
   MailOptions mail;
 };
-
-// The period a run covers: --period as given, or with --since-last-run the days after the last
-// run's last day up to the store's last day with data (a first run: that day alone). nullopt
-// when nothing new has arrived since.
-Result<std::optional<Period>> FeedPeriod(const FeedArgs& a, const Store& store,
-                                         std::optional<int32_t>* last_out) {
-  if (a.state.empty()) return std::optional<Period>(*ParsePeriod(a.period));
-  ASSIGN_OR_RETURN(std::optional<int32_t> done, ReadFeedState(a.state));
-  std::optional<int32_t> last = LastDayWithData(store);
-  if (!last) return NotFound("feed: the store holds no data yet");
-  *last_out = last;
-  const int32_t first = done ? *done + 1 : *last;
-  if (first > *last) return std::optional<Period>{};
-  return std::optional<Period>(DaysPeriod(first, *last + 1));
-}
 
 int RunFeed(Common c, FeedArgs a) {
   // The common default "table" means the feed's default, CSV.
@@ -60,9 +38,6 @@ int RunFeed(Common c, FeedArgs a) {
   }
   const std::string format = c.format;
   c.format = "table";  // the query context's own output format is not the feed's
-  if (a.period.empty() == a.state.empty()) {
-    return Fail(InvalidArgument("feed: give either --period or --since-last-run STATE_FILE"));
-  }
   if (!a.secret_file.empty()) {
     auto secret = ReadWholeFile(a.secret_file);
     if (!secret.ok()) return Fail(secret.status());
@@ -77,30 +52,14 @@ int RunFeed(Common c, FeedArgs a) {
   if (!a.mail.command.empty() && a.mail.to.empty()) {
     return Fail(InvalidArgument("feed: --sendmail needs --mail-to"));
   }
-  // With --since-last-run the period is known only once the store is open (FeedPeriod).
-  Result<QueryContext> q = InvalidArgument("unset");
-  if (a.state.empty()) {
-    q = PrepareQuery(c, a.period);
-  } else {
-    QueryContext ctx;
-    auto store = OpenStoreFor(c, &ctx.cfg);
-    if (!store.ok()) return Fail(store.status());
-    ctx.store = std::move(*store);
-    auto sel = ResolveSensors(*ctx.store, c.sensors, c.groups);
-    if (!sel.ok()) return Fail(sel.status());
-    ctx.sel = std::move(*sel);
-    q = std::move(ctx);
-  }
-  if (!q.ok()) return Fail(q.status());
-  std::optional<int32_t> last;
-  auto period = FeedPeriod(a, *q->store, &last);
-  if (!period.ok()) return Fail(period.status());
-  if (!*period) {
+  auto run = PrepareRun(c, a.period, a.state);
+  if (!run.ok()) return Fail(run.status());
+  if (run->nothing_new) {
     std::fprintf(stderr, "teiten feed: nothing new since %s (%s); nothing written or sent\n",
-                 TimeZone::DayString(*last).c_str(), a.state.c_str());
+                 TimeZone::DayString(run->last_day).c_str(), a.state.c_str());
     return 0;
   }
-  q->period = **period;
+  QueryContext* q = &run->q;
   auto items = BuildFeedItems(*q->store, q->period, q->sel);
   if (!items.ok()) return Fail(items.status());
   FeedMeta meta;
@@ -123,15 +82,7 @@ int RunFeed(Common c, FeedArgs a) {
     std::fwrite(body.data(), 1, body.size(), stdout);
     if (std::fflush(stdout) != 0) return Fail(Internal("writing the feed to stdout failed"));
   } else if (!a.out.empty()) {
-    // Written beside the target and renamed over it, so a reader never sees half a feed.
-    const std::string tmp = a.out + ".tmp";
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (f == nullptr) return Fail(InvalidArgument(fmt::format("{}: cannot open for writing", tmp)));
-    const bool wrote = std::fwrite(body.data(), 1, body.size(), f) == body.size();
-    if (std::fclose(f) != 0 || !wrote || std::rename(tmp.c_str(), a.out.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      return Fail(Internal(fmt::format("{}: writing the feed failed", a.out)));
-    }
+    if (Status st = WriteFileAtomically(a.out, body); !st.ok()) return Fail(st);
   }
   const std::string label = q->period.days() == 1
                                 ? TimeZone::DayString(q->period.first_day)

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddStoreCommands(cmds);
   AddServeCommands(cmds);
   AddFeedCommands(cmds);
+  AddNotifyCommands(cmds);
   AddMustanCommands(cmds);
   // Listed for --help only: `simulate` was handed to its own parser above.
   app.add_subcommand("simulate",

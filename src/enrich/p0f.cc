@@ -6,21 +6,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace teiten {
 namespace {
 
 // p0f's MAX_DIST: a TTL this many hops below the initial one still matches exactly.
 constexpr int kMaxDistance = 35;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -243,9 +235,9 @@ Result<P0fDatabase> P0fDatabase::Parse(std::string_view text, const std::string&
     ++line_no;
     auto fail = [&](const std::string& what) {
       return InvalidArgument(fmt::format("{}:{}: {}: '{}'", name, line_no, what,
-                                         std::string(Trim(raw)).substr(0, 120)));
+                                         std::string(TrimBlanks(raw)).substr(0, 120)));
     };
-    std::string_view line = Trim(raw);
+    std::string_view line = TrimBlanks(raw);
     if (line.empty() || line.front() == ';') continue;
     if (line.find('\0') != std::string_view::npos) return fail("NUL byte in the line");
     if (line.front() == '[') {
@@ -260,7 +252,7 @@ Result<P0fDatabase> P0fDatabase::Parse(std::string_view text, const std::string&
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) return fail("expected key = value");
-    std::string_view key = Trim(line.substr(0, eq)), value = Trim(line.substr(eq + 1));
+    std::string_view key = TrimBlanks(line.substr(0, eq)), value = TrimBlanks(line.substr(eq + 1));
     if (key.empty()) return fail("empty key");
     // Only [tcp:request] is matched; the other sections are p0f's own (MTU, SYN-ACK, HTTP).
     if (section != "tcp:request") continue;

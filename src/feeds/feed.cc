@@ -102,6 +102,16 @@ std::string CsvField(std::string_view s) {
   return out;
 }
 
+std::string CsvRecord(const std::vector<std::string>& fields) {
+  std::string out;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ',';
+    out += CsvField(fields[i]);
+  }
+  out += "\r\n";
+  return out;
+}
+
 namespace {
 
 std::string Number(double v) {
@@ -126,28 +136,10 @@ std::string WriteFeedCsv(const std::vector<FeedItem>& items) {
       "source,rank,kind,channel,key,first_day,last_day,packets_before,packets_after,"
       "sources_before,sources_after,ratio,score,sources,tags\r\n";
   for (const FeedItem& it : items) {
-    const std::string fields[] = {FeedItemSourceName(it.source),
-                                  std::to_string(it.rank),
-                                  it.kind,
-                                  it.channel,
-                                  it.key,
-                                  it.first_day,
-                                  it.last_day,
-                                  Number(it.packets_before),
-                                  Number(it.packets_after),
-                                  Number(it.sources_before),
-                                  Number(it.sources_after),
-                                  Number(it.ratio),
-                                  Number(it.score),
-                                  Joined(it.sources),
-                                  Joined(it.tags)};
-    bool first = true;
-    for (const std::string& f : fields) {
-      if (!first) out += ',';
-      first = false;
-      out += CsvField(f);
-    }
-    out += "\r\n";
+    out += CsvRecord({FeedItemSourceName(it.source), std::to_string(it.rank), it.kind, it.channel,
+                      it.key, it.first_day, it.last_day, Number(it.packets_before),
+                      Number(it.packets_after), Number(it.sources_before), Number(it.sources_after),
+                      Number(it.ratio), Number(it.score), Joined(it.sources), Joined(it.tags)});
   }
   return out;
 }

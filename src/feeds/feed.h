@@ -43,6 +43,8 @@ std::vector<FeedItem> FeedItemsFromMustan(const MustanView& view);
 // One CSV field per RFC 4180: quoted (with inner quotes doubled) when it holds a comma, a quote,
 // CR or LF; otherwise as is. Lists inside a field are joined with ' '.
 std::string CsvField(std::string_view s);
+// A CSV record: the fields (each through CsvField) joined by commas, ended by CRLF.
+std::string CsvRecord(const std::vector<std::string>& fields);
 // The feed as CSV: a header line, then one line per item, every line ended by CRLF.
 std::string WriteFeedCsv(const std::vector<FeedItem>& items);
 // The feed as JSON: {"items": [{...}]} with the CSV's columns as keys, lists as arrays and

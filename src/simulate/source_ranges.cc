@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string_view>
 
+#include "common/text.h"
+
 namespace teiten::simulate {
 
 namespace {
@@ -14,13 +16,6 @@ bool ParseV4(std::string_view text, uint32_t* out) {
   if (!a || !a->is_v4()) return false;
   *out = a->v4();
   return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
 }
 
 // Country, AS number and a block it holds. Rounded to CIDR from registry data; a stand-in only.
@@ -149,13 +144,13 @@ Result<std::vector<SourceRange>> ReadSourceRangesCsv(const std::string& path) {
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    std::string_view l = Trim(line);
+    std::string_view l = TrimBlanks(line);
     if (l.empty() || l.front() == '#') continue;
     std::string_view f[4];
     int n = 0;
     while (n < 4) {
       size_t comma = l.find(',');
-      f[n++] = Trim(l.substr(0, comma));
+      f[n++] = TrimBlanks(l.substr(0, comma));
       if (comma == std::string_view::npos) {
         l = {};
         break;

@@ -14,6 +14,7 @@
 #include "analysis/query.h"
 #include "analysis/sensor_health.h"
 #include "enrich/names.h"
+#include "feeds/notify.h"
 
 namespace teiten::web {
 namespace {
@@ -384,6 +385,34 @@ json GetSources(const Store& store, const Args& a) {
   return {{"period", PeriodJson(p)}, {"port", PortJson(k)}, {"sources", std::move(out)}};
 }
 
+// Notification lists (SPEC O6): never public — every row is a source address. The CSV form is
+// answered as a JSON string, which the server's /api/v1/notify/csv route serves as text/csv.
+json GetNotify(const Store& store, const Args& a, const Access& access, bool csv) {
+  if (access.aggregate_only) Refuse(403, "", "notification lists are per-IP data: log in");
+  const std::set<std::string> repeatable = {"asn", "country", "prefix", "sensor", "group"};
+  if (auto u = a.Unexpected({"period", "asn", "country", "prefix", "sensor", "group"}, repeatable);
+      !u.empty()) {
+    Refuse(400, u,
+           "not a parameter of /notify (period, asn, country, prefix, sensor, group), or given "
+           "twice");
+  }
+  Period p = PeriodOf(a);
+  NotifyScope scope;
+  for (const std::string& t : a.All("asn")) scope.asns.push_back(OrRefuse(ParseAsn(t), "asn"));
+  for (const std::string& t : a.All("country")) {
+    scope.countries.push_back(OrRefuse(ParseCountry(t), "country"));
+  }
+  for (const std::string& t : a.All("prefix")) {
+    scope.prefixes.push_back(OrRefuse(ParseStrictPrefix(t), "prefix"));
+  }
+  if (scope.empty()) Refuse(400, "asn", "name the networks: asn, country or prefix (repeatable)");
+  SensorSelection sel = SelectionOf(store, a);
+  auto lists = OrRefuse(BuildNotifyLists(store, p, sel, {scope}, &ResearchNetworks::Shipped()), "");
+  if (csv) return WriteNotifyCsv(lists[0], nullptr);
+  return json::parse(WriteNotifyJson(lists[0], nullptr, TimeZone::DayString(p.first_day),
+                                     TimeZone::DayString(p.end_day - 1)));
+}
+
 json GetSensors(const Store& store, const Args& a) {
   if (auto u = a.Unexpected({}, {}); !u.empty()) {
     Refuse(400, u, "/sensors takes no parameters");
@@ -613,7 +642,8 @@ json GetIndex(const Store& store) {
             {"endpoints",
              {"/api/v1/top/{ports,countries,asns,sensors}", "/api/v1/series", "/api/v1/summary",
               "/api/v1/ip/{address}", "/api/v1/sources", "/api/v1/sensors", "/api/v1/findings",
-              "/api/v1/mustan", "/api/v1/feeds/{csv,json,xml,stix,misp}"}}};
+              "/api/v1/mustan", "/api/v1/feeds/{csv,json,xml,stix,misp}", "/api/v1/notify",
+              "/api/v1/notify/csv"}}};
   if (last != INT32_MIN) {
     j["first_day"] = TimeZone::DayString(first);
     j["last_day"] = TimeZone::DayString(last);
@@ -758,6 +788,8 @@ ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& p
       r.body = GetFindings(snap, a, access);
     } else if (rest == "mustan") {
       r.body = GetMustan(store, a);
+    } else if (rest == "notify" || rest == "notify/csv") {
+      r.body = GetNotify(store, a, access, rest == "notify/csv");
     } else {
       return ApiError(404, "", fmt::format("no endpoint {}", path));
     }

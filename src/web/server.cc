@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "analysis/period.h"
+#include "common/files.h"
 #include "common/time_zone.h"
 #include "feeds/feed.h"
 #include "web/access.h"
@@ -37,14 +38,6 @@ const char* kCsp =
 
 int64_t Now() {
   return static_cast<int64_t>(std::time(nullptr));
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(fmt::format("{}: cannot read", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 Result<std::pair<std::string, int>> SplitListen(const std::string& s) {
@@ -322,7 +315,12 @@ struct WebServer::Impl {
       }
       ApiReply r = HandleApi(**snap, req.path, ParamsOf(req), *access);
       res.status = r.status;
-      res.set_content(Dump(r.body), "application/json");
+      // Notification lists as CSV: the API answers them as one JSON string of the CSV text.
+      if (r.status == 200 && req.path == "/api/v1/notify/csv" && r.body.is_string()) {
+        res.set_content(r.body.get<std::string>(), "text/csv; charset=utf-8");
+      } else {
+        res.set_content(Dump(r.body), "application/json");
+      }
     });
     s.Get("/api/v1", [](const httplib::Request&, httplib::Response& res) {
       res.status = 308;
@@ -456,8 +454,8 @@ Status WebServer::Start() {
     if (!ec) roots.push_back((exe.parent_path().parent_path() / "node_modules").string());
   }
   for (const std::string& r : roots) {
-    auto js = ReadFile(r + "/uplot/dist/uPlot.iife.min.js");
-    auto css = ReadFile(r + "/uplot/dist/uPlot.min.css");
+    auto js = ReadWholeFile(r + "/uplot/dist/uPlot.iife.min.js");
+    auto css = ReadWholeFile(r + "/uplot/dist/uPlot.min.css");
     if (js.ok() && css.ok()) {
       m.uplot_js = std::move(*js);
       m.uplot_css = std::move(*css);

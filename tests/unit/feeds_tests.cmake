@@ -8,3 +8,8 @@ target_link_libraries(feed_delivery_test PRIVATE teiten_feeds teiten_scenario_fi
   PkgConfig::TEST_HTTPLIB)
 target_compile_definitions(feed_delivery_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
 add_dependencies(feed_delivery_test teiten)
+# Notification lists: parsers and CSV by hand; the real CLI on ../shared captures against tshark.
+teiten_test(notify_test ${CMAKE_CURRENT_LIST_DIR}/notify_test.cc)
+target_link_libraries(notify_test PRIVATE teiten_feeds nlohmann_json::nlohmann_json)
+target_compile_definitions(notify_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
+add_dependencies(notify_test teiten)

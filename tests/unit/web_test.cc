@@ -335,6 +335,46 @@ TEST_F(WebApi, FeedsEqualTheCliAndRefuseBadPeriodsAndFormats) {
   EXPECT_EQ(Api("/api/v1/feeds/pdf?period=2018-08").status, 404);
 }
 
+// Notification lists over the API are the CLI's (but for the networks' names, which the API does
+// not look up), and both agree with the rollups' top countries.
+TEST_F(WebApi, NotifyListsEqualTheCli) {
+  json top = CliJson(std::string("top countries -n 1 --period ") + kPeriod + " " + Config());
+  ASSERT_EQ(top.size(), 1u);
+  const std::string cc = top[0]["region"].get<std::string>().substr(0, 2);
+  json api = ApiJson(std::string("/api/v1/notify?period=") + kPeriod + "&country=" + cc);
+  bool ok = false;
+  json cli = json::parse(testing::Run(std::string(TEITEN_BIN) + " notify --format json --period " +
+                                          kPeriod + " --country " + cc + " " + Config() +
+                                          " 2>/dev/null",
+                                      &ok));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(api["sources"], top[0]["sources"]);
+  EXPECT_EQ(api["packets"], top[0]["packets"]);
+  ASSERT_EQ(api["rows"].size(), cli["rows"].size());
+  for (json* j : {&api, &cli}) {
+    for (json& r : (*j)["rows"]) r.erase("as_name");
+  }
+  EXPECT_EQ(api, cli);
+  HttpReply csv = Api(std::string("/api/v1/notify/csv?period=") + kPeriod + "&country=" + cc +
+                      "&country=" + cc);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.Header("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'),
+            static_cast<std::ptrdiff_t>(cli["rows"].size()) + 1);
+  auto param = [](const HttpReply& r) { return r.Json()["error"]["parameter"]; };
+  HttpReply none = Api(std::string("/api/v1/notify?period=") + kPeriod);
+  EXPECT_EQ(none.status, 400);
+  EXPECT_EQ(param(none), "asn");
+  HttpReply host_bits = Api(std::string("/api/v1/notify/csv?period=") + kPeriod +
+                            "&prefix=10.1.2.3/8");
+  EXPECT_EQ(host_bits.status, 400);
+  EXPECT_EQ(param(host_bits), "prefix");
+  EXPECT_EQ(param(Api(std::string("/api/v1/notify?period=") + kPeriod + "&asn=AS0")), "asn");
+  EXPECT_EQ(param(Api("/api/v1/notify?country=JP")), "period");
+  EXPECT_EQ(param(Api(std::string("/api/v1/notify?country=JP&port=23/tcp&period=") + kPeriod)),
+            "port");
+}
+
 // The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
 // endpoint's for the same port and days.
 TEST_F(WebApi, MustanEqualsTheCliAndTheSeries) {
@@ -573,6 +613,10 @@ TEST_F(WebAccess, PublicModeServesAggregatesOnly) {
   EXPECT_EQ(Curl(s.Url("/api/v1/ip/192.0.2.1")).status, 403);
   EXPECT_EQ(Curl(s.Url(std::string("/api/v1/sources?port=23/tcp&period=") + kPeriod)).status, 403);
   EXPECT_EQ(Curl(s.Url("/ip?addr=192.0.2.1")).status, 403);
+  const std::string notify = std::string("/api/v1/notify?country=JP&period=") + kPeriod;
+  EXPECT_EQ(Curl(s.Url(notify)).status, 403);
+  EXPECT_EQ(Curl(s.Url(std::string("/api/v1/notify/csv?country=JP&period=") + kPeriod)).status,
+            403);
   HttpReply port = Curl(s.Url(std::string("/port?port=9600/tcp&period=") + kPeriod));
   EXPECT_EQ(port.status, 200);
   EXPECT_EQ(port.body.find("top-sources"), std::string::npos);
@@ -584,6 +628,7 @@ TEST_F(WebAccess, PublicModeServesAggregatesOnly) {
   // A script with its token sees everything.
   std::string auth = "-H " + Quote("Authorization: Bearer " + token_);
   EXPECT_EQ(Curl(s.Url("/api/v1/ip/192.0.2.1"), auth).status, 200);
+  EXPECT_EQ(Curl(s.Url(notify), auth).status, 200);
 }
 
 TEST_F(WebAccess, RefusesAnOpenServerBeyondLoopback) {
