@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "analysis/outages.h"
+#include "analysis/robust_stats.h"
 #include "analysis/tools.h"
 
 namespace teiten {
@@ -47,21 +49,11 @@ const FindingFact* Finding::Fact(FindingKind k) const {
 namespace findings_stats {
 
 double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  size_t h = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(h), v.end());
-  double hi = v[h];
-  if (v.size() % 2) return hi;
-  double lo = *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(h));
-  return (lo + hi) / 2;
+  return stats::Median(std::move(v));
 }
 
 double Mad(const std::vector<double>& v) {
-  double m = Median(v);
-  std::vector<double> d;
-  d.reserve(v.size());
-  for (double x : v) d.push_back(std::fabs(x - m));
-  return Median(std::move(d));
+  return stats::Mad(v);
 }
 
 double MannKendallZ(const std::vector<double>& v) {
@@ -990,34 +982,21 @@ struct Detector {
       Finding f;
       f.country = static_cast<CountryCode>(cs[k]);
       f.figure.series = FigureHint::Series::kCountry;
-      // Silence (A11): distinct sources against the region's own baseline.
-      std::vector<bool> silent(w.size(), false);
-      std::vector<double> base_at(w.size(), 0);
-      for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
-        if (!w.ok[i]) continue;
-        std::vector<double> base;
-        for (size_t j = i; j-- > 0 && base.size() < kSpikeLookback;) {
-          if (w.ok[j] && !silent[j]) base.push_back(d.src[j]);
-        }
-        if (base.empty()) continue;
-        double m = Median(base);
-        base_at[i] = m;
-        double scale = std::max({1.4826 * Mad(base), std::sqrt(m), 1.0});
-        if (m >= o.silent_min_sources && d.src[i] <= o.silent_fraction * m &&
-            d.src[i] <= m - o.spike_sigmas * scale * 0.5) {
-          silent[i] = true;
-        }
-      }
-      for (size_t i = static_cast<size_t>(w.p0); i < w.size(); ++i) {
-        if (!silent[i] || (i > 0 && silent[i - 1])) continue;
-        size_t j = i;
-        while (j + 1 < w.size() && silent[j + 1]) ++j;
+      // Silence (A11): distinct sources against the region's own baseline (outages.h).
+      OutageRules silence;
+      silence.lookback_days = kSpikeLookback;
+      silence.fraction = o.silent_fraction;
+      silence.min_baseline = o.silent_min_sources;
+      silence.sigmas = o.spike_sigmas * 0.5;
+      for (const OutageSpan& sp :
+           FindOutageSpans(d.src, w.ok, static_cast<size_t>(w.p0), silence)) {
+        const size_t i = sp.first, j = sp.last;
         FindingFact ft;
         ft.kind = FindingKind::kRegionSilent;
         ft.first_day = Day(i);
         ft.last_day = j + 1 == w.size() ? kNoDay : Day(j);
         Numbers(d, i, j, &ft);
-        ft.sources_before = base_at[i];
+        ft.sources_before = sp.baseline;
         ft.ratio = ft.sources_after / std::max(ft.sources_before, 1.0);
         ft.score = period_sources_per_day > 0
                        ? (ft.sources_before - ft.sources_after) / period_sources_per_day *

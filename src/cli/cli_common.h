@@ -61,7 +61,7 @@ class Commands {
 void AddIngestCommand(Commands& cmds);   // ingest
 void AddStoreCommands(Commands& cmds);   // geo, merge, verify, rebuild, forget, retain,
                                          // collect, sensor, sensors
-void AddQueryCommands(Commands& cmds);   // top, series, summary, ip
+void AddQueryCommands(Commands& cmds);   // top, series, summary, ip, outages
 void AddRowCommands(Commands& cmds);     // scans, dos, payloads, os
 void AddReportCommands(Commands& cmds);  // report
 void AddServeCommands(Commands& cmds);   // serve, serve-user, serve-token

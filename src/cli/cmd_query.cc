@@ -19,6 +19,7 @@
 
 #include "analysis/dos.h"
 #include "analysis/os_guesses.h"
+#include "analysis/outages.h"
 #include "analysis/payloads.h"
 #include "analysis/query.h"
 #include "analysis/scans.h"
@@ -513,6 +514,62 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
 
 }  // namespace
 
+int RunOutages(const Common& c, const std::string& period_text, const std::string& by,
+               const OutageRules& rules) {
+  if (by != "country" && by != "asn") {
+    return Fail(InvalidArgument(fmt::format("--by '{}': expected country or asn", by)));
+  }
+  auto q = PrepareQuery(c, period_text);
+  if (!q.ok()) return Fail(q.status());
+  const Store& store = *q->store;
+  const Dimension dim = by == "asn" ? Dimension::kAsn : Dimension::kCountry;
+  auto res = FindOutages(store, dim, q->period, q->sel, rules);
+  if (!res.ok()) return Fail(res.status());
+  const Lang lang = ParseLang(c.lang);
+  const bool ja = lang == Lang::kJa;
+  AsnNames names;
+  if (dim == Dimension::kAsn) {
+    if (auto geo = OpenGeoQuietly(q->cfg)) {
+      for (const Outage& o : res->outages) {
+        names[static_cast<uint32_t>(o.key)] = geo->AsnName(static_cast<uint32_t>(o.key));
+      }
+    }
+  }
+  if (q->format == OutputFormat::kTable) {
+    const char* what = dim == Dimension::kAsn ? (ja ? "AS" : "ASNs") : (ja ? "地域" : "regions");
+    if (ja) {
+      fmt::print(
+          "期間 {} — {}{}件のうち{}件で停止の兆候（1日の送信元数が直前{}日の中央値の{:.0f}%以下、"
+          "中央値が{:.0f}以上、{:.0f}σ以上の減少）\n",
+          q->period.Label(), what, Thousands(res->keys_checked), Thousands(res->outages.size()),
+          rules.lookback_days, rules.fraction * 100, rules.min_baseline, rules.sigmas);
+    } else {
+      fmt::print(
+          "Period {} — {} outages among {} {} (distinct sources a day at most {:.0f}% of the "
+          "median of the {} days before, a median of at least {:.0f}, a drop of at least {:.0f} "
+          "σ)\n",
+          q->period.Label(), Thousands(res->outages.size()), Thousands(res->keys_checked), what,
+          rules.fraction * 100, rules.lookback_days, rules.min_baseline, rules.sigmas);
+    }
+  }
+  Table t({ja ? "開始" : "start", ja ? "終了" : "end", ja ? "日数" : "days",
+           dim == Dimension::kAsn ? "ASN" : (ja ? "地域" : "region"),
+           ja ? "平常時の送信元数/日" : "sources/day before", ja ? "停止中の送信元数/日" : "during",
+           ja ? "最少" : "lowest", ja ? "深さ" : "depth",
+           ja ? "平常時のパケット数/日" : "packets/day before", ja ? "停止中" : "during "});
+  for (const Outage& o : res->outages) {
+    std::string end = TimeZone::DayString(o.last_day);
+    if (o.ongoing) end += ja ? "（継続中）" : " (ongoing)";
+    t.AddRow({Text(TimeZone::DayString(o.first_day)), Text(end),
+              Count(static_cast<uint64_t>(o.last_day - o.first_day + 1)),
+              Text(KeyName(store, &names, dim, o.key, lang)), Fixed(o.baseline, 1),
+              Fixed(o.sources, 1), Fixed(o.lowest, 0), Percent(o.depth), Fixed(o.packets_before, 0),
+              Fixed(o.packets, 1)});
+  }
+  t.Write(std::cout, q->format);
+  return 0;
+}
+
 void AddQueryCommands(Commands& cmds) {
   Common& c = cmds.common();
   struct Args {
@@ -569,6 +626,33 @@ void AddQueryCommands(Commands& cmds) {
   auto* ip = cmds.Add("ip", "everything one source did", true);
   ip->add_option("address", a->addr, "IPv4 or IPv6 address")->required();
   cmds.OnParsed(ip, [&c, a] { return RunIp(c, a->addr); });
+  auto outage_by = std::make_shared<std::string>("country");
+  auto rules = std::make_shared<OutageRules>();
+  auto* outages =
+      cmds.Add("outages",
+               "countries or ASNs whose distinct sources fell far below their own baseline", true);
+  outages
+      ->add_option("--period", a->period, "2018Q3, 2018-08, 2018-08-12 or 2018-08-01..2018-08-15")
+      ->required();
+  outages->add_option("--by", *outage_by, "country or asn")->capture_default_str();
+  outages->add_option("--lookback", rules->lookback_days, "days of the baseline (median)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 366));
+  outages
+      ->add_option("--fraction", rules->fraction,
+                   "an outage day has at most this share of the baseline's sources")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  outages
+      ->add_option("--min-sources", rules->min_baseline,
+                   "smallest baseline (sources a day) a key must have to be judged")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e9));
+  outages->add_option("--sigmas", rules->sigmas, "smallest drop in robust standard deviations")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
+  cmds.OnParsed(outages,
+                [&c, a, outage_by, rules] { return RunOutages(c, a->period, *outage_by, *rules); });
 }
 
 }  // namespace teiten

@@ -10,6 +10,7 @@
 
 #include "analysis/findings.h"
 #include "analysis/mustan.h"
+#include "analysis/outages.h"
 #include "analysis/period.h"
 #include "analysis/query.h"
 #include "analysis/sensor_health.h"
@@ -580,6 +581,47 @@ json MustanItemJson(const MustanItem& it) {
           {"risk", it.risk}};
 }
 
+// Outages (analysis/outages.h; `teiten outages`): countries (by=country, the default) or ASNs
+// whose distinct sources fell far below their own baseline, with the rule's parameters.
+json GetOutages(const Store& store, const Args& a) {
+  if (auto u = a.Unexpected({"period", "by", "sensor", "group", "lang"}, {"sensor", "group"});
+      !u.empty()) {
+    Refuse(400, u, "not a parameter of /outages (period, by, sensor, group, lang), or given twice");
+  }
+  const Period p = PeriodOf(a);
+  const std::string by = a.Get("by", "country");
+  if (by != "country" && by != "asn") {
+    Refuse(400, "by", fmt::format("'{}': expected country or asn", by));
+  }
+  const Dimension dim = by == "asn" ? Dimension::kAsn : Dimension::kCountry;
+  const Lang lang = LangOf(a);
+  OutagesResult r = OrRefuse(FindOutages(store, dim, p, SelectionOf(store, a)), "");
+  json rows = json::array();
+  for (const Outage& o : r.outages) {
+    json j = KeyJson(store, dim, o.key, lang);
+    j["first_day"] = TimeZone::DayString(o.first_day);
+    j["last_day"] = TimeZone::DayString(o.last_day);
+    j["days"] = o.last_day - o.first_day + 1;
+    j["ongoing"] = o.ongoing;
+    j["baseline_sources"] = o.baseline;
+    j["sources"] = o.sources;
+    j["lowest_sources"] = o.lowest;
+    j["depth"] = o.depth;
+    j["baseline_packets"] = o.packets_before;
+    j["packets"] = o.packets;
+    rows.push_back(std::move(j));
+  }
+  return {{"period", PeriodJson(p)},
+          {"by", by},
+          {"keys_checked", r.keys_checked},
+          {"rules",
+           {{"lookback_days", r.rules.lookback_days},
+            {"fraction", r.rules.fraction},
+            {"min_baseline", r.rules.min_baseline},
+            {"sigmas", r.rules.sigmas}}},
+          {"outages", std::move(rows)}};
+}
+
 // MUSTAN views (analysis/mustan.h) of ports for the 10 days ending on `end` (default: the store's
 // last day), with the rules written out in the asked language; `port` adds one port's view.
 json GetMustan(const Store& store, const Args& a) {
@@ -643,7 +685,7 @@ json GetIndex(const Store& store) {
              {"/api/v1/top/{ports,countries,asns,sensors}", "/api/v1/series", "/api/v1/summary",
               "/api/v1/ip/{address}", "/api/v1/sources", "/api/v1/sensors", "/api/v1/findings",
               "/api/v1/mustan", "/api/v1/feeds/{csv,json,xml,stix,misp}", "/api/v1/notify",
-              "/api/v1/notify/csv"}}};
+              "/api/v1/notify/csv", "/api/v1/outages"}}};
   if (last != INT32_MIN) {
     j["first_day"] = TimeZone::DayString(first);
     j["last_day"] = TimeZone::DayString(last);
@@ -788,6 +830,8 @@ ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& p
       r.body = GetFindings(snap, a, access);
     } else if (rest == "mustan") {
       r.body = GetMustan(store, a);
+    } else if (rest == "outages") {
+      r.body = GetOutages(store, a);
     } else if (rest == "notify" || rest == "notify/csv") {
       r.body = GetNotify(store, a, access, rest == "notify/csv");
     } else {

@@ -15,3 +15,10 @@ target_link_libraries(findings_scenario_test PRIVATE teiten_findings teiten_scen
 teiten_test(findings_dating_test findings_dating_test.cc)
 target_link_libraries(findings_dating_test PRIVATE teiten_findings teiten_scenario_fixture
   nlohmann_json::nlohmann_json)
+# Outages (SPEC A11): the detector by hand, and on a quarter with five planted silences
+# (tests/unit/scenarios/outages.toml), by country and by AS, the findings and the CLI.
+teiten_test(outages_test outages_test.cc)
+target_link_libraries(outages_test PRIVATE teiten_findings teiten_scenario_fixture
+  nlohmann_json::nlohmann_json)
+target_compile_definitions(outages_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
+add_dependencies(outages_test teiten)

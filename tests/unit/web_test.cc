@@ -343,10 +343,10 @@ TEST_F(WebApi, NotifyListsEqualTheCli) {
   const std::string cc = top[0]["region"].get<std::string>().substr(0, 2);
   json api = ApiJson(std::string("/api/v1/notify?period=") + kPeriod + "&country=" + cc);
   bool ok = false;
-  json cli = json::parse(testing::Run(std::string(TEITEN_BIN) + " notify --format json --period " +
-                                          kPeriod + " --country " + cc + " " + Config() +
-                                          " 2>/dev/null",
-                                      &ok));
+  json cli =
+      json::parse(testing::Run(std::string(TEITEN_BIN) + " notify --format json --period " +
+                                   kPeriod + " --country " + cc + " " + Config() + " 2>/dev/null",
+                               &ok));
   ASSERT_TRUE(ok);
   EXPECT_EQ(api["sources"], top[0]["sources"]);
   EXPECT_EQ(api["packets"], top[0]["packets"]);
@@ -365,14 +365,38 @@ TEST_F(WebApi, NotifyListsEqualTheCli) {
   HttpReply none = Api(std::string("/api/v1/notify?period=") + kPeriod);
   EXPECT_EQ(none.status, 400);
   EXPECT_EQ(param(none), "asn");
-  HttpReply host_bits = Api(std::string("/api/v1/notify/csv?period=") + kPeriod +
-                            "&prefix=10.1.2.3/8");
+  HttpReply host_bits =
+      Api(std::string("/api/v1/notify/csv?period=") + kPeriod + "&prefix=10.1.2.3/8");
   EXPECT_EQ(host_bits.status, 400);
   EXPECT_EQ(param(host_bits), "prefix");
   EXPECT_EQ(param(Api(std::string("/api/v1/notify?period=") + kPeriod + "&asn=AS0")), "asn");
   EXPECT_EQ(param(Api("/api/v1/notify?country=JP")), "period");
   EXPECT_EQ(param(Api(std::string("/api/v1/notify?country=JP&port=23/tcp&period=") + kPeriod)),
             "port");
+}
+
+// Outages over the API are the CLI's, and the small scenario's planted one (Brazil silent on its
+// last day, ground truth) is among them.
+TEST_F(WebApi, OutagesEqualTheCliAndTheGroundTruth) {
+  json api = ApiJson(std::string("/api/v1/outages?period=") + kPeriod);
+  json cli = CliJson(std::string("outages --period ") + kPeriod + " " + Config());
+  ASSERT_EQ(api["outages"].size(), cli.size());
+  for (size_t i = 0; i < cli.size(); ++i) {
+    EXPECT_EQ(api["outages"][i]["first_day"], cli[i]["start"]);
+    EXPECT_EQ(api["outages"][i]["key"], cli[i]["region"].get<std::string>().substr(0, 2));
+  }
+  bool br = false;
+  for (const json& e : (*truth_)["events"]) {
+    if (e["kind"] != "silence") continue;
+    for (const json& o : api["outages"]) {
+      br |= o["key"] == e["regions"][0] && o["first_day"] == "2018-08-13" && o["ongoing"] == true;
+    }
+  }
+  EXPECT_TRUE(br) << api.dump();
+  HttpReply bad = Api(std::string("/api/v1/outages?by=port&period=") + kPeriod);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.Json()["error"]["parameter"], "by");
+  EXPECT_EQ(ApiJson(std::string("/api/v1/outages?by=asn&period=") + kPeriod)["by"], "asn");
 }
 
 // The MUSTAN view over the API equals `teiten mustan`'s, and its daily counts are the series
