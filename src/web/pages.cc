@@ -401,6 +401,44 @@ PageReply RegionPage(const Ctx& c) {
         Pct(json(total ? static_cast<double>(sums[i]) / static_cast<double>(total) : 0.0)));
   }
   h += "</tbody></table></section>";
+  // Outages (A11): the days the region went dark, by the rule stated under the table.
+  Answer out = Ask(c, "/api/v1/outages", {{"period", period}});
+  if (!out.ok()) return ErrorPage(c, out.reply);
+  const json& rules = out.reply.body["rules"];
+  std::string rows;
+  for (const json& o : out.reply.body["outages"]) {
+    if (o["key"] != code) continue;
+    rows += fmt::format(
+        "<tr><td>{}</td><td>{}{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td>"
+        "<td class=\"n\">{:.1f}</td><td class=\"n\">{}</td></tr>",
+        Str(o["first_day"]), Str(o["last_day"]),
+        o["ongoing"].get<bool>() ? c.T(" (ongoing)", "（継続中）") : std::string(), Num(o["days"]),
+        o["baseline_sources"].get<double>(), o["sources"].get<double>(), Pct(o["depth"]));
+  }
+  h += fmt::format("<section><h2>{}</h2>", c.T("Outages", "停止"));
+  if (rows.empty()) {
+    h += fmt::format("<p id=\"region-outages\">{}</p>",
+                     c.T("No outage in the period.", "期間中に停止はありません。"));
+  } else {
+    h += fmt::format(
+        "<table id=\"region-outages\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+        "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        c.T("start", "開始"), c.T("end", "終了"), c.T("days", "日数"),
+        c.T("sources/day before", "平常時の送信元数/日"), c.T("during", "停止中"),
+        c.T("depth", "深さ"), rows);
+  }
+  h += fmt::format(
+      "<p class=\"rule\">{}</p></section>",
+      c.ja ? fmt::format(
+                 "停止：1日の送信元数が直前{}日（データのある日）の中央値の{:.0f}%以下に落ちた日。"
+                 "中央値が{:.0f}以上、減少が{:.0f}σ以上のとき。",
+                 rules["lookback_days"].get<int>(), rules["fraction"].get<double>() * 100,
+                 rules["min_baseline"].get<double>(), rules["sigmas"].get<double>())
+           : fmt::format("An outage day: the region's distinct sources fall to at most {:.0f}% "
+                         "of their median over the {} days with data before it, that median "
+                         "being at least {:.0f} and the drop at least {:.0f} σ.",
+                         rules["fraction"].get<double>() * 100, rules["lookback_days"].get<int>(),
+                         rules["min_baseline"].get<double>(), rules["sigmas"].get<double>()));
   Answer fs = Ask(c, "/api/v1/findings", {{"period", period}, {"country", code}});
   if (!fs.ok()) return ErrorPage(c, fs.reply);
   h += fmt::format("<section><h2>{}</h2>{}</section>", c.T("Findings", "注目された現象"),

@@ -393,6 +393,17 @@ TEST_F(WebApi, OutagesEqualTheCliAndTheGroundTruth) {
     }
   }
   EXPECT_TRUE(br) << api.dump();
+  // The region's page lists it, with the rule it rests on; another region's says there was none.
+  HttpReply page = Api(std::string("/region?cc=BR&period=") + kPeriod);
+  ASSERT_EQ(page.status, 200) << page.body.substr(0, 400);
+  const size_t table = page.body.find("<table id=\"region-outages\">");
+  ASSERT_NE(table, std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("<td>2018-08-13</td><td>2018-08-13 (ongoing)</td>", table),
+            std::string::npos);
+  EXPECT_NE(page.body.find("at most 20% of their median over the 14 days"), std::string::npos);
+  HttpReply cn = Api(std::string("/region?cc=CN&period=") + kPeriod + "&lang=ja");
+  ASSERT_EQ(cn.status, 200);
+  EXPECT_NE(cn.body.find("期間中に停止はありません。"), std::string::npos);
   HttpReply bad = Api(std::string("/api/v1/outages?by=port&period=") + kPeriod);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.Json()["error"]["parameter"], "by");
