@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "analysis/os_guesses.h"
 #include "analysis/outages.h"
+#include "analysis/payloads.h"
 #include "analysis/robust_stats.h"
 #include "analysis/tools.h"
 
@@ -771,6 +774,45 @@ struct Detector {
       f->tools.push_back({TagName(r.tag), r.sources, r.source_share});
       if (r.source_share >= 0.2) f->tags.push_back(TagName(r.tag));
     }
+    return PortPayloadsAndOs(f, days, rows);
+  }
+
+  // What the port's packets carried (E7) and what sent its SYNs (E6), over the same days and
+  // budget as its tools, each one more scan of those days: the payloads at least 20 % of its
+  // payload-carrying packets share (their printable strings, at most 3), and the OS guesses of
+  // p0f's signatures (/etc/p0f/p0f.fp; skipped without it) at least 20 % of its SYN sources share.
+  Status PortPayloadsAndOs(Finding* f, const Period& days, uint64_t rows) {
+    if (rows > tool_budget_) return OkStatus();
+    tool_budget_ -= rows;
+    ASSIGN_OR_RETURN(PayloadResult pr, GroupPayloads(store, days, filter, f->port));
+    for (const PayloadGroup& g : pr.groups) {
+      if (pr.with_payload == 0 || g.packets * 5 < pr.with_payload) break;  // most packets first
+      if (g.strings.empty()) continue;
+      std::string text;
+      for (const std::string& str : g.strings) {
+        if (text.size() + str.size() > 60) break;
+        text += (text.empty() ? "" : " ") + str;
+      }
+      if (text.empty()) text = g.strings[0].substr(0, 60);
+      f->payloads.push_back(fmt::format(
+          "\"{}\" ({:.0f}%)", text,
+          100.0 * static_cast<double>(g.packets) / static_cast<double>(pr.with_payload)));
+      if (f->payloads.size() == 3) break;
+    }
+    if (PortKeyProto(f->port) != 6 || rows > tool_budget_) return OkStatus();
+    if (!p0f_tried_) {
+      p0f_tried_ = true;
+      auto db = P0fDatabase::Load("/etc/p0f/p0f.fp");
+      if (db.ok()) p0f_ = std::make_shared<P0fDatabase>(std::move(*db));
+    }
+    if (!p0f_) return OkStatus();
+    tool_budget_ -= rows;
+    ASSIGN_OR_RETURN(OsResult os, GuessOs(store, days, filter, *p0f_, f->port));
+    for (const OsShare& sh : os.shares) {
+      if (sh.source_share < 0.2) break;  // most sources first
+      if (sh.os == "unknown") continue;
+      f->os.push_back(fmt::format("{} ({:.0f}%)", sh.os, 100 * sh.source_share));
+    }
     return OkStatus();
   }
 
@@ -1182,6 +1224,8 @@ struct Detector {
 
   std::unordered_map<PortKey, Daily> daily_of_;
   uint64_t tool_budget_ = kFindingToolBudget;  // rows PortTools may still scan
+  bool p0f_tried_ = false;
+  std::shared_ptr<const P0fDatabase> p0f_;  // p0f's signatures, once read (null without)
 };
 
 }  // namespace

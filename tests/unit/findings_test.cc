@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -324,7 +325,25 @@ TEST(FindingsScenario, SmallEvidence) {
   };
   constexpr uint8_t kTcp = 6, kUdp = 17;
 
-  // Ranks in order of score; the figure spans the period; later issues' lists empty.
+  // What the planted tools' packets carry (E7) and their SYNs' fingerprints (E6): the Netis
+  // router backdoor's probe holds its well-known password "netcore" (every packet of the surge
+  // carries it), and the "windows" tool's SYNs are Windows' (p0f's signatures, when installed).
+  {
+    const Finding* netis_f = port_finding(53413, kUdp);
+    ASSERT_NE(netis_f, nullptr);
+    ASSERT_FALSE(netis_f->payloads.empty());
+    EXPECT_NE(netis_f->payloads[0].find("netcore"), std::string::npos) << netis_f->payloads[0];
+    EXPECT_TRUE(netis_f->os.empty());  // UDP: no SYN to guess from
+    const Finding* patch_f = port_finding(5168, kTcp);
+    ASSERT_NE(patch_f, nullptr);
+    EXPECT_TRUE(patch_f->payloads.empty());  // SYN probes carry none
+    if (std::filesystem::exists("/etc/p0f/p0f.fp")) {
+      ASSERT_FALSE(patch_f->os.empty());
+      EXPECT_EQ(patch_f->os[0].rfind("Windows", 0), 0u) << patch_f->os[0];
+    }
+  }
+
+  // Ranks in order of score; the figure spans the period.
   for (size_t i = 0; i < fs->size(); ++i) {
     const Finding& f = (*fs)[i];
     EXPECT_EQ(f.rank, static_cast<int>(i + 1));
@@ -334,7 +353,9 @@ TEST(FindingsScenario, SmallEvidence) {
     EXPECT_EQ(f.figure.first_day, period.first_day);
     EXPECT_EQ(f.figure.end_day, period.end_day);
     EXPECT_EQ(f.figure.long_end_day, period.end_day);
-    EXPECT_TRUE(f.payloads.empty() && f.os.empty());
+    if (!f.has_port) {
+      EXPECT_TRUE(f.payloads.empty() && f.os.empty());
+    }
     for (const std::string& tag : f.tags) {  // the tools of at least 20 % of the sources
       EXPECT_TRUE(std::any_of(f.tools.begin(), f.tools.end(), [&](const FindingTool& t) {
         return t.tag == tag && t.source_share >= 0.2;
