@@ -1,5 +1,7 @@
 #include "analysis/outages.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -39,6 +41,12 @@ std::vector<OutageSpan> FindOutageSpans(const std::vector<double>& sources,
     i = j;
   }
   return spans;
+}
+
+Result<Dimension> ParseOutageDimension(std::string_view text) {
+  if (text == "country") return Dimension::kCountry;
+  if (text == "asn") return Dimension::kAsn;
+  return InvalidArgument(fmt::format("'{}': expected country or asn", text));
 }
 
 Result<OutagesResult> FindOutages(const Store& store, Dimension dim, const Period& period,

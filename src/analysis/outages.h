@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "analysis/period.h"
@@ -61,6 +62,9 @@ struct OutagesResult {
   size_t keys_checked = 0;      // keys whose baseline could reach min_baseline
   std::vector<Outage> outages;  // by first day, then deepest first, then key
 };
+
+// "country" or "asn" (what --by and by= take); an error naming the value otherwise.
+Result<Dimension> ParseOutageDimension(std::string_view text);
 
 // Every outage of a country (Dimension::kCountry) or an AS (kAsn) that is under way on a day of
 // the period, at the selected sensors, from the rollups' exact daily distinct sources (no

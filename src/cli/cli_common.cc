@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "analysis/mustan.h"
+#include "common/files.h"
+#include "common/time_zone.h"
 #include "enrich/geo.h"
 #include "feeds/deliver.h"
 
@@ -197,6 +199,19 @@ Result<RunContext> PrepareRun(const Common& c, const std::string& period_text,
     r.q.period = DaysPeriod(first, *last + 1);
   }
   return r;
+}
+
+std::string RunLabel(const Period& p) {
+  return p.days() == 1 ? TimeZone::DayString(p.first_day)
+                       : fmt::format("{}..{}", TimeZone::DayString(p.first_day),
+                                     TimeZone::DayString(p.end_day - 1));
+}
+
+Status WriteOutput(const std::string& out, std::string_view body) {
+  if (!out.empty() && out != "-") return WriteFileAtomically(out, body);
+  std::fwrite(body.data(), 1, body.size(), stdout);
+  if (std::fflush(stdout) != 0) return Internal("writing to stdout failed");
+  return OkStatus();
 }
 
 void WarnIfRetained(const Store& store, const Period& period);

@@ -110,6 +110,10 @@ struct RunContext {
 };
 Result<RunContext> PrepareRun(const Common& c, const std::string& period_text,
                               const std::string& state_file);
+// A run's days as messages and file names show them: "2018-08-12" or "2018-08-01..2018-08-15".
+std::string RunLabel(const Period& p);
+// `body` to stdout (`out` "" or "-") or to the file `out`, written atomically (common/files.h).
+Status WriteOutput(const std::string& out, std::string_view body);
 
 // The research-scanner list: a file the user names, or the one shipped in the binary.
 Result<ResearchNetworks> LoadResearch(const std::string& path);

@@ -78,16 +78,11 @@ int RunFeed(Common c, FeedArgs a) {
   const std::string& body = *written;
   const std::string content_type = FeedContentType(format);
   const bool delivers = !a.webhook.url.empty() || !a.mail.command.empty();
-  if ((a.out.empty() && !delivers) || a.out == "-") {
-    std::fwrite(body.data(), 1, body.size(), stdout);
-    if (std::fflush(stdout) != 0) return Fail(Internal("writing the feed to stdout failed"));
-  } else if (!a.out.empty()) {
-    if (Status st = WriteFileAtomically(a.out, body); !st.ok()) return Fail(st);
+  // Written (or printed) unless it is only delivered.
+  if (!a.out.empty() || !delivers) {
+    if (Status st = WriteOutput(a.out, body); !st.ok()) return Fail(st);
   }
-  const std::string label = q->period.days() == 1
-                                ? TimeZone::DayString(q->period.first_day)
-                                : fmt::format("{}..{}", TimeZone::DayString(q->period.first_day),
-                                              TimeZone::DayString(q->period.end_day - 1));
+  const std::string label = RunLabel(q->period);
   if (!a.webhook.url.empty()) {
     auto r = PostWebhook(a.webhook, body, content_type, [](const std::string& line) {
       std::fprintf(stderr, "teiten feed: %s\n", line.c_str());

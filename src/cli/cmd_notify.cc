@@ -116,10 +116,7 @@ int RunNotify(Common c, NotifyArgs a) {
     for (NotifyList& l : *got) lists.push_back(std::move(l));
   }
   const AsnNames names = NamesOf(q.cfg, lists);
-  const std::string label = q.period.days() == 1
-                                ? TimeZone::DayString(q.period.first_day)
-                                : fmt::format("{}..{}", TimeZone::DayString(q.period.first_day),
-                                              TimeZone::DayString(q.period.end_day - 1));
+  const std::string label = RunLabel(q.period);
   auto body_of = [&](const NotifyList& l) {
     return format == "csv"
                ? WriteNotifyCsv(l, &names, a.max_ports)
@@ -128,12 +125,7 @@ int RunNotify(Common c, NotifyArgs a) {
   };
   if (one_off) {
     const std::string body = body_of(lists[0]);
-    if (a.out.empty() || a.out == "-") {
-      std::fwrite(body.data(), 1, body.size(), stdout);
-      if (std::fflush(stdout) != 0) return Fail(Internal("writing the list to stdout failed"));
-    } else if (Status st = WriteFileAtomically(a.out, body); !st.ok()) {
-      return Fail(st);
-    }
+    if (Status st = WriteOutput(a.out, body); !st.ok()) return Fail(st);
     std::fprintf(stderr, "teiten notify: %s, %s: %zu sources, %s packets\n",
                  lists[0].scope.Describe().c_str(), label.c_str(), lists[0].rows.size(),
                  Thousands(lists[0].packets).c_str());

@@ -512,17 +512,14 @@ int RunSeries(const Common& c, const std::string& period_text, const std::string
   return 0;
 }
 
-}  // namespace
-
 int RunOutages(const Common& c, const std::string& period_text, const std::string& by,
                const OutageRules& rules) {
-  if (by != "country" && by != "asn") {
-    return Fail(InvalidArgument(fmt::format("--by '{}': expected country or asn", by)));
-  }
+  auto by_dim = ParseOutageDimension(by);
+  if (!by_dim.ok()) return Fail(InvalidArgument("--by " + by_dim.status().message()));
+  const Dimension dim = *by_dim;
   auto q = PrepareQuery(c, period_text);
   if (!q.ok()) return Fail(q.status());
   const Store& store = *q->store;
-  const Dimension dim = by == "asn" ? Dimension::kAsn : Dimension::kCountry;
   auto res = FindOutages(store, dim, q->period, q->sel, rules);
   if (!res.ok()) return Fail(res.status());
   const Lang lang = ParseLang(c.lang);
@@ -569,6 +566,8 @@ int RunOutages(const Common& c, const std::string& period_text, const std::strin
   t.Write(std::cout, q->format);
   return 0;
 }
+
+}  // namespace
 
 void AddQueryCommands(Commands& cmds) {
   Common& c = cmds.common();

@@ -20,16 +20,17 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   return ss.str();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view body) {
+Status WriteFileAtomically(const std::string& path, std::string_view body, int mode) {
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return IoError(fmt::format("{}: cannot open for writing", tmp));
   size_t done = 0;
   while (done < body.size()) {
     const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      Status st = IoError(fmt::format("{}: write failed", tmp));
+      Status st = IoError(fmt::format("{}: write at byte {}", tmp, done));
       ::close(fd);
       ::unlink(tmp.c_str());
       return st;

@@ -12,7 +12,7 @@ namespace teiten {
 Result<std::string> ReadWholeFile(const std::string& path);
 // Writes `body` to `path` + ".tmp", fsyncs it and renames it over `path`, so that a reader (or a
 // mailer picking files up) never sees half a file. On failure the temporary file is removed and
-// the error names the path.
-Status WriteFileAtomically(const std::string& path, std::string_view body);
+// the error names the path. The file is created with `mode` (before the umask).
+Status WriteFileAtomically(const std::string& path, std::string_view body, int mode = 0644);
 
 }  // namespace teiten

@@ -257,18 +257,30 @@ Result<std::vector<NotifyList>> BuildNotifyLists(const Store& store, const Perio
     }
   };
   std::unordered_map<Key, Acc, KeyHash> by_source;
+  // Rows come sorted by (source, time) within a segment, so a source's rows mostly follow one
+  // another with one region: the scopes are matched once per run of them, not once per row.
+  IpAddr last_src;
+  GeoInfo last_geo;
+  uint64_t last_held = 0;
+  bool have_last = false;
   RETURN_IF_ERROR(ScanRows(store, period, filter, kTagColumns | col::kTs | col::kSensor,
                            [&](const DecodedBlock& blk) {
                              for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
                                const Observation& o = blk.batch.rows[i];
                                const GeoInfo g = i < blk.geo.size() ? blk.geo[i] : GeoInfo{};
-                               uint64_t held = 0;
-                               for (size_t s = 0; s < scopes.size(); ++s) {
-                                 if (scopes[s].Holds(o.src, g)) held |= uint64_t{1} << s;
+                               if (!have_last || !(o.src == last_src) || g.asn != last_geo.asn ||
+                                   g.country != last_geo.country) {
+                                 last_held = 0;
+                                 for (size_t s = 0; s < scopes.size(); ++s) {
+                                   if (scopes[s].Holds(o.src, g)) last_held |= uint64_t{1} << s;
+                                 }
+                                 last_src = o.src;
+                                 last_geo = g;
+                                 have_last = true;
                                }
-                               if (held == 0)
+                               if (last_held == 0)
                                  continue;  // a source outside every scope costs nothing
-                               Acc& a = by_source[Key{o.src, held}];
+                               Acc& a = by_source[Key{o.src, last_held}];
                                // Rows are not in time order across blocks (query.h): keep the
                                // region of the latest.
                                const GeoInfo before = a.tags.geo;
@@ -285,20 +297,16 @@ Result<std::vector<NotifyList>> BuildNotifyLists(const Store& store, const Perio
                              }
                            }));
   // Each scope's row of a source unites the records of the sets holding the scope.
-  std::unordered_map<IpAddr, std::vector<const Acc*>, IpAddrHash> by_addr;
-  std::unordered_map<const Acc*, uint64_t> scopes_of;
-  for (const auto& [key, a] : by_source) {
-    by_addr[key.src].push_back(&a);
-    scopes_of[&a] = key.scopes;
-  }
+  std::unordered_map<IpAddr, std::vector<std::pair<uint64_t, const Acc*>>, IpAddrHash> by_addr;
+  for (const auto& [key, a] : by_source) by_addr[key.src].emplace_back(key.scopes, &a);
   const auto& records = store.manifest().sensors;
   std::vector<NotifyList> lists(scopes.size());
   for (size_t s = 0; s < scopes.size(); ++s) lists[s].scope = scopes[s];
   for (const auto& [addr, accs] : by_addr) {
     for (size_t s = 0; s < scopes.size(); ++s) {
       Acc a;
-      for (const Acc* part : accs) {
-        if (scopes_of[part] & (uint64_t{1} << s)) a.Add(*part);
+      for (const auto& [held, part] : accs) {
+        if (held & (uint64_t{1} << s)) a.Add(*part);
       }
       if (a.tags.packets == 0) continue;
       Judge(&a.tags, research);
@@ -424,9 +432,9 @@ std::string WriteNotifyCsv(const NotifyList& list, const AsnNames* names, size_t
   return out;
 }
 
-std::string WriteNotifyJson(const NotifyList& list, const AsnNames* names,
-                            const std::string& first_day, const std::string& last_day,
-                            size_t max_ports) {
+nlohmann::json NotifyJson(const NotifyList& list, const AsnNames* names,
+                          const std::string& first_day, const std::string& last_day,
+                          size_t max_ports) {
   nlohmann::json rows = nlohmann::json::array();
   for (const NotifyRow& r : list.rows) {
     const RowText t = TextOf(r, names, max_ports);
@@ -445,15 +453,22 @@ std::string WriteNotifyJson(const NotifyList& list, const AsnNames* names,
                     {"tags", t.tags},
                     {"sensor_groups", t.groups}});
   }
-  nlohmann::json j = {{"recipient", list.scope.name},
-                      {"networks", list.scope.Describe()},
-                      {"first_day", first_day},
-                      {"last_day", last_day},
-                      {"sources", list.rows.size()},
-                      {"packets", list.packets},
-                      {"rows", rows}};
+  return {{"recipient", list.scope.name},
+          {"networks", list.scope.Describe()},
+          {"first_day", first_day},
+          {"last_day", last_day},
+          {"sources", list.rows.size()},
+          {"packets", list.packets},
+          {"rows", rows}};
+}
+
+std::string WriteNotifyJson(const NotifyList& list, const AsnNames* names,
+                            const std::string& first_day, const std::string& last_day,
+                            size_t max_ports) {
   // Invalid UTF-8 (a database's name) is replaced rather than thrown on.
-  return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return NotifyJson(list, names, first_day, last_day, max_ports)
+             .dump(1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
 }
 
 }  // namespace teiten

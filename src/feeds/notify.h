@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,9 +106,13 @@ inline constexpr std::string_view kNotifyCsvHeader =
 // busiest `max_ports` as "23/tcp:1204;2323/tcp:88" (distinct_ports counts them all); protocols,
 // tags and groups ';'-separated. `names` may be null (as_name left empty).
 std::string WriteNotifyCsv(const NotifyList& list, const AsnNames* names, size_t max_ports = 20);
-// The same as JSON: {"recipient", "networks", "first_day", "last_day", "sources", "packets",
-// "rows": [{"first_seen", "last_seen", "ip", "asn", "as_name", "country", "packets",
-// "distinct_ports", "ports": [{"port", "packets"}], "protocols", "tags", "sensor_groups"}]}.
+// The same as JSON (NotifyJson, and WriteNotifyJson its text): {"recipient", "networks",
+// "first_day", "last_day", "sources", "packets", "rows": [{"first_seen", "last_seen", "ip", "asn",
+// "as_name", "country", "packets", "distinct_ports", "ports": [{"port", "packets"}], "protocols",
+// "tags", "sensor_groups"}]}.
+nlohmann::json NotifyJson(const NotifyList& list, const AsnNames* names,
+                          const std::string& first_day, const std::string& last_day,
+                          size_t max_ports = 20);
 std::string WriteNotifyJson(const NotifyList& list, const AsnNames* names,
                             const std::string& first_day, const std::string& last_day,
                             size_t max_ports = 20);

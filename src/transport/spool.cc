@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include "common/files.h"
+
 namespace teiten {
 namespace {
 
@@ -30,31 +32,7 @@ Status SyncDir(const std::string& dir) {
 
 // Writes `data` to dir/name through name.tmp: written, fsync'd, renamed, directory fsync'd.
 Status WriteDurably(const std::string& dir, const std::string& name, std::string_view data) {
-  std::string final_path = dir + "/" + name, tmp = final_path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError(fmt::format("{}: create", tmp));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Status s = IoError(fmt::format("{}: write at byte {}", tmp, done));
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status s = IoError(fmt::format("{}: fsync", tmp));
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    return IoError(fmt::format("{}: rename to {}", tmp, final_path));
-  }
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + name, data, 0600));
   return SyncDir(dir);
 }
 

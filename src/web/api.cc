@@ -410,8 +410,8 @@ json GetNotify(const Store& store, const Args& a, const Access& access, bool csv
   SensorSelection sel = SelectionOf(store, a);
   auto lists = OrRefuse(BuildNotifyLists(store, p, sel, {scope}, &ResearchNetworks::Shipped()), "");
   if (csv) return WriteNotifyCsv(lists[0], nullptr);
-  return json::parse(WriteNotifyJson(lists[0], nullptr, TimeZone::DayString(p.first_day),
-                                     TimeZone::DayString(p.end_day - 1)));
+  return NotifyJson(lists[0], nullptr, TimeZone::DayString(p.first_day),
+                    TimeZone::DayString(p.end_day - 1));
 }
 
 json GetSensors(const Store& store, const Args& a) {
@@ -590,10 +590,7 @@ json GetOutages(const Store& store, const Args& a) {
   }
   const Period p = PeriodOf(a);
   const std::string by = a.Get("by", "country");
-  if (by != "country" && by != "asn") {
-    Refuse(400, "by", fmt::format("'{}': expected country or asn", by));
-  }
-  const Dimension dim = by == "asn" ? Dimension::kAsn : Dimension::kCountry;
+  const Dimension dim = OrRefuse(ParseOutageDimension(by), "by");
   const Lang lang = LangOf(a);
   OutagesResult r = OrRefuse(FindOutages(store, dim, p, SelectionOf(store, a)), "");
   json rows = json::array();
