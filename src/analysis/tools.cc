@@ -100,7 +100,9 @@ const std::array<TagRule, kTagCount>& TagRules() {
       {Tag::kZmap, 2, 0.5, true, "TCP SYN with IPv4 ID 54321"},
       {Tag::kMasscan, 2, 0.5, true,
        "TCP SYN with IPv4 ID = (destination ^ port ^ sequence) & 0xffff"},
-      {Tag::kNmap, 2, 0.5, true, "TCP SYN with window 1024 and only an MSS option"},
+      {Tag::kNmap, 2, 0.5, true,
+       "TCP SYN with window 1024 and only an MSS option, at least half of them repeating the "
+       "sequence number of the one before"},
       {Tag::kSipvicious, 1, 0.0, false,
        "UDP SIP request whose Via branch is \"z9hG4bK-\", digits, \";rport\" (SIPVicious's "
        "format), or a payload naming \"friendly-scanner\" or \"sipvicious\""},
@@ -216,10 +218,15 @@ void Judge(SourceTags* s, const ResearchNetworks* research) {
     if (r.tag == Tag::kResearch) continue;
     uint64_t n = s->evidence[static_cast<size_t>(r.tag)];
     uint64_t of = r.of_probes ? s->probes : s->packets;
-    if (n >= r.min_packets && of > 0 &&
-        static_cast<double>(n) >= r.min_share * static_cast<double>(of)) {
-      s->verdict |= Bit(r.tag);
+    if (n < r.min_packets || of == 0 ||
+        static_cast<double>(n) < r.min_share * static_cast<double>(of)) {
+      continue;
     }
+    // Nmap: window 1024 and one MSS option are also what other scanners send (Censys's SYNs in
+    // the shared amp.dns capture, with a new sequence number each); Nmap's one number per scan
+    // is what tells it apart: at least half of its Nmap-shaped probes after the first repeat it.
+    if (r.tag == Tag::kNmap && 2 * s->nmap_seq_repeats < n - 1) continue;
+    s->verdict |= Bit(r.tag);
   }
   s->research = research ? research->Find(s->src) : nullptr;
   if (s->research) {
@@ -234,6 +241,12 @@ void Count(SourceTags* s, const ObservationBatch& b, const Observation& o) {
   s->packets++;
   if (IsTcpSynProbe(o)) s->probes++;
   uint32_t bits = PacketEvidence(o, b.Options(o), b.Payload(o));
+  if (bits & Bit(Tag::kNmap)) {
+    if (s->evidence[static_cast<size_t>(Tag::kNmap)] > 0 && o.seq == s->nmap_last_seq) {
+      s->nmap_seq_repeats++;
+    }
+    s->nmap_last_seq = o.seq;
+  }
   for (size_t t = 0; bits; ++t, bits >>= 1) {
     if (bits & 1) s->evidence[t]++;
   }

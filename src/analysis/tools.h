@@ -93,11 +93,23 @@ struct SourceTags {
   uint64_t probes = 0;                            // TCP SYN probes among them
   std::array<uint64_t, kTagCount> evidence = {};  // packets with each tag's evidence
   uint32_t verdict = 0;                           // 1 << Tag for each tag the rules give it
+  // Nmap's SYN scan sends every first probe of a scan with one sequence number: its Nmap-shaped
+  // probes that repeat the sequence number of the one before them (in stored order), and that
+  // number. Chance gives ~0 repeats; a scan gives all but its retransmissions.
+  uint64_t nmap_seq_repeats = 0;
+  uint32_t nmap_last_seq = 0;
   const ResearchNetworks::Entry* research = nullptr;
   // Of the stored blocks holding the source's rows, how many were read (TagSource with a limit
   // reads the latest days' only; then the counts above are of those rows).
   size_t blocks_read = 0, blocks_named = 0;
   bool Has(Tag t) const { return verdict & (1u << static_cast<unsigned>(t)); }
+  // Adds the counts of another part of the same source's rows (the verdict is Judge's, after).
+  void AddCounts(const SourceTags& o) {
+    packets += o.packets;
+    probes += o.probes;
+    for (size_t t = 0; t < kTagCount; ++t) evidence[t] += o.evidence[t];
+    nmap_seq_repeats += o.nmap_seq_repeats;
+  }
 };
 // The columns a row must be decoded with for CountEvidence.
 inline constexpr uint32_t kTagColumns =

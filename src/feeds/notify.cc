@@ -233,9 +233,7 @@ Result<std::vector<NotifyList>> BuildNotifyLists(const Store& store, const Perio
     std::set<uint16_t> sensors;
     void Add(const Acc& o) {
       tags.src = o.tags.src;
-      tags.packets += o.tags.packets;
-      tags.probes += o.tags.probes;
-      for (size_t t = 0; t < kTagCount; ++t) tags.evidence[t] += o.tags.evidence[t];
+      tags.AddCounts(o.tags);
       if (o.geo_us >= geo_us) {
         geo_us = o.geo_us;
         tags.geo = o.tags.geo;

@@ -13,5 +13,6 @@ target_link_libraries(os_guesses_test PRIVATE teiten_ingest teiten_analysis)
 target_compile_options(os_guesses_test PRIVATE -Wno-missing-field-initializers)
 # Tool tags: hand-built packets, and the simulator's ground truth through the scenario fixture.
 teiten_test(tools_test tools_test.cc)
-target_link_libraries(tools_test PRIVATE teiten_ingest teiten_analysis teiten_scenario_fixture)
+target_link_libraries(tools_test PRIVATE teiten_ingest teiten_analysis teiten_feeds
+  teiten_scenario_fixture)
 target_compile_options(tools_test PRIVATE -Wno-missing-field-initializers)
