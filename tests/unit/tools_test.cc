@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +17,9 @@
 #include "ingest/ingest.h"
 #include "row_test_support.h"
 #include "scenario_fixture.h"
+#include "simulate/generator.h"
+#include "simulate/ground_truth.h"
+#include "simulate/source_ranges.h"
 #include "test_support.h"
 
 namespace teiten {
@@ -486,6 +490,126 @@ TEST(ToolsOnRealCaptures, EverySourceOfTheSharedCapturesGetsItsHandLabel) {
                 tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 1.0,
                 pos4 ? static_cast<double>(pos4 - fn4) / static_cast<double>(pos4) : 1.0);
     EXPECT_GT(tp, 0u) << TagName(t);
+  }
+}
+
+// Every source of a generated trace against the tool the generator gave it (its ground truth
+// lists each population source with its tool, and each DoS victim whose backscatter it sent):
+// per tag, precision and recall over the sources; and on each of the ten ports with the most
+// sources, each tool's share of the port's sources within ±1 point of the truth's (issue 12,
+// "per-tool shares per port within ±1 percentage point").
+TEST(ToolsSimulatedTest, EverySourceGetsItsPlantedToolAndEachPortsSharesMatch) {
+  simulate::GeneratorSpec spec = simulate::GeneratorSpec::Default2018();
+  spec.seed = 1205;
+  spec.start_us = 1533081600LL * 1000000;  // 2018-08-01
+  spec.end_us = spec.start_us + 14LL * 86400 * 1000000;
+  spec.packets = 600000;
+  spec.sources = 30000;
+  spec.spoofed_flood_share = 0.03;
+  spec.monitored = {*Prefix::Parse("203.0.113.0/24")};
+  testing::TempDir dir;
+  const std::string pcap = dir.path() + "/gen.pcap";
+  simulate::GroundTruth truth;
+  ASSERT_TRUE(simulate::WriteTrace(spec, simulate::FallbackSourceRanges(), pcap, &truth).ok());
+  auto store = Store::Open(dir.path() + "/store", {.create = true, .timezone = "UTC"});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  SensorConfig sensor{"s1", "", "g", "JP", SensorMode::kDarknet, spec.monitored};
+  {
+    Ingester ing(store->get(), nullptr);
+    auto r = ing.IngestFile(sensor, pcap);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  // The truth: a population source's tool, a victim's backscatter; anything else (the spoofed
+  // flood's random sources) no tool.
+  auto bit = [](Tag t) { return 1u << static_cast<unsigned>(t); };
+  std::map<std::string, uint32_t> label;
+  for (const simulate::SourceTruth& src : truth.sources) {
+    uint32_t& l = label[src.addr.ToString()];
+    switch (src.tool) {
+      case simulate::Tool::kMirai: l |= bit(Tag::kMirai); break;
+      case simulate::Tool::kZmap: l |= bit(Tag::kZmap); break;
+      case simulate::Tool::kMasscan: l |= bit(Tag::kMasscan); break;
+      case simulate::Tool::kNmap: l |= bit(Tag::kNmap); break;
+      case simulate::Tool::kSipVicious: l |= bit(Tag::kSipvicious); break;
+      default: break;
+    }
+  }
+  for (const simulate::EpisodeTruth& e : truth.episodes) {
+    if (e.tool == simulate::Tool::kBackscatter) label[e.addr.ToString()] |= bit(Tag::kBackscatter);
+  }
+
+  NotifyScope everyone;
+  everyone.prefixes = {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")};
+  auto lists = BuildNotifyLists(**store, *ParsePeriod("2018-08-01..2018-08-14"), {}, {everyone},
+                                nullptr);
+  ASSERT_TRUE(lists.ok()) << lists.status().ToString();
+  struct Got {
+    uint32_t tags = 0;
+    uint64_t packets = 0;
+    std::map<PortKey, uint64_t> ports;
+  };
+  std::map<std::string, Got> got;
+  for (const NotifyRow& r : (*lists)[0].rows) {
+    Got& g = got[r.src.ToString()];
+    g.tags |= r.tags;
+    g.packets += r.packets;
+    for (const auto& [k, n] : r.ports) g.ports[k] += n;
+  }
+  uint64_t stored = 0;
+  for (const auto& [src, g] : got) stored += g.packets;
+  ASSERT_EQ(stored, truth.packets);
+  for (const simulate::SourceTruth& src : truth.sources) {
+    ASSERT_EQ(got[src.addr.ToString()].packets, src.packets) << src.addr.ToString();
+  }
+
+  const std::vector<Tag> tags = {Tag::kMirai, Tag::kZmap,       Tag::kMasscan,
+                                 Tag::kNmap,  Tag::kSipvicious, Tag::kBackscatter};
+  for (Tag t : tags) {
+    size_t tp = 0, fp = 0, fn = 0, pos4 = 0, tp4 = 0;
+    for (const auto& [src, g] : got) {
+      auto it = label.find(src);
+      bool is = it != label.end() && (it->second & bit(t)), says = g.tags & bit(t);
+      tp += is && says;
+      fp += !is && says;
+      fn += is && !says;
+      if (is && g.packets >= 4) ++pos4, tp4 += says;
+    }
+    double precision = tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 0;
+    double recall4 = pos4 ? static_cast<double>(tp4) / static_cast<double>(pos4) : 0;
+    std::printf("%-12s planted %zu (%zu with >= 4 packets), tagged %zu: precision %.4f, recall "
+                "%.4f (>= 4 packets: %.4f)\n",
+                TagName(t), tp + fn, pos4, tp + fp, precision,
+                tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0, recall4);
+    EXPECT_GT(pos4, 0u) << TagName(t);
+    EXPECT_GE(precision, 0.99) << TagName(t);
+    EXPECT_GE(recall4, 0.95) << TagName(t);
+  }
+
+  // The ten ports with the most sources: each tool's share of them.
+  std::map<PortKey, std::vector<const std::string*>> on_port;
+  for (const auto& [src, g] : got) {
+    for (const auto& [k, n] : g.ports) on_port[k].push_back(&src);
+  }
+  std::vector<std::pair<size_t, PortKey>> busiest;
+  for (const auto& [k, v] : on_port) busiest.push_back({v.size(), k});
+  std::sort(busiest.rbegin(), busiest.rend());
+  ASSERT_GE(busiest.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    const PortKey port = busiest[i].second;
+    const auto& srcs = on_port[port];
+    for (Tag t : tags) {
+      size_t want = 0, have = 0;
+      for (const std::string* src : srcs) {
+        auto it = label.find(*src);
+        want += it != label.end() && (it->second & bit(t));
+        have += (got[*src].tags & bit(t)) != 0;
+      }
+      const double n = static_cast<double>(srcs.size());
+      EXPECT_NEAR(static_cast<double>(have) / n, static_cast<double>(want) / n, 0.01)
+          << PortKeyToString(port) << " " << TagName(t) << ": " << have << " tagged, " << want
+          << " planted of " << srcs.size() << " sources";
+    }
   }
 }
 
