@@ -212,10 +212,10 @@ Result<EventKind> KindKey(const Ctx& c, const toml::table& t) {
 }
 
 Status ParseEvent(const Ctx& c, const toml::table& t, const Scenario& sc, ScenarioEvent* e) {
-  RETURN_IF_ERROR(CheckKeys(c, t,
-                            {"name", "kind", "start", "end", "magnitude", "regions", "ports",
-                             "tool", "sources", "source", "from_profile", "shift", "share",
-                             "asns"}));
+  RETURN_IF_ERROR(
+      CheckKeys(c, t,
+                {"name", "kind", "start", "end", "magnitude", "regions", "ports", "tool", "sources",
+                 "source", "from_profile", "shift", "share", "asns"}));
   e->line = static_cast<int>(t.source().begin.line);
   ASSIGN_OR_RETURN(e->name, Str(c, t, "name", true));
   ASSIGN_OR_RETURN(e->kind, KindKey(c, t));

@@ -77,7 +77,7 @@ struct ScenarioEvent {
   // (or instead of) `regions`.
   double share = 1;
   std::vector<uint32_t> asns;
-  int line = 0;              // where it is in the file, for messages
+  int line = 0;  // where it is in the file, for messages
 };
 
 // A stretch of days before (or after) the reported period with traffic of its own: the quarter

@@ -404,7 +404,9 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
       for (uint32_t asn : e.asns) {
         bool known = false;
         for (const SourceRange& r : ranges) known |= r.asn == asn;
-        if (!known) return InvalidArgument(where + fmt::format("asns: AS{} is in no source range", asn));
+        if (!known) {
+          return InvalidArgument(where + fmt::format("asns: AS{} is in no source range", asn));
+        }
       }
       const int64_t start = std::max(e.start_us, sc_first), end = std::min(e.end_us, sc_end);
       for (const std::string& r : e.regions) {

@@ -5,11 +5,11 @@
 // findings' "region went silent" the same outages.
 #include "analysis/outages.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <iostream>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -96,9 +96,9 @@ class SimulatedQuarter : public ::testing::Test {
 struct Planted {
   std::string name;
   Dimension dim = Dimension::kCountry;
-  uint64_t key = 0;        // CountryCode or ASN
-  int32_t first, last;     // days, inclusive
-  double share = 1;        // of the key's sources silenced
+  uint64_t key = 0;     // CountryCode or ASN
+  int32_t first, last;  // days, inclusive
+  double share = 1;     // of the key's sources silenced
 };
 std::vector<Planted> PlantedOutages(const json& truth) {
   std::vector<Planted> out;
