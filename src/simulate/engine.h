@@ -361,6 +361,18 @@ class Engine {
     }
     return false;
   }
+  // A partial or AS outage: the source is one of those silenced at t.
+  bool SourceSilent(uint32_t source, int64_t t) const {
+    for (const SilentSources& s : silent_sources_) {
+      if (t >= s.start_us && t < s.end_us &&
+          std::binary_search(s.sources.begin(), s.sources.end(), source)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // The AS of population source `i` in cell `c`, from the ranges (0 when none holds it).
+  uint32_t SourceAsn(const Cell& c, uint32_t i) const;
 
   bool Monitored4(uint32_t a) const {
     for (const auto& [base, size] : dst4_) {
@@ -489,6 +501,12 @@ class Engine {
   std::vector<uint64_t> planted_packets_;
   std::vector<std::vector<std::pair<int64_t, int64_t>>> silent_;  // per country index
   bool any_silent_ = false;
+  // Outages of part of a country or of an AS: the population sources they silence.
+  struct SilentSources {
+    int64_t start_us = 0, end_us = 0;
+    std::vector<uint32_t> sources;  // population indices, sorted
+  };
+  std::vector<SilentSources> silent_sources_;
   static constexpr uint32_t kSpoofAhead = 8;
   uint32_t spoof_key_ = 0;
   uint32_t spoof_counter_ = 0;  // candidates taken; each is Permute32(counter), so all distinct

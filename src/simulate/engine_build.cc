@@ -572,14 +572,61 @@ Status Engine::BuildPlanted() {
   silent_.assign(countries_.size(), {});
   for (const SilentCountry& sc : spec_.silent) {
     std::string cc(sc.country.data(), 2);
-    for (size_t i = 0; i < countries_.size(); ++i) {
-      if (countries_[i].code == cc) {
-        silent_[i].push_back({sc.start_us, sc.end_us});
-        any_silent_ = true;
+    if (sc.share >= 1 && sc.asn == 0) {
+      for (size_t i = 0; i < countries_.size(); ++i) {
+        if (countries_[i].code == cc) {
+          silent_[i].push_back({sc.start_us, sc.end_us});
+          any_silent_ = true;
+        }
       }
+      continue;
+    }
+    // Part of a country, or an AS: the sources to silence, by a hash of the address (not drawn
+    // from an Rng, so that every trace of the population picks the same ones).
+    SilentSources ss{sc.start_us, sc.end_us, {}};
+    for (const Cell& c : pop_->cells) {
+      if (sc.asn == 0 && countries_[c.country].code != cc) continue;
+      const bool v6 = profiles_[c.profile].v6;
+      for (uint32_t i = c.base; i < c.base + c.count; ++i) {
+        const uint64_t h = Mix64(uint64_t{pop_->sources[i].addr} | (uint64_t{v6} << 32));
+        if (static_cast<double>(h >> 11) * 0x1p-53 >= sc.share) continue;
+        if (sc.asn != 0 && SourceAsn(c, i) != sc.asn) continue;
+        ss.sources.push_back(i);
+      }
+    }
+    std::sort(ss.sources.begin(), ss.sources.end());
+    if (!ss.sources.empty()) {
+      silent_sources_.push_back(std::move(ss));
+      any_silent_ = true;
     }
   }
   return OkStatus();
+}
+
+uint32_t Engine::SourceAsn(const Cell& c, uint32_t i) const {
+  const Source& s = pop_->sources[i];
+  uint32_t asn = 0;
+  if (profiles_[c.profile].spec->family == 6) {
+    const IpAddr& addr = pop_->v6_addrs[s.addr];
+    for (const V6Block& b : kV6Blocks) {
+      auto p = Prefix::Parse(b.cidr);
+      if (p->Contains(addr)) asn = b.asn;
+    }
+    return asn;
+  }
+  static const std::vector<SourceRange> kNone;
+  const Country& country = countries_[c.country];
+  const std::vector<SourceRange>& ranges = country.v4 ? country.v4->ranges : kNone;
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), s.addr,
+                             [](uint32_t a, const SourceRange& r) { return a < r.first; });
+  // Ranges of a country may come unsorted: fall back to a scan.
+  if (it != ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
+    return (it - 1)->asn;
+  }
+  for (const SourceRange& r : ranges) {
+    if (r.first <= s.addr && s.addr <= r.last) asn = r.asn;
+  }
+  return asn;
 }
 
 void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {

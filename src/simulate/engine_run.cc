@@ -202,7 +202,9 @@ void Engine::EmitPopulation(int64_t t) {
     picks_[pick_pos_] = DrawPick();
     pick_pos_ = (pick_pos_ + 1) % kPickAhead;
     // An outage: redraw (bounded, in case every country is silent).
-    for (int tries = 0; any_silent_ && tries < 64 && Silent(cells_[p.cell].country, t); ++tries) {
+    for (int tries = 0; any_silent_ && tries < 64 &&
+                        (Silent(cells_[p.cell].country, t) || SourceSilent(p.source, t));
+         ++tries) {
       p = DrawPick();
     }
     run_source_ = p.source;

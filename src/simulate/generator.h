@@ -100,11 +100,17 @@ struct PlantedSpec {
   double active_start = 1, active_end = 1;
 };
 
-// A country whose population sources send nothing in [start_us, end_us) (an outage); the
-// packets they would have sent go to other sources, so totals stay exact.
+// A country (or an AS) whose population sources send nothing in [start_us, end_us) (an
+// outage); the packets they would have sent go to other sources, so totals stay exact. With
+// `asn` set, only that AS's sources go silent (any country; `country` is ignored). With share
+// below 1, only that fraction of the sources does: a fixed subset chosen by a hash of each
+// source's address, so the same sources are silent on every sensor and day (outage detectors
+// count distinct sources, which thinning packets would barely move).
 struct SilentCountry {
   std::array<char, 2> country{};
   int64_t start_us = 0, end_us = 0;
+  double share = 1;
+  uint32_t asn = 0;
 };
 
 struct GeneratorSpec {

@@ -212,9 +212,10 @@ Result<EventKind> KindKey(const Ctx& c, const toml::table& t) {
 }
 
 Status ParseEvent(const Ctx& c, const toml::table& t, const Scenario& sc, ScenarioEvent* e) {
-  RETURN_IF_ERROR(CheckKeys(c, t,
-                            {"name", "kind", "start", "end", "magnitude", "regions", "ports",
-                             "tool", "sources", "source", "from_profile", "shift"}));
+  RETURN_IF_ERROR(
+      CheckKeys(c, t,
+                {"name", "kind", "start", "end", "magnitude", "regions", "ports", "tool", "sources",
+                 "source", "from_profile", "shift", "share", "asns"}));
   e->line = static_cast<int>(t.source().begin.line);
   ASSIGN_OR_RETURN(e->name, Str(c, t, "name", true));
   ASSIGN_OR_RETURN(e->kind, KindKey(c, t));
@@ -231,8 +232,29 @@ Status ParseEvent(const Ctx& c, const toml::table& t, const Scenario& sc, Scenar
   ASSIGN_OR_RETURN(e->ports, Ports(c, t, "ports"));
   const bool silence = e->kind == EventKind::kSilence;
   if (silence) {
-    if (e->regions.empty()) return c.Missing(t, "regions");
+    if (const toml::node* n = t.get("share")) {
+      if (!n->is_number() || !(*n->value<double>() > 0 && *n->value<double>() <= 1)) {
+        return c.Err(*n, "share", "expected a number in (0, 1]");
+      }
+      e->share = *n->value<double>();
+    }
+    if (const toml::node* n = t.get("asns")) {
+      const toml::array* a = n->as_array();
+      if (!a) return c.Err(*n, "asns", "expected an array of AS numbers");
+      for (const toml::node& x : *a) {
+        if (!x.is_integer() || *x.value<int64_t>() < 1 || *x.value<int64_t>() > 4294967295LL) {
+          return c.Err(x, "asns", "expected AS numbers in [1, 4294967295]");
+        }
+        e->asns.push_back(static_cast<uint32_t>(*x.value<int64_t>()));
+      }
+    }
+    if (e->regions.empty() && e->asns.empty()) {
+      return c.Err(t, "regions", "a silence needs 'regions' or 'asns'");
+    }
     return OkStatus();
+  }
+  for (const char* key : {"share", "asns"}) {
+    if (const toml::node* n = t.get(key)) return c.Err(*n, key, "only for a silence event");
   }
   ASSIGN_OR_RETURN(e->magnitude, Num(c, t, "magnitude", 0, 0, 1e12, true));
   Tool fallback = e->kind == EventKind::kDominate ? Tool::kZmap

@@ -29,7 +29,8 @@
 //                port weight to the new `ports` by the event's end (its own sources move), and
 //                new sources rise on the new ports (the planted, exactly counted part);
 //   spike        as surge, meant for hours (a vendor-patch spike);
-//   silence      the `regions` send nothing (an outage); no packets of its own.
+//   silence      the `regions` and the ASes `asns` send nothing (an outage), or only `share`
+//                of their sources (a fixed subset) is silent; no packets of its own.
 // All times are UTC; start is inclusive, end exclusive; "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM".
 //
 // Determinism: the same scenario, scale, seed and ranges give the same bytes. Every sensor and day
@@ -72,7 +73,11 @@ struct ScenarioEvent {
   uint32_t source_addr = 0;  // dominate: a fixed IPv4 address (0: drawn from the region)
   std::string from_profile;  // port-move
   double shift = 0;          // port-move
-  int line = 0;              // where it is in the file, for messages
+  // silence: the fraction of the sources that go silent (1: all), and ASes silenced besides
+  // (or instead of) `regions`.
+  double share = 1;
+  std::vector<uint32_t> asns;
+  int line = 0;  // where it is in the file, for messages
 };
 
 // A stretch of days before (or after) the reported period with traffic of its own: the quarter
@@ -161,8 +166,16 @@ struct ScenarioTruth {
     std::map<std::pair<std::string, std::string>, uint64_t>
         packets_by_file;  // (sensor, file label)
   };
+  // A planted outage, one per region and AS of each silence event: what `teiten outages`
+  // should find (dimension "country" or "asn").
+  struct Outage {
+    std::string event, dimension, key;
+    int64_t start_us = 0, end_us = 0;
+    double share = 1;
+  };
   std::vector<File> files;
   std::vector<Event> events;
+  std::vector<Outage> outages;
   uint64_t packets = 0;
 };
 

@@ -282,7 +282,10 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
       const double len = static_cast<double>(e.end_us - e.start_us);
       auto at = [&](int64_t t) { return static_cast<double>(t - e.start_us) / len; };
       if (e.kind == EventKind::kSilence) {
-        for (const std::string& r : e.regions) spec.silent.push_back({{r[0], r[1]}, a, b});
+        for (const std::string& r : e.regions) {
+          spec.silent.push_back({{r[0], r[1]}, a, b, e.share, 0});
+        }
+        for (uint32_t asn : e.asns) spec.silent.push_back({{}, a, b, e.share, asn});
         continue;
       }
       if (e.kind == EventKind::kPortMove) {
@@ -308,9 +311,10 @@ Status GenerateFile(const RunContext& ctx, FileTask* task) {
       for (const Planting& pl : plantings) {
         if (pl.event != ei) continue;
         // A silent country's event sources are silent too: trim the window around outages.
+        // (Partial and AS outages silence population sources only.)
         int64_t pa = a, pb = b;
         for (const ScenarioEvent& q : sc.events) {
-          if (q.kind != EventKind::kSilence ||
+          if (q.kind != EventKind::kSilence || q.share < 1 ||
               std::find(q.regions.begin(), q.regions.end(), pl.country) == q.regions.end()) {
             continue;
           }
@@ -395,6 +399,22 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     const std::string where = fmt::format("{}:{}: event '{}': ", sc.path, e.line, e.name);
     if (e.start_us >= sc_end || e.end_us <= sc_first) {
       return InvalidArgument(where + "outside the scenario's period and phases");
+    }
+    if (e.kind == EventKind::kSilence) {
+      for (uint32_t asn : e.asns) {
+        bool known = false;
+        for (const SourceRange& r : ranges) known |= r.asn == asn;
+        if (!known) {
+          return InvalidArgument(where + fmt::format("asns: AS{} is in no source range", asn));
+        }
+      }
+      const int64_t start = std::max(e.start_us, sc_first), end = std::min(e.end_us, sc_end);
+      for (const std::string& r : e.regions) {
+        truth.outages.push_back({e.name, "country", r, start, end, e.share});
+      }
+      for (uint32_t asn : e.asns) {
+        truth.outages.push_back({e.name, "asn", std::to_string(asn), start, end, e.share});
+      }
     }
     if (e.kind != EventKind::kSilence) {
       if (e.kind == EventKind::kDominate && e.source_addr != 0) {
@@ -624,6 +644,11 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     ej["end_us"] = e.end_us;
     ej["magnitude"] = e.magnitude;
     ej["regions"] = e.regions;
+    // Only where they differ from a whole-region silence, so older scenarios' truth is unchanged.
+    if (e.kind == EventKind::kSilence && (e.share < 1 || !e.asns.empty())) {
+      ej["share"] = e.share;
+      ej["asns"] = e.asns;
+    }
     if (e.kind != EventKind::kSilence) {
       ej["tool"] = ToolName(e.tool);
       nlohmann::ordered_json ports = nlohmann::ordered_json::array();
@@ -651,6 +676,18 @@ Status RunScenario(const Scenario& sc, const std::vector<SourceRange>& ranges,
     events.push_back(ej);
   }
   j["events"] = events;
+  if (!truth.outages.empty()) {
+    nlohmann::ordered_json outages = nlohmann::ordered_json::array();
+    for (const ScenarioTruth::Outage& o : truth.outages) {
+      outages.push_back({{"event", o.event},
+                         {"dimension", o.dimension},
+                         {"key", o.key},
+                         {"start_us", o.start_us},
+                         {"end_us", o.end_us},
+                         {"share", o.share}});
+    }
+    j["outages"] = outages;
+  }
   // The file entries follow, copied from files_part: the rest is dumped without its closing
   // brace, then `"files": [ … ]` is appended.
   std::string head = j.dump(1);

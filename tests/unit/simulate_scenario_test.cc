@@ -92,6 +92,22 @@ TEST(ScenarioParse, ErrorsNameLineAndKey) {
        "bad.toml:15: key 'end': not after 'start'"},
       {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-09-01\"\n",
        "bad.toml:14: key 'start': not before the period's end"},
+      // Silences: a depth in (0, 1], AS numbers, something to silence; only on a silence.
+      {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-08-10\"\n"
+              "regions = [\"CN\"]\nshare = 1.5\n",
+       "bad.toml:16: key 'share': expected a number in (0, 1]"},
+      {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-08-10\"\n"
+              "regions = [\"CN\"]\nshare = 0\n",
+       "bad.toml:16: key 'share': expected a number in (0, 1]"},
+      {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-08-10\"\n"
+              "asns = [\"AS4134\"]\n",
+       "key 'asns': expected AS numbers"},
+      {head + "[[event]]\nname = \"e\"\nkind = \"silence\"\nstart = \"2018-08-10\"\n"
+              "share = 0.5\n",
+       "bad.toml:11: key 'regions': a silence needs 'regions' or 'asns'"},
+      {head + "[[event]]\nname = \"e\"\nkind = \"surge\"\nstart = \"2018-08-10\"\n"
+              "magnitude = 10\nregions = [\"CN\"]\nports = [23]\nshare = 0.5\n",
+       "bad.toml:18: key 'share': only for a silence event"},
       {head + "[countries]\nCN = -1\n", "bad.toml:12: key 'CN': expected a weight"},
       {head + "[[profile]]\nname = \"mirai-telnet\"\npacket_share = \"lots\"\n",
        "bad.toml:13: key 'packet_share': expected a number"},
@@ -118,6 +134,33 @@ TEST(ScenarioParse, ErrorsNameLineAndKey) {
     EXPECT_NE(sc.status().message().find(c.expected), std::string::npos)
         << "got: " << sc.status().message() << "\nwanted: " << c.expected;
   }
+}
+
+// An AS that no source range holds has no sources to silence: an error naming the event.
+TEST(ScenarioRun, SilenceOfAnUnknownAsIsAnError) {
+  auto sc = ParseScenario(R"(name = "as"
+[period]
+start = "2018-08-10"
+days = 1
+[traffic]
+packets_per_sensor_day = 100
+sources = 50
+[[sensor]]
+id = "s1"
+prefixes = ["203.0.113.0/28"]
+[[event]]
+name = "dark"
+kind = "silence"
+start = "2018-08-10"
+asns = [4134, 4200000000]
+)",
+                          "as.toml");
+  ASSERT_TRUE(sc.ok()) << sc.status().ToString();
+  Status st = RunScenario(*sc, FallbackSourceRanges(), {TempDir("as")}, nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("event 'dark': asns: AS4200000000 is in no source range"),
+            std::string::npos)
+      << st.message();
 }
 
 TEST(ScenarioParse, ShippedScenariosParse) {
