@@ -551,9 +551,9 @@ int RunOutages(const Common& c, const std::string& period_text, const std::strin
   }
   Table t({ja ? "開始" : "start", ja ? "終了" : "end", ja ? "日数" : "days",
            dim == Dimension::kAsn ? "ASN" : (ja ? "地域" : "region"),
-           ja ? "平常時の送信元数/日" : "sources/day before", ja ? "停止中の送信元数/日" : "sources/day during",
-           ja ? "最少" : "lowest", ja ? "深さ" : "depth",
-           ja ? "平常時のパケット数/日" : "packets/day before",
+           ja ? "平常時の送信元数/日" : "sources/day before",
+           ja ? "停止中の送信元数/日" : "sources/day during", ja ? "最少" : "lowest",
+           ja ? "深さ" : "depth", ja ? "平常時のパケット数/日" : "packets/day before",
            ja ? "停止中のパケット数/日" : "packets/day during"});
   for (const Outage& o : res->outages) {
     std::string end = TimeZone::DayString(o.last_day);

@@ -669,28 +669,8 @@ void Engine::FillTruth(GroundTruth* truth, bool with_sources) const {
       st.profile = c.profile;
       st.country = {cc[0], cc[1]};
       st.packets = source_packets_[i];
-      if (prof.spec->family == 6) {
-        st.addr = pop_->v6_addrs[s.addr];
-        for (const V6Block& b : kV6Blocks) {
-          auto p = Prefix::Parse(b.cidr);
-          if (p->Contains(st.addr)) st.asn = b.asn;
-        }
-      } else {
-        st.addr = IpAddr::V4(s.addr);
-        static const std::vector<SourceRange> kNone;
-        const Country& country = countries_[c.country];
-        const std::vector<SourceRange>& ranges = country.v4 ? country.v4->ranges : kNone;
-        auto it = std::upper_bound(ranges.begin(), ranges.end(), s.addr,
-                                   [](uint32_t a, const SourceRange& r) { return a < r.first; });
-        // Ranges of a country may come unsorted: fall back to a scan.
-        if (it != ranges.begin() && (it - 1)->first <= s.addr && s.addr <= (it - 1)->last) {
-          st.asn = (it - 1)->asn;
-        } else {
-          for (const SourceRange& r : ranges) {
-            if (r.first <= s.addr && s.addr <= r.last) st.asn = r.asn;
-          }
-        }
-      }
+      st.addr = prof.spec->family == 6 ? pop_->v6_addrs[s.addr] : IpAddr::V4(s.addr);
+      st.asn = SourceAsn(c, i);
       g.sources.push_back(st);
     }
   }

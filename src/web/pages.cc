@@ -425,8 +425,7 @@ PageReply RegionPage(const Ctx& c) {
         "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
         c.T("start", "開始"), c.T("end", "終了"), c.T("days", "日数"),
         c.T("sources/day before", "平常時の送信元数/日"),
-        c.T("sources/day during", "停止中の送信元数/日"),
-        c.T("depth", "深さ"), rows);
+        c.T("sources/day during", "停止中の送信元数/日"), c.T("depth", "深さ"), rows);
   }
   h += fmt::format(
       "<p class=\"rule\">{}</p></section>",

@@ -25,49 +25,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 for t in nmap masscan zmap hping3 svmap p0f tcpdump tshark python3 ip; do
   command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
-P=tsc$$
-if [ "$(id -u)" != 0 ] || ! ip netns add "${P}probe" 2>/dev/null; then
-  echo "SKIP: needs root and network namespaces"; exit 77
-fi
-ip netns del "${P}probe"
-
-W=$(mktemp -d /tmp/teiten-scanners-XXXXXX)
-S=${P}s D=${P}d V=${P}v A=${P}a  # scanner, darknet, victim, attacker
-NS="$S $D $V $A"
-PIDS="$W/pids"; : >"$PIDS"
-cleanup() {
-  set +e
-  while read -r pid; do kill "$pid" 2>/dev/null; done <"$PIDS"
-  sleep 0.5
-  for n in $NS; do ip netns del "$n" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-step() { echo "== $(date -u +%T) $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
-nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
-
-step "namespaces"
-for n in $NS; do ip netns add "$n"; ip -n "$n" link set lo up; done
-# scanner 10.76.0.1 —— 10.76.0.2 darknet 10.78.0.1 —— 10.78.0.2 victim 10.79.0.2 —— 10.79.0.1 attacker
-link() {  # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
-  ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
-  ip -n "$1" addr add "$3/24" dev "$2"; ip -n "$1" link set "$2" up
-  ip -n "$4" addr add "$6/24" dev "$5"; ip -n "$4" link set "$5" up
-}
-link "$S" sc0 10.76.0.1 "$D" dk0 10.76.0.2
-link "$D" dv0 10.78.0.1 "$V" vt0 10.78.0.2
-link "$A" at0 10.79.0.1 "$V" va0 10.79.0.2
-ip -n "$S" route add default via 10.76.0.2
-ip -n "$A" route add default via 10.79.0.2
-# The victim answers spoofed sources through the darknet; it must not drop them for arriving on
-# another interface than its route back.
-ip -n "$V" route add 10.77.0.0/24 via 10.78.0.1
-for k in all default va0 vt0; do nsx "$V" sysctl -qw "net.ipv4.conf.$k.rp_filter=0"; done
-# One SYN-ACK retransmission, so that every reply is sent within the capture's time.
-nsx "$V" sysctl -qw net.ipv4.tcp_synack_retries=1
-# The darknet holds no address of 10.77.0.0/24 and does not forward: what reaches it stays.
-nsx "$D" sysctl -qw net.ipv4.ip_forward=0
+. "$(dirname "$0")/darknet_lib.sh"
+darknet_setup tsc$$ scanners 10.77.0.0/24
 
 step "capture"
 for i in dk0 dv0; do

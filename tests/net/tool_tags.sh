@@ -30,50 +30,14 @@ PY=/usr/bin/python3
 for t in nmap masscan zmap hping3 svmap tcpdump tshark ip timeout "$PY"; do
   command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
-P=ttg$$
-if [ "$(id -u)" != 0 ] || ! ip netns add "${P}probe" 2>/dev/null; then
-  echo "SKIP: needs root and network namespaces"; exit 77
-fi
-ip netns del "${P}probe"
-
-W=$(mktemp -d /tmp/teiten-tooltags-XXXXXX)
-S=${P}s D=${P}d V=${P}v A=${P}a  # scanner, darknet, victim, attacker
-NS="$S $D $V $A"
-PIDS="$W/pids"; : >"$PIDS"
-cleanup() {
-  set +e
-  while read -r pid; do kill "$pid" 2>/dev/null; done <"$PIDS"
-  sleep 0.5
-  for n in $NS; do ip netns del "$n" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-step() { echo "== $(date -u +%T) $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
-nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
+. "$(dirname "$0")/darknet_lib.sh"
+darknet_setup ttg$$ tooltags 10.77.0.0/16
 # par N: run the commands read from stdin, N at a time.
 par() { xargs -P "$1" -I{} sh -c '{}' >/dev/null 2>&1 || true; }
-
-step "namespaces"
-for n in $NS; do ip netns add "$n"; ip -n "$n" link set lo up; done
-# scanner 10.76.0.1 —— 10.76.0.2 darknet 10.78.0.1 —— 10.78.0.2 victim 10.79.0.2 —— 10.79.0.1 attacker
-link() {  # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
-  ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
-  ip -n "$1" addr add "$3/24" dev "$2"; ip -n "$1" link set "$2" up
-  ip -n "$4" addr add "$6/24" dev "$5"; ip -n "$4" link set "$5" up
-}
-link "$S" sc0 10.76.0.1 "$D" dk0 10.76.0.2
-link "$D" dv0 10.78.0.1 "$V" vt0 10.78.0.2
-link "$A" at0 10.79.0.1 "$V" va0 10.79.0.2
-ip -n "$S" route add default via 10.76.0.2
-ip -n "$A" route add default via 10.79.0.2
-ip -n "$V" route add 10.77.0.0/16 via 10.78.0.1
-for k in all default va0 vt0; do nsx "$V" sysctl -qw "net.ipv4.conf.$k.rp_filter=0"; done
-nsx "$V" sysctl -qw net.ipv4.tcp_synack_retries=1
+# Every unreachable answered, none rate-limited away.
 nsx "$V" sysctl -qw net.ipv4.icmp_ratelimit=0
 nsx "$V" sysctl -qw net.ipv4.icmp_msgs_per_sec=100000
 nsx "$V" sysctl -qw net.ipv4.icmp_msgs_burst=100000
-nsx "$D" sysctl -qw net.ipv4.ip_forward=0
 # Source addresses that the tools bind to (nmap -S, svmap -b, connect(), ping -I, SIP, DNS).
 {
   for i in $(seq 1 110); do echo "address add 10.76.3.$i/32 dev sc0"; echo "address add 10.76.4.$i/32 dev sc0"; done

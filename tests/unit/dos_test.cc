@@ -8,11 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "ingest/ingest.h"
+#include "generated_store.h"
 #include "row_test_support.h"
-#include "simulate/generator.h"
 #include "simulate/ground_truth.h"
-#include "simulate/source_ranges.h"
 #include "test_support.h"
 
 namespace teiten {
@@ -219,27 +217,13 @@ TEST(BackscatterTest, Classification) {
 // must lie on a planted episode of its victim (the issue allows one false attack a quarter; this
 // 60-day trace allows none). Episodes between the two are the rule's to judge and not asserted.
 TEST(DosSimulatedTest, EveryPlantedAttackFoundAndNoneInvented) {
-  simulate::GeneratorSpec spec = simulate::GeneratorSpec::Default2018();
-  spec.seed = 1206;
-  spec.start_us = 1530403200LL * 1000000;  // 2018-07-01
-  spec.end_us = spec.start_us + 60LL * 86400 * 1000000;
-  spec.packets = 1500000;
-  spec.sources = 40000;
-  spec.spoofed_flood_share = 0.03;
-  spec.monitored = {*Prefix::Parse("203.0.113.0/24")};
-  testing::TempDir dir;
-  const std::string pcap = dir.path() + "/gen.pcap";
-  simulate::GroundTruth truth;
-  ASSERT_TRUE(simulate::WriteTrace(spec, simulate::FallbackSourceRanges(), pcap, &truth).ok());
-  auto store = Store::Open(dir.path() + "/store", {.create = true, .timezone = "UTC"});
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  SensorConfig sensor{"s1", "", "g", "JP", SensorMode::kDarknet, spec.monitored};
-  {
-    Ingester ing(store->get(), nullptr);
-    auto r = ing.IngestFile(sensor, pcap);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-  }
-  auto found = FindDosAttacks(**store, *ParsePeriod("2018-07-01..2018-08-29"), {});
+  testing::GeneratedStore gen;
+  Status built =
+      testing::BuildGeneratedStore(1206, 1530403200, 60, 1500000, 40000, &gen);  // 2018-07-01
+  ASSERT_TRUE(built.ok()) << built.ToString();
+  const Store& store = *gen.store;
+  const simulate::GroundTruth& truth = gen.truth;
+  auto found = FindDosAttacks(store, *ParsePeriod("2018-07-01..2018-08-29"), {});
   ASSERT_TRUE(found.ok()) << found.status().ToString();
 
   // Each planted episode: plainly an attack, plainly not (fewer than 25 packets, or a mean rate
@@ -287,11 +271,12 @@ TEST(DosSimulatedTest, EveryPlantedAttackFoundAndNoneInvented) {
                     << a.peak_per_minute << "/min)";
     }
   }
-  std::printf("%zu episodes planted: %zu plainly attacks, all found (start at most %.1f s from "
-              "the planted one); %zu plainly not, none found; %zu left to the rule; %zu attacks "
-              "found, %zu on no planted attack\n",
-              episodes, counts[kAttack], static_cast<double>(worst_gap_us) / 1e6, counts[kNot],
-              counts[kBetween], found->attacks.size(), invented);
+  std::printf(
+      "%zu episodes planted: %zu plainly attacks, all found (start at most %.1f s from "
+      "the planted one); %zu plainly not, none found; %zu left to the rule; %zu attacks "
+      "found, %zu on no planted attack\n",
+      episodes, counts[kAttack], static_cast<double>(worst_gap_us) / 1e6, counts[kNot],
+      counts[kBetween], found->attacks.size(), invented);
   const size_t plain = counts[kAttack];
   EXPECT_GE(plain, 5u);
   EXPECT_EQ(invented, 0u);

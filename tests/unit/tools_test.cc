@@ -14,12 +14,11 @@
 #include <sstream>
 
 #include "feeds/notify.h"
+#include "generated_store.h"
 #include "ingest/ingest.h"
 #include "row_test_support.h"
 #include "scenario_fixture.h"
-#include "simulate/generator.h"
 #include "simulate/ground_truth.h"
-#include "simulate/source_ranges.h"
 #include "test_support.h"
 
 namespace teiten {
@@ -418,8 +417,8 @@ TEST(ToolsOnRealCaptures, EverySourceOfTheSharedCapturesGetsItsHandLabel) {
         reply = f[6] == "1" || (f[4] == "1" && f[5] == "1");
       } else if (proto == "1" && !f[7].empty()) {
         int t = std::stoi(f[7]);
-        reply = t == 0 || t == 3 || t == 4 || t == 5 || t == 11 || t == 12 || t == 14 ||
-                t == 16 || t == 18;
+        reply = t == 0 || t == 3 || t == 4 || t == 5 || t == 11 || t == 12 || t == 14 || t == 16 ||
+                t == 18;
       } else if (proto == "58" && !f[8].empty()) {
         int t = std::stoi(f[8]);
         reply = (t >= 1 && t <= 4) || t == 129;
@@ -439,8 +438,8 @@ TEST(ToolsOnRealCaptures, EverySourceOfTheSharedCapturesGetsItsHandLabel) {
     // option — Nmap's shape, but each with its own sequence number, where Nmap keeps one.
     if (src == "185.200.118.57") tags |= 1u << static_cast<unsigned>(Tag::kZmap);
     // Censys's four networks, as its opt-out page lists them.
-    for (const char* net : {"74.120.14.", "162.142.125.", "167.248.133.", "192.35.168.",
-                            "192.35.169."}) {
+    for (const char* net :
+         {"74.120.14.", "162.142.125.", "167.248.133.", "192.35.168.", "192.35.169."}) {
       if (src.rfind(net, 0) == 0) tags |= 1u << static_cast<unsigned>(Tag::kResearch);
     }
     if (n.replies >= 1 && 2 * n.replies >= n.packets) {
@@ -483,12 +482,13 @@ TEST(ToolsOnRealCaptures, EverySourceOfTheSharedCapturesGetsItsHandLabel) {
       fn += is && !says;
       if (is && want[src].packets >= 4) ++pos4, fn4 += !says;
     }
-    std::printf("%-12s labelled %zu (%zu with >= 4 packets), tagged %zu: precision %.4f, recall "
-                "%.4f (>= 4 packets: %.4f)\n",
-                std::string(TagName(t)).c_str(), tp + fn, pos4, tp + fp,
-                tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 1.0,
-                tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 1.0,
-                pos4 ? static_cast<double>(pos4 - fn4) / static_cast<double>(pos4) : 1.0);
+    std::printf(
+        "%-12s labelled %zu (%zu with >= 4 packets), tagged %zu: precision %.4f, recall "
+        "%.4f (>= 4 packets: %.4f)\n",
+        std::string(TagName(t)).c_str(), tp + fn, pos4, tp + fp,
+        tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 1.0,
+        tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 1.0,
+        pos4 ? static_cast<double>(pos4 - fn4) / static_cast<double>(pos4) : 1.0);
     EXPECT_GT(tp, 0u) << TagName(t);
   }
 }
@@ -499,26 +499,12 @@ TEST(ToolsOnRealCaptures, EverySourceOfTheSharedCapturesGetsItsHandLabel) {
 // sources, each tool's share of the port's sources within ±1 point of the truth's (issue 12,
 // "per-tool shares per port within ±1 percentage point").
 TEST(ToolsSimulatedTest, EverySourceGetsItsPlantedToolAndEachPortsSharesMatch) {
-  simulate::GeneratorSpec spec = simulate::GeneratorSpec::Default2018();
-  spec.seed = 1205;
-  spec.start_us = 1533081600LL * 1000000;  // 2018-08-01
-  spec.end_us = spec.start_us + 14LL * 86400 * 1000000;
-  spec.packets = 600000;
-  spec.sources = 30000;
-  spec.spoofed_flood_share = 0.03;
-  spec.monitored = {*Prefix::Parse("203.0.113.0/24")};
-  testing::TempDir dir;
-  const std::string pcap = dir.path() + "/gen.pcap";
-  simulate::GroundTruth truth;
-  ASSERT_TRUE(simulate::WriteTrace(spec, simulate::FallbackSourceRanges(), pcap, &truth).ok());
-  auto store = Store::Open(dir.path() + "/store", {.create = true, .timezone = "UTC"});
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  SensorConfig sensor{"s1", "", "g", "JP", SensorMode::kDarknet, spec.monitored};
-  {
-    Ingester ing(store->get(), nullptr);
-    auto r = ing.IngestFile(sensor, pcap);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-  }
+  testing::GeneratedStore gen;
+  Status built =
+      testing::BuildGeneratedStore(1205, 1533081600, 14, 600000, 30000, &gen);  // 2018-08-01
+  ASSERT_TRUE(built.ok()) << built.ToString();
+  const Store& store = *gen.store;
+  const simulate::GroundTruth& truth = gen.truth;
 
   // The truth: a population source's tool, a victim's backscatter; anything else (the spoofed
   // flood's random sources) no tool.
@@ -527,12 +513,23 @@ TEST(ToolsSimulatedTest, EverySourceGetsItsPlantedToolAndEachPortsSharesMatch) {
   for (const simulate::SourceTruth& src : truth.sources) {
     uint32_t& l = label[src.addr.ToString()];
     switch (src.tool) {
-      case simulate::Tool::kMirai: l |= bit(Tag::kMirai); break;
-      case simulate::Tool::kZmap: l |= bit(Tag::kZmap); break;
-      case simulate::Tool::kMasscan: l |= bit(Tag::kMasscan); break;
-      case simulate::Tool::kNmap: l |= bit(Tag::kNmap); break;
-      case simulate::Tool::kSipVicious: l |= bit(Tag::kSipvicious); break;
-      default: break;
+      case simulate::Tool::kMirai:
+        l |= bit(Tag::kMirai);
+        break;
+      case simulate::Tool::kZmap:
+        l |= bit(Tag::kZmap);
+        break;
+      case simulate::Tool::kMasscan:
+        l |= bit(Tag::kMasscan);
+        break;
+      case simulate::Tool::kNmap:
+        l |= bit(Tag::kNmap);
+        break;
+      case simulate::Tool::kSipVicious:
+        l |= bit(Tag::kSipvicious);
+        break;
+      default:
+        break;
     }
   }
   for (const simulate::EpisodeTruth& e : truth.episodes) {
@@ -541,8 +538,8 @@ TEST(ToolsSimulatedTest, EverySourceGetsItsPlantedToolAndEachPortsSharesMatch) {
 
   NotifyScope everyone;
   everyone.prefixes = {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")};
-  auto lists = BuildNotifyLists(**store, *ParsePeriod("2018-08-01..2018-08-14"), {}, {everyone},
-                                nullptr);
+  auto lists =
+      BuildNotifyLists(store, *ParsePeriod("2018-08-01..2018-08-14"), {}, {everyone}, nullptr);
   ASSERT_TRUE(lists.ok()) << lists.status().ToString();
   struct Got {
     uint32_t tags = 0;
@@ -577,10 +574,11 @@ TEST(ToolsSimulatedTest, EverySourceGetsItsPlantedToolAndEachPortsSharesMatch) {
     }
     double precision = tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 0;
     double recall4 = pos4 ? static_cast<double>(tp4) / static_cast<double>(pos4) : 0;
-    std::printf("%-12s planted %zu (%zu with >= 4 packets), tagged %zu: precision %.4f, recall "
-                "%.4f (>= 4 packets: %.4f)\n",
-                TagName(t), tp + fn, pos4, tp + fp, precision,
-                tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0, recall4);
+    std::printf(
+        "%-12s planted %zu (%zu with >= 4 packets), tagged %zu: precision %.4f, recall "
+        "%.4f (>= 4 packets: %.4f)\n",
+        TagName(t), tp + fn, pos4, tp + fp, precision,
+        tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0, recall4);
     EXPECT_GT(pos4, 0u) << TagName(t);
     EXPECT_GE(precision, 0.99) << TagName(t);
     EXPECT_GE(recall4, 0.95) << TagName(t);
