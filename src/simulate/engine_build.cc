@@ -604,7 +604,7 @@ Status Engine::BuildPlanted() {
 }
 
 uint32_t Engine::SourceAsn(const Cell& c, uint32_t i) const {
-  const Source& s = pop_->sources[i];
+  const Source& s = Src(i);
   uint32_t asn = 0;
   if (profiles_[c.profile].spec->family == 6) {
     const IpAddr& addr = pop_->v6_addrs[s.addr];
