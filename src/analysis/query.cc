@@ -500,26 +500,19 @@ Result<SeriesResult> PairBreakdown(const Store& store, uint32_t fixed, bool by_p
   std::unordered_map<uint64_t, uint64_t> totals;
   std::vector<std::unordered_map<uint64_t, uint64_t>> daily;
   bool all = AllSensors(store, f);  // one pooled day rollup a day instead of one per sensor
+  std::vector<RollupFile::PairRec> recs;
   for (int32_t d = period.first_day; d < period.end_day; ++d) {
     daily.emplace_back();
-    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all, 0));  // port x country frames
+    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all, 0));  // port x country blocks
     for (const auto& v : c.views) {
-      ASSIGN_OR_RETURN(auto shared, v.file->PortCountryShared(v));
-      const std::vector<RollupFile::PairRec>& pc = *shared;
-      if (by_port) {
-        // Sorted by port: a country's pairs are spread over every port.
-        for (const RollupFile::PairRec& r : pc) {
-          if (r.b != fixed) continue;
-          totals[r.a] += r.packets;
-          daily.back()[r.a] += r.packets;
-        }
-        continue;
-      }
-      auto it = std::lower_bound(pc.begin(), pc.end(), fixed,
-                                 [](const RollupFile::PairRec& r, uint32_t k) { return r.a < k; });
-      for (; it != pc.end() && it->a == fixed; ++it) {
-        totals[it->b] += it->packets;
-        daily.back()[it->b] += it->packets;
+      // Only the blocks of the fixed port's or country's records are decoded.
+      recs.clear();
+      RETURN_IF_ERROR(by_port ? v.file->PairsOfCountry(v, fixed, &recs)
+                              : v.file->PairsOfPort(v, fixed, &recs));
+      for (const RollupFile::PairRec& r : recs) {
+        const uint32_t other = by_port ? r.a : r.b;
+        totals[other] += r.packets;
+        daily.back()[other] += r.packets;
       }
     }
   }

@@ -1,6 +1,7 @@
 // libFuzzer target for RollupFile: opens the input as a rollup file, verifies it, decodes it
-// whole, and reads every section each sensor entry offers: port × country records, the total
-// set, and every port, country and ASN record's set and heavy-hitter summary.
+// whole, and reads every section each sensor entry offers: port × country records (whole, and
+// by each port and country key), the total set, and every port, country and ASN record's set
+// and heavy-hitter summary.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -17,7 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)f->Decode();
   for (const auto& v : f->sensors()) {
     (void)f->PortCountry(v);
-    (void)f->PortCountryShared(v);
+    std::vector<teiten::RollupFile::PairRec> pairs;
+    for (const auto& rec : v.ports) (void)f->PairsOfPort(v, rec.key, &pairs);
+    for (const auto& rec : v.countries) (void)f->PairsOfCountry(v, rec.key, &pairs);
     (void)f->ReadSet(v.set_offset);
     for (const auto* span : {&v.ports, &v.countries, &v.asns}) {
       for (const auto& rec : *span) {

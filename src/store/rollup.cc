@@ -15,7 +15,9 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '4'};
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '5'};
+// Format 4: the port × country section one zstd frame, ordered by port only.
+constexpr char kMagic4[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '4'};
 // Format 3: no chunk checksums, sets without a length (verified whole when opened).
 constexpr char kMagic3[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '3'};
 constexpr char kOldMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
@@ -26,6 +28,10 @@ constexpr size_t kHeaderSize = 8 + 4 + 4 + 4 + 4;
 constexpr size_t kDirEntrySize = 8 + 8 + 8 + 8 + 5 * 16;
 constexpr int kSections = 5;  // ports, countries, ASNs, port × country (zstd), 5-minute slots
 constexpr size_t kFooterSize = 8 + 8;  // xxh64 of everything before, magic
+// Records per block of the port × country section (16 KiB raw): one port's or one country's
+// records decode only the blocks that hold them.
+constexpr uint32_t kPairBlock = 1024;
+constexpr size_t kPairIndexEntry = 16;  // u32 first port, u32 first country, u32 n, u32 bytes
 
 }  // namespace
 
@@ -179,6 +185,38 @@ void AppendHeavyList(const std::vector<HeavyEntry>& heavy, std::vector<uint8_t>*
   }
 }
 
+// The port × country section of format 5: the records (sorted by port, then country) twice, in
+// blocks of kPairBlock — first ordered by port, then by country — each block its own zstd frame:
+//   u32 port-ordered blocks P, u32 country-ordered blocks C,
+//   (P + C) × { u32 first record's port, u32 its country, u32 records, u32 compressed bytes },
+//   the frames in index order.
+void AppendPairSection(const std::vector<RollupFile::PairRec>& by_port, std::vector<uint8_t>* out) {
+  std::vector<RollupFile::PairRec> by_country = by_port;
+  std::stable_sort(by_country.begin(), by_country.end(),
+                   [](const RollupFile::PairRec& x, const RollupFile::PairRec& y) {
+                     return x.b != y.b ? x.b < y.b : x.a < y.a;
+                   });
+  const uint32_t blocks = static_cast<uint32_t>((by_port.size() + kPairBlock - 1) / kPairBlock);
+  codec::PutFixed<uint32_t>(out, blocks);
+  codec::PutFixed<uint32_t>(out, blocks);
+  const size_t index_at = out->size();
+  out->resize(index_at + 2 * blocks * kPairIndexEntry);
+  size_t entry = index_at;
+  const std::vector<RollupFile::PairRec>* orders[2] = {&by_port, &by_country};
+  for (const std::vector<RollupFile::PairRec>* recs : orders) {
+    for (size_t i = 0; i < recs->size(); i += kPairBlock) {
+      const size_t n = std::min<size_t>(kPairBlock, recs->size() - i);
+      std::vector<uint8_t> z = codec::Compress(reinterpret_cast<const uint8_t*>(recs->data() + i),
+                                               n * sizeof(RollupFile::PairRec), 3);
+      const uint32_t head[4] = {(*recs)[i].a, (*recs)[i].b, static_cast<uint32_t>(n),
+                                static_cast<uint32_t>(z.size())};
+      std::memcpy(out->data() + entry, head, sizeof head);
+      entry += kPairIndexEntry;
+      out->insert(out->end(), z.begin(), z.end());
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<uint8_t> DayRollup::Encode() {
@@ -244,26 +282,18 @@ std::vector<uint8_t> DayRollup::Encode() {
     keyed(sd.countries);
     keyed(sd.asns);
     {
-      std::vector<uint8_t> raw;
-      size_t n = 0;
+      std::vector<RollupFile::PairRec> pairs;
       std::vector<std::pair<CountryCode, uint64_t>> cs;
       for (const PortCell* cp : sorted) {
         const PortCell& c = *cp;
         cs.assign(c.countries.begin(), c.countries.end());
         std::sort(cs.begin(), cs.end());
-        for (auto [cc, v] : cs) {
-          RollupFile::PairRec r{c.key, cc, v};
-          codec::PutBytes(&raw, &r, sizeof r);
-          ++n;
-        }
+        for (auto [cc, v] : cs) pairs.push_back({c.key, cc, v});
       }
-      std::vector<uint8_t> z = codec::Compress(raw.data(), raw.size(), 3);
       uint64_t at = out.size();
-      codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(raw.size()));
-      codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(z.size()));
-      out.insert(out.end(), z.begin(), z.end());
+      AppendPairSection(pairs, &out);
       out.resize((out.size() + 7) / 8 * 8, 0);  // keep the sections that follow 8-byte aligned
-      sections.push_back({at, n});
+      sections.push_back({at, pairs.size()});
     }
     sections.push_back({out.size(), sd.slots.size()});
     for (uint64_t v : sd.slots) codec::PutFixed<uint64_t>(&out, v);
@@ -325,10 +355,13 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
         "captures again into a new store",
         path));
   }
-  f->v3_ = std::memcmp(f->base_, kMagic3, 8) == 0 &&
-           std::memcmp(f->base_ + f->size_ - 8, kMagic3, 8) == 0;
-  if (!f->v3_ && (std::memcmp(f->base_, kMagic, 8) != 0 ||
-                  std::memcmp(f->base_ + f->size_ - 8, kMagic, 8) != 0)) {
+  auto is = [&](const char* magic) {
+    return std::memcmp(f->base_, magic, 8) == 0 &&
+           std::memcmp(f->base_ + f->size_ - 8, magic, 8) == 0;
+  };
+  f->v3_ = is(kMagic3);
+  f->pair_frame_ = f->v3_ || is(kMagic4);
+  if (!f->pair_frame_ && !is(kMagic)) {
     return DataLoss(fmt::format("rollup {}: bad magic (not a rollup, or cut short)", path));
   }
   f->body_end_ = f->size_ - kFooterSize;
@@ -442,7 +475,7 @@ Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
   return s;
 }
 
-Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorView& v) const {
+Result<std::vector<RollupFile::PairRec>> RollupFile::PairFrame(const SensorView& v) const {
   if (v.port_country_offset > body_end_ || body_end_ - v.port_country_offset < 8) {
     return DataLoss(
         fmt::format("rollup {}: sensor {}: port x country section out of bounds", path_, v.sensor));
@@ -471,18 +504,130 @@ Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorVie
   return recs;
 }
 
-Result<std::shared_ptr<const std::vector<RollupFile::PairRec>>> RollupFile::PortCountryShared(
+Result<std::shared_ptr<const RollupFile::PairIndex>> RollupFile::PairIndexOf(
     const SensorView& v) const {
   {
     std::lock_guard<std::mutex> l(pc_mu_);
-    auto it = pc_cache_.find(v.port_country_offset);
-    if (it != pc_cache_.end()) return it->second;
+    auto it = pc_index_.find(v.port_country_offset);
+    if (it != pc_index_.end()) return it->second;
   }
-  ASSIGN_OR_RETURN(std::vector<PairRec> recs, PortCountry(v));
-  auto shared = std::make_shared<const std::vector<PairRec>>(std::move(recs));
+  const uint64_t off = v.port_country_offset;
+  auto bad = [&](const char* what) {
+    return DataLoss(fmt::format("rollup {}: sensor {}: port x country section at {}: {}", path_,
+                                v.sensor, off, what));
+  };
+  if (off > body_end_ || body_end_ - off < 8) return bad("out of bounds");
+  RETURN_IF_ERROR(Check(off, 8));
+  uint32_t counts[2];
+  std::memcpy(counts, base_ + off, 8);
+  const uint64_t entries = uint64_t{counts[0]} + counts[1];
+  if (entries > (body_end_ - off - 8) / kPairIndexEntry) return bad("index does not fit");
+  RETURN_IF_ERROR(Check(off + 8, entries * kPairIndexEntry));
+  auto idx = std::make_shared<PairIndex>();
+  uint64_t at = off + 8 + entries * kPairIndexEntry;
+  const uint8_t* e = base_ + off + 8;
+  for (int order = 0; order < 2; ++order) {
+    std::vector<PairBlock>& blocks = order == 0 ? idx->by_port : idx->by_country;
+    uint64_t records = 0;
+    for (uint32_t i = 0; i < counts[order]; ++i, e += kPairIndexEntry) {
+      uint32_t head[4];
+      std::memcpy(head, e, sizeof head);
+      PairBlock b{head[0], head[1], head[2], head[3], at};
+      if (b.count == 0 || b.count > kPairBlock) return bad("a block of a bad size");
+      if (b.comp > body_end_ - at) return bad("a block past the end of the file");
+      // Blocks ordered by their first record: a lookup's binary search relies on it.
+      if (!blocks.empty() && KeyOf(b, order == 1) < KeyOf(blocks.back(), order == 1)) {
+        return bad("blocks out of order");
+      }
+      at += b.comp;
+      records += b.count;
+      blocks.push_back(b);
+    }
+    if (records != v.port_country_count) return bad("its blocks do not hold its records");
+  }
   std::lock_guard<std::mutex> l(pc_mu_);
-  pc_cache_[v.port_country_offset] = shared;
-  return shared;
+  pc_index_[off] = idx;
+  return std::shared_ptr<const PairIndex>(idx);
+}
+
+Status RollupFile::DecodePairBlock(const SensorView& v, const std::vector<PairBlock>& blocks,
+                                   size_t i, bool by_country, std::vector<PairRec>* out) const {
+  const PairBlock& b = blocks[i];
+  auto bad = [&](const char* what) {
+    return DataLoss(fmt::format("rollup {}: sensor {}: port x country block at {}: {}", path_,
+                                v.sensor, b.at, what));
+  };
+  RETURN_IF_ERROR(Check(b.at, b.comp));
+  std::vector<uint8_t> bytes;
+  if (!codec::Decompress(base_ + b.at, b.comp, size_t{b.count} * sizeof(PairRec), &bytes)) {
+    return bad("corrupt");
+  }
+  const size_t from = out->size();
+  out->resize(from + b.count);
+  std::memcpy(out->data() + from, bytes.data(), bytes.size());
+  // Each block sorted, starting at its index entry and ending before the next block's first.
+  const PairRec* r = out->data() + from;
+  if (r[0].a != b.a || r[0].b != b.b) return bad("its first record is not its index entry's");
+  for (uint32_t k = 1; k < b.count; ++k) {
+    if (KeyOf(r[k], by_country) < KeyOf(r[k - 1], by_country)) return bad("records out of order");
+  }
+  if (i + 1 < blocks.size() &&
+      KeyOf(blocks[i + 1], by_country) < KeyOf(r[b.count - 1], by_country)) {
+    return bad("its records run into the next block's");
+  }
+  return OkStatus();
+}
+
+Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorView& v) const {
+  if (pair_frame_) return PairFrame(v);
+  ASSIGN_OR_RETURN(auto idx, PairIndexOf(v));
+  std::vector<PairRec> recs;
+  recs.reserve(v.port_country_count);
+  for (size_t i = 0; i < idx->by_port.size(); ++i) {
+    RETURN_IF_ERROR(DecodePairBlock(v, idx->by_port, i, false, &recs));
+  }
+  return recs;
+}
+
+Status RollupFile::PairsOf(const SensorView& v, bool by_country, uint32_t key,
+                           std::vector<PairRec>* out) const {
+  if (pair_frame_) {
+    // Formats 3 and 4: one frame ordered by port, decoded once while the file is open.
+    std::shared_ptr<const std::vector<PairRec>> frame;
+    {
+      std::lock_guard<std::mutex> l(pc_mu_);
+      auto it = pc_frames_.find(v.port_country_offset);
+      if (it != pc_frames_.end()) frame = it->second;
+    }
+    if (!frame) {
+      ASSIGN_OR_RETURN(std::vector<PairRec> recs, PairFrame(v));
+      frame = std::make_shared<const std::vector<PairRec>>(std::move(recs));
+      std::lock_guard<std::mutex> l(pc_mu_);
+      pc_frames_[v.port_country_offset] = frame;
+    }
+    for (const PairRec& r : *frame) {
+      if ((by_country ? r.b : r.a) == key) out->push_back(r);
+    }
+    return OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto idx, PairIndexOf(v));
+  const std::vector<PairBlock>& blocks = by_country ? idx->by_country : idx->by_port;
+  auto first = [&](const PairBlock& b) { return by_country ? b.b : b.a; };
+  // The first block starting at or after the key; the one before may end with the key's records.
+  size_t i = static_cast<size_t>(
+      std::lower_bound(blocks.begin(), blocks.end(), key,
+                       [&](const PairBlock& b, uint32_t k) { return first(b) < k; }) -
+      blocks.begin());
+  if (i > 0) --i;
+  std::vector<PairRec> recs;
+  for (; i < blocks.size() && first(blocks[i]) <= key; ++i) {
+    recs.clear();
+    RETURN_IF_ERROR(DecodePairBlock(v, blocks, i, by_country, &recs));
+    for (const PairRec& r : recs) {
+      if ((by_country ? r.b : r.a) == key) out->push_back(r);
+    }
+  }
+  return OkStatus();
 }
 
 Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
@@ -709,18 +854,28 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
     countries.push_back(v->countries);
     asns.push_back(v->asns);
   }
-  // The port × country frame: every part's records summed (small: ports × regions).
-  std::map<std::pair<uint32_t, uint32_t>, uint64_t> pairs;
+  // The port × country records: every part's summed (ports × regions: a few million at most).
+  std::vector<RollupFile::PairRec> pair_recs;
   for (size_t i = 0; i < parts.size(); ++i) {
     ASSIGN_OR_RETURN(auto pc, parts[i]->PortCountry(*views[i]));
-    for (const auto& p : pc) pairs[{p.a, p.b}] += p.packets;
+    pair_recs.insert(pair_recs.end(), pc.begin(), pc.end());
   }
-  std::vector<uint8_t> raw;
-  for (const auto& [k, v] : pairs) {
-    RollupFile::PairRec r{k.first, k.second, v};
-    codec::PutBytes(&raw, &r, sizeof r);
+  std::stable_sort(pair_recs.begin(), pair_recs.end(),
+                   [](const RollupFile::PairRec& x, const RollupFile::PairRec& y) {
+                     return x.a != y.a ? x.a < y.a : x.b < y.b;
+                   });
+  size_t kept = 0;
+  for (size_t i = 0; i < pair_recs.size(); ++i) {
+    if (kept > 0 && pair_recs[kept - 1].a == pair_recs[i].a &&
+        pair_recs[kept - 1].b == pair_recs[i].b) {
+      pair_recs[kept - 1].packets += pair_recs[i].packets;
+    } else {
+      pair_recs[kept++] = pair_recs[i];
+    }
   }
-  std::vector<uint8_t> z = codec::Compress(raw.data(), raw.size(), 3);
+  pair_recs.resize(kept);
+  std::vector<uint8_t> pair_section;
+  AppendPairSection(pair_recs, &pair_section);
   std::vector<uint64_t> slots;
   for (const auto* v : views) {
     if (slots.size() < v->slots.size) slots.resize(v->slots.size);
@@ -731,7 +886,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   const size_t np = CountKeys(ports), nc = CountKeys(countries), na = CountKeys(asns);
   const uint64_t recs_at = kHeaderSize + kDirEntrySize;
   const uint64_t pc_at = recs_at + (np + nc + na) * sizeof(RollupFile::KeyRec);
-  const uint64_t slots_at = (pc_at + 8 + z.size() + 7) / 8 * 8;
+  const uint64_t slots_at = (pc_at + pair_section.size() + 7) / 8 * 8;
   const uint64_t sets_at = slots_at + 8 * slots.size();
   std::vector<uint8_t> front(kMagic, kMagic + 8);
   codec::PutFixed<int32_t>(&front, parts[0]->day());
@@ -812,10 +967,8 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   ASSIGN_OR_RETURN(uint64_t total_at, put_set(total));
   const uint64_t body = out.at();
   RETURN_IF_ERROR(out.Flush());
-  // The rest of the front: the port × country frame, the slots and the directory entry.
-  codec::PutFixed<uint32_t>(&front, static_cast<uint32_t>(raw.size()));
-  codec::PutFixed<uint32_t>(&front, static_cast<uint32_t>(z.size()));
-  front.insert(front.end(), z.begin(), z.end());
+  // The rest of the front: the port × country section, the slots and the directory entry.
+  front.insert(front.end(), pair_section.begin(), pair_section.end());
   front.resize(slots_at, 0);
   for (uint64_t v : slots) codec::PutFixed<uint64_t>(&front, v);
   std::vector<uint8_t> d;
@@ -829,7 +982,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
       {recs_at, np},
       {recs_at + np * sizeof(RollupFile::KeyRec), nc},
       {recs_at + (np + nc) * sizeof(RollupFile::KeyRec), na},
-      {pc_at, pairs.size()},
+      {pc_at, pair_recs.size()},
       {slots_at, slots.size()}};
   for (auto [off, n] : sections) {
     codec::PutFixed<uint64_t>(&d, off);

@@ -144,17 +144,24 @@ class RollupFile {
   const std::vector<SensorView>& sensors() const { return sensors_; }
   // Verifies the counter sections `mask` (Section bits) of a view before its spans are read;
   // each once per file. The header and directory (packets, distinct sources, set offsets) are
-  // verified by Open; sets, heavy lists and port × country frames when they are read.
+  // verified by Open; sets, heavy lists and port × country blocks when they are read.
   Status CheckSections(const SensorView& v, uint32_t mask) const;
   // Verifies the bytes of one record of a view's counter section (a key looked up by binary
   // search reads a few records, not the section): each chunk once per file.
   Status CheckRecord(const KeyRec* r) const;
-  // Decodes the port × country records of one sensor (stored compressed: they are many and
-  // read only for a port-by-region figure).
+  // The port × country records of one entry, sorted by port, then country. Format 5 keeps them
+  // in blocks of 1,024 records twice — ordered by port and ordered by country — each block a zstd
+  // frame behind an index, so that one port's or one country's records decode only the blocks
+  // that hold them (formats 3 and 4: one frame ordered by port).
   Result<std::vector<PairRec>> PortCountry(const SensorView& v) const;
-  // The same, decoded once per sensor entry and kept while the file is open (a report asks
-  // for many ports' regions over the same days).
-  Result<std::shared_ptr<const std::vector<PairRec>>> PortCountryShared(const SensorView& v) const;
+  // Appends the records of port key `port`, by country.
+  Status PairsOfPort(const SensorView& v, uint32_t port, std::vector<PairRec>* out) const {
+    return PairsOf(v, false, port, out);
+  }
+  // Appends the records of country `country`, by port.
+  Status PairsOfCountry(const SensorView& v, uint32_t country, std::vector<PairRec>* out) const {
+    return PairsOf(v, true, country, out);
+  }
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
@@ -178,7 +185,29 @@ class RollupFile {
   Status Check(uint64_t offset, uint64_t length) const;
   // The bytes of the source set at `offset`, verified.
   Result<codec::Reader> SetBytes(uint64_t offset) const;
+  // A block of the port × country section: its first record's keys, records, compressed bytes
+  // and where its frame is.
+  struct PairBlock {
+    uint32_t a, b, count, comp;
+    uint64_t at;
+  };
+  struct PairIndex {
+    std::vector<PairBlock> by_port, by_country;
+  };
+  template <typename T>
+  static uint64_t KeyOf(const T& r, bool by_country) {
+    return by_country ? uint64_t{r.b} << 32 | r.a : uint64_t{r.a} << 32 | r.b;
+  }
+  Status PairsOf(const SensorView& v, bool by_country, uint32_t key,
+                 std::vector<PairRec>* out) const;
+  Result<std::shared_ptr<const PairIndex>> PairIndexOf(const SensorView& v) const;
+  // Decodes block `i` of `blocks`, appending its records, verified in order.
+  Status DecodePairBlock(const SensorView& v, const std::vector<PairBlock>& blocks, size_t i,
+                         bool by_country, std::vector<PairRec>* out) const;
+  // Formats 3 and 4: the section's one frame.
+  Result<std::vector<PairRec>> PairFrame(const SensorView& v) const;
   bool v3_ = false;
+  bool pair_frame_ = false;                                                  // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
   std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry
   uint64_t body_end_ = 0;  // where the sets end: the chunk table (format 4) or the footer
@@ -191,7 +220,8 @@ class RollupFile {
   uint32_t heavy_slots_ = 0;
   std::vector<SensorView> sensors_;
   mutable std::mutex pc_mu_;
-  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<PairRec>>> pc_cache_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const PairIndex>> pc_index_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<PairRec>>> pc_frames_;
 };
 
 // Merges rollup parts of one entry each (a sensor's day, or a period key) into a new part at
