@@ -497,23 +497,20 @@ namespace {
 // for a country (by_port = true).
 Result<SeriesResult> PairBreakdown(const Store& store, uint32_t fixed, bool by_port,
                                    const Period& period, const SensorSelection& f, size_t n) {
-  std::unordered_map<uint64_t, uint64_t> totals;
-  std::vector<std::unordered_map<uint64_t, uint64_t>> daily;
   bool all = AllSensors(store, f);  // one pooled day rollup a day instead of one per sensor
   std::vector<RollupFile::PairRec> recs;
-  for (int32_t d = period.first_day; d < period.end_day; ++d) {
-    daily.emplace_back();
-    ASSIGN_OR_RETURN(Cover c, CoverDays(store, d, d + 1, f, all, 0));  // port x country blocks
+  // The fixed key's records in one view: only the blocks that hold them are decoded.
+  auto read = [&](const RollupFile::SensorView& v) -> Status {
+    recs.clear();
+    return by_port ? v.file->PairsOfCountry(v, fixed, &recs) : v.file->PairsOfPort(v, fixed, &recs);
+  };
+  // Ranked over the period's cover (a quarter is one part): a region's records span every port.
+  std::unordered_map<uint64_t, uint64_t> totals;
+  {
+    ASSIGN_OR_RETURN(Cover c, CoverDays(store, period.first_day, period.end_day, f, all, 0));
     for (const auto& v : c.views) {
-      // Only the blocks of the fixed port's or country's records are decoded.
-      recs.clear();
-      RETURN_IF_ERROR(by_port ? v.file->PairsOfCountry(v, fixed, &recs)
-                              : v.file->PairsOfPort(v, fixed, &recs));
-      for (const RollupFile::PairRec& r : recs) {
-        const uint32_t other = by_port ? r.a : r.b;
-        totals[other] += r.packets;
-        daily.back()[other] += r.packets;
-      }
+      RETURN_IF_ERROR(read(v));
+      for (const RollupFile::PairRec& r : recs) totals[by_port ? r.a : r.b] += r.packets;
     }
   }
   auto ranked = Ranked(totals);
@@ -528,14 +525,41 @@ Result<SeriesResult> PairBreakdown(const Store& store, uint32_t fixed, bool by_p
     SeriesPoint pt;
     pt.start_us = store.tz().DayStartUs(d);
     pt.label = TimeZone::DayString(d);
-    auto& m = daily[static_cast<size_t>(d - period.first_day)];
+    pt.packets.assign(res.keys.size() + 1, 0);
     uint64_t shown = 0, day_total = 0;
-    for (auto& [k, v] : m) day_total += v;
-    for (uint64_t k : res.keys) {
-      pt.packets.push_back(m[k]);
-      shown += m[k];
+    ASSIGN_OR_RETURN(Cover c,
+                     CoverDays(store, d, d + 1, f, all, by_port ? RollupFile::kCountries : 0));
+    if (by_port) {
+      // The shown ports' records of the day (a block each), and the region's day from its own
+      // counters (every packet of it is in exactly one of its port records).
+      ASSIGN_OR_RETURN(day_total, KeyPackets(c, Dimension::kCountry, fixed));
+      for (size_t k = 0; k < res.keys.size() && day_total > 0; ++k) {
+        for (const auto& v : c.views) {
+          recs.clear();
+          RETURN_IF_ERROR(v.file->PairsOfPort(v, static_cast<uint32_t>(res.keys[k]), &recs));
+          for (const RollupFile::PairRec& r : recs) {
+            if (r.b == fixed) pt.packets[k] += r.packets;
+          }
+        }
+        shown += pt.packets[k];
+      }
+    } else {
+      for (const auto& v : c.views) {
+        RETURN_IF_ERROR(read(v));
+        for (const RollupFile::PairRec& r : recs) {
+          day_total += r.packets;
+          auto it = std::find(res.keys.begin(), res.keys.end(), uint64_t{r.b});
+          if (it == res.keys.end()) continue;
+          pt.packets[static_cast<size_t>(it - res.keys.begin())] += r.packets;
+          shown += r.packets;
+        }
+      }
     }
-    pt.packets.push_back(day_total - shown);
+    if (shown > day_total) {
+      return DataLoss(fmt::format("{}: the port x country records of {} exceed its packets",
+                                  TimeZone::DayString(d), CountryCodeString(fixed)));
+    }
+    pt.packets.back() = day_total - shown;
     res.points.push_back(std::move(pt));
   }
   return res;
