@@ -58,8 +58,8 @@ struct OutagesResult {
   Period period;
   Dimension dim = Dimension::kCountry;
   OutageRules rules;
-  int32_t window_first = 0;     // the first day read for baselines (lookback before the period)
-  size_t keys_checked = 0;      // keys whose baseline could reach min_baseline
+  int32_t window_first = 0;  // the first day read for baselines (lookback before the period)
+  size_t keys_checked = 0;   // keys with a day of min_baseline sources (a baseline could reach it)
   std::vector<Outage> outages;  // by first day, then deepest first, then key
 };
 

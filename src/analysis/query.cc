@@ -338,13 +338,19 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown), ranked.end(),
                     RanksBefore);
   std::unordered_map<uint64_t, int> prev_rank;
-  for (size_t i = 0; i < shown; ++i) {
-    auto it = std::find_if(prev.begin(), prev.end(),
-                           [&](const auto& p) { return p.first == ranked[i].first; });
-    if (it == prev.end()) continue;
-    int rank = 1;
-    for (const auto& p : prev) rank += RanksBefore(p, *it);
-    prev_rank[it->first] = rank;
+  if (shown <= 64) {
+    for (size_t i = 0; i < shown; ++i) {
+      auto it = std::find_if(prev.begin(), prev.end(),
+                             [&](const auto& p) { return p.first == ranked[i].first; });
+      if (it == prev.end()) continue;
+      int rank = 1;
+      for (const auto& p : prev) rank += RanksBefore(p, *it);
+      prev_rank[it->first] = rank;
+    }
+  } else {
+    // Every key ranked (outages, feeds): counting per row would be quadratic in the keys.
+    std::sort(prev.begin(), prev.end(), RanksBefore);
+    for (size_t i = 0; i < prev.size(); ++i) prev_rank[prev[i].first] = static_cast<int>(i + 1);
   }
   for (size_t i = 0; i < shown; ++i) {
     RankRow row;
