@@ -482,9 +482,10 @@ struct Detector {
     for (const auto& r : top.rows) keys.insert(r.key);
     for (int32_t d = period.first_day; d < period.end_day; ++d) {
       if (!w.ok[static_cast<size_t>(d - w.first)]) continue;
-      ASSIGN_OR_RETURN(TopResult t, Top(store, Dimension::kPort, DaysPeriod(d, d + 1), filter,
-                                        o.daily_top_ports));
-      for (const auto& r : t.rows) keys.insert(r.key);
+      ASSIGN_OR_RETURN(
+          std::vector<uint64_t> t,
+          TopKeys(store, Dimension::kPort, DaysPeriod(d, d + 1), filter, o.daily_top_ports));
+      keys.insert(t.begin(), t.end());
     }
     return std::vector<uint64_t>(keys.begin(), keys.end());
   }
@@ -1009,10 +1010,10 @@ struct Detector {
                      Top(store, Dimension::kCountry, period, filter, o.countries, 100000));
     for (const auto& r : top.rows) keys.insert(r.key);
     if (w.p0 > 0) {
-      ASSIGN_OR_RETURN(TopResult before,
-                       Top(store, Dimension::kCountry, DaysPeriod(w.first, period.first_day),
-                           filter, o.countries));
-      for (const auto& r : before.rows) keys.insert(r.key);
+      ASSIGN_OR_RETURN(std::vector<uint64_t> before,
+                       TopKeys(store, Dimension::kCountry, DaysPeriod(w.first, period.first_day),
+                               filter, o.countries));
+      keys.insert(before.begin(), before.end());
     }
     keys.erase(0);  // unknown region
     std::vector<uint64_t> cs(keys.begin(), keys.end());

@@ -16,11 +16,12 @@ class PortChannelImpl : public Channel {
                                            const SensorSelection& sel, size_t n) const override {
     std::set<uint64_t> keys;
     ASSIGN_OR_RETURN(auto whole,
-                     Top(store, Dimension::kPort, DaysPeriod(first_day, end_day), sel, n));
-    for (const auto& r : whole.rows) keys.insert(r.key);
+                     TopKeys(store, Dimension::kPort, DaysPeriod(first_day, end_day), sel, n));
+    keys.insert(whole.begin(), whole.end());
     int32_t late = std::max(first_day, end_day - 3);
-    ASSIGN_OR_RETURN(auto recent, Top(store, Dimension::kPort, DaysPeriod(late, end_day), sel, n));
-    for (const auto& r : recent.rows) keys.insert(r.key);
+    ASSIGN_OR_RETURN(auto recent,
+                     TopKeys(store, Dimension::kPort, DaysPeriod(late, end_day), sel, n));
+    keys.insert(recent.begin(), recent.end());
     return std::vector<uint64_t>(keys.begin(), keys.end());
   }
   Result<SeriesResult> Daily(const Store& store, const std::vector<uint64_t>& keys,

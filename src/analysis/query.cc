@@ -372,6 +372,20 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   return res;
 }
 
+Result<std::vector<uint64_t>> TopKeys(const Store& store, Dimension dim, const Period& period,
+                                      const SensorSelection& f, size_t n) {
+  ASSIGN_OR_RETURN(Cover c, CoverPeriod(store, dim, period, f));
+  uint64_t total = 0;
+  auto ranked = SumPackets(c, dim, &total);
+  const size_t shown = std::min(n, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown), ranked.end(),
+                    RanksBefore);
+  std::vector<uint64_t> keys;
+  keys.reserve(shown);
+  for (size_t i = 0; i < shown; ++i) keys.push_back(ranked[i].first);
+  return keys;
+}
+
 Result<Granularity> ParseGranularity(const std::string& s) {
   if (s == "5min" || s == "5m") return Granularity::k5Min;
   if (s == "hour" || s == "1h") return Granularity::kHour;

@@ -61,6 +61,11 @@ struct TopResult {
 // previous period (shown as a number up to `prev_cutoff`).
 Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
                       const SensorSelection& filter, size_t n, int prev_cutoff = 10);
+// The top `n` keys of `dim` by packets alone, ties by key as Top ranks them: for callers that
+// choose keys to read further (candidates of findings, MUSTAN, outages) and need no sources,
+// which over days that are not one stored period are a union of every day's sets.
+Result<std::vector<uint64_t>> TopKeys(const Store& store, Dimension dim, const Period& period,
+                                      const SensorSelection& f, size_t n);
 
 enum class Granularity { k5Min, kHour, kDay, kWeek, kMonth };
 Result<Granularity> ParseGranularity(const std::string& s);
