@@ -154,10 +154,14 @@ struct WebServer::Impl {
     const int32_t last = store.manifest().days.rbegin()->first;
     const std::string quarter = Store::QuarterLabel(last);
     const std::string days30 = DaysPeriod(last - 29, last + 1).Label();
+    // The quarter before the last day's too: the last complete one, which an analyst (and the
+    // overview's period list) opens next, while the last day's may hold only a few days.
+    const Result<Period> q = ParsePeriod(quarter);
+    const std::string before = q.ok() ? Store::QuarterLabel(q->first_day - 1) : quarter;
     std::vector<std::pair<std::string, Params>> asks = {
-        {"/api/v1/findings", {{"period", quarter}}},
-        {"/api/v1/mustan", {{"lang", "en"}}},
-        {"/api/v1/mustan", {{"lang", "ja"}}},
+        {"/api/v1/findings", {{"period", quarter}}}, {"/api/v1/mustan", {{"lang", "en"}}},
+        {"/api/v1/mustan", {{"lang", "ja"}}},        {"/api/v1/outages", {{"period", quarter}}},
+        {"/api/v1/findings", {{"period", before}}},  {"/api/v1/outages", {{"period", before}}},
     };
     for (const std::string& period : {quarter, days30}) {
       for (const char* lang : {"", "ja"}) {
