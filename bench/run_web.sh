@@ -61,16 +61,21 @@ for e in "${ENDPOINTS[@]}"; do
   printf '| `%s` | %.1f | %.1f |\n' "$e" "$(echo "$t1*1000" | bc -l)" "$(echo "$t2*1000" | bc -l)"
 done
 echo
-echo "| page (headless Chromium, until every chart is drawn) | ms |"
-echo "|---|---:|"
-node tests/web/browser_check.mjs "$BASE" 2018Q3 "$TOP_PORT" "" >"$OUT/pages.json"
-python3 - "$OUT/pages.json" <<'EOF'
+# 2018Q3 is the quarter before the last day's (2018Q4 holds one day in Asia/Tokyo), whose
+# findings and outages the server warms; 2018Q2 is not warmed: its pages are computed on demand.
+for period in 2018Q3 2018Q2; do
+  echo "| page of $period (headless Chromium, until every chart is drawn) | ms |"
+  echo "|---|---:|"
+  node tests/web/browser_check.mjs "$BASE" "$period" "$TOP_PORT" "" >"$OUT/pages.json"
+  python3 - "$OUT/pages.json" <<'EOF'
 import json, sys
 for p in json.load(open(sys.argv[1]))["pages"]:
     url = p["url"].split("/", 3)[-1]
     bad = len(p["console_errors"]) + len(p["failed"])
     print(f"| `/{url}` | {p['ms']:,}{' (errors: %d)' % bad if bad else ''} |")
 EOF
+  echo
+done
 echo
 python3 tests/web/load.py "$BASE" --clients "$CLIENTS" --seconds "$SECONDS_" "${ENDPOINTS[@]}" \
   "/?period=2018Q3" "/port?port=$PORT_Q&period=2018Q3" >"$OUT/load.json"
