@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "analysis/findings.h"
@@ -544,9 +546,12 @@ json GetFindings(const Snapshot& snap, const Args& a, const Access& access) {
   std::vector<uint16_t> key_sensors = sel.sensors;
   std::sort(key_sensors.begin(), key_sensors.end());
   std::string key = p.Label() + "|" + fmt::format("{}", fmt::join(key_sensors, ","));
-  Snapshot::Value all = snap.Remember("findings|" + key, [&]() -> Snapshot::Value {
-    return std::make_shared<const json>(FindingsJson(OrRefuse(FindNotable(store, p, sel), "")));
-  });
+  Snapshot::Value all = snap.Remember(
+      "findings|" + key,
+      [&]() -> Snapshot::Value {
+        return std::make_shared<const json>(FindingsJson(OrRefuse(FindNotable(store, p, sel), "")));
+      },
+      p.end_day);
   json out = json::array();
   for (const json& f : *all) {
     if (port) {
@@ -695,24 +700,95 @@ json GetIndex(const Store& store) {
 
 }  // namespace
 
-Snapshot::Value Snapshot::Remember(const std::string& key, const std::function<Value()>& fn) const {
+Snapshot::Snapshot(std::unique_ptr<Store> store) : store_(std::move(store)) {
+  // What every answer rests on: the timezone that cuts days, the sensors (ids, names, groups,
+  // prefixes: selections and labels), and how far retention has dropped observations.
+  const Manifest& m = store_->manifest();
+  std::string common = m.timezone + '\n' + std::to_string(m.segments_from) + '\n';
+  for (const SensorRecord& r : m.sensors) {
+    common += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", r.id, r.name, r.group, r.country, r.mode,
+                          fmt::join(r.prefixes, ","));
+  }
+  common_digest_ = XXH3_64bits(common.data(), common.size());
+  // A day's content: each input with observations on it (its identity, the databases that
+  // enriched it, what it kept) with the segments holding them, and the sensors with rollups of
+  // it. Rollup parts' names are left out: a merge renames them without changing what they say.
+  std::unordered_map<uint64_t, int32_t> seg_day;
+  seg_day.reserve(m.segments.size());
+  for (const SegmentRecord& sr : m.segments) seg_day.emplace(sr.id, sr.day);
+  std::map<int32_t, std::vector<std::string>> items;
+  for (const InputRecord& in : m.inputs) {
+    for (uint64_t seg : in.segments) {
+      auto it = seg_day.find(seg);
+      const int32_t day = it == seg_day.end() ? kWholeStore : it->second;
+      items[day].push_back(fmt::format("i {} {} {} {} {} {}", in.hash, in.sensor, in.kept,
+                                       in.country_db, in.asn_db, seg));
+    }
+  }
+  for (const auto& [day, sensors] : m.days) {
+    for (const auto& [sensor, parts] : sensors) {
+      if (!parts.empty()) items[day].push_back(fmt::format("s {}", sensor));
+    }
+  }
+  for (auto& [day, v] : items) {
+    std::sort(v.begin(), v.end());
+    XXH3_state_t* st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    for (const std::string& x : v) XXH3_64bits_update(st, x.data(), x.size() + 1);
+    day_digests_[day] = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+  }
+}
+
+int32_t Snapshot::FirstDayChangedSince(const Snapshot& older) const {
+  if (common_digest_ != older.common_digest_) return INT32_MIN;
+  auto a = day_digests_.begin(), b = older.day_digests_.begin();
+  while (a != day_digests_.end() || b != older.day_digests_.end()) {
+    if (a == day_digests_.end()) return b->first;
+    if (b == older.day_digests_.end()) return a->first;
+    if (a->first != b->first) return std::min(a->first, b->first);
+    if (a->second != b->second) return a->first;
+    ++a;
+    ++b;
+  }
+  return INT32_MAX;
+}
+
+size_t Snapshot::Inherit(const Snapshot& older) {
+  const int32_t changed = FirstDayChangedSince(older);
+  if (changed == INT32_MIN) return 0;
+  std::scoped_lock l(mu_, older.mu_);
+  size_t n = 0;
+  for (const auto& [key, memo] : older.memo_) {
+    if (memo.before == kWholeStore || memo.before > changed) continue;
+    if (memo.value.wait_for(std::chrono::seconds(0)) != std::future_status::ready) continue;
+    if (!memo.value.get() || memo_.count(key)) continue;
+    memo_.emplace(key, memo);
+    ++n;
+  }
+  return n;
+}
+
+Snapshot::Value Snapshot::Remember(const std::string& key, const std::function<Value()>& fn,
+                                   int32_t before) const {
   std::shared_future<Value> fut;
   std::shared_ptr<std::promise<Value>> mine;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = memo_.find(key);
     if (it != memo_.end()) {
-      fut = it->second;
+      fut = it->second.value;
     } else {
       if (memo_.size() >= kMaxRemembered) {
         for (auto m = memo_.begin(); m != memo_.end();) {
-          bool done = m->second.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+          bool done =
+              m->second.value.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
           m = done ? memo_.erase(m) : std::next(m);
         }
       }
       mine = std::make_shared<std::promise<Value>>();
       fut = mine->get_future().share();
-      memo_[key] = fut;
+      memo_[key] = Memo{fut, before};
     }
   }
   if (!mine) {
@@ -749,7 +825,9 @@ Result<std::shared_ptr<const Snapshot>> StoreSnapshots::Current() {
     return current_;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(dir_, {}));
-  current_ = std::make_shared<const Snapshot>(std::move(store));
+  auto fresh = std::make_shared<Snapshot>(std::move(store));
+  if (current_) fresh->Inherit(*current_);
+  current_ = std::move(fresh);
   // The identity as of before the open: a commit between the stat and the open is seen by the
   // next request (it stats a different MANIFEST), never missed.
   ino_ = st.st_ino;
@@ -772,6 +850,27 @@ ApiReply Dispatch(const Snapshot& snap, const std::string& path, const Params& p
                   const Access& access);
 }  // namespace
 
+namespace {
+// The day before which lie all the days an answer rests on (Snapshot::Remember), for the
+// endpoints whose answer is a period's: its days, the previous period (ranks), the baselines
+// before it (findings, outages). Outages choose their candidates from whole quarters, so theirs
+// is the end of the quarter holding the period's last day. kWholeStore for everything else: the
+// sensors' health, an address's history, MUSTAN's last ten days, the index.
+int32_t RestsOnDaysBefore(const std::string& path, const Params& params) {
+  const std::string prefix = "/api/v1/";
+  if (path.rfind(prefix, 0) != 0 || params.count("period") != 1) return Snapshot::kWholeStore;
+  const std::string rest = path.substr(prefix.size());
+  const bool periodic = rest.rfind("top/", 0) == 0 || rest == "summary" || rest == "series" ||
+                        rest == "sources" || rest == "findings" || rest == "outages";
+  if (!periodic) return Snapshot::kWholeStore;
+  Result<Period> p = ParsePeriod(params.find("period")->second);
+  if (!p.ok()) return Snapshot::kWholeStore;
+  if (rest != "outages") return p->end_day;
+  Result<Period> q = ParsePeriod(Store::QuarterLabel(p->end_day - 1));
+  return q.ok() ? std::max(q->end_day, p->end_day) : Snapshot::kWholeStore;
+}
+}  // namespace
+
 ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& params,
                    const Access& access) {
   if (params.size() > kMaxParams) {
@@ -787,11 +886,14 @@ ApiReply HandleApi(const Snapshot& snap, const std::string& path, const Params& 
   for (const auto& [k, v] : params) key += k + "=" + v + "&";
   ApiReply reply;
   bool made = false;
-  Snapshot::Value body = snap.Remember(key, [&]() -> Snapshot::Value {
-    reply = Dispatch(snap, path, params, access);
-    made = true;
-    return reply.status == 200 ? std::make_shared<const json>(reply.body) : nullptr;
-  });
+  Snapshot::Value body = snap.Remember(
+      key,
+      [&]() -> Snapshot::Value {
+        reply = Dispatch(snap, path, params, access);
+        made = true;
+        return reply.status == 200 ? std::make_shared<const json>(reply.body) : nullptr;
+      },
+      RestsOnDaysBefore(path, params));
   if (made && reply.status != 200) return reply;
   return {200, *body};
 }

@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 
+#include <climits>
 #include <functional>
 #include <future>
 #include <map>
@@ -39,22 +40,49 @@ inline constexpr size_t kMaxParamBytes = 256;
 inline constexpr size_t kMaxRows = 1000;  // n= above this is a 400
 
 // One opened Store (a fixed snapshot of the manifest), with the answers already given from it:
-// the snapshot never changes, so an answer stays right for its whole life.
+// the snapshot never changes, so an answer stays right for its whole life. An answer that rests
+// only on the days before some day (a period's answers: its own days, the previous period's,
+// the baselines before it) also stays right in a later snapshot whose commits added nothing to
+// those days, so a new snapshot takes such answers over from the one before it (Inherit)
+// instead of computing them again; a collector committing every few seconds then costs the
+// dashboard only the answers of the days it wrote.
 class Snapshot {
  public:
   using Value = std::shared_ptr<const nlohmann::json>;
-  explicit Snapshot(std::unique_ptr<Store> store) : store_(std::move(store)) {}
+  // What an answer remembered with `before` = kWholeStore rests on: anything in the store.
+  static constexpr int32_t kWholeStore = INT32_MIN;
+  explicit Snapshot(std::unique_ptr<Store> store);
   const Store& store() const { return *store_; }
   // The value remembered under `key`, made by `fn` once however many threads ask at once (the
   // others wait for it). A nullptr from fn is not remembered (the waiters make their own). At
-  // most kMaxRemembered values are kept; past that the finished ones are dropped.
-  Value Remember(const std::string& key, const std::function<Value()>& fn) const;
+  // most kMaxRemembered values are kept; past that the finished ones are dropped. `before`: the
+  // value rests only on the local days before this one, besides what every answer rests on
+  // (the timezone, the sensors, retention); kWholeStore when that cannot be said.
+  Value Remember(const std::string& key, const std::function<Value()>& fn,
+                 int32_t before = kWholeStore) const;
+  // Takes over the finished answers of `older` whose days hold in this snapshot exactly what
+  // they held in `older`: the same inputs with the same segments, enriched with the same
+  // databases, the same sensors' rollups, and the same timezone, sensors and retention. A merge
+  // of rollup parts changes none of that, so answers outlive merges; a commit, a fold or a
+  // forget changes the days it touched and every answer resting on them is made anew. Returns
+  // how many answers were taken over.
+  size_t Inherit(const Snapshot& older);
+  // The first local day whose content differs between the two snapshots (INT32_MAX: none;
+  // INT32_MIN: what every day rests on differs).
+  int32_t FirstDayChangedSince(const Snapshot& older) const;
 
  private:
+  struct Memo {
+    std::shared_future<Value> value;
+    int32_t before = kWholeStore;
+  };
   static constexpr size_t kMaxRemembered = 1024;
   std::unique_ptr<Store> store_;
+  // Digests of what the answers rest on (Inherit): the whole store's, and each local day's.
+  uint64_t common_digest_ = 0;
+  std::map<int32_t, uint64_t> day_digests_;
   mutable std::mutex mu_;
-  mutable std::map<std::string, std::shared_future<Value>> memo_;
+  mutable std::map<std::string, Memo> memo_;
 };
 
 // Hands out the current snapshot of a store, opening it again when STORE/MANIFEST has been

@@ -8,3 +8,6 @@ teiten_test(web_browser_test LABEL slow web_browser_test.cc)
 target_link_libraries(web_browser_test PRIVATE teiten_scenario_fixture nlohmann_json::nlohmann_json)
 target_compile_definitions(web_browser_test PRIVATE TEITEN_BIN="$<TARGET_FILE:teiten>")
 add_dependencies(web_browser_test teiten)
+# Answers a new snapshot takes over from the one before it, against answers made afresh.
+teiten_test(web_carry_test web_carry_test.cc)
+target_link_libraries(web_carry_test PRIVATE teiten_web teiten_ingest)
