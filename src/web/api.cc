@@ -766,6 +766,7 @@ size_t Snapshot::Inherit(const Snapshot& older) {
     memo_.emplace(key, memo);
     ++n;
   }
+  inherited_ += n;
   return n;
 }
 

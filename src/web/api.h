@@ -67,6 +67,7 @@ class Snapshot {
   // forget changes the days it touched and every answer resting on them is made anew. Returns
   // how many answers were taken over.
   size_t Inherit(const Snapshot& older);
+  size_t inherited() const { return inherited_; }  // answers Inherit took over
   // The first local day whose content differs between the two snapshots (INT32_MAX: none;
   // INT32_MIN: what every day rests on differs).
   int32_t FirstDayChangedSince(const Snapshot& older) const;
@@ -81,6 +82,7 @@ class Snapshot {
   // Digests of what the answers rest on (Inherit): the whole store's, and each local day's.
   uint64_t common_digest_ = 0;
   std::map<int32_t, uint64_t> day_digests_;
+  size_t inherited_ = 0;
   mutable std::mutex mu_;
   mutable std::map<std::string, Memo> memo_;
 };

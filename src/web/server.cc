@@ -189,9 +189,61 @@ struct WebServer::Impl {
       }
     }
     std::fprintf(
-        stderr, "teiten serve: generation %llu: default answers made in %.0f ms\n",
-        static_cast<unsigned long long>(store.manifest().generation),
+        stderr,
+        "teiten serve: generation %llu: %zu answers taken over; default answers made in %.0f ms\n",
+        static_cast<unsigned long long>(store.manifest().generation), snap.inherited(),
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    WarmEarlier(snap, q.ok() ? q->first_day : last, modes);
+  }
+
+  // Then, quarter by quarter back from the one before `day`'s, at most kWarmEarlierQuarters,
+  // the answers an overview of the quarter asks for (those Warm made already are found made) (a cold disk makes the first one wait
+  // seconds: docs/BENCHMARKS.md). Answers about a period outlive the snapshot (Snapshot::Inherit)
+  // until a commit touches its days, so this is done once, not per commit. It gives way as soon
+  // as a newer snapshot is there: that one takes over what was made here and goes on.
+  void WarmEarlier(const Snapshot& snap, int32_t day, const std::vector<Access>& modes) {
+    const int32_t first = snap.store().manifest().days.begin()->first;
+    auto checked = std::chrono::steady_clock::now();
+    const auto t0 = checked;
+    int quarters = 0;
+    for (Result<Period> q = ParsePeriod(Store::QuarterLabel(day));
+         q.ok() && q->first_day > first && quarters < kWarmEarlierQuarters; ++quarters) {
+      q = ParsePeriod(Store::QuarterLabel(q->first_day - 1));
+      if (!q.ok()) break;
+      const std::string label = q->Label();
+      for (const Access& a : modes) {
+        for (const auto& [path, params] : std::vector<std::pair<std::string, Params>>{
+                 {"/api/v1/summary", {{"period", label}}},
+                 {"/api/v1/summary", {{"period", label}, {"lang", "ja"}}},
+                 {"/api/v1/top/ports", {{"period", label}}},
+                 {"/api/v1/top/ports", {{"period", label}, {"lang", "ja"}}},
+                 {"/api/v1/top/countries", {{"period", label}}},
+                 {"/api/v1/top/countries", {{"period", label}, {"lang", "ja"}}},
+                 {"/api/v1/findings", {{"period", label}}},
+                 {"/api/v1/outages", {{"period", label}}}}) {
+          // A newer manifest is looked for as often as the idle refresher would.
+          if (std::chrono::steady_clock::now() - checked >
+              std::chrono::seconds(kSnapshotRefreshSeconds)) {
+            (void)snaps.Current();
+            checked = std::chrono::steady_clock::now();
+          }
+          {
+            std::lock_guard<std::mutex> l(refresh_mu);
+            if (stopping || to_warm) return;
+          }
+          try {
+            (void)HandleApi(snap, path, params, a);
+          } catch (...) {
+          }
+        }
+      }
+    }
+    if (quarters > 0) {
+      std::fprintf(
+          stderr, "teiten serve: generation %llu: %d earlier quarters' answers made in %.0f ms\n",
+          static_cast<unsigned long long>(snap.store().manifest().generation), quarters,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
   }
 
   // The logged-in user (session cookie) or token label, if any.

@@ -34,6 +34,8 @@ inline constexpr size_t kMaxBody = 4096;
 inline constexpr int kWorkers = 64;
 inline constexpr int kTimeoutSeconds = 10;
 inline constexpr int kSnapshotRefreshSeconds = 5;  // see WebServer::Impl::refresher
+// How many quarters before the last complete one the server answers ahead (WarmEarlier).
+inline constexpr int kWarmEarlierQuarters = 8;
 
 struct ServeOptions {
   std::string store_dir;
