@@ -315,8 +315,29 @@ Result<SensorSelection> ResolveSensors(const Store& store, const std::vector<std
   return sel;
 }
 
+namespace {
+Result<TopResult> TopUnremembered(const Store& store, Dimension dim, const Period& period,
+                                  const SensorSelection& f, size_t n, int prev_cutoff);
+}  // namespace
+
 Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
                       const SensorSelection& f, size_t n, int prev_cutoff) {
+  // Asked again while the store is the same (Store::Memo): a summary's top tables and the same
+  // tables asked on their own, the API in two languages.
+  std::vector<uint16_t> sensors = f.sensors;
+  std::sort(sensors.begin(), sensors.end());
+  const std::string key =
+      fmt::format("top|{}|{}|{}|{}|{}|{}", static_cast<int>(dim), period.first_day,
+                  period.end_day, fmt::join(sensors, ","), n, prev_cutoff);
+  if (auto kept = store.Memo(key)) return *std::static_pointer_cast<const TopResult>(kept);
+  ASSIGN_OR_RETURN(TopResult res, TopUnremembered(store, dim, period, f, n, prev_cutoff));
+  store.Memo(key, std::make_shared<const TopResult>(res));
+  return res;
+}
+
+namespace {
+Result<TopResult> TopUnremembered(const Store& store, Dimension dim, const Period& period,
+                                  const SensorSelection& f, size_t n, int prev_cutoff) {
   TopResult res;
   res.period = period;
   res.previous = period.Previous();
@@ -371,6 +392,7 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   }
   return res;
 }
+}  // namespace
 
 Result<std::vector<uint64_t>> TopKeys(const Store& store, Dimension dim, const Period& period,
                                       const SensorSelection& f, size_t n) {

@@ -461,6 +461,18 @@ const InputRecord* Store::FindInput(const std::string& hash) const {
   return nullptr;
 }
 
+std::shared_ptr<const void> Store::Memo(const std::string& key) const {
+  std::lock_guard<std::mutex> l(cache_mu_);
+  auto it = memo_.find(key);
+  return it == memo_.end() ? nullptr : it->second;
+}
+
+void Store::Memo(const std::string& key, std::shared_ptr<const void> value) const {
+  std::lock_guard<std::mutex> l(cache_mu_);
+  if (memo_.size() >= kMaxMemo) memo_.clear();
+  memo_[key] = std::move(value);
+}
+
 Result<std::shared_ptr<const Store::DayRollups>> Store::Day(int32_t day) const {
   {
     std::lock_guard<std::mutex> l(cache_mu_);
@@ -641,6 +653,7 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
     std::lock_guard<std::mutex> l(cache_mu_);
     day_cache_.clear();
     period_cache_.clear();
+    memo_.clear();
   }
   return std::unique_ptr<Transaction>(new Transaction(this, fd));
 }
@@ -1066,6 +1079,7 @@ Status Store::Transaction::Publish() {
     std::lock_guard<std::mutex> l(store_->cache_mu_);
     store_->day_cache_.clear();
     store_->period_cache_.clear();
+    store_->memo_.clear();
   }
   pending_.clear();
   return store_->CollectGarbage(false);

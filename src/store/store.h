@@ -239,6 +239,15 @@ class Store {
   // Bytes on disk of segments and rollups.
   uint64_t StoredBytes() const;
 
+  // Results a query computed from this Store's manifest, under a key the query makes
+  // (analysis/query.cc): a query asked again while the manifest is the same — the web API in
+  // another language, a summary and the top tables it is made of — is answered without reading
+  // again. Dropped whenever the manifest changes (Begin, Commit), and all at once past
+  // kMaxMemo entries. Type-erased: the store knows no query's types. nullptr: not kept.
+  std::shared_ptr<const void> Memo(const std::string& key) const;
+  void Memo(const std::string& key, std::shared_ptr<const void> value) const;
+  static constexpr size_t kMaxMemo = 256;
+
   // Merges rollup parts that are due (see MergeOptions) as one transaction: the merged parts
   // replace theirs in a new manifest; readers of older snapshots keep the files they read
   // (removed once no reader holds them). Holds the writer lock while it runs, so commits wait
@@ -281,6 +290,7 @@ class Store {
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<int32_t, std::shared_ptr<const DayRollups>> day_cache_;
   mutable std::unordered_map<std::string, std::shared_ptr<const Parts>> period_cache_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const void>> memo_;
 };
 
 // One writer's unit of work: observations from one input, committed together or not at all.

@@ -64,6 +64,35 @@ TEST_F(StoreTest, CountsMatchAHandCheckedExpectation) {
   EXPECT_EQ(hist->last_us, kAug12Jst + 2 * kS);
 }
 
+// Top is kept for the Store's manifest (Store::Memo): asked again after a commit through the same
+// Store, it counts the commit; asked again before, it is the same answer.
+TEST_F(StoreTest, ATopAskedAgainAfterACommitCountsTheCommit) {
+  WritePcap(Path("a.pcap"), {{kAug12Jst + 1 * kS, 0x01010101, kNet + 1, 6, 23},
+                             {kAug12Jst + 2 * kS, 0x02020202, kNet + 2, 6, 23}});
+  WritePcap(Path("b.pcap"), {{kAug12Jst + 3 * kS, 0x03030303, kNet + 3, 6, 23},
+                             {kAug12Jst + 4 * kS, 0x03030303, kNet + 4, 6, 445}});
+  Open();
+  Ingest(Path("a.pcap"));
+  const Period day = *ParsePeriod("2018-08-12");
+  auto first = Top(*store_, Dimension::kPort, day, {}, 10);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->total_packets, 2u);
+  auto again = Top(*store_, Dimension::kPort, day, {}, 10);
+  EXPECT_EQ(again->total_packets, 2u);
+  EXPECT_EQ(again->rows.size(), 1u);
+  Ingest(Path("b.pcap"));
+  auto after = Top(*store_, Dimension::kPort, day, {}, 10);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->total_packets, 4u);
+  EXPECT_EQ(after->total_sources, 3u);
+  ASSERT_EQ(after->rows.size(), 2u);
+  EXPECT_EQ(after->rows[0].packets, 3u);
+  EXPECT_EQ(after->rows[0].sources, 3u);
+  // Another selection or length is its own answer.
+  auto one = Top(*store_, Dimension::kPort, day, {}, 1);
+  EXPECT_EQ(one->rows.size(), 1u);
+}
+
 TEST_F(StoreTest, IngestingTheSameFileTwiceChangesNothing) {
   WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
   Open();
