@@ -327,8 +327,8 @@ Result<TopResult> Top(const Store& store, Dimension dim, const Period& period,
   std::vector<uint16_t> sensors = f.sensors;
   std::sort(sensors.begin(), sensors.end());
   const std::string key =
-      fmt::format("top|{}|{}|{}|{}|{}|{}", static_cast<int>(dim), period.first_day,
-                  period.end_day, fmt::join(sensors, ","), n, prev_cutoff);
+      fmt::format("top|{}|{}|{}|{}|{}|{}", static_cast<int>(dim), period.first_day, period.end_day,
+                  fmt::join(sensors, ","), n, prev_cutoff);
   if (auto kept = store.Memo(key)) return *std::static_pointer_cast<const TopResult>(kept);
   ASSIGN_OR_RETURN(TopResult res, TopUnremembered(store, dim, period, f, n, prev_cutoff));
   store.Memo(key, std::make_shared<const TopResult>(res));

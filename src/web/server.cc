@@ -197,10 +197,11 @@ struct WebServer::Impl {
   }
 
   // Then, quarter by quarter back from the one before `day`'s, at most kWarmEarlierQuarters,
-  // the answers an overview of the quarter asks for (those Warm made already are found made) (a cold disk makes the first one wait
-  // seconds: docs/BENCHMARKS.md). Answers about a period outlive the snapshot (Snapshot::Inherit)
-  // until a commit touches its days, so this is done once, not per commit. It gives way as soon
-  // as a newer snapshot is there: that one takes over what was made here and goes on.
+  // the answers an overview of the quarter asks for (those Warm made are found made): from a
+  // cold disk the first one waits seconds (docs/BENCHMARKS.md). Answers about a period outlive
+  // the snapshot (Snapshot::Inherit) until a commit touches its days, so this is done once, not
+  // per commit. It gives way as soon as a newer snapshot is there: that one takes over what was
+  // made here and goes on.
   void WarmEarlier(const Snapshot& snap, int32_t day, const std::vector<Access>& modes) {
     const int32_t first = snap.store().manifest().days.begin()->first;
     auto checked = std::chrono::steady_clock::now();
