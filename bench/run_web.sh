@@ -11,6 +11,7 @@
 #   bench/run_web.sh SENSORS PACKETS_PER_SENSOR_QUARTER [CLIENTS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/serve_lib.sh
 S=${1:?sensors}
 P=${2:?packets per sensor per quarter}
 CLIENTS=${3:-50}
@@ -23,19 +24,13 @@ OUT=$(mktemp -d)
 "$B/src/cli/teiten" serve --store "$DIR/store" --listen 127.0.0.1:0 2>"$OUT/serve.err" &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null; rm -rf "$OUT"' EXIT
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$OUT/serve.err")
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$OUT/serve.err" >&2; exit 1; }
-BASE=http://127.0.0.1:$PORT
+wait_serve_port "$OUT/serve.err"
 # The server makes the default pages' answers (the quarter's findings, MUSTAN, top tables) for
 # each new snapshot before users ask: time it, then measure pages as a user arriving after it.
-for _ in $(seq 1 600); do grep -q "default answers made" "$OUT/serve.err" && break; sleep 0.1; done
+wait_log "$OUT/serve.err" "default answers made" 1 || true
 WARM=$(sed -n 's/.*default answers made in \([0-9]*\) ms/\1/p' "$OUT/serve.err" | head -1)
 # Then it answers ahead the quarters before those (up to eight; none in a store of one quarter).
-for _ in $(seq 1 1200); do grep -q "earlier quarters' answers made" "$OUT/serve.err" && break; sleep 0.1; done
+wait_log "$OUT/serve.err" "earlier quarters' answers made" 1 || true
 EARLIER=$(sed -n "s/.*: \([0-9]*\) earlier quarters' answers made in \([0-9]*\) ms/\1 quarters in \2 ms/p" "$OUT/serve.err" | head -1)
 # The busiest port and a source of it, from the store itself.
 TOP_PORT=$(curl -sf "$BASE/api/v1/top/ports?period=2018Q3&n=1" |

@@ -13,6 +13,7 @@
 #   bench/run_web_commits.sh SENSORS PACKETS_PER_SENSOR_QUARTER [COMMITS=5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/serve_lib.sh
 S=${1:?sensors}
 P=${2:?packets per sensor per quarter}
 COMMITS=${3:-5}
@@ -31,33 +32,23 @@ cleanup() {
   rm -rf "$OUT"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$OUT/serve.err")
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$OUT/serve.err" >&2; exit 1; }
-BASE=http://127.0.0.1:$PORT
-warmed() {  # the number of "default answers made" lines so far
-  grep -c "default answers made" "$OUT/serve.err" || true
-}
+wait_serve_port "$OUT/serve.err"
 wait_warm() {  # wait_warm N: until the server has warmed N snapshots
-  for _ in $(seq 1 1200); do [ "$(warmed)" -ge "$1" ] && return; sleep 0.1; done
-  echo "the server did not warm snapshot $1" >&2
-  exit 1
+  wait_log "$OUT/serve.err" "default answers made" "$1" ||
+    { echo "the server did not warm snapshot $1" >&2; exit 1; }
 }
 wait_earlier() {  # wait_earlier N: until N passes over earlier quarters ended (if any: 120 s)
-  for _ in $(seq 1 1200); do
-    [ "$(grep -c "earlier quarters' answers made" "$OUT/serve.err" || true)" -ge "$1" ] && return
-    sleep 0.1
-  done
+  wait_log "$OUT/serve.err" "earlier quarters' answers made" "$1" || true
 }
 wait_warm 1
 wait_earlier 1
 LAST=$(curl -sf "$BASE/api/v1/" | python3 -c "import json,sys; print(json.load(sys.stdin)['last_day'])")
 Q=$(python3 -c "import sys; y,m,_=sys.argv[1].split('-'); print(f'{y}Q{(int(m)-1)//3+1}')" "$LAST")
-QB=$(python3 -c "import sys; y,q=sys.argv[1].split('Q'); y,q=int(y),int(q); print(f'{y-(q==1)}Q{4 if q==1 else q-1}')" "$Q")
-QE=$(python3 -c "import sys; y,q=sys.argv[1].split('Q'); y,q=int(y),int(q); print(f'{y-(q==1)}Q{4 if q==1 else q-1}')" "$QB")
+before() {  # the quarter before a quarter's label
+  python3 -c "import sys; y,q=map(int,sys.argv[1].split('Q')); print(f'{y-(q==1)}Q{4 if q==1 else q-1}')" "$1"
+}
+QB=$(before "$Q")
+QE=$(before "$QB")
 ms() { curl -s -o /dev/null -w '%{time_total}' "$BASE$1" | awk '{printf "%.1f", $1 * 1000}'; }
 echo "Store: $DIR/store; $(nproc) cores; $(date -u +%F); last day $LAST ($Q), quarter before: $QB"
 echo

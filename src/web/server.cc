@@ -207,10 +207,11 @@ struct WebServer::Impl {
     auto checked = std::chrono::steady_clock::now();
     const auto t0 = checked;
     int quarters = 0;
-    for (Result<Period> q = ParsePeriod(Store::QuarterLabel(day));
-         q.ok() && q->first_day > first && quarters < kWarmEarlierQuarters; ++quarters) {
+    Result<Period> q = ParsePeriod(Store::QuarterLabel(day));
+    while (q.ok() && q->first_day > first && quarters < kWarmEarlierQuarters) {
       q = ParsePeriod(Store::QuarterLabel(q->first_day - 1));
       if (!q.ok()) break;
+      ++quarters;
       const std::string label = q->Label();
       for (const Access& a : modes) {
         for (const auto& [path, params] : std::vector<std::pair<std::string, Params>>{
