@@ -248,6 +248,8 @@ int RunMerge(const Common& c, bool all, int64_t fold_captures_after) {
   t.AddRow({Text("rollup files before"), Count(before)});
   t.AddRow({Text("rollup files after"), Count(after)});
   t.AddRow({Text("merged parts written"), Count(r->merges)});
+  t.AddRow({Text("source index files merged"), Count(r->indexes_merged)});
+  t.AddRow({Text("merged source index files written"), Count(r->index_merges)});
   t.AddRow({Text("inputs before"), Count(inputs_before)});
   t.AddRow({Text("inputs after"), Count((*store)->manifest().inputs.size())});
   t.AddRow({Text("MB read"), Fixed(static_cast<double>(r->bytes_read) / 1e6, 1)});

@@ -221,7 +221,37 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
                                            : static_cast<int>(std::stoul(label.substr(slash + 2)));
     RETURN_IF_ERROR(merge_list(&parts, name, entry));
   }
-  if (stats->merges == 0) return OkStatus();  // nothing due: the manifest stays as it is
+  // An input whose ingest spilled has an index file per spill, and `teiten ip` opens each: its
+  // files become one (streamed, SourceIndex::Merge) in the maintenance passes — with `all`
+  // every input's, otherwise inputs' until cold_budget_bytes of index files have been read.
+  if (opts.all || opts.cold_after_s > 0) {
+    uint64_t index_read = 0;
+    for (InputRecord& in : next_.inputs) {
+      if (in.more_indexes.empty() || in.index == 0) continue;
+      if (!opts.all && index_read >= opts.cold_budget_bytes) break;
+      std::vector<std::unique_ptr<SourceIndex>> files;
+      std::vector<const SourceIndex*> parts;
+      for (uint64_t id : in.Indexes()) {
+        ASSIGN_OR_RETURN(auto x, store_->OpenIndex(id));
+        index_read += x->size();
+        stats->bytes_read += x->size();
+        parts.push_back(x.get());
+        files.push_back(std::move(x));
+      }
+      uint64_t id = next_.next_id++;
+      std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
+      written_.push_back(path);
+      ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
+      stats->bytes_written += n;
+      stats->index_merges++;
+      stats->indexes_merged += parts.size();
+      in.index = id;
+      in.more_indexes.clear();
+    }
+  }
+  if (stats->merges == 0 && stats->index_merges == 0) {
+    return OkStatus();  // nothing due: the manifest stays as it is
+  }
   return Publish();
 }
 

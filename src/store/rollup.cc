@@ -12,6 +12,8 @@
 #include <cstring>
 #include <map>
 
+#include "store/file_out.h"
+
 namespace teiten {
 namespace {
 
@@ -749,48 +751,6 @@ Result<DayRollup> RollupFile::Decode() const {
 namespace teiten {
 namespace {
 
-// Writes a file front to back through a buffer, and patches bytes already written.
-class FileOut {
- public:
-  explicit FileOut(int fd) : fd_(fd) {}
-  Status Append(const uint8_t* p, size_t n) {
-    buf_.insert(buf_.end(), p, p + n);
-    at_ += n;
-    return buf_.size() >= (size_t{1} << 20) ? Flush() : OkStatus();
-  }
-  Status Flush() {
-    size_t done = 0;
-    while (done < buf_.size()) {
-      ssize_t w = ::pwrite(fd_, buf_.data() + done, buf_.size() - done,
-                           static_cast<off_t>(flushed_ + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return IoError("merged rollup part: write");
-      done += static_cast<size_t>(w);
-    }
-    flushed_ += buf_.size();
-    buf_.clear();
-    return OkStatus();
-  }
-  Status WriteAt(uint64_t offset, const std::vector<uint8_t>& bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t w = ::pwrite(fd_, bytes.data() + done, bytes.size() - done,
-                           static_cast<off_t>(offset + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return IoError("merged rollup part: write");
-      done += static_cast<size_t>(w);
-    }
-    return OkStatus();
-  }
-  uint64_t at() const { return at_; }
-  void Seek(uint64_t at) { at_ = flushed_ = at; }
-
- private:
-  int fd_;
-  std::vector<uint8_t> buf_;
-  uint64_t at_ = 0, flushed_ = 0;
-};
-
 // The ordered union of the keys of one section over several parts: for each key, the record
 // of each part that holds it.
 template <typename Fn>
@@ -901,7 +861,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  FileOut out(fd);
+  FileOut out(fd, path);
   out.Seek(sets_at);
   std::vector<uint8_t> blob;
   auto put_set = [&](const SourceSet& s) -> Result<uint64_t> {
@@ -992,36 +952,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   if (front.size() != sets_at) return Internal("MergeRollupParts: front size");
   RETURN_IF_ERROR(out.WriteAt(0, front));
   // The chunk table and the footer over what is on disk, read back a chunk at a time.
-  std::vector<uint8_t> tail;
-  XXH64_state_t* whole = XXH64_createState();
-  XXH64_reset(whole, 0);
-  std::vector<uint8_t> chunk(ChunkSums::kChunk);
-  for (uint64_t at = 0; at < body; at += ChunkSums::kChunk) {
-    size_t len = static_cast<size_t>(std::min<uint64_t>(ChunkSums::kChunk, body - at));
-    size_t got = 0;
-    while (got < len) {
-      ssize_t r = ::pread(fd, chunk.data() + got, len - got, static_cast<off_t>(at + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        XXH64_freeState(whole);
-        return IoError(path + ": read back");
-      }
-      got += static_cast<size_t>(r);
-    }
-    codec::PutFixed<uint64_t>(&tail, XXH3_64bits(chunk.data(), len));
-    XXH64_update(whole, chunk.data(), len);
-  }
-  const size_t n_chunks = tail.size() / 8;
-  codec::PutFixed<uint64_t>(&tail, ChunkSums::kChunk);
-  codec::PutFixed<uint64_t>(&tail, n_chunks);
-  codec::PutFixed<uint64_t>(&tail, XXH3_64bits(tail.data(), tail.size()));
-  XXH64_update(whole, tail.data(), tail.size());
-  codec::PutFixed<uint64_t>(&tail, XXH64_digest(whole));
-  XXH64_freeState(whole);
-  tail.insert(tail.end(), kMagic, kMagic + 8);
-  RETURN_IF_ERROR(out.WriteAt(body, tail));
-  if (::fsync(fd) != 0) return IoError(path + ": fsync");
-  return body + tail.size();
+  return SealChunked(fd, body, kMagic, path);
 }
 
 }  // namespace teiten

@@ -8,13 +8,17 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <queue>
 
 #include "store/chunk_sums.h"
 #include "store/codec.h"
 #include "store/durable.h"
+#include "store/file_out.h"
 
 namespace teiten {
 namespace {
@@ -39,6 +43,35 @@ int64_t Unzigzag(uint64_t v) {
 }
 
 }  // namespace
+
+void IndexEntry::AppendTo(std::vector<uint8_t>* out) const {
+  codec::PutVarint(out, visits.size());
+  codec::PutFixed<uint16_t>(out, country);
+  codec::PutVarint(out, asn);
+  codec::PutVarint(out, packets);
+  codec::PutVarint(out, Zigzag(first_us));
+  codec::PutVarint(out, static_cast<uint64_t>(last_us - first_us));
+  codec::PutVarint(out, ports.size());
+  PortKey prev_key = 0;
+  for (const auto& [k, n] : ports) {
+    codec::PutVarint(out, k - prev_key);
+    codec::PutVarint(out, n);
+    prev_key = k;
+  }
+  codec::PutVarint(out, ttls.size());
+  for (const auto& [t, n] : ttls) {
+    codec::PutU8(out, t);
+    codec::PutVarint(out, n);
+  }
+  uint64_t prev_ref = 0;
+  for (const V& x : visits) {
+    codec::PutVarint(out, x.ref - prev_ref);
+    codec::PutVarint(out, x.blocks_m1);
+    codec::PutVarint(out, x.sensor);
+    codec::PutVarint(out, x.packets);
+    prev_ref = x.ref;
+  }
+}
 
 uint32_t SourceIndexBuilder::AddBlock(uint64_t segment, uint32_t block, int32_t day) {
   refs_.push_back({segment, block});
@@ -115,33 +148,29 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   // Per source: the sums of its visits, then the visits (see docs/STORE_FORMAT.md).
   std::vector<uint8_t> postings;
   std::map<PortKey, uint64_t> ports;
-  struct V {
-    uint64_t ref, blocks, sensor, packets;
-  };
-  std::vector<V> vs;
+  IndexEntry e;
   auto put_visits = [&](auto begin, auto end) {
     ports.clear();
-    vs.clear();
+    e.visits.clear();
     uint64_t ttl[256] = {};
-    uint64_t packets = 0;
-    int64_t first = INT64_MAX, last = INT64_MIN;
-    uint16_t country = 0;
-    uint64_t asn = 0;
+    e.packets = 0;
+    e.first_us = INT64_MAX;
+    e.last_us = INT64_MIN;
     for (auto it = begin; it != end; ++it) {  // in the order added: the last has the latest geo
       codec::Reader r(arena_.data() + it->second, arena_.size() - it->second);
       r.Varint();  // length
-      V x;
+      IndexEntry::V x;
       x.ref = r.Varint();
-      x.blocks = r.Varint();
+      x.blocks_m1 = r.Varint();
       x.sensor = r.Varint();
       x.packets = r.Varint();
-      packets += x.packets;
+      e.packets += x.packets;
       int64_t f = Unzigzag(r.Varint());
       int64_t l = f + static_cast<int64_t>(r.Varint());
-      first = std::min(first, f);
-      last = std::max(last, l);
-      country = r.Fixed<uint16_t>();
-      asn = r.Varint();
+      e.first_us = std::min(e.first_us, f);
+      e.last_us = std::max(e.last_us, l);
+      e.country = r.Fixed<uint16_t>();
+      e.asn = static_cast<uint32_t>(r.Varint());
       uint64_t np = r.Varint();
       for (uint64_t k = 0; k < np; ++k) {
         auto key = static_cast<PortKey>(r.Varint());
@@ -152,38 +181,16 @@ Status SourceIndexBuilder::Write(const std::string& path) {
         uint8_t t = r.Fixed<uint8_t>();
         ttl[t] += r.Varint();
       }
-      vs.push_back(x);
+      e.visits.push_back(x);
     }
-    std::sort(vs.begin(), vs.end(), [](const V& a, const V& b) { return a.ref < b.ref; });
-    codec::PutVarint(&postings, vs.size());
-    codec::PutFixed<uint16_t>(&postings, country);
-    codec::PutVarint(&postings, asn);
-    codec::PutVarint(&postings, packets);
-    codec::PutVarint(&postings, Zigzag(first));
-    codec::PutVarint(&postings, static_cast<uint64_t>(last - first));
-    codec::PutVarint(&postings, ports.size());
-    PortKey prev_key = 0;
-    for (const auto& [k, n] : ports) {
-      codec::PutVarint(&postings, k - prev_key);
-      codec::PutVarint(&postings, n);
-      prev_key = k;
-    }
-    size_t nttl = 0;
-    for (uint64_t c : ttl) nttl += c > 0;
-    codec::PutVarint(&postings, nttl);
+    std::sort(e.visits.begin(), e.visits.end(),
+              [](const IndexEntry::V& a, const IndexEntry::V& b) { return a.ref < b.ref; });
+    e.ports.assign(ports.begin(), ports.end());
+    e.ttls.clear();
     for (int t = 0; t < 256; ++t) {
-      if (!ttl[t]) continue;
-      codec::PutU8(&postings, static_cast<uint8_t>(t));
-      codec::PutVarint(&postings, ttl[t]);
+      if (ttl[t]) e.ttls.push_back({static_cast<uint8_t>(t), ttl[t]});
     }
-    uint64_t prev_ref = 0;
-    for (const V& x : vs) {
-      codec::PutVarint(&postings, x.ref - prev_ref);
-      codec::PutVarint(&postings, x.blocks);
-      codec::PutVarint(&postings, x.sensor);
-      codec::PutVarint(&postings, x.packets);
-      prev_ref = x.ref;
-    }
+    e.AppendTo(&postings);
   };
   std::vector<uint32_t> addrs;
   std::vector<uint64_t> offs;
@@ -326,7 +333,7 @@ SourceIndex::~SourceIndex() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
-Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) const {
+Status SourceIndex::DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) const {
   auto bad = [&](const char* what) {
     return DataLoss(fmt::format("source index {}: source at {}: {}", path_, begin, what));
   };
@@ -335,13 +342,14 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
   codec::Reader r(postings_ + begin, end - begin);
   uint64_t c = r.Varint();
   if (r.failed() || c > end - begin) return bad("bad visit count");
-  out->geo.country = r.Fixed<uint16_t>();
-  out->geo.asn = static_cast<uint32_t>(r.Varint());
+  out->country = r.Fixed<uint16_t>();
+  out->asn = static_cast<uint32_t>(r.Varint());
   out->packets = r.Varint();
   out->first_us = Unzigzag(r.Varint());
   out->last_us = out->first_us + static_cast<int64_t>(r.Varint());
   uint64_t np = r.Varint();
   if (np > end - begin) return bad("bad port count");
+  out->ports.clear();
   PortKey key = 0;
   for (uint64_t k = 0; k < np; ++k) {
     key += static_cast<PortKey>(r.Varint());
@@ -349,28 +357,50 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
   }
   uint64_t nt = r.Varint();
   if (nt > 256) return bad("bad TTL count");
+  out->ttls.clear();
   for (uint64_t k = 0; k < nt; ++k) {
     uint8_t t = r.Fixed<uint8_t>();
     out->ttls.push_back({t, r.Varint()});
   }
+  out->visits.clear();
   uint64_t ref = 0;
   for (uint64_t i = 0; i < c; ++i) {
+    IndexEntry::V x;
     ref += r.Varint();
-    uint64_t blocks = r.Varint() + 1;
-    Visit x;
-    x.sensor = static_cast<uint16_t>(r.Varint());
+    x.ref = ref;
+    x.blocks_m1 = r.Varint();
+    x.sensor = r.Varint();
     x.packets = r.Varint();
-    if (r.failed() || ref >= nrefs_ || blocks > nrefs_ - ref) {
+    if (r.failed() || ref >= nrefs_ || x.blocks_m1 >= nrefs_ - ref) {
       return bad("block reference out of range");
     }
-    const uint8_t* e = refs_ + ref * 16;
-    RETURN_IF_ERROR(Check(e, 16));
-    x.first = {Load<uint64_t>(e), Load<uint32_t>(e + 8)};
-    x.day = Load<int32_t>(e + 12);
-    x.blocks = static_cast<uint32_t>(blocks);
     out->visits.push_back(x);
   }
   if (r.failed()) return bad("cut short");
+  return OkStatus();
+}
+
+Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) const {
+  IndexEntry e;
+  RETURN_IF_ERROR(DecodeEntry(begin, end, &e));
+  out->geo.country = e.country;
+  out->geo.asn = e.asn;
+  out->packets = e.packets;
+  out->first_us = e.first_us;
+  out->last_us = e.last_us;
+  out->ports.insert(out->ports.end(), e.ports.begin(), e.ports.end());
+  out->ttls.insert(out->ttls.end(), e.ttls.begin(), e.ttls.end());
+  for (const IndexEntry::V& v : e.visits) {
+    const uint8_t* p = refs_ + v.ref * 16;
+    RETURN_IF_ERROR(Check(p, 16));
+    Visit x;
+    x.first = {Load<uint64_t>(p), Load<uint32_t>(p + 8)};
+    x.day = Load<int32_t>(p + 12);
+    x.blocks = static_cast<uint32_t>(v.blocks_m1 + 1);
+    x.sensor = static_cast<uint16_t>(v.sensor);
+    x.packets = v.packets;
+    out->visits.push_back(x);
+  }
   return OkStatus();
 }
 
@@ -412,6 +442,223 @@ Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   RETURN_IF_ERROR(
       Postings(Load<uint64_t>(off6_ + lo * 8), Load<uint64_t>(off6_ + (lo + 1) * 8), out));
   return true;
+}
+
+namespace {
+
+// A k-way walk over the ascending address arrays of several indexes: yields each distinct
+// address once with the parts that hold it, in part order.
+template <typename Key>
+class AddressMerge {
+ public:
+  // `at(part, i)`: the i-th address of `part`, verified; `n[part]`: how many.
+  AddressMerge(std::vector<uint64_t> n, std::function<Result<Key>(size_t, uint64_t)> at)
+      : n_(std::move(n)), at_(std::move(at)), pos_(n_.size(), 0) {}
+  // The next address and the (part, position) pairs holding it; false at the end.
+  Result<bool> Next(Key* key, std::vector<std::pair<size_t, uint64_t>>* holders) {
+    if (!started_) {
+      started_ = true;
+      for (size_t p = 0; p < n_.size(); ++p) RETURN_IF_ERROR(Push(p));
+    }
+    holders->clear();
+    if (heap_.empty()) return false;
+    *key = heap_.top().first;
+    while (!heap_.empty() && heap_.top().first == *key) {
+      size_t p = heap_.top().second;
+      heap_.pop();
+      holders->push_back({p, pos_[p]++});
+      RETURN_IF_ERROR(Push(p));
+    }
+    std::sort(holders->begin(), holders->end());  // part order: the last part's geo wins
+    return true;
+  }
+
+ private:
+  Status Push(size_t p) {
+    if (pos_[p] >= n_[p]) return OkStatus();
+    ASSIGN_OR_RETURN(Key k, at_(p, pos_[p]));
+    heap_.push({k, p});
+    return OkStatus();
+  }
+  std::vector<uint64_t> n_;
+  std::function<Result<Key>(size_t, uint64_t)> at_;
+  std::vector<uint64_t> pos_;
+  bool started_ = false;
+  std::priority_queue<std::pair<Key, size_t>, std::vector<std::pair<Key, size_t>>, std::greater<>>
+      heap_;
+};
+
+}  // namespace
+
+Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts,
+                                    const std::string& path) {
+  if (parts.empty()) return InvalidArgument("SourceIndex::Merge: no parts");
+  // The block tables one after another: part p's ref r becomes base[p] + r.
+  std::vector<uint64_t> base;
+  uint64_t nrefs = 0;
+  for (const SourceIndex* x : parts) {
+    base.push_back(nrefs);
+    nrefs += x->nrefs_;
+  }
+  if (nrefs > UINT32_MAX) return InvalidArgument("SourceIndex::Merge: more than 2^32 blocks");
+  using A6 = std::array<uint8_t, 16>;
+  std::vector<uint64_t> n4, n6;
+  for (const SourceIndex* x : parts) {
+    n4.push_back(x->n4_);
+    n6.push_back(x->n6_);
+  }
+  auto v4_at = [&](size_t p, uint64_t i) -> Result<uint32_t> {
+    const SourceIndex* x = parts[p];
+    RETURN_IF_ERROR(x->Check(x->addr4_ + i * 4, 4));
+    return Load<uint32_t>(x->addr4_ + i * 4);
+  };
+  auto v6_at = [&](size_t p, uint64_t i) -> Result<A6> {
+    const SourceIndex* x = parts[p];
+    RETURN_IF_ERROR(x->Check(x->addr6_ + i * 16, 16));
+    A6 a;
+    std::memcpy(a.data(), x->addr6_ + i * 16, 16);
+    return a;
+  };
+  // First pass: how many distinct addresses, so that the front's size is known.
+  std::vector<std::pair<size_t, uint64_t>> holders;
+  uint64_t m4 = 0, m6 = 0;
+  {
+    AddressMerge<uint32_t> w4(n4, v4_at);
+    uint32_t k4;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, w4.Next(&k4, &holders));
+      if (!more) break;
+      ++m4;
+    }
+    AddressMerge<A6> w6(n6, v6_at);
+    A6 k6;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, w6.Next(&k6, &holders));
+      if (!more) break;
+      ++m6;
+    }
+  }
+  const uint64_t refs_at = 16;
+  const uint64_t n4_at = refs_at + nrefs * 16;
+  const uint64_t addr4_at = n4_at + 8;
+  const uint64_t off4_at = (addr4_at + m4 * 4 + 7) / 8 * 8;
+  const uint64_t n6_at = off4_at + (m4 + 1) * 8;
+  const uint64_t addr6_at = n6_at + 8;
+  const uint64_t off6_at = addr6_at + m6 * 16;
+  const uint64_t e_at = off6_at + (m6 + 1) * 8;
+  const uint64_t postings_at = e_at + 8;
+
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError(path);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::vector<uint8_t> b(kMagic, kMagic + 8);
+  codec::PutFixed<uint32_t>(&b, static_cast<uint32_t>(nrefs));
+  codec::PutFixed<uint32_t>(&b, 0);
+  FileOut front(fd, path);
+  RETURN_IF_ERROR(front.Append(b));
+  for (const SourceIndex* x : parts) {
+    for (uint64_t at = 0; at < uint64_t{x->nrefs_} * 16; at += ChunkSums::kChunk) {
+      uint64_t len = std::min<uint64_t>(ChunkSums::kChunk, uint64_t{x->nrefs_} * 16 - at);
+      RETURN_IF_ERROR(x->Check(x->refs_ + at, len));
+      RETURN_IF_ERROR(front.Append(x->refs_ + at, len));
+    }
+  }
+  RETURN_IF_ERROR(front.Flush());
+  FileOut addrs(fd, path), offs(fd, path), postings(fd, path);
+  postings.Seek(postings_at);
+  IndexEntry one, sum;
+  std::map<PortKey, uint64_t> ports;
+  std::map<uint8_t, uint64_t> ttls;
+  std::vector<uint8_t> buf;
+  // Writes the merged entry of the address the holders hold, and its offset.
+  auto merged = [&](const std::vector<std::pair<size_t, uint64_t>>& hs, bool v6) -> Status {
+    ports.clear();
+    ttls.clear();
+    sum.visits.clear();
+    sum.packets = 0;
+    sum.first_us = INT64_MAX;
+    sum.last_us = INT64_MIN;
+    for (auto [p, i] : hs) {
+      const SourceIndex* x = parts[p];
+      const uint8_t* off = v6 ? x->off6_ : x->off4_;
+      RETURN_IF_ERROR(x->Check(off + i * 8, 16));
+      RETURN_IF_ERROR(
+          x->DecodeEntry(Load<uint64_t>(off + i * 8), Load<uint64_t>(off + (i + 1) * 8), &one));
+      sum.country = one.country;  // the last part's: the latest enrichment
+      sum.asn = one.asn;
+      sum.packets += one.packets;
+      sum.first_us = std::min(sum.first_us, one.first_us);
+      sum.last_us = std::max(sum.last_us, one.last_us);
+      for (const auto& [k, n] : one.ports) ports[k] += n;
+      for (const auto& [t, n] : one.ttls) ttls[t] += n;
+      for (IndexEntry::V v : one.visits) {
+        v.ref += base[p];
+        sum.visits.push_back(v);
+      }
+    }
+    sum.ports.assign(ports.begin(), ports.end());
+    sum.ttls.assign(ttls.begin(), ttls.end());
+    buf.clear();
+    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
+    RETURN_IF_ERROR(offs.Append(buf));
+    buf.clear();
+    sum.AppendTo(&buf);
+    return postings.Append(buf);
+  };
+  {
+    addrs.Seek(addr4_at);
+    offs.Seek(off4_at);
+    AddressMerge<uint32_t> w4(n4, v4_at);
+    uint32_t k4;
+    for (uint64_t i = 0;; ++i) {
+      ASSIGN_OR_RETURN(bool more, w4.Next(&k4, &holders));
+      if (!more) break;
+      if (i >= m4) return Internal("SourceIndex::Merge: the parts changed while merged");
+      RETURN_IF_ERROR(addrs.Append(reinterpret_cast<const uint8_t*>(&k4), 4));
+      RETURN_IF_ERROR(merged(holders, false));
+    }
+    buf.clear();
+    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
+    RETURN_IF_ERROR(offs.Append(buf));
+    RETURN_IF_ERROR(addrs.Flush());
+    RETURN_IF_ERROR(offs.Flush());
+  }
+  {
+    addrs.Seek(addr6_at);
+    offs.Seek(off6_at);
+    AddressMerge<A6> w6(n6, v6_at);
+    A6 k6;
+    for (uint64_t i = 0;; ++i) {
+      ASSIGN_OR_RETURN(bool more, w6.Next(&k6, &holders));
+      if (!more) break;
+      if (i >= m6) return Internal("SourceIndex::Merge: the parts changed while merged");
+      RETURN_IF_ERROR(addrs.Append(k6.data(), 16));
+      RETURN_IF_ERROR(merged(holders, true));
+    }
+    buf.clear();
+    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
+    RETURN_IF_ERROR(offs.Append(buf));
+    RETURN_IF_ERROR(addrs.Flush());
+    RETURN_IF_ERROR(offs.Flush());
+  }
+  const uint64_t body = postings.at();
+  RETURN_IF_ERROR(postings.Flush());
+  // The counts between the sections (and the padding after the IPv4 addresses, zeros).
+  std::vector<uint8_t> v;
+  codec::PutFixed<uint64_t>(&v, m4);
+  RETURN_IF_ERROR(front.WriteAt(n4_at, v));
+  v.assign(off4_at - (addr4_at + m4 * 4), 0);
+  RETURN_IF_ERROR(front.WriteAt(addr4_at + m4 * 4, v));
+  v.clear();
+  codec::PutFixed<uint64_t>(&v, m6);
+  RETURN_IF_ERROR(front.WriteAt(n6_at, v));
+  v.clear();
+  codec::PutFixed<uint64_t>(&v, body - postings_at);
+  RETURN_IF_ERROR(front.WriteAt(e_at, v));
+  return SealChunked(fd, body, kMagic, path);
 }
 
 }  // namespace teiten

@@ -45,6 +45,23 @@ struct SourceSummary {
   std::vector<Visit> visits;
 };
 
+// One source's entry in an index file as stored, its visits by block-table index (for the
+// index's writer and Merge; readers get a SourceSummary).
+struct IndexEntry {
+  uint16_t country = 0;
+  uint32_t asn = 0;
+  uint64_t packets = 0;
+  int64_t first_us = 0, last_us = 0;
+  std::vector<std::pair<PortKey, uint64_t>> ports;  // ascending key
+  std::vector<std::pair<uint8_t, uint64_t>> ttls;   // ascending TTL
+  struct V {
+    uint64_t ref, blocks_m1, sensor, packets;
+  };
+  std::vector<V> visits;  // ascending ref
+  // Appends the stored form (docs/STORE_FORMAT.md).
+  void AppendTo(std::vector<uint8_t>* out) const;
+};
+
 // Collects visits while a transaction writes its segments.
 class SourceIndexBuilder {
  public:
@@ -84,9 +101,19 @@ class SourceIndex {
   // What the transaction saw of `addr`; false when it never saw it.
   Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
   uint64_t sources() const { return n4_ + n6_; }
+  uint64_t size() const { return size_; }
+
+  // Merges the index files of one input (its spills, in the order they were written) into one
+  // file at `path`, equal in every answer to the index one unspilled transaction would have
+  // written: a source's entries summed, its visits listed in order, its enrichment the last
+  // part's. Streams: what it holds is one source's entries and a few write buffers, whatever the
+  // parts' size; every byte read is verified first. Fsyncs the file; returns its size.
+  static Result<uint64_t> Merge(const std::vector<const SourceIndex*>& parts,
+                                const std::string& path);
 
  private:
   SourceIndex() = default;
+  Status DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) const;
   Status Postings(uint64_t begin, uint64_t end, SourceSummary* out) const;
   // Verifies the chunks holding [p, p + n) before they are read (format 4).
   Status Check(const uint8_t* p, uint64_t n) const;

@@ -173,8 +173,10 @@ struct MergeOptions {
   uint64_t cold_budget_bytes = uint64_t{512} << 20;
 };
 struct MergeStats {
-  uint64_t merges = 0;        // merged parts written
-  uint64_t parts_merged = 0;  // parts they replaced
+  uint64_t merges = 0;          // merged parts written
+  uint64_t parts_merged = 0;    // parts they replaced
+  uint64_t index_merges = 0;    // merged source index files written (one per input)
+  uint64_t indexes_merged = 0;  // index files they replaced
   uint64_t bytes_read = 0, bytes_written = 0;
   double seconds = 0;
 };

@@ -2,6 +2,7 @@
 // over floods and thousands of days, old stores, cold merges and retention.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <utime.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -707,6 +709,142 @@ TEST_F(StoreTest, AnIngestOverItsMemoryBudgetSpillsPartsAndGivesTheSameAnswers) 
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
   Open();  // and as read back
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+}
+
+// Every source's whole history (the source indexes' summaries, and the TCP windows from the
+// blocks their visits name), as text.
+std::string Histories(const Store& s) {
+  std::string out;
+  std::set<uint32_t> sources;  // WriteSmallCaptures' (485), and one it never wrote
+  for (uint32_t k = 0; k < 2400; ++k) sources.insert(0x06000000u + k % 97 + (k % 5) * 1000);
+  sources.insert(0x06000000u + 500);
+  for (uint32_t v4 : sources) {
+    IpAddr a = IpAddr::V4(v4);
+    auto h = SourceHistory(s, a, true);
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    if (!h.ok()) return out;
+    out += fmt::format("{} {} {} {} {} {} {}\n", a.ToString(), h->seen, h->packets, h->first_us,
+                       h->last_us, h->geo.country, h->geo.asn);
+    for (const auto& [x, n] : h->ports) out += fmt::format(" p{} {}", x, n);
+    for (const auto& [x, n] : h->sensors) out += fmt::format(" s{} {}", x, n);
+    for (const auto& [x, n] : h->days) out += fmt::format(" d{} {}", x, n);
+    for (const auto& [x, n] : h->ttls) out += fmt::format(" t{} {}", x, n);
+    for (const auto& [x, n] : h->windows) out += fmt::format(" w{} {}", x, n);
+    out += "\n";
+  }
+  return out;
+}
+
+size_t IndexFilesOnDisk(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir + "/idx")) n += e.is_regular_file();
+  return n;
+}
+
+TEST_F(StoreTest, ASpilledInputsIndexFilesAreMergedIntoOneThatAnswersAsAnUnspilledIngests) {
+  WriteSmallCaptures(dir_.path(), 60);
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(Ingester(ref->get(), nullptr).IngestFile(Sensor(), Path("all.pcap")).ok());
+  ASSERT_EQ((*ref)->manifest().inputs[0].Indexes().size(), 1u);
+  const std::string want = Histories(**ref);
+  Open();
+  IngestOptions tight;
+  tight.batch_rows = 300;
+  tight.memory_budget = 1;  // a spill, and an index file, after each batch
+  tight.merge = false;
+  ASSERT_TRUE(Ingester(store_.get(), nullptr, tight).IngestFile(Sensor(), Path("all.pcap")).ok());
+  // A second sensor's capture, unspilled: its one index file is left alone.
+  ASSERT_TRUE(Ingester(store_.get(), nullptr, tight)
+                  .IngestFile(Sensor("osa1", "domestic"), Path("s7.pcap"))
+                  .ok());
+  const size_t spilled = store_->manifest().inputs[0].Indexes().size();
+  ASSERT_GE(spilled, 8u);
+  ASSERT_EQ(store_->manifest().inputs[1].Indexes().size(), 1u);
+  const std::string before = Histories(*store_);
+  EXPECT_NE(before, want);  // osa1's packets are in it too
+  // A merge due for no rollup key merges no index either: only the maintenance passes do.
+  MergeOptions days;
+  days.days = {store_->manifest().days.begin()->first};
+  ASSERT_TRUE(store_->Merge(days).ok());
+  EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), spilled);
+  MergeOptions all;
+  all.all = true;
+  auto r = store_->Merge(all);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->index_merges, 1u);
+  EXPECT_EQ(r->indexes_merged, spilled);
+  ASSERT_EQ(store_->manifest().inputs[0].Indexes().size(), 1u);
+  EXPECT_EQ(store_->manifest().inputs[0].more_indexes.size(), 0u);
+  EXPECT_EQ(Histories(*store_), before);
+  Open();  // read back, and the replaced files gone once no reader holds them
+  EXPECT_EQ(Histories(*store_), before);
+  { auto t = store_->Begin(); }
+  EXPECT_EQ(IndexFilesOnDisk(Path("store")), 2u);
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << fmt::format("{}", fmt::join(v->faults, "\n"));
+  EXPECT_EQ(v->index_files, 2u);
+  // Without osa1's input the merged index answers as the unspilled ingest's.
+  auto forgot = store_->Begin();
+  ASSERT_TRUE((*forgot)->Forget(store_->manifest().inputs[1].hash).ok());
+  forgot->reset();
+  Open();
+  EXPECT_EQ(Histories(*store_), want);
+}
+
+TEST_F(StoreTest, KillDuringAnIndexMergeLosesNothingAndLeavesNoFile) {
+  WriteSmallCaptures(dir_.path(), 60);
+  Open();
+  IngestOptions tight;
+  tight.batch_rows = 100;
+  tight.memory_budget = 1;
+  tight.merge = false;
+  ASSERT_TRUE(Ingester(store_.get(), nullptr, tight).IngestFile(Sensor(), Path("all.pcap")).ok());
+  const size_t spilled = store_->manifest().inputs[0].Indexes().size();
+  ASSERT_GE(spilled, 20u);
+  const std::string want = Histories(*store_);
+  store_.reset();
+  // How long the whole merge takes (on a copy): the kills land from its start to its end, in
+  // the rollup parts' merge and in the index files'.
+  fs::copy(Path("store"), Path("copy"), fs::copy_options::recursive);
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    auto s = Store::Open(Path("copy"), {});
+    MergeOptions all;
+    all.all = true;
+    auto r = (*s)->Merge(all);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->index_merges, 1u);
+  }
+  const auto whole_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  for (int tenth : {1, 3, 5, 7, 8, 9}) {
+    const auto delay_us = static_cast<useconds_t>(whole_us * tenth / 10);
+    pid_t pid = fork();
+    if (pid == 0) {
+      auto s = Store::Open(Path("store"), {});
+      MergeOptions all;
+      all.all = true;
+      _exit((*s)->Merge(all).ok() ? 0 : 1);
+    }
+    usleep(delay_us);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    Open();
+    EXPECT_EQ(Histories(*store_), want) << "killed after " << delay_us << " us";
+    store_.reset();
+  }
+  Open();
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE(store_->Merge(all).ok());
+  EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), 1u);
+  EXPECT_EQ(Histories(*store_), want);
+  { auto t = store_->Begin(); }
+  EXPECT_EQ(IndexFilesOnDisk(Path("store")), 1u);
 }
 
 }  // namespace
