@@ -404,6 +404,40 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
   return OkStatus();
 }
 
+Status SourceIndex::PacketsBySegment(std::map<uint64_t, uint64_t>* out) const {
+  IndexEntry e;
+  auto walk = [&](uint64_t n, const uint8_t* addr, size_t width, const uint8_t* off) -> Status {
+    for (uint64_t i = 0; i < n; ++i) {
+      RETURN_IF_ERROR(Check(addr + i * width, width));
+      if (i > 0) {
+        bool ascending = width == 4
+                             ? Load<uint32_t>(addr + (i - 1) * 4) < Load<uint32_t>(addr + i * 4)
+                             : std::memcmp(addr + (i - 1) * width, addr + i * width, width) < 0;
+        if (!ascending) {
+          return DataLoss(fmt::format("source index {}: address {} of {} out of order", path_, i,
+                                      width == 4 ? "IPv4" : "IPv6"));
+        }
+      }
+      RETURN_IF_ERROR(Check(off + i * 8, 16));
+      RETURN_IF_ERROR(
+          DecodeEntry(Load<uint64_t>(off + i * 8), Load<uint64_t>(off + (i + 1) * 8), &e));
+      uint64_t sum = 0;
+      for (const IndexEntry::V& v : e.visits) {
+        RETURN_IF_ERROR(Check(refs_ + v.ref * 16, 16));
+        (*out)[Load<uint64_t>(refs_ + v.ref * 16)] += v.packets;
+        sum += v.packets;
+      }
+      if (sum != e.packets) {
+        return DataLoss(fmt::format("source index {}: source {} holds {} packets, its visits {}",
+                                    path_, i, e.packets, sum));
+      }
+    }
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(walk(n4_, addr4_, 4, off4_));
+  return walk(n6_, addr6_, 16, off6_);
+}
+
 Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   if (addr.is_v4()) {
     uint32_t want = addr.v4();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,10 @@ class SourceIndex {
   Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
   uint64_t sources() const { return n4_ + n6_; }
   uint64_t size() const { return size_; }
+  // Walks every entry (for `teiten verify`): adds each visit's packets to its segment's count,
+  // and checks that addresses ascend and that each entry's packets are its visits' sum. An
+  // index is right only if these equal the rows of its input's segments.
+  Status PacketsBySegment(std::map<uint64_t, uint64_t>* out) const;
 
   // Merges the index files of one input (its spills, in the order they were written) into one
   // file at `path`, equal in every answer to the index one unspilled transaction would have

@@ -150,12 +150,41 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
     if (st.ok()) st = (*f)->Decode().status();
     if (!st.ok()) fault(st.message());
   }
+  // Each input's index files, whole, and against its segments: the packets its visits name in
+  // each segment are that segment's rows (a merged index that lost or doubled a visit fails).
+  std::map<uint64_t, uint64_t> seg_rows;
+  for (const auto& s : m.segments) seg_rows[s.id] = s.rows;
   for (const auto& in : m.inputs) {
+    std::map<uint64_t, uint64_t> by_segment;
+    bool whole = true;
     for (uint64_t id : in.Indexes()) {
       ++report.index_files;
       auto x = store.OpenIndex(id);
       Status st = x.ok() ? (*x)->Verify() : x.status();
-      if (!st.ok()) fault(st.message());
+      if (st.ok()) st = (*x)->PacketsBySegment(&by_segment);
+      if (!st.ok()) {
+        fault(st.message());
+        whole = false;
+      }
+    }
+    if (!whole || in.Indexes().empty()) continue;
+    for (uint64_t seg : in.segments) {
+      auto named = by_segment.find(seg);
+      uint64_t got = named == by_segment.end() ? 0 : named->second;
+      if (seg_rows.count(seg) && got != seg_rows[seg]) {
+        fault(
+            fmt::format("{}: input {} ({}): its source index names {} packets in segment {:08}, "
+                        "which holds {} rows",
+                        dir, in.hash, in.path, got, seg, seg_rows[seg]));
+      }
+    }
+    std::set<uint64_t> own(in.segments.begin(), in.segments.end());
+    for (const auto& [seg, n] : by_segment) {
+      // Segments retention dropped are no longer the input's; others must be.
+      if (!own.count(seg) && seg_rows.count(seg)) {
+        fault(fmt::format("{}: input {} ({}): its source index names segment {:08}, not its own",
+                          dir, in.hash, in.path, seg));
+      }
     }
   }
   // Segments, every column of every block, and what the rollups must say, a day at a time.

@@ -763,6 +763,25 @@ TEST_F(StoreTest, ASpilledInputsIndexFilesAreMergedIntoOneThatAnswersAsAnUnspill
   ASSERT_EQ(store_->manifest().inputs[1].Indexes().size(), 1u);
   const std::string before = Histories(*store_);
   EXPECT_NE(before, want);  // osa1's packets are in it too
+  {
+    // The verifier holds indexes to their segments: a well-formed index file whose visits
+    // double what the input's other files hold is a fault.
+    fs::copy(Path("store"), Path("dup"), fs::copy_options::recursive);
+    auto ids = store_->manifest().inputs[0].Indexes();
+    std::vector<std::unique_ptr<SourceIndex>> rest;
+    std::vector<const SourceIndex*> parts;
+    for (size_t i = 1; i < ids.size(); ++i) {
+      rest.push_back(*SourceIndex::Open(Path(fmt::format("dup/idx/{:08}.tsix", ids[i]))));
+      parts.push_back(rest.back().get());
+    }
+    ASSERT_TRUE(SourceIndex::Merge(parts, Path(fmt::format("dup/idx/{:08}.tsix", ids[0]))).ok());
+    auto v = VerifyStore(Path("dup"));
+    ASSERT_TRUE(v.ok());
+    ASSERT_FALSE(v->ok());
+    EXPECT_NE(v->faults[0].find("its source index names"), std::string::npos) << v->faults[0];
+    auto clean = VerifyStore(Path("store"));
+    EXPECT_TRUE(clean.ok() && clean->ok());
+  }
   // A merge due for no rollup key merges no index either: only the maintenance passes do.
   MergeOptions days;
   days.days = {store_->manifest().days.begin()->first};
