@@ -9,7 +9,7 @@ TYPE=${2:-Release}
 
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates tzdata gzip zstd
   libpcap-dev libmaxminddb-dev libzstd-dev zlib1g-dev libroaring-dev libtomlplusplus-dev
-  libcli11-dev nlohmann-json3-dev libhowardhinnant-date-dev libfmt-dev libxxhash-dev
+  libcli11-dev nlohmann-json3-dev libsimdjson-dev libhowardhinnant-date-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev tshark wireshark-common mmdb-bin
   chromium fonts-noto-cjk python3-html5lib python3-pil libxml2-utils clang libclang-rt-dev
   libcpp-httplib-dev libssl-dev libsodium-dev openssl curl iproute2 nftables tcpreplay tcpdump

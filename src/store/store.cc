@@ -15,200 +15,20 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string_view>
 #include <unordered_set>
 
 #include "store/durable.h"
+#include "store/manifest_json.h"
 
 namespace teiten {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 constexpr const char* kFormatLine = "teiten-store 2\n";
 constexpr int kZstdLevel = 3;
-
-// One part is written as a plain name (as before rollups had parts), several as a list.
-json PartsJson(const std::vector<std::string>& parts) {
-  if (parts.size() == 1) return parts[0];
-  return parts;
-}
-// A part's name is a file of rollup/ and nothing else: a manifest is data, and a damaged or
-// hostile one must not make a reader open a file outside the store.
-const std::string& CheckPartName(const std::string& rel) {
-  bool ok = rel.size() > 7 && rel.compare(0, 7, "rollup/") == 0 && rel.size() < 200;
-  for (size_t i = 7; ok && i < rel.size(); ++i) {
-    char c = rel[i];
-    ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
-  }
-  if (!ok || rel.find("..") != std::string::npos) {
-    throw std::runtime_error("'" + rel.substr(0, 80) + "' is not the name of a rollup part");
-  }
-  return rel;
-}
-
-std::vector<std::string> PartsFromJson(const json& j) {
-  if (j.is_string()) return {CheckPartName(j.get<std::string>())};
-  auto v = j.get<std::vector<std::string>>();
-  if (v.empty()) throw std::runtime_error("a rollup with no parts");
-  for (const auto& rel : v) CheckPartName(rel);
-  return v;
-}
-
-json ToJson(const Manifest& m) {
-  json j;
-  j["format"] = m.format;
-  j["timezone"] = m.timezone;
-  j["generation"] = m.generation;
-  j["next_id"] = m.next_id;
-  j["sensors"] = json::array();
-  for (const auto& s : m.sensors) {
-    j["sensors"].push_back({{"id", s.id},
-                            {"name", s.name},
-                            {"group", s.group},
-                            {"country", s.country},
-                            {"mode", s.mode},
-                            {"prefixes", s.prefixes}});
-  }
-  j["inputs"] = json::array();
-  for (const auto& i : m.inputs) {
-    json in = {{"hash", i.hash},
-               {"sensor", i.sensor},
-               {"path", i.path},
-               {"ingested_at", i.ingested_at},
-               {"packets_read", i.packets_read},
-               {"kept", i.kept},
-               {"dropped", i.dropped},
-               {"anomalies", i.anomalies},
-               {"error", i.error},
-               {"country_db", i.country_db},
-               {"asn_db", i.asn_db},
-               {"segments", i.segments},
-               {"index", i.index}};
-    if (!i.file_hash.empty()) in["file_hash"] = i.file_hash;
-    if (!i.more_indexes.empty()) in["more_indexes"] = i.more_indexes;
-    if (!i.batches.empty()) {
-      json b = json::array();
-      for (const BatchRange& r : i.batches) b.push_back({r.stream, r.first, r.last});
-      in["batches"] = std::move(b);
-    }
-    if (!i.folded.empty()) {
-      json f = json::array();
-      for (const auto& x : i.folded) f.push_back({x.hash, x.file_hash});
-      in["folded"] = std::move(f);
-    }
-    if (!i.extends.empty()) {
-      in["extends"] = i.extends;
-      in["prefix_packets"] = i.prefix_packets;
-    }
-    j["inputs"].push_back(std::move(in));
-  }
-  j["segments"] = json::array();
-  for (const auto& s : m.segments) {
-    j["segments"].push_back({{"id", s.id},
-                             {"day", TimeZone::DayString(s.day)},
-                             {"rows", s.rows},
-                             {"bytes", s.bytes},
-                             {"ts_min", s.ts_min},
-                             {"ts_max", s.ts_max}});
-  }
-  j["days"] = json::object();
-  for (const auto& [d, per_sensor] : m.days) {
-    json o = json::object();
-    for (const auto& [sensor, parts] : per_sensor) o[std::to_string(sensor)] = PartsJson(parts);
-    j["days"][TimeZone::DayString(d)] = o;
-  }
-  j["periods"] = json::object();
-  for (const auto& [label, parts] : m.periods) j["periods"][label] = PartsJson(parts);
-  if (m.segments_from != INT32_MIN) j["segments_from"] = TimeZone::DayString(m.segments_from);
-  if (!m.garbage.empty()) {
-    j["garbage"] = m.garbage;
-    j["garbage_since"] = m.garbage_since;
-  }
-  return j;
-}
-
-int32_t ParseDay(const std::string& s) {
-  int y = 0;
-  unsigned mo = 0, d = 0;
-  if (std::sscanf(s.c_str(), "%d-%u-%u", &y, &mo, &d) != 3)
-    throw std::runtime_error("bad day " + s);
-  return TimeZone::DaysFromCivil(y, mo, d);
-}
-
-Manifest FromJson(const json& j) {
-  Manifest m;
-  m.format = j.at("format").get<int>();
-  if (m.format > 3)
-    throw std::runtime_error(fmt::format("manifest format {} is newer than this teiten", m.format));
-  m.format = 3;  // written sealed from now on
-  m.timezone = j.at("timezone").get<std::string>();
-  m.generation = j.at("generation").get<uint64_t>();
-  m.next_id = j.at("next_id").get<uint64_t>();
-  for (const auto& s : j.at("sensors")) {
-    m.sensors.push_back({s.at("id"), s.at("name"), s.at("group"), s.at("country"), s.at("mode"),
-                         s.at("prefixes").get<std::vector<std::string>>()});
-  }
-  for (const auto& i : j.at("inputs")) {
-    InputRecord r;
-    r.hash = i.at("hash");
-    r.sensor = i.at("sensor");
-    r.path = i.at("path");
-    r.ingested_at = i.at("ingested_at");
-    r.packets_read = i.at("packets_read");
-    r.kept = i.at("kept");
-    r.dropped = i.at("dropped").get<std::map<std::string, uint64_t>>();
-    r.anomalies = i.at("anomalies").get<std::map<std::string, uint64_t>>();
-    r.error = i.at("error");
-    r.country_db = i.at("country_db");
-    r.asn_db = i.at("asn_db");
-    r.segments = i.at("segments").get<std::vector<uint64_t>>();
-    r.index = i.value("index", uint64_t{0});
-    r.file_hash = i.value("file_hash", std::string());
-    if (i.contains("more_indexes"))
-      r.more_indexes = i.at("more_indexes").get<std::vector<uint64_t>>();
-    r.extends = i.value("extends", std::string());
-    if (i.contains("batches")) {
-      for (const auto& b : i.at("batches")) {
-        r.batches.push_back(
-            {b.at(0).get<uint64_t>(), b.at(1).get<uint64_t>(), b.at(2).get<uint64_t>()});
-      }
-    }
-    r.prefix_packets = i.value("prefix_packets", uint64_t{0});
-    if (i.contains("folded")) {
-      for (const auto& f : i.at("folded")) {
-        r.folded.push_back({f.at(0).get<std::string>(), f.at(1).get<std::string>()});
-      }
-    }
-    m.inputs.push_back(std::move(r));
-  }
-  for (const auto& s : j.at("segments")) {
-    m.segments.push_back({s.at("id"), ParseDay(s.at("day")), s.at("rows"), s.at("bytes"),
-                          s.at("ts_min"), s.at("ts_max")});
-  }
-  for (const auto& [d, per_sensor] : j.at("days").items()) {
-    for (const auto& [sensor, f] : per_sensor.items()) {
-      m.days[ParseDay(d)][static_cast<uint16_t>(std::stoul(sensor))] = PartsFromJson(f);
-    }
-  }
-  if (j.contains("segments_from")) m.segments_from = ParseDay(j.at("segments_from"));
-  if (j.contains("garbage")) {
-    for (const auto& g : j.at("garbage")) m.garbage.push_back(g.get<std::string>());
-    if (j.contains("garbage_since")) {
-      for (const auto& g : j.at("garbage_since")) m.garbage_since.push_back(g.get<uint64_t>());
-    }
-    // A manifest from before garbage_since: its entries died at the latest at its generation.
-    m.garbage_since.resize(m.garbage.size(), m.generation);
-  }
-  if (j.contains("periods")) {
-    for (const auto& [label, parts] : j.at("periods").items())
-      m.periods[label] = PartsFromJson(parts);
-  }
-  return m;
-}
 
 // The manifest is JSON (readable by any tool) whose last member is the XXH64 of the text without
 // that member: `..."periods": {...},\n "checksum": "0123456789abcdef"\n}`. A flipped byte in a
@@ -217,7 +37,7 @@ Manifest FromJson(const json& j) {
 constexpr std::string_view kChecksumKey = ",\n \"checksum\": \"";
 
 std::string SealManifestText(std::string text) {
-  // dump(1) ends with "\n}".
+  // ManifestJson ends with "\n}".
   uint64_t sum = XXH64(text.data(), text.size(), 0);
   text.resize(text.size() - 2);
   text += fmt::format("{}{:016x}\"\n}}", kChecksumKey, sum);
@@ -420,7 +240,7 @@ Status Store::LoadManifest() {
   std::string text = ss.str();
   RETURN_IF_ERROR(CheckManifestText(path, &text));
   try {
-    manifest_ = FromJson(json::parse(text));
+    manifest_ = ManifestFromJson(text);
   } catch (const std::exception& e) {
     return DataLoss(fmt::format("{}: {}", path, e.what()));
   }
@@ -430,7 +250,7 @@ Status Store::LoadManifest() {
 Status Store::WriteManifest(const Manifest& m) {
   std::string path = (fs::path(dir_) / "MANIFEST").string();
   std::string tmp = path + ".tmp";
-  std::string text = SealManifestText(ToJson(m).dump(1));
+  std::string text = SealManifestText(ManifestJson(m));
   RETURN_IF_ERROR(WriteFileDurably(tmp, text.data(), text.size()));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename " + tmp);
   RETURN_IF_ERROR(SyncDir(dir_));

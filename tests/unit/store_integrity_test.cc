@@ -16,6 +16,7 @@
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
+#include "store/manifest_json.h"
 #include "store/verify.h"
 #include "store_test_support.h"
 #include "test_support.h"
@@ -670,6 +671,117 @@ TEST_F(StoreTest, APcapngTimestampPastYear9999IsCountedAndSkippedNotOverflowed) 
   EXPECT_EQ(s.dropped["bad_timestamp"], 2u);
   ASSERT_EQ(store_->manifest().days.size(), 1u);
   EXPECT_EQ(store_->manifest().days.begin()->first, ParsePeriod("2018-08-12")->first_day);
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+Manifest EveryField() {
+  Manifest m;
+  m.timezone = "Asia/Tokyo";
+  m.generation = 41;
+  m.next_id = 1234567890123ull;
+  m.sensors.push_back({"tyo1", "Tokyo \"1\"", "domestic", "JP", "darknet", {"203.0.113.0/24"}});
+  m.sensors.push_back({"osa\\2", "大阪", "g", "JP", "honeypot", {}});
+  InputRecord in;
+  in.hash = "0123456789abcdef0123456789abcdef";
+  in.file_hash = "fedcba9876543210fedcba9876543210";
+  in.sensor = "tyo1";
+  // Hostile bytes from the network or a shell: quotes, controls, invalid UTF-8.
+  in.path = std::string("/cap/\"x\"\n\t\x01\xff\xc3(\xe2\x82\xac.pcap");
+  in.ingested_at = -5;
+  in.packets_read = UINT64_MAX;
+  in.kept = 7;
+  in.dropped = {{"bad checksum", 3}, {"ipv6 \"ext\"", 1}};
+  in.anomalies = {{"fragment", 2}};
+  in.error = "cut short at packet 9 (offset 1,024)";
+  in.country_db = "country 2018-08-01 /x.mmdb";
+  in.segments = {1, 2, 3};
+  in.index = 4;
+  in.more_indexes = {5, 6};
+  in.batches = {{1, 2, 3}, {7, 8, 9}};
+  in.folded = {{"a", "b"}, {"c", ""}};
+  in.extends = "prefix";
+  in.prefix_packets = 99;
+  m.inputs.push_back(in);
+  InputRecord plain;
+  plain.hash = "h2";
+  plain.sensor = "osa\\2";
+  m.inputs.push_back(plain);
+  m.segments.push_back({1, TimeZone::DaysFromCivil(2018, 8, 12), 10, 2048, -1, INT64_MAX});
+  m.days[TimeZone::DaysFromCivil(2018, 8, 12)][0] = {"rollup/2018-08-12.s00000.00000001.troll"};
+  m.days[TimeZone::DaysFromCivil(2018, 8, 12)][65535] = {"rollup/a.troll", "rollup/b.troll"};
+  m.periods["2018Q3"] = {"rollup/2018Q3.all.00000001.troll"};
+  m.periods["2018-08/s1"] = {"rollup/x.troll", "rollup/y.troll"};
+  m.segments_from = TimeZone::DaysFromCivil(2018, 7, 1);
+  m.garbage = {"seg/00000009.tseg"};
+  m.garbage_since = {40};
+  return m;
+}
+
+TEST(ManifestJson, EveryFieldReadsBackAndAnyJsonParserReadsTheSameValues) {
+  const Manifest m = EveryField();
+  const std::string text = ManifestJson(m);
+  ASSERT_EQ(text.substr(text.size() - 2), "\n}");
+  // Read back: the same manifest (compared as written again), the bad bytes as U+FFFD.
+  Manifest back = ManifestFromJson(text);
+  EXPECT_EQ(ManifestJson(back), text);
+  EXPECT_EQ(back.inputs[0].path, "/cap/\"x\"\n\t\x01\xEF\xBF\xBD\xEF\xBF\xBD(\xE2\x82\xAC.pcap");
+  EXPECT_EQ(back.inputs[0].packets_read, UINT64_MAX);
+  EXPECT_EQ(back.inputs[0].ingested_at, -5);
+  EXPECT_EQ(back.segments[0].ts_max, INT64_MAX);
+  EXPECT_EQ(back.days.begin()->second.at(65535).size(), 2u);
+  EXPECT_EQ(back.inputs[1].more_indexes.size(), 0u);
+  // An independent parser (nlohmann) reads the text as JSON with the same values.
+  auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["inputs"][0]["path"].get<std::string>(), back.inputs[0].path);
+  EXPECT_EQ(j["sensors"][1]["name"].get<std::string>(), "大阪");
+  EXPECT_EQ(j["sensors"][1]["id"].get<std::string>(), "osa\\2");
+  EXPECT_EQ(j["inputs"][0]["dropped"]["ipv6 \"ext\""].get<uint64_t>(), 1u);
+  EXPECT_EQ(j["inputs"][0]["batches"][1][2].get<uint64_t>(), 9u);
+  EXPECT_EQ(j["segments"][0]["day"].get<std::string>(), "2018-08-12");
+  EXPECT_EQ(j["days"]["2018-08-12"]["0"].get<std::string>(),
+            "rollup/2018-08-12.s00000.00000001.troll");
+  EXPECT_EQ(j["periods"]["2018-08/s1"][1].get<std::string>(), "rollup/y.troll");
+  EXPECT_EQ(j["segments_from"].get<std::string>(), "2018-07-01");
+  EXPECT_EQ(j["garbage_since"][0].get<uint64_t>(), 40u);
+  // What nlohmann writes of the same values (the writer before this one) reads the same.
+  EXPECT_EQ(ManifestJson(ManifestFromJson(j.dump(1))), text);
+  // An empty manifest too.
+  Manifest empty;
+  empty.timezone = "UTC";
+  EXPECT_EQ(ManifestJson(ManifestFromJson(ManifestJson(empty))), ManifestJson(empty));
+}
+
+TEST(ManifestJson, DamagedOrHostileManifestsAreRefusedNamingWhat) {
+  const std::string text = ManifestJson(EveryField());
+  auto refused = [](const std::string& t) -> std::string {
+    try {
+      ManifestFromJson(t);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return t.replace(at, from.size(), to);
+  };
+  EXPECT_NE(refused(text.substr(0, text.size() / 2)).find("not JSON"), std::string::npos);
+  EXPECT_NE(refused(replace("\"kept\": 7", "\"kept\": -7")).find("kept"), std::string::npos);
+  EXPECT_NE(refused(replace("\"rows\": 10", "\"rowz\": 10")).find("'rows'"), std::string::npos);
+  EXPECT_NE(refused(replace("\"rollup/a.troll\"", "\"../../etc/passwd\"")).find("rollup part"),
+            std::string::npos);
+  EXPECT_NE(refused(replace("\"day\": \"2018-08-12\"", "\"day\": \"2018-13-12\"")).find("bad day"),
+            std::string::npos);
+  EXPECT_NE(refused(replace("\"65535\":", "\"65536\":")).find("out of range"), std::string::npos);
+  EXPECT_NE(refused(replace("\"format\": 3", "\"format\": 4")).find("newer"), std::string::npos);
+  EXPECT_EQ(refused(text), "");
 }
 
 }  // namespace
