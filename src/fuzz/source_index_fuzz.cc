@@ -1,10 +1,14 @@
 // libFuzzer target for SourceIndex: opens the input as a source index and looks up addresses.
 // The index offers lookups only, so the addresses are taken from the input itself (every
 // aligned 4-byte word as IPv4, every aligned 16-byte window as IPv6, up to a bound): those that
-// the file's address tables hold are found and their postings decoded.
+// the file's address tables hold are found and their postings decoded. Then what `teiten
+// verify` and the maintenance merge do with an index: every entry walked, and the file merged
+// with itself — which, when it succeeds, must open again and hold the same addresses.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "common/ip.h"
 #include "fuzz/fuzz_io.h"
@@ -27,6 +31,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t off = 0; off + 16 <= size && n < 2 * kMaxLookups; off += 16, ++n) {
     teiten::SourceSummary s;
     (void)x->Lookup(teiten::IpAddr::V6(data + off), &s);
+  }
+  std::map<uint64_t, uint64_t> by_segment;
+  // Only an index whose walk passed (addresses ascending, entries whole) must merge exactly.
+  const bool walked = x->PacketsBySegment(&by_segment).ok();
+  teiten::fuzz::MemFile out(nullptr, 0);
+  auto merged = teiten::SourceIndex::Merge({x.get(), x.get()}, out.path());
+  if (merged.ok()) {
+    auto again = teiten::SourceIndex::Open(out.path());
+    if (!again.ok() || (walked && (*again)->sources() != x->sources())) abort();
   }
   return 0;
 }
