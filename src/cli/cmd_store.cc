@@ -315,7 +315,9 @@ int RunForget(const Common& c, const std::string& which) {
   if (!store.ok()) return Fail(store.status());
   std::vector<const InputRecord*> match;
   for (const auto& in : (*store)->manifest().inputs) {
-    if (in.Holds(which) || in.path == which) match.push_back(&in);
+    auto held = (*store)->InputHolds(in, which);
+    if (!held.ok()) return Fail(held.status());
+    if (*held || in.path == which) match.push_back(&in);
   }
   if (match.empty())
     return Fail(NotFound(fmt::format("no input '{}' in {}", which, (*store)->dir())));

@@ -122,7 +122,8 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   if (name == path) {
     ASSIGN_OR_RETURN(file_hash, HashFile(path));
     for (const InputRecord& in : store_->manifest().inputs) {
-      if (in.Holds(file_hash)) {
+      ASSIGN_OR_RETURN(bool held, store_->InputHolds(in, file_hash));
+      if (held) {
         RETURN_IF_ERROR(SameSensor(in, sensor, name));
         sum.hash = in.hash;
         sum.already_ingested = true;
@@ -265,7 +266,8 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   }
   sum.hash = HexDigest(XXH3_128bits_digest(content));
   for (const InputRecord& in : txn->inputs()) {
-    if (!in.Holds(sum.hash)) continue;
+    ASSIGN_OR_RETURN(bool held, store_->InputHolds(in, sum.hash));
+    if (!held) continue;
     // The same packets, arrived another way (compressed differently, piped, renamed): the
     // transaction is dropped whole.
     RETURN_IF_ERROR(SameSensor(in, sensor, name));

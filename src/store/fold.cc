@@ -106,6 +106,7 @@ Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded)
       out.asn_db = first.asn_db;
       std::map<int32_t, std::vector<uint64_t>> by_day;
       std::vector<BatchRange> runs;
+      CaptureIdentities ids;  // of the captures folded, in order
       for (size_t i : g) {
         const InputRecord& in = next_.inputs[i];
         out.ingested_at = std::max(out.ingested_at, in.ingested_at);
@@ -116,11 +117,13 @@ Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded)
         if (out.error.empty()) out.error = in.error;
         runs.insert(runs.end(), in.batches.begin(), in.batches.end());
         if (!batch) {
-          if (in.folded.empty()) {
-            out.folded.push_back({in.hash, in.file_hash});
-          } else {
-            out.folded.insert(out.folded.end(), in.folded.begin(), in.folded.end());
+          if (in.folded_file) {
+            ASSIGN_OR_RETURN(auto f, store_->OpenIdentities(in.folded_file));
+            ASSIGN_OR_RETURN(CaptureIdentities all, f->All());
+            ids.insert(ids.end(), all.begin(), all.end());
           }
+          for (const auto& x : in.folded) ids.push_back({x.hash, x.file_hash});
+          if (!in.folded_file && in.folded.empty()) ids.push_back({in.hash, in.file_hash});
         }
         for (uint64_t id : in.segments) {
           if (seg.count(id)) by_day[seg[id].day].push_back(id);
@@ -129,10 +132,19 @@ Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded)
       out.batches = UniteRuns(std::move(runs));
       uint64_t nbatches = 0;
       for (const BatchRange& r : out.batches) nbatches += r.last - r.first + 1;
-      out.path =
-          batch ? fmt::format("{} batches of sensor {} ({} commits folded)", nbatches, out.sensor,
-                              g.size())
-                : fmt::format("{} captures of sensor {} folded", out.folded.size(), out.sensor);
+      out.path = batch ? fmt::format("{} batches of sensor {} ({} commits folded)", nbatches,
+                                     out.sensor, g.size())
+                       : fmt::format("{} captures of sensor {} folded", ids.size(), out.sensor);
+      if (!batch) {
+        // The captures' identities in a file of their own, not in the manifest every commit
+        // parses and writes (store/identities.h).
+        out.folded_file = next_.next_id++;
+        out.folded_count = ids.size();
+        std::string path =
+            (fs::path(store_->dir_) / fmt::format("idx/{:08}.tids", out.folded_file)).string();
+        written_.push_back(path);
+        RETURN_IF_ERROR(WriteIdentities(path, ids));
+      }
       // One segment per day: every row of the day's segments, sorted by (source, time) again.
       SourceIndexBuilder index;
       for (const auto& [day, ids] : by_day) {

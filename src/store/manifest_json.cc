@@ -252,6 +252,10 @@ std::string ManifestJson(const Manifest& m) {
         fmt::format_to(out, "[{}, {}, {}]", r.stream, r.first, r.last);
       });
     }
+    if (i.folded_file) {
+      fmt::format_to(out, ", \"folded_file\": {}, \"folded_count\": {}", i.folded_file,
+                     i.folded_count);
+    }
     if (!i.folded.empty()) {
       o += ", \"folded\": ";
       List(&o, i.folded, [&](const InputRecord::Folded& f) {
@@ -370,6 +374,10 @@ Manifest ManifestFromJson(std::string_view text) {
     }
     if (Has(i, "prefix_packets")) {
       r.prefix_packets = U64(At(i, "prefix_packets", w), "an input's prefix_packets");
+    }
+    if (Has(i, "folded_file")) {
+      r.folded_file = U64(At(i, "folded_file", w), "an input's folded_file");
+      r.folded_count = U64(At(i, "folded_count", w), "an input's folded_count");
     }
     if (Has(i, "folded")) {
       for (element f : Arr(At(i, "folded", w), "an input's folded")) {

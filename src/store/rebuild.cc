@@ -56,11 +56,12 @@ Status Store::Transaction::Forget(const std::string& hash) {
                          [&](const InputRecord& in) { return in.hash == hash; });
   if (it == next_.inputs.end()) {
     for (const InputRecord& in : next_.inputs) {
-      if (!in.Holds(hash)) continue;
+      ASSIGN_OR_RETURN(bool held, store_->InputHolds(in, hash));
+      if (!held) continue;
       return InvalidArgument(fmt::format(
           "capture {} was folded with {} others into input {} ({}, sensor {}): its rows are "
           "mixed with theirs, so it can be forgotten only with them (teiten forget --input {})",
-          hash, in.folded.size() - 1, in.hash, in.path, in.sensor, in.hash));
+          hash, in.FoldedCaptures() - 1, in.hash, in.path, in.sensor, in.hash));
     }
     return NotFound(fmt::format("no input {} in this store", hash));
   }

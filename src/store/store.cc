@@ -274,9 +274,31 @@ bool InputRecord::Holds(const std::string& h) const {
   return false;
 }
 
-const InputRecord* Store::FindInput(const std::string& hash) const {
+Result<std::shared_ptr<const IdentityFile>> Store::OpenIdentities(uint64_t id) const {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    auto it = identities_.find(id);
+    if (it != identities_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(
+      auto f, IdentityFile::Open((fs::path(dir_) / fmt::format("idx/{:08}.tids", id)).string()));
+  std::shared_ptr<const IdentityFile> shared(std::move(f));
+  std::lock_guard<std::mutex> l(cache_mu_);
+  identities_[id] = shared;
+  return shared;
+}
+
+Result<bool> Store::InputHolds(const InputRecord& in, const std::string& h) const {
+  if (in.Holds(h)) return true;
+  if (!in.folded_file || h.empty()) return false;
+  ASSIGN_OR_RETURN(auto f, OpenIdentities(in.folded_file));
+  return f->Holds(h);
+}
+
+Result<const InputRecord*> Store::FindInput(const std::string& hash) const {
   for (const auto& i : manifest_.inputs) {
-    if (i.Holds(hash)) return &i;
+    ASSIGN_OR_RETURN(bool held, InputHolds(i, hash));
+    if (held) return &i;
   }
   return nullptr;
 }
@@ -374,6 +396,9 @@ uint64_t Store::StoredBytes() const {
     for (uint64_t id : i.Indexes()) {
       n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", id), ec);
     }
+    if (i.folded_file) {
+      n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tids", i.folded_file), ec);
+    }
   }
   return n;
 }
@@ -383,6 +408,7 @@ std::vector<std::string> ManifestFiles(const Manifest& m) {
   for (const auto& s : m.segments) files.push_back(fmt::format("seg/{:08}.tseg", s.id));
   for (const auto& i : m.inputs) {
     for (uint64_t id : i.Indexes()) files.push_back(fmt::format("idx/{:08}.tsix", id));
+    if (i.folded_file) files.push_back(fmt::format("idx/{:08}.tids", i.folded_file));
   }
   for (const auto& [d, per_sensor] : m.days) {
     for (const auto& [sensor, parts] : per_sensor)
@@ -504,9 +530,10 @@ uint16_t Store::Transaction::EnsureSensor(const SensorConfig& s) {
   return static_cast<uint16_t>(next_.sensors.size() - 1);
 }
 
-bool Store::Transaction::HasInput(const std::string& hash) const {
+Result<bool> Store::Transaction::HasInput(const std::string& hash) const {
   for (const auto& i : next_.inputs) {
-    if (i.Holds(hash)) return true;
+    ASSIGN_OR_RETURN(bool held, store_->InputHolds(i, hash));
+    if (held) return true;
   }
   return false;
 }

@@ -33,6 +33,7 @@
 #include "common/time_zone.h"
 #include "enrich/geo.h"
 #include "sensor/config.h"
+#include "store/identities.h"
 #include "store/rollup.h"
 #include "store/segment.h"
 #include "store/source_index.h"
@@ -85,8 +86,15 @@ struct InputRecord {
   struct Folded {
     std::string hash, file_hash;
   };
+  // Where the folded captures' identities are: idx/NNNNNNNN.tids (store/identities.h), and how
+  // many captures it names. Manifests written before that file existed list them in `folded`
+  // instead, read as they are until the input is folded again.
+  uint64_t folded_file = 0;
+  uint64_t folded_count = 0;
   std::vector<Folded> folded;
-  // Whether `h` is this input's identity or file hash, or one of a folded capture's.
+  size_t FoldedCaptures() const { return folded_file ? folded_count : folded.size(); }
+  // Whether `h` is this input's identity or file hash, or one of the captures `folded` lists
+  // (Store::InputHolds also looks in `folded_file`).
   bool Holds(const std::string& h) const;
   std::vector<uint64_t> Indexes() const {
     std::vector<uint64_t> v;
@@ -206,7 +214,12 @@ class Store {
   int SensorIndex(const std::string& id) const;
   // The input whose identity is `hash`, or that folded the capture whose identity or file hash
   // it is (InputRecord::Holds).
-  const InputRecord* FindInput(const std::string& hash) const;
+  Result<const InputRecord*> FindInput(const std::string& hash) const;
+  // Whether `h` is an identity of the input: its own, or a folded capture's (looked up in its
+  // identities file, cached). An unreadable file is an error, never "no": a capture whose
+  // identity cannot be checked is not counted again.
+  Result<bool> InputHolds(const InputRecord& in, const std::string& h) const;
+  Result<std::shared_ptr<const IdentityFile>> OpenIdentities(uint64_t id) const;
 
   // The rollups of a local day, every sensor's; nullptr when nothing was seen that day. Cached.
   struct DayRollups {
@@ -293,6 +306,7 @@ class Store {
   mutable std::unordered_map<int32_t, std::shared_ptr<const DayRollups>> day_cache_;
   mutable std::unordered_map<std::string, std::shared_ptr<const Parts>> period_cache_;
   mutable std::unordered_map<std::string, std::shared_ptr<const void>> memo_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const IdentityFile>> identities_;
 };
 
 // One writer's unit of work: observations from one input, committed together or not at all.
@@ -302,7 +316,7 @@ class Store::Transaction {
 
   // The sensor's index, registering it (or updating its description) in this transaction.
   uint16_t EnsureSensor(const SensorConfig& s);
-  bool HasInput(const std::string& hash) const;
+  Result<bool> HasInput(const std::string& hash) const;
   // The inputs as of this transaction (the manifest it started from, plus nothing yet).
   const std::vector<InputRecord>& inputs() const { return next_.inputs; }
 

@@ -167,6 +167,23 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
         whole = false;
       }
     }
+    if (in.folded_file) {
+      // The folded captures' identities: whole, every record readable, as many as the manifest
+      // says (a lost identity would let that capture be counted again).
+      auto f = IdentityFile::Open(
+          (fs::path(dir) / fmt::format("idx/{:08}.tids", in.folded_file)).string());
+      Status st = f.ok() ? (*f)->Verify() : f.status();
+      if (st.ok()) {
+        auto all = (*f)->All();
+        if (!all.ok()) {
+          st = all.status();
+        } else if (all->size() != in.folded_count) {
+          st = DataLoss(fmt::format("{}/idx/{:08}.tids: {} captures, the manifest says {}", dir,
+                                    in.folded_file, all->size(), in.folded_count));
+        }
+      }
+      if (!st.ok()) fault(st.message());
+    }
     if (!whole || in.Indexes().empty()) continue;
     for (uint64_t seg : in.segments) {
       auto named = by_segment.find(seg);

@@ -551,7 +551,10 @@ TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
   EXPECT_EQ(store_->manifest().segments.size(), 6u) << segments_before;
   uint64_t kept = 0;
   for (const auto& in : store_->manifest().inputs) {
-    EXPECT_EQ(in.folded.size(), size_t{kFiles / 2});
+    // The captures' identities are in a file beside the manifest, not in it.
+    EXPECT_EQ(in.FoldedCaptures(), size_t{kFiles / 2});
+    EXPECT_TRUE(in.folded.empty());
+    EXPECT_NE(in.folded_file, 0u);
     EXPECT_EQ(in.Indexes().size(), 1u);
     kept += in.kept;
   }
@@ -576,9 +579,10 @@ TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
   // It can no longer be forgotten alone, and the refusal names the input holding it.
   std::string group;
   for (const auto& in : store_->manifest().inputs) {
-    if (in.Holds(s3_hash)) group = in.hash;
+    if (*store_->InputHolds(in, s3_hash)) group = in.hash;
   }
   ASSERT_FALSE(group.empty());
+  EXPECT_EQ(Slurp(Path("store/MANIFEST")).find(s3_hash), std::string::npos);
   EXPECT_NE(group, s3_hash);
   {
     auto txn = store_->Begin();
@@ -618,6 +622,29 @@ TEST_F(StoreTest, FoldingGoesTierByTierSoARowIsRewrittenOnlyAFewTimes) {
   Ingest(Path("late.pcap"));
   EXPECT_EQ(fold(), 4u);
   EXPECT_EQ(store_->manifest().inputs.size(), 1u);
+  // Folded again with newcomers, a folded input passes its captures' identities on: the new
+  // input's file names all of them, and each capture is still refused.
+  for (int f = 1; f < 6; f += 2) Ingest(Path(fmt::format("s{}.pcap", f)));
+  {
+    auto txn = store_->Begin();
+    uint64_t folded = 0;
+    ASSERT_TRUE((*txn)->FoldInputs(FoldOptions{.capture_min_age_s = 0, .all = true}, &folded).ok());
+    EXPECT_EQ(folded, 4u);
+  }
+  ASSERT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_EQ(store_->manifest().inputs[0].FoldedCaptures(), 7u);
+  for (const char* f : {"s0.pcap", "s3.pcap", "s4.pcap", "late.pcap"}) {
+    EXPECT_TRUE(Ingest(Path(f)).already_ingested) << f;
+  }
+  { auto t = store_->Begin(); }  // the first fold's identities file, replaced, is gone
+  size_t tids = 0;
+  for (const auto& e : fs::directory_iterator(Path("store/idx"))) {
+    tids += e.path().extension() == ".tids";
+  }
+  EXPECT_EQ(tids, 1u);
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
 }
 
 TEST_F(StoreTest, MergesThatCascadeThroughTiersLeaveNoFileBehind) {
