@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Commit cost against store size (issue 16): a 1,000-packet capture of one sensor-day committed
 # into the store that bench/run_queries.sh built (SENSORS × PACKETS), and the same kind of capture
-# into an empty store, RUNS times each, in one run; then SMALL commits of 1,000 packets (ten
-# sensors, one file per sensor-hour) into a new store by one `teiten ingest` per sensor, with the
+# into an empty store, RUNS times each, in one run; then SMALL commits of 1,000 packets on
+# average (ten sensors, one file per sensor-hour) into a new store, a day at a time with the
+# folds a day later's ingests make, with the commit rates of the first and last days, and the
 # files and query times after them. Prints Markdown for docs/BENCHMARKS.md.
 #   bench/run_commit.sh SENSORS PACKETS [RUNS=5] [SMALL=2000]
 set -euo pipefail
