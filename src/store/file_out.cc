@@ -1,5 +1,6 @@
 #include "store/file_out.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -24,6 +25,16 @@ Status PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t offset, const std:
 }
 
 }  // namespace
+
+Result<OwnedFd> OwnedFd::Create(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError(path);
+  return OwnedFd(fd);
+}
+
+OwnedFd::~OwnedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 Status FileOut::Flush() {
   RETURN_IF_ERROR(PwriteAll(fd_, buf_.data(), buf_.size(), flushed_, path_));

@@ -12,6 +12,21 @@
 
 namespace teiten {
 
+// A file descriptor closed when it goes out of scope.
+class OwnedFd {
+ public:
+  // Creates (or truncates) `path` for reading and writing.
+  static Result<OwnedFd> Create(const std::string& path);
+  OwnedFd(OwnedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd();
+  int get() const { return fd_; }
+
+ private:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // Appends to `fd` from an offset through a 1 MiB buffer; several may write one file at
 // different offsets. Errors name `path`.
 class FileOut {

@@ -855,12 +855,8 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   codec::PutFixed<uint32_t>(&front, kHeavySlots);
   front.resize(recs_at);
 
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(path);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  ASSIGN_OR_RETURN(OwnedFd file, OwnedFd::Create(path));
+  const int fd = file.get();
   FileOut out(fd, path);
   out.Seek(sets_at);
   std::vector<uint8_t> blob;

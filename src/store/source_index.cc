@@ -482,9 +482,10 @@ namespace {
 
 // A k-way walk over the ascending address arrays of several indexes: yields each distinct
 // address once with the parts that hold it, in part order.
-template <typename Key>
+template <typename K>
 class AddressMerge {
  public:
+  using Key = K;
   // `at(part, i)`: the i-th address of `part`, verified; `n[part]`: how many.
   AddressMerge(std::vector<uint64_t> n, std::function<Result<Key>(size_t, uint64_t)> at)
       : n_(std::move(n)), at_(std::move(at)), pos_(n_.size(), 0) {}
@@ -555,23 +556,15 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
   };
   // First pass: how many distinct addresses, so that the front's size is known.
   std::vector<std::pair<size_t, uint64_t>> holders;
-  uint64_t m4 = 0, m6 = 0;
-  {
-    AddressMerge<uint32_t> w4(n4, v4_at);
-    uint32_t k4;
-    while (true) {
-      ASSIGN_OR_RETURN(bool more, w4.Next(&k4, &holders));
-      if (!more) break;
-      ++m4;
+  auto distinct = [&](auto walker) -> Result<uint64_t> {
+    typename decltype(walker)::Key k;
+    for (uint64_t m = 0;; ++m) {
+      ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
+      if (!more) return m;
     }
-    AddressMerge<A6> w6(n6, v6_at);
-    A6 k6;
-    while (true) {
-      ASSIGN_OR_RETURN(bool more, w6.Next(&k6, &holders));
-      if (!more) break;
-      ++m6;
-    }
-  }
+  };
+  ASSIGN_OR_RETURN(const uint64_t m4, distinct(AddressMerge<uint32_t>(n4, v4_at)));
+  ASSIGN_OR_RETURN(const uint64_t m6, distinct(AddressMerge<A6>(n6, v6_at)));
   const uint64_t refs_at = 16;
   const uint64_t n4_at = refs_at + nrefs * 16;
   const uint64_t addr4_at = n4_at + 8;
@@ -582,12 +575,8 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
   const uint64_t e_at = off6_at + (m6 + 1) * 8;
   const uint64_t postings_at = e_at + 8;
 
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(path);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  ASSIGN_OR_RETURN(OwnedFd file, OwnedFd::Create(path));
+  const int fd = file.get();
   std::vector<uint8_t> b(kMagic, kMagic + 8);
   codec::PutFixed<uint32_t>(&b, static_cast<uint32_t>(nrefs));
   codec::PutFixed<uint32_t>(&b, 0);
@@ -642,42 +631,26 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
     sum.AppendTo(&buf);
     return postings.Append(buf);
   };
-  {
-    addrs.Seek(addr4_at);
-    offs.Seek(off4_at);
-    AddressMerge<uint32_t> w4(n4, v4_at);
-    uint32_t k4;
+  // One family's addresses, entry offsets (the last one the end) and entries, `m` of them.
+  auto family = [&](auto walker, uint64_t addr_at, uint64_t off_at, uint64_t m, bool v6) -> Status {
+    addrs.Seek(addr_at);
+    offs.Seek(off_at);
+    typename decltype(walker)::Key k;
     for (uint64_t i = 0;; ++i) {
-      ASSIGN_OR_RETURN(bool more, w4.Next(&k4, &holders));
+      ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
       if (!more) break;
-      if (i >= m4) return Internal("SourceIndex::Merge: the parts changed while merged");
-      RETURN_IF_ERROR(addrs.Append(reinterpret_cast<const uint8_t*>(&k4), 4));
-      RETURN_IF_ERROR(merged(holders, false));
+      if (i >= m) return Internal("SourceIndex::Merge: the parts changed while merged");
+      RETURN_IF_ERROR(addrs.Append(reinterpret_cast<const uint8_t*>(&k), sizeof k));
+      RETURN_IF_ERROR(merged(holders, v6));
     }
     buf.clear();
     codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
     RETURN_IF_ERROR(offs.Append(buf));
     RETURN_IF_ERROR(addrs.Flush());
-    RETURN_IF_ERROR(offs.Flush());
-  }
-  {
-    addrs.Seek(addr6_at);
-    offs.Seek(off6_at);
-    AddressMerge<A6> w6(n6, v6_at);
-    A6 k6;
-    for (uint64_t i = 0;; ++i) {
-      ASSIGN_OR_RETURN(bool more, w6.Next(&k6, &holders));
-      if (!more) break;
-      if (i >= m6) return Internal("SourceIndex::Merge: the parts changed while merged");
-      RETURN_IF_ERROR(addrs.Append(k6.data(), 16));
-      RETURN_IF_ERROR(merged(holders, true));
-    }
-    buf.clear();
-    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
-    RETURN_IF_ERROR(offs.Append(buf));
-    RETURN_IF_ERROR(addrs.Flush());
-    RETURN_IF_ERROR(offs.Flush());
-  }
+    return offs.Flush();
+  };
+  RETURN_IF_ERROR(family(AddressMerge<uint32_t>(n4, v4_at), addr4_at, off4_at, m4, false));
+  RETURN_IF_ERROR(family(AddressMerge<A6>(n6, v6_at), addr6_at, off6_at, m6, true));
   const uint64_t body = postings.at();
   RETURN_IF_ERROR(postings.Flush());
   // The counts between the sections (and the padding after the IPv4 addresses, zeros).
