@@ -1,7 +1,9 @@
 // libFuzzer target for RollupFile: opens the input as a rollup file, verifies it, decodes it
 // whole, and reads every section each sensor entry offers: port × country records (whole, and
 // by each port and country key), the total set, and every port, country and ASN record's set
-// and heavy-hitter summary.
+// and heavy-hitter summary, and each set's members looked up in it (a few, through a large set's
+// skip table, and many, walking it).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -28,6 +30,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::vector<uint32_t> v4;
         std::vector<teiten::IpAddr> v6;
         (void)f->AppendSetMembers(rec.set_offset, &v4, &v6);
+        std::sort(v4.begin(), v4.end());
+        v4.erase(std::unique(v4.begin(), v4.end()), v4.end());
+        std::sort(v6.begin(), v6.end());
+        v6.erase(std::unique(v6.begin(), v6.end()), v6.end());
+        (void)f->CountSetHits(rec.set_offset, v4, v6);
+        std::vector<uint32_t> few;
+        for (size_t i = 0; i < v4.size(); i += 997) {
+          few.push_back(v4[i] + (v4[i] != UINT32_MAX && (i & 1) ? 1 : 0));
+        }
+        few.erase(std::unique(few.begin(), few.end()), few.end());
+        (void)f->CountSetHits(rec.set_offset, few, {});
         std::vector<teiten::HeavyEntry> heavy;
         (void)f->AppendHeavy(rec, &heavy);
       }

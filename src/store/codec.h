@@ -80,6 +80,7 @@ class Reader {
   bool done() const { return p_ == end_; }
   size_t offset() const { return static_cast<size_t>(p_ - begin_); }
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  const uint8_t* data() const { return p_; }  // where the next read begins
 
  private:
   const uint8_t* p_;

@@ -295,7 +295,30 @@ std::string ManifestJson(const Manifest& m) {
     }
     o += "}";
   }
-  o += m.days.empty() ? "},\n \"periods\": {" : "\n },\n \"periods\": {";
+  // Each sensor-day's parts' counts, in the order of its parts, where every part has them.
+  o += m.days.empty() ? "},\n \"day_counts\": {" : "\n },\n \"day_counts\": {";
+  first = true;
+  for (const auto& [d, per_sensor] : m.days) {
+    bool f2 = true;
+    for (const auto& [sensor, parts] : per_sensor) {
+      bool known = true;
+      for (const auto& p : parts) known = known && m.part_counts.count(p);
+      if (!known) continue;
+      if (f2) {
+        fmt::format_to(out, "{}\"{}\": {{", first ? "\n  " : ",\n  ", TimeZone::DayString(d));
+        first = false;
+      }
+      fmt::format_to(out, "{}\"{}\": [", f2 ? "" : ", ", sensor);
+      f2 = false;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        const Manifest::PartCounts& c = m.part_counts.at(parts[i]);
+        fmt::format_to(out, "{}{}, {}", i ? ", " : "", c.packets, c.sources);
+      }
+      o += "]";
+    }
+    if (!f2) o += "}";
+  }
+  o += first ? "},\n \"periods\": {" : "\n },\n \"periods\": {";
   first = true;
   for (const auto& [label, parts] : m.periods) {
     o += first ? "\n  " : ",\n  ";
@@ -403,6 +426,21 @@ Manifest ManifestFromJson(std::string_view text) {
       unsigned long n = std::stoul(std::string(sensor));
       if (n > 0xFFFF) Bad("a day", fmt::format("sensor {} out of range", n));
       m.days[day][static_cast<uint16_t>(n)] = PartsOf(parts, "a day's parts");
+    }
+  }
+  if (Has(j, "day_counts")) {
+    for (auto [d, per_sensor] : Obj(At(j, "day_counts", "manifest"), "day_counts")) {
+      auto day = m.days.find(ParseDay(d));
+      for (auto [sensor, counts] : Obj(per_sensor, "a day's counts")) {
+        std::vector<uint64_t> c = U64List(counts, "a day's counts");
+        if (day == m.days.end()) continue;
+        auto parts = day->second.find(static_cast<uint16_t>(std::stoul(std::string(sensor))));
+        // Counts that do not match the day's parts are not used (the parts are opened instead).
+        if (parts == day->second.end() || c.size() != 2 * parts->second.size()) continue;
+        for (size_t i = 0; i < parts->second.size(); ++i) {
+          m.part_counts[parts->second[i]] = {c[2 * i], c[2 * i + 1]};
+        }
+      }
     }
   }
   if (Has(j, "segments_from")) {

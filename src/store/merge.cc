@@ -181,6 +181,10 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
         stats->bytes_written += bytes.size();
       }
+      if (auto merged = RollupFile::Open(path); merged.ok() && (*merged)->sensors().size() == 1) {
+        const auto& v = (*merged)->sensors()[0];
+        next_.part_counts[rel] = {v.packets, v.sources};
+      }
       stats->merges++;
       stats->parts_merged += pick.size();
       // The merged part takes the place of the first one it replaces.
@@ -249,7 +253,23 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       in.more_indexes.clear();
     }
   }
-  if (stats->merges == 0 && stats->index_merges == 0) {
+  // Sensor-day parts written before the manifest kept their counts get them in the maintenance
+  // passes (one open each), so that a summary reads none of them.
+  bool counted = false;
+  if (opts.all || opts.cold_after_s > 0) {
+    for (const auto& [day, per_sensor] : next_.days) {
+      for (const auto& [sensor, parts] : per_sensor) {
+        for (const auto& rel : parts) {
+          if (next_.part_counts.count(rel)) continue;
+          ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(dir) / rel).string()));
+          if (f->sensors().size() != 1) continue;
+          next_.part_counts[rel] = {f->sensors()[0].packets, f->sensors()[0].sources};
+          counted = true;
+        }
+      }
+    }
+  }
+  if (stats->merges == 0 && stats->index_merges == 0 && !counted) {
     return OkStatus();  // nothing due: the manifest stays as it is
   }
   return Publish();

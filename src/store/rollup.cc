@@ -641,6 +641,17 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
   return OkStatus();
 }
 
+Result<uint64_t> RollupFile::CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
+                                          const std::vector<IpAddr>& v6) const {
+  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
+  auto hits = SourceSet::CountHits(&r, v4, v6);
+  if (!hits.ok()) {
+    return DataLoss(
+        fmt::format("rollup {}: offset {}: {}", path_, offset, hits.status().message()));
+  }
+  return hits;
+}
+
 Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) const {
   if (rec.heavy_count == 0) return OkStatus();
   if (rec.heavy_offset >= body_end_ || rec.heavy_count > kHeavySlots * 64) {

@@ -102,51 +102,106 @@ bool SourceSet::Contains(const IpAddr& a) const {
 void SourceSet::AppendTo(std::vector<uint8_t>* out) const {
   // Ascending addresses as varint gaps: for the sparse sets darknets see (a few thousand to a few
   // million sources out of 2^32) this is about half a portable Roaring bitmap, and it reads back
-  // without an allocation per container.
-  codec::PutU8(out, 0);
+  // without an allocation per container. A large set (kind 2) also carries a table of every
+  // kSkipStride-th member and where the gaps after it begin, so that a few addresses are looked
+  // up in it without decoding the rest (a quarter's set against the members of today's commits).
   std::vector<uint32_t> copy;
   if (!add_.empty()) copy = Sorted();
   const std::vector<uint32_t>& sorted = add_.empty() ? v4_ : copy;
-  codec::PutVarint(out, sorted.size());
-  uint32_t prev = 0;
-  for (uint32_t a : sorted) {
-    codec::PutVarint(out, a - prev);
-    prev = a;
+  if (sorted.size() < kSkipFrom) {
+    codec::PutU8(out, 0);
+    codec::PutVarint(out, sorted.size());
+    uint32_t prev = 0;
+    for (uint32_t a : sorted) {
+      codec::PutVarint(out, a - prev);
+      prev = a;
+    }
+  } else {
+    std::vector<uint8_t> gaps, table;
+    gaps.reserve(sorted.size() * 3);
+    table.reserve((sorted.size() / kSkipStride + 1) * 8);
+    uint32_t prev = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      codec::PutVarint(&gaps, sorted[i] - prev);
+      prev = sorted[i];
+      if (i % kSkipStride == 0) {
+        codec::PutFixed<uint32_t>(&table, sorted[i]);
+        codec::PutFixed<uint32_t>(&table, static_cast<uint32_t>(gaps.size()));
+      }
+    }
+    codec::PutU8(out, 2);
+    codec::PutVarint(out, sorted.size());
+    codec::PutVarint(out, kSkipStride);
+    codec::PutVarint(out, gaps.size());
+    codec::PutBytes(out, table.data(), table.size());
+    codec::PutBytes(out, gaps.data(), gaps.size());
   }
   codec::PutVarint(out, v6_.size());
   for (const IpAddr& a : v6_) codec::PutBytes(out, a.bytes.data(), 16);
 }
 
-Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
-                                std::vector<IpAddr>* v6) {
-  uint8_t tag = r->Fixed<uint8_t>();
-  if (tag == 0) {
-    uint64_t n = r->Varint();
-    if (r->failed() || n > r->remaining()) return DataLoss("source set: bad length");
-    uint64_t a = 0;
-    size_t at = v4->size();
-    v4->resize(at + n);
-    for (uint64_t i = 0; i < n; ++i) {
-      a += r->Varint();
-      if (a > UINT32_MAX) return DataLoss("source set: address out of range");
-      (*v4)[at + i] = static_cast<uint32_t>(a);
-    }
+namespace {
+
+// The IPv4 part of a serialized set, located: kinds 0 and 2 as a gap stream (and kind 2's skip
+// table), kind 1 as a Roaring bitmap. `r` is left at the IPv6 list.
+struct V4Part {
+  uint8_t kind = 0;
+  uint64_t n = 0;
+  codec::Reader gaps{nullptr, 0};
+  const uint8_t* table = nullptr;  // kind 2: k × { u32 address, u32 offset into the gaps }
+  uint64_t stride = 0, k = 0;
+  const uint8_t* bitmap = nullptr;  // kind 1
+  uint32_t bitmap_bytes = 0;
+};
+
+Result<V4Part> ReadV4Part(codec::Reader* r) {
+  V4Part p;
+  p.kind = r->Fixed<uint8_t>();
+  if (p.kind == 0) {
+    p.n = r->Varint();
+    if (r->failed() || p.n > r->remaining()) return DataLoss("source set: bad length");
+    // The gaps run up to the IPv6 list, whose start is only known once they are decoded.
+    p.gaps = *r;
+  } else if (p.kind == 1) {
+    p.bitmap_bytes = r->Fixed<uint32_t>();
+    p.bitmap = r->Bytes(p.bitmap_bytes);
     if (r->failed()) return DataLoss("source set cut short");
-  } else if (tag == 1) {
-    uint32_t n = r->Fixed<uint32_t>();
-    const uint8_t* p = r->Bytes(n);
-    if (r->failed()) return DataLoss("source set cut short");
-    try {
-      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p), n);
-      size_t at = v4->size();
-      v4->resize(at + bm.cardinality());
-      bm.toUint32Array(v4->data() + at);
-    } catch (const std::exception& e) {
-      return DataLoss(std::string("source set bitmap: ") + e.what());
+  } else if (p.kind == 2) {
+    p.n = r->Varint();
+    p.stride = r->Varint();
+    uint64_t gap_bytes = r->Varint();
+    if (r->failed() || p.n > r->remaining() || p.stride == 0 || p.stride > (1u << 20) ||
+        gap_bytes > r->remaining()) {
+      return DataLoss("source set: bad length");
     }
+    p.k = (p.n + p.stride - 1) / p.stride;
+    if (p.k > r->remaining() / 8) return DataLoss("source set: skip table cut short");
+    p.table = r->Bytes(p.k * 8);
+    const uint8_t* g = r->Bytes(gap_bytes);
+    if (r->failed()) return DataLoss("source set cut short");
+    p.gaps = codec::Reader(g, gap_bytes);
   } else {
-    return DataLoss("source set: unknown kind " + std::to_string(tag));
+    return DataLoss("source set: unknown kind " + std::to_string(p.kind));
   }
+  return p;
+}
+
+// Calls fn(address) for each IPv4 member of a gap stream, in order; leaves `g` after the last.
+template <typename Fn>
+Status WalkGaps(codec::Reader* g, uint64_t n, Fn fn) {
+  uint64_t a = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    a += g->Varint();
+    if (a > UINT32_MAX) return DataLoss("source set: address out of range");
+    fn(static_cast<uint32_t>(a));
+  }
+  if (g->failed()) return DataLoss("source set cut short");
+  return OkStatus();
+}
+
+// Reads the IPv6 list that ends a set: fn(address) for each.
+template <typename Fn>
+Status WalkV6(codec::Reader* r, Fn fn) {
   uint64_t m = r->Varint();
   if (r->failed() || m > r->remaining() / 16) return DataLoss("source set IPv6 list cut short");
   for (uint64_t i = 0; i < m; ++i) {
@@ -154,9 +209,103 @@ Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
     if (!b) return DataLoss("source set IPv6 list cut short");
     IpAddr a;
     std::memcpy(a.bytes.data(), b, 16);
-    v6->push_back(a);
+    fn(a);
   }
   return OkStatus();
+}
+
+}  // namespace
+
+Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
+                                std::vector<IpAddr>* v6) {
+  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
+  if (p.kind == 1) {
+    try {
+      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
+      size_t at = v4->size();
+      v4->resize(at + bm.cardinality());
+      bm.toUint32Array(v4->data() + at);
+    } catch (const std::exception& e) {
+      return DataLoss(std::string("source set bitmap: ") + e.what());
+    }
+  } else {
+    size_t at = v4->size();
+    v4->resize(at + p.n);
+    uint32_t* out = v4->data() + at;
+    RETURN_IF_ERROR(WalkGaps(&p.gaps, p.n, [&](uint32_t a) { *out++ = a; }));
+    if (p.kind == 0) *r = p.gaps;
+  }
+  return WalkV6(r, [&](const IpAddr& a) { v6->push_back(a); });
+}
+
+Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
+                                      const std::vector<IpAddr>& v6) {
+  uint64_t hits = 0;
+  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
+  if (p.kind == 1) {
+    try {
+      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
+      for (uint32_t x : v4) hits += bm.contains(x) ? 1 : 0;
+    } catch (const std::exception& e) {
+      return DataLoss(std::string("source set bitmap: ") + e.what());
+    }
+  } else if (p.kind == 2 && v4.size() * p.stride * 2 < p.n) {
+    // A few addresses: each found through the skip table, decoding at most a stride of gaps.
+    auto entry = [&](uint64_t j, uint32_t* addr, uint32_t* off) {
+      std::memcpy(addr, p.table + j * 8, 4);
+      std::memcpy(off, p.table + j * 8 + 4, 4);
+    };
+    uint64_t from = 0;  // the addresses ascend, so each search starts where the last one ended
+    for (uint32_t x : v4) {
+      uint64_t lo = from, hi = p.k;
+      while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t addr, off;
+        entry(mid, &addr, &off);
+        if (addr <= x) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      if (lo == 0) continue;  // below the smallest member
+      from = lo - 1;
+      uint32_t addr, off;
+      entry(from, &addr, &off);
+      if (addr == x) {
+        ++hits;
+        continue;
+      }
+      if (off > p.gaps.remaining()) return DataLoss("source set: skip table offset out of range");
+      codec::Reader g(p.gaps.data() + off, p.gaps.remaining() - off);
+      uint64_t a = addr;
+      uint64_t last = std::min(p.n, (from + 1) * p.stride);
+      for (uint64_t i = from * p.stride + 1; i < last && a < x; ++i) a += g.Varint();
+      if (g.failed()) return DataLoss("source set cut short");
+      hits += a == x ? 1 : 0;
+    }
+  } else {
+    // Every gap is decoded, and the walk over `v4` goes along. A member matched once cannot match
+    // again, so a hostile repeat does not count twice.
+    size_t q = 0;
+    const size_t qn = v4.size();
+    RETURN_IF_ERROR(WalkGaps(&p.gaps, p.n, [&](uint32_t a) {
+      while (q < qn && v4[q] < a) ++q;
+      if (q < qn && v4[q] == a) {
+        ++hits;
+        ++q;
+      }
+    }));
+    if (p.kind == 0) *r = p.gaps;
+  }
+  IpAddr prev;
+  bool any = false;
+  RETURN_IF_ERROR(WalkV6(r, [&](const IpAddr& a) {
+    if (!(any && a == prev)) hits += std::binary_search(v6.begin(), v6.end(), a) ? 1 : 0;
+    prev = a;
+    any = true;
+  }));
+  return hits;
 }
 
 Result<SourceSet> SourceSet::Read(codec::Reader* r) {

@@ -36,12 +36,20 @@ class SourceSet {
   bool Contains(const IpAddr& a) const;
   void Normalize();  // sorts in what was added since, and sorts and dedups IPv6
 
-  // Serialized form: u8 0, varint n, n ascending IPv4 as varint gaps (u8 1, u32 length and a
+  // Serialized form: u8 0, varint n, n ascending IPv4 as varint gaps; from kSkipFrom members
+  // u8 2, varint n, varint stride, varint gap bytes, ceil(n / stride) × { u32 address of member
+  // i·stride, u32 offset in the gaps after its gap }, then the gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
+  static constexpr uint64_t kSkipFrom = 2048;
+  static constexpr uint64_t kSkipStride = 128;
   void AppendTo(std::vector<uint8_t>* out) const;
   static Result<SourceSet> Read(codec::Reader* r);
   // Appends a serialized set's members without building a set (for counting unions).
   static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
+  // How many of `v4` and `v6` (each ascending and unique) a serialized set holds, read as it is
+  // decoded: a small set tested against a large one without gathering the large one's members.
+  static Result<uint64_t> CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
+                                    const std::vector<IpAddr>& v6);
 
  private:
   // IPv4 members as a sorted vector: the sources darknets see are sparse over 2^32 (a few per

@@ -840,6 +840,8 @@ Status Store::Transaction::WritePending() {
       std::string rel = PartName(fmt::format("{}.s{:05}", TimeZone::DayString(d), sensor));
       std::string path = (fs::path(store_->dir_) / rel).string();
       written_.push_back(path);
+      const SensorDay& written = one.sensors.begin()->second;
+      next_.part_counts[rel] = {written.total.packets, written.total.sources.Count()};
       std::vector<uint8_t> bytes = one.Encode();
       RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
       next_.days[d][sensor].push_back(rel);

@@ -716,6 +716,11 @@ Manifest EveryField() {
   m.days[TimeZone::DaysFromCivil(2018, 8, 12)][65535] = {"rollup/a.troll", "rollup/b.troll"};
   m.periods["2018Q3"] = {"rollup/2018Q3.all.00000001.troll"};
   m.periods["2018-08/s1"] = {"rollup/x.troll", "rollup/y.troll"};
+  // Counts of both parts of one sensor-day and one part of another; an entry of a part no day
+  // names (a merged one) is not written.
+  m.part_counts["rollup/a.troll"] = {UINT64_MAX, 3};
+  m.part_counts["rollup/b.troll"] = {0, 0};
+  m.part_counts["rollup/gone.troll"] = {5, 5};
   m.segments_from = TimeZone::DaysFromCivil(2018, 7, 1);
   m.garbage = {"seg/00000009.tseg"};
   m.garbage_since = {40};
@@ -735,6 +740,9 @@ TEST(ManifestJson, EveryFieldReadsBackAndAnyJsonParserReadsTheSameValues) {
   EXPECT_EQ(back.segments[0].ts_max, INT64_MAX);
   EXPECT_EQ(back.days.begin()->second.at(65535).size(), 2u);
   EXPECT_EQ(back.inputs[1].more_indexes.size(), 0u);
+  EXPECT_EQ(back.part_counts.size(), 2u);
+  EXPECT_EQ(back.part_counts.at("rollup/a.troll").packets, UINT64_MAX);
+  EXPECT_EQ(back.part_counts.at("rollup/a.troll").sources, 3u);
   // An independent parser (nlohmann) reads the text as JSON with the same values.
   auto j = nlohmann::json::parse(text);
   EXPECT_EQ(j["inputs"][0]["path"].get<std::string>(), back.inputs[0].path);
@@ -746,6 +754,9 @@ TEST(ManifestJson, EveryFieldReadsBackAndAnyJsonParserReadsTheSameValues) {
   EXPECT_EQ(j["days"]["2018-08-12"]["0"].get<std::string>(),
             "rollup/2018-08-12.s00000.00000001.troll");
   EXPECT_EQ(j["periods"]["2018-08/s1"][1].get<std::string>(), "rollup/y.troll");
+  EXPECT_EQ(j["day_counts"]["2018-08-12"]["65535"],
+            nlohmann::json::parse(fmt::format("[{}, 3, 0, 0]", UINT64_MAX)));
+  EXPECT_FALSE(j["day_counts"]["2018-08-12"].contains("0"));  // its part has no counts
   EXPECT_EQ(j["segments_from"].get<std::string>(), "2018-07-01");
   EXPECT_EQ(j["garbage_since"][0].get<uint64_t>(), 40u);
   // What nlohmann writes of the same values (the writer before this one) reads the same.

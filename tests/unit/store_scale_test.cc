@@ -916,8 +916,14 @@ std::string AnswersOver(const Store& s, const std::string& period) {
     auto t = Top(s, Dimension::kPort, p, *sel, 50);
     out += fmt::format("{} {} {}\n", g, t->total_packets, t->total_sources);
   }
-  auto sum = Summary(s, p, {}, 10);
-  out += fmt::format("summary {} {} {}\n", sum->packets, sum->sources, sum->sensor_days);
+  // A summary's sources per sensor-day: from the manifest's counts where it keeps them, else
+  // from the sensor-days' parts.
+  for (const char* g : {"", "g2"}) {
+    auto sel = *g ? *ResolveSensors(s, {}, {g}) : SensorSelection{};
+    auto sum = Summary(s, p, sel, 10);
+    out += fmt::format("summary{} {} {} {} {:.6f} {:.6f}\n", g, sum->packets, sum->sources,
+                       sum->sensor_days, sum->packets_per_sensor_day, sum->sources_per_sensor_day);
+  }
   for (const auto& [d, per_sensor] : s.manifest().days) {
     auto day = Top(s, Dimension::kPort, *ParsePeriod(TimeZone::DayString(d)), {}, 5);
     out += fmt::format("{} {} {}\n", d, day->total_packets, day->total_sources);
@@ -954,6 +960,13 @@ TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits)
   EXPECT_EQ((*old)->manifest().inputs.size(), 5u);
   std::string want = AnswersOver(**fresh, span);
   EXPECT_EQ(AnswersOver(**old, span), want);
+  // The old manifest keeps no sensor-day counts; the fresh one has them for every part.
+  EXPECT_TRUE((*old)->manifest().part_counts.empty());
+  for (const auto& [d, per_sensor] : (*fresh)->manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      for (const auto& rel : parts) EXPECT_TRUE((*fresh)->manifest().part_counts.count(rel)) << rel;
+    }
+  }
   // Its inputs are recognised again (by their file bytes, as that teiten identified them).
   auto again = Ingester(old->get(), nullptr).IngestFile(a, pcaps + "/telnet.pcap");
   ASSERT_TRUE(again.ok());
@@ -970,6 +983,12 @@ TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits)
   EXPECT_EQ(AnswersOver(**old, span), want);
   old = Store::Open(Path("old"), {});
   EXPECT_EQ(AnswersOver(**old, span), want);
+  // The maintenance merge gave every sensor-day part its counts, read back from the manifest.
+  for (const auto& [d, per_sensor] : (*old)->manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      for (const auto& rel : parts) EXPECT_TRUE((*old)->manifest().part_counts.count(rel)) << rel;
+    }
+  }
   EXPECT_EQ((*old)->manifest().format, 3);
 }
 
@@ -1051,6 +1070,123 @@ TEST_F(StoreTest, RetentionDropsOldObservationsAndKeepsEveryCountRankAndSummary)
   auto txn = store_->Begin();
   Status st = (*txn)->Forget(store_->manifest().inputs[0].hash);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+// A large set is written with a table of every 128th member (kind 2) so that a few addresses are
+// looked up without decoding it whole. Every member and non-member, at the table's entries, just
+// after them, below the first and above the last, is found as a plain search of the members finds
+// it, whether the lookup goes through the table (few addresses) or walks every gap (many).
+TEST(SourceSetEncoding, ALargeSetsSkipTableFindsWhatAWalkFinds) {
+  std::mt19937 rng(7);
+  for (size_t n : {size_t{0}, size_t{1}, SourceSet::kSkipFrom - 1, SourceSet::kSkipFrom,
+                   SourceSet::kSkipFrom + 1, size_t{100000}}) {
+    std::set<uint32_t> members;
+    while (members.size() < n) {
+      uint32_t a = rng() & 0x3FFFFFFF;  // dense enough that neighbours are often members
+      if (members.size() < 2) a = members.empty() ? 1u : 0xFFFFFFFEu;
+      members.insert(a);
+    }
+    SourceSet set;
+    for (uint32_t a : members) set.AddV4(a);
+    set.Add(*IpAddr::Parse("2001:db8::1"));
+    set.Add(*IpAddr::Parse("2001:db8::7"));
+    set.Normalize();  // as the rollup writer does before serializing
+    std::vector<uint8_t> bytes;
+    set.AppendTo(&bytes);
+    ASSERT_EQ(bytes[0], n >= SourceSet::kSkipFrom ? 2 : 0) << n;
+    std::vector<uint32_t> v4;
+    std::vector<IpAddr> v6;
+    codec::Reader r(bytes.data(), bytes.size());
+    ASSERT_TRUE(SourceSet::AppendMembers(&r, &v4, &v6).ok());
+    EXPECT_EQ(r.remaining(), 0u);
+    EXPECT_EQ(v4, std::vector<uint32_t>(members.begin(), members.end()));
+    EXPECT_EQ(v6.size(), 2u);
+    // Queries of 1 to 60,000 addresses: the small ones go through the table, the large walk.
+    std::vector<uint32_t> sorted(members.begin(), members.end());
+    for (size_t q : {size_t{1}, size_t{7}, size_t{300}, size_t{60000}}) {
+      std::set<uint32_t> ask;
+      for (size_t i = 0; i < sorted.size() && ask.size() < q / 2; i += 1 + rng() % 200) {
+        ask.insert(sorted[i]);                         // a member (a table entry when i % 128 == 0)
+        if (sorted[i] + 1 != 0) ask.insert(sorted[i] + 1);  // often not one
+      }
+      ask.insert(0);
+      ask.insert(0xFFFFFFFFu);
+      while (ask.size() < q) ask.insert(rng());
+      uint64_t want = 0;
+      for (uint32_t a : ask) want += members.count(a);
+      std::vector<uint32_t> a4(ask.begin(), ask.end());
+      std::vector<IpAddr> a6 = {*IpAddr::Parse("2001:db8::2"), *IpAddr::Parse("2001:db8::7")};
+      codec::Reader rr(bytes.data(), bytes.size());
+      auto hits = SourceSet::CountHits(&rr, a4, a6);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      EXPECT_EQ(*hits, want + 1) << "set of " << n << ", " << q << " asked";
+      EXPECT_EQ(rr.remaining(), 0u);
+    }
+  }
+}
+
+// After a commit into a store whose quarter is one large merged part, the quarter's distinct
+// sources are the large part's stored count plus the new members it does not hold (the large
+// set is looked up, not gathered): exactly the distinct sources of the packets, counted here.
+TEST_F(StoreTest, ANewSmallPartBesideALargeMergedOneCountsTheUnionExactly) {
+  std::mt19937 rng(11);
+  std::vector<Pkt> big;
+  std::map<uint16_t, std::set<uint32_t>> truth;  // port → sources
+  std::set<uint32_t> all;
+  std::vector<uint32_t> sources;
+  for (int i = 0; i < 30000; ++i) {
+    uint32_t src = 0x01000000u + (rng() % 0xDD000000u);
+    sources.push_back(src);
+    uint16_t port = i % 3 == 0 ? 445 : 23;
+    big.push_back({kAug12Jst + int64_t{i % 5} * 86400 * kS + i, src, kNet + (i & 0xFF), 6, port});
+    truth[port].insert(src);
+    all.insert(src);
+  }
+  WritePcap(Path("big.pcap"), big);
+  Open();
+  Ingest(Path("big.pcap"));
+  MergeOptions whole;
+  whole.all = true;
+  ASSERT_TRUE(store_->Merge(whole).ok());
+  ASSERT_EQ(store_->manifest().periods.at("2018Q3").size(), 1u);
+  // Three commits: sources seen before, new ones, the lowest and highest addresses.
+  for (int c = 0; c < 3; ++c) {
+    std::vector<Pkt> small;
+    for (int i = 0; i < 60; ++i) {
+      uint32_t src = i % 2 ? sources[rng() % sources.size()] : 0x01000000u + (rng() % 0xDD000000u);
+      if (i == 58) src = 0x01000000u;
+      if (i == 59) src = 0xDDFFFFFEu;
+      uint16_t port = i % 3 == 0 ? 445 : 23;
+      small.push_back({kAug12Jst + int64_t{20 + c} * 86400 * kS + i, src, kNet + 7, 6, port});
+      truth[port].insert(src);
+      all.insert(src);
+    }
+    WritePcap(Path(fmt::format("small{}.pcap", c)), small);
+    Ingest(Path(fmt::format("small{}.pcap", c)));
+  }
+  ASSERT_GT(store_->manifest().periods.at("2018Q3").size(), 1u);
+  auto check = [&](const char* when) {
+    auto t = Top(*store_, Dimension::kPort, *ParsePeriod("2018Q3"), {}, 10);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->total_sources, all.size()) << when;
+    ASSERT_EQ(t->rows.size(), 2u);
+    for (const auto& row : t->rows) {
+      EXPECT_EQ(row.sources, truth[static_cast<uint16_t>(row.key & 0xFFFF)].size())
+          << when << " port key " << row.key;
+    }
+  };
+  check("beside the merged part");
+  ASSERT_TRUE(store_->Merge(whole).ok());
+  ASSERT_EQ(store_->manifest().periods.at("2018Q3").size(), 1u);
+  check("merged");
 }
 
 }  // namespace
