@@ -744,8 +744,8 @@ struct Detector {
     s->other_ports = std::move(ps);
     // Its tool tags (E5), judged on a bounded sample of its latest rows as `teiten ip` judges
     // them: a dominant source is one address, so this costs a few block reads.
-    ASSIGN_OR_RETURN(SourceTags t,
-                     TagSource(store, s->addr, &ResearchNetworks::Shipped(), kIpTagBlocks));
+    ASSIGN_OR_RETURN(SourceTags t, TagSource(store, s->addr, &ResearchNetworks::Shipped(),
+                                             kIpTagBlocks, kIpTagRows));
     s->tags.clear();
     for (unsigned k = 0; k < static_cast<unsigned>(Tag::kCount); ++k) {
       if (t.Has(static_cast<Tag>(k))) s->tags.push_back(TagName(static_cast<Tag>(k)));

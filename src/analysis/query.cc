@@ -845,7 +845,9 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
     RETURN_IF_ERROR(reader.ReadBlock(b, columns, &blk));
     if (sample) sample->read++;
     for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
-      if (blk.batch.rows[i].src == addr) fn(blk, i);
+      if (!(blk.batch.rows[i].src == addr)) continue;
+      fn(blk, i);
+      if (sample) sample->rows++;
     }
     return OkStatus();
   };
@@ -876,14 +878,15 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
   std::set<std::pair<uint64_t, uint32_t>> distinct;
   for (const Ref& r : refs) distinct.insert({r.segment, r.block});
   if (sample) sample->named = distinct.size();
-  if (sample && distinct.size() > sample->max_blocks) {
+  if (sample && (distinct.size() > sample->max_blocks ||
+                 (sample->max_rows != SIZE_MAX && distinct.size() > 1))) {
     std::stable_sort(refs.begin(), refs.end(),
                      [](const Ref& a, const Ref& b) { return a.day > b.day; });
   }
   std::unique_ptr<SegmentReader> reader;
   uint64_t open_id = 0;
   for (const Ref& r : refs) {
-    if (sample && sample->read >= sample->max_blocks) break;
+    if (sample && (sample->read >= sample->max_blocks || sample->rows >= sample->max_rows)) break;
     if (!reader || open_id != r.segment) {
       ASSIGN_OR_RETURN(reader, store.OpenSegment(r.segment));
       open_id = r.segment;

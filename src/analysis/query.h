@@ -176,9 +176,12 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
 // `max_blocks` of its latest days are read (`read` and `named` say how many of how many; blocks
 // of inputs without an index are all read and counted in both). A busy source seen every day at
 // ten sensors names about a thousand blocks over a quarter (0.45 s to decode at 100 M packets).
+// With `max_rows`, no further block is read once the blocks read hold that many of the source's
+// rows (the latest days' first): a busy source's 750 rows a block need not fill 8 blocks.
 struct SourceSample {
   size_t max_blocks = SIZE_MAX;
-  size_t read = 0, named = 0;
+  size_t max_rows = SIZE_MAX;
+  size_t read = 0, named = 0, rows = 0;
 };
 Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
                       const std::function<void(const DecodedBlock&, size_t)>& fn,

@@ -255,11 +255,12 @@ void Count(SourceTags* s, const ObservationBatch& b, const Observation& o) {
 }  // namespace
 
 Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
-                             const ResearchNetworks* research, size_t max_blocks) {
+                             const ResearchNetworks* research, size_t max_blocks, size_t max_rows) {
   SourceTags s;
   s.src = addr;
   SourceSample sample;
   sample.max_blocks = max_blocks;
+  sample.max_rows = max_rows;
   RETURN_IF_ERROR(ScanSourceRows(
       store, addr, kTagColumns,
       [&](const DecodedBlock& blk, size_t i) {

@@ -281,7 +281,8 @@ int RunIp(const Common& c, const std::string& addr_text) {
   rows.push_back({"days_seen", Text(days)});
   rows.push_back({"ttl", Text(ttls)});
   // Tool tags from the source's own rows (the blocks its index entries name).
-  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped(), kIpTagBlocks); tags.ok()) {
+  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped(), kIpTagBlocks, kIpTagRows);
+      tags.ok()) {
     std::string verdict;
     for (size_t i = 0; i < kTagCount; ++i) {
       if (tags->Has(static_cast<Tag>(i))) {

@@ -17,13 +17,13 @@ class OwnedFd {
  public:
   // Creates (or truncates) `path` for reading and writing.
   static Result<OwnedFd> Create(const std::string& path);
+  explicit OwnedFd(int fd) : fd_(fd) {}  // takes `fd` (-1: none) to close
   OwnedFd(OwnedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   OwnedFd& operator=(OwnedFd&&) = delete;
   ~OwnedFd();
   int get() const { return fd_; }
 
  private:
-  explicit OwnedFd(int fd) : fd_(fd) {}
   int fd_;
 };
 

@@ -341,10 +341,11 @@ std::string ManifestJson(const Manifest& m) {
   return o;
 }
 
-Manifest ManifestFromJson(std::string_view text) {
+Manifest ManifestFromJson(std::string_view text, bool padded) {
+  static_assert(simdjson::SIMDJSON_PADDING <= 64);
   simdjson::dom::parser parser;
   element root;
-  if (auto err = parser.parse(text.data(), text.size(), true).get(root)) {
+  if (auto err = parser.parse(text.data(), text.size(), !padded).get(root)) {
     throw std::runtime_error(std::string("not JSON: ") + simdjson::error_message(err));
   }
   object j = Obj(root, "the manifest");
