@@ -148,7 +148,23 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
     auto f = RollupFile::Open((fs::path(dir) / rel).string());
     Status st = f.ok() ? (*f)->Verify() : f.status();
     if (st.ok()) st = (*f)->Decode().status();
-    if (!st.ok()) fault(st.message());
+    if (!st.ok()) {
+      fault(st.message());
+      continue;
+    }
+    // The manifest's counts of a sensor-day part (what a summary reads instead of the part).
+    auto c = m.part_counts.find(rel);
+    if (c == m.part_counts.end()) continue;
+    const auto& views = (*f)->sensors();
+    if (views.size() != 1 || views[0].packets != c->second.packets ||
+        views[0].sources != c->second.sources) {
+      fault(fmt::format(
+          "{}/{}: the manifest's day_counts say {} packets from {} sources, the part "
+          "{}",
+          dir, rel, c->second.packets, c->second.sources,
+          views.size() == 1 ? fmt::format("{} from {}", views[0].packets, views[0].sources)
+                            : fmt::format("has {} entries", views.size())));
+    }
   }
   // Each input's index files, whole, and against its segments: the packets its visits name in
   // each segment are that segment's rows (a merged index that lost or doubled a visit fails).

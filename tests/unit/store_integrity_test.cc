@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <filesystem>
 #include <fstream>
@@ -793,6 +794,46 @@ TEST(ManifestJson, DamagedOrHostileManifestsAreRefusedNamingWhat) {
   EXPECT_NE(refused(replace("\"65535\":", "\"65536\":")).find("out of range"), std::string::npos);
   EXPECT_NE(refused(replace("\"format\": 3", "\"format\": 4")).find("newer"), std::string::npos);
   EXPECT_EQ(refused(text), "");
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+// The manifest's counts of each sensor-day part (what a summary reads instead of opening the
+// part) are held to the part by verify: a manifest whose counts lie, sealed with a valid
+// checksum (as a bug in a writer would leave it), is a fault naming the part; the summary reads
+// the counts, so this is the only place such a lie could be caught.
+TEST_F(StoreTest, VerifyHoldsTheManifestsSensorDayCountsToTheirParts) {
+  WriteSmallCaptures(dir_.path(), 4);
+  Open();
+  for (int f = 0; f < 4; ++f) Ingest(Path(fmt::format("s{}.pcap", f)));
+  ASSERT_FALSE(store_->manifest().part_counts.empty());
+  store_.reset();
+  auto clean = VerifyStore(Path("store"));
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->ok()) << (clean->faults.empty() ? "" : clean->faults[0]);
+  // One more source than the part holds, in the first day's counts; sealed as the store seals.
+  std::string text = Slurp(Path("store/MANIFEST"));
+  auto j = nlohmann::json::parse(text);
+  j.erase("checksum");
+  auto& first = j["day_counts"].begin().value().begin().value();
+  ASSERT_TRUE(first.is_array() && first.size() >= 2);
+  first[1] = first[1].get<uint64_t>() + 1;
+  std::string body = j.dump(1);  // ends "\n}", as the store's own text does
+  uint64_t sum = XXH64(body.data(), body.size(), 0);
+  body.resize(body.size() - 2);
+  body += fmt::format(",\n \"checksum\": \"{:016x}\"\n}}", sum);
+  Spit(Path("store/MANIFEST"), body);
+  auto lied = VerifyStore(Path("store"));
+  ASSERT_TRUE(lied.ok());
+  ASSERT_FALSE(lied->ok());
+  EXPECT_NE(lied->faults[0].find("day_counts"), std::string::npos) << lied->faults[0];
+  EXPECT_NE(lied->faults[0].find("rollup/"), std::string::npos) << lied->faults[0];
 }
 
 }  // namespace

@@ -1114,7 +1114,7 @@ TEST(SourceSetEncoding, ALargeSetsSkipTableFindsWhatAWalkFinds) {
     for (size_t q : {size_t{1}, size_t{7}, size_t{300}, size_t{60000}}) {
       std::set<uint32_t> ask;
       for (size_t i = 0; i < sorted.size() && ask.size() < q / 2; i += 1 + rng() % 200) {
-        ask.insert(sorted[i]);                         // a member (a table entry when i % 128 == 0)
+        ask.insert(sorted[i]);  // a member (a table entry when i % 128 == 0)
         if (sorted[i] + 1 != 0) ask.insert(sorted[i] + 1);  // often not one
       }
       ask.insert(0);
