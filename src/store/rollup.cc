@@ -871,22 +871,29 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   FileOut out(fd, path);
   out.Seek(sets_at);
   std::vector<uint8_t> blob;
-  auto put_set = [&](const SourceSet& s) -> Result<uint64_t> {
-    blob.clear();
-    AppendSetWithLength(s, &blob);
-    uint64_t at = out.at();
-    RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
-    return at;
-  };
-  auto unite = [&](const std::vector<const RollupFile::KeyRec*>& recs) -> Result<SourceSet> {
-    SourceSet u;
-    for (size_t i = 0; i < recs.size(); ++i) {
-      if (!recs[i]) continue;
-      ASSIGN_OR_RETURN(SourceSet s, parts[i]->ReadSet(recs[i]->set_offset));
-      u.Merge(s);
+  // The union of the parts' sets at `offsets` (0: none in that part), streamed into the file:
+  // where it begins and its distinct members. Nothing holds its members, so a quarter's total
+  // set of any size is merged in the memory of one chunk.
+  auto put_union =
+      [&](const std::vector<uint64_t>& offsets) -> Result<std::pair<uint64_t, uint64_t>> {
+    std::vector<codec::Reader> readers;
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      if (offsets[i] == 0) continue;
+      ASSIGN_OR_RETURN(codec::Reader r, parts[i]->SetReader(offsets[i]));
+      readers.push_back(r);
     }
-    u.Normalize();
-    return u;
+    auto u = SetUnion::Plan(std::move(readers));
+    if (!u.ok()) return DataLoss(fmt::format("merging into {}: {}", path, u.status().message()));
+    blob.clear();
+    codec::PutVarint(&blob, u->bytes());
+    const uint64_t at = out.at();
+    RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
+    Status st = u->Write([&](const uint8_t* p, size_t n) { return out.Append(p, n); });
+    if (!st.ok()) return DataLoss(fmt::format("merging into {}: {}", path, st.message()));
+    if (out.at() - at != blob.size() + u->bytes()) {
+      return Internal(fmt::format("merging into {}: a set's bytes differ from its plan", path));
+    }
+    return std::pair{at, u->count()};
   };
   std::vector<HeavyEntry> heavy, add;
   auto keyed = [&](const Spans& spans, bool with_heavy) -> Status {
@@ -905,9 +912,13 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
               FoldHeavy(&heavy, &add, kHeavySlots);
             }
           }
-          ASSIGN_OR_RETURN(SourceSet u, unite(recs));
-          r.sources = u.Count();
-          ASSIGN_OR_RETURN(r.set_offset, put_set(u));
+          std::vector<uint64_t> offsets(recs.size(), 0);
+          for (size_t i = 0; i < recs.size(); ++i) {
+            if (recs[i]) offsets[i] = recs[i]->set_offset;
+          }
+          ASSIGN_OR_RETURN(auto placed, put_union(offsets));
+          r.set_offset = placed.first;
+          r.sources = placed.second;
           if (!heavy.empty()) {
             r.heavy_count = static_cast<uint32_t>(heavy.size());
             r.heavy_offset = out.at();
@@ -922,16 +933,15 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   RETURN_IF_ERROR(keyed(ports, true));
   RETURN_IF_ERROR(keyed(countries, false));
   RETURN_IF_ERROR(keyed(asns, false));
-  SourceSet total;
   uint64_t total_packets = 0;
+  std::vector<uint64_t> total_sets;
   for (size_t i = 0; i < parts.size(); ++i) {
-    ASSIGN_OR_RETURN(SourceSet s, parts[i]->ReadSet(views[i]->set_offset));
-    total.Merge(s);
+    total_sets.push_back(views[i]->set_offset);
     total_packets += views[i]->packets;
   }
-  total.Normalize();
-  const uint64_t total_sources = total.Count();
-  ASSIGN_OR_RETURN(uint64_t total_at, put_set(total));
+  ASSIGN_OR_RETURN(auto total_placed, put_union(total_sets));
+  const uint64_t total_at = total_placed.first;
+  const uint64_t total_sources = total_placed.second;
   const uint64_t body = out.at();
   RETURN_IF_ERROR(out.Flush());
   // The rest of the front: the port × country section, the slots and the directory entry.

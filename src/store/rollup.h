@@ -165,6 +165,8 @@ class RollupFile {
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
+  // The verified bytes of the set at `offset` (as SourceSet::AppendTo wrote it).
+  Result<codec::Reader> SetReader(uint64_t offset) const { return SetBytes(offset); }
   // How many of `v4` and `v6` (each ascending and unique) the set at `offset` holds.
   Result<uint64_t> CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
                                 const std::vector<IpAddr>& v6) const;

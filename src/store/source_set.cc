@@ -308,6 +308,151 @@ Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32
   return hits;
 }
 
+namespace {
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// One input of a SetUnion: its IPv4 members in order, then its IPv6 list.
+class SetCursor {
+ public:
+  Status Init(codec::Reader r) {
+    ASSIGN_OR_RETURN(p_, ReadV4Part(&r));
+    rest_ = r;
+    if (p_.kind == 1) {
+      try {
+        Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p_.bitmap), p_.bitmap_bytes);
+        vals_.resize(bm.cardinality());
+        bm.toUint32Array(vals_.data());
+      } catch (const std::exception& e) {
+        return DataLoss(std::string("source set bitmap: ") + e.what());
+      }
+      p_.n = vals_.size();
+    }
+    return Advance();
+  }
+  bool done() const { return done_; }
+  uint32_t head() const { return head_; }
+  // Moves past every member ≤ `x` (repeats and members out of order included).
+  Status Skip(uint32_t x) {
+    while (!done_ && head_ <= x) RETURN_IF_ERROR(Advance());
+    return OkStatus();
+  }
+  // The IPv6 list, once every IPv4 member is passed.
+  Status AppendV6(std::vector<IpAddr>* v6) {
+    codec::Reader r = p_.kind == 0 ? p_.gaps : rest_;
+    return WalkV6(&r, [&](const IpAddr& a) { v6->push_back(a); });
+  }
+
+ private:
+  Status Advance() {
+    if (i_ >= p_.n) {
+      done_ = true;
+      return OkStatus();
+    }
+    if (p_.kind == 1) {
+      head_ = vals_[i_++];
+      return OkStatus();
+    }
+    a_ += p_.gaps.Varint();
+    if (p_.gaps.failed()) return DataLoss("source set cut short");
+    if (a_ > UINT32_MAX) return DataLoss("source set: address out of range");
+    head_ = static_cast<uint32_t>(a_);
+    ++i_;
+    return OkStatus();
+  }
+  V4Part p_;
+  codec::Reader rest_{nullptr, 0};
+  std::vector<uint32_t> vals_;
+  uint64_t i_ = 0, a_ = 0;
+  uint32_t head_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace
+
+Status SetUnion::Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAddr>* v6) const {
+  std::vector<SetCursor> cur(sets_.size());
+  for (size_t i = 0; i < sets_.size(); ++i) RETURN_IF_ERROR(cur[i].Init(sets_[i]));
+  while (true) {
+    bool any = false;
+    uint32_t low = 0;
+    for (const SetCursor& c : cur) {
+      if (!c.done() && (!any || c.head() < low)) {
+        low = c.head();
+        any = true;
+      }
+    }
+    if (!any) break;
+    fn(low);
+    for (SetCursor& c : cur) RETURN_IF_ERROR(c.Skip(low));
+  }
+  if (v6) {
+    for (SetCursor& c : cur) RETURN_IF_ERROR(c.AppendV6(v6));
+  }
+  return OkStatus();
+}
+
+Result<SetUnion> SetUnion::Plan(std::vector<codec::Reader> sets) {
+  SetUnion u;
+  u.sets_ = std::move(sets);
+  uint32_t prev = 0;
+  RETURN_IF_ERROR(u.Walk(
+      [&](uint32_t a) {
+        u.gap_bytes_ += VarintSize(a - prev);
+        prev = a;
+        if (u.n_ % SourceSet::kSkipStride == 0) {
+          codec::PutFixed<uint32_t>(&u.table_, a);
+          codec::PutFixed<uint32_t>(&u.table_, static_cast<uint32_t>(u.gap_bytes_));
+        }
+        ++u.n_;
+      },
+      &u.v6_));
+  std::sort(u.v6_.begin(), u.v6_.end());
+  u.v6_.erase(std::unique(u.v6_.begin(), u.v6_.end()), u.v6_.end());
+  u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_ + VarintSize(u.v6_.size()) + 16 * u.v6_.size();
+  if (u.n_ >= SourceSet::kSkipFrom) {
+    u.bytes_ += VarintSize(SourceSet::kSkipStride) + VarintSize(u.gap_bytes_) + u.table_.size();
+  } else {
+    u.table_.clear();
+  }
+  return u;
+}
+
+Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink) const {
+  std::vector<uint8_t> buf;
+  const bool skip = n_ >= SourceSet::kSkipFrom;
+  codec::PutU8(&buf, skip ? 2 : 0);
+  codec::PutVarint(&buf, n_);
+  if (skip) {
+    codec::PutVarint(&buf, SourceSet::kSkipStride);
+    codec::PutVarint(&buf, gap_bytes_);
+    codec::PutBytes(&buf, table_.data(), table_.size());
+  }
+  uint32_t prev = 0;
+  Status st;
+  RETURN_IF_ERROR(Walk(
+      [&](uint32_t a) {
+        codec::PutVarint(&buf, a - prev);
+        prev = a;
+        if (buf.size() >= (size_t{1} << 16) && st.ok()) {
+          st = sink(buf.data(), buf.size());
+          buf.clear();
+        }
+      },
+      nullptr));
+  RETURN_IF_ERROR(st);
+  codec::PutVarint(&buf, v6_.size());
+  for (const IpAddr& a : v6_) codec::PutBytes(&buf, a.bytes.data(), 16);
+  return sink(buf.data(), buf.size());
+}
+
 Result<SourceSet> SourceSet::Read(codec::Reader* r) {
   SourceSet s;
   RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_));
