@@ -181,9 +181,14 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
         stats->bytes_written += bytes.size();
       }
-      if (auto merged = RollupFile::Open(path); merged.ok() && (*merged)->sensors().size() == 1) {
-        const auto& v = (*merged)->sensors()[0];
-        next_.part_counts[rel] = {v.packets, v.sources};
+      // A sensor-day's merged part (entry -1: the parts' own) keeps its counts in the manifest;
+      // a period's is not read by a summary.
+      if (entry < 0) {
+        auto merged = RollupFile::Open(path);
+        if (merged.ok() && (*merged)->sensors().size() == 1) {
+          const auto& v = (*merged)->sensors()[0];
+          next_.part_counts[rel] = {v.packets, v.sources};
+        }
       }
       stats->merges++;
       stats->parts_merged += pick.size();

@@ -186,6 +186,19 @@ Result<V4Part> ReadV4Part(codec::Reader* r) {
   return p;
 }
 
+// A kind-1 part's members (a portable Roaring bitmap), appended to `out`.
+Status AppendBitmap(const V4Part& p, std::vector<uint32_t>* out) {
+  try {
+    Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
+    size_t at = out->size();
+    out->resize(at + bm.cardinality());
+    bm.toUint32Array(out->data() + at);
+  } catch (const std::exception& e) {
+    return DataLoss(std::string("source set bitmap: ") + e.what());
+  }
+  return OkStatus();
+}
+
 // Calls fn(address) for each IPv4 member of a gap stream, in order; leaves `g` after the last.
 template <typename Fn>
 Status WalkGaps(codec::Reader* g, uint64_t n, Fn fn) {
@@ -220,14 +233,7 @@ Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
                                 std::vector<IpAddr>* v6) {
   ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
   if (p.kind == 1) {
-    try {
-      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
-      size_t at = v4->size();
-      v4->resize(at + bm.cardinality());
-      bm.toUint32Array(v4->data() + at);
-    } catch (const std::exception& e) {
-      return DataLoss(std::string("source set bitmap: ") + e.what());
-    }
+    RETURN_IF_ERROR(AppendBitmap(p, v4));
   } else {
     size_t at = v4->size();
     v4->resize(at + p.n);
@@ -326,13 +332,7 @@ class SetCursor {
     ASSIGN_OR_RETURN(p_, ReadV4Part(&r));
     rest_ = r;
     if (p_.kind == 1) {
-      try {
-        Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p_.bitmap), p_.bitmap_bytes);
-        vals_.resize(bm.cardinality());
-        bm.toUint32Array(vals_.data());
-      } catch (const std::exception& e) {
-        return DataLoss(std::string("source set bitmap: ") + e.what());
-      }
+      RETURN_IF_ERROR(AppendBitmap(p_, &vals_));
       p_.n = vals_.size();
     }
     return Advance();
