@@ -797,6 +797,9 @@ size_t CountKeys(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans)
 
 }  // namespace
 
+// Sets whose parts' bytes together reach this are united as a stream (SetUnion) in a merge.
+constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
+
 Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
                                   const std::string& path) {
   if (parts.size() < 2) return InvalidArgument("MergeRollupParts: fewer than two parts");
@@ -877,10 +880,28 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   auto put_union =
       [&](const std::vector<uint64_t>& offsets) -> Result<std::pair<uint64_t, uint64_t>> {
     std::vector<codec::Reader> readers;
+    uint64_t in_bytes = 0;
     for (size_t i = 0; i < offsets.size(); ++i) {
       if (offsets[i] == 0) continue;
       ASSIGN_OR_RETURN(codec::Reader r, parts[i]->SetReader(offsets[i]));
+      in_bytes += r.remaining();
       readers.push_back(r);
+    }
+    if (in_bytes < kStreamSetsFrom) {
+      // Small sets (nearly all of a day's) unite faster in memory than in two streamed walks;
+      // the bytes are the same.
+      SourceSet u;
+      for (size_t i = 0; i < offsets.size(); ++i) {
+        if (offsets[i] == 0) continue;
+        ASSIGN_OR_RETURN(SourceSet one, parts[i]->ReadSet(offsets[i]));
+        u.Merge(one);
+      }
+      u.Normalize();
+      blob.clear();
+      AppendSetWithLength(u, &blob);
+      const uint64_t at = out.at();
+      RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
+      return std::pair{at, u.Count()};
     }
     auto u = SetUnion::Plan(std::move(readers));
     if (!u.ok()) return DataLoss(fmt::format("merging into {}: {}", path, u.status().message()));

@@ -601,10 +601,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       SensorDay& sd = roll.sensors[head.sensor];
       const GeoInfo& g = geo[part[r]];
       size_t cells_before = sd.ports.size();
-      size_t regions_before = sd.countries.size() + sd.asns.size();
       sd.AddRun(head.src, g, e - r);
-      // A new country or AS cell: a hash node and a set (~160 bytes with its first members).
-      pending_bytes_ += (sd.countries.size() + sd.asns.size() - regions_before) * 160;
       if (!rollups_only_) {
         run_rows.clear();
         for (size_t k = r; k < e; ++k) run_rows.push_back(&batch.rows[part[k]]);
@@ -647,13 +644,7 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       pending_bytes_ += (touched.size() + 3) * 10 + (sd.ports.size() - cells_before) * 640;
       if (cells_before < 256 && sd.ports.size() >= 256) pending_bytes_ += 512 << 10;
       for (PortCell* c : touched) {
-        // A port's first packets from a country: a hash node (~48 bytes). A flood of random
-        // sources gives each of its ports a node for most countries: 65,536 ports × 200
-        // countries a day, which the cells' own estimate did not see (50 M packets peaked at
-        // 1.7 GB under a 64 MiB budget).
-        auto [at, added] = c->countries.try_emplace(g.country, 0);
-        at->second += c->run_packets;
-        if (added) pending_bytes_ += 48;
+        c->countries[g.country] += c->run_packets;
         if (c->heavy_pending.empty()) heavy_dirty.push_back(c);
         c->heavy_pending.push_back({head.src, c->run_packets});
       }
