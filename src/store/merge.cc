@@ -44,6 +44,7 @@ std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const std::vector
     uint64_t sum = 0;
     for (size_t i : order) {
       if (!pick.empty() && sum + mem[i] > o.max_merge_memory) break;
+      if (pick.size() >= o.max_parts) break;
       pick.push_back(i);
       sum += mem[i];
     }
@@ -58,6 +59,7 @@ std::vector<size_t> Choose(const std::vector<uint64_t>& sizes, const std::vector
     uint64_t sum = 0;
     for (size_t i : members) {
       if (!pick.empty() && sum + mem[i] > o.max_merge_memory) break;
+      if (pick.size() >= o.max_parts) break;
       pick.push_back(i);
       sum += mem[i];
     }
@@ -238,23 +240,39 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     for (InputRecord& in : next_.inputs) {
       if (in.more_indexes.empty() || in.index == 0) continue;
       if (!opts.all && index_read >= opts.cold_budget_bytes) break;
-      std::vector<std::unique_ptr<SourceIndex>> files;
-      std::vector<const SourceIndex*> parts;
-      for (uint64_t id : in.Indexes()) {
-        ASSIGN_OR_RETURN(auto x, store_->OpenIndex(id));
-        index_read += x->size();
-        stats->bytes_read += x->size();
-        parts.push_back(x.get());
-        files.push_back(std::move(x));
+      // In rounds of at most max_parts files, each run of consecutive files into one, so
+      // that the order of the spills (which a source's visits and enrichment follow) is kept.
+      std::vector<uint64_t> ids = in.Indexes();
+      uint64_t files_merged = ids.size();
+      while (ids.size() > 1) {
+        std::vector<uint64_t> next;
+        const size_t fan = std::max<size_t>(2, opts.max_parts);
+        for (size_t at = 0; at < ids.size(); at += fan) {
+          if (ids.size() - at == 1) {
+            next.push_back(ids[at]);
+            continue;
+          }
+          std::vector<std::unique_ptr<SourceIndex>> files;
+          std::vector<const SourceIndex*> parts;
+          for (size_t k = at; k < std::min(ids.size(), at + fan); ++k) {
+            ASSIGN_OR_RETURN(auto x, store_->OpenIndex(ids[k]));
+            index_read += x->size();
+            stats->bytes_read += x->size();
+            parts.push_back(x.get());
+            files.push_back(std::move(x));
+          }
+          uint64_t id = next_.next_id++;
+          std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
+          written_.push_back(path);
+          ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
+          stats->bytes_written += n;
+          next.push_back(id);
+        }
+        ids = std::move(next);
       }
-      uint64_t id = next_.next_id++;
-      std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
-      written_.push_back(path);
-      ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
-      stats->bytes_written += n;
       stats->index_merges++;
-      stats->indexes_merged += parts.size();
-      in.index = id;
+      stats->indexes_merged += files_merged;
+      in.index = ids.front();
       in.more_indexes.clear();
     }
   }

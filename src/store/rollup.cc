@@ -451,6 +451,10 @@ RollupFile::~RollupFile() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
+void RollupFile::ReleasePages() const {
+  if (base_) madvise(const_cast<uint8_t*>(base_), size_, MADV_DONTNEED);
+}
+
 Result<codec::Reader> RollupFile::SetBytes(uint64_t offset) const {
   if (offset >= body_end_) {
     return DataLoss(fmt::format("rollup {}: source set offset {} out of bounds", path_, offset));
@@ -799,6 +803,8 @@ size_t CountKeys(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans)
 
 // Sets whose parts' bytes together reach this are united as a stream (SetUnion) in a merge.
 constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
+// A merge gives back its parts' pages after reading about this many of their bytes.
+constexpr uint64_t kReleaseEvery = uint64_t{64} << 20;
 
 Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
                                   const std::string& path) {
@@ -874,6 +880,10 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   FileOut out(fd, path);
   out.Seek(sets_at);
   std::vector<uint8_t> blob;
+  // Bytes of the parts' sets read since their pages were last given back: the walk over a
+  // month of a flood reads every part through, and would otherwise keep all of them resident.
+  uint64_t read_since_release = 0;
+  uint64_t keys_since_release = 0;
   // The union of the parts' sets at `offsets` (0: none in that part), streamed into the file:
   // where it begins and its distinct members. Nothing holds its members, so a quarter's total
   // set of any size is merged in the memory of one chunk.
@@ -887,6 +897,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
       in_bytes += r.remaining();
       readers.push_back(r);
     }
+    read_since_release += in_bytes;
     if (in_bytes < kStreamSetsFrom) {
       // Small sets (nearly all of a day's) unite faster in memory than in two streamed walks;
       // the bytes are the same.
@@ -903,7 +914,9 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
       RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
       return std::pair{at, u.Count()};
     }
-    auto u = SetUnion::Plan(std::move(readers));
+    auto u = SetUnion::Plan(std::move(readers), [&] {
+      for (const RollupFile* f : parts) f->ReleasePages();
+    });
     if (!u.ok()) return DataLoss(fmt::format("merging into {}: {}", path, u.status().message()));
     blob.clear();
     codec::PutVarint(&blob, u->bytes());
@@ -920,6 +933,12 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   auto keyed = [&](const Spans& spans, bool with_heavy) -> Status {
     return ForEachKey(
         spans, [&](uint32_t key, const std::vector<const RollupFile::KeyRec*>& recs) -> Status {
+          // Keys' records and heavy lists are read too (not counted: a heavy list is a few
+          // hundred bytes in a flood's part), so pages are also given back every 1,024 keys.
+          if (read_since_release >= kReleaseEvery || (++keys_since_release & 1023) == 0) {
+            for (const RollupFile* f : parts) f->ReleasePages();
+            read_since_release = 0;
+          }
           RollupFile::KeyRec r{};
           r.key = key;
           heavy.clear();

@@ -167,6 +167,10 @@ class RollupFile {
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
   // The verified bytes of the set at `offset` (as SourceSet::AppendTo wrote it).
   Result<codec::Reader> SetReader(uint64_t offset) const { return SetBytes(offset); }
+  // Gives back the pages of the mapping this process has touched (they stay in the page cache
+  // and fault back in when read again): a merge that walks many large parts calls it as it goes,
+  // so that what it holds resident is what it reads now, not every byte it has read.
+  void ReleasePages() const;
   // How many of `v4` and `v6` (each ascending and unique) the set at `offset` holds.
   Result<uint64_t> CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
                                 const std::vector<IpAddr>& v6) const;

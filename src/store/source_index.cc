@@ -333,6 +333,10 @@ SourceIndex::~SourceIndex() {
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
 }
 
+void SourceIndex::ReleasePages() const {
+  if (base_) madvise(const_cast<uint8_t*>(base_), size_, MADV_DONTNEED);
+}
+
 Status SourceIndex::DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) const {
   auto bad = [&](const char* what) {
     return DataLoss(fmt::format("source index {}: source at {}: {}", path_, begin, what));
@@ -554,11 +558,18 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
     std::memcpy(a.data(), x->addr6_ + i * 16, 16);
     return a;
   };
+  // Both passes walk every part through: their pages are given back every 2^20 addresses, so
+  // that what stays resident is the parts' current pages, not every byte read.
+  auto release = [&](uint64_t i) {
+    if ((i & ((uint64_t{1} << 20) - 1)) != 0) return;
+    for (const SourceIndex* x : parts) x->ReleasePages();
+  };
   // First pass: how many distinct addresses, so that the front's size is known.
   std::vector<std::pair<size_t, uint64_t>> holders;
   auto distinct = [&](auto walker) -> Result<uint64_t> {
     typename decltype(walker)::Key k;
     for (uint64_t m = 0;; ++m) {
+      release(m);
       ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
       if (!more) return m;
     }
@@ -637,6 +648,7 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
     offs.Seek(off_at);
     typename decltype(walker)::Key k;
     for (uint64_t i = 0;; ++i) {
+      release(i);
       ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
       if (!more) break;
       if (i >= m) return Internal("SourceIndex::Merge: the parts changed while merged");

@@ -99,6 +99,8 @@ class SourceIndex {
   // Verifies the whole file (its footer checksum, and the chunk table's): for `teiten verify`;
   // lookups verify only the chunks they read.
   Status Verify() const;
+  // Gives back the pages of the mapping this process has touched (RollupFile::ReleasePages).
+  void ReleasePages() const;
   // What the transaction saw of `addr`; false when it never saw it.
   Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
   uint64_t sources() const { return n4_ + n6_; }

@@ -380,18 +380,52 @@ class SetCursor {
 Status SetUnion::Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAddr>* v6) const {
   std::vector<SetCursor> cur(sets_.size());
   for (size_t i = 0; i < sets_.size(); ++i) RETURN_IF_ERROR(cur[i].Init(sets_[i]));
-  while (true) {
+  uint64_t emitted = 0;
+  auto emit = [&](uint32_t a) {
+    fn(a);
+    if ((++emitted & ((uint64_t{1} << 20) - 1)) == 0 && every_members_) every_members_();
+  };
+  if (cur.size() <= 4) {
+    // A few inputs (a sensor-day's tier): the smallest head by a scan.
+    while (true) {
+      bool any = false;
+      uint32_t low = 0;
+      for (const SetCursor& c : cur) {
+        if (!c.done() && (!any || c.head() < low)) {
+          low = c.head();
+          any = true;
+        }
+      }
+      if (!any) break;
+      emit(low);
+      for (SetCursor& c : cur) RETURN_IF_ERROR(c.Skip(low));
+    }
+  } else {
+    // Many (the spills of a flood's input, a hundred for a month): a heap of heads, so that a
+    // member costs log k, not k.
+    using Head = std::pair<uint32_t, uint32_t>;  // (head, cursor)
+    std::vector<Head> heap;
+    for (size_t i = 0; i < cur.size(); ++i) {
+      if (!cur[i].done()) heap.push_back({cur[i].head(), static_cast<uint32_t>(i)});
+    }
+    std::make_heap(heap.begin(), heap.end(), std::greater<>());
     bool any = false;
-    uint32_t low = 0;
-    for (const SetCursor& c : cur) {
-      if (!c.done() && (!any || c.head() < low)) {
-        low = c.head();
-        any = true;
+    uint32_t last = 0;
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+      auto [low, i] = heap.back();
+      heap.pop_back();
+      // Every head left is ≥ low, and a cursor moves past what it emitted: a repeat of `last`
+      // is another input's copy of the same member.
+      if (!any || low != last) emit(low);
+      any = true;
+      last = low;
+      RETURN_IF_ERROR(cur[i].Skip(low));
+      if (!cur[i].done()) {
+        heap.push_back({cur[i].head(), i});
+        std::push_heap(heap.begin(), heap.end(), std::greater<>());
       }
     }
-    if (!any) break;
-    fn(low);
-    for (SetCursor& c : cur) RETURN_IF_ERROR(c.Skip(low));
   }
   if (v6) {
     for (SetCursor& c : cur) RETURN_IF_ERROR(c.AppendV6(v6));
@@ -399,9 +433,11 @@ Status SetUnion::Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAdd
   return OkStatus();
 }
 
-Result<SetUnion> SetUnion::Plan(std::vector<codec::Reader> sets) {
+Result<SetUnion> SetUnion::Plan(std::vector<codec::Reader> sets,
+                                std::function<void()> every_members) {
   SetUnion u;
   u.sets_ = std::move(sets);
+  u.every_members_ = std::move(every_members);
   uint32_t prev = 0;
   RETURN_IF_ERROR(u.Walk(
       [&](uint32_t a) {

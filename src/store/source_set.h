@@ -75,7 +75,10 @@ class SourceSet {
 class SetUnion {
  public:
   // `sets`: readers over serialized sets (each as AppendTo writes one), kept for Write.
-  static Result<SetUnion> Plan(std::vector<codec::Reader> sets);
+  // `every_members`: called after each 2^20 members of a walk (a merge gives back the pages of
+  // the mapped parts it has read, which the walks would otherwise keep resident).
+  static Result<SetUnion> Plan(std::vector<codec::Reader> sets,
+                               std::function<void()> every_members = nullptr);
   uint64_t count() const { return n_ + v6_.size(); }
   uint64_t bytes() const { return bytes_; }  // of the serialized union
   Status Write(const std::function<Status(const uint8_t*, size_t)>& sink) const;
@@ -84,6 +87,7 @@ class SetUnion {
   // Calls fn(member) for each IPv4 member of the union, ascending; the IPv6 members into `v6`.
   Status Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAddr>* v6) const;
   std::vector<codec::Reader> sets_;
+  std::function<void()> every_members_;
   uint64_t n_ = 0, gap_bytes_ = 0, bytes_ = 0;
   std::vector<uint8_t> table_;  // kind 2's skip table
   std::vector<IpAddr> v6_;      // sorted, unique

@@ -178,6 +178,11 @@ struct MergeOptions {
   // No merge holds more than this decoded in memory (estimated from each part's size and
   // counter records before it is read); a key whose data exceeds it keeps several parts.
   uint64_t max_merge_memory = uint64_t{384} << 20;
+  // No merge reads more parts than this at once (rollup parts and an input's index files alike):
+  // a merge streams its parts through mapped pages, and the kernel maps a large folio of the
+  // page cache (up to 2 MiB) wherever a part is touched, so what stays resident grows with the
+  // parts merged together, not with their size. More parts are merged in rounds.
+  size_t max_parts = 16;
   // Merge every key's parts into as few as max_merge_memory allows, due or not.
   bool all = false;
   // When not empty, only the keys of these local days: each sensor's day, the pooled day, and

@@ -736,6 +736,17 @@ TEST_F(StoreTest, AnIngestOverItsMemoryBudgetSpillsPartsAndGivesTheSameAnswers) 
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
   Open();  // and as read back
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+  // Merged three parts at a time (a merge's fan-in is capped), in rounds: the same answers, and
+  // each key down to one part.
+  MergeOptions all;
+  all.all = true;
+  all.max_parts = 3;
+  auto m = store_->Merge(all);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GE(m->merges, 4u);
+  EXPECT_EQ(store_->manifest().periods.at("2018Q3").size(), 1u);
+  EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+  EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), 1u);
 }
 
 // Every source's whole history (the source indexes' summaries, and the TCP windows from the
@@ -816,6 +827,7 @@ TEST_F(StoreTest, ASpilledInputsIndexFilesAreMergedIntoOneThatAnswersAsAnUnspill
   EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), spilled);
   MergeOptions all;
   all.all = true;
+  all.max_parts = 3;  // in rounds: the order of the spills kept through them
   auto r = store_->Merge(all);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->index_merges, 1u);
@@ -1201,40 +1213,49 @@ namespace {
 // empty set among the inputs.
 TEST(SourceSetEncoding, AStreamedUnionWritesTheBytesOfTheUnitedSet) {
   std::mt19937 rng(3);
-  for (size_t n : {size_t{0}, size_t{700}, size_t{1100}, size_t{40000}}) {
-    std::vector<std::vector<uint8_t>> blobs;
-    SourceSet all;
-    std::vector<uint32_t> shared;
-    for (int k = 0; k < 4; ++k) {
-      SourceSet s;
-      for (size_t i = 0; i < (k == 2 ? 0 : n); ++i) {
-        uint32_t a = rng() % 5000000;
-        s.AddV4(a);
-        if (i % 9 == 0) shared.push_back(a);
+  // Four inputs are walked by a scan of their heads, nine by a heap: both must write the bytes
+  // of the united set.
+  for (int inputs : {4, 9}) {
+    for (size_t n : {size_t{0}, size_t{700}, size_t{1100}, size_t{40000}, size_t{300000}}) {
+      if (n == 300000 && inputs == 4) continue;
+      std::vector<std::vector<uint8_t>> blobs;
+      SourceSet all;
+      std::vector<uint32_t> shared;
+      for (int k = 0; k < inputs; ++k) {
+        SourceSet s;
+        for (size_t i = 0; i < (k == 2 ? 0 : n); ++i) {
+          uint32_t a = rng() % 5000000;
+          s.AddV4(a);
+          if (i % 9 == 0) shared.push_back(a);
+        }
+        for (uint32_t a : shared) s.AddV4(a);  // members in several inputs
+        if (k == 1) s.Add(*IpAddr::Parse("2001:db8::5"));
+        if (k == 3) s.Add(*IpAddr::Parse("2001:db8::5"));
+        s.Normalize();
+        blobs.emplace_back();
+        s.AppendTo(&blobs.back());
+        all.Merge(s);
       }
-      for (uint32_t a : shared) s.AddV4(a);  // members in several inputs
-      if (k == 1) s.Add(*IpAddr::Parse("2001:db8::5"));
-      if (k == 3) s.Add(*IpAddr::Parse("2001:db8::5"));
-      s.Normalize();
-      blobs.emplace_back();
-      s.AppendTo(&blobs.back());
-      all.Merge(s);
+      all.Normalize();
+      std::vector<uint8_t> want;
+      all.AppendTo(&want);
+      std::vector<codec::Reader> readers;
+      for (const auto& b : blobs) readers.emplace_back(b.data(), b.size());
+      uint64_t hooks = 0;
+      auto u = SetUnion::Plan(std::move(readers), [&] { ++hooks; });
+      ASSERT_TRUE(u.ok()) << u.status().ToString();
+      std::vector<uint8_t> got;
+      ASSERT_TRUE(u->Write([&](const uint8_t* p, size_t len) {
+                     got.insert(got.end(), p, p + len);
+                     return OkStatus();
+                   }).ok());
+      EXPECT_EQ(u->count(), all.Count()) << inputs << " inputs of " << n;
+      EXPECT_EQ(u->bytes(), want.size()) << inputs << " inputs of " << n;
+      EXPECT_TRUE(got == want) << "union of " << inputs << " sets of " << n
+                               << " differs from the united set";
+      // The hook runs after each 2^20 members of each of the two walks.
+      EXPECT_EQ(hooks, 2 * ((all.Count() - 1) >> 20)) << inputs << " " << n;  // one IPv6 member
     }
-    all.Normalize();
-    std::vector<uint8_t> want;
-    all.AppendTo(&want);
-    std::vector<codec::Reader> readers;
-    for (const auto& b : blobs) readers.emplace_back(b.data(), b.size());
-    auto u = SetUnion::Plan(std::move(readers));
-    ASSERT_TRUE(u.ok()) << u.status().ToString();
-    std::vector<uint8_t> got;
-    ASSERT_TRUE(u->Write([&](const uint8_t* p, size_t len) {
-                   got.insert(got.end(), p, p + len);
-                   return OkStatus();
-                 }).ok());
-    EXPECT_EQ(u->count(), all.Count()) << n;
-    EXPECT_EQ(u->bytes(), want.size()) << n;
-    EXPECT_TRUE(got == want) << "union of sets of " << n << " differs from the united set";
   }
 }
 
