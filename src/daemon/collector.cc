@@ -433,6 +433,26 @@ void Collector::Impl::CommitLoop() {
                   {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}});
         metrics.Add("teiten_collector_inputs_folded_total", {}, static_cast<double>(folded));
       }
+      // Keys no commit has touched for ten minutes merged whole, as `teiten ingest` does at its
+      // end, so that a store fed only by sensors converges to one part a key without anyone
+      // running `teiten merge`. No further key is started once 64 MiB of parts have been read,
+      // so commits waiting behind it wait for about that much merging (or one larger key).
+      if (txn.ok()) txn->reset();  // the writer lock, which the merge takes again
+      MergeOptions cold;
+      cold.cold_after_s = 600;
+      cold.cold_budget_bytes = uint64_t{64} << 20;
+      auto merged = store->Merge(cold);
+      if (!merged.ok()) {
+        LogEvent("error", "merge_failed", {{"error", merged.status().ToString()}});
+      } else if (merged->merges > 0 || merged->index_merges > 0) {
+        LogEvent("info", "parts_merged",
+                 {{"merges", merged->merges},
+                  {"parts", merged->parts_merged},
+                  {"index_merges", merged->index_merges},
+                  {"seconds", merged->seconds}});
+        metrics.Add("teiten_collector_parts_merged_total", {},
+                    static_cast<double>(merged->parts_merged));
+      }
     }
     {
       std::lock_guard<std::mutex> l(mu);
