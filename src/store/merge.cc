@@ -214,10 +214,15 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   const bool cold_pass = opts.cold_after_s > 0;
   for (auto& [day, per_sensor] : next_.days) {
     if (!only_days.empty() && !only_days.count(day) && !cold_pass) continue;
+    // A pooled day that only one sensor fed names that sensor's parts (a commit shares them):
+    // it keeps naming them once merged, instead of a merged copy of its own.
+    auto pooled = next_.periods.find(Store::DayLabel(day));
     for (auto& [sensor, parts] : per_sensor) {
       if (parts.size() < 2) continue;
+      const bool shared = pooled != next_.periods.end() && pooled->second == parts;
       RETURN_IF_ERROR(
           merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor), -1));
+      if (shared) pooled->second = parts;
     }
   }
   for (auto& [label, parts] : next_.periods) {
@@ -230,7 +235,25 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
             : fmt::format("{}.s{:05}", label.substr(0, slash), std::stoul(label.substr(slash + 2)));
     int entry = slash == std::string::npos ? kAllSensors
                                            : static_cast<int>(std::stoul(label.substr(slash + 2)));
+    // A pooled month or quarter whose parts are exactly one sensor's (a store of one sensor, or
+    // a period only one sensor fed) is merged as that sensor's key, and the sensor's key then
+    // names the same merged parts: one file, not two of the same counts (a single-sensor flood
+    // kept 275 MB twice over for each month and quarter). Its later turn finds nothing due.
+    std::vector<std::string>* twin = nullptr;
+    if (slash == std::string::npos) {
+      const std::string prefix = label + "/";
+      for (auto it = next_.periods.lower_bound(prefix);
+           it != next_.periods.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        if (it->second == parts) {
+          twin = &it->second;
+          entry = static_cast<int>(std::stoul(it->first.substr(prefix.size() + 1)));
+          name = fmt::format("{}.s{:05}", label, entry);
+          break;
+        }
+      }
+    }
     RETURN_IF_ERROR(merge_list(&parts, name, entry));
+    if (twin) *twin = parts;
   }
   // An input whose ingest spilled has an index file per spill, and `teiten ip` opens each: its
   // files become one (streamed, SourceIndex::Merge) in the maintenance passes — with `all`

@@ -747,6 +747,28 @@ TEST_F(StoreTest, AnIngestOverItsMemoryBudgetSpillsPartsAndGivesTheSameAnswers) 
   EXPECT_EQ(store_->manifest().periods.at("2018Q3").size(), 1u);
   EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
   EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), 1u);
+  // One sensor fed every key: each pooled key names its sensor's merged parts, not a copy.
+  const Manifest& mf = store_->manifest();
+  size_t pooled_keys = 0;
+  for (const auto& [d, per_sensor] : mf.days) {
+    EXPECT_EQ(mf.periods.at(Store::DayLabel(d)), per_sensor.at(0)) << Store::DayLabel(d);
+    ++pooled_keys;
+  }
+  for (const auto& [label, parts] : mf.periods) {
+    if (label.size() > 7) continue;  // a day, or a sensor's key: only pooled months and quarters
+    EXPECT_EQ(parts, mf.periods.at(Store::SensorPeriodLabel(label, 0))) << label;
+    ++pooled_keys;
+  }
+  EXPECT_GE(pooled_keys, 3u);
+  { auto t = store_->Begin(); }  // the replaced parts collected
+  std::set<std::string> named;
+  store_->ForEachRollup([&](const std::string& p) { named.insert(p); });
+  size_t on_disk = 0;
+  for (const auto& e : fs::directory_iterator(Path("store/rollup"))) on_disk += e.is_regular_file();
+  EXPECT_EQ(on_disk, named.size());
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << fmt::format("{}", fmt::join(v->faults, "\n"));
 }
 
 // Every source's whole history (the source indexes' summaries, and the TCP windows from the
