@@ -118,19 +118,39 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   // A regular file whose bytes were ingested before is skipped without decoding it (stores
   // written before content identities know inputs only this way). Streams are read once: their
   // identity is only known at their end.
+  // The file's bytes are hashed on a thread of their own while the packets are read (reading
+  // the file twice in a row cost as long as libpcap takes to read it); the answer is looked at
+  // after each batch, so a file ingested before stops a batch or two in, its transaction dropped.
   std::string file_hash;
-  if (name == path) {
-    ASSIGN_OR_RETURN(file_hash, HashFile(path));
+  std::future<Result<std::string>> hashing;
+  if (name == path) hashing = std::async(std::launch::async, [path] { return HashFile(path); });
+  // Whether the file's bytes are an input's already: the input, once the hash is known.
+  auto held_before = [&](bool wait) -> Result<const InputRecord*> {
+    if (!hashing.valid()) return nullptr;
+    if (!wait && hashing.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      return nullptr;
+    }
+    ASSIGN_OR_RETURN(file_hash, hashing.get());
     for (const InputRecord& in : store_->manifest().inputs) {
       ASSIGN_OR_RETURN(bool held, store_->InputHolds(in, file_hash));
-      if (held) {
-        RETURN_IF_ERROR(SameSensor(in, sensor, name));
-        sum.hash = in.hash;
-        sum.already_ingested = true;
-        return sum;
-      }
+      if (held) return &in;
     }
-  }
+    return nullptr;
+  };
+  auto skip = [&](const InputRecord& in) -> Result<IngestSummary> {
+    RETURN_IF_ERROR(SameSensor(in, sensor, name));
+    sum.hash = in.hash;
+    sum.already_ingested = true;
+    sum.kept = 0;
+    return sum;
+  };
+  // Waits for the hash (its thread reads the file) on every way out.
+  struct JoinHash {
+    std::future<Result<std::string>>* f;
+    ~JoinHash() {
+      if (f->valid()) f->wait();
+    }
+  } join_hash{&hashing};
   // Errors name the input as the user gave it, not a stream's copy.
   auto named = [&](std::string text) {
     for (size_t at; name != path && (at = text.find(path)) != std::string::npos;) {
@@ -179,8 +199,13 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
   batches[0].rows.reserve(opts_.batch_rows);
   batches[1].rows.reserve(opts_.batch_rows);
   std::future<Status> pending;
+  const InputRecord* seen_before = nullptr;
   auto hand_off = [&]() -> Status {
     if (pending.valid()) RETURN_IF_ERROR(pending.get());
+    if (!seen_before) {
+      ASSIGN_OR_RETURN(seen_before, held_before(false));
+    }
+    if (seen_before) return OkStatus();  // nothing more is stored: the file is known
     ObservationBatch* full = &batches[cur];
     pending =
         std::async(std::launch::async, [this, t = txn.get(), full] { return Flush(t, full); });
@@ -245,10 +270,20 @@ Result<IngestSummary> Ingester::IngestCapture(const SensorConfig& sensor, const 
     }
     o.sensor = sensor_index;
     batch.rows.push_back(o);
-    if (batch.rows.size() >= opts_.batch_rows) RETURN_IF_ERROR(hand_off());
+    if (batch.rows.size() >= opts_.batch_rows) {
+      RETURN_IF_ERROR(hand_off());
+      if (seen_before) return skip(*seen_before);
+    }
     if (opts_.progress && (file->packets_read() & 0xFFFF) == 0) {
       opts_.progress(file->packets_read(), sum.bytes_read);
     }
+  }
+  if (!seen_before) {
+    ASSIGN_OR_RETURN(seen_before, held_before(true));
+  }
+  if (seen_before) {
+    if (pending.valid()) RETURN_IF_ERROR(pending.get());
+    return skip(*seen_before);
   }
   RETURN_IF_ERROR(hand_off());
   RETURN_IF_ERROR(pending.get());

@@ -78,6 +78,63 @@ bool TierDue(const std::vector<uint64_t>& sizes, size_t min_parts) {
   return false;
 }
 
+// The days of a key's label: "2018-07-01", "2018-07" or "2018Q3", each maybe with "/sN".
+MergedSpan LabelSpan(const std::string& label) {
+  MergedSpan span;
+  span.slots = false;  // a pooled day, a month or a quarter: 5-minute counts stay with the days
+  const std::string base = label.substr(0, label.find('/'));
+  const int y = std::stoi(base.substr(0, 4));
+  auto month_start = [&](unsigned m) {
+    return m > 12 ? TimeZone::DaysFromCivil(y + 1, m - 12, 1) : TimeZone::DaysFromCivil(y, m, 1);
+  };
+  if (base.size() == 6 && base[4] == 'Q') {
+    unsigned m0 = (static_cast<unsigned>(base[5] - '0') - 1) * 3 + 1;
+    span.day = month_start(m0);
+    span.end_day = month_start(m0 + 3);
+  } else if (base.size() == 7) {
+    unsigned m = static_cast<unsigned>(std::stoi(base.substr(5, 2)));
+    span.day = month_start(m);
+    span.end_day = month_start(m + 1);
+  } else {
+    span.day = TimeZone::DaysFromCivil(y, static_cast<unsigned>(std::stoi(base.substr(5, 2))),
+                                       static_cast<unsigned>(std::stoi(base.substr(8, 2))));
+    span.end_day = span.day + 1;
+  }
+  return span;
+}
+
+// A merge's result stands for the parts it replaced in every other key that names all of them
+// (a month and a quarter name the sensor-day parts of their days): sets unite and counts add,
+// so the key's answers are the same, and its own merge later reads one part, not the days again.
+struct Replacement {
+  std::vector<std::string> old;  // sorted
+  std::string merged;
+  int entry;  // the merged part's one entry (a sensor, or kAllSensors)
+};
+
+// Applies the replacements to `parts` (of a key holding `sensor`'s counts, or kAllSensors for a
+// pooled key, which may name any sensor's parts): true when it changed.
+bool Replace(const std::vector<Replacement>& subs, uint16_t sensor,
+             std::vector<std::string>* parts) {
+  bool changed = false;
+  for (const Replacement& r : subs) {
+    if (sensor != kAllSensors && r.entry != sensor) continue;
+    if (r.old.size() > parts->size()) continue;
+    std::vector<size_t> at;
+    for (const std::string& o : r.old) {
+      auto it = std::find(parts->begin(), parts->end(), o);
+      if (it == parts->end()) break;
+      at.push_back(static_cast<size_t>(it - parts->begin()));
+    }
+    if (at.size() != r.old.size()) continue;
+    std::sort(at.begin(), at.end());
+    (*parts)[at[0]] = r.merged;
+    for (size_t k = at.size(); k-- > 1;) parts->erase(parts->begin() + static_cast<ptrdiff_t>(at[k]));
+    changed = true;
+  }
+  return changed;
+}
+
 }  // namespace
 
 Result<MergeStats> Store::Merge(const MergeOptions& opts) {
@@ -98,8 +155,11 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   // Merges the chosen parts of one list in place; `name` is the merged file's stem. `entry` is
   // the one sensor entry the merged part holds (kAllSensors for a pooled key, whose parts may be
   // one sensor's parts shared with that sensor's key), or -1 to keep each part's entries.
-  auto merge_list = [&](std::vector<std::string>* parts, const std::string& name,
-                        int entry) -> Status {
+  // Replacements made by this pass, by the label of the key they may stand in (a day's merge
+  // in its pooled day, month and quarter; a month's in its quarter).
+  std::map<std::string, std::vector<Replacement>> subs;
+  auto merge_list = [&](std::vector<std::string>* parts, const std::string& name, int entry,
+                        const MergedSpan& span, const std::vector<std::string>& stands_in) -> Status {
     for (int round = 0; round < 64; ++round) {
       // One stat per part gives its size (for tiers) and age (for the cold pass); nothing is
       // opened unless a merge is due, so looking at a settled key costs a few syscalls.
@@ -159,7 +219,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       if (by_key) {
         std::vector<const RollupFile*> in;
         for (const auto& f : files) in.push_back(f.get());
-        ASSIGN_OR_RETURN(uint64_t n, MergeRollupParts(in, entry, path));
+        ASSIGN_OR_RETURN(uint64_t n, MergeRollupParts(in, entry, path, span));
         stats->bytes_written += n;
       } else {
         DayRollup merged;
@@ -179,6 +239,13 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
             merged.Merge(one);
           }
         }
+        if (span.day != INT32_MIN) {
+          merged.day = span.day;
+          merged.end_day = span.end_day;
+        }
+        if (!span.slots) {
+          for (auto& [sensor, sd] : merged.sensors) sd.slots.clear();
+        }
         std::vector<uint8_t> bytes = merged.Encode();
         RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
         stats->bytes_written += bytes.size();
@@ -194,6 +261,14 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       }
       stats->merges++;
       stats->parts_merged += pick.size();
+      {
+        Replacement r;
+        for (size_t i : pick) r.old.push_back((*parts)[i]);
+        std::sort(r.old.begin(), r.old.end());
+        r.merged = rel;
+        r.entry = entry >= 0 ? entry : files.front()->sensors()[0].sensor;
+        for (const std::string& label : stands_in) subs[label].push_back(r);
+      }
       // The merged part takes the place of the first one it replaces.
       std::sort(pick.begin(), pick.end());
       (*parts)[pick[0]] = rel;
@@ -214,20 +289,36 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   const bool cold_pass = opts.cold_after_s > 0;
   for (auto& [day, per_sensor] : next_.days) {
     if (!only_days.empty() && !only_days.count(day) && !cold_pass) continue;
-    // A pooled day that only one sensor fed names that sensor's parts (a commit shares them):
-    // it keeps naming them once merged, instead of a merged copy of its own.
-    auto pooled = next_.periods.find(Store::DayLabel(day));
+    // The pooled day, month and quarter name a commit's sensor-day parts: a day's merge
+    // stands in for them there.
+    const std::string month = Store::MonthLabel(day), quarter = Store::QuarterLabel(day);
+    MergedSpan own;
+    own.day = day;
+    own.end_day = day + 1;
     for (auto& [sensor, parts] : per_sensor) {
       if (parts.size() < 2) continue;
-      const bool shared = pooled != next_.periods.end() && pooled->second == parts;
-      RETURN_IF_ERROR(
-          merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor), -1));
-      if (shared) pooled->second = parts;
+      RETURN_IF_ERROR(merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor),
+                                 -1, own,
+                                 {Store::DayLabel(day), month, quarter,
+                                  Store::SensorPeriodLabel(month, sensor),
+                                  Store::SensorPeriodLabel(quarter, sensor)}));
     }
   }
-  for (auto& [label, parts] : next_.periods) {
-    if (parts.size() < 2) continue;
+  // Puts the merges made so far in the place of the parts they replaced in a key's list.
+  auto replace_in = [&](const std::string& label, std::vector<std::string>* parts) {
+    auto sub = subs.find(label);
+    if (sub == subs.end()) return;
     size_t slash = label.find('/');
+    const uint16_t holds = slash == std::string::npos
+                               ? kAllSensors
+                               : static_cast<uint16_t>(std::stoul(label.substr(slash + 2)));
+    if (Replace(sub->second, holds, parts)) ++stats->replaced;
+    subs.erase(sub);
+  };
+  for (auto& [label, parts] : next_.periods) {
+    size_t slash = label.find('/');
+    replace_in(label, &parts);
+    if (parts.size() < 2) continue;
     if (!only_labels.empty() && !only_labels.count(label.substr(0, slash)) && !cold_pass) continue;
     std::string name =
         slash == std::string::npos
@@ -244,6 +335,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       const std::string prefix = label + "/";
       for (auto it = next_.periods.lower_bound(prefix);
            it != next_.periods.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        replace_in(it->first, &it->second);
         if (it->second == parts) {
           twin = &it->second;
           entry = static_cast<int>(std::stoul(it->first.substr(prefix.size() + 1)));
@@ -252,7 +344,17 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         }
       }
     }
-    RETURN_IF_ERROR(merge_list(&parts, name, entry));
+    // A month's merge stands in for its parts in the quarter (pooled, and the sensor's).
+    std::vector<std::string> stands_in;
+    const std::string base = label.substr(0, slash);
+    if (base.size() == 7) {
+      const std::string quarter = Store::QuarterLabel(LabelSpan(base).day);
+      stands_in.push_back(quarter);
+      if (entry != kAllSensors) {
+        stands_in.push_back(Store::SensorPeriodLabel(quarter, static_cast<uint16_t>(entry)));
+      }
+    }
+    RETURN_IF_ERROR(merge_list(&parts, name, entry, LabelSpan(label), stands_in));
     if (twin) *twin = parts;
   }
   // An input whose ingest spilled has an index file per spill, and `teiten ip` opens each: its
@@ -315,7 +417,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       }
     }
   }
-  if (stats->merges == 0 && stats->index_merges == 0 && !counted) {
+  if (stats->merges == 0 && stats->index_merges == 0 && stats->replaced == 0 && !counted) {
     return OkStatus();  // nothing due: the manifest stays as it is
   }
   return Publish();

@@ -807,7 +807,7 @@ constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
 constexpr uint64_t kReleaseEvery = uint64_t{64} << 20;
 
 Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
-                                  const std::string& path) {
+                                  const std::string& path, const MergedSpan& span) {
   if (parts.size() < 2) return InvalidArgument("MergeRollupParts: fewer than two parts");
   std::vector<const RollupFile::SensorView*> views;
   for (const RollupFile* f : parts) {
@@ -858,6 +858,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   AppendPairSection(pair_recs, &pair_section);
   std::vector<uint64_t> slots;
   for (const auto* v : views) {
+    if (!span.slots) break;
     if (slots.size() < v->slots.size) slots.resize(v->slots.size);
     for (size_t i = 0; i < v->slots.size; ++i) slots[i] += v->slots.data[i];
   }
@@ -869,9 +870,10 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   const uint64_t slots_at = (pc_at + pair_section.size() + 7) / 8 * 8;
   const uint64_t sets_at = slots_at + 8 * slots.size();
   std::vector<uint8_t> front(kMagic, kMagic + 8);
-  codec::PutFixed<int32_t>(&front, parts[0]->day());
+  const bool own_span = span.day != INT32_MIN;
+  codec::PutFixed<int32_t>(&front, own_span ? span.day : parts[0]->day());
   codec::PutFixed<uint32_t>(&front, 1);
-  codec::PutFixed<int32_t>(&front, parts[0]->end_day());
+  codec::PutFixed<int32_t>(&front, own_span ? span.end_day : parts[0]->end_day());
   codec::PutFixed<uint32_t>(&front, kHeavySlots);
   front.resize(recs_at);
 

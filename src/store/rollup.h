@@ -240,7 +240,15 @@ class RollupFile {
 // part's entry (kAllSensors for a pooled key), or -1 for the parts' own, which must agree.
 // InvalidArgument when a part holds several entries (decode those). Fsyncs the file; returns
 // its size.
+// The merged part's header names `span` (by default the first part's days), and its 5-minute
+// slots are the parts' summed unless `span.slots` is false: a month or quarter whose parts are
+// sensor-day parts keeps its own span and no slots.
+struct MergedSpan {
+  int32_t day = INT32_MIN;  // INT32_MIN: the first part's
+  int32_t end_day = 0;
+  bool slots = true;
+};
 Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
-                                  const std::string& path);
+                                  const std::string& path, const MergedSpan& span = {});
 
 }  // namespace teiten

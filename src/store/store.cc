@@ -408,7 +408,11 @@ uint64_t Store::StoredBytes() const {
   uint64_t n = 0;
   std::error_code ec;
   for (const auto& s : manifest_.segments) n += s.bytes;
-  ForEachRollup([&](const std::string& f) { n += fs::file_size(fs::path(dir_) / f, ec); });
+  // A file several keys name (a sensor-day part its month and quarter name too) counts once.
+  std::unordered_set<std::string> rollups;
+  ForEachRollup([&](const std::string& f) {
+    if (rollups.insert(f).second) n += fs::file_size(fs::path(dir_) / f, ec);
+  });
   for (const auto& i : manifest_.inputs) {
     for (uint64_t id : i.Indexes()) {
       n += fs::file_size(fs::path(dir_) / fmt::format("idx/{:08}.tsix", id), ec);
@@ -704,11 +708,13 @@ Status Store::Transaction::RebuildIndexes() {
 }
 
 Status Store::Transaction::CommitPeriods() {
-  // Every period rollup this transaction touched: each month and quarter of every sensor
-  // together ("2018Q3") and of each sensor it added to ("2018Q3/s3"), and each day of every
-  // sensor together ("2018-08-12"). The old file (if any) with this transaction's day counts
-  // folded in. Counts add and sets unite, so this equals a rollup built from the days' files,
-  // without reading them.
+  // Every period key this transaction adds to: each month and quarter of every sensor together
+  // ("2018Q3") and of each sensor it added to ("2018Q3/s3"), and each day of every sensor
+  // together ("2018-08-12"). A key names the sensor-day parts WritePending writes for the days
+  // of its span (a pooled key every sensor's, a sensor's key its own): the counts are written
+  // once, not again as a month and a quarter, and a commit writes what it adds, once. Counts add
+  // and sets unite, so a key's parts equal a rollup built from its days; merges (Store::Merge)
+  // later make them one part, and a day's merge stands for it in its month's and quarter's lists.
   struct Span {
     int32_t first, end;
     uint16_t sensor;  // kAllSensors: every sensor together
@@ -734,21 +740,6 @@ Status Store::Transaction::CommitPeriods() {
       spans[SensorPeriodLabel(QuarterLabel(d), sensor)] = quarter;
     }
   }
-  // This transaction's counts of each month and quarter at each sensor, summed once from its
-  // days (a quarter from its months), for the pooled and the per-sensor rollups alike.
-  std::map<std::pair<std::string, uint16_t>, SensorDay> fresh;
-  for (const auto& [d, roll] : pending_) {
-    for (const auto& [sensor, sd] : roll.sensors) fresh[{MonthLabel(d), sensor}].Merge(sd);
-  }
-  {
-    std::map<std::pair<std::string, uint16_t>, SensorDay> quarters;
-    for (const auto& [key, sd] : fresh) {
-      int y = std::stoi(key.first.substr(0, 4));
-      unsigned m = static_cast<unsigned>(std::stoi(key.first.substr(5, 2)));
-      quarters[{QuarterLabel(TimeZone::DaysFromCivil(y, m, 1)), key.second}].Merge(sd);
-    }
-    fresh.merge(quarters);
-  }
   // A committed day of [first, end) at `sensor` (kAllSensors: any), in the manifest this
   // transaction started from: a period key without parts must then start from them.
   auto has_days = [&](int32_t first, int32_t end, uint16_t sensor) {
@@ -757,70 +748,85 @@ Status Store::Transaction::CommitPeriods() {
     }
     return false;
   };
-  auto base_free = [&](const std::string& label, const Span& span) {
-    return next_.periods.count(label) || !has_days(span.first, span.end, span.sensor);
+  // The days of [first, end) this transaction holds at `sensor` (kAllSensors: any).
+  auto fresh_days = [&](int32_t first, int32_t end, uint16_t sensor) {
+    size_t n = 0;
+    for (auto d = pending_.lower_bound(first); d != pending_.end() && d->first < end; ++d) {
+      if (sensor == kAllSensors || d->second.sensors.count(sensor)) ++n;
+    }
+    return n;
   };
-  // The one sensor this transaction added to a pooled key, or kAllSensors when several.
-  auto only_sensor = [&](const std::string& label, const Span& span) -> uint16_t {
+  // The sensors this transaction holds in [first, end).
+  auto fresh_sensors = [&](int32_t first, int32_t end) {
     std::set<uint16_t> seen;
-    if (span.end == span.first + 1) {
-      for (const auto& [sensor, sd] : pending_.at(span.first).sensors) seen.insert(sensor);
-    } else {
-      for (auto f = fresh.lower_bound({label, 0}); f != fresh.end() && f->first.first == label;
-           ++f) {
-        seen.insert(f->first.second);
-      }
+    for (auto d = pending_.lower_bound(first); d != pending_.end() && d->first < end; ++d) {
+      for (const auto& [sensor, sd] : d->second.sensors) seen.insert(sensor);
     }
-    return seen.size() == 1 ? *seen.begin() : kAllSensors;
+    return seen;
   };
-  // Pooled keys whose part is the same bytes as a one-sensor part (a capture is one sensor's):
-  // the pooled key names that part instead of a copy. Merges of a pooled key unite its parts'
-  // sensors into one entry.
-  std::map<std::string, std::string> share;  // pooled label → the per-sensor label it shares
+  // Each sensor's keys first, then the pooled ones: a pooled key that only one sensor fed, with
+  // no base on either side, names that sensor's part rather than a copy of the same counts.
+  std::vector<std::pair<const std::string*, const Span*>> order;
   for (const auto& [label, span] : spans) {
-    if (span.sensor != kAllSensors) continue;
-    uint16_t one = only_sensor(label, span);
-    if (one == kAllSensors || !base_free(label, span)) continue;
-    if (span.end == span.first + 1) {
-      shared_days_[span.first] = one;  // names the sensor-day part WritePending writes
-      continue;
-    }
-    std::string per = SensorPeriodLabel(label, one);
-    if (spans.count(per) && base_free(per, spans.at(per))) share[label] = per;
+    if (span.sensor != kAllSensors) order.push_back({&label, &span});
   }
   for (const auto& [label, span] : spans) {
-    if (span.sensor == kAllSensors &&
-        (share.count(label) || (span.end == span.first + 1 && shared_days_.count(span.first)))) {
-      continue;
-    }
-    // The part holds this transaction's counts only: nothing already stored is read or written
-    // again (parts are merged later by Store::Merge).
-    DayRollup period;
-    if (!next_.periods.count(label)) {
-      // No part yet. In a store written before this kind of period rollup, the committed days
-      // of its span may hold data: the first part starts from them, so the parts stay whole.
-      SensorDay& all = period.sensors[span.sensor];
-      for (auto d = next_.days.lower_bound(span.first);
-           d != next_.days.end() && d->first < span.end; ++d) {
-        for (const auto& [sensor, parts] : d->second) {
-          if (span.sensor != kAllSensors && sensor != span.sensor) continue;
-          for (const auto& rel : parts) {
-            ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
-            ASSIGN_OR_RETURN(DayRollup one, f->Decode());
-            for (const auto& [s, sd] : one.sensors) all.Merge(sd);
+    if (span.sensor == kAllSensors) order.push_back({&label, &span});
+  }
+  std::map<std::string, std::string> summed;  // a sensor's key with no base → its summed part
+  for (const auto& [label_p, span_p] : order) {
+    const std::string& label = *label_p;
+    const Span& span = *span_p;
+    const bool base_free =
+        next_.periods.count(label) || !has_days(span.first, span.end, span.sensor);
+    // Up to kNameDays days, the key names their parts. A transaction of more days of a key (a
+    // month's capture, or a flood spread over weeks) writes their sum as one part instead: the
+    // in-memory sum costs less than a merge of that many parts later, and a query over the key
+    // unites fewer parts meanwhile.
+    constexpr size_t kNameDays = 3;
+    if (base_free && fresh_days(span.first, span.end, span.sensor) <= kNameDays) {
+      for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
+           ++d) {
+        for (const auto& [sensor, sd] : d->second.sensors) {
+          if (span.sensor == kAllSensors || span.sensor == sensor) {
+            day_names_[{d->first, sensor}].push_back(label);
           }
         }
       }
+      continue;
     }
+    if (span.sensor == kAllSensors && base_free) {
+      std::set<uint16_t> fed = fresh_sensors(span.first, span.end);
+      auto per = fed.size() == 1 ? summed.find(SensorPeriodLabel(label, *fed.begin()))
+                                 : summed.end();
+      if (per != summed.end()) {
+        next_.periods[label].push_back(per->second);
+        continue;
+      }
+    }
+    // The sum of this transaction's days of the key, in one part. A key without parts in a
+    // store written before this kind of period rollup, whose committed days of its span hold
+    // data (or whose rollups are being rebuilt around them), starts from those days, so that
+    // its parts stay whole.
+    DayRollup period;
     period.day = span.first;
     period.end_day = span.end;
     SensorDay& into = period.sensors[span.sensor];
-    if (span.end == span.first + 1) {  // a day of every sensor
-      for (const auto& [sensor, sd] : pending_.at(span.first).sensors) into.Merge(sd);
-    } else {
-      std::string base = label.substr(0, label.find('/'));
-      for (auto f = fresh.lower_bound({base, 0}); f != fresh.end() && f->first.first == base; ++f) {
-        if (span.sensor == kAllSensors || f->first.second == span.sensor) into.Merge(f->second);
+    for (auto d = next_.days.lower_bound(span.first);
+         !base_free && d != next_.days.end() && d->first < span.end; ++d) {
+      for (const auto& [sensor, parts] : d->second) {
+        if (span.sensor != kAllSensors && sensor != span.sensor) continue;
+        for (const auto& rel : parts) {
+          ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
+          ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+          for (const auto& [s, sd] : one.sensors) into.Merge(sd);
+        }
+      }
+    }
+    for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
+         ++d) {
+      for (const auto& [sensor, sd] : d->second.sensors) {
+        if (span.sensor == kAllSensors || span.sensor == sensor) into.Merge(sd);
       }
     }
     into.slots.clear();  // 5-minute counts stay with the days
@@ -834,9 +840,8 @@ Status Store::Transaction::CommitPeriods() {
     std::vector<uint8_t> bytes = period.Encode();
     RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
     next_.periods[label].push_back(rel);
+    if (span.sensor != kAllSensors && base_free) summed[label] = rel;
   }
-  for (const auto& [pooled, per] : share)
-    next_.periods[pooled].push_back(next_.periods[per].back());
   return OkStatus();
 }
 
@@ -862,12 +867,13 @@ Status Store::Transaction::WritePending() {
       std::vector<uint8_t> bytes = one.Encode();
       RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
       next_.days[d][sensor].push_back(rel);
-      auto sh = shared_days_.find(d);
-      if (sh != shared_days_.end() && sh->second == sensor)
-        next_.periods[DayLabel(d)].push_back(rel);
+      auto named = day_names_.find({d, sensor});
+      if (named != day_names_.end()) {
+        for (const std::string& label : named->second) next_.periods[label].push_back(rel);
+      }
     }
   }
-  shared_days_.clear();
+  day_names_.clear();
   pending_.clear();
   pending_bytes_ = 0;
   return OkStatus();

@@ -201,6 +201,7 @@ struct MergeStats {
   uint64_t index_merges = 0;    // merged source index files written (one per input)
   uint64_t indexes_merged = 0;  // index files they replaced
   uint64_t bytes_read = 0, bytes_written = 0;
+  uint64_t replaced = 0;  // keys whose parts a merged part of another key stands in for
   double seconds = 0;
 };
 
@@ -402,7 +403,8 @@ class Store::Transaction {
   Status Spill();
   std::string PartName(const std::string& stem) const;
   size_t pending_bytes_ = 0;
-  std::map<int32_t, uint16_t> shared_days_;  // pooled day → the sensor whose day part it names
+  // (day, sensor) → the period keys that name the sensor-day part WritePending writes for it.
+  std::map<std::pair<int32_t, uint16_t>, std::vector<std::string>> day_names_;
   size_t memory_budget_ = size_t{64} << 20;
   int spills_ = 0;
   std::vector<uint64_t> indexes_;  // index files written, in order

@@ -223,6 +223,50 @@ TEST_F(StoreTest, TheSameCapturePlainGzippedOrZstdCountsOnce) {
   EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 500u);
 }
 
+TEST_F(StoreTest, AFileIngestedBeforeIsKnownByItsBytesWhileItIsReadAndAddsNothing) {
+  // The file's bytes are hashed beside the reading (not in a pass of their own before it): a
+  // file ingested before is recognised at a batch boundary or at its end, its transaction
+  // dropped whole, under whatever batch size; for another sensor it is the same error as before.
+  std::vector<Pkt> pkts;
+  for (int i = 0; i < 5000; ++i) {
+    pkts.push_back({kAug12Jst + i * kS, 0x01010101u + static_cast<uint32_t>(i % 301), kNet + 1, 6,
+                    static_cast<uint16_t>(23 + i % 3)});
+  }
+  WritePcap(Path("big.pcap"), pkts);
+  Open();
+  IngestSummary first = Ingest(Path("big.pcap"));
+  ASSERT_EQ(first.kept, 5000u);
+  const uint64_t generation = store_->manifest().generation;
+  std::set<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store_->dir())) {
+    if (e.is_regular_file()) files.insert(e.path().string());
+  }
+  for (size_t batch : {size_t{7}, size_t{256}, size_t{1} << 18}) {
+    IngestOptions o;
+    o.batch_rows = batch;
+    Ingester ing(store_.get(), nullptr, o);
+    auto again = ing.IngestFile(Sensor(), Path("big.pcap"));
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->already_ingested) << batch;
+    EXPECT_EQ(again->kept, 0u) << batch;
+    EXPECT_EQ(again->hash, first.hash) << batch;
+    auto other = ing.IngestFile(Sensor("osa1"), Path("big.pcap"));
+    ASSERT_FALSE(other.ok()) << batch;
+    EXPECT_NE(other.status().message().find("already ingested for sensor 'tyo1'"),
+              std::string::npos)
+        << other.status().ToString();
+  }
+  Open();
+  EXPECT_EQ(store_->manifest().generation, generation);  // no commit
+  EXPECT_EQ(store_->manifest().inputs.size(), 1u);
+  EXPECT_EQ(PortTotal(*store_, "2018-08-12"), 5000u);
+  std::set<std::string> after;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store_->dir())) {
+    if (e.is_regular_file()) after.insert(e.path().string());
+  }
+  EXPECT_EQ(after, files);  // the dropped transactions' segments are gone
+}
+
 TEST_F(StoreTest, APartialCaptureThenTheCompleteOneCountsEveryPacketOnce) {
   // Regression (issue 10): a capture cut short, then the whole one, counted the first part twice.
   std::vector<Pkt> pkts;

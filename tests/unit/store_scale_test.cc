@@ -150,6 +150,79 @@ TEST_F(StoreTest, ManySmallCommitsLeaveFewPartsAndTheSameAnswersAsOneLargeIngest
   EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
 }
 
+TEST_F(StoreTest, ACommitWritesItsCountsOnceAndItsDaysMonthAndQuarterNameThem) {
+  // A commit of one sensor-day wrote its counts three times (the day, the month and the
+  // quarter, each a file of the same sets), so commits cost three times what they added. Now
+  // the keys name the one sensor-day part, and a day's merge stands in for its parts in the
+  // keys above it.
+  WriteSmallCaptures(dir_.path(), 12);  // s0, s3, s6, s9: 2018-08-12 (JST); s1: -13; s2: -14
+  Open();
+  Ingest(Path("s0.pcap"));
+  const int32_t d = store_->manifest().days.begin()->first;
+  std::set<std::string> files;
+  store_->ForEachRollup([&](const std::string& p) { files.insert(p); });
+  ASSERT_EQ(files.size(), 1u) << "one commit of one sensor-day: one rollup file";
+  const std::string part = *files.begin();
+  const Manifest* m = &store_->manifest();
+  EXPECT_EQ(m->days.at(d).at(0), std::vector<std::string>{part});
+  for (const char* label : {"2018-08-12", "2018-08", "2018-08/s0", "2018Q3", "2018Q3/s0"}) {
+    EXPECT_EQ(m->periods.at(label), std::vector<std::string>{part}) << label;
+  }
+  // Three more commits of the day: its four parts are a tier due, merged into one, which the
+  // pooled day, the months and the quarters name in their place.
+  for (const char* f : {"s3.pcap", "s6.pcap", "s9.pcap"}) Ingest(Path(f));
+  m = &store_->manifest();
+  ASSERT_EQ(m->days.at(d).at(0).size(), 1u);
+  const std::string merged = m->days.at(d).at(0)[0];
+  EXPECT_NE(merged.find(".m0"), std::string::npos) << merged;
+  for (const char* label : {"2018-08-12", "2018-08", "2018-08/s0", "2018Q3", "2018Q3/s0"}) {
+    EXPECT_EQ(m->periods.at(label), std::vector<std::string>{merged}) << label;
+  }
+  {
+    auto f = RollupFile::Open(store_->dir() + "/" + merged);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ((*f)->day(), d);
+    EXPECT_EQ((*f)->end_day(), d + 1);
+    EXPECT_GT((*f)->sensors()[0].slots.size, 0u);  // a day keeps its 5-minute counts
+  }
+  { auto t = store_->Begin(); }  // the replaced parts collected
+  EXPECT_EQ(Unnamed(*store_), std::vector<std::string>{});
+  // Two more days: the month's merge has the month's span and no 5-minute counts, and stands
+  // in for its parts in the quarter.
+  Ingest(Path("s1.pcap"));
+  Ingest(Path("s2.pcap"));
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE(store_->Merge(all).ok());
+  m = &store_->manifest();
+  ASSERT_EQ(m->periods.at("2018-08/s0").size(), 1u);
+  const std::string month = m->periods.at("2018-08/s0")[0];
+  EXPECT_EQ(m->periods.at("2018Q3/s0"), std::vector<std::string>{month});
+  EXPECT_EQ(m->periods.at("2018Q3"), std::vector<std::string>{month});
+  {
+    auto f = RollupFile::Open(store_->dir() + "/" + month);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(TimeZone::DayString((*f)->day()), "2018-08-01");
+    EXPECT_EQ(TimeZone::DayString((*f)->end_day()), "2018-09-01");
+    EXPECT_EQ((*f)->sensors()[0].slots.size, 0u);
+    EXPECT_EQ((*f)->sensors()[0].packets, 6u * 40);
+  }
+  // The same answers as the six captures' packets in one ingest, and a clean verify.
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(ref.ok());
+  {
+    Ingester ing(ref->get(), nullptr);
+    for (const char* f : {"s0.pcap", "s3.pcap", "s6.pcap", "s9.pcap", "s1.pcap", "s2.pcap"}) {
+      ASSERT_TRUE(ing.IngestFile(Sensor(), Path(f)).ok());
+    }
+  }
+  EXPECT_EQ(FullAnswers(*store_), FullAnswers(**ref));
+  auto v = VerifyStore(store_->dir());
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->faults.empty()) << v->faults.front();
+}
+
 TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheStore) {
   WriteSmallCaptures(dir_.path(), 12);
   Open();
