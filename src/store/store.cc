@@ -773,7 +773,7 @@ Status Store::Transaction::CommitPeriods() {
   for (const auto& [label, span] : spans) {
     if (span.sensor == kAllSensors) order.push_back({&label, &span});
   }
-  std::map<std::string, std::string> summed;  // a sensor's key with no base → its summed part
+  std::map<std::string, std::string> summed;  // a key with no base → the part of its sum
   for (const auto& [label_p, span_p] : order) {
     const std::string& label = *label_p;
     const Span& span = *span_p;
@@ -801,7 +801,24 @@ Status Store::Transaction::CommitPeriods() {
                                  : summed.end();
       if (per != summed.end()) {
         next_.periods[label].push_back(per->second);
+        summed[label] = per->second;
         continue;
+      }
+    }
+    if (base_free && span.end - span.first > 31) {
+      // A quarter whose days in this transaction are all of one month holds that month's sum:
+      // it names the month's part rather than a second file of the same counts.
+      auto first = pending_.lower_bound(span.first);
+      auto last = pending_.lower_bound(span.end);
+      if (first != last && MonthLabel(first->first) == MonthLabel(std::prev(last)->first)) {
+        std::string month = MonthLabel(first->first);
+        if (span.sensor != kAllSensors) month = SensorPeriodLabel(month, span.sensor);
+        auto sum = summed.find(month);
+        if (sum != summed.end()) {
+          next_.periods[label].push_back(sum->second);
+          summed[label] = sum->second;
+          continue;
+        }
       }
     }
     // The sum of this transaction's days of the key, in one part. A key without parts in a
@@ -840,7 +857,7 @@ Status Store::Transaction::CommitPeriods() {
     std::vector<uint8_t> bytes = period.Encode();
     RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
     next_.periods[label].push_back(rel);
-    if (span.sensor != kAllSensors && base_free) summed[label] = rel;
+    if (base_free) summed[label] = rel;
   }
   return OkStatus();
 }

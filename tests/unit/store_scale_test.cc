@@ -223,6 +223,37 @@ TEST_F(StoreTest, ACommitWritesItsCountsOnceAndItsDaysMonthAndQuarterNameThem) {
   EXPECT_TRUE(v->faults.empty()) << v->faults.front();
 }
 
+TEST_F(StoreTest, ACaptureOfManyDaysOfOneMonthWritesTheMonthsSumOnceForMonthAndQuarter) {
+  // Past three days of a key a transaction writes the key's sum as one part; a quarter whose
+  // days are all in one month names the month's part, and the pooled keys the sensor's.
+  std::vector<Pkt> pkts;
+  for (int i = 0; i < 600; ++i) {
+    pkts.push_back({kAug12Jst + int64_t{i % 6} * 86400 * kS + i * kS,
+                    0x06000000u + static_cast<uint32_t>(i % 53), kNet + 1, 6,
+                    static_cast<uint16_t>(i % 2 ? 23 : 445)});
+  }
+  WritePcap(Path("six.pcap"), pkts);
+  Open();
+  Ingest(Path("six.pcap"));
+  const Manifest& m = store_->manifest();
+  ASSERT_EQ(m.days.size(), 6u);
+  const auto& month = m.periods.at("2018-08/s0");
+  ASSERT_EQ(month.size(), 1u);
+  EXPECT_EQ(m.periods.at("2018Q3/s0"), month);
+  EXPECT_EQ(m.periods.at("2018-08"), month);
+  EXPECT_EQ(m.periods.at("2018Q3"), month);
+  std::set<std::string> files;
+  store_->ForEachRollup([&](const std::string& p) { files.insert(p); });
+  EXPECT_EQ(files.size(), 7u) << "six sensor-day parts and one month";
+  auto f = RollupFile::Open(store_->dir() + "/" + month[0]);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ((*f)->sensors()[0].packets, 600u);
+  EXPECT_EQ((*f)->sensors()[0].sources, 53u);
+  auto v = VerifyStore(store_->dir());
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->faults.empty()) << v->faults.front();
+}
+
 TEST_F(StoreTest, PartsAMergeReplacedWaitForTheirReaderAndGoWithoutWalkingTheStore) {
   WriteSmallCaptures(dir_.path(), 12);
   Open();
