@@ -129,7 +129,8 @@ bool Replace(const std::vector<Replacement>& subs, uint16_t sensor,
     if (at.size() != r.old.size()) continue;
     std::sort(at.begin(), at.end());
     (*parts)[at[0]] = r.merged;
-    for (size_t k = at.size(); k-- > 1;) parts->erase(parts->begin() + static_cast<ptrdiff_t>(at[k]));
+    for (size_t k = at.size(); k-- > 1;)
+      parts->erase(parts->begin() + static_cast<ptrdiff_t>(at[k]));
     changed = true;
   }
   return changed;
@@ -159,7 +160,8 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   // in its pooled day, month and quarter; a month's in its quarter).
   std::map<std::string, std::vector<Replacement>> subs;
   auto merge_list = [&](std::vector<std::string>* parts, const std::string& name, int entry,
-                        const MergedSpan& span, const std::vector<std::string>& stands_in) -> Status {
+                        const MergedSpan& span,
+                        const std::vector<std::string>& stands_in) -> Status {
     for (int round = 0; round < 64; ++round) {
       // One stat per part gives its size (for tiers) and age (for the cold pass); nothing is
       // opened unless a merge is due, so looking at a settled key costs a few syscalls.
@@ -297,11 +299,10 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     own.end_day = day + 1;
     for (auto& [sensor, parts] : per_sensor) {
       if (parts.size() < 2) continue;
-      RETURN_IF_ERROR(merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor),
-                                 -1, own,
-                                 {Store::DayLabel(day), month, quarter,
-                                  Store::SensorPeriodLabel(month, sensor),
-                                  Store::SensorPeriodLabel(quarter, sensor)}));
+      RETURN_IF_ERROR(
+          merge_list(&parts, fmt::format("{}.s{:05}", TimeZone::DayString(day), sensor), -1, own,
+                     {Store::DayLabel(day), month, quarter, Store::SensorPeriodLabel(month, sensor),
+                      Store::SensorPeriodLabel(quarter, sensor)}));
     }
   }
   // Puts the merges made so far in the place of the parts they replaced in a key's list.

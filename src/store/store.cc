@@ -797,8 +797,8 @@ Status Store::Transaction::CommitPeriods() {
     }
     if (span.sensor == kAllSensors && base_free) {
       std::set<uint16_t> fed = fresh_sensors(span.first, span.end);
-      auto per = fed.size() == 1 ? summed.find(SensorPeriodLabel(label, *fed.begin()))
-                                 : summed.end();
+      auto per =
+          fed.size() == 1 ? summed.find(SensorPeriodLabel(label, *fed.begin())) : summed.end();
       if (per != summed.end()) {
         next_.periods[label].push_back(per->second);
         summed[label] = per->second;
