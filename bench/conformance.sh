@@ -25,19 +25,9 @@ if [ ! -f "$TRACES/ground_truth.json" ]; then
 fi
 
 config() {  # config DIR: the demo's ten sensors, a store in DIR/store
-  {
-    printf '[store]\npath = "store"\ntimezone = "UTC"\n\n[geo]\n'
-    printf 'country_db = "%s/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"\n' "$PWD"
-    printf 'asn_db = "%s/var/geo/asn.mmdb"\n' "$PWD"
-    local n=16
-    for s in s01:jp:JP s02:jp:JP s03:jp:JP s04:jp:JP s05:apac:TW s06:apac:KR s07:apac:MY \
-      s08:apac:TH s09:apac:PH s10:apac:AU; do
-      IFS=: read -r id group cc <<<"$s"
-      printf '\n[[sensor]]\nid = "%s"\nname = "%s"\ngroup = "%s"\ncountry = "%s"\n' \
-        "$id" "$id" "$group" "$cc"
-      printf 'prefixes = ["100.64.%d.0/24"]\n' $((n++))
-    done
-  } >"$1/teiten.toml"
+  scripts/demo_config.sh \
+    "$PWD/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb" \
+    "$PWD/var/geo/asn.mmdb" >"$1/teiten.toml"
 }
 
 # answers BIN DIR: every question, one file each, into DIR/answers/.

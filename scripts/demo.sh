@@ -15,21 +15,11 @@ DEMO=var/demo
 rm -rf "$DEMO/store" "$DEMO/traces" "$DEMO/pcap"
 mkdir -p "$DEMO"
 
-# The scenario's sensors (data/scenarios/tsubame-2018q3.toml): four in Japan, six in Asia-Pacific.
-# Its days are UTC days, so the store's are too.
-{
-  printf '[store]\npath = "store"\ntimezone = "UTC"\n\n[geo]\n'
-  printf 'country_db = "../../node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"\n'
-  printf 'asn_db = "../geo/asn.mmdb"\n'
-  n=16
-  for s in s01:jp:JP s02:jp:JP s03:jp:JP s04:jp:JP s05:apac:TW s06:apac:KR s07:apac:MY \
-    s08:apac:TH s09:apac:PH s10:apac:AU; do
-    IFS=: read -r id group cc <<<"$s"
-    printf '\n[[sensor]]\nid = "%s"\nname = "%s"\ngroup = "%s"\ncountry = "%s"\n' \
-      "$id" "$id" "$group" "$cc"
-    printf 'prefixes = ["100.64.%d.0/24"]\n' $((n++))
-  done
-} >"$DEMO/teiten.toml"
+# The scenario's sensors; its days are UTC days, so the store's are too. Paths relative to the
+# config's folder.
+scripts/demo_config.sh \
+  ../../node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb \
+  ../geo/asn.mmdb >"$DEMO/teiten.toml"
 CFG="$DEMO/teiten.toml"
 
 # Sources are drawn from the IPv4 ranges of the geo database the store enriches with, so every

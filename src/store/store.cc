@@ -748,24 +748,20 @@ Status Store::Transaction::CommitPeriods() {
     }
     return false;
   };
-  // The days of [first, end) this transaction holds at `sensor` (kAllSensors: any).
-  auto fresh_days = [&](int32_t first, int32_t end, uint16_t sensor) {
-    size_t n = 0;
-    for (auto d = pending_.lower_bound(first); d != pending_.end() && d->first < end; ++d) {
-      if (sensor == kAllSensors || d->second.sensors.count(sensor)) ++n;
+  // What this transaction adds to a key: its (day, sensor) pairs, by day.
+  using Fed = std::vector<std::pair<int32_t, uint16_t>>;
+  auto fed_to = [&](const Span& span) {
+    Fed fed;
+    for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
+         ++d) {
+      for (const auto& [sensor, sd] : d->second.sensors) {
+        if (span.sensor == kAllSensors || span.sensor == sensor) fed.push_back({d->first, sensor});
+      }
     }
-    return n;
+    return fed;
   };
-  // The sensors this transaction holds in [first, end).
-  auto fresh_sensors = [&](int32_t first, int32_t end) {
-    std::set<uint16_t> seen;
-    for (auto d = pending_.lower_bound(first); d != pending_.end() && d->first < end; ++d) {
-      for (const auto& [sensor, sd] : d->second.sensors) seen.insert(sensor);
-    }
-    return seen;
-  };
-  // Each sensor's keys first, then the pooled ones: a pooled key that only one sensor fed, with
-  // no base on either side, names that sensor's part rather than a copy of the same counts.
+  // Each sensor's keys first, then the pooled ones, so that a pooled key fed by one sensor shares
+  // that sensor's part (whose entry is the sensor's) rather than the other way round.
   std::vector<std::pair<const std::string*, const Span*>> order;
   for (const auto& [label, span] : spans) {
     if (span.sensor != kAllSensors) order.push_back({&label, &span});
@@ -773,52 +769,32 @@ Status Store::Transaction::CommitPeriods() {
   for (const auto& [label, span] : spans) {
     if (span.sensor == kAllSensors) order.push_back({&label, &span});
   }
-  std::map<std::string, std::string> summed;  // a key with no base → the part of its sum
+  // Parts of sums written so far, by what they sum: keys without a base that this transaction fed
+  // the same (day, sensor) pairs hold the same counts — a pooled key one sensor fed and that
+  // sensor's, a quarter whose days are all of one month and that month — and share one file.
+  std::map<Fed, std::string> summed;
   for (const auto& [label_p, span_p] : order) {
     const std::string& label = *label_p;
     const Span& span = *span_p;
     const bool base_free =
         next_.periods.count(label) || !has_days(span.first, span.end, span.sensor);
+    const Fed fed = fed_to(span);
     // Up to kNameDays days, the key names their parts. A transaction of more days of a key (a
     // month's capture, or a flood spread over weeks) writes their sum as one part instead: the
     // in-memory sum costs less than a merge of that many parts later, and a query over the key
     // unites fewer parts meanwhile.
     constexpr size_t kNameDays = 3;
-    if (base_free && fresh_days(span.first, span.end, span.sensor) <= kNameDays) {
-      for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
-           ++d) {
-        for (const auto& [sensor, sd] : d->second.sensors) {
-          if (span.sensor == kAllSensors || span.sensor == sensor) {
-            day_names_[{d->first, sensor}].push_back(label);
-          }
-        }
-      }
+    size_t days = 0;
+    for (size_t i = 0; i < fed.size(); ++i) days += i == 0 || fed[i].first != fed[i - 1].first;
+    if (base_free && days <= kNameDays) {
+      for (const auto& day_sensor : fed) day_names_[day_sensor].push_back(label);
       continue;
     }
-    if (span.sensor == kAllSensors && base_free) {
-      std::set<uint16_t> fed = fresh_sensors(span.first, span.end);
-      auto per =
-          fed.size() == 1 ? summed.find(SensorPeriodLabel(label, *fed.begin())) : summed.end();
-      if (per != summed.end()) {
-        next_.periods[label].push_back(per->second);
-        summed[label] = per->second;
+    if (base_free) {
+      auto same = summed.find(fed);
+      if (same != summed.end()) {
+        next_.periods[label].push_back(same->second);
         continue;
-      }
-    }
-    if (base_free && span.end - span.first > 31) {
-      // A quarter whose days in this transaction are all of one month holds that month's sum:
-      // it names the month's part rather than a second file of the same counts.
-      auto first = pending_.lower_bound(span.first);
-      auto last = pending_.lower_bound(span.end);
-      if (first != last && MonthLabel(first->first) == MonthLabel(std::prev(last)->first)) {
-        std::string month = MonthLabel(first->first);
-        if (span.sensor != kAllSensors) month = SensorPeriodLabel(month, span.sensor);
-        auto sum = summed.find(month);
-        if (sum != summed.end()) {
-          next_.periods[label].push_back(sum->second);
-          summed[label] = sum->second;
-          continue;
-        }
       }
     }
     // The sum of this transaction's days of the key, in one part. A key without parts in a
@@ -840,12 +816,7 @@ Status Store::Transaction::CommitPeriods() {
         }
       }
     }
-    for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
-         ++d) {
-      for (const auto& [sensor, sd] : d->second.sensors) {
-        if (span.sensor == kAllSensors || span.sensor == sensor) into.Merge(sd);
-      }
-    }
+    for (const auto& [d, sensor] : fed) into.Merge(pending_.at(d).sensors.at(sensor));
     into.slots.clear();  // 5-minute counts stay with the days
     std::string file =
         span.sensor == kAllSensors
@@ -857,7 +828,7 @@ Status Store::Transaction::CommitPeriods() {
     std::vector<uint8_t> bytes = period.Encode();
     RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
     next_.periods[label].push_back(rel);
-    if (base_free) summed[label] = rel;
+    if (base_free) summed[fed] = rel;
   }
   return OkStatus();
 }
