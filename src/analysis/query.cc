@@ -13,18 +13,19 @@ namespace {
 
 using Span = RollupFile::Span<RollupFile::KeyRec>;
 
-Span Section(const RollupFile::SensorView& v, Dimension d) {
+// The records of a view's section of `d` (verified; empty for kSensor).
+Result<Span> Section(const RollupFile::SensorView& v, Dimension d) {
   switch (d) {
     case Dimension::kPort:
-      return v.ports;
+      return v.file->Keys(v, 0);
     case Dimension::kCountry:
-      return v.countries;
+      return v.file->Keys(v, 1);
     case Dimension::kAsn:
-      return v.asns;
+      return v.file->Keys(v, 2);
     case Dimension::kSensor:
       break;
   }
-  return {};
+  return Span{};
 }
 
 // The rollup views a span of days is counted from. Whole quarters and months come from the period
@@ -163,24 +164,26 @@ Result<Cover> CoverPeriod(const Store& store, Dimension dim, const Period& p,
 // key is the sensor index. One view (a period rollup) is copied as it is; several are summed, TCP
 // and UDP port keys (nearly all of them) in a dense array: a quarter of day rollups at ten
 // sensors is tens of millions of (day, sensor, port) records.
-std::vector<std::pair<uint64_t, uint64_t>> SumPackets(const Cover& c, Dimension dim,
-                                                      uint64_t* total) {
+Result<std::vector<std::pair<uint64_t, uint64_t>>> SumPackets(const Cover& c, Dimension dim,
+                                                              uint64_t* total) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (const auto& v : c.views) *total += v.packets;
   if (dim == Dimension::kSensor) {
     std::map<uint64_t, uint64_t> m;
     for (const auto& v : c.views) m[v.sensor] += v.packets;
-    return {m.begin(), m.end()};
+    return std::vector<std::pair<uint64_t, uint64_t>>(m.begin(), m.end());
   }
   if (c.views.size() == 1) {
-    for (const auto& r : Section(c.views[0], dim)) out.push_back({r.key, r.packets});
+    ASSIGN_OR_RETURN(Span one, Section(c.views[0], dim));
+    for (const auto& r : one) out.push_back({r.key, r.packets});
     return out;
   }
   std::vector<uint64_t> dense;
   if (dim == Dimension::kPort) dense.assign(2 * 65536, 0);
   std::unordered_map<uint64_t, uint64_t> other;
   for (const auto& v : c.views) {
-    for (const auto& r : Section(v, dim)) {
+    ASSIGN_OR_RETURN(Span recs, Section(v, dim));
+    for (const auto& r : recs) {
       uint8_t proto = PortKeyProto(r.key);
       if (!dense.empty() && PortKeyHasPort(r.key) && (proto == 6 || proto == 17)) {
         dense[(proto == 17 ? 65536u : 0u) + PortKeyPort(r.key)] += r.packets;
@@ -203,26 +206,23 @@ bool RanksBefore(const std::pair<uint64_t, uint64_t>& a, const std::pair<uint64_
   return a.second != b.second ? a.second > b.second : a.first < b.first;
 }
 
-// The record of `key` in a view's section of `dim`, or nullptr. Each record the binary search
-// reads is verified first (RollupFile::CheckRecord), so a cover need not verify whole sections
-// for lookups of a few keys: a daily series of 5 ports over a quarter reads ~17 records a day
-// instead of hashing each day's ~2.6 MB of port records.
+// The record of `key` in a view's section of `dim`, or nullptr. Only what the lookup reads is
+// verified (RollupFile::Find), so a cover need not verify whole sections for lookups of a few
+// keys: a daily series of 5 ports over a quarter reads a few records (format 5) or one block
+// (format 6) a day instead of each day's whole port section.
 Result<const RollupFile::KeyRec*> FindKey(const RollupFile::SensorView& v, Dimension dim,
                                           uint32_t key) {
-  Span s = Section(v, dim);
-  size_t lo = 0, hi = s.size;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    RETURN_IF_ERROR(v.file->CheckRecord(&s.data[mid]));
-    if (s.data[mid].key < key) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
+  switch (dim) {
+    case Dimension::kPort:
+      return v.file->Find(v, 0, key);
+    case Dimension::kCountry:
+      return v.file->Find(v, 1, key);
+    case Dimension::kAsn:
+      return v.file->Find(v, 2, key);
+    case Dimension::kSensor:
+      break;
   }
-  if (lo == s.size) return nullptr;
-  RETURN_IF_ERROR(v.file->CheckRecord(&s.data[lo]));
-  return s.data[lo].key == key ? &s.data[lo] : nullptr;
+  return nullptr;
 }
 
 // Packets of one key over the views.
@@ -370,8 +370,8 @@ Result<TopResult> TopUnremembered(const Store& store, Dimension dim, const Perio
   ASSIGN_OR_RETURN(Cover cc, CoverPeriod(store, dim, period, f));
   ASSIGN_OR_RETURN(Cover pc, CoverPeriod(store, dim, res.previous, f));
   bool prev_any = pc.any;
-  auto ranked = SumPackets(cc, dim, &res.total_packets);
-  auto prev = SumPackets(pc, dim, &prev_total);
+  ASSIGN_OR_RETURN(auto ranked, SumPackets(cc, dim, &res.total_packets));
+  ASSIGN_OR_RETURN(auto prev, SumPackets(pc, dim, &prev_total));
   if (dim == Dimension::kSensor && AllSensors(store, f)) {
     // Every sensor's sources together: the pooled rollups hold them already united.
     ASSIGN_OR_RETURN(Cover all, CoverDays(store, period.first_day, period.end_day, f, true, 0));
@@ -423,7 +423,7 @@ Result<std::vector<uint64_t>> TopKeys(const Store& store, Dimension dim, const P
                                       const SensorSelection& f, size_t n) {
   ASSIGN_OR_RETURN(Cover c, CoverPeriod(store, dim, period, f));
   uint64_t total = 0;
-  auto ranked = SumPackets(c, dim, &total);
+  ASSIGN_OR_RETURN(auto ranked, SumPackets(c, dim, &total));
   const size_t shown = std::min(n, ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown), ranked.end(),
                     RanksBefore);

@@ -2,7 +2,7 @@
 // whole, and reads every section each sensor entry offers: port × country records (whole, and
 // by each port and country key), the total set, and every port, country and ASN record's set
 // and heavy-hitter summary, and each set's members looked up in it (a few, through a large set's
-// skip table, and many, walking it).
+// skip table, and many, walking it); keys are looked up one by one too (Find).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -21,11 +21,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& v : f->sensors()) {
     (void)f->PortCountry(v);
     std::vector<teiten::RollupFile::PairRec> pairs;
-    for (const auto& rec : v.ports) (void)f->PairsOfPort(v, rec.key, &pairs);
-    for (const auto& rec : v.countries) (void)f->PairsOfCountry(v, rec.key, &pairs);
     (void)f->ReadSet(v.set_offset);
-    for (const auto* span : {&v.ports, &v.countries, &v.asns}) {
+    for (int section = 0; section < 3; ++section) {
+      // A lookup of a few keys (one block each in format 6) before the section is decoded.
+      for (uint32_t key : {0u, 23u, 0x60017u, 0x110035u, 392u, UINT32_MAX}) {
+        (void)f->Find(v, section, key);
+      }
+      auto span = f->Keys(v, section);
+      if (!span.ok()) continue;
       for (const auto& rec : *span) {
+        if (section == 0) (void)f->PairsOfPort(v, rec.key, &pairs);
+        if (section == 1) (void)f->PairsOfCountry(v, rec.key, &pairs);
+        (void)f->Find(v, section, rec.key);
         (void)f->ReadSet(rec.set_offset);
         std::vector<uint32_t> v4;
         std::vector<teiten::IpAddr> v6;

@@ -182,23 +182,27 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       }
       if (!key_opts.all && !TierDue(sizes, key_opts.min_parts)) return OkStatus();
       // What merging a part holds in memory. Parts of one entry are merged key by key
-      // (MergeRollupParts): only their port × country records are held whole (~64 bytes each in
-      // the map that sums them), whatever the size of their sets. Others are decoded: their set
+      // (MergeRollupParts): only their port × country and key records are held whole (~64 and
+      // ~80 bytes each), whatever the size of their sets. Others are decoded: their set
       // members (a few bytes each on disk, ~4 times that in memory) and counter records (a port
       // cell with its maps and summaries ~600 bytes).
       std::vector<uint64_t> mem;
       for (size_t i = 0; i < parts->size(); ++i) {
-        uint64_t records = 0, pairs = 0;
+        uint64_t records = 0, pairs = 0, keys = 0;
         bool one_entry = false;
         auto f = RollupFile::Open((fs::path(dir) / (*parts)[i]).string());
         if (f.ok()) {
           one_entry = (*f)->sensors().size() == 1;
           for (const auto& v : (*f)->sensors()) {
-            records += v.ports.size + v.countries.size + v.asns.size + v.port_country_count;
+            const uint64_t k = v.key_count[0] + v.key_count[1] + v.key_count[2];
+            keys += k;
+            records += k + v.port_country_count;
             pairs += v.port_country_count;
           }
         }
-        mem.push_back(one_entry ? pairs * 64 : sizes[i] * 4 + records * 600);
+        // A streamed merge also holds each part's key records decoded (format 6, 40 bytes each)
+        // and the merged part's.
+        mem.push_back(one_entry ? pairs * 64 + keys * 80 : sizes[i] * 4 + records * 600);
       }
       std::vector<size_t> pick = Choose(sizes, mem, key_opts);
       if (key_opts.all && !opts.all) {

@@ -118,7 +118,8 @@ class RollupFile {
     const T* begin() const { return data; }
     const T* end() const { return data + size; }
   };
-  // Sections of a sensor entry, for CheckSections.
+  // Sections of a sensor entry, for CheckSections; the keyed ones (kPorts … kAsns) are
+  // numbered 0, 1, 2 for Keys() and Find().
   enum Section : uint32_t { kPorts = 1, kCountries = 2, kAsns = 4, kSlots = 8 };
   struct SensorView {
     const RollupFile* file = nullptr;  // the file the spans below point into
@@ -127,7 +128,10 @@ class RollupFile {
     uint64_t packets = 0;
     uint64_t sources = 0;  // distinct members of the total set
     uint64_t set_offset = 0;
-    Span<KeyRec> ports, countries, asns;
+    // The keyed sections (ports, countries, ASNs): where each is and its records. Read them
+    // with Keys() or Find(), which verify (and in format 6 decode) them first.
+    uint64_t key_offset[3] = {0, 0, 0};
+    uint64_t key_count[3] = {0, 0, 0};
     uint64_t port_country_offset = 0;  // a zstd frame of PairRec; see PortCountry()
     uint64_t port_country_count = 0;
     Span<uint64_t> slots;
@@ -146,9 +150,14 @@ class RollupFile {
   // each once per file. The header and directory (packets, distinct sources, set offsets) are
   // verified by Open; sets, heavy lists and port × country blocks when they are read.
   Status CheckSections(const SensorView& v, uint32_t mask) const;
-  // Verifies the bytes of one record of a view's counter section (a key looked up by binary
-  // search reads a few records, not the section): each chunk once per file.
-  Status CheckRecord(const KeyRec* r) const;
+  // The records of keyed section `section` (0 ports, 1 countries, 2 ASNs) of a view, sorted by
+  // key and verified: in place (formats 3–5, each section's bytes checked once per file), or
+  // decoded from its compressed blocks once per file (format 6). Valid while the file is open.
+  Result<Span<KeyRec>> Keys(const SensorView& v, int section) const;
+  // The record of `key` in keyed section `section` of a view, or nullptr: a binary search that
+  // verifies only the records it reads (formats 3–5), or decodes only the block that may hold
+  // the key (format 6), so a lookup of a few keys in many files reads a few KB of each.
+  Result<const KeyRec*> Find(const SensorView& v, int section, uint32_t key) const;
   // The port × country records of one entry, sorted by port, then country. Format 5 keeps them
   // in blocks of 1,024 records twice — ordered by port and ordered by country — each block a zstd
   // frame behind an index, so that one port's or one country's records decode only the blocks
@@ -215,7 +224,20 @@ class RollupFile {
                          bool by_country, std::vector<PairRec>* out) const;
   // Formats 3 and 4: the section's one frame.
   Result<std::vector<PairRec>> PairFrame(const SensorView& v) const;
+  // Format 6: a block of a keyed section (first key, records, compressed and raw bytes, where).
+  struct KeyBlock {
+    uint32_t first, count, comp, raw;
+    uint64_t at;
+  };
+  Result<std::shared_ptr<const std::vector<KeyBlock>>> KeyBlocksOf(const SensorView& v,
+                                                                   int section) const;
+  // Decodes block `i` of a keyed section into `out` (appended), verified.
+  Status DecodeKeyBlock(const SensorView& v, int section, const std::vector<KeyBlock>& blocks,
+                        size_t i, std::vector<KeyRec>* out) const;
+  // Formats 3–5: verifies the bytes of one record read in place.
+  Status CheckRecord(const KeyRec* r) const;
   bool v3_ = false;
+  bool v6_ = false;                                                          // compressed keys
   bool pair_frame_ = false;                                                  // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
   std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry
@@ -231,6 +253,11 @@ class RollupFile {
   mutable std::mutex pc_mu_;
   mutable std::unordered_map<uint64_t, std::shared_ptr<const PairIndex>> pc_index_;
   mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<PairRec>>> pc_frames_;
+  // Format 6, by section offset: block indexes, whole decoded sections, decoded blocks.
+  mutable std::mutex key_mu_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<KeyBlock>>> key_index_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<KeyRec>>> key_sections_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const std::vector<KeyRec>>> key_blocks_;
 };
 
 // Merges rollup parts of one entry each (a sensor's day, or a period key) into a new part at

@@ -391,20 +391,21 @@ namespace {
 using namespace store_testing;
 
 TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
-  // Series and TopSources look keys up record by record (verifying each record they read)
-  // instead of verifying whole sections: the record of the key asked for is still checked.
-  // 1,000 ports: the port records span several 16 KiB chunks, and the one looked up is in a
-  // chunk of its own, past the header's.
+  // Series and TopSources look keys up one at a time (RollupFile::Find decodes only the block of
+  // port records that may hold the key, verifying its chunks) instead of verifying whole
+  // sections: the records of the key asked for are still checked. 3,000 ports: the port records
+  // are three blocks, after the sets, and the one looked up is in a block past the header's
+  // chunks.
   std::vector<Pkt> pkts;
-  for (uint32_t i = 0; i < 2000; ++i) {
+  for (uint32_t i = 0; i < 6000; ++i) {
     pkts.push_back({kAug12Jst + i * kS, 0x02000000u + i % 40, kNet + (i & 0xFF), 6,
-                    static_cast<uint16_t>(20 + i % 1000)});
+                    static_cast<uint16_t>(20 + i % 3000)});
   }
   WritePcap(Path("a.pcap"), pkts);
   Open();
   Ingest(Path("a.pcap"));
-  const PortKey port1000 = MakePortKey(6, 1000);
-  ASSERT_TRUE(Series(*store_, Dimension::kPort, {port1000}, *ParsePeriod("2018-08-12"),
+  const PortKey port2900 = MakePortKey(6, 2900);
+  ASSERT_TRUE(Series(*store_, Dimension::kPort, {port2900}, *ParsePeriod("2018-08-12"),
                      Granularity::kDay, {})
                   .ok());
   std::set<std::string> parts;
@@ -417,20 +418,26 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       auto f = RollupFile::Open(path);
       ASSERT_TRUE(f.ok()) << f.status().ToString();
       const auto& v = (*f)->sensors()[0];
-      for (const auto& r : v.ports) {
-        if (r.key == port1000) {
-          // The record's offset in the file: the ports section's offset (the first section of
-          // the one directory entry, after the 24-byte header and 32 bytes of the entry) plus
-          // the record's place in it.
-          uint64_t section_at = 0;
-          {
-            std::ifstream in(path, std::ios::binary);
-            in.seekg(24 + 32);
-            in.read(reinterpret_cast<char*>(&section_at), 8);
-          }
-          at = section_at + static_cast<uint64_t>(&r - v.ports.data) * sizeof(r) +
-               offsetof(RollupFile::KeyRec, packets);
-        }
+      auto rec = (*f)->Find(v, 0, port2900);
+      ASSERT_TRUE(rec.ok() && *rec) << rel;
+      EXPECT_EQ((*rec)->packets, 2u);
+      // The ports section (format 6): u32 blocks, u32 0, 16 bytes per block (u32 first key,
+      // u32 records, u32 compressed bytes, u32 raw bytes), then the frames; the middle byte of
+      // the frame of the last block starting at or before the key.
+      std::ifstream in(path, std::ios::binary);
+      std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLUP6");
+      uint64_t section_at = 0;
+      std::memcpy(&section_at, bytes.data() + 24 + 32, 8);
+      uint32_t blocks = 0;
+      std::memcpy(&blocks, bytes.data() + section_at, 4);
+      ASSERT_EQ(blocks, 3u) << rel;
+      uint64_t frame = section_at + 8 + 16 * blocks;
+      for (uint32_t b = 0; b < blocks; ++b) {
+        uint32_t head[4];
+        std::memcpy(head, bytes.data() + section_at + 8 + 16 * b, sizeof head);
+        if (head[0] <= port2900) at = frame + head[2] / 2;
+        frame += head[2];
       }
     }
     ASSERT_GT(at, 2u * 16384) << rel;
@@ -445,11 +452,11 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
   auto s = Store::Open(Path("store"), {});
   ASSERT_TRUE(s.ok());
   auto series =
-      Series(**s, Dimension::kPort, {port1000}, *ParsePeriod("2018-08-12"), Granularity::kDay, {});
+      Series(**s, Dimension::kPort, {port2900}, *ParsePeriod("2018-08-12"), Granularity::kDay, {});
   ASSERT_FALSE(series.ok()) << "a damaged count was read as " << series->points[0].packets[0];
   EXPECT_NE(series.status().message().find(".troll"), std::string::npos)
       << series.status().ToString();
-  auto top = TopSources(**s, port1000, *ParsePeriod("2018-08-12"), {}, 5);
+  auto top = TopSources(**s, port2900, *ParsePeriod("2018-08-12"), {}, 5);
   EXPECT_FALSE(top.ok());
 }
 

@@ -1130,6 +1130,94 @@ TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits)
   EXPECT_EQ((*old)->manifest().format, 3);
 }
 
+// A series of a few ports over every day of `period` (keys looked up one by one: RollupFile::Find).
+std::string SeriesOver(const Store& s, const std::string& period) {
+  auto series = Series(s, Dimension::kPort,
+                       {MakePortKey(6, 23), MakePortKey(6, 80), MakePortKey(17, 5060),
+                        MakePortKey(6, 445), MakePortKey(17, 53)},
+                       *ParsePeriod(period), Granularity::kDay, {});
+  EXPECT_TRUE(series.ok()) << series.status().ToString();
+  std::string out;
+  if (!series.ok()) return out;
+  for (const auto& pt : series->points) {
+    uint64_t any = 0;
+    for (uint64_t n : pt.packets) any += n;
+    if (any) {
+      out += fmt::format("{} {} {}\n", pt.label, fmt::join(pt.packets, " "),
+                         fmt::join(pt.sources, " "));
+    }
+  }
+  return out;
+}
+
+std::string RollupMagics(const std::string& dir) {
+  std::set<std::string> magics;
+  for (const auto& e : fs::directory_iterator(dir + "/rollup")) {
+    std::ifstream in(e.path(), std::ios::binary);
+    char m[8];
+    in.read(m, 8);
+    magics.insert(std::string(m, 8));
+  }
+  return fmt::format("{}", fmt::join(magics, " "));
+}
+
+TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts) {
+  // A store made by teiten at commit 0b008d0, whose rollups keep their key records in place
+  // (tests/data/store-format5/README.md); today's write their records compressed (format 6).
+  fs::copy(testing::SourceDir() + "/tests/data/store-format5/store", Path("old"),
+           fs::copy_options::recursive);
+  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5");
+  const std::string pcaps = testing::SharedPcapDir();
+  SensorConfig a{"a",
+                 "a",
+                 "g1",
+                 "",
+                 SensorMode::kDarknet,
+                 {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")}};
+  SensorConfig b = a;
+  b.id = b.name = "b";
+  b.group = "g2";
+  auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(fresh.ok());
+  for (const auto& [sensor, file] :
+       std::vector<std::pair<SensorConfig, std::string>>{{a, "telnet.pcap"},
+                                                         {a, "sip.pcap"},
+                                                         {b, "tcp_scan.pcapng"},
+                                                         {b, "smbv1.pcap"},
+                                                         {b, "nmap_80_all.pcap"},
+                                                         {a, "tcp_0_1000_20190821.pcap"}}) {
+    ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
+  }
+  EXPECT_EQ(RollupMagics(Path("fresh")), "TROLLUP6");
+  const std::string span = "1999-11-01..2023-01-31", days = "2019-08-01..2019-08-31";
+  auto old = Store::Open(Path("old"), {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ASSERT_EQ((*old)->manifest().inputs.size(), 6u);
+  std::string want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
+  EXPECT_NE(SeriesOver(**fresh, days), "");
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  // A capture of a day the old store holds: a new part beside the old one, then every key
+  // merged — old parts and new ones into parts of today's format.
+  for (Store* s : {old->get(), fresh->get()}) {
+    ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
+  }
+  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5 TROLLUP6");
+  want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  MergeOptions all;
+  all.all = true;
+  auto merged = (*old)->Merge(all);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_GT(merged->merges, 0u);
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  old = Store::Open(Path("old"), {});
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  old->reset();
+  auto v = VerifyStore(Path("old"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
+}
+
 }  // namespace
 }  // namespace teiten
 
