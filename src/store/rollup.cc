@@ -173,10 +173,22 @@ void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out) {
   out->insert(out->end(), bytes.begin(), bytes.end());
 }
 
-// A heavy-hitter list in the blob area: per entry u8 family (4 or 6), the address (4 or 16
-// bytes), varint count; largest count first, ties by address.
-void AppendHeavyList(const std::vector<HeavyEntry>& heavy, std::vector<uint8_t>* out) {
+// A heavy-hitter list in the blob area. When it holds every source of its record (`sources`
+// entries: a port with at most K sources, most ports of a day), its addresses are the record's
+// set's: u8 0, then each member's count as a varint in the set's order (IPv4 ascending, then
+// IPv6 ascending), so no address is written twice. Otherwise per entry u8 family (4 or 6), the
+// address (4 or 16 bytes), varint count; largest count first, ties by address.
+void AppendHeavyList(const std::vector<HeavyEntry>& heavy, uint64_t sources,
+                     std::vector<uint8_t>* out) {
   std::vector<HeavyEntry> h = heavy;
+  if (h.size() == sources) {
+    std::sort(h.begin(), h.end(), [](const HeavyEntry& a, const HeavyEntry& b) {
+      return a.first.is_v4() != b.first.is_v4() ? a.first.is_v4() : a.first < b.first;
+    });
+    codec::PutU8(out, 0);
+    for (const auto& e : h) codec::PutVarint(out, e.second);
+    return;
+  }
   std::sort(h.begin(), h.end(), [](const HeavyEntry& a, const HeavyEntry& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
@@ -328,7 +340,7 @@ std::vector<uint8_t> DayRollup::Encode() {
     if (heavy && !heavy->empty()) {
       r.heavy_count = static_cast<uint32_t>(heavy->size());
       r.heavy_offset = out.size();
-      AppendHeavyList(*heavy, &out);
+      AppendHeavyList(*heavy, r.sources, &out);
     }
     return r;
   };
@@ -724,6 +736,32 @@ Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) 
   RETURN_IF_ERROR(Check(rec.heavy_offset, std::min<uint64_t>(body_end_ - rec.heavy_offset,
                                                              uint64_t{rec.heavy_count} * 27)));
   codec::Reader r(base_ + rec.heavy_offset, body_end_ - rec.heavy_offset);
+  if (base_[rec.heavy_offset] == 0) {
+    // Every source of the record: the counts of its set's members, in the set's order.
+    r.Fixed<uint8_t>();
+    std::vector<uint32_t> v4;
+    std::vector<IpAddr> v6;
+    RETURN_IF_ERROR(AppendSetMembers(rec.set_offset, &v4, &v6));
+    if (v4.size() + v6.size() != rec.heavy_count) {
+      return DataLoss(
+          fmt::format("rollup {}: port {}: a heavy-hitter list of {} sources for a set of {}",
+                      path_, rec.key, rec.heavy_count, v4.size() + v6.size()));
+    }
+    const size_t from = out->size();
+    for (uint32_t i = 0; i < rec.heavy_count; ++i) {
+      uint64_t n = r.Varint();
+      if (r.failed()) {
+        return DataLoss(fmt::format("rollup {}: port {} heavy hitters cut short", path_, rec.key));
+      }
+      out->push_back({i < v4.size() ? IpAddr::V4(v4[i]) : v6[i - v4.size()], n});
+    }
+    // Largest first, ties by address, as a list of addresses is kept.
+    std::sort(out->begin() + static_cast<ptrdiff_t>(from), out->end(),
+              [](const HeavyEntry& a, const HeavyEntry& b) {
+                return a.second != b.second ? a.second > b.second : a.first < b.first;
+              });
+    return OkStatus();
+  }
   for (uint32_t i = 0; i < rec.heavy_count; ++i) {
     uint8_t fam = r.Fixed<uint8_t>();
     IpAddr a;
@@ -1193,7 +1231,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
             r.heavy_count = static_cast<uint32_t>(heavy.size());
             r.heavy_offset = out.at();
             blob.clear();
-            AppendHeavyList(heavy, &blob);
+            AppendHeavyList(heavy, r.sources, &blob);
             RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
           }
           recs_out->push_back(r);

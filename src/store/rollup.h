@@ -195,6 +195,7 @@ class RollupFile {
   // it reads).
   Status Verify() const;
   uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
 
  private:
   RollupFile() = default;

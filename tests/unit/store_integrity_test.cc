@@ -393,19 +393,19 @@ using namespace store_testing;
 TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
   // Series and TopSources look keys up one at a time (RollupFile::Find decodes only the block of
   // port records that may hold the key, verifying its chunks) instead of verifying whole
-  // sections: the records of the key asked for are still checked. 3,000 ports: the port records
-  // are three blocks, after the sets, and the one looked up is in a block past the header's
+  // sections: the records of the key asked for are still checked. 4,000 ports: the port records
+  // are four blocks, after the sets, and the one looked up is in a block past the header's
   // chunks.
   std::vector<Pkt> pkts;
-  for (uint32_t i = 0; i < 6000; ++i) {
+  for (uint32_t i = 0; i < 8000; ++i) {
     pkts.push_back({kAug12Jst + i * kS, 0x02000000u + i % 40, kNet + (i & 0xFF), 6,
-                    static_cast<uint16_t>(20 + i % 3000)});
+                    static_cast<uint16_t>(20 + i % 4000)});
   }
   WritePcap(Path("a.pcap"), pkts);
   Open();
   Ingest(Path("a.pcap"));
-  const PortKey port2900 = MakePortKey(6, 2900);
-  ASSERT_TRUE(Series(*store_, Dimension::kPort, {port2900}, *ParsePeriod("2018-08-12"),
+  const PortKey port3900 = MakePortKey(6, 3900);
+  ASSERT_TRUE(Series(*store_, Dimension::kPort, {port3900}, *ParsePeriod("2018-08-12"),
                      Granularity::kDay, {})
                   .ok());
   std::set<std::string> parts;
@@ -418,7 +418,7 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       auto f = RollupFile::Open(path);
       ASSERT_TRUE(f.ok()) << f.status().ToString();
       const auto& v = (*f)->sensors()[0];
-      auto rec = (*f)->Find(v, 0, port2900);
+      auto rec = (*f)->Find(v, 0, port3900);
       ASSERT_TRUE(rec.ok() && *rec) << rel;
       EXPECT_EQ((*rec)->packets, 2u);
       // The ports section (format 6): u32 blocks, u32 0, 16 bytes per block (u32 first key,
@@ -431,12 +431,12 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       std::memcpy(&section_at, bytes.data() + 24 + 32, 8);
       uint32_t blocks = 0;
       std::memcpy(&blocks, bytes.data() + section_at, 4);
-      ASSERT_EQ(blocks, 3u) << rel;
+      ASSERT_EQ(blocks, 4u) << rel;
       uint64_t frame = section_at + 8 + 16 * blocks;
       for (uint32_t b = 0; b < blocks; ++b) {
         uint32_t head[4];
         std::memcpy(head, bytes.data() + section_at + 8 + 16 * b, sizeof head);
-        if (head[0] <= port2900) at = frame + head[2] / 2;
+        if (head[0] <= port3900) at = frame + head[2] / 2;
         frame += head[2];
       }
     }
@@ -452,11 +452,11 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
   auto s = Store::Open(Path("store"), {});
   ASSERT_TRUE(s.ok());
   auto series =
-      Series(**s, Dimension::kPort, {port2900}, *ParsePeriod("2018-08-12"), Granularity::kDay, {});
+      Series(**s, Dimension::kPort, {port3900}, *ParsePeriod("2018-08-12"), Granularity::kDay, {});
   ASSERT_FALSE(series.ok()) << "a damaged count was read as " << series->points[0].packets[0];
   EXPECT_NE(series.status().message().find(".troll"), std::string::npos)
       << series.status().ToString();
-  auto top = TopSources(**s, port2900, *ParsePeriod("2018-08-12"), {}, 5);
+  auto top = TopSources(**s, port3900, *ParsePeriod("2018-08-12"), {}, 5);
   EXPECT_FALSE(top.ok());
 }
 

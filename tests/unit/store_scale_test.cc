@@ -495,6 +495,85 @@ TEST_F(StoreTest, AMergeKeyByKeyWritesTheBytesOfDecodingMergingAndEncoding) {
   EXPECT_GT(keys, 3u);
 }
 
+TEST_F(StoreTest, AHeavyListOfEverySourceNamesTheSetsMembersOnceAndReadsBackItsCounts) {
+  // 23/TCP: four sources, two IPv4 and two IPv6 (every source is in the summary: its list is
+  // the set's members' counts, in the set's order). 445/TCP: 100 sources, summarised to at
+  // most 64 (a list of addresses). Hand-checked counts, read back from the part and from a
+  // merge of two copies of it.
+  DayRollup d;
+  d.day = 17744;
+  SensorDay& sd = d.sensors[3];
+  PortCell& telnet = sd.Port(MakePortKey(6, 23));
+  const std::vector<std::pair<std::string, uint64_t>> four = {
+      {"2.2.2.2", 2}, {"2001:db8::2", 3}, {"1.1.1.1", 5}, {"2001:db8::1", 3}};
+  for (const auto& [a, n] : four) {
+    telnet.sources.Add(*IpAddr::Parse(a));
+    telnet.heavy.push_back({*IpAddr::Parse(a), n});
+    telnet.packets += n;
+  }
+  std::sort(telnet.heavy.begin(), telnet.heavy.end());
+  PortCell& smb = sd.Port(MakePortKey(6, 445));
+  std::vector<HeavyEntry> add;
+  for (uint32_t i = 1; i <= 100; ++i) {
+    smb.sources.AddV4(0x0A000000u + i);
+    add.push_back({IpAddr::V4(0x0A000000u + i), i});
+    smb.packets += i;
+  }
+  FoldHeavy(&smb.heavy, &add, kHeavySlots);
+  ASSERT_LT(smb.heavy.size(), 100u);
+  const std::vector<HeavyEntry> smb_heavy = smb.heavy;
+  std::vector<uint8_t> bytes = d.Encode();
+  const std::string path = dir_.path() + "/heavy.troll";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  }
+  auto heavy_of = [](const RollupFile& f, PortKey k, uint8_t* first_byte) {
+    std::vector<HeavyEntry> out;
+    const auto& v = f.sensors()[0];
+    auto rec = f.Find(v, 0, k);
+    EXPECT_TRUE(rec.ok() && *rec);
+    if (!rec.ok() || !*rec) return out;
+    std::ifstream in(f.path(), std::ios::binary);
+    in.seekg(static_cast<std::streamoff>((*rec)->heavy_offset));
+    char c = 0;
+    in.read(&c, 1);
+    *first_byte = static_cast<uint8_t>(c);
+    EXPECT_TRUE(f.AppendHeavy(**rec, &out).ok());
+    return out;
+  };
+  auto f = RollupFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  uint8_t first = 9;
+  auto got = heavy_of(**f, MakePortKey(6, 23), &first);
+  EXPECT_EQ(first, 0) << "every source: the set's addresses are not written again";
+  std::vector<std::string> shown;
+  for (const auto& [a, n] : got) shown.push_back(fmt::format("{} {}", a.ToString(), n));
+  // Largest first, ties by address.
+  EXPECT_EQ(fmt::format("{}", fmt::join(shown, ", ")),
+            "1.1.1.1 5, 2001:db8::1 3, 2001:db8::2 3, 2.2.2.2 2");
+  got = heavy_of(**f, MakePortKey(6, 445), &first);
+  EXPECT_EQ(first, 4) << "a summary: its addresses listed";
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, smb_heavy);
+  // Two copies merged: every count doubles, and 23/TCP's list still names the set's members.
+  auto g = RollupFile::Open(path);
+  ASSERT_TRUE(g.ok());
+  const std::string merged = dir_.path() + "/merged.troll";
+  ASSERT_TRUE(MergeRollupParts({f->get(), g->get()}, -1, merged).ok());
+  auto m = RollupFile::Open(merged);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  got = heavy_of(**m, MakePortKey(6, 23), &first);
+  EXPECT_EQ(first, 0);
+  shown.clear();
+  for (const auto& [a, n] : got) shown.push_back(fmt::format("{} {}", a.ToString(), n));
+  EXPECT_EQ(fmt::format("{}", fmt::join(shown, ", ")),
+            "1.1.1.1 10, 2001:db8::1 6, 2001:db8::2 6, 2.2.2.2 4");
+  EXPECT_TRUE((*m)->Verify().ok());
+  EXPECT_TRUE((*m)->Decode().ok());
+}
+
 TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   // The port x country records of a quarter at 1 G packets are 1.8 M (28 MB): decoding them
   // whole for one port's regions made a region page 3.9 s. They are kept in blocks, by port and
