@@ -1,0 +1,203 @@
+// Upgrades (issue 16, "no one loses a store on upgrade"): stores made by earlier teiten, kept
+// under tests/data, open, answer as a fresh store of the same captures does, take new commits
+// and merge old parts with new ones.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "analysis/query.h"
+#include "ingest/ingest.h"
+#include "store/verify.h"
+#include "store_test_support.h"
+#include "test_support.h"
+
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+// The two sensors the fixture stores were made with (their teiten.toml): every address, groups
+// g1 and g2.
+std::pair<SensorConfig, SensorConfig> FixtureSensors() {
+  SensorConfig a{"a",
+                 "a",
+                 "g1",
+                 "",
+                 SensorMode::kDarknet,
+                 {*Prefix::Parse("0.0.0.0/0"), *Prefix::Parse("::/0")}};
+  SensorConfig b = a;
+  b.id = b.name = "b";
+  b.group = "g2";
+  return {a, b};
+}
+
+std::string AnswersOver(const Store& s, const std::string& period) {
+  std::string out;
+  Period p = *ParsePeriod(period);
+  for (Dimension d : {Dimension::kPort, Dimension::kCountry, Dimension::kSensor}) {
+    auto t = Top(s, d, p, {}, 50);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    if (!t.ok()) return out;
+    out += fmt::format("{} {} {}\n", DimensionName(d), t->total_packets, t->total_sources);
+    for (const auto& r : t->rows) out += fmt::format(" {} {} {}\n", r.key, r.packets, r.sources);
+  }
+  for (const char* g : {"g1", "g2"}) {
+    auto sel = ResolveSensors(s, {}, {g});
+    auto t = Top(s, Dimension::kPort, p, *sel, 50);
+    out += fmt::format("{} {} {}\n", g, t->total_packets, t->total_sources);
+  }
+  // A summary's sources per sensor-day: from the manifest's counts where it keeps them, else
+  // from the sensor-days' parts.
+  for (const char* g : {"", "g2"}) {
+    auto sel = *g ? *ResolveSensors(s, {}, {g}) : SensorSelection{};
+    auto sum = Summary(s, p, sel, 10);
+    out += fmt::format("summary{} {} {} {} {:.6f} {:.6f}\n", g, sum->packets, sum->sources,
+                       sum->sensor_days, sum->packets_per_sensor_day, sum->sources_per_sensor_day);
+  }
+  for (const auto& [d, per_sensor] : s.manifest().days) {
+    auto day = Top(s, Dimension::kPort, *ParsePeriod(TimeZone::DayString(d)), {}, 5);
+    out += fmt::format("{} {} {}\n", d, day->total_packets, day->total_sources);
+  }
+  return out;
+}
+
+TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits) {
+  // A store made by teiten at commit 7626edf (tests/data/store-format2/README.md).
+  fs::copy(testing::SourceDir() + "/tests/data/store-format2/store", Path("old"),
+           fs::copy_options::recursive);
+  const std::string pcaps = testing::SharedPcapDir();
+  const auto [a, b] = FixtureSensors();
+  auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
+  for (const auto& [sensor, file] :
+       std::vector<std::pair<SensorConfig, std::string>>{{a, "telnet.pcap"},
+                                                         {a, "sip.pcap"},
+                                                         {b, "tcp_scan.pcapng"},
+                                                         {b, "smbv1.pcap"},
+                                                         {b, "nmap_80_all.pcap"}}) {
+    ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
+  }
+  const std::string span = "1999-11-01..2023-01-31";
+  auto old = Store::Open(Path("old"), {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ((*old)->manifest().inputs.size(), 5u);
+  std::string want = AnswersOver(**fresh, span);
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  // The old manifest keeps no sensor-day counts; the fresh one has them for every part.
+  EXPECT_TRUE((*old)->manifest().part_counts.empty());
+  for (const auto& [d, per_sensor] : (*fresh)->manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      for (const auto& rel : parts) EXPECT_TRUE((*fresh)->manifest().part_counts.count(rel)) << rel;
+    }
+  }
+  // Its inputs are recognised again (by their file bytes, as that teiten identified them).
+  auto again = Ingester(old->get(), nullptr).IngestFile(a, pcaps + "/telnet.pcap");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_ingested);
+  // A new commit into it, then merging everything: the same answers as the fresh store's.
+  for (Store* s : {old->get(), fresh->get()}) {
+    ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/tcp_0_1000_20190821.pcap").ok());
+  }
+  want = AnswersOver(**fresh, "1999-11-01..2023-01-31");
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  MergeOptions all;
+  all.all = true;
+  ASSERT_TRUE((*old)->Merge(all).ok());
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  old = Store::Open(Path("old"), {});
+  EXPECT_EQ(AnswersOver(**old, span), want);
+  // The maintenance merge gave every sensor-day part its counts, read back from the manifest.
+  for (const auto& [d, per_sensor] : (*old)->manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      for (const auto& rel : parts) EXPECT_TRUE((*old)->manifest().part_counts.count(rel)) << rel;
+    }
+  }
+  EXPECT_EQ((*old)->manifest().format, 3);
+}
+
+// A series of a few ports over every day of `period` (keys looked up one by one: RollupFile::Find).
+std::string SeriesOver(const Store& s, const std::string& period) {
+  auto series = Series(s, Dimension::kPort,
+                       {MakePortKey(6, 23), MakePortKey(6, 80), MakePortKey(17, 5060),
+                        MakePortKey(6, 445), MakePortKey(17, 53)},
+                       *ParsePeriod(period), Granularity::kDay, {});
+  EXPECT_TRUE(series.ok()) << series.status().ToString();
+  std::string out;
+  if (!series.ok()) return out;
+  for (const auto& pt : series->points) {
+    uint64_t any = 0;
+    for (uint64_t n : pt.packets) any += n;
+    if (any) {
+      out += fmt::format("{} {} {}\n", pt.label, fmt::join(pt.packets, " "),
+                         fmt::join(pt.sources, " "));
+    }
+  }
+  return out;
+}
+
+std::string RollupMagics(const std::string& dir) {
+  std::set<std::string> magics;
+  for (const auto& e : fs::directory_iterator(dir + "/rollup")) {
+    std::ifstream in(e.path(), std::ios::binary);
+    char m[8];
+    in.read(m, 8);
+    magics.insert(std::string(m, 8));
+  }
+  return fmt::format("{}", fmt::join(magics, " "));
+}
+
+TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts) {
+  // A store made by teiten at commit 0b008d0, whose rollups keep their key records in place
+  // (tests/data/store-format5/README.md); today's write their records compressed (format 6).
+  fs::copy(testing::SourceDir() + "/tests/data/store-format5/store", Path("old"),
+           fs::copy_options::recursive);
+  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5");
+  const std::string pcaps = testing::SharedPcapDir();
+  const auto [a, b] = FixtureSensors();
+  auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(fresh.ok());
+  for (const auto& [sensor, file] :
+       std::vector<std::pair<SensorConfig, std::string>>{{a, "telnet.pcap"},
+                                                         {a, "sip.pcap"},
+                                                         {b, "tcp_scan.pcapng"},
+                                                         {b, "smbv1.pcap"},
+                                                         {b, "nmap_80_all.pcap"},
+                                                         {a, "tcp_0_1000_20190821.pcap"}}) {
+    ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
+  }
+  EXPECT_EQ(RollupMagics(Path("fresh")), "TROLLUP6");
+  const std::string span = "1999-11-01..2023-01-31", days = "2019-08-01..2019-08-31";
+  auto old = Store::Open(Path("old"), {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ASSERT_EQ((*old)->manifest().inputs.size(), 6u);
+  std::string want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
+  EXPECT_NE(SeriesOver(**fresh, days), "");
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  // A capture of a day the old store holds: a new part beside the old one, then every key
+  // merged — old parts and new ones into parts of today's format.
+  for (Store* s : {old->get(), fresh->get()}) {
+    ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
+  }
+  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5 TROLLUP6");
+  want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  MergeOptions all;
+  all.all = true;
+  auto merged = (*old)->Merge(all);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_GT(merged->merges, 0u);
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  old = Store::Open(Path("old"), {});
+  EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  old->reset();
+  auto v = VerifyStore(Path("old"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
+}
+
+}  // namespace
+}  // namespace teiten
