@@ -1,14 +1,16 @@
-// libFuzzer target for SourceIndex: opens the input as a source index and looks up addresses.
-// The index offers lookups only, so the addresses are taken from the input itself (every
-// aligned 4-byte word as IPv4, every aligned 16-byte window as IPv6, up to a bound): those that
-// the file's address tables hold are found and their postings decoded. Then what `teiten
-// verify` and the maintenance merge do with an index: every entry walked, and the file merged
-// with itself — which, when it succeeds, must open again and hold the same addresses.
+// libFuzzer target for SourceIndex: opens the input as a source index and looks up addresses:
+// those taken from the input itself (every aligned 4-byte word as IPv4, every aligned 16-byte
+// window as IPv6, up to a bound: format 4 keeps its addresses in place), and those the file's
+// own walk yields (format 5 compresses them), each of which must be found when the whole walk
+// passed. Then what `teiten verify` and the maintenance merge do with an index: every entry
+// walked, and the file merged with itself — which, when it succeeds, must open again and hold
+// the same addresses.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "common/ip.h"
 #include "fuzz/fuzz_io.h"
@@ -31,6 +33,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t off = 0; off + 16 <= size && n < 2 * kMaxLookups; off += 16, ++n) {
     teiten::SourceSummary s;
     (void)x->Lookup(teiten::IpAddr::V6(data + off), &s);
+  }
+  std::vector<teiten::IpAddr> addrs;
+  const bool whole = x->ForEachSource([&](const teiten::IpAddr& a) {
+                        if (addrs.size() < kMaxLookups) addrs.push_back(a);
+                        return teiten::OkStatus();
+                      }).ok();
+  for (const teiten::IpAddr& a : addrs) {
+    teiten::SourceSummary s;
+    auto found = x->Lookup(a, &s);
+    if (whole && found.ok() && !*found) abort();  // walked, yet not found
   }
   std::map<uint64_t, uint64_t> by_segment;
   // Only an index whose walk passed (addresses ascending, entries whole) must merge exactly.

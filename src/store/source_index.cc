@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -23,6 +24,9 @@
 namespace teiten {
 namespace {
 
+// Format 5 (written): entries in compressed column blocks. Format 4 (read): entries in place
+// behind arrays of addresses and u64 offsets.
+constexpr char kMagic5[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '5'};
 constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '4'};
 // Format 3: the same sections without the chunk checksum table (verified whole when opened).
 constexpr char kMagic3[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
@@ -43,35 +47,6 @@ int64_t Unzigzag(uint64_t v) {
 }
 
 }  // namespace
-
-void IndexEntry::AppendTo(std::vector<uint8_t>* out) const {
-  codec::PutVarint(out, visits.size());
-  codec::PutFixed<uint16_t>(out, country);
-  codec::PutVarint(out, asn);
-  codec::PutVarint(out, packets);
-  codec::PutVarint(out, Zigzag(first_us));
-  codec::PutVarint(out, static_cast<uint64_t>(last_us - first_us));
-  codec::PutVarint(out, ports.size());
-  PortKey prev_key = 0;
-  for (const auto& [k, n] : ports) {
-    codec::PutVarint(out, k - prev_key);
-    codec::PutVarint(out, n);
-    prev_key = k;
-  }
-  codec::PutVarint(out, ttls.size());
-  for (const auto& [t, n] : ttls) {
-    codec::PutU8(out, t);
-    codec::PutVarint(out, n);
-  }
-  uint64_t prev_ref = 0;
-  for (const V& x : visits) {
-    codec::PutVarint(out, x.ref - prev_ref);
-    codec::PutVarint(out, x.blocks_m1);
-    codec::PutVarint(out, x.sensor);
-    codec::PutVarint(out, x.packets);
-    prev_ref = x.ref;
-  }
-}
 
 uint32_t SourceIndexBuilder::AddBlock(uint64_t segment, uint32_t block, int32_t day) {
   refs_.push_back({segment, block});
@@ -134,10 +109,208 @@ void SourceIndexBuilder::AddRun(const Observation* const* rows, size_t n, uint32
   }
 }
 
+namespace {
+
+// Format 5's blocks (docs/STORE_FORMAT.md): up to kBlockSources entries, or kBlockRaw bytes of
+// columns, compressed together; a record of 40 bytes per block says where it is and its first
+// address.
+constexpr uint32_t kBlockSources = 256;
+constexpr size_t kBlockRaw = 64 << 10;
+constexpr uint64_t kMaxBlockRaw = uint64_t{1} << 28;  // what a reader will decompress
+constexpr size_t kRecord = 40;  // 16-byte first address, u64 offset, u32 comp, u32 raw, u32 n, 0
+constexpr size_t kTail = 40;    // u64 N4, N6, B4, B6, offset of the records
+constexpr int kLevel = 3;
+using A6 = std::array<uint8_t, 16>;
+
+// The columns of a block, in this order after the block's count, base time and their lengths.
+enum Column : size_t {
+  kAddr,         // IPv4: varint gap from the previous address; IPv6: u8 shared prefix, the rest
+  kVisitCount,   // varint V
+  kCountry,      // u16
+  kAsn,          // varint
+  kPackets,      // varint
+  kFirst,        // varint first µs − the block's base (its smallest first µs)
+  kSpan,         // varint last µs − first µs
+  kPortCount,    // varint P
+  kPortGap,      // P × varint key gap (the first from 0)
+  kPortPackets,  // P × varint
+  kTtlCount,     // varint T
+  kTtl,          // T × u8
+  kTtlPackets,   // T × varint
+  kVisitRef,     // V × varint block-table index gap (the first from 0)
+  kVisitBlocks,  // V × varint blocks − 1
+  kVisitSensor,  // V × varint
+  kVisitPackets, // V × varint
+  kColumns
+};
+
+// The two address families as block keys: 16 bytes, IPv4 as its host-order u32 in the first 4.
+template <bool V6>
+struct Family {
+  static bool Less(const A6& a, const A6& b) {
+    if constexpr (V6) {
+      return std::memcmp(a.data(), b.data(), 16) < 0;
+    } else {
+      return Load<uint32_t>(a.data()) < Load<uint32_t>(b.data());
+    }
+  }
+  static void Put(std::vector<uint8_t>* o, const A6& prev, const A6& cur) {
+    if constexpr (V6) {
+      uint8_t s = 0;
+      while (s < 15 && prev[s] == cur[s]) ++s;
+      codec::PutU8(o, s);
+      codec::PutBytes(o, cur.data() + s, 16 - s);
+    } else {
+      codec::PutVarint(o, Load<uint32_t>(cur.data()) - Load<uint32_t>(prev.data()));
+    }
+  }
+  // The address after `prev`; false when the column is cut short or does not ascend.
+  static bool Get(codec::Reader* r, const A6& prev, A6* cur) {
+    if constexpr (V6) {
+      uint8_t s = r->Fixed<uint8_t>();
+      if (r->failed() || s > 15) return false;
+      const uint8_t* rest = r->Bytes(16 - s);
+      if (!rest) return false;
+      std::memcpy(cur->data(), prev.data(), s);
+      std::memcpy(cur->data() + s, rest, 16 - s);
+    } else {
+      uint64_t gap = r->Varint();
+      uint32_t p = Load<uint32_t>(prev.data());
+      if (r->failed() || gap == 0 || gap > UINT32_MAX - p) return false;
+      *cur = {};
+      uint32_t c = p + static_cast<uint32_t>(gap);
+      std::memcpy(cur->data(), &c, 4);
+    }
+    return Less(prev, *cur);
+  }
+};
+
+A6 KeyOf(uint32_t v4) {
+  A6 k{};
+  std::memcpy(k.data(), &v4, 4);
+  return k;
+}
+A6 KeyOf(const IpAddr& a) {
+  return a.is_v4() ? KeyOf(a.v4()) : a.bytes;
+}
+
+// Where a writer's bytes go (a buffer, or a file through FileOut), and how many have gone.
+struct Sink {
+  std::function<Status(const uint8_t*, size_t)> write;
+  uint64_t at = 0;
+  Status Put(const std::vector<uint8_t>& v) {
+    at += v.size();
+    return write(v.data(), v.size());
+  }
+};
+
+// Writes one family's entries, ascending, as blocks to `sink`; keeps their records.
+template <bool V6>
+class BlockWriter {
+ public:
+  explicit BlockWriter(Sink* sink) : sink_(sink) {}
+  Status Add(const A6& key, const IndexEntry& e) {
+    std::vector<uint8_t>* c = cols_.data();
+    if (n_ == 0) {
+      first_ = key;
+    } else {
+      Family<V6>::Put(&c[kAddr], prev_, key);
+    }
+    prev_ = key;
+    codec::PutVarint(&c[kVisitCount], e.visits.size());
+    codec::PutFixed<uint16_t>(&c[kCountry], e.country);
+    codec::PutVarint(&c[kAsn], e.asn);
+    codec::PutVarint(&c[kPackets], e.packets);
+    firsts_.push_back(e.first_us);
+    codec::PutVarint(&c[kSpan], static_cast<uint64_t>(e.last_us - e.first_us));
+    codec::PutVarint(&c[kPortCount], e.ports.size());
+    PortKey prev_key = 0;
+    for (const auto& [k, n] : e.ports) {
+      codec::PutVarint(&c[kPortGap], k - prev_key);
+      codec::PutVarint(&c[kPortPackets], n);
+      prev_key = k;
+    }
+    codec::PutVarint(&c[kTtlCount], e.ttls.size());
+    for (const auto& [t, n] : e.ttls) {
+      codec::PutU8(&c[kTtl], t);
+      codec::PutVarint(&c[kTtlPackets], n);
+    }
+    uint64_t prev_ref = 0;
+    for (const IndexEntry::V& v : e.visits) {
+      codec::PutVarint(&c[kVisitRef], v.ref - prev_ref);
+      codec::PutVarint(&c[kVisitBlocks], v.blocks_m1);
+      codec::PutVarint(&c[kVisitSensor], v.sensor);
+      codec::PutVarint(&c[kVisitPackets], v.packets);
+      prev_ref = v.ref;
+    }
+    ++n_;
+    ++sources_;
+    size_t raw = 0;
+    for (const auto& col : cols_) raw += col.size();
+    return n_ == kBlockSources || raw >= kBlockRaw ? Flush() : OkStatus();
+  }
+  Status Flush() {
+    if (n_ == 0) return OkStatus();
+    const int64_t base = *std::min_element(firsts_.begin(), firsts_.end());
+    for (int64_t f : firsts_) {
+      codec::PutVarint(&cols_[kFirst], static_cast<uint64_t>(f) - static_cast<uint64_t>(base));
+    }
+    raw_.clear();
+    codec::PutVarint(&raw_, n_);
+    codec::PutVarint(&raw_, Zigzag(base));
+    for (const auto& col : cols_) codec::PutVarint(&raw_, col.size());
+    for (auto& col : cols_) {
+      raw_.insert(raw_.end(), col.begin(), col.end());
+      col.clear();
+    }
+    std::vector<uint8_t> comp = codec::Compress(raw_.data(), raw_.size(), kLevel);
+    size_t r = records_.size();
+    records_.resize(r + kRecord);
+    uint8_t* rec = records_.data() + r;
+    std::memcpy(rec, first_.data(), 16);
+    uint64_t off = sink_->at;
+    std::memcpy(rec + 16, &off, 8);
+    uint32_t fields[4] = {static_cast<uint32_t>(comp.size()), static_cast<uint32_t>(raw_.size()),
+                          n_, 0};
+    std::memcpy(rec + 24, fields, 16);
+    n_ = 0;
+    firsts_.clear();
+    return sink_->Put(comp);
+  }
+  uint64_t sources() const { return sources_; }
+  uint64_t blocks() const { return records_.size() / kRecord; }
+  const std::vector<uint8_t>& records() const { return records_; }
+
+ private:
+  Sink* sink_;
+  std::array<std::vector<uint8_t>, kColumns> cols_;
+  std::vector<int64_t> firsts_;
+  std::vector<uint8_t> raw_, records_;
+  A6 first_{}, prev_{};
+  uint32_t n_ = 0;
+  uint64_t sources_ = 0;
+};
+
+// The end of a format 5 file's body: both families' records, then the tail.
+Status FinishBlocks(Sink* sink, const BlockWriter<false>& w4, const BlockWriter<true>& w6) {
+  std::vector<uint8_t> t;
+  const uint64_t records_at = sink->at;
+  RETURN_IF_ERROR(sink->Put(w4.records()));
+  RETURN_IF_ERROR(sink->Put(w6.records()));
+  codec::PutFixed<uint64_t>(&t, w4.sources());
+  codec::PutFixed<uint64_t>(&t, w6.sources());
+  codec::PutFixed<uint64_t>(&t, w4.blocks());
+  codec::PutFixed<uint64_t>(&t, w6.blocks());
+  codec::PutFixed<uint64_t>(&t, records_at);
+  return sink->Put(t);
+}
+
+}  // namespace
+
 Status SourceIndexBuilder::Write(const std::string& path) {
   std::sort(v4_.begin(), v4_.end());
   std::sort(v6_.begin(), v6_.end());
-  std::vector<uint8_t> out(kMagic, kMagic + 8);
+  std::vector<uint8_t> out(kMagic5, kMagic5 + 8);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(refs_.size()));
   codec::PutFixed<uint32_t>(&out, 0);
   for (size_t i = 0; i < refs_.size(); ++i) {
@@ -145,11 +318,15 @@ Status SourceIndexBuilder::Write(const std::string& path) {
     codec::PutFixed<uint32_t>(&out, refs_[i].block);
     codec::PutFixed<int32_t>(&out, ref_days_[i]);
   }
+  Sink sink{[&out](const uint8_t* p, size_t n) {
+              out.insert(out.end(), p, p + n);
+              return OkStatus();
+            },
+            out.size()};
   // Per source: the sums of its visits, then the visits (see docs/STORE_FORMAT.md).
-  std::vector<uint8_t> postings;
   std::map<PortKey, uint64_t> ports;
   IndexEntry e;
-  auto put_visits = [&](auto begin, auto end) {
+  auto sum_visits = [&](auto begin, auto end) {
     ports.clear();
     e.visits.clear();
     uint64_t ttl[256] = {};
@@ -190,42 +367,29 @@ Status SourceIndexBuilder::Write(const std::string& path) {
     for (int t = 0; t < 256; ++t) {
       if (ttl[t]) e.ttls.push_back({static_cast<uint8_t>(t), ttl[t]});
     }
-    e.AppendTo(&postings);
   };
-  std::vector<uint32_t> addrs;
-  std::vector<uint64_t> offs;
+  BlockWriter<false> w4(&sink);
   for (size_t i = 0; i < v4_.size();) {
     size_t j = i;
     while (j < v4_.size() && v4_[j].first == v4_[i].first) ++j;
-    addrs.push_back(v4_[i].first);
-    offs.push_back(postings.size());
-    put_visits(v4_.begin() + static_cast<ptrdiff_t>(i), v4_.begin() + static_cast<ptrdiff_t>(j));
+    sum_visits(v4_.begin() + static_cast<ptrdiff_t>(i), v4_.begin() + static_cast<ptrdiff_t>(j));
+    RETURN_IF_ERROR(w4.Add(KeyOf(v4_[i].first), e));
     i = j;
   }
-  offs.push_back(postings.size());
-  codec::PutFixed<uint64_t>(&out, addrs.size());
-  codec::PutBytes(&out, addrs.data(), addrs.size() * 4);
-  out.resize((out.size() + 7) / 8 * 8, 0);
-  codec::PutBytes(&out, offs.data(), offs.size() * 8);
-  std::vector<IpAddr> addrs6;
-  offs.clear();
+  RETURN_IF_ERROR(w4.Flush());
+  BlockWriter<true> w6(&sink);
   for (size_t i = 0; i < v6_.size();) {
     size_t j = i;
     while (j < v6_.size() && v6_[j].first == v6_[i].first) ++j;
-    addrs6.push_back(v6_[i].first);
-    offs.push_back(postings.size());
-    put_visits(v6_.begin() + static_cast<ptrdiff_t>(i), v6_.begin() + static_cast<ptrdiff_t>(j));
+    sum_visits(v6_.begin() + static_cast<ptrdiff_t>(i), v6_.begin() + static_cast<ptrdiff_t>(j));
+    RETURN_IF_ERROR(w6.Add(v6_[i].first.bytes, e));
     i = j;
   }
-  offs.push_back(postings.size());
-  codec::PutFixed<uint64_t>(&out, addrs6.size());
-  for (const IpAddr& a : addrs6) codec::PutBytes(&out, a.bytes.data(), 16);
-  codec::PutBytes(&out, offs.data(), offs.size() * 8);
-  codec::PutFixed<uint64_t>(&out, postings.size());
-  out.insert(out.end(), postings.begin(), postings.end());
+  RETURN_IF_ERROR(w6.Flush());
+  RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
   ChunkSums::Append(&out);
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
-  out.insert(out.end(), kMagic, kMagic + 8);
+  out.insert(out.end(), kMagic5, kMagic5 + 8);
   std::vector<uint8_t>().swap(arena_);
   std::vector<std::pair<uint32_t, uint64_t>>().swap(v4_);
   std::vector<std::pair<IpAddr, uint64_t>>().swap(v6_);
@@ -257,9 +421,13 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   if (std::memcmp(x->base_, "TSIX0001", 8) == 0 || std::memcmp(x->base_, "TSIX0002", 8) == 0) {
     return bad("an index of block lists only (before visits): rebuild the store's indexes");
   }
-  bool v3 = std::memcmp(x->base_, kMagic3, 8) == 0 &&
-            std::memcmp(x->base_ + x->size_ - 8, kMagic3, 8) == 0;
-  if (!v3 && (std::memcmp(x->base_, kMagic, 8) != 0 ||
+  auto is = [&](const char* magic) {
+    return std::memcmp(x->base_, magic, 8) == 0 &&
+           std::memcmp(x->base_ + x->size_ - 8, magic, 8) == 0;
+  };
+  bool v3 = is(kMagic3);
+  x->format_ = v3 ? 3 : is(kMagic5) ? 5 : 4;
+  if (!v3 && x->format_ != 5 && (std::memcmp(x->base_, kMagic, 8) != 0 ||
               std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
     return bad("bad magic (not a source index, or cut short)");
   }
@@ -298,6 +466,11 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   if (!p) return bad("header cut short");
   x->nrefs_ = Load<uint32_t>(p);
   if (!(x->refs_ = take(uint64_t{x->nrefs_} * 16))) return bad("block table cut short");
+  if (x->format_ == 5) {
+    x->blocks_at_ = at;
+    RETURN_IF_ERROR(x->OpenBlocks());
+    return x;
+  }
   if (!(p = count(8))) return damaged.ok() ? bad("IPv4 count cut short") : damaged;
   x->n4_ = Load<uint64_t>(p);
   if (x->n4_ > end / 12) return bad("IPv4 count too large");
@@ -384,9 +557,7 @@ Status SourceIndex::DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) c
   return OkStatus();
 }
 
-Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) const {
-  IndexEntry e;
-  RETURN_IF_ERROR(DecodeEntry(begin, end, &e));
+Status SourceIndex::Summarise(const IndexEntry& e, SourceSummary* out) const {
   out->geo.country = e.country;
   out->geo.asn = e.asn;
   out->packets = e.packets;
@@ -408,23 +579,211 @@ Status SourceIndex::Postings(uint64_t begin, uint64_t end, SourceSummary* out) c
   return OkStatus();
 }
 
-Status SourceIndex::PacketsBySegment(std::map<uint64_t, uint64_t>* out) const {
-  IndexEntry e;
-  auto walk = [&](uint64_t n, const uint8_t* addr, size_t width, const uint8_t* off) -> Status {
-    for (uint64_t i = 0; i < n; ++i) {
-      RETURN_IF_ERROR(Check(addr + i * width, width));
-      if (i > 0) {
-        bool ascending = width == 4
-                             ? Load<uint32_t>(addr + (i - 1) * 4) < Load<uint32_t>(addr + i * 4)
-                             : std::memcmp(addr + (i - 1) * width, addr + i * width, width) < 0;
-        if (!ascending) {
-          return DataLoss(fmt::format("source index {}: address {} of {} out of order", path_, i,
-                                      width == 4 ? "IPv4" : "IPv6"));
-        }
+Status SourceIndex::OpenBlocks() {
+  auto bad = [&](const std::string& what) {
+    return DataLoss(fmt::format("source index {}: {}", path_, what));
+  };
+  const uint64_t body = sums_.body_size();
+  if (body < blocks_at_ + kTail) return bad("tail cut short");
+  const uint8_t* t = base_ + body - kTail;
+  RETURN_IF_ERROR(Check(t, kTail));
+  n4_ = Load<uint64_t>(t);
+  n6_ = Load<uint64_t>(t + 8);
+  b4_ = Load<uint64_t>(t + 16);
+  b6_ = Load<uint64_t>(t + 24);
+  records_at_ = Load<uint64_t>(t + 32);
+  const uint64_t room = body - kTail;
+  if (records_at_ < blocks_at_ || records_at_ > room || b4_ > (room - records_at_) / kRecord ||
+      b6_ != (room - records_at_) / kRecord - b4_ || (room - records_at_) % kRecord != 0) {
+    return bad(fmt::format("block records ({} and {} at {}) do not fit the file", b4_, b6_,
+                           records_at_));
+  }
+  // Each block holds 1 to kBlockSources sources (a block may hold fewer: one large entry).
+  auto fits = [](uint64_t n, uint64_t b) { return n >= b && n / kBlockSources <= b; };
+  if (!fits(n4_, b4_) || !fits(n6_, b6_)) {
+    return bad(fmt::format("{} IPv4 and {} IPv6 sources cannot fill {} and {} blocks", n4_, n6_,
+                           b4_, b6_));
+  }
+  return OkStatus();
+}
+
+Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
+                                std::vector<IndexEntry>* entries) const {
+  auto bad = [&](const std::string& what) {
+    return DataLoss(fmt::format("source index {}: {} block {}: {}", path_, v6 ? "IPv6" : "IPv4",
+                                b, what));
+  };
+  if (b >= (v6 ? b6_ : b4_)) return bad("no such block");
+  const uint8_t* rec = base_ + records_at_ + (v6 ? b4_ + b : b) * kRecord;
+  RETURN_IF_ERROR(Check(rec, kRecord));
+  A6 first;
+  std::memcpy(first.data(), rec, 16);
+  const uint64_t off = Load<uint64_t>(rec + 16);
+  const uint32_t comp = Load<uint32_t>(rec + 24), raw = Load<uint32_t>(rec + 28),
+                 n = Load<uint32_t>(rec + 32);
+  if (off < blocks_at_ || off > records_at_ || comp > records_at_ - off) {
+    return bad(fmt::format("{} bytes at {} lie outside the blocks", comp, off));
+  }
+  if (n == 0 || n > kBlockSources || raw > kMaxBlockRaw) {
+    return bad(fmt::format("{} sources in {} bytes is not a block", n, raw));
+  }
+  RETURN_IF_ERROR(Check(base_ + off, comp));
+  if (ZSTD_getFrameContentSize(base_ + off, comp) != raw) {
+    return bad("its frame's size differs from its record's");
+  }
+  std::vector<uint8_t> buf;
+  if (!codec::Decompress(base_ + off, comp, raw, &buf)) return bad("does not decompress");
+  codec::Reader head(buf.data(), buf.size());
+  if (head.Varint() != n) return bad("its count differs from its record's");
+  const int64_t base_us = Unzigzag(head.Varint());
+  std::vector<codec::Reader> col;
+  std::array<uint64_t, kColumns> len{};
+  for (auto& l : len) l = head.Varint();
+  if (head.failed()) return bad("header cut short");
+  const uint8_t* p = head.data();
+  uint64_t left = head.remaining();
+  for (size_t c = 0; c < kColumns; ++c) {
+    if (len[c] > left) return bad(fmt::format("column {} overruns the block", c));
+    col.emplace_back(p, len[c]);
+    p += len[c];
+    left -= len[c];
+  }
+  if (left != 0) return bad("bytes after the columns");
+  keys->resize(n);
+  entries->resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    A6& k = (*keys)[i];
+    if (i == 0) {
+      k = first;
+      if (!v6 && std::any_of(first.begin() + 4, first.end(), [](uint8_t x) { return x != 0; })) {
+        return bad("its first IPv4 address is not one");
       }
-      RETURN_IF_ERROR(Check(off + i * 8, 16));
-      RETURN_IF_ERROR(
-          DecodeEntry(Load<uint64_t>(off + i * 8), Load<uint64_t>(off + (i + 1) * 8), &e));
+    } else if (!(v6 ? Family<true>::Get(&col[kAddr], (*keys)[i - 1], &k)
+                    : Family<false>::Get(&col[kAddr], (*keys)[i - 1], &k))) {
+      return bad(fmt::format("address {} cut short or out of order", i));
+    }
+    IndexEntry& e = (*entries)[i];
+    const uint64_t nv = col[kVisitCount].Varint();
+    e.country = col[kCountry].Fixed<uint16_t>();
+    const uint64_t asn = col[kAsn].Varint();
+    e.asn = static_cast<uint32_t>(asn);
+    e.packets = col[kPackets].Varint();
+    const uint64_t first_gap = col[kFirst].Varint(), span = col[kSpan].Varint();
+    const __int128 first_us = static_cast<__int128>(base_us) + first_gap;
+    const __int128 last_us = first_us + span;
+    if (asn > UINT32_MAX || last_us > INT64_MAX) {
+      return bad(fmt::format("source {}: ASN or time out of range", i));
+    }
+    e.first_us = static_cast<int64_t>(first_us);
+    e.last_us = static_cast<int64_t>(last_us);
+    const uint64_t np = col[kPortCount].Varint();
+    if (np > col[kPortGap].remaining()) return bad(fmt::format("source {}: bad port count", i));
+    e.ports.clear();
+    uint64_t key = 0;
+    for (uint64_t j = 0; j < np; ++j) {
+      uint64_t gap = col[kPortGap].Varint();
+      if ((j > 0 && gap == 0) || gap > UINT32_MAX - key) {
+        return bad(fmt::format("source {}: ports out of order", i));
+      }
+      key += gap;
+      e.ports.push_back({static_cast<PortKey>(key), col[kPortPackets].Varint()});
+    }
+    const uint64_t nt = col[kTtlCount].Varint();
+    if (nt > 256) return bad(fmt::format("source {}: bad TTL count", i));
+    e.ttls.clear();
+    for (uint64_t j = 0; j < nt; ++j) {
+      uint8_t t = col[kTtl].Fixed<uint8_t>();
+      e.ttls.push_back({t, col[kTtlPackets].Varint()});
+    }
+    if (nv > col[kVisitRef].remaining()) return bad(fmt::format("source {}: bad visit count", i));
+    e.visits.clear();
+    uint64_t ref = 0;
+    for (uint64_t j = 0; j < nv; ++j) {
+      IndexEntry::V x;
+      ref += col[kVisitRef].Varint();
+      x.ref = ref;
+      x.blocks_m1 = col[kVisitBlocks].Varint();
+      x.sensor = col[kVisitSensor].Varint();
+      x.packets = col[kVisitPackets].Varint();
+      if (ref >= nrefs_ || x.blocks_m1 >= nrefs_ - ref) {
+        return bad(fmt::format("source {}: block reference out of range", i));
+      }
+      e.visits.push_back(x);
+    }
+  }
+  for (size_t c = 0; c < kColumns; ++c) {
+    if (col[c].failed() || !col[c].done()) {
+      return bad(fmt::format("column {} {}", c, col[c].failed() ? "cut short" : "too long"));
+    }
+  }
+  return OkStatus();
+}
+
+// Walks one address family of an index in order, entry by entry, whatever its format; checks
+// that the addresses ascend and that the family holds as many as the index says.
+template <typename K>
+class IndexCursor {
+ public:
+  static constexpr bool kV6 = std::is_same_v<K, A6>;
+  explicit IndexCursor(const SourceIndex* x) : x_(x), n_(kV6 ? x->n6_ : x->n4_) {}
+  // The next address (its block key) and entry; false after the last.
+  Result<bool> Next(A6* key, IndexEntry* e) {
+    if (x_->format_ == 5) {
+      while (j_ == keys_.size()) {
+        if (b_ == (kV6 ? x_->b6_ : x_->b4_)) return End();
+        RETURN_IF_ERROR(x_->DecodeBlock(kV6, b_++, &keys_, &entries_));
+        j_ = 0;
+      }
+      *key = keys_[j_];
+      *e = std::move(entries_[j_++]);
+    } else {
+      if (i_ == n_) return End();
+      const size_t width = kV6 ? 16 : 4;
+      const uint8_t* addr = (kV6 ? x_->addr6_ : x_->addr4_) + i_ * width;
+      const uint8_t* off = (kV6 ? x_->off6_ : x_->off4_) + i_ * 8;
+      RETURN_IF_ERROR(x_->Check(addr, width));
+      *key = {};
+      std::memcpy(key->data(), addr, width);
+      RETURN_IF_ERROR(x_->Check(off, 16));
+      RETURN_IF_ERROR(x_->DecodeEntry(Load<uint64_t>(off), Load<uint64_t>(off + 8), e));
+    }
+    if (i_ > 0 && !Family<kV6>::Less(prev_, *key)) {
+      return DataLoss(fmt::format("source index {}: {} address {} out of order", x_->path_,
+                                  kV6 ? "IPv6" : "IPv4", i_));
+    }
+    if (i_ == n_) return Miscount();
+    prev_ = *key;
+    ++i_;
+    return true;
+  }
+  static IpAddr Ip(const A6& k) {
+    return kV6 ? IpAddr::V6(k.data()) : IpAddr::V4(Load<uint32_t>(k.data()));
+  }
+
+ private:
+  Result<bool> End() {
+    if (i_ != n_) return Miscount();
+    return false;
+  }
+  Status Miscount() const {
+    return DataLoss(fmt::format("source index {}: its {} blocks hold other than its {} sources",
+                                x_->path_, kV6 ? "IPv6" : "IPv4", n_));
+  }
+  const SourceIndex* x_;
+  uint64_t n_, i_ = 0, b_ = 0;
+  size_t j_ = 0;
+  std::vector<A6> keys_;
+  std::vector<IndexEntry> entries_;
+  A6 prev_{};
+};
+
+Status SourceIndex::PacketsBySegment(std::map<uint64_t, uint64_t>* out) const {
+  auto walk = [&](auto cursor) -> Status {
+    A6 k;
+    IndexEntry e;
+    for (uint64_t i = 0;; ++i) {
+      ASSIGN_OR_RETURN(bool more, cursor.Next(&k, &e));
+      if (!more) return OkStatus();
       uint64_t sum = 0;
       for (const IndexEntry::V& v : e.visits) {
         RETURN_IF_ERROR(Check(refs_ + v.ref * 16, 16));
@@ -436,98 +795,85 @@ Status SourceIndex::PacketsBySegment(std::map<uint64_t, uint64_t>* out) const {
                                     path_, i, e.packets, sum));
       }
     }
-    return OkStatus();
   };
-  RETURN_IF_ERROR(walk(n4_, addr4_, 4, off4_));
-  return walk(n6_, addr6_, 16, off6_);
+  RETURN_IF_ERROR(walk(IndexCursor<uint32_t>(this)));
+  return walk(IndexCursor<A6>(this));
+}
+
+Status SourceIndex::ForEachSource(const std::function<Status(const IpAddr&)>& f) const {
+  auto walk = [&](auto cursor) -> Status {
+    A6 k;
+    IndexEntry e;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool more, cursor.Next(&k, &e));
+      if (!more) return OkStatus();
+      RETURN_IF_ERROR(f(cursor.Ip(k)));
+    }
+  };
+  RETURN_IF_ERROR(walk(IndexCursor<uint32_t>(this)));
+  return walk(IndexCursor<A6>(this));
 }
 
 Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
-  if (addr.is_v4()) {
-    uint32_t want = addr.v4();
-    uint64_t lo = 0, hi = n4_;
+  const bool v6 = !addr.is_v4();
+  IndexEntry e;
+  if (format_ == 5) {
+    // The last block whose first address is not above `addr`, then the address within it.
+    const A6 want = KeyOf(addr);
+    auto less = [&](const A6& a, const A6& b) {
+      return v6 ? Family<true>::Less(a, b) : Family<false>::Less(a, b);
+    };
+    const uint64_t records = v6 ? b6_ : b4_;
+    const uint8_t* rec = base_ + records_at_ + (v6 ? b4_ : 0) * kRecord;
+    uint64_t lo = 0, hi = records;  // blocks [0, lo) start at or below `want`
     while (lo < hi) {
       uint64_t mid = lo + (hi - lo) / 2;
-      RETURN_IF_ERROR(Check(addr4_ + mid * 4, 4));
-      if (Load<uint32_t>(addr4_ + mid * 4) < want) {
+      RETURN_IF_ERROR(Check(rec + mid * kRecord, 16));
+      A6 first;
+      std::memcpy(first.data(), rec + mid * kRecord, 16);
+      if (!less(want, first)) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    if (lo == n4_) return false;
-    RETURN_IF_ERROR(Check(addr4_ + lo * 4, 4));
-    if (Load<uint32_t>(addr4_ + lo * 4) != want) return false;
-    RETURN_IF_ERROR(Check(off4_ + lo * 8, 16));
-    RETURN_IF_ERROR(
-        Postings(Load<uint64_t>(off4_ + lo * 8), Load<uint64_t>(off4_ + (lo + 1) * 8), out));
+    if (lo == 0) return false;
+    std::vector<A6> keys;
+    std::vector<IndexEntry> entries;
+    RETURN_IF_ERROR(DecodeBlock(v6, lo - 1, &keys, &entries));
+    auto it = std::lower_bound(keys.begin(), keys.end(), want, less);
+    if (it == keys.end() || *it != want) return false;
+    RETURN_IF_ERROR(Summarise(entries[static_cast<size_t>(it - keys.begin())], out));
     return true;
   }
-  uint64_t lo = 0, hi = n6_;
+  const size_t width = v6 ? 16 : 4;
+  const uint8_t* addrs = v6 ? addr6_ : addr4_;
+  const uint8_t* offs = v6 ? off6_ : off4_;
+  const uint64_t n = v6 ? n6_ : n4_;
+  auto cmp = [&](uint64_t i) -> int {  // the i-th address against `addr`
+    const uint8_t* a = addrs + i * width;
+    if (v6) return std::memcmp(a, addr.bytes.data(), 16);
+    uint32_t x = Load<uint32_t>(a), want = addr.v4();
+    return x < want ? -1 : x > want ? 1 : 0;
+  };
+  uint64_t lo = 0, hi = n;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
-    RETURN_IF_ERROR(Check(addr6_ + mid * 16, 16));
-    if (std::memcmp(addr6_ + mid * 16, addr.bytes.data(), 16) < 0) {
+    RETURN_IF_ERROR(Check(addrs + mid * width, width));
+    if (cmp(mid) < 0) {
       lo = mid + 1;
     } else {
       hi = mid;
     }
   }
-  if (lo == n6_) return false;
-  RETURN_IF_ERROR(Check(addr6_ + lo * 16, 16));
-  if (std::memcmp(addr6_ + lo * 16, addr.bytes.data(), 16) != 0) return false;
-  RETURN_IF_ERROR(Check(off6_ + lo * 8, 16));
-  RETURN_IF_ERROR(
-      Postings(Load<uint64_t>(off6_ + lo * 8), Load<uint64_t>(off6_ + (lo + 1) * 8), out));
+  if (lo == n) return false;
+  RETURN_IF_ERROR(Check(addrs + lo * width, width));
+  if (cmp(lo) != 0) return false;
+  RETURN_IF_ERROR(Check(offs + lo * 8, 16));
+  RETURN_IF_ERROR(DecodeEntry(Load<uint64_t>(offs + lo * 8), Load<uint64_t>(offs + (lo + 1) * 8), &e));
+  RETURN_IF_ERROR(Summarise(e, out));
   return true;
 }
-
-namespace {
-
-// A k-way walk over the ascending address arrays of several indexes: yields each distinct
-// address once with the parts that hold it, in part order.
-template <typename K>
-class AddressMerge {
- public:
-  using Key = K;
-  // `at(part, i)`: the i-th address of `part`, verified; `n[part]`: how many.
-  AddressMerge(std::vector<uint64_t> n, std::function<Result<Key>(size_t, uint64_t)> at)
-      : n_(std::move(n)), at_(std::move(at)), pos_(n_.size(), 0) {}
-  // The next address and the (part, position) pairs holding it; false at the end.
-  Result<bool> Next(Key* key, std::vector<std::pair<size_t, uint64_t>>* holders) {
-    if (!started_) {
-      started_ = true;
-      for (size_t p = 0; p < n_.size(); ++p) RETURN_IF_ERROR(Push(p));
-    }
-    holders->clear();
-    if (heap_.empty()) return false;
-    *key = heap_.top().first;
-    while (!heap_.empty() && heap_.top().first == *key) {
-      size_t p = heap_.top().second;
-      heap_.pop();
-      holders->push_back({p, pos_[p]++});
-      RETURN_IF_ERROR(Push(p));
-    }
-    std::sort(holders->begin(), holders->end());  // part order: the last part's geo wins
-    return true;
-  }
-
- private:
-  Status Push(size_t p) {
-    if (pos_[p] >= n_[p]) return OkStatus();
-    ASSIGN_OR_RETURN(Key k, at_(p, pos_[p]));
-    heap_.push({k, p});
-    return OkStatus();
-  }
-  std::vector<uint64_t> n_;
-  std::function<Result<Key>(size_t, uint64_t)> at_;
-  std::vector<uint64_t> pos_;
-  bool started_ = false;
-  std::priority_queue<std::pair<Key, size_t>, std::vector<std::pair<Key, size_t>>, std::greater<>>
-      heap_;
-};
-
-}  // namespace
 
 Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts,
                                     const std::string& path) {
@@ -540,144 +886,91 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
     nrefs += x->nrefs_;
   }
   if (nrefs > UINT32_MAX) return InvalidArgument("SourceIndex::Merge: more than 2^32 blocks");
-  using A6 = std::array<uint8_t, 16>;
-  std::vector<uint64_t> n4, n6;
-  for (const SourceIndex* x : parts) {
-    n4.push_back(x->n4_);
-    n6.push_back(x->n6_);
-  }
-  auto v4_at = [&](size_t p, uint64_t i) -> Result<uint32_t> {
-    const SourceIndex* x = parts[p];
-    RETURN_IF_ERROR(x->Check(x->addr4_ + i * 4, 4));
-    return Load<uint32_t>(x->addr4_ + i * 4);
-  };
-  auto v6_at = [&](size_t p, uint64_t i) -> Result<A6> {
-    const SourceIndex* x = parts[p];
-    RETURN_IF_ERROR(x->Check(x->addr6_ + i * 16, 16));
-    A6 a;
-    std::memcpy(a.data(), x->addr6_ + i * 16, 16);
-    return a;
-  };
-  // Both passes walk every part through: their pages are given back every 2^20 addresses, so
-  // that what stays resident is the parts' current pages, not every byte read.
-  auto release = [&](uint64_t i) {
-    if ((i & ((uint64_t{1} << 20) - 1)) != 0) return;
-    for (const SourceIndex* x : parts) x->ReleasePages();
-  };
-  // First pass: how many distinct addresses, so that the front's size is known.
-  std::vector<std::pair<size_t, uint64_t>> holders;
-  auto distinct = [&](auto walker) -> Result<uint64_t> {
-    typename decltype(walker)::Key k;
-    for (uint64_t m = 0;; ++m) {
-      release(m);
-      ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
-      if (!more) return m;
-    }
-  };
-  ASSIGN_OR_RETURN(const uint64_t m4, distinct(AddressMerge<uint32_t>(n4, v4_at)));
-  ASSIGN_OR_RETURN(const uint64_t m6, distinct(AddressMerge<A6>(n6, v6_at)));
-  const uint64_t refs_at = 16;
-  const uint64_t n4_at = refs_at + nrefs * 16;
-  const uint64_t addr4_at = n4_at + 8;
-  const uint64_t off4_at = (addr4_at + m4 * 4 + 7) / 8 * 8;
-  const uint64_t n6_at = off4_at + (m4 + 1) * 8;
-  const uint64_t addr6_at = n6_at + 8;
-  const uint64_t off6_at = addr6_at + m6 * 16;
-  const uint64_t e_at = off6_at + (m6 + 1) * 8;
-  const uint64_t postings_at = e_at + 8;
-
   ASSIGN_OR_RETURN(OwnedFd file, OwnedFd::Create(path));
   const int fd = file.get();
-  std::vector<uint8_t> b(kMagic, kMagic + 8);
+  FileOut out(fd, path);
+  Sink sink{[&out](const uint8_t* p, size_t n) { return out.Append(p, n); }, 0};
+  std::vector<uint8_t> b(kMagic5, kMagic5 + 8);
   codec::PutFixed<uint32_t>(&b, static_cast<uint32_t>(nrefs));
   codec::PutFixed<uint32_t>(&b, 0);
-  FileOut front(fd, path);
-  RETURN_IF_ERROR(front.Append(b));
+  RETURN_IF_ERROR(sink.Put(b));
   for (const SourceIndex* x : parts) {
     for (uint64_t at = 0; at < uint64_t{x->nrefs_} * 16; at += ChunkSums::kChunk) {
       uint64_t len = std::min<uint64_t>(ChunkSums::kChunk, uint64_t{x->nrefs_} * 16 - at);
       RETURN_IF_ERROR(x->Check(x->refs_ + at, len));
-      RETURN_IF_ERROR(front.Append(x->refs_ + at, len));
+      b.assign(x->refs_ + at, x->refs_ + at + len);
+      RETURN_IF_ERROR(sink.Put(b));
     }
   }
-  RETURN_IF_ERROR(front.Flush());
-  FileOut addrs(fd, path), offs(fd, path), postings(fd, path);
-  postings.Seek(postings_at);
-  IndexEntry one, sum;
+  // A k-way walk over each family: every distinct address once, its entries summed in part
+  // order (the last part's enrichment is the latest). What it holds is a decoded block per part.
   std::map<PortKey, uint64_t> ports;
   std::map<uint8_t, uint64_t> ttls;
-  std::vector<uint8_t> buf;
-  // Writes the merged entry of the address the holders hold, and its offset.
-  auto merged = [&](const std::vector<std::pair<size_t, uint64_t>>& hs, bool v6) -> Status {
-    ports.clear();
-    ttls.clear();
-    sum.visits.clear();
-    sum.packets = 0;
-    sum.first_us = INT64_MAX;
-    sum.last_us = INT64_MIN;
-    for (auto [p, i] : hs) {
-      const SourceIndex* x = parts[p];
-      const uint8_t* off = v6 ? x->off6_ : x->off4_;
-      RETURN_IF_ERROR(x->Check(off + i * 8, 16));
-      RETURN_IF_ERROR(
-          x->DecodeEntry(Load<uint64_t>(off + i * 8), Load<uint64_t>(off + (i + 1) * 8), &one));
-      sum.country = one.country;  // the last part's: the latest enrichment
-      sum.asn = one.asn;
-      sum.packets += one.packets;
-      sum.first_us = std::min(sum.first_us, one.first_us);
-      sum.last_us = std::max(sum.last_us, one.last_us);
-      for (const auto& [k, n] : one.ports) ports[k] += n;
-      for (const auto& [t, n] : one.ttls) ttls[t] += n;
-      for (IndexEntry::V v : one.visits) {
-        v.ref += base[p];
-        sum.visits.push_back(v);
+  IndexEntry sum;
+  auto family = [&](auto cursor_type, auto& writer) -> Status {
+    using Cursor = decltype(cursor_type);
+    constexpr bool v6 = Cursor::kV6;
+    std::vector<Cursor> cursors;
+    std::vector<A6> keys(parts.size());
+    std::vector<IndexEntry> entries(parts.size());
+    std::vector<bool> live(parts.size());
+    for (const SourceIndex* x : parts) cursors.emplace_back(x);
+    auto later = [](const std::pair<A6, size_t>& x, const std::pair<A6, size_t>& y) {
+      if (Family<v6>::Less(x.first, y.first)) return false;
+      if (Family<v6>::Less(y.first, x.first)) return true;
+      return x.second > y.second;  // equal addresses: the earlier part first
+    };
+    std::priority_queue<std::pair<A6, size_t>, std::vector<std::pair<A6, size_t>>,
+                        decltype(later)>
+        heap(later);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      ASSIGN_OR_RETURN(bool more, cursors[p].Next(&keys[p], &entries[p]));
+      if (more) heap.push({keys[p], p});
+    }
+    for (uint64_t i = 0; !heap.empty(); ++i) {
+      // Every 2^20 addresses the parts' pages are given back: what stays resident is the
+      // pages being read, not every byte read.
+      if ((i & ((uint64_t{1} << 20) - 1)) == 0) {
+        for (const SourceIndex* x : parts) x->ReleasePages();
       }
+      const A6 key = heap.top().first;
+      ports.clear();
+      ttls.clear();
+      sum.visits.clear();
+      sum.packets = 0;
+      sum.first_us = INT64_MAX;
+      sum.last_us = INT64_MIN;
+      while (!heap.empty() && heap.top().first == key) {
+        const size_t p = heap.top().second;
+        heap.pop();
+        const IndexEntry& one = entries[p];
+        sum.country = one.country;  // the last part's: the latest enrichment
+        sum.asn = one.asn;
+        sum.packets += one.packets;
+        sum.first_us = std::min(sum.first_us, one.first_us);
+        sum.last_us = std::max(sum.last_us, one.last_us);
+        for (const auto& [k, n] : one.ports) ports[k] += n;
+        for (const auto& [t, n] : one.ttls) ttls[t] += n;
+        for (IndexEntry::V v : one.visits) {
+          v.ref += base[p];
+          sum.visits.push_back(v);
+        }
+        ASSIGN_OR_RETURN(bool more, cursors[p].Next(&keys[p], &entries[p]));
+        if (more) heap.push({keys[p], p});
+      }
+      sum.ports.assign(ports.begin(), ports.end());
+      sum.ttls.assign(ttls.begin(), ttls.end());
+      RETURN_IF_ERROR(writer.Add(key, sum));
     }
-    sum.ports.assign(ports.begin(), ports.end());
-    sum.ttls.assign(ttls.begin(), ttls.end());
-    buf.clear();
-    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
-    RETURN_IF_ERROR(offs.Append(buf));
-    buf.clear();
-    sum.AppendTo(&buf);
-    return postings.Append(buf);
+    return writer.Flush();
   };
-  // One family's addresses, entry offsets (the last one the end) and entries, `m` of them.
-  auto family = [&](auto walker, uint64_t addr_at, uint64_t off_at, uint64_t m, bool v6) -> Status {
-    addrs.Seek(addr_at);
-    offs.Seek(off_at);
-    typename decltype(walker)::Key k;
-    for (uint64_t i = 0;; ++i) {
-      release(i);
-      ASSIGN_OR_RETURN(bool more, walker.Next(&k, &holders));
-      if (!more) break;
-      if (i >= m) return Internal("SourceIndex::Merge: the parts changed while merged");
-      RETURN_IF_ERROR(addrs.Append(reinterpret_cast<const uint8_t*>(&k), sizeof k));
-      RETURN_IF_ERROR(merged(holders, v6));
-    }
-    buf.clear();
-    codec::PutFixed<uint64_t>(&buf, postings.at() - postings_at);
-    RETURN_IF_ERROR(offs.Append(buf));
-    RETURN_IF_ERROR(addrs.Flush());
-    return offs.Flush();
-  };
-  RETURN_IF_ERROR(family(AddressMerge<uint32_t>(n4, v4_at), addr4_at, off4_at, m4, false));
-  RETURN_IF_ERROR(family(AddressMerge<A6>(n6, v6_at), addr6_at, off6_at, m6, true));
-  const uint64_t body = postings.at();
-  RETURN_IF_ERROR(postings.Flush());
-  // The counts between the sections (and the padding after the IPv4 addresses, zeros).
-  std::vector<uint8_t> v;
-  codec::PutFixed<uint64_t>(&v, m4);
-  RETURN_IF_ERROR(front.WriteAt(n4_at, v));
-  v.assign(off4_at - (addr4_at + m4 * 4), 0);
-  RETURN_IF_ERROR(front.WriteAt(addr4_at + m4 * 4, v));
-  v.clear();
-  codec::PutFixed<uint64_t>(&v, m6);
-  RETURN_IF_ERROR(front.WriteAt(n6_at, v));
-  v.clear();
-  codec::PutFixed<uint64_t>(&v, body - postings_at);
-  RETURN_IF_ERROR(front.WriteAt(e_at, v));
-  return SealChunked(fd, body, kMagic, path);
+  BlockWriter<false> w4(&sink);
+  RETURN_IF_ERROR(family(IndexCursor<uint32_t>(parts[0]), w4));
+  BlockWriter<true> w6(&sink);
+  RETURN_IF_ERROR(family(IndexCursor<A6>(parts[0]), w6));
+  RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
+  RETURN_IF_ERROR(out.Flush());
+  return SealChunked(fd, sink.at, kMagic5, path);
 }
 
 }  // namespace teiten

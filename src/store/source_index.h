@@ -7,7 +7,9 @@
 // same manifest rename; immutable. Layout in docs/STORE_FORMAT.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,8 +61,6 @@ struct IndexEntry {
     uint64_t ref, blocks_m1, sensor, packets;
   };
   std::vector<V> visits;  // ascending ref
-  // Appends the stored form (docs/STORE_FORMAT.md).
-  void AppendTo(std::vector<uint8_t>* out) const;
 };
 
 // Collects visits while a transaction writes its segments.
@@ -76,7 +76,7 @@ class SourceIndexBuilder {
   size_t bytes() const {
     return arena_.capacity() + v4_.capacity() * sizeof(v4_[0]) + v6_.capacity() * sizeof(v6_[0]);
   }
-  // Writes the index to `path` (a new file) and fsyncs it.
+  // Writes the index to `path` (a new file, format 5) and fsyncs it.
   Status Write(const std::string& path);
 
  private:
@@ -103,6 +103,9 @@ class SourceIndex {
   void ReleasePages() const;
   // What the transaction saw of `addr`; false when it never saw it.
   Result<bool> Lookup(const IpAddr& addr, SourceSummary* out) const;
+  // Calls `f` with every address the index holds, ascending (IPv4, then IPv6); stops at the
+  // first error, or at damage (DataLoss naming the file and where).
+  Status ForEachSource(const std::function<Status(const IpAddr&)>& f) const;
   uint64_t sources() const { return n4_ + n6_; }
   uint64_t size() const { return size_; }
   // Walks every entry (for `teiten verify`): adds each visit's packets to its segment's count,
@@ -119,12 +122,22 @@ class SourceIndex {
                                 const std::string& path);
 
  private:
+  template <typename K>
+  friend class IndexCursor;
   SourceIndex() = default;
+  Status OpenBlocks();  // format 5: the tail and the block records
+  // Format 3 and 4: the entry at [begin, end) of the postings.
   Status DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) const;
-  Status Postings(uint64_t begin, uint64_t end, SourceSummary* out) const;
+  // Format 5: block `b` of the IPv4 (`v6` false) or IPv6 records, its addresses as 16 bytes
+  // (IPv4 host order in the first 4) and its entries.
+  Status DecodeBlock(bool v6, uint64_t b, std::vector<std::array<uint8_t, 16>>* keys,
+                     std::vector<IndexEntry>* entries) const;
+  // Adds an entry's sums and visits to `out`.
+  Status Summarise(const IndexEntry& e, SourceSummary* out) const;
   // Verifies the chunks holding [p, p + n) before they are read (format 4).
   Status Check(const uint8_t* p, uint64_t n) const;
   ChunkSums sums_;
+  int format_ = 4;
   bool chunked_ = false;
   std::string path_;
   const uint8_t* base_ = nullptr;
@@ -138,6 +151,9 @@ class SourceIndex {
   const uint8_t* off6_ = nullptr;
   const uint8_t* postings_ = nullptr;
   uint64_t postings_size_ = 0;
+  // Format 5: compressed blocks of entries in [blocks_at_, records_at_), then b4_ + b6_ block
+  // records of 40 bytes.
+  uint64_t blocks_at_ = 0, records_at_ = 0, b4_ = 0, b6_ = 0;
 };
 
 }  // namespace teiten

@@ -11,6 +11,7 @@
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
+#include "store/source_index.h"
 #include "store/verify.h"
 #include "store_test_support.h"
 #include "test_support.h"
@@ -139,9 +140,26 @@ std::string SeriesOver(const Store& s, const std::string& period) {
   return out;
 }
 
-std::string RollupMagics(const std::string& dir) {
+// `teiten ip` of the fixtures' sources (and one never seen), windows included: every field.
+std::string HistoriesOver(const Store& s) {
+  std::string out;
+  for (const char* a : {"192.168.0.2", "192.168.1.2", "212.242.33.35", "172.16.156.130",
+                        "10.87.1.10", "130.211.223.103", "172.31.15.102", "192.0.2.1"}) {
+    auto h = SourceHistory(s, *IpAddr::Parse(a), true);
+    EXPECT_TRUE(h.ok()) << a << ": " << h.status().ToString();
+    if (!h.ok()) return out;
+    out += fmt::format("{} seen={} geo={}/{} {}..{} {} ports={} sensors={} days={} ttls={} "
+                       "windows={}\n",
+                       a, h->seen, h->geo.country, h->geo.asn, h->first_us, h->last_us,
+                       h->packets, h->ports, h->sensors, h->days, h->ttls, h->windows);
+  }
+  return out;
+}
+
+// The magics of the files under `dir`/`sub`.
+std::string Magics(const std::string& dir, const char* sub = "rollup") {
   std::set<std::string> magics;
-  for (const auto& e : fs::directory_iterator(dir + "/rollup")) {
+  for (const auto& e : fs::directory_iterator(dir + "/" + sub)) {
     std::ifstream in(e.path(), std::ios::binary);
     char m[8];
     in.read(m, 8);
@@ -155,7 +173,7 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   // (tests/data/store-format5/README.md); today's write their records compressed (format 6).
   fs::copy(testing::SourceDir() + "/tests/data/store-format5/store", Path("old"),
            fs::copy_options::recursive);
-  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5");
+  EXPECT_EQ(Magics(Path("old")), "TROLLUP5");
   const std::string pcaps = testing::SharedPcapDir();
   const auto [a, b] = FixtureSensors();
   auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
@@ -169,7 +187,7 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
                                                          {a, "tcp_0_1000_20190821.pcap"}}) {
     ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
   }
-  EXPECT_EQ(RollupMagics(Path("fresh")), "TROLLUP6");
+  EXPECT_EQ(Magics(Path("fresh")), "TROLLUP6");
   const std::string span = "1999-11-01..2023-01-31", days = "2019-08-01..2019-08-31";
   auto old = Store::Open(Path("old"), {});
   ASSERT_TRUE(old.ok()) << old.status().ToString();
@@ -177,14 +195,22 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   std::string want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
   EXPECT_NE(SeriesOver(**fresh, days), "");
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  // Its source indexes keep their entries in place (TSIX0004); today's compress them in blocks.
+  EXPECT_EQ(Magics(Path("old"), "idx"), "TSIX0004");
+  EXPECT_EQ(Magics(Path("fresh"), "idx"), "TSIX0005");
+  EXPECT_EQ(HistoriesOver(**old), HistoriesOver(**fresh));
+  EXPECT_NE(HistoriesOver(**fresh).find("172.31.15.102 seen=true"), std::string::npos);
   // A capture of a day the old store holds: a new part beside the old one, then every key
   // merged — old parts and new ones into parts of today's format.
   for (Store* s : {old->get(), fresh->get()}) {
     ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
   }
-  EXPECT_EQ(RollupMagics(Path("old")), "TROLLUP5 TROLLUP6");
+  EXPECT_EQ(Magics(Path("old")), "TROLLUP5 TROLLUP6");
+  EXPECT_EQ(Magics(Path("old"), "idx"), "TSIX0004 TSIX0005");
   want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  // 172.31.15.102 is now in an old index and a new one: its history sums the two.
+  EXPECT_EQ(HistoriesOver(**old), HistoriesOver(**fresh));
   MergeOptions all;
   all.all = true;
   auto merged = (*old)->Merge(all);
@@ -193,6 +219,37 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
   old = Store::Open(Path("old"), {});
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  EXPECT_EQ(HistoriesOver(**old), HistoriesOver(**fresh));
+  // An index of each format merged into one (as a spilled input's are): each address once, its
+  // entries summed, written in today's format.
+  std::vector<std::unique_ptr<SourceIndex>> files;
+  for (const auto& e : fs::directory_iterator(Path("old/idx"))) {
+    files.push_back(*SourceIndex::Open(e.path().string()));
+  }
+  ASSERT_EQ(files.size(), 7u);
+  std::vector<const SourceIndex*> parts;
+  std::set<std::string> addrs;
+  for (const auto& f : files) {
+    parts.push_back(f.get());
+    ASSERT_TRUE(f->ForEachSource([&](const IpAddr& x) {
+                   addrs.insert(x.ToString());
+                   return OkStatus();
+                 }).ok());
+  }
+  ASSERT_TRUE(SourceIndex::Merge(parts, Path("merged.tsix")).ok());
+  auto m = SourceIndex::Open(Path("merged.tsix"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE((*m)->Verify().ok());
+  EXPECT_EQ((*m)->sources(), addrs.size());
+  for (const std::string& a : addrs) {
+    SourceSummary want_sum, got_sum;
+    for (const auto& f : files) ASSERT_TRUE(f->Lookup(*IpAddr::Parse(a), &want_sum).ok());
+    ASSERT_TRUE(*(*m)->Lookup(*IpAddr::Parse(a), &got_sum)) << a;
+    uint64_t packets = 0;
+    for (const Visit& v : want_sum.visits) packets += v.packets;
+    EXPECT_EQ(got_sum.packets, packets) << a;
+    EXPECT_EQ(got_sum.visits.size(), want_sum.visits.size()) << a;
+  }
   old->reset();
   auto v = VerifyStore(Path("old"));
   ASSERT_TRUE(v.ok());
