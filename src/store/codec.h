@@ -28,6 +28,15 @@ inline void PutVarint(std::vector<uint8_t>* o, uint64_t v) {
   }
   o->push_back(static_cast<uint8_t>(v));
 }
+// Bytes PutVarint writes for `v`.
+inline size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
 inline void PutBytes(std::vector<uint8_t>* o, const void* p, size_t n) {
   const auto* b = static_cast<const uint8_t*>(p);
   o->insert(o->end(), b, b + n);

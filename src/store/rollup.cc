@@ -17,7 +17,10 @@
 namespace teiten {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '6'};
+// Format 7 (written): keyed sets as positions in their entry's total set. Format 6 (read): the
+// same layout, every set as addresses.
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '7'};
+constexpr char kMagic6[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '6'};
 // Format 5: the keyed sections' records in place, 40 bytes each, before the blobs.
 constexpr char kMagic5[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '5'};
 // Format 4: the port × country section one zstd frame, ordered by port only.
@@ -166,9 +169,15 @@ namespace {
 
 // A source set in the blob area of a format-4 file: its byte length, then the set, so that a
 // reader verifies exactly its chunks before parsing it.
-void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out) {
+void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out,
+                         const MemberDict* dict = nullptr) {
   std::vector<uint8_t> bytes;
-  set.AppendTo(&bytes);
+  // A keyed set as positions in its entry's total set; as addresses if a member were missing
+  // from it (none is: the total counts every source the entry's records count).
+  if (!dict || !set.AppendPositionsTo(dict->v4, dict->v6, &bytes).ok()) {
+    bytes.clear();
+    set.AppendTo(&bytes);
+  }
   codec::PutVarint(out, bytes.size());
   out->insert(out->end(), bytes.begin(), bytes.end());
 }
@@ -319,9 +328,9 @@ void PutDirEntry(uint16_t sensor, uint64_t packets, uint64_t sources, uint64_t s
 }  // namespace
 
 std::vector<uint8_t> DayRollup::Encode() {
-  // Layout (format 6): header | directory | blobs (source sets and heavy-hitter lists) | each
-  // entry's sections | chunk table | footer. The blobs come first so that their offsets are
-  // known when the records naming them are compressed.
+  // Layout (format 7): header | directory | blobs (each entry's total set, then its other source
+  // sets and heavy-hitter lists) | each entry's sections | chunk table | footer. The blobs come
+  // first so that their offsets are known when the records naming them are compressed.
   std::vector<uint8_t> out(kMagic, kMagic + 8);
   codec::PutFixed<int32_t>(&out, day);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(sensors.size()));
@@ -329,6 +338,7 @@ std::vector<uint8_t> DayRollup::Encode() {
   codec::PutFixed<uint32_t>(&out, kHeavySlots);
   const size_t dir_at = out.size();
   out.resize(dir_at + kDirEntrySize * sensors.size());
+  MemberDict dict;  // the entry's total set, which its keyed sets index (format 7)
   auto rec_of = [&](uint32_t key, Cell& c, const std::vector<HeavyEntry>* heavy) {
     c.sources.Normalize();
     RollupFile::KeyRec r{};
@@ -336,7 +346,7 @@ std::vector<uint8_t> DayRollup::Encode() {
     r.packets = c.packets;
     r.sources = c.sources.Count();
     r.set_offset = out.size();
-    AppendSetWithLength(c.sources, &out);
+    AppendSetWithLength(c.sources, &out, &dict);
     if (heavy && !heavy->empty()) {
       r.heavy_count = static_cast<uint32_t>(heavy->size());
       r.heavy_offset = out.size();
@@ -353,6 +363,13 @@ std::vector<uint8_t> DayRollup::Encode() {
   size_t si = 0;
   for (auto& [sensor, sd] : sensors) {
     Entry& e = entries[si++];
+    // The total set first: every set of the entry after it, up to the next entry's total, is
+    // positions in it.
+    sd.total.sources.Normalize();
+    e.total_sources = sd.total.sources.Count();
+    e.total_set = out.size();
+    AppendSetWithLength(sd.total.sources, &out);
+    sd.total.sources.Members(&dict.v4, &dict.v6);
     std::vector<PortCell*> sorted;
     for (PortCell& c : sd.ports) sorted.push_back(&c);
     std::sort(sorted.begin(), sorted.end(),
@@ -381,10 +398,6 @@ std::vector<uint8_t> DayRollup::Encode() {
       std::sort(cs.begin(), cs.end());
       for (auto [cc, v] : cs) e.pairs.push_back({cp->key, cc, v});
     }
-    sd.total.sources.Normalize();
-    e.total_sources = sd.total.sources.Count();
-    e.total_set = out.size();
-    AppendSetWithLength(sd.total.sources, &out);
   }
   si = 0;
   for (auto& [sensor, sd] : sensors) {
@@ -433,7 +446,8 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
            std::memcmp(f->base_ + f->size_ - 8, magic, 8) == 0;
   };
   f->v3_ = is(kMagic3);
-  f->v6_ = is(kMagic);
+  f->dicts_ = is(kMagic);
+  f->v6_ = f->dicts_ || is(kMagic6);
   f->pair_frame_ = f->v3_ || is(kMagic4);
   if (!f->pair_frame_ && !f->v6_ && !is(kMagic5)) {
     return DataLoss(fmt::format("rollup {}: bad magic (not a rollup, or cut short)", path));
@@ -512,6 +526,15 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
     f->sensors_.push_back(v);
   }
   if (r.failed()) return DataLoss(fmt::format("rollup {}: directory cut short", path));
+  if (f->dicts_) {
+    // Each entry's sets follow its total set: the entries' total sets ascend.
+    for (const SensorView& v : f->sensors_) {
+      if (!f->dict_offsets_.empty() && v.set_offset <= f->dict_offsets_.back()) {
+        return DataLoss(fmt::format("rollup {}: entries' total sets out of order", path));
+      }
+      f->dict_offsets_.push_back(v.set_offset);
+    }
+  }
   f->checked_.reset(new std::atomic<uint32_t>[n]);
   for (uint32_t i = 0; i < n; ++i) f->checked_[i].store(0, std::memory_order_relaxed);
   return f;
@@ -542,9 +565,23 @@ Result<codec::Reader> RollupFile::SetBytes(uint64_t offset) const {
   return codec::Reader(base_ + start, len);
 }
 
+Result<SetInput> RollupFile::SetAt(uint64_t offset) const {
+  SetInput in;
+  ASSIGN_OR_RETURN(in.set, SetBytes(offset));
+  if (dicts_) {
+    // The entry whose total set is the last at or before `offset`: its sets follow it.
+    auto it = std::upper_bound(dict_offsets_.begin(), dict_offsets_.end(), offset);
+    if (it != dict_offsets_.begin() && *(it - 1) != offset) {
+      ASSIGN_OR_RETURN(in.dict, SetBytes(*(it - 1)));
+      in.has_dict = true;
+    }
+  }
+  return in;
+}
+
 Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
-  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
-  auto s = SourceSet::Read(&r);
+  ASSIGN_OR_RETURN(SetInput in, SetAt(offset));
+  auto s = SourceSet::Read(&in.set, in.has_dict ? &in.dict : nullptr);
   if (!s.ok()) {
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, s.status().message()));
   }
@@ -708,8 +745,8 @@ Status RollupFile::PairsOf(const SensorView& v, bool by_country, uint32_t key,
 
 Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
                                     std::vector<IpAddr>* v6) const {
-  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
-  Status st = SourceSet::AppendMembers(&r, v4, v6);
+  ASSIGN_OR_RETURN(SetInput in, SetAt(offset));
+  Status st = SourceSet::AppendMembers(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr);
   if (!st.ok())
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
   return OkStatus();
@@ -717,8 +754,8 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
 
 Result<uint64_t> RollupFile::CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
                                           const std::vector<IpAddr>& v6) const {
-  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(offset));
-  auto hits = SourceSet::CountHits(&r, v4, v6);
+  ASSIGN_OR_RETURN(SetInput in, SetAt(offset));
+  auto hits = SourceSet::CountHits(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr);
   if (!hits.ok()) {
     return DataLoss(
         fmt::format("rollup {}: offset {}: {}", path_, offset, hits.status().message()));
@@ -1069,6 +1106,10 @@ Status ForEachKey(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans
 
 // Sets whose parts' bytes together reach this are united as a stream (SetUnion) in a merge.
 constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
+// A merged part's keyed sets are positions in its total set while that holds at most this many
+// sources (held in memory while the part is written, 4 bytes each); beyond, addresses. A flood
+// of 50 M spoofed sources in a month keeps its month's and quarter's sets as addresses.
+constexpr uint64_t kDictMembers = uint64_t{32} << 20;
 // A merge gives back its parts' pages after reading about this many of their bytes.
 constexpr uint64_t kReleaseEvery = uint64_t{64} << 20;
 
@@ -1154,15 +1195,17 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   // The union of the parts' sets at `offsets` (0: none in that part), streamed into the file:
   // where it begins and its distinct members. Nothing holds its members, so a quarter's total
   // set of any size is merged in the memory of one chunk.
-  auto put_union =
-      [&](const std::vector<uint64_t>& offsets) -> Result<std::pair<uint64_t, uint64_t>> {
-    std::vector<codec::Reader> readers;
+  // `dict`: write the union as positions in it (the merged entry's total set); `members`: also
+  // gather the union's members there (the total set's, when within kDictMembers).
+  auto put_union = [&](const std::vector<uint64_t>& offsets, const MemberDict* dict,
+                       MemberDict* members) -> Result<std::pair<uint64_t, uint64_t>> {
+    std::vector<SetInput> inputs;
     uint64_t in_bytes = 0;
     for (size_t i = 0; i < offsets.size(); ++i) {
       if (offsets[i] == 0) continue;
-      ASSIGN_OR_RETURN(codec::Reader r, parts[i]->SetReader(offsets[i]));
-      in_bytes += r.remaining();
-      readers.push_back(r);
+      ASSIGN_OR_RETURN(SetInput in, parts[i]->SetAt(offsets[i]));
+      in_bytes += in.set.remaining();
+      inputs.push_back(in);
     }
     read_since_release += in_bytes;
     if (in_bytes < kStreamSetsFrom) {
@@ -1176,14 +1219,16 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
       }
       u.Normalize();
       blob.clear();
-      AppendSetWithLength(u, &blob);
+      AppendSetWithLength(u, &blob, dict);
       const uint64_t at = out.at();
       RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
+      if (members && u.Count() <= kDictMembers) u.Members(&members->v4, &members->v6);
       return std::pair{at, u.Count()};
     }
-    auto u = SetUnion::Plan(std::move(readers), [&] {
+    auto release = [&] {
       for (const RollupFile* f : parts) f->ReleasePages();
-    });
+    };
+    auto u = SetUnion::Plan(std::move(inputs), release, dict);
     if (!u.ok()) return DataLoss(fmt::format("merging into {}: {}", path, u.status().message()));
     blob.clear();
     codec::PutVarint(&blob, u->bytes());
@@ -1194,8 +1239,25 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
     if (out.at() - at != blob.size() + u->bytes()) {
       return Internal(fmt::format("merging into {}: a set's bytes differ from its plan", path));
     }
+    if (members && u->count() <= kDictMembers) {
+      st = u->Members(members);
+      if (!st.ok()) return DataLoss(fmt::format("merging into {}: {}", path, st.message()));
+    }
     return std::pair{at, u->count()};
   };
+  // The total set first (the other sets follow it and, while it is within kDictMembers, are
+  // positions in it), its members held for that.
+  uint64_t total_packets = 0;
+  std::vector<uint64_t> total_sets;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    total_sets.push_back(views[i]->set_offset);
+    total_packets += views[i]->packets;
+  }
+  MemberDict total_members;
+  ASSIGN_OR_RETURN(auto total_placed, put_union(total_sets, nullptr, &total_members));
+  const uint64_t total_at = total_placed.first;
+  const uint64_t total_sources = total_placed.second;
+  const MemberDict* dict = total_sources <= kDictMembers ? &total_members : nullptr;
   std::vector<HeavyEntry> heavy, add;
   auto keyed = [&](const Spans& spans, bool with_heavy,
                    std::vector<RollupFile::KeyRec>* recs_out) -> Status {
@@ -1224,7 +1286,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
           for (size_t i = 0; i < recs.size(); ++i) {
             if (recs[i]) offsets[i] = recs[i]->set_offset;
           }
-          ASSIGN_OR_RETURN(auto placed, put_union(offsets));
+          ASSIGN_OR_RETURN(auto placed, put_union(offsets, dict, nullptr));
           r.set_offset = placed.first;
           r.sources = placed.second;
           if (!heavy.empty()) {
@@ -1241,15 +1303,6 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   RETURN_IF_ERROR(keyed(ports, true, &keyed_out[0]));
   RETURN_IF_ERROR(keyed(countries, false, &keyed_out[1]));
   RETURN_IF_ERROR(keyed(asns, false, &keyed_out[2]));
-  uint64_t total_packets = 0;
-  std::vector<uint64_t> total_sets;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    total_sets.push_back(views[i]->set_offset);
-    total_packets += views[i]->packets;
-  }
-  ASSIGN_OR_RETURN(auto total_placed, put_union(total_sets));
-  const uint64_t total_at = total_placed.first;
-  const uint64_t total_sources = total_placed.second;
   // The sections after the blobs, then the directory entry into the front.
   std::vector<std::pair<uint64_t, uint64_t>> sections;
   std::vector<uint8_t> tail;

@@ -174,7 +174,9 @@ class RollupFile {
   // Decodes the source set at `offset` (from a record of this file).
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
-  // The verified bytes of the set at `offset` (as SourceSet::AppendTo wrote it).
+  // The verified bytes of the set at `offset` (as SourceSet::AppendTo or AppendPositionsTo
+  // wrote it) and, for a set of positions (format 7), of its dictionary: its entry's total set.
+  Result<SetInput> SetAt(uint64_t offset) const;
   Result<codec::Reader> SetReader(uint64_t offset) const { return SetBytes(offset); }
   // Gives back the pages of the mapping this process has touched (they stay in the page cache
   // and fault back in when read again): a merge that walks many large parts calls it as it goes,
@@ -239,6 +241,8 @@ class RollupFile {
   Status CheckRecord(const KeyRec* r) const;
   bool v3_ = false;
   bool v6_ = false;                                                          // compressed keys
+  bool dicts_ = false;  // format 7: sets of positions in their entry's total set
+  std::vector<uint64_t> dict_offsets_;  // format 7: the entries' total sets, ascending
   bool pair_frame_ = false;                                                  // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
   std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry

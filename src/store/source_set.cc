@@ -140,12 +140,80 @@ void SourceSet::AppendTo(std::vector<uint8_t>* out) const {
   for (const IpAddr& a : v6_) codec::PutBytes(out, a.bytes.data(), 16);
 }
 
+void SourceSet::Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const {
+  *v4 = Sorted();
+  *v6 = v6_;
+  if (!pending_v6_.empty()) {
+    v6->insert(v6->end(), pending_v6_.begin(), pending_v6_.end());
+    std::sort(v6->begin(), v6->end());
+    v6->erase(std::unique(v6->begin(), v6->end()), v6->end());
+  }
+}
+
+void SourceSet::AppendPositions(const std::vector<uint64_t>& positions,
+                                std::vector<uint8_t>* out) {
+  const uint64_t n = positions.size();
+  if (n < kSkipFrom) {
+    codec::PutU8(out, 3);
+    codec::PutVarint(out, n);
+    uint64_t prev = 0;
+    for (uint64_t x : positions) {
+      codec::PutVarint(out, x - prev);
+      prev = x;
+    }
+    return;
+  }
+  std::vector<uint8_t> gaps, table;
+  uint64_t prev = 0;
+  for (size_t i = 0; i < n; ++i) {
+    codec::PutVarint(&gaps, positions[i] - prev);
+    prev = positions[i];
+    if (i % kSkipStride == 0) {
+      codec::PutFixed<uint32_t>(&table, static_cast<uint32_t>(positions[i]));
+      codec::PutFixed<uint32_t>(&table, static_cast<uint32_t>(gaps.size()));
+    }
+  }
+  codec::PutU8(out, 4);
+  codec::PutVarint(out, n);
+  codec::PutVarint(out, kSkipStride);
+  codec::PutVarint(out, gaps.size());
+  codec::PutBytes(out, table.data(), table.size());
+  codec::PutBytes(out, gaps.data(), gaps.size());
+}
+
+Status SourceSet::AppendPositionsTo(const std::vector<uint32_t>& dict4,
+                                    const std::vector<IpAddr>& dict6,
+                                    std::vector<uint8_t>* out) const {
+  std::vector<uint32_t> v4;
+  std::vector<IpAddr> v6;
+  Members(&v4, &v6);
+  std::vector<uint64_t> positions;
+  positions.reserve(v4.size() + v6.size());
+  auto at = dict4.begin();
+  for (uint32_t a : v4) {
+    at = std::lower_bound(at, dict4.end(), a);
+    if (at == dict4.end() || *at != a) return Internal("a set's member is not in its dictionary");
+    positions.push_back(static_cast<uint64_t>(at - dict4.begin()));
+  }
+  auto at6 = dict6.begin();
+  for (const IpAddr& a : v6) {
+    at6 = std::lower_bound(at6, dict6.end(), a);
+    if (at6 == dict6.end() || *at6 != a) {
+      return Internal("a set's member is not in its dictionary");
+    }
+    positions.push_back(dict4.size() + static_cast<uint64_t>(at6 - dict6.begin()));
+  }
+  AppendPositions(positions, out);
+  return OkStatus();
+}
+
 namespace {
 
 // The IPv4 part of a serialized set, located: kinds 0 and 2 as a gap stream (and kind 2's skip
 // table), kind 1 as a Roaring bitmap. `r` is left at the IPv6 list.
 struct V4Part {
   uint8_t kind = 0;
+  bool positions = false;  // kinds 3 and 4: values are positions in a dictionary
   uint64_t n = 0;
   codec::Reader gaps{nullptr, 0};
   const uint8_t* table = nullptr;  // kind 2: k × { u32 address, u32 offset into the gaps }
@@ -157,6 +225,10 @@ struct V4Part {
 Result<V4Part> ReadV4Part(codec::Reader* r) {
   V4Part p;
   p.kind = r->Fixed<uint8_t>();
+  if (p.kind == 3 || p.kind == 4) {  // positions, laid out as kinds 0 and 2
+    p.positions = true;
+    p.kind = p.kind == 3 ? 0 : 2;
+  }
   if (p.kind == 0) {
     p.n = r->Varint();
     if (r->failed() || p.n > r->remaining()) return DataLoss("source set: bad length");
@@ -227,43 +299,196 @@ Status WalkV6(codec::Reader* r, Fn fn) {
   return OkStatus();
 }
 
-}  // namespace
 
-Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
-                                std::vector<IpAddr>* v6) {
-  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
-  if (p.kind == 1) {
-    RETURN_IF_ERROR(AppendBitmap(p, v4));
-  } else {
-    size_t at = v4->size();
-    v4->resize(at + p.n);
-    uint32_t* out = v4->data() + at;
-    RETURN_IF_ERROR(WalkGaps(&p.gaps, p.n, [&](uint32_t a) { *out++ = a; }));
-    if (p.kind == 0) *r = p.gaps;
+// A set of kind 0 or 2 read as a dictionary: its members by position. Positions asked in
+// ascending order are decoded as one walk, which jumps through a kind-2 dictionary's skip table
+// to a far position; a position before the last one asked starts the walk again.
+class Dict {
+ public:
+  Status Open(codec::Reader r) {
+    ASSIGN_OR_RETURN(p_, ReadV4Part(&r));
+    if (p_.positions || p_.kind == 1) {
+      return DataLoss("source set: a dictionary that is not a list of addresses");
+    }
+    gaps_ = p_.gaps;
+    if (p_.kind == 2) {
+      v6_ = r;  // kind 2: the IPv6 list follows the gaps
+      v6_known_ = true;
+    }
+    Restart();
+    return OkStatus();
   }
-  return WalkV6(r, [&](const IpAddr& a) { v6->push_back(a); });
+  uint64_t n4() const { return p_.n; }
+  // The IPv4 member at `pos` (< n4()).
+  Result<uint32_t> V4(uint64_t pos) {
+    if (pos >= p_.n) return DataLoss("source set: a position past its dictionary");
+    if (i_ > 0 && pos < i_ - 1) Restart();
+    if (p_.kind == 2) {
+      const uint64_t j = pos / p_.stride;
+      if (j * p_.stride + 1 > i_) {  // a block ahead: start from its table entry
+        uint32_t addr, off;
+        std::memcpy(&addr, p_.table + j * 8, 4);
+        std::memcpy(&off, p_.table + j * 8 + 4, 4);
+        if (off > gaps_.remaining()) return DataLoss("source set: skip table offset out of range");
+        g_ = codec::Reader(gaps_.data() + off, gaps_.remaining() - off);
+        a_ = addr;
+        i_ = j * p_.stride + 1;
+      }
+    }
+    while (i_ <= pos) {
+      a_ += g_.Varint();
+      ++i_;
+    }
+    if (g_.failed()) return DataLoss("source set dictionary cut short");
+    if (a_ > UINT32_MAX) return DataLoss("source set: address out of range");
+    return static_cast<uint32_t>(a_);
+  }
+  // The IPv6 member `k` (the dictionary's position n4() + k).
+  Result<IpAddr> V6(uint64_t k) {
+    RETURN_IF_ERROR(FindV6());
+    if (k >= n6_) return DataLoss("source set: a position past its dictionary");
+    IpAddr a;
+    std::memcpy(a.bytes.data(), v6_.data() + k * 16, 16);
+    return a;
+  }
+  // Positions of the members of ascending `v4` and `v6` that the dictionary holds, ascending.
+  Status Ranks(const std::vector<uint32_t>& v4, const std::vector<IpAddr>& v6,
+               std::vector<uint32_t>* out) {
+    if (p_.kind == 2 && v4.size() * p_.stride * 2 < p_.n) {
+      uint64_t from = 0;
+      for (uint32_t x : v4) {
+        uint64_t lo = from, hi = (p_.n + p_.stride - 1) / p_.stride;
+        while (lo < hi) {
+          uint64_t mid = lo + (hi - lo) / 2;
+          uint32_t addr;
+          std::memcpy(&addr, p_.table + mid * 8, 4);
+          if (addr <= x) {
+            lo = mid + 1;
+          } else {
+            hi = mid;
+          }
+        }
+        if (lo == 0) continue;
+        from = lo - 1;
+        for (uint64_t pos = from * p_.stride; pos < std::min(p_.n, lo * p_.stride); ++pos) {
+          ASSIGN_OR_RETURN(uint32_t a, V4(pos));
+          if (a >= x) {
+            if (a == x) out->push_back(static_cast<uint32_t>(pos));
+            break;
+          }
+        }
+      }
+    } else {
+      size_t q = 0;
+      for (uint64_t pos = 0; pos < p_.n && q < v4.size(); ++pos) {
+        ASSIGN_OR_RETURN(uint32_t a, V4(pos));
+        while (q < v4.size() && v4[q] < a) ++q;
+        if (q < v4.size() && v4[q] == a) {
+          out->push_back(static_cast<uint32_t>(pos));
+          ++q;
+        }
+      }
+    }
+    if (v6.empty()) return OkStatus();
+    RETURN_IF_ERROR(FindV6());
+    for (const IpAddr& x : v6) {
+      uint64_t lo = 0, hi = n6_;
+      while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (std::memcmp(v6_.data() + mid * 16, x.bytes.data(), 16) < 0) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      if (lo < n6_ && std::memcmp(v6_.data() + lo * 16, x.bytes.data(), 16) == 0) {
+        if (p_.n + lo > UINT32_MAX) return DataLoss("source set: dictionary too large");
+        out->push_back(static_cast<uint32_t>(p_.n + lo));
+      }
+    }
+    return OkStatus();
+  }
+
+ private:
+  void Restart() {
+    g_ = gaps_;
+    a_ = 0;
+    i_ = 0;
+  }
+  // Locates the IPv6 list (after a kind-0 dictionary's gaps, which are walked to find it).
+  Status FindV6() {
+    if (!v6_known_) {
+      codec::Reader t = gaps_;
+      for (uint64_t i = 0; i < p_.n; ++i) t.Varint();
+      if (t.failed()) return DataLoss("source set dictionary cut short");
+      v6_ = t;
+      v6_known_ = true;
+    }
+    if (!v6_listed_) {
+      n6_ = v6_.Varint();
+      if (v6_.failed() || n6_ > v6_.remaining() / 16) {
+        return DataLoss("source set dictionary's IPv6 list cut short");
+      }
+      v6_listed_ = true;
+    }
+    return OkStatus();
+  }
+  V4Part p_;
+  codec::Reader gaps_{nullptr, 0}, g_{nullptr, 0}, v6_{nullptr, 0};
+  bool v6_known_ = false, v6_listed_ = false;
+  uint64_t n6_ = 0, i_ = 0, a_ = 0;
+};
+
+// Calls fn(member) for each member of a set of positions, IPv4 ones through `v4` and IPv6 ones
+// through `v6`, checking that the positions ascend strictly.
+template <typename F4, typename F6>
+Status WalkPositions(V4Part* p, Dict* d, F4 v4, F6 v6) {
+  Status st;
+  uint64_t i = 0, prev = 0;
+  RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t pos) {
+    if (!st.ok()) return;
+    if (i++ > 0 && pos <= prev) {
+      st = DataLoss("source set: positions out of order");
+      return;
+    }
+    prev = pos;
+    if (pos < d->n4()) {
+      auto a = d->V4(pos);
+      if (a.ok()) {
+        v4(*a);
+      } else {
+        st = a.status();
+      }
+    } else {
+      auto a = d->V6(pos - d->n4());
+      if (a.ok()) {
+        v6(*a);
+      } else {
+        st = a.status();
+      }
+    }
+  }));
+  return st;
 }
 
-Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
-                                      const std::vector<IpAddr>& v6) {
+Status OpenDict(const codec::Reader* dict, Dict* d) {
+  if (!dict) return DataLoss("source set: positions without a dictionary");
+  return d->Open(*dict);
+}
+
+// How many of ascending `q` a kind 0 or 2 part (addresses or positions) holds; a kind-0 part's
+// gaps are left read.
+Result<uint64_t> CountValues(V4Part* p, const std::vector<uint32_t>& q) {
   uint64_t hits = 0;
-  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
-  if (p.kind == 1) {
-    try {
-      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
-      for (uint32_t x : v4) hits += bm.contains(x) ? 1 : 0;
-    } catch (const std::exception& e) {
-      return DataLoss(std::string("source set bitmap: ") + e.what());
-    }
-  } else if (p.kind == 2 && v4.size() * p.stride * 2 < p.n) {
-    // A few addresses: each found through the skip table, decoding at most a stride of gaps.
+  if (p->kind == 2 && q.size() * p->stride * 2 < p->n) {
+    // A few values: each found through the skip table, decoding at most a stride of gaps.
     auto entry = [&](uint64_t j, uint32_t* addr, uint32_t* off) {
-      std::memcpy(addr, p.table + j * 8, 4);
-      std::memcpy(off, p.table + j * 8 + 4, 4);
+      std::memcpy(addr, p->table + j * 8, 4);
+      std::memcpy(off, p->table + j * 8 + 4, 4);
     };
-    uint64_t from = 0;  // the addresses ascend, so each search starts where the last one ended
-    for (uint32_t x : v4) {
-      uint64_t lo = from, hi = p.k;
+    uint64_t from = 0;  // the values ascend, so each search starts where the last one ended
+    for (uint32_t x : q) {
+      uint64_t lo = from, hi = p->k;
       while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t addr, off;
@@ -282,26 +507,77 @@ Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32
         ++hits;
         continue;
       }
-      if (off > p.gaps.remaining()) return DataLoss("source set: skip table offset out of range");
-      codec::Reader g(p.gaps.data() + off, p.gaps.remaining() - off);
+      if (off > p->gaps.remaining()) {
+        return DataLoss("source set: skip table offset out of range");
+      }
+      codec::Reader g(p->gaps.data() + off, p->gaps.remaining() - off);
       uint64_t a = addr;
-      uint64_t last = std::min(p.n, (from + 1) * p.stride);
-      for (uint64_t i = from * p.stride + 1; i < last && a < x; ++i) a += g.Varint();
+      uint64_t last = std::min(p->n, (from + 1) * p->stride);
+      for (uint64_t i = from * p->stride + 1; i < last && a < x; ++i) a += g.Varint();
       if (g.failed()) return DataLoss("source set cut short");
       hits += a == x ? 1 : 0;
     }
+    return hits;
+  }
+  // Every gap is decoded, and the walk over `q` goes along. A member matched once cannot match
+  // again, so a hostile repeat does not count twice.
+  size_t i = 0;
+  const size_t qn = q.size();
+  RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t a) {
+    while (i < qn && q[i] < a) ++i;
+    if (i < qn && q[i] == a) {
+      ++hits;
+      ++i;
+    }
+  }));
+  return hits;
+}
+
+}  // namespace
+
+Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
+                                std::vector<IpAddr>* v6, const codec::Reader* dict) {
+  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
+  if (p.positions) {
+    Dict d;
+    RETURN_IF_ERROR(OpenDict(dict, &d));
+    return WalkPositions(
+        &p, &d, [&](uint32_t a) { v4->push_back(a); }, [&](const IpAddr& a) { v6->push_back(a); });
+  }
+  if (p.kind == 1) {
+    RETURN_IF_ERROR(AppendBitmap(p, v4));
   } else {
-    // Every gap is decoded, and the walk over `v4` goes along. A member matched once cannot match
-    // again, so a hostile repeat does not count twice.
-    size_t q = 0;
-    const size_t qn = v4.size();
-    RETURN_IF_ERROR(WalkGaps(&p.gaps, p.n, [&](uint32_t a) {
-      while (q < qn && v4[q] < a) ++q;
-      if (q < qn && v4[q] == a) {
-        ++hits;
-        ++q;
-      }
-    }));
+    size_t at = v4->size();
+    v4->resize(at + p.n);
+    uint32_t* out = v4->data() + at;
+    RETURN_IF_ERROR(WalkGaps(&p.gaps, p.n, [&](uint32_t a) { *out++ = a; }));
+    if (p.kind == 0) *r = p.gaps;
+  }
+  return WalkV6(r, [&](const IpAddr& a) { v6->push_back(a); });
+}
+
+Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
+                                      const std::vector<IpAddr>& v6, const codec::Reader* dict) {
+  ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
+  if (p.positions) {
+    // The asked addresses as positions in the dictionary (those it holds), then counted as
+    // values of the set.
+    Dict d;
+    RETURN_IF_ERROR(OpenDict(dict, &d));
+    std::vector<uint32_t> q;
+    RETURN_IF_ERROR(d.Ranks(v4, v6, &q));
+    return CountValues(&p, q);
+  }
+  uint64_t hits = 0;
+  if (p.kind == 1) {
+    try {
+      Roaring bm = Roaring::readSafe(reinterpret_cast<const char*>(p.bitmap), p.bitmap_bytes);
+      for (uint32_t x : v4) hits += bm.contains(x) ? 1 : 0;
+    } catch (const std::exception& e) {
+      return DataLoss(std::string("source set bitmap: ") + e.what());
+    }
+  } else {
+    ASSIGN_OR_RETURN(hits, CountValues(&p, v4));
     if (p.kind == 0) *r = p.gaps;
   }
   IpAddr prev;
@@ -316,21 +592,19 @@ Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32
 
 namespace {
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
+using codec::VarintSize;
 
 // One input of a SetUnion: its IPv4 members in order, then its IPv6 list.
 class SetCursor {
  public:
-  Status Init(codec::Reader r) {
+  Status Init(const SetInput& in) {
+    codec::Reader r = in.set;
     ASSIGN_OR_RETURN(p_, ReadV4Part(&r));
     rest_ = r;
+    if (p_.positions) {
+      dict_ = std::make_unique<Dict>();
+      RETURN_IF_ERROR(OpenDict(in.has_dict ? &in.dict : nullptr, dict_.get()));
+    }
     if (p_.kind == 1) {
       RETURN_IF_ERROR(AppendBitmap(p_, &vals_));
       p_.n = vals_.size();
@@ -344,14 +618,48 @@ class SetCursor {
     while (!done_ && head_ <= x) RETURN_IF_ERROR(Advance());
     return OkStatus();
   }
-  // The IPv6 list, once every IPv4 member is passed.
+  // The IPv6 members, once every IPv4 member is passed.
   Status AppendV6(std::vector<IpAddr>* v6) {
+    if (p_.positions) {
+      // The first IPv6 position (which ended the IPv4 walk), then the rest.
+      while (v6_pos_ != UINT64_MAX) {
+        ASSIGN_OR_RETURN(IpAddr a, dict_->V6(v6_pos_ - dict_->n4()));
+        v6->push_back(a);
+        RETURN_IF_ERROR(NextPosition());
+      }
+      return OkStatus();
+    }
     codec::Reader r = p_.kind == 0 ? p_.gaps : rest_;
     return WalkV6(&r, [&](const IpAddr& a) { v6->push_back(a); });
   }
 
  private:
+  // Sets v6_pos_ to the next position (UINT64_MAX after the last), checking that they ascend.
+  Status NextPosition() {
+    if (i_ >= p_.n) {
+      v6_pos_ = UINT64_MAX;
+      return OkStatus();
+    }
+    uint64_t gap = p_.gaps.Varint();
+    if (p_.gaps.failed()) return DataLoss("source set cut short");
+    if (i_ > 0 && gap == 0) return DataLoss("source set: positions out of order");
+    a_ += gap;
+    if (a_ > UINT32_MAX) return DataLoss("source set: position out of range");
+    ++i_;
+    v6_pos_ = a_;
+    return OkStatus();
+  }
   Status Advance() {
+    if (p_.positions) {
+      RETURN_IF_ERROR(NextPosition());
+      if (v6_pos_ == UINT64_MAX || v6_pos_ >= dict_->n4()) {
+        done_ = true;  // the IPv4 members are passed; v6_pos_ holds the first IPv6 one, if any
+        return OkStatus();
+      }
+      ASSIGN_OR_RETURN(head_, dict_->V4(v6_pos_));
+      v6_pos_ = UINT64_MAX;
+      return OkStatus();
+    }
     if (i_ >= p_.n) {
       done_ = true;
       return OkStatus();
@@ -369,8 +677,9 @@ class SetCursor {
   }
   V4Part p_;
   codec::Reader rest_{nullptr, 0};
+  std::unique_ptr<Dict> dict_;
   std::vector<uint32_t> vals_;
-  uint64_t i_ = 0, a_ = 0;
+  uint64_t i_ = 0, a_ = 0, v6_pos_ = UINT64_MAX;
   uint32_t head_ = 0;
   bool done_ = false;
 };
@@ -433,26 +742,64 @@ Status SetUnion::Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAdd
   return OkStatus();
 }
 
+Status SetUnion::WalkValues(const std::function<void(uint64_t)>& fn,
+                            std::vector<IpAddr>* v6) const {
+  if (!to_) return Walk([&](uint32_t a) { fn(a); }, v6);
+  size_t j = 0;
+  Status missing;
+  RETURN_IF_ERROR(Walk(
+      [&](uint32_t a) {
+        auto it = std::lower_bound(to_->v4.begin() + static_cast<ptrdiff_t>(j), to_->v4.end(), a);
+        j = static_cast<size_t>(it - to_->v4.begin());
+        if (it == to_->v4.end() || *it != a) {
+          if (missing.ok()) missing = Internal("a set's member is not in its dictionary");
+          return;
+        }
+        fn(j);
+      },
+      v6));
+  return missing;
+}
+
 Result<SetUnion> SetUnion::Plan(std::vector<codec::Reader> sets,
                                 std::function<void()> every_members) {
+  std::vector<SetInput> in;
+  for (const codec::Reader& r : sets) in.push_back({r, codec::Reader(nullptr, 0), false});
+  return Plan(std::move(in), std::move(every_members), nullptr);
+}
+
+Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()> every_members,
+                                const MemberDict* to) {
   SetUnion u;
   u.sets_ = std::move(sets);
   u.every_members_ = std::move(every_members);
-  uint32_t prev = 0;
-  RETURN_IF_ERROR(u.Walk(
-      [&](uint32_t a) {
-        u.gap_bytes_ += VarintSize(a - prev);
-        prev = a;
-        if (u.n_ % SourceSet::kSkipStride == 0) {
-          codec::PutFixed<uint32_t>(&u.table_, a);
-          codec::PutFixed<uint32_t>(&u.table_, static_cast<uint32_t>(u.gap_bytes_));
-        }
-        ++u.n_;
-      },
-      &u.v6_));
+  u.to_ = to;
+  uint64_t prev = 0;
+  auto value = [&](uint64_t a) {
+    u.gap_bytes_ += VarintSize(a - prev);
+    prev = a;
+    if (u.n_ % SourceSet::kSkipStride == 0) {
+      codec::PutFixed<uint32_t>(&u.table_, static_cast<uint32_t>(a));
+      codec::PutFixed<uint32_t>(&u.table_, static_cast<uint32_t>(u.gap_bytes_));
+    }
+    ++u.n_;
+  };
+  RETURN_IF_ERROR(u.WalkValues(value, &u.v6_));
   std::sort(u.v6_.begin(), u.v6_.end());
   u.v6_.erase(std::unique(u.v6_.begin(), u.v6_.end()), u.v6_.end());
-  u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_ + VarintSize(u.v6_.size()) + 16 * u.v6_.size();
+  if (to) {
+    // Positions: the IPv6 members' follow the IPv4 ones', and no IPv6 list is written.
+    for (const IpAddr& a : u.v6_) {
+      auto it = std::lower_bound(to->v6.begin(), to->v6.end(), a);
+      if (it == to->v6.end() || *it != a) {
+        return Internal("a set's member is not in its dictionary");
+      }
+      value(to->v4.size() + static_cast<uint64_t>(it - to->v6.begin()));
+    }
+    u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_;
+  } else {
+    u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_ + VarintSize(u.v6_.size()) + 16 * u.v6_.size();
+  }
   if (u.n_ >= SourceSet::kSkipFrom) {
     u.bytes_ += VarintSize(SourceSet::kSkipStride) + VarintSize(u.gap_bytes_) + u.table_.size();
   } else {
@@ -464,34 +811,52 @@ Result<SetUnion> SetUnion::Plan(std::vector<codec::Reader> sets,
 Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink) const {
   std::vector<uint8_t> buf;
   const bool skip = n_ >= SourceSet::kSkipFrom;
-  codec::PutU8(&buf, skip ? 2 : 0);
+  codec::PutU8(&buf, static_cast<uint8_t>(to_ ? (skip ? 4 : 3) : (skip ? 2 : 0)));
   codec::PutVarint(&buf, n_);
   if (skip) {
     codec::PutVarint(&buf, SourceSet::kSkipStride);
     codec::PutVarint(&buf, gap_bytes_);
     codec::PutBytes(&buf, table_.data(), table_.size());
   }
-  uint32_t prev = 0;
+  uint64_t prev = 0;
   Status st;
-  RETURN_IF_ERROR(Walk(
-      [&](uint32_t a) {
-        codec::PutVarint(&buf, a - prev);
-        prev = a;
-        if (buf.size() >= (size_t{1} << 16) && st.ok()) {
-          st = sink(buf.data(), buf.size());
-          buf.clear();
-        }
-      },
-      nullptr));
+  auto value = [&](uint64_t a) {
+    codec::PutVarint(&buf, a - prev);
+    prev = a;
+    if (buf.size() >= (size_t{1} << 16) && st.ok()) {
+      st = sink(buf.data(), buf.size());
+      buf.clear();
+    }
+  };
+  RETURN_IF_ERROR(WalkValues(value, nullptr));
   RETURN_IF_ERROR(st);
+  if (to_) {
+    for (const IpAddr& a : v6_) {
+      auto it = std::lower_bound(to_->v6.begin(), to_->v6.end(), a);
+      value(to_->v4.size() + static_cast<uint64_t>(it - to_->v6.begin()));
+    }
+    RETURN_IF_ERROR(st);
+    return sink(buf.data(), buf.size());
+  }
   codec::PutVarint(&buf, v6_.size());
   for (const IpAddr& a : v6_) codec::PutBytes(&buf, a.bytes.data(), 16);
   return sink(buf.data(), buf.size());
 }
 
-Result<SourceSet> SourceSet::Read(codec::Reader* r) {
+Status SetUnion::Members(MemberDict* out) const {
+  out->v4.clear();
+  out->v4.reserve(n_);
+  std::vector<IpAddr> v6;
+  RETURN_IF_ERROR(Walk([&](uint32_t a) { out->v4.push_back(a); }, &v6));
+  std::sort(v6.begin(), v6.end());
+  v6.erase(std::unique(v6.begin(), v6.end()), v6.end());
+  out->v6 = std::move(v6);
+  return OkStatus();
+}
+
+Result<SourceSet> SourceSet::Read(codec::Reader* r, const codec::Reader* dict) {
   SourceSet s;
-  RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_));
+  RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_, dict));
   // Ascending by construction; a hostile file's repeats (zero gaps) are dropped.
   if (!std::is_sorted(s.v4_.begin(), s.v4_.end())) std::sort(s.v4_.begin(), s.v4_.end());
   s.v4_.erase(std::unique(s.v4_.begin(), s.v4_.end()), s.v4_.end());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "common/ip.h"
@@ -41,16 +42,36 @@ class SourceSet {
   // u8 2, varint n, varint stride, varint gap bytes, ceil(n / stride) × { u32 address of member
   // i·stride, u32 offset in the gaps after its gap }, then the gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
+  //
+  // Kinds 3 and 4 (rollup format 7) hold a set as ascending positions in another set, its
+  // dictionary (in a rollup, the total set of the entry it belongs to, itself of kind 0 or 2):
+  // u8 3, varint n, the positions as varint gaps (the first from 0); from kSkipFrom members u8 4
+  // and kind 2's layout over positions. No IPv6 list follows: a position below the dictionary's
+  // IPv4 count is that IPv4 member, a position p from there on the IPv6 member p − that count.
+  // A set of positions costs the bits that tell its members apart among the dictionary's, not
+  // among all addresses: half the bytes of a port's or a region's set of a day.
   static constexpr uint64_t kSkipFrom = 2048;
   static constexpr uint64_t kSkipStride = 128;
   void AppendTo(std::vector<uint8_t>* out) const;
-  static Result<SourceSet> Read(codec::Reader* r);
+  // Appends the set as positions in the dictionary `dict4`, `dict6` (sorted, unique, holding
+  // every member: Internal error otherwise).
+  Status AppendPositionsTo(const std::vector<uint32_t>& dict4, const std::vector<IpAddr>& dict6,
+                           std::vector<uint8_t>* out) const;
+  // Appends ascending positions as a set of kind 3 or 4.
+  static void AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out);
+  // Every member, ascending (IPv4, then IPv6).
+  void Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;
+  // Readers of serialized sets. `dict`: the bytes of the set that a set of positions indexes
+  // (nullptr when there is none: a set of positions is then DataLoss).
+  static Result<SourceSet> Read(codec::Reader* r, const codec::Reader* dict = nullptr);
   // Appends a serialized set's members without building a set (for counting unions).
-  static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6);
+  static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6,
+                              const codec::Reader* dict = nullptr);
   // How many of `v4` and `v6` (each ascending and unique) a serialized set holds, read as it is
   // decoded: a small set tested against a large one without gathering the large one's members.
   static Result<uint64_t> CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
-                                    const std::vector<IpAddr>& v6);
+                                    const std::vector<IpAddr>& v6,
+                                    const codec::Reader* dict = nullptr);
 
  private:
   // IPv4 members as a sorted vector: the sources darknets see are sparse over 2^32 (a few per
@@ -72,24 +93,48 @@ class SourceSet {
 // as much again serialized). Plan walks the inputs once to count the union and size its bytes;
 // Write walks them again and emits exactly the bytes SourceSet::AppendTo writes for the union.
 // Inputs are sets as written (ascending): a member out of order or repeated is not counted again.
+// A serialized set and, for a set of positions, the bytes of its dictionary.
+struct SetInput {
+  codec::Reader set{nullptr, 0};
+  codec::Reader dict{nullptr, 0};
+  bool has_dict = false;
+};
+
+// The sorted members of a dictionary, held to write sets as positions in it.
+struct MemberDict {
+  std::vector<uint32_t> v4;
+  std::vector<IpAddr> v6;
+};
+
 class SetUnion {
  public:
-  // `sets`: readers over serialized sets (each as AppendTo writes one), kept for Write.
-  // `every_members`: called after each 2^20 members of a walk (a merge gives back the pages of
-  // the mapped parts it has read, which the walks would otherwise keep resident).
+  // `sets`: serialized sets (each as AppendTo or AppendPositionsTo writes one, with its
+  // dictionary), kept for Write. `every_members`: called after each 2^20 members of a walk (a
+  // merge gives back the pages of the mapped parts it has read, which the walks would otherwise
+  // keep resident). `to`: write the union as positions in this dictionary (kept; it must hold
+  // every member) instead of as addresses.
+  static Result<SetUnion> Plan(std::vector<SetInput> sets,
+                               std::function<void()> every_members = nullptr,
+                               const MemberDict* to = nullptr);
   static Result<SetUnion> Plan(std::vector<codec::Reader> sets,
                                std::function<void()> every_members = nullptr);
-  uint64_t count() const { return n_ + v6_.size(); }
+  uint64_t count() const { return to_ ? n_ : n_ + v6_.size(); }
   uint64_t bytes() const { return bytes_; }  // of the serialized union
   Status Write(const std::function<Status(const uint8_t*, size_t)>& sink) const;
+  // The union's members, walked again (to hold a merged total set as a dictionary).
+  Status Members(MemberDict* out) const;
 
  private:
   // Calls fn(member) for each IPv4 member of the union, ascending; the IPv6 members into `v6`.
   Status Walk(const std::function<void(uint32_t)>& fn, std::vector<IpAddr>* v6) const;
-  std::vector<codec::Reader> sets_;
+  // The value written for each member (an address, or its position in `to_`), ascending, and
+  // the IPv6 members; Internal error when a member is not in `to_`.
+  Status WalkValues(const std::function<void(uint64_t)>& fn, std::vector<IpAddr>* v6) const;
+  std::vector<SetInput> sets_;
   std::function<void()> every_members_;
+  const MemberDict* to_ = nullptr;
   uint64_t n_ = 0, gap_bytes_ = 0, bytes_ = 0;
-  std::vector<uint8_t> table_;  // kind 2's skip table
+  std::vector<uint8_t> table_;  // kind 2's (or 4's) skip table
   std::vector<IpAddr> v6_;      // sorted, unique
 };
 

@@ -1252,6 +1252,138 @@ TEST(SourceSetEncoding, ALargeSetsSkipTableFindsWhatAWalkFinds) {
   }
 }
 
+// Sets of positions (kinds 3 and 4, rollup format 7): a subset of a dictionary set — small and
+// large, each with IPv6 members, in small and large dictionaries — written as positions reads
+// back as exactly its members; CountHits through the dictionary finds what a plain search finds;
+// a union of sets of positions and of addresses, written as addresses or as positions in the
+// union of the dictionaries, holds exactly the union. Damage is DataLoss, never members.
+TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
+  std::mt19937 rng(17);
+  auto ip6 = [](uint32_t i) { return *IpAddr::Parse(fmt::format("2001:db8::{:x}", i)); };
+  for (size_t dict_n : {size_t{50}, SourceSet::kSkipFrom - 1, size_t{300000}}) {
+    std::set<uint32_t> d4;
+    while (d4.size() < dict_n) d4.insert(rng());
+    std::set<IpAddr> d6;
+    for (uint32_t i = 0; i < 40; ++i) d6.insert(ip6(i * 3));
+    SourceSet dict;
+    for (uint32_t a : d4) dict.AddV4(a);
+    for (const IpAddr& a : d6) dict.Add(a);
+    dict.Normalize();
+    std::vector<uint8_t> dict_bytes;
+    dict.AppendTo(&dict_bytes);
+    MemberDict md;
+    dict.Members(&md.v4, &md.v6);
+    ASSERT_EQ(md.v4, std::vector<uint32_t>(d4.begin(), d4.end()));
+    const codec::Reader dr(dict_bytes.data(), dict_bytes.size());
+    for (size_t every : {size_t{1}, size_t{2}, size_t{97}}) {  // every member, half, a few
+      std::vector<uint32_t> s4;
+      std::vector<IpAddr> s6;
+      size_t i = 0;
+      for (uint32_t a : d4) {
+        if (i++ % every == 0) s4.push_back(a);
+      }
+      i = 0;
+      for (const IpAddr& a : d6) {
+        if (i++ % every == 0) s6.push_back(a);
+      }
+      SourceSet sub;
+      for (uint32_t a : s4) sub.AddV4(a);
+      for (const IpAddr& a : s6) sub.Add(a);
+      sub.Normalize();
+      std::vector<uint8_t> bytes;
+      ASSERT_TRUE(sub.AppendPositionsTo(md.v4, md.v6, &bytes).ok());
+      ASSERT_EQ(bytes[0], s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 3);
+      std::vector<uint8_t> as_addresses;
+      sub.AppendTo(&as_addresses);
+      EXPECT_LT(bytes.size(), as_addresses.size()) << dict_n << "/" << every;
+      std::vector<uint32_t> v4;
+      std::vector<IpAddr> v6;
+      codec::Reader r(bytes.data(), bytes.size());
+      ASSERT_TRUE(SourceSet::AppendMembers(&r, &v4, &v6, &dr).ok());
+      EXPECT_EQ(v4, s4);
+      EXPECT_EQ(v6, s6);
+      // Without its dictionary a set of positions is an error, not members.
+      codec::Reader alone(bytes.data(), bytes.size());
+      v4.clear();
+      EXPECT_EQ(SourceSet::AppendMembers(&alone, &v4, &v6).code(), StatusCode::kDataLoss);
+      // Asked: some members, their neighbours, addresses outside the dictionary, IPv6 in and out.
+      for (size_t q : {size_t{3}, size_t{500}, size_t{70000}}) {
+        std::set<uint32_t> ask;
+        for (size_t k = 0; k < s4.size() && ask.size() < q / 2; k += 1 + rng() % 50) {
+          ask.insert(s4[k]);
+          ask.insert(s4[k] + 1);
+        }
+        while (ask.size() < q) ask.insert(rng());
+        std::vector<uint32_t> a4(ask.begin(), ask.end());
+        std::vector<IpAddr> a6 = {ip6(0), ip6(1), ip6(3), ip6(117)};
+        std::set<uint32_t> in4(s4.begin(), s4.end());
+        std::set<IpAddr> in6(s6.begin(), s6.end());
+        uint64_t want = 0;
+        for (uint32_t a : a4) want += in4.count(a);
+        for (const IpAddr& a : a6) want += in6.count(a);
+        codec::Reader rr(bytes.data(), bytes.size());
+        auto hits = SourceSet::CountHits(&rr, a4, a6, &dr);
+        ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+        EXPECT_EQ(*hits, want) << dict_n << "/" << every << ", " << q << " asked";
+      }
+      // United with a set of addresses (some members outside the dictionary), as addresses and
+      // as positions in the union's own dictionary.
+      SourceSet other;
+      for (uint32_t k = 0; k < 3000; ++k) other.AddV4(rng());
+      other.AddV4(s4.empty() ? 5u : s4[0]);
+      other.Add(ip6(1000));
+      other.Normalize();
+      std::vector<uint8_t> other_bytes;
+      other.AppendTo(&other_bytes);
+      SourceSet want_union = sub;
+      want_union.Merge(other);
+      want_union.Normalize();
+      std::vector<uint32_t> u4;
+      std::vector<IpAddr> u6;
+      want_union.Members(&u4, &u6);
+      SourceSet whole = dict;
+      whole.Merge(other);
+      whole.Normalize();
+      MemberDict to;
+      whole.Members(&to.v4, &to.v6);
+      std::vector<uint8_t> whole_bytes;
+      whole.AppendTo(&whole_bytes);
+      const codec::Reader wr(whole_bytes.data(), whole_bytes.size());
+      for (const MemberDict* target : std::vector<const MemberDict*>{nullptr, &to}) {
+        std::vector<SetInput> in = {
+            {codec::Reader(bytes.data(), bytes.size()), dr, true},
+            {codec::Reader(other_bytes.data(), other_bytes.size()), codec::Reader(nullptr, 0),
+             false}};
+        auto u = SetUnion::Plan(in, nullptr, target);
+        ASSERT_TRUE(u.ok()) << u.status().ToString();
+        EXPECT_EQ(u->count(), u4.size() + u6.size());
+        std::vector<uint8_t> out;
+        ASSERT_TRUE(u->Write([&](const uint8_t* p, size_t n) {
+                       out.insert(out.end(), p, p + n);
+                       return OkStatus();
+                     }).ok());
+        EXPECT_EQ(out.size(), u->bytes());
+        codec::Reader back(out.data(), out.size());
+        v4.clear();
+        v6.clear();
+        ASSERT_TRUE(SourceSet::AppendMembers(&back, &v4, &v6, target ? &wr : nullptr).ok());
+        EXPECT_EQ(v4, u4);
+        EXPECT_EQ(v6, u6);
+      }
+      // A position past the dictionary, and positions out of order: errors.
+      if (every == 1) {
+        std::vector<uint8_t> past;
+        SourceSet::AppendPositions({0, md.v4.size() + md.v6.size()}, &past);
+        codec::Reader pr(past.data(), past.size());
+        EXPECT_EQ(SourceSet::AppendMembers(&pr, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
+        std::vector<uint8_t> repeat = {3, 2, 1, 0};  // positions 1, 1
+        codec::Reader rp(repeat.data(), repeat.size());
+        EXPECT_EQ(SourceSet::AppendMembers(&rp, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
+      }
+    }
+  }
+}
+
 // After a commit into a store whose quarter is one large merged part, the quarter's distinct
 // sources are the large part's stored count plus the new members it does not hold (the large
 // set is looked up, not gathered): exactly the distinct sources of the packets, counted here.

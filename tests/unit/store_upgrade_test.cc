@@ -168,12 +168,21 @@ std::string Magics(const std::string& dir, const char* sub = "rollup") {
   return fmt::format("{}", fmt::join(magics, " "));
 }
 
-TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts) {
-  // A store made by teiten at commit 0b008d0, whose rollups keep their key records in place
-  // (tests/data/store-format5/README.md); today's write their records compressed (format 6).
-  fs::copy(testing::SourceDir() + "/tests/data/store-format5/store", Path("old"),
+// A store made by an earlier teiten (tests/data/`fixture`), whose rollups and source indexes
+// have the magics `rollups` and `indexes`: it opens and answers as a fresh store of the same
+// captures; a new commit adds parts of today's formats beside its own; a merge of every key
+// unites old parts with new ones; nothing changes in any answer and the store verifies clean.
+class UpgradeTest : public StoreTest {
+ protected:
+  void Check(const std::string& fixture, const std::string& rollups, const std::string& indexes);
+};
+
+void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
+                        const std::string& indexes) {
+  const std::string today_rollups = "TROLLUP7", today_indexes = "TSIX0005";
+  fs::copy(testing::SourceDir() + "/tests/data/" + fixture + "/store", Path("old"),
            fs::copy_options::recursive);
-  EXPECT_EQ(Magics(Path("old")), "TROLLUP5");
+  EXPECT_EQ(Magics(Path("old")), rollups);
   const std::string pcaps = testing::SharedPcapDir();
   const auto [a, b] = FixtureSensors();
   auto fresh = Store::Open(Path("fresh"), {.create = true, .timezone = "Asia/Tokyo"});
@@ -187,7 +196,7 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
                                                          {a, "tcp_0_1000_20190821.pcap"}}) {
     ASSERT_TRUE(Ingester(fresh->get(), nullptr).IngestFile(sensor, pcaps + "/" + file).ok());
   }
-  EXPECT_EQ(Magics(Path("fresh")), "TROLLUP6");
+  EXPECT_EQ(Magics(Path("fresh")), today_rollups);
   const std::string span = "1999-11-01..2023-01-31", days = "2019-08-01..2019-08-31";
   auto old = Store::Open(Path("old"), {});
   ASSERT_TRUE(old.ok()) << old.status().ToString();
@@ -195,9 +204,8 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   std::string want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
   EXPECT_NE(SeriesOver(**fresh, days), "");
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
-  // Its source indexes keep their entries in place (TSIX0004); today's compress them in blocks.
-  EXPECT_EQ(Magics(Path("old"), "idx"), "TSIX0004");
-  EXPECT_EQ(Magics(Path("fresh"), "idx"), "TSIX0005");
+  EXPECT_EQ(Magics(Path("old"), "idx"), indexes);
+  EXPECT_EQ(Magics(Path("fresh"), "idx"), today_indexes);
   EXPECT_EQ(HistoriesOver(**old), HistoriesOver(**fresh));
   EXPECT_NE(HistoriesOver(**fresh).find("172.31.15.102 seen=true"), std::string::npos);
   // A capture of a day the old store holds: a new part beside the old one, then every key
@@ -205,8 +213,11 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   for (Store* s : {old->get(), fresh->get()}) {
     ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
   }
-  EXPECT_EQ(Magics(Path("old")), "TROLLUP5 TROLLUP6");
-  EXPECT_EQ(Magics(Path("old"), "idx"), "TSIX0004 TSIX0005");
+  auto both = [](const std::string& x, const std::string& y) {
+    return x == y ? x : x + " " + y;
+  };
+  EXPECT_EQ(Magics(Path("old")), both(rollups, today_rollups));
+  EXPECT_EQ(Magics(Path("old"), "idx"), both(indexes, today_indexes));
   want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
   // 172.31.15.102 is now in an old index and a new one: its history sums the two.
@@ -254,6 +265,18 @@ TEST_F(StoreTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts)
   auto v = VerifyStore(Path("old"));
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
+}
+
+TEST_F(UpgradeTest, AStoreOfRollupFormat5OpensAnswersTheSameAndMergesWithNewParts) {
+  // Made at commit 0b008d0: key records in place (rollup format 5), index entries in place
+  // (TSIX0004).
+  Check("store-format5", "TROLLUP5", "TSIX0004");
+}
+
+TEST_F(UpgradeTest, AStoreOfRollupFormat6OpensAnswersTheSameAndMergesWithNewParts) {
+  // Made at commit 3b4f95e: every source set as addresses (rollup format 6; today's keyed sets
+  // are positions in their entry's total set).
+  Check("store-format6", "TROLLUP6", "TSIX0005");
 }
 
 }  // namespace

@@ -1,0 +1,117 @@
+// Where a store's rollup bytes go, and what its source sets would take as positions in their
+// entry's total set (a dictionary per sensor entry) instead of addresses: for each keyed set,
+// its bytes as written, as varint gaps between positions, and as a portable Roaring bitmap of
+// positions (run-optimised). Reads every `.troll` file under STORE/rollup through RollupFile.
+//   teiten-rollup-anatomy STORE
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <roaring/roaring.hh>
+#include <vector>
+
+#include "store/codec.h"
+#include "store/rollup.h"
+#include "store/source_set.h"
+
+namespace fs = std::filesystem;
+using namespace teiten;
+
+namespace {
+
+struct Sizes {
+  uint64_t sets = 0, members = 0, bytes = 0, id_gaps = 0, id_roaring = 0, id_best = 0;
+  uint64_t large_sets = 0, large_bytes = 0, large_gaps = 0;  // sets of ≥ SourceSet::kSkipFrom
+};
+
+uint64_t VarintBytes(uint64_t v) {
+  return codec::VarintSize(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s STORE\n", argv[0]);
+    return 2;
+  }
+  uint64_t files = 0, file_bytes = 0, total_set_bytes = 0, total_members = 0;
+  Sizes keyed[3];
+  for (const auto& e : fs::directory_iterator(fs::path(argv[1]) / "rollup")) {
+    auto f = RollupFile::Open(e.path().string());
+    if (!f.ok()) {
+      std::fprintf(stderr, "%s\n", f.status().ToString().c_str());
+      return 1;
+    }
+    ++files;
+    file_bytes += (*f)->size();
+    for (const auto& v : (*f)->sensors()) {
+      std::vector<uint32_t> dict;
+      std::vector<IpAddr> dict6;
+      if (!(*f)->AppendSetMembers(v.set_offset, &dict, &dict6).ok()) return 1;
+      auto tb = (*f)->SetReader(v.set_offset);
+      total_set_bytes += tb->remaining();
+      total_members += dict.size() + dict6.size();
+      for (int s = 0; s < 3; ++s) {
+        auto recs = (*f)->Keys(v, s);
+        if (!recs.ok()) return 1;
+        for (const auto& r : *recs) {
+          std::vector<uint32_t> m;
+          std::vector<IpAddr> m6;
+          if (!(*f)->AppendSetMembers(r.set_offset, &m, &m6).ok()) return 1;
+          auto sb = (*f)->SetReader(r.set_offset);
+          Sizes& z = keyed[s];
+          ++z.sets;
+          z.members += m.size() + m6.size();
+          z.bytes += sb->remaining();
+          // Positions in the entry's total set (IPv6 members after the IPv4 ones).
+          std::vector<uint32_t> ids;
+          size_t j = 0;
+          for (uint32_t a : m) {
+            j = static_cast<size_t>(std::lower_bound(dict.begin() + static_cast<ptrdiff_t>(j),
+                                                     dict.end(), a) -
+                                    dict.begin());
+            ids.push_back(static_cast<uint32_t>(j));
+          }
+          for (const IpAddr& a : m6) {
+            ids.push_back(static_cast<uint32_t>(
+                dict.size() + (std::lower_bound(dict6.begin(), dict6.end(), a) - dict6.begin())));
+          }
+          uint64_t gaps = 1 + VarintBytes(ids.size());
+          uint32_t prev = 0;
+          for (uint32_t id : ids) {
+            gaps += VarintBytes(id - prev);
+            prev = id;
+          }
+          Roaring bm(ids.size(), ids.data());
+          bm.runOptimize();
+          uint64_t roaring = 1 + 4 + bm.getSizeInBytes(true);
+          z.id_gaps += gaps;
+          z.id_roaring += roaring;
+          z.id_best += std::min(gaps, roaring);
+          if (m.size() + m6.size() >= SourceSet::kSkipFrom) {
+            ++z.large_sets;
+            z.large_bytes += sb->remaining();
+            z.large_gaps += gaps;
+          }
+        }
+      }
+    }
+  }
+  fmt::print("{} files, {} bytes; total sets {} members in {} bytes ({:.2f} B/member)\n", files,
+             file_bytes, total_members, total_set_bytes,
+             static_cast<double>(total_set_bytes) / std::max<uint64_t>(1, total_members));
+  const char* names[3] = {"ports", "countries", "ASNs"};
+  for (int s = 0; s < 3; ++s) {
+    const Sizes& z = keyed[s];
+    auto per = [&](uint64_t b) { return static_cast<double>(b) / std::max<uint64_t>(1, z.members); };
+    fmt::print("{:>9}: {} sets, {} members; as written {} B ({:.2f} B/member); positions as gaps "
+               "{} ({:.2f}), as Roaring {} ({:.2f}), the smaller of the two {} ({:.2f})\n",
+               names[s], z.sets, z.members, z.bytes, per(z.bytes), z.id_gaps, per(z.id_gaps),
+               z.id_roaring, per(z.id_roaring), z.id_best, per(z.id_best));
+    fmt::print("{:>9}  of which {} sets of {} members or more: {} B as written, {} as gaps\n", "",
+               z.large_sets, SourceSet::kSkipFrom, z.large_bytes, z.large_gaps);
+  }
+  return 0;
+}
