@@ -252,14 +252,14 @@ void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_TRUE((*m)->Verify().ok());
   EXPECT_EQ((*m)->sources(), addrs.size());
-  for (const std::string& a : addrs) {
+  for (const std::string& text : addrs) {
     SourceSummary want_sum, got_sum;
-    for (const auto& f : files) ASSERT_TRUE(f->Lookup(*IpAddr::Parse(a), &want_sum).ok());
-    ASSERT_TRUE(*(*m)->Lookup(*IpAddr::Parse(a), &got_sum)) << a;
+    for (const auto& f : files) ASSERT_TRUE(f->Lookup(*IpAddr::Parse(text), &want_sum).ok());
+    ASSERT_TRUE(*(*m)->Lookup(*IpAddr::Parse(text), &got_sum)) << text;
     uint64_t packets = 0;
     for (const Visit& v : want_sum.visits) packets += v.packets;
-    EXPECT_EQ(got_sum.packets, packets) << a;
-    EXPECT_EQ(got_sum.visits.size(), want_sum.visits.size()) << a;
+    EXPECT_EQ(got_sum.packets, packets) << text;
+    EXPECT_EQ(got_sum.visits.size(), want_sum.visits.size()) << text;
   }
   old->reset();
   auto v = VerifyStore(Path("old"));
