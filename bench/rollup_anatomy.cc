@@ -69,9 +69,9 @@ int main(int argc, char** argv) {
           std::vector<uint32_t> ids;
           size_t j = 0;
           for (uint32_t a : m) {
-            j = static_cast<size_t>(std::lower_bound(dict.begin() + static_cast<ptrdiff_t>(j),
-                                                     dict.end(), a) -
-                                    dict.begin());
+            j = static_cast<size_t>(
+                std::lower_bound(dict.begin() + static_cast<ptrdiff_t>(j), dict.end(), a) -
+                dict.begin());
             ids.push_back(static_cast<uint32_t>(j));
           }
           for (const IpAddr& a : m6) {
@@ -105,11 +105,14 @@ int main(int argc, char** argv) {
   const char* names[3] = {"ports", "countries", "ASNs"};
   for (int s = 0; s < 3; ++s) {
     const Sizes& z = keyed[s];
-    auto per = [&](uint64_t b) { return static_cast<double>(b) / std::max<uint64_t>(1, z.members); };
-    fmt::print("{:>9}: {} sets, {} members; as written {} B ({:.2f} B/member); positions as gaps "
-               "{} ({:.2f}), as Roaring {} ({:.2f}), the smaller of the two {} ({:.2f})\n",
-               names[s], z.sets, z.members, z.bytes, per(z.bytes), z.id_gaps, per(z.id_gaps),
-               z.id_roaring, per(z.id_roaring), z.id_best, per(z.id_best));
+    auto per = [&](uint64_t b) {
+      return static_cast<double>(b) / std::max<uint64_t>(1, z.members);
+    };
+    fmt::print(
+        "{:>9}: {} sets, {} members; as written {} B ({:.2f} B/member); positions as gaps "
+        "{} ({:.2f}), as Roaring {} ({:.2f}), the smaller of the two {} ({:.2f})\n",
+        names[s], z.sets, z.members, z.bytes, per(z.bytes), z.id_gaps, per(z.id_gaps), z.id_roaring,
+        per(z.id_roaring), z.id_best, per(z.id_best));
     fmt::print("{:>9}  of which {} sets of {} members or more: {} B as written, {} as gaps\n", "",
                z.large_sets, SourceSet::kSkipFrom, z.large_bytes, z.large_gaps);
   }

@@ -240,10 +240,10 @@ class RollupFile {
   // Formats 3–5: verifies the bytes of one record read in place.
   Status CheckRecord(const KeyRec* r) const;
   bool v3_ = false;
-  bool v6_ = false;                                                          // compressed keys
-  bool dicts_ = false;  // format 7: sets of positions in their entry's total set
+  bool v6_ = false;                     // compressed keys
+  bool dicts_ = false;                  // format 7: sets of positions in their entry's total set
   std::vector<uint64_t> dict_offsets_;  // format 7: the entries' total sets, ascending
-  bool pair_frame_ = false;                                                  // formats 3 and 4
+  bool pair_frame_ = false;             // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
   std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry
   uint64_t body_end_ = 0;  // where the sets end: the chunk table (format 4) or the footer

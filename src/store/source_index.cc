@@ -124,23 +124,23 @@ using A6 = std::array<uint8_t, 16>;
 
 // The columns of a block, in this order after the block's count, base time and their lengths.
 enum Column : size_t {
-  kAddr,         // IPv4: varint gap from the previous address; IPv6: u8 shared prefix, the rest
-  kVisitCount,   // varint V
-  kCountry,      // u16
-  kAsn,          // varint
-  kPackets,      // varint
-  kFirst,        // varint first µs − the block's base (its smallest first µs)
-  kSpan,         // varint last µs − first µs
-  kPortCount,    // varint P
-  kPortGap,      // P × varint key gap (the first from 0)
-  kPortPackets,  // P × varint
-  kTtlCount,     // varint T
-  kTtl,          // T × u8
-  kTtlPackets,   // T × varint
-  kVisitRef,     // V × varint block-table index gap (the first from 0)
-  kVisitBlocks,  // V × varint blocks − 1
-  kVisitSensor,  // V × varint
-  kVisitPackets, // V × varint
+  kAddr,          // IPv4: varint gap from the previous address; IPv6: u8 shared prefix, the rest
+  kVisitCount,    // varint V
+  kCountry,       // u16
+  kAsn,           // varint
+  kPackets,       // varint
+  kFirst,         // varint first µs − the block's base (its smallest first µs)
+  kSpan,          // varint last µs − first µs
+  kPortCount,     // varint P
+  kPortGap,       // P × varint key gap (the first from 0)
+  kPortPackets,   // P × varint
+  kTtlCount,      // varint T
+  kTtl,           // T × u8
+  kTtlPackets,    // T × varint
+  kVisitRef,      // V × varint block-table index gap (the first from 0)
+  kVisitBlocks,   // V × varint blocks − 1
+  kVisitSensor,   // V × varint
+  kVisitPackets,  // V × varint
   kColumns
 };
 
@@ -427,8 +427,9 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   };
   bool v3 = is(kMagic3);
   x->format_ = v3 ? 3 : is(kMagic5) ? 5 : 4;
-  if (!v3 && x->format_ != 5 && (std::memcmp(x->base_, kMagic, 8) != 0 ||
-              std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
+  if (!v3 && x->format_ != 5 &&
+      (std::memcmp(x->base_, kMagic, 8) != 0 ||
+       std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
     return bad("bad magic (not a source index, or cut short)");
   }
   uint64_t body_end = x->size_ - kFooterSize;
@@ -595,8 +596,8 @@ Status SourceIndex::OpenBlocks() {
   const uint64_t room = body - kTail;
   if (records_at_ < blocks_at_ || records_at_ > room || b4_ > (room - records_at_) / kRecord ||
       b6_ != (room - records_at_) / kRecord - b4_ || (room - records_at_) % kRecord != 0) {
-    return bad(fmt::format("block records ({} and {} at {}) do not fit the file", b4_, b6_,
-                           records_at_));
+    return bad(
+        fmt::format("block records ({} and {} at {}) do not fit the file", b4_, b6_, records_at_));
   }
   // Each block holds 1 to kBlockSources sources (a block may hold fewer: one large entry).
   auto fits = [](uint64_t n, uint64_t b) { return n >= b && n / kBlockSources <= b; };
@@ -610,8 +611,8 @@ Status SourceIndex::OpenBlocks() {
 Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
                                 std::vector<IndexEntry>* entries) const {
   auto bad = [&](const std::string& what) {
-    return DataLoss(fmt::format("source index {}: {} block {}: {}", path_, v6 ? "IPv6" : "IPv4",
-                                b, what));
+    return DataLoss(
+        fmt::format("source index {}: {} block {}: {}", path_, v6 ? "IPv6" : "IPv4", b, what));
   };
   if (b >= (v6 ? b6_ : b4_)) return bad("no such block");
   const uint8_t* rec = base_ + records_at_ + (v6 ? b4_ + b : b) * kRecord;
@@ -870,7 +871,8 @@ Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   RETURN_IF_ERROR(Check(addrs + lo * width, width));
   if (cmp(lo) != 0) return false;
   RETURN_IF_ERROR(Check(offs + lo * 8, 16));
-  RETURN_IF_ERROR(DecodeEntry(Load<uint64_t>(offs + lo * 8), Load<uint64_t>(offs + (lo + 1) * 8), &e));
+  RETURN_IF_ERROR(
+      DecodeEntry(Load<uint64_t>(offs + lo * 8), Load<uint64_t>(offs + (lo + 1) * 8), &e));
   RETURN_IF_ERROR(Summarise(e, out));
   return true;
 }
@@ -920,8 +922,7 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
       if (Family<v6>::Less(y.first, x.first)) return true;
       return x.second > y.second;  // equal addresses: the earlier part first
     };
-    std::priority_queue<std::pair<A6, size_t>, std::vector<std::pair<A6, size_t>>,
-                        decltype(later)>
+    std::priority_queue<std::pair<A6, size_t>, std::vector<std::pair<A6, size_t>>, decltype(later)>
         heap(later);
     for (size_t p = 0; p < parts.size(); ++p) {
       ASSIGN_OR_RETURN(bool more, cursors[p].Next(&keys[p], &entries[p]));

@@ -150,8 +150,7 @@ void SourceSet::Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) cons
   }
 }
 
-void SourceSet::AppendPositions(const std::vector<uint64_t>& positions,
-                                std::vector<uint8_t>* out) {
+void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out) {
   const uint64_t n = positions.size();
   if (n < kSkipFrom) {
     codec::PutU8(out, 3);
@@ -298,7 +297,6 @@ Status WalkV6(codec::Reader* r, Fn fn) {
   }
   return OkStatus();
 }
-
 
 // A set of kind 0 or 2 read as a dictionary: its members by position. Positions asked in
 // ascending order are decoded as one walk, which jumps through a kind-2 dictionary's skip table

@@ -16,7 +16,6 @@
 #include "store_test_support.h"
 #include "test_support.h"
 
-
 namespace teiten {
 namespace {
 
@@ -148,10 +147,11 @@ std::string HistoriesOver(const Store& s) {
     auto h = SourceHistory(s, *IpAddr::Parse(a), true);
     EXPECT_TRUE(h.ok()) << a << ": " << h.status().ToString();
     if (!h.ok()) return out;
-    out += fmt::format("{} seen={} geo={}/{} {}..{} {} ports={} sensors={} days={} ttls={} "
-                       "windows={}\n",
-                       a, h->seen, h->geo.country, h->geo.asn, h->first_us, h->last_us,
-                       h->packets, h->ports, h->sensors, h->days, h->ttls, h->windows);
+    out += fmt::format(
+        "{} seen={} geo={}/{} {}..{} {} ports={} sensors={} days={} ttls={} "
+        "windows={}\n",
+        a, h->seen, h->geo.country, h->geo.asn, h->first_us, h->last_us, h->packets, h->ports,
+        h->sensors, h->days, h->ttls, h->windows);
   }
   return out;
 }
@@ -213,9 +213,7 @@ void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
   for (Store* s : {old->get(), fresh->get()}) {
     ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
   }
-  auto both = [](const std::string& x, const std::string& y) {
-    return x == y ? x : x + " " + y;
-  };
+  auto both = [](const std::string& x, const std::string& y) { return x == y ? x : x + " " + y; };
   EXPECT_EQ(Magics(Path("old")), both(rollups, today_rollups));
   EXPECT_EQ(Magics(Path("old"), "idx"), both(indexes, today_indexes));
   want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
