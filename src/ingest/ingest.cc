@@ -333,11 +333,13 @@ Status Ingester::CommitInput(std::unique_ptr<Store::Transaction> txn, InputRecor
     rec.asn_db = DescribeGeoDb(geo_->asn_info());
   }
   std::vector<int32_t> touched = txn->days_touched();
+  const std::string hash = rec.hash;
   RETURN_IF_ERROR(txn->Commit(std::move(rec)));
   txn.reset();  // releases the writer lock
   if (opts_.merge && !touched.empty()) {
     MergeOptions mo;
     mo.days = std::move(touched);
+    mo.index_of = hash;
     RETURN_IF_ERROR(store_->Merge(mo).status());
   }
   return OkStatus();

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 
@@ -284,6 +285,78 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     }
     return OkStatus();
   };
+  // An input whose ingest spilled has an index file per spill, and `teiten ip` opens each: its
+  // files become one (streamed, SourceIndex::Merge) in the maintenance passes — with `all`
+  // every input's, otherwise inputs' until cold_budget_bytes of index files have been read —
+  // and, after an ingest's commit, that input's (`index_of`). This runs on a thread of its own
+  // beside the rollup merges below (the other core): it alone touches the inputs and next_id,
+  // and its files and figures join the transaction's when it is done.
+  struct IndexWork {
+    std::vector<std::string> written;
+    uint64_t merges = 0, files = 0, read = 0, wrote = 0;
+  } iw;
+  auto merge_indexes = [this, &opts, &iw, &dir]() -> Status {
+    uint64_t index_read = 0;
+    for (InputRecord& in : next_.inputs) {
+      if (in.more_indexes.empty() || in.index == 0) continue;
+      if (!opts.all && opts.cold_after_s <= 0 && in.hash != opts.index_of) continue;
+      if (!opts.all && opts.cold_after_s > 0 && in.hash != opts.index_of &&
+          index_read >= opts.cold_budget_bytes) {
+        continue;
+      }
+      // In rounds of at most max_parts files, each run of consecutive files into one, so
+      // that the order of the spills (which a source's visits and enrichment follow) is kept.
+      std::vector<uint64_t> ids = in.Indexes();
+      uint64_t files_merged = ids.size();
+      while (ids.size() > 1) {
+        std::vector<uint64_t> next;
+        const size_t fan = std::max<size_t>(2, opts.max_parts);
+        for (size_t at = 0; at < ids.size(); at += fan) {
+          if (ids.size() - at == 1) {
+            next.push_back(ids[at]);
+            continue;
+          }
+          std::vector<std::unique_ptr<SourceIndex>> files;
+          std::vector<const SourceIndex*> parts;
+          for (size_t k = at; k < std::min(ids.size(), at + fan); ++k) {
+            ASSIGN_OR_RETURN(auto x, store_->OpenIndex(ids[k]));
+            index_read += x->size();
+            iw.read += x->size();
+            parts.push_back(x.get());
+            files.push_back(std::move(x));
+          }
+          uint64_t id = next_.next_id++;
+          std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
+          iw.written.push_back(path);
+          ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
+          iw.wrote += n;
+          next.push_back(id);
+        }
+        ids = std::move(next);
+      }
+      iw.merges++;
+      iw.files += files_merged;
+      in.index = ids.front();
+      in.more_indexes.clear();
+    }
+    return OkStatus();
+  };
+  std::future<Status> indexing;
+  if (opts.all || opts.cold_after_s > 0 || !opts.index_of.empty()) {
+    indexing = std::async(std::launch::async, merge_indexes);
+  }
+  // However this pass ends, the thread is done before the transaction is, and what it wrote is
+  // the transaction's (removed unless committed).
+  struct JoinIndexing {
+    std::future<Status>* f;
+    std::vector<std::string>* written;
+    IndexWork* iw;
+    ~JoinIndexing() {
+      if (f->valid()) f->wait();
+      written->insert(written->end(), iw->written.begin(), iw->written.end());
+      iw->written.clear();
+    }
+  } join_indexing{&indexing, &written_, &iw};
   std::set<int32_t> only_days(opts.days.begin(), opts.days.end());
   std::set<std::string> only_labels;
   for (int32_t d : opts.days) {
@@ -362,50 +435,15 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     RETURN_IF_ERROR(merge_list(&parts, name, entry, LabelSpan(label), stands_in));
     if (twin) *twin = parts;
   }
-  // An input whose ingest spilled has an index file per spill, and `teiten ip` opens each: its
-  // files become one (streamed, SourceIndex::Merge) in the maintenance passes — with `all`
-  // every input's, otherwise inputs' until cold_budget_bytes of index files have been read.
-  if (opts.all || opts.cold_after_s > 0) {
-    uint64_t index_read = 0;
-    for (InputRecord& in : next_.inputs) {
-      if (in.more_indexes.empty() || in.index == 0) continue;
-      if (!opts.all && index_read >= opts.cold_budget_bytes) break;
-      // In rounds of at most max_parts files, each run of consecutive files into one, so
-      // that the order of the spills (which a source's visits and enrichment follow) is kept.
-      std::vector<uint64_t> ids = in.Indexes();
-      uint64_t files_merged = ids.size();
-      while (ids.size() > 1) {
-        std::vector<uint64_t> next;
-        const size_t fan = std::max<size_t>(2, opts.max_parts);
-        for (size_t at = 0; at < ids.size(); at += fan) {
-          if (ids.size() - at == 1) {
-            next.push_back(ids[at]);
-            continue;
-          }
-          std::vector<std::unique_ptr<SourceIndex>> files;
-          std::vector<const SourceIndex*> parts;
-          for (size_t k = at; k < std::min(ids.size(), at + fan); ++k) {
-            ASSIGN_OR_RETURN(auto x, store_->OpenIndex(ids[k]));
-            index_read += x->size();
-            stats->bytes_read += x->size();
-            parts.push_back(x.get());
-            files.push_back(std::move(x));
-          }
-          uint64_t id = next_.next_id++;
-          std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
-          written_.push_back(path);
-          ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
-          stats->bytes_written += n;
-          next.push_back(id);
-        }
-        ids = std::move(next);
-      }
-      stats->index_merges++;
-      stats->indexes_merged += files_merged;
-      in.index = ids.front();
-      in.more_indexes.clear();
-    }
-  }
+  if (indexing.valid()) RETURN_IF_ERROR(indexing.get());
+  // Its files are the transaction's before the commit: a round's file that a later round merged
+  // again is garbage of this commit.
+  written_.insert(written_.end(), iw.written.begin(), iw.written.end());
+  iw.written.clear();
+  stats->index_merges += iw.merges;
+  stats->indexes_merged += iw.files;
+  stats->bytes_read += iw.read;
+  stats->bytes_written += iw.wrote;
   // Sensor-day parts written before the manifest kept their counts get them in the maintenance
   // passes (one open each), so that a summary reads none of them.
   bool counted = false;

@@ -18,7 +18,7 @@ Status Store::Transaction::RebuildRollups(std::set<int32_t> days) {
   if (days.empty()) return Publish();
   // Every key these days feed is dropped and made again: the sensors' days and the pooled days
   // from the rows; months and quarters (pooled, and of every sensor) from the rows of these days
-  // and the parts of their other days (CommitPeriods starts a key without parts from those).
+  // and the parts of their other days (PlanPeriods starts a key without parts from those).
   std::set<std::string> bases;
   for (int32_t d : days) {
     bases.insert(DayLabel(d));
@@ -47,7 +47,7 @@ Status Store::Transaction::RebuildRollups(std::set<int32_t> days) {
       RETURN_IF_ERROR(Add(blk.batch, order, day, blk.geo));
     }
   }
-  RETURN_IF_ERROR(WritePending());
+  RETURN_IF_ERROR(WriteHeld(true));
   return Publish();
 }
 

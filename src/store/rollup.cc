@@ -565,7 +565,7 @@ Result<codec::Reader> RollupFile::SetBytes(uint64_t offset) const {
   return codec::Reader(base_ + start, len);
 }
 
-Result<SetInput> RollupFile::SetAt(uint64_t offset) const {
+Result<SetInput> RollupFile::SetAt(uint64_t offset, const DecodedDict* decoded) const {
   SetInput in;
   ASSIGN_OR_RETURN(in.set, SetBytes(offset));
   if (dicts_) {
@@ -574,9 +574,27 @@ Result<SetInput> RollupFile::SetAt(uint64_t offset) const {
     if (it != dict_offsets_.begin() && *(it - 1) != offset) {
       ASSIGN_OR_RETURN(in.dict, SetBytes(*(it - 1)));
       in.has_dict = true;
+      if (decoded) decoded->Lend(&in);
     }
   }
   return in;
+}
+
+Result<DecodedDict> RollupFile::DecodeTotal(const SensorView& v) const {
+  ASSIGN_OR_RETURN(codec::Reader r, SetBytes(v.set_offset));
+  DecodedDict d;
+  const uint8_t* at = r.data();  // (the read moves the reader on)
+  Status st = SourceSet::AppendMembers(&r, &d.members.v4, &d.members.v6);
+  if (!st.ok()) {
+    return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, v.set_offset, st.message()));
+  }
+  if (d.members.v4.size() + d.members.v6.size() != v.sources) {
+    return DataLoss(fmt::format("rollup {}: sensor {}: a total set of {} members counted as {}",
+                                path_, v.sensor, d.members.v4.size() + d.members.v6.size(),
+                                v.sources));
+  }
+  d.at = at;
+  return d;
 }
 
 Result<SourceSet> RollupFile::ReadSet(uint64_t offset) const {
@@ -744,9 +762,10 @@ Status RollupFile::PairsOf(const SensorView& v, bool by_country, uint32_t key,
 }
 
 Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
-                                    std::vector<IpAddr>* v6) const {
-  ASSIGN_OR_RETURN(SetInput in, SetAt(offset));
-  Status st = SourceSet::AppendMembers(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr);
+                                    std::vector<IpAddr>* v6, const DecodedDict* decoded) const {
+  ASSIGN_OR_RETURN(SetInput in, SetAt(offset, decoded));
+  Status st =
+      SourceSet::AppendMembers(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr, in.members);
   if (!st.ok())
     return DataLoss(fmt::format("rollup {}: offset {}: {}", path_, offset, st.message()));
   return OkStatus();
@@ -763,7 +782,8 @@ Result<uint64_t> RollupFile::CountSetHits(uint64_t offset, const std::vector<uin
   return hits;
 }
 
-Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) const {
+Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out,
+                               const DecodedDict* decoded) const {
   if (rec.heavy_count == 0) return OkStatus();
   if (rec.heavy_offset >= body_end_ || rec.heavy_count > kHeavySlots * 64) {
     return DataLoss(fmt::format("rollup {}: port {} heavy hitters at {} out of bounds", path_,
@@ -778,7 +798,7 @@ Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out) 
     r.Fixed<uint8_t>();
     std::vector<uint32_t> v4;
     std::vector<IpAddr> v6;
-    RETURN_IF_ERROR(AppendSetMembers(rec.set_offset, &v4, &v6));
+    RETURN_IF_ERROR(AppendSetMembers(rec.set_offset, &v4, &v6, decoded));
     if (v4.size() + v6.size() != rec.heavy_count) {
       return DataLoss(
           fmt::format("rollup {}: port {}: a heavy-hitter list of {} sources for a set of {}",
@@ -1110,6 +1130,9 @@ constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
 // sources (held in memory while the part is written, 4 bytes each); beyond, addresses. A flood
 // of 50 M spoofed sources in a month keeps its month's and quarter's sets as addresses.
 constexpr uint64_t kDictMembers = uint64_t{32} << 20;
+// The parts' total sets are decoded once for reading their keyed sets of positions while they
+// hold this many sources together (4 bytes each); a part beyond walks its total's gaps per set.
+constexpr uint64_t kDecodedDictMembers = uint64_t{16} << 20;
 // A merge gives back its parts' pages after reading about this many of their bytes.
 constexpr uint64_t kReleaseEvery = uint64_t{64} << 20;
 
@@ -1188,6 +1211,18 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   FileOut out(fd, path);
   out.Seek(sets_at);
   std::vector<uint8_t> blob;
+  // Each part's total set decoded, within kDecodedDictMembers: every keyed set of a format-7
+  // part is positions in it, and reading them one by one through its gaps would decode it again
+  // for every port, country and ASN (an eighth of an ingest's time).
+  std::vector<DecodedDict> part_dicts(parts.size());
+  {
+    uint64_t budget = kDecodedDictMembers;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (views[i]->sources > budget) continue;
+      ASSIGN_OR_RETURN(part_dicts[i], parts[i]->DecodeTotal(*views[i]));
+      budget -= views[i]->sources;
+    }
+  }
   // Bytes of the parts' sets read since their pages were last given back: the walk over a
   // month of a flood reads every part through, and would otherwise keep all of them resident.
   uint64_t read_since_release = 0;
@@ -1200,22 +1235,28 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
   auto put_union = [&](const std::vector<uint64_t>& offsets, const MemberDict* dict,
                        MemberDict* members) -> Result<std::pair<uint64_t, uint64_t>> {
     std::vector<SetInput> inputs;
+    std::vector<size_t> input_part;
     uint64_t in_bytes = 0;
     for (size_t i = 0; i < offsets.size(); ++i) {
       if (offsets[i] == 0) continue;
-      ASSIGN_OR_RETURN(SetInput in, parts[i]->SetAt(offsets[i]));
+      ASSIGN_OR_RETURN(SetInput in, parts[i]->SetAt(offsets[i], &part_dicts[i]));
       in_bytes += in.set.remaining();
       inputs.push_back(in);
+      input_part.push_back(i);
     }
     read_since_release += in_bytes;
     if (in_bytes < kStreamSetsFrom) {
       // Small sets (nearly all of a day's) unite faster in memory than in two streamed walks;
       // the bytes are the same.
       SourceSet u;
-      for (size_t i = 0; i < offsets.size(); ++i) {
-        if (offsets[i] == 0) continue;
-        ASSIGN_OR_RETURN(SourceSet one, parts[i]->ReadSet(offsets[i]));
-        u.Merge(one);
+      for (size_t k = 0; k < inputs.size(); ++k) {
+        SetInput& in = inputs[k];
+        auto one = SourceSet::Read(&in.set, in.has_dict ? &in.dict : nullptr, in.members);
+        if (!one.ok()) {
+          return DataLoss(fmt::format("rollup {}: offset {}: {}", parts[input_part[k]]->path(),
+                                      offsets[input_part[k]], one.status().message()));
+        }
+        u.Merge(*one);
       }
       u.Normalize();
       blob.clear();
@@ -1278,7 +1319,7 @@ Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, i
             if (with_heavy) {
               // As SensorDay::Merge: each part's summary folded in turn into what came before.
               add.clear();
-              RETURN_IF_ERROR(parts[i]->AppendHeavy(*recs[i], &add));
+              RETURN_IF_ERROR(parts[i]->AppendHeavy(*recs[i], &add, &part_dicts[i]));
               FoldHeavy(&heavy, &add, kHeavySlots);
             }
           }

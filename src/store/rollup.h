@@ -176,7 +176,10 @@ class RollupFile {
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
   // The verified bytes of the set at `offset` (as SourceSet::AppendTo or AppendPositionsTo
   // wrote it) and, for a set of positions (format 7), of its dictionary: its entry's total set.
-  Result<SetInput> SetAt(uint64_t offset) const;
+  // `decoded`: a total set of this file decoded by the caller, used if it is the dictionary.
+  Result<SetInput> SetAt(uint64_t offset, const DecodedDict* decoded = nullptr) const;
+  // The total set of entry `v`, decoded.
+  Result<DecodedDict> DecodeTotal(const SensorView& v) const;
   Result<codec::Reader> SetReader(uint64_t offset) const { return SetBytes(offset); }
   // Gives back the pages of the mapping this process has touched (they stay in the page cache
   // and fault back in when read again): a merge that walks many large parts calls it as it goes,
@@ -185,12 +188,13 @@ class RollupFile {
   // How many of `v4` and `v6` (each ascending and unique) the set at `offset` holds.
   Result<uint64_t> CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
                                 const std::vector<IpAddr>& v6) const;
-  Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
-                          std::vector<IpAddr>* v6) const;
+  Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6,
+                          const DecodedDict* decoded = nullptr) const;
   // Appends a port record's heavy-hitter summary: (source, count), largest first. The counts
   // are exact when they sum to the record's packets; otherwise each is short by at most
   // (packets − their sum) / (heavy_slots() + 1), and a source missing had at most that many.
-  Status AppendHeavy(const KeyRec& r, std::vector<HeavyEntry>* out) const;
+  Status AppendHeavy(const KeyRec& r, std::vector<HeavyEntry>* out,
+                     const DecodedDict* decoded = nullptr) const;
   // Decodes the whole file back into mergeable form.
   Result<DayRollup> Decode() const;
   // Verifies the checksum over the whole file (for `teiten verify`; a query verifies only what

@@ -180,27 +180,58 @@ void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vec
   codec::PutBytes(out, gaps.data(), gaps.size());
 }
 
+namespace {
+
+// The first index from `from` on whose value is not below `x` in ascending `d` (d.size() if
+// none): a search that widens its steps from `from`, so a set's walk along its dictionary costs
+// the logarithm of each gap, not of the dictionary.
+template <typename T>
+size_t GallopTo(const std::vector<T>& d, size_t from, const T& x) {
+  const size_t n = d.size();
+  if (from >= n || !(d[from] < x)) return from;
+  size_t lo = from, step = 1;  // d[lo] < x
+  while (lo + step < n && d[lo + step] < x) {
+    lo += step;
+    step <<= 1;
+  }
+  const size_t hi = std::min(n, lo + step);  // the answer is in (lo, hi]
+  return static_cast<size_t>(std::lower_bound(d.begin() + static_cast<ptrdiff_t>(lo) + 1,
+                                              d.begin() + static_cast<ptrdiff_t>(hi), x) -
+                             d.begin());
+}
+
+}  // namespace
+
 Status SourceSet::AppendPositionsTo(const std::vector<uint32_t>& dict4,
                                     const std::vector<IpAddr>& dict6,
                                     std::vector<uint8_t>* out) const {
-  std::vector<uint32_t> v4;
-  std::vector<IpAddr> v6;
-  Members(&v4, &v6);
-  std::vector<uint64_t> positions;
-  positions.reserve(v4.size() + v6.size());
-  auto at = dict4.begin();
-  for (uint32_t a : v4) {
-    at = std::lower_bound(at, dict4.end(), a);
-    if (at == dict4.end() || *at != a) return Internal("a set's member is not in its dictionary");
-    positions.push_back(static_cast<uint64_t>(at - dict4.begin()));
+  // A normalized set (as a rollup writes them) is read in place; otherwise its members sorted.
+  std::vector<uint32_t> sorted4;
+  std::vector<IpAddr> sorted6;
+  const std::vector<uint32_t>* v4 = &v4_;
+  const std::vector<IpAddr>* v6 = &v6_;
+  if (!add_.empty() || !pending_v6_.empty()) {
+    Members(&sorted4, &sorted6);
+    v4 = &sorted4;
+    v6 = &sorted6;
   }
-  auto at6 = dict6.begin();
-  for (const IpAddr& a : v6) {
-    at6 = std::lower_bound(at6, dict6.end(), a);
-    if (at6 == dict6.end() || *at6 != a) {
+  std::vector<uint64_t> positions;
+  positions.reserve(v4->size() + v6->size());
+  size_t at = 0;
+  for (uint32_t a : *v4) {
+    at = GallopTo(dict4, at, a);
+    if (at == dict4.size() || dict4[at] != a) {
       return Internal("a set's member is not in its dictionary");
     }
-    positions.push_back(dict4.size() + static_cast<uint64_t>(at6 - dict6.begin()));
+    positions.push_back(at);
+  }
+  size_t at6 = 0;
+  for (const IpAddr& a : *v6) {
+    at6 = GallopTo(dict6, at6, a);
+    if (at6 == dict6.size() || dict6[at6] != a) {
+      return Internal("a set's member is not in its dictionary");
+    }
+    positions.push_back(dict4.size() + at6);
   }
   AppendPositions(positions, out);
   return OkStatus();
@@ -303,11 +334,16 @@ Status WalkV6(codec::Reader* r, Fn fn) {
 // to a far position; a position before the last one asked starts the walk again.
 class Dict {
  public:
-  Status Open(codec::Reader r) {
+  // `decoded`: the dictionary's members, decoded by the caller from these same bytes.
+  Status Open(codec::Reader r, const MemberDict* decoded = nullptr) {
     ASSIGN_OR_RETURN(p_, ReadV4Part(&r));
     if (p_.positions || p_.kind == 1) {
       return DataLoss("source set: a dictionary that is not a list of addresses");
     }
+    if (decoded && decoded->v4.size() != p_.n) {
+      return Internal("source set: a decoded dictionary that is not its set's");
+    }
+    dec_ = decoded;
     gaps_ = p_.gaps;
     if (p_.kind == 2) {
       v6_ = r;  // kind 2: the IPv6 list follows the gaps
@@ -317,9 +353,11 @@ class Dict {
     return OkStatus();
   }
   uint64_t n4() const { return p_.n; }
+  const MemberDict* decoded() const { return dec_; }
   // The IPv4 member at `pos` (< n4()).
   Result<uint32_t> V4(uint64_t pos) {
     if (pos >= p_.n) return DataLoss("source set: a position past its dictionary");
+    if (dec_) return dec_->v4[pos];
     if (i_ > 0 && pos < i_ - 1) Restart();
     if (p_.kind == 2) {
       const uint64_t j = pos / p_.stride;
@@ -343,6 +381,10 @@ class Dict {
   }
   // The IPv6 member `k` (the dictionary's position n4() + k).
   Result<IpAddr> V6(uint64_t k) {
+    if (dec_) {
+      if (k >= dec_->v6.size()) return DataLoss("source set: a position past its dictionary");
+      return dec_->v6[k];
+    }
     RETURN_IF_ERROR(FindV6());
     if (k >= n6_) return DataLoss("source set: a position past its dictionary");
     IpAddr a;
@@ -432,6 +474,7 @@ class Dict {
     return OkStatus();
   }
   V4Part p_;
+  const MemberDict* dec_ = nullptr;
   codec::Reader gaps_{nullptr, 0}, g_{nullptr, 0}, v6_{nullptr, 0};
   bool v6_known_ = false, v6_listed_ = false;
   uint64_t n6_ = 0, i_ = 0, a_ = 0;
@@ -443,6 +486,24 @@ template <typename F4, typename F6>
 Status WalkPositions(V4Part* p, Dict* d, F4 v4, F6 v6) {
   Status st;
   uint64_t i = 0, prev = 0;
+  if (const MemberDict* m = d->decoded()) {
+    const uint64_t n4 = m->v4.size(), n = n4 + m->v6.size();
+    RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t pos) {
+      if (!st.ok()) return;
+      if ((i++ > 0 && pos <= prev) || pos >= n) {
+        st = DataLoss(pos >= n ? "source set: a position past its dictionary"
+                               : "source set: positions out of order");
+        return;
+      }
+      prev = pos;
+      if (pos < n4) {
+        v4(m->v4[pos]);
+      } else {
+        v6(m->v6[pos - n4]);
+      }
+    }));
+    return st;
+  }
   RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t pos) {
     if (!st.ok()) return;
     if (i++ > 0 && pos <= prev) {
@@ -469,9 +530,9 @@ Status WalkPositions(V4Part* p, Dict* d, F4 v4, F6 v6) {
   return st;
 }
 
-Status OpenDict(const codec::Reader* dict, Dict* d) {
+Status OpenDict(const codec::Reader* dict, Dict* d, const MemberDict* decoded = nullptr) {
   if (!dict) return DataLoss("source set: positions without a dictionary");
-  return d->Open(*dict);
+  return d->Open(*dict, decoded);
 }
 
 // How many of ascending `q` a kind 0 or 2 part (addresses or positions) holds; a kind-0 part's
@@ -534,11 +595,12 @@ Result<uint64_t> CountValues(V4Part* p, const std::vector<uint32_t>& q) {
 }  // namespace
 
 Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
-                                std::vector<IpAddr>* v6, const codec::Reader* dict) {
+                                std::vector<IpAddr>* v6, const codec::Reader* dict,
+                                const MemberDict* decoded) {
   ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
   if (p.positions) {
     Dict d;
-    RETURN_IF_ERROR(OpenDict(dict, &d));
+    RETURN_IF_ERROR(OpenDict(dict, &d, decoded));
     return WalkPositions(
         &p, &d, [&](uint32_t a) { v4->push_back(a); }, [&](const IpAddr& a) { v6->push_back(a); });
   }
@@ -601,7 +663,8 @@ class SetCursor {
     rest_ = r;
     if (p_.positions) {
       dict_ = std::make_unique<Dict>();
-      RETURN_IF_ERROR(OpenDict(in.has_dict ? &in.dict : nullptr, dict_.get()));
+      RETURN_IF_ERROR(OpenDict(in.has_dict ? &in.dict : nullptr, dict_.get(), in.members));
+      dec4_ = in.members ? &in.members->v4 : nullptr;
     }
     if (p_.kind == 1) {
       RETURN_IF_ERROR(AppendBitmap(p_, &vals_));
@@ -654,7 +717,11 @@ class SetCursor {
         done_ = true;  // the IPv4 members are passed; v6_pos_ holds the first IPv6 one, if any
         return OkStatus();
       }
-      ASSIGN_OR_RETURN(head_, dict_->V4(v6_pos_));
+      if (dec4_) {
+        head_ = (*dec4_)[v6_pos_];
+      } else {
+        ASSIGN_OR_RETURN(head_, dict_->V4(v6_pos_));
+      }
       v6_pos_ = UINT64_MAX;
       return OkStatus();
     }
@@ -676,6 +743,7 @@ class SetCursor {
   V4Part p_;
   codec::Reader rest_{nullptr, 0};
   std::unique_ptr<Dict> dict_;
+  const std::vector<uint32_t>* dec4_ = nullptr;  // the dictionary's IPv4 members, if decoded
   std::vector<uint32_t> vals_;
   uint64_t i_ = 0, a_ = 0, v6_pos_ = UINT64_MAX;
   uint32_t head_ = 0;
@@ -852,9 +920,10 @@ Status SetUnion::Members(MemberDict* out) const {
   return OkStatus();
 }
 
-Result<SourceSet> SourceSet::Read(codec::Reader* r, const codec::Reader* dict) {
+Result<SourceSet> SourceSet::Read(codec::Reader* r, const codec::Reader* dict,
+                                  const MemberDict* decoded) {
   SourceSet s;
-  RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_, dict));
+  RETURN_IF_ERROR(AppendMembers(r, &s.v4_, &s.v6_, dict, decoded));
   // Ascending by construction; a hostile file's repeats (zero gaps) are dropped.
   if (!std::is_sorted(s.v4_.begin(), s.v4_.end())) std::sort(s.v4_.begin(), s.v4_.end());
   s.v4_.erase(std::unique(s.v4_.begin(), s.v4_.end()), s.v4_.end());

@@ -17,6 +17,8 @@
 
 namespace teiten {
 
+struct MemberDict;
+
 class SourceSet {
  public:
   void Add(const IpAddr& a) {
@@ -63,10 +65,13 @@ class SourceSet {
   void Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;
   // Readers of serialized sets. `dict`: the bytes of the set that a set of positions indexes
   // (nullptr when there is none: a set of positions is then DataLoss).
-  static Result<SourceSet> Read(codec::Reader* r, const codec::Reader* dict = nullptr);
+  // `decoded`: the dictionary's members, when the caller holds them decoded.
+  static Result<SourceSet> Read(codec::Reader* r, const codec::Reader* dict = nullptr,
+                                const MemberDict* decoded = nullptr);
   // Appends a serialized set's members without building a set (for counting unions).
   static Status AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6,
-                              const codec::Reader* dict = nullptr);
+                              const codec::Reader* dict = nullptr,
+                              const MemberDict* decoded = nullptr);
   // How many of `v4` and `v6` (each ascending and unique) a serialized set holds, read as it is
   // decoded: a small set tested against a large one without gathering the large one's members.
   static Result<uint64_t> CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
@@ -93,17 +98,32 @@ class SourceSet {
 // as much again serialized). Plan walks the inputs once to count the union and size its bytes;
 // Write walks them again and emits exactly the bytes SourceSet::AppendTo writes for the union.
 // Inputs are sets as written (ascending): a member out of order or repeated is not counted again.
-// A serialized set and, for a set of positions, the bytes of its dictionary.
+// The sorted members of a dictionary, held to write sets as positions in it, or decoded once
+// to read many sets of positions in it.
+struct MemberDict {
+  std::vector<uint32_t> v4;
+  std::vector<IpAddr> v6;
+};
+
+// A serialized set and, for a set of positions, the bytes of its dictionary and, optionally,
+// that dictionary's members decoded (a merge reads every keyed set of an entry: walking the
+// dictionary's gaps again for each would decode it once per port, country and ASN).
 struct SetInput {
   codec::Reader set{nullptr, 0};
   codec::Reader dict{nullptr, 0};
   bool has_dict = false;
+  const MemberDict* members = nullptr;  // `dict` decoded; it must be exactly that set
 };
 
-// The sorted members of a dictionary, held to write sets as positions in it.
-struct MemberDict {
-  std::vector<uint32_t> v4;
-  std::vector<IpAddr> v6;
+// A dictionary's members, decoded from the set whose bytes begin at `at` (a reader of a file
+// holds it to read many sets of positions in that set).
+struct DecodedDict {
+  const uint8_t* at = nullptr;
+  MemberDict members;
+  // Points `in` at these members if its dictionary is this one.
+  void Lend(SetInput* in) const {
+    if (at && in->has_dict && in->dict.data() == at) in->members = &members;
+  }
 };
 
 class SetUnion {

@@ -526,6 +526,7 @@ Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
 }
 
 Store::Transaction::~Transaction() {
+  if (writing_.valid()) writing_.wait();  // the writer thread may still be writing a file
   if (!committed_) {
     std::error_code ec;
     for (const auto& f : written_) fs::remove(f, ec);
@@ -707,10 +708,32 @@ Status Store::Transaction::RebuildIndexes() {
   return Publish();
 }
 
-Status Store::Transaction::CommitPeriods() {
+struct Store::Transaction::HeldWrite {
+  SourceIndexBuilder index;
+  std::string index_path;  // empty: no index to write
+  std::map<int32_t, DayRollup> days;
+  // A period key's part: the sum of this write's (day, sensor) pairs `fed` and, for a key that
+  // must start from its span's committed days, of the parts at `base`.
+  struct Period {
+    std::string path;
+    int32_t first = 0, end = 0;
+    uint16_t sensor = kAllSensors;
+    std::vector<std::pair<int32_t, uint16_t>> fed;
+    std::vector<std::string> base;
+  };
+  std::vector<Period> periods;
+  struct DayPart {
+    int32_t day = 0;
+    uint16_t sensor = 0;
+    std::string rel, path;
+  };
+  std::vector<DayPart> parts;
+};
+
+Status Store::Transaction::PlanPeriods(HeldWrite* w) {
   // Every period key this transaction adds to: each month and quarter of every sensor together
   // ("2018Q3") and of each sensor it added to ("2018Q3/s3"), and each day of every sensor
-  // together ("2018-08-12"). A key names the sensor-day parts WritePending writes for the days
+  // together ("2018-08-12"). A key names the sensor-day parts WriteHeld writes for the days
   // of its span (a pooled key every sensor's, a sensor's key its own): the counts are written
   // once, not again as a month and a quarter, and a commit writes what it adds, once. Counts add
   // and sets unite, so a key's parts equal a rollup built from its days; merges (Store::Merge)
@@ -720,7 +743,7 @@ Status Store::Transaction::CommitPeriods() {
     uint16_t sensor;  // kAllSensors: every sensor together
   };
   std::map<std::string, Span> spans;
-  for (const auto& [d, roll] : pending_) {
+  for (const auto& [d, roll] : w->days) {
     int y;
     unsigned m, dd;
     TimeZone::CivilFromDays(d, &y, &m, &dd);
@@ -752,8 +775,7 @@ Status Store::Transaction::CommitPeriods() {
   using Fed = std::vector<std::pair<int32_t, uint16_t>>;
   auto fed_to = [&](const Span& span) {
     Fed fed;
-    for (auto d = pending_.lower_bound(span.first); d != pending_.end() && d->first < span.end;
-         ++d) {
+    for (auto d = w->days.lower_bound(span.first); d != w->days.end() && d->first < span.end; ++d) {
       for (const auto& [sensor, sd] : d->second.sensors) {
         if (span.sensor == kAllSensors || span.sensor == sensor) fed.push_back({d->first, sensor});
       }
@@ -797,36 +819,32 @@ Status Store::Transaction::CommitPeriods() {
         continue;
       }
     }
-    // The sum of this transaction's days of the key, in one part. A key without parts in a
-    // store written before this kind of period rollup, whose committed days of its span hold
-    // data (or whose rollups are being rebuilt around them), starts from those days, so that
-    // its parts stay whole.
-    DayRollup period;
-    period.day = span.first;
-    period.end_day = span.end;
-    SensorDay& into = period.sensors[span.sensor];
+    // The sum of this transaction's days of the key, in one part (made by WriteWork). A key
+    // without parts in a store written before this kind of period rollup, whose committed days
+    // of its span hold data (or whose rollups are being rebuilt around them), starts from those
+    // days, so that its parts stay whole.
+    HeldWrite::Period period;
+    period.first = span.first;
+    period.end = span.end;
+    period.sensor = span.sensor;
+    period.fed = fed;
     for (auto d = next_.days.lower_bound(span.first);
          !base_free && d != next_.days.end() && d->first < span.end; ++d) {
       for (const auto& [sensor, parts] : d->second) {
         if (span.sensor != kAllSensors && sensor != span.sensor) continue;
         for (const auto& rel : parts) {
-          ASSIGN_OR_RETURN(auto f, RollupFile::Open((fs::path(store_->dir_) / rel).string()));
-          ASSIGN_OR_RETURN(DayRollup one, f->Decode());
-          for (const auto& [s, sd] : one.sensors) into.Merge(sd);
+          period.base.push_back((fs::path(store_->dir_) / rel).string());
         }
       }
     }
-    for (const auto& [d, sensor] : fed) into.Merge(pending_.at(d).sensors.at(sensor));
-    into.slots.clear();  // 5-minute counts stay with the days
     std::string file =
         span.sensor == kAllSensors
             ? fmt::format("{}.all", label)
             : fmt::format("{}.s{:05}", label.substr(0, label.find('/')), span.sensor);
     std::string rel = PartName(file);
-    std::string path = (fs::path(store_->dir_) / rel).string();
-    written_.push_back(path);
-    std::vector<uint8_t> bytes = period.Encode();
-    RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
+    period.path = (fs::path(store_->dir_) / rel).string();
+    written_.push_back(period.path);
+    w->periods.push_back(std::move(period));
     next_.periods[label].push_back(rel);
     if (base_free) summed[fed] = rel;
   }
@@ -840,60 +858,98 @@ std::string Store::Transaction::PartName(const std::string& stem) const {
              : fmt::format("rollup/{}.{:08}.p{:04}.troll", stem, next_.generation + 1, spills_);
 }
 
-Status Store::Transaction::WritePending() {
-  RETURN_IF_ERROR(CommitPeriods());
-  for (auto& [d, roll] : pending_) {
-    for (auto& [sensor, sd] : roll.sensors) {
-      DayRollup one;
-      one.day = d;
-      one.sensors[sensor] = std::move(sd);
-      std::string rel = PartName(fmt::format("{}.s{:05}", TimeZone::DayString(d), sensor));
-      std::string path = (fs::path(store_->dir_) / rel).string();
-      written_.push_back(path);
-      const SensorDay& written = one.sensors.begin()->second;
-      next_.part_counts[rel] = {written.total.packets, written.total.sources.Count()};
-      std::vector<uint8_t> bytes = one.Encode();
-      RETURN_IF_ERROR(WriteFileDurably(path, bytes.data(), bytes.size()));
-      next_.days[d][sensor].push_back(rel);
-      auto named = day_names_.find({d, sensor});
-      if (named != day_names_.end()) {
-        for (const std::string& label : named->second) next_.periods[label].push_back(rel);
-      }
+Result<std::vector<Store::Transaction::PartCount>> Store::Transaction::WriteWork(HeldWrite* w) {
+  if (!w->index_path.empty()) RETURN_IF_ERROR(w->index.Write(w->index_path));
+  w->index = SourceIndexBuilder();
+  for (HeldWrite::Period& p : w->periods) {
+    DayRollup period;
+    period.day = p.first;
+    period.end_day = p.end;
+    SensorDay& into = period.sensors[p.sensor];
+    for (const std::string& path : p.base) {
+      ASSIGN_OR_RETURN(auto f, RollupFile::Open(path));
+      ASSIGN_OR_RETURN(DayRollup one, f->Decode());
+      for (const auto& [s, sd] : one.sensors) into.Merge(sd);
     }
+    for (const auto& [d, sensor] : p.fed) into.Merge(w->days.at(d).sensors.at(sensor));
+    into.slots.clear();  // 5-minute counts stay with the days
+    std::vector<uint8_t> bytes = period.Encode();
+    RETURN_IF_ERROR(WriteFileDurably(p.path, bytes.data(), bytes.size()));
   }
-  day_names_.clear();
-  pending_.clear();
-  pending_bytes_ = 0;
+  std::vector<PartCount> counts;
+  for (const HeldWrite::DayPart& part : w->parts) {
+    DayRollup one;
+    one.day = part.day;
+    one.sensors[part.sensor] = std::move(w->days.at(part.day).sensors.at(part.sensor));
+    std::vector<uint8_t> bytes = one.Encode();
+    const SensorDay& written = one.sensors.begin()->second;
+    counts.push_back({part.rel, written.total.packets, written.total.sources.Count()});
+    RETURN_IF_ERROR(WriteFileDurably(part.path, bytes.data(), bytes.size()));
+  }
+  return counts;
+}
+
+Status Store::Transaction::JoinWrite() {
+  if (!writing_.valid()) return OkStatus();
+  auto counts = writing_.get();
+  if (!counts.ok()) return counts.status();
+  for (const PartCount& c : *counts) next_.part_counts[c.rel] = {c.packets, c.sources};
   return OkStatus();
 }
 
-Status Store::Transaction::WriteIndex() {
-  if (index_.empty()) return OkStatus();
-  uint64_t id = next_.next_id++;
-  std::string path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
-  written_.push_back(path);
-  RETURN_IF_ERROR(index_.Write(path));
-  index_ = SourceIndexBuilder();
-  indexes_.push_back(id);
-  return OkStatus();
+Status Store::Transaction::WriteHeld(bool wait) {
+  // One hand-off at a time: what is held now waits for the previous one to be written (memory
+  // stays within twice the budget).
+  RETURN_IF_ERROR(JoinWrite());
+  auto w = std::make_shared<HeldWrite>();
+  if (!index_.empty()) {
+    uint64_t id = next_.next_id++;
+    w->index_path = (fs::path(store_->dir_) / fmt::format("idx/{:08}.tsix", id)).string();
+    written_.push_back(w->index_path);
+    indexes_.push_back(id);
+    w->index = std::move(index_);
+    index_ = SourceIndexBuilder();
+  }
+  w->days = std::move(pending_);
+  pending_.clear();
+  RETURN_IF_ERROR(PlanPeriods(w.get()));
+  for (auto& [d, roll] : w->days) {
+    for (auto& [sensor, sd] : roll.sensors) {
+      HeldWrite::DayPart part;
+      part.day = d;
+      part.sensor = sensor;
+      part.rel = PartName(fmt::format("{}.s{:05}", TimeZone::DayString(d), sensor));
+      part.path = (fs::path(store_->dir_) / part.rel).string();
+      written_.push_back(part.path);
+      next_.days[d][sensor].push_back(part.rel);
+      auto named = day_names_.find({d, sensor});
+      if (named != day_names_.end()) {
+        for (const std::string& label : named->second) next_.periods[label].push_back(part.rel);
+      }
+      w->parts.push_back(std::move(part));
+    }
+  }
+  day_names_.clear();
+  pending_bytes_ = 0;
+  if (w->index_path.empty() && w->periods.empty() && w->parts.empty()) return OkStatus();
+  writing_ = std::async(std::launch::async, [w] { return WriteWork(w.get()); });
+  return wait ? JoinWrite() : OkStatus();
 }
 
 Status Store::Transaction::Spill() {
   // What is held for the commit goes to disk as parts and an index file, named by no manifest
   // until the commit (a kill leaves them to the next writer's clean-up).
-  RETURN_IF_ERROR(WriteIndex());
-  RETURN_IF_ERROR(WritePending());
+  RETURN_IF_ERROR(WriteHeld(false));
   ++spills_;
   return OkStatus();
 }
 
 Status Store::Transaction::Commit(InputRecord input) {
-  RETURN_IF_ERROR(WriteIndex());
+  RETURN_IF_ERROR(WriteHeld(true));
   if (!indexes_.empty()) {
     input.index = indexes_.front();
     input.more_indexes.assign(indexes_.begin() + 1, indexes_.end());
   }
-  RETURN_IF_ERROR(WritePending());
   for (const auto& s : new_segments_) input.segments.push_back(s.id);
   next_.segments.insert(next_.segments.end(), new_segments_.begin(), new_segments_.end());
   if (input.ingested_at == 0) input.ingested_at = static_cast<int64_t>(std::time(nullptr));
@@ -902,6 +958,7 @@ Status Store::Transaction::Commit(InputRecord input) {
 }
 
 Status Store::Transaction::Publish() {
+  RETURN_IF_ERROR(JoinWrite());
   next_.generation++;
   {
     // What this commit stops naming goes when no reader holds an older snapshot; until then the

@@ -20,6 +20,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -194,6 +195,8 @@ struct MergeOptions {
   // costs time in the size of the sets. 0: no cold pass.
   int64_t cold_after_s = 0;
   uint64_t cold_budget_bytes = uint64_t{512} << 20;
+  // Also make this input's index files one (an ingest's, after its commit: one per spill).
+  std::string index_of;
 };
 struct MergeStats {
   uint64_t merges = 0;          // merged parts written
@@ -395,15 +398,27 @@ class Store::Transaction {
   Store* store_;
   int lock_fd_;
   Manifest next_;
-  Status CommitPeriods();
+  // What a spill or a commit writes: the source index and the rollup parts held, named and
+  // entered in next_ at once, encoded and written by a thread of their own (WriteWork) while Add
+  // goes on with the next rows — the two cores encode and add at the same time.
+  struct HeldWrite;
+  struct PartCount {
+    std::string rel;
+    uint64_t packets = 0, sources = 0;
+  };
+  static Result<std::vector<PartCount>> WriteWork(HeldWrite* w);
+  Status PlanPeriods(HeldWrite* w);
   Status Publish();  // the manifest of next_, as the commit point
   bool rollups_only_ = false;
-  Status WritePending();
-  Status WriteIndex();
+  // Hands what is held to the writer thread (after the previous hand-off is written); with
+  // `wait`, also waits for it to be written.
+  Status WriteHeld(bool wait);
+  Status JoinWrite();  // waits for the writer thread; its error, if any
   Status Spill();
+  std::future<Result<std::vector<PartCount>>> writing_;
   std::string PartName(const std::string& stem) const;
   size_t pending_bytes_ = 0;
-  // (day, sensor) → the period keys that name the sensor-day part WritePending writes for it.
+  // (day, sensor) → the period keys that name the sensor-day part WriteHeld writes for it.
   std::map<std::pair<int32_t, uint16_t>, std::vector<std::string>> day_names_;
   size_t memory_budget_ = size_t{64} << 20;
   int spills_ = 0;

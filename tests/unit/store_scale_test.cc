@@ -1057,6 +1057,37 @@ TEST_F(StoreTest, ASpilledInputsIndexFilesAreMergedIntoOneThatAnswersAsAnUnspill
   EXPECT_EQ(Histories(*store_), want);
 }
 
+// An ingest that spills hands each spill's parts and index file to a writer thread and adds the
+// next rows meanwhile, and after its commit makes its index files one beside the rollup merges
+// (a thread each): every answer is the unspilled ingest's, one index file is left, and no file
+// the manifest does not name.
+TEST_F(StoreTest, AnIngestWhoseSpillsAreWrittenBesideItAnswersAsOneThatNeverSpilled) {
+  WriteSmallCaptures(dir_.path(), 60);
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(Ingester(ref->get(), nullptr).IngestFile(Sensor(), Path("all.pcap")).ok());
+  ASSERT_EQ((*ref)->manifest().inputs[0].Indexes().size(), 1u);
+  const std::string want_histories = Histories(**ref);
+  const std::string want_answers = FullAnswers(**ref);
+  Open();
+  IngestOptions tight;
+  tight.batch_rows = 200;
+  tight.memory_budget = 1;  // a spill after each day of each batch
+  auto sum = Ingester(store_.get(), nullptr, tight).IngestFile(Sensor(), Path("all.pcap"));
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_EQ(store_->manifest().inputs[0].Indexes().size(), 1u);
+  EXPECT_EQ(Histories(*store_), want_histories);
+  EXPECT_EQ(FullAnswers(*store_), want_answers);
+  Open();
+  EXPECT_EQ(FullAnswers(*store_), want_answers);
+  { auto t = store_->Begin(); }  // what the merges replaced, collected
+  EXPECT_EQ(IndexFilesOnDisk(Path("store")), 1u);
+  EXPECT_TRUE(Unnamed(*store_).empty()) << fmt::format("{}", fmt::join(Unnamed(*store_), " "));
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << fmt::format("{}", fmt::join(v->faults, "\n"));
+}
+
 TEST_F(StoreTest, KillDuringAnIndexMergeLosesNothingAndLeavesNoFile) {
   WriteSmallCaptures(dir_.path(), 60);
   Open();
