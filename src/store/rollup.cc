@@ -17,9 +17,11 @@
 namespace teiten {
 namespace {
 
-// Format 7 (written): keyed sets as positions in their entry's total set. Format 6 (read): the
-// same layout, every set as addresses.
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '7'};
+// Format 8 (written): keyed sets as positions in their entry's total set, as gaps or as runs
+// (source set kind 5), whichever is smaller. Format 7 (read): the same, as gaps only. Format 6
+// (read): the same layout, every set as addresses.
+constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '8'};
+constexpr char kMagic7[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '7'};
 constexpr char kMagic6[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '6'};
 // Format 5: the keyed sections' records in place, 40 bytes each, before the blobs.
 constexpr char kMagic5[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '5'};
@@ -328,9 +330,9 @@ void PutDirEntry(uint16_t sensor, uint64_t packets, uint64_t sources, uint64_t s
 }  // namespace
 
 std::vector<uint8_t> DayRollup::Encode() {
-  // Layout (format 7): header | directory | blobs (each entry's total set, then its other source
-  // sets and heavy-hitter lists) | each entry's sections | chunk table | footer. The blobs come
-  // first so that their offsets are known when the records naming them are compressed.
+  // Layout (formats 7 and 8): header | directory | blobs (each entry's total set, then its other
+  // source sets and heavy-hitter lists) | each entry's sections | chunk table | footer. The blobs
+  // come first so that their offsets are known when the records naming them are compressed.
   std::vector<uint8_t> out(kMagic, kMagic + 8);
   codec::PutFixed<int32_t>(&out, day);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(sensors.size()));
@@ -338,7 +340,7 @@ std::vector<uint8_t> DayRollup::Encode() {
   codec::PutFixed<uint32_t>(&out, kHeavySlots);
   const size_t dir_at = out.size();
   out.resize(dir_at + kDirEntrySize * sensors.size());
-  MemberDict dict;  // the entry's total set, which its keyed sets index (format 7)
+  MemberDict dict;  // the entry's total set, which its keyed sets index (formats 7 and 8)
   auto rec_of = [&](uint32_t key, Cell& c, const std::vector<HeavyEntry>* heavy) {
     c.sources.Normalize();
     RollupFile::KeyRec r{};
@@ -446,7 +448,7 @@ Result<std::unique_ptr<RollupFile>> RollupFile::Open(const std::string& path) {
            std::memcmp(f->base_ + f->size_ - 8, magic, 8) == 0;
   };
   f->v3_ = is(kMagic3);
-  f->dicts_ = is(kMagic);
+  f->dicts_ = is(kMagic) || is(kMagic7);
   f->v6_ = f->dicts_ || is(kMagic6);
   f->pair_frame_ = f->v3_ || is(kMagic4);
   if (!f->pair_frame_ && !f->v6_ && !is(kMagic5)) {

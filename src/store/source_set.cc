@@ -150,8 +150,61 @@ void SourceSet::Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) cons
   }
 }
 
+namespace {
+
+// Ascending positions as runs of consecutive values (kind 5): counts them and their bytes as
+// written (each run a varint gap from the previous run's end and a varint length − 1), and
+// writes them to `out` when it is set.
+struct RunCount {
+  std::vector<uint8_t>* out = nullptr;
+  uint64_t runs = 0, bytes = 0, end = 0, start = 0, len = 0;
+  void Add(uint64_t x) {
+    if (len > 0 && x == start + len) {
+      ++len;
+      return;
+    }
+    Close();
+    start = x;
+    len = 1;
+  }
+  void Close() {
+    if (len == 0) return;
+    ++runs;
+    bytes += codec::VarintSize(start - end) + codec::VarintSize(len - 1);
+    if (out) {
+      codec::PutVarint(out, start - end);
+      codec::PutVarint(out, len - 1);
+    }
+    end = start + len;
+    len = 0;
+  }
+};
+
+}  // namespace
+
 void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out) {
   const uint64_t n = positions.size();
+  RunCount runs;
+  uint64_t gap_bytes = 0, prev_pos = 0;
+  for (uint64_t x : positions) {
+    runs.Add(x);
+    gap_bytes += codec::VarintSize(x - prev_pos);
+    prev_pos = x;
+  }
+  runs.Close();
+  const uint64_t as_gaps = n < kSkipFrom
+                               ? gap_bytes
+                               : codec::VarintSize(kSkipStride) + codec::VarintSize(gap_bytes) +
+                                     8 * ((n + kSkipStride - 1) / kSkipStride) + gap_bytes;
+  if (n > 0 && codec::VarintSize(runs.runs) + runs.bytes < as_gaps) {
+    codec::PutU8(out, 5);
+    codec::PutVarint(out, n);
+    codec::PutVarint(out, runs.runs);
+    RunCount write{out};
+    for (uint64_t x : positions) write.Add(x);
+    write.Close();
+    return;
+  }
   if (n < kSkipFrom) {
     codec::PutU8(out, 3);
     codec::PutVarint(out, n);
@@ -243,8 +296,9 @@ namespace {
 // table), kind 1 as a Roaring bitmap. `r` is left at the IPv6 list.
 struct V4Part {
   uint8_t kind = 0;
-  bool positions = false;  // kinds 3 and 4: values are positions in a dictionary
-  uint64_t n = 0;
+  bool positions = false;  // kinds 3, 4 and 5: values are positions in a dictionary
+  bool runs = false;       // kind 5: `gaps` holds `r` runs (gap, length − 1), not gaps
+  uint64_t n = 0, r = 0;
   codec::Reader gaps{nullptr, 0};
   const uint8_t* table = nullptr;  // kind 2: k × { u32 address, u32 offset into the gaps }
   uint64_t stride = 0, k = 0;
@@ -258,6 +312,19 @@ Result<V4Part> ReadV4Part(codec::Reader* r) {
   if (p.kind == 3 || p.kind == 4) {  // positions, laid out as kinds 0 and 2
     p.positions = true;
     p.kind = p.kind == 3 ? 0 : 2;
+  }
+  if (p.kind == 5) {  // positions as runs
+    p.positions = true;
+    p.runs = true;
+    p.n = r->Varint();
+    p.r = r->Varint();
+    // Each run takes two bytes at least and holds one member at least.
+    if (r->failed() || p.r > r->remaining() / 2 || p.r > p.n || (p.n > 0 && p.r == 0) ||
+        p.n > uint64_t{UINT32_MAX} + 1) {
+      return DataLoss("source set: bad length");
+    }
+    p.gaps = *r;
+    return p;
   }
   if (p.kind == 0) {
     p.n = r->Varint();
@@ -314,6 +381,44 @@ Status WalkGaps(codec::Reader* g, uint64_t n, Fn fn) {
   return OkStatus();
 }
 
+// Reads the next run of a kind-5 set, which follows `seen` members and the previous run's `*end`
+// (advanced past this one): its first position and length, checked to fit the set's count and
+// 32 bits.
+Status ReadRun(V4Part* p, uint64_t seen, uint64_t* end, uint64_t* start, uint64_t* len) {
+  const uint64_t gap = p->gaps.Varint();
+  *len = p->gaps.Varint() + 1;
+  if (p->gaps.failed()) return DataLoss("source set cut short");
+  if (gap > UINT32_MAX || *len > p->n - seen || *end + gap + *len - 1 > UINT32_MAX) {
+    return DataLoss("source set: a run out of range");
+  }
+  *start = *end + gap;
+  *end = *start + *len;
+  return OkStatus();
+}
+
+// Calls fn(first position, length) for each run of a kind-5 set, checking that they hold its count.
+template <typename Fn>
+Status WalkRuns(V4Part* p, Fn fn) {
+  uint64_t end = 0, seen = 0, start = 0, len = 0;
+  for (uint64_t i = 0; i < p->r; ++i) {
+    RETURN_IF_ERROR(ReadRun(p, seen, &end, &start, &len));
+    RETURN_IF_ERROR(fn(start, len));
+    seen += len;
+  }
+  if (seen != p->n) return DataLoss("source set: runs that do not hold its count");
+  return OkStatus();
+}
+
+// Calls fn(position) for each member of a set of positions (kind 3, 4 or 5), in order.
+template <typename Fn>
+Status WalkPositionValues(V4Part* p, Fn fn) {
+  if (!p->runs) return WalkGaps(&p->gaps, p->n, fn);
+  return WalkRuns(p, [&](uint64_t start, uint64_t len) {
+    for (uint64_t x = start; x < start + len; ++x) fn(static_cast<uint32_t>(x));
+    return OkStatus();
+  });
+}
+
 // Reads the IPv6 list that ends a set: fn(address) for each.
 template <typename Fn>
 Status WalkV6(codec::Reader* r, Fn fn) {
@@ -354,6 +459,12 @@ class Dict {
   }
   uint64_t n4() const { return p_.n; }
   const MemberDict* decoded() const { return dec_; }
+  // Its members, IPv4 and IPv6.
+  Result<uint64_t> Size() {
+    if (dec_) return dec_->v4.size() + dec_->v6.size();
+    RETURN_IF_ERROR(FindV6());
+    return p_.n + n6_;
+  }
   // The IPv4 member at `pos` (< n4()).
   Result<uint32_t> V4(uint64_t pos) {
     if (pos >= p_.n) return DataLoss("source set: a position past its dictionary");
@@ -486,9 +597,14 @@ template <typename F4, typename F6>
 Status WalkPositions(V4Part* p, Dict* d, F4 v4, F6 v6) {
   Status st;
   uint64_t i = 0, prev = 0;
+  if (p->runs) {
+    // A run names many members in a few bytes: its count is bounded by the dictionary's.
+    ASSIGN_OR_RETURN(uint64_t size, d->Size());
+    if (p->n > size) return DataLoss("source set: more positions than its dictionary holds");
+  }
   if (const MemberDict* m = d->decoded()) {
     const uint64_t n4 = m->v4.size(), n = n4 + m->v6.size();
-    RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t pos) {
+    RETURN_IF_ERROR(WalkPositionValues(p, [&](uint32_t pos) {
       if (!st.ok()) return;
       if ((i++ > 0 && pos <= prev) || pos >= n) {
         st = DataLoss(pos >= n ? "source set: a position past its dictionary"
@@ -504,7 +620,7 @@ Status WalkPositions(V4Part* p, Dict* d, F4 v4, F6 v6) {
     }));
     return st;
   }
-  RETURN_IF_ERROR(WalkGaps(&p->gaps, p->n, [&](uint32_t pos) {
+  RETURN_IF_ERROR(WalkPositionValues(p, [&](uint32_t pos) {
     if (!st.ok()) return;
     if (i++ > 0 && pos <= prev) {
       st = DataLoss("source set: positions out of order");
@@ -537,8 +653,23 @@ Status OpenDict(const codec::Reader* dict, Dict* d, const MemberDict* decoded = 
 
 // How many of ascending `q` a kind 0 or 2 part (addresses or positions) holds; a kind-0 part's
 // gaps are left read.
-Result<uint64_t> CountValues(V4Part* p, const std::vector<uint32_t>& q) {
+Result<uint64_t> CountValues(V4Part* p, const std::vector<uint32_t>& q, uint64_t limit = 0) {
   uint64_t hits = 0;
+  if (p->runs) {
+    if (p->n > limit) return DataLoss("source set: more positions than its dictionary holds");
+    // Run by run: the asked values within each, without visiting the run's members.
+    size_t i = 0;
+    RETURN_IF_ERROR(WalkRuns(p, [&](uint64_t start, uint64_t len) {
+      if (start + len > limit) return DataLoss("source set: a position past its dictionary");
+      while (i < q.size() && q[i] < start) ++i;
+      while (i < q.size() && q[i] < start + len) {
+        ++hits;
+        ++i;
+      }
+      return OkStatus();
+    }));
+    return hits;
+  }
   if (p->kind == 2 && q.size() * p->stride * 2 < p->n) {
     // A few values: each found through the skip table, decoding at most a stride of gaps.
     auto entry = [&](uint64_t j, uint32_t* addr, uint32_t* off) {
@@ -626,7 +757,11 @@ Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32
     RETURN_IF_ERROR(OpenDict(dict, &d));
     std::vector<uint32_t> q;
     RETURN_IF_ERROR(d.Ranks(v4, v6, &q));
-    return CountValues(&p, q);
+    uint64_t size = 0;
+    if (p.runs) {
+      ASSIGN_OR_RETURN(size, d.Size());
+    }
+    return CountValues(&p, q, size);
   }
   uint64_t hits = 0;
   if (p.kind == 1) {
@@ -665,6 +800,10 @@ class SetCursor {
       dict_ = std::make_unique<Dict>();
       RETURN_IF_ERROR(OpenDict(in.has_dict ? &in.dict : nullptr, dict_.get(), in.members));
       dec4_ = in.members ? &in.members->v4 : nullptr;
+      if (p_.runs) {
+        ASSIGN_OR_RETURN(uint64_t size, dict_->Size());
+        if (p_.n > size) return DataLoss("source set: more positions than its dictionary holds");
+      }
     }
     if (p_.kind == 1) {
       RETURN_IF_ERROR(AppendBitmap(p_, &vals_));
@@ -698,7 +837,23 @@ class SetCursor {
   // Sets v6_pos_ to the next position (UINT64_MAX after the last), checking that they ascend.
   Status NextPosition() {
     if (i_ >= p_.n) {
+      if (p_.runs && (run_left_ > 0 || runs_read_ != p_.r)) {
+        return DataLoss("source set: runs that do not hold its count");
+      }
       v6_pos_ = UINT64_MAX;
+      return OkStatus();
+    }
+    if (p_.runs) {
+      if (run_left_ == 0) {
+        if (runs_read_ == p_.r) return DataLoss("source set: runs that do not hold its count");
+        RETURN_IF_ERROR(ReadRun(&p_, i_, &run_end_, &a_, &run_left_));
+        ++runs_read_;
+      } else {
+        ++a_;
+      }
+      --run_left_;
+      ++i_;
+      v6_pos_ = a_;
       return OkStatus();
     }
     uint64_t gap = p_.gaps.Varint();
@@ -746,6 +901,7 @@ class SetCursor {
   const std::vector<uint32_t>* dec4_ = nullptr;  // the dictionary's IPv4 members, if decoded
   std::vector<uint32_t> vals_;
   uint64_t i_ = 0, a_ = 0, v6_pos_ = UINT64_MAX;
+  uint64_t run_left_ = 0, run_end_ = 0, runs_read_ = 0;  // kind 5
   uint32_t head_ = 0;
   bool done_ = false;
 };
@@ -841,7 +997,9 @@ Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()
   u.every_members_ = std::move(every_members);
   u.to_ = to;
   uint64_t prev = 0;
+  RunCount runs;
   auto value = [&](uint64_t a) {
+    if (to) runs.Add(a);
     u.gap_bytes_ += VarintSize(a - prev);
     prev = a;
     if (u.n_ % SourceSet::kSkipStride == 0) {
@@ -871,10 +1029,21 @@ Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()
   } else {
     u.table_.clear();
   }
+  runs.Close();
+  if (to && u.n_ > 0) {
+    // Positions as runs (kind 5) when they take fewer bytes.
+    const uint64_t as_runs = 1 + VarintSize(u.n_) + VarintSize(runs.runs) + runs.bytes;
+    if (as_runs < u.bytes_) {
+      u.runs_ = runs.runs;
+      u.bytes_ = as_runs;
+      u.table_.clear();
+    }
+  }
   return u;
 }
 
 Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink) const {
+  if (runs_ > 0) return WriteRuns(sink);
   std::vector<uint8_t> buf;
   const bool skip = n_ >= SourceSet::kSkipFrom;
   codec::PutU8(&buf, static_cast<uint8_t>(to_ ? (skip ? 4 : 3) : (skip ? 2 : 0)));
@@ -906,6 +1075,30 @@ Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink
   }
   codec::PutVarint(&buf, v6_.size());
   for (const IpAddr& a : v6_) codec::PutBytes(&buf, a.bytes.data(), 16);
+  return sink(buf.data(), buf.size());
+}
+
+Status SetUnion::WriteRuns(const std::function<Status(const uint8_t*, size_t)>& sink) const {
+  std::vector<uint8_t> buf;
+  codec::PutU8(&buf, 5);
+  codec::PutVarint(&buf, n_);
+  codec::PutVarint(&buf, runs_);
+  RunCount runs{&buf};
+  Status st;
+  auto value = [&](uint64_t a) {
+    runs.Add(a);
+    if (buf.size() >= (size_t{1} << 16) && st.ok()) {
+      st = sink(buf.data(), buf.size());
+      buf.clear();
+    }
+  };
+  RETURN_IF_ERROR(WalkValues(value, nullptr));
+  for (const IpAddr& a : v6_) {
+    auto it = std::lower_bound(to_->v6.begin(), to_->v6.end(), a);
+    value(to_->v4.size() + static_cast<uint64_t>(it - to_->v6.begin()));
+  }
+  runs.Close();
+  RETURN_IF_ERROR(st);
   return sink(buf.data(), buf.size());
 }
 

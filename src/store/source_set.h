@@ -45,13 +45,19 @@ class SourceSet {
   // i·stride, u32 offset in the gaps after its gap }, then the gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
   //
-  // Kinds 3 and 4 (rollup format 7) hold a set as ascending positions in another set, its
+  // Kinds 3 and 4 (rollup formats 7 and 8) hold a set as ascending positions in another set, its
   // dictionary (in a rollup, the total set of the entry it belongs to, itself of kind 0 or 2):
   // u8 3, varint n, the positions as varint gaps (the first from 0); from kSkipFrom members u8 4
   // and kind 2's layout over positions. No IPv6 list follows: a position below the dictionary's
   // IPv4 count is that IPv4 member, a position p from there on the IPv6 member p − that count.
   // A set of positions costs the bits that tell its members apart among the dictionary's, not
   // among all addresses: half the bytes of a port's or a region's set of a day.
+  //
+  // Kind 5 (rollup format 8) holds a set of positions as runs of consecutive positions, written
+  // instead of kind 3 or 4 when it takes fewer bytes: u8 5, varint n, varint r (runs), then
+  // r × { varint gap from the previous run's end (the first from 0), varint length − 1 }. A
+  // region's sources lie in its address blocks, so a country's or an AS's positions in the day's
+  // sources are runs; a set holding every source of its entry is one run.
   static constexpr uint64_t kSkipFrom = 2048;
   static constexpr uint64_t kSkipStride = 128;
   void AppendTo(std::vector<uint8_t>* out) const;
@@ -59,7 +65,7 @@ class SourceSet {
   // every member: Internal error otherwise).
   Status AppendPositionsTo(const std::vector<uint32_t>& dict4, const std::vector<IpAddr>& dict6,
                            std::vector<uint8_t>* out) const;
-  // Appends ascending positions as a set of kind 3 or 4.
+  // Appends ascending positions as a set of kind 3 or 4, or 5 when that is smaller.
   static void AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out);
   // Every member, ascending (IPv4, then IPv6).
   void Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;
@@ -154,6 +160,8 @@ class SetUnion {
   std::function<void()> every_members_;
   const MemberDict* to_ = nullptr;
   uint64_t n_ = 0, gap_bytes_ = 0, bytes_ = 0;
+  Status WriteRuns(const std::function<Status(const uint8_t*, size_t)>& sink) const;
+  uint64_t runs_ = 0;           // written as kind 5, in this many runs (0: as gaps)
   std::vector<uint8_t> table_;  // kind 2's (or 4's) skip table
   std::vector<IpAddr> v6_;      // sorted, unique
 };

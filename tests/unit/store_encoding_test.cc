@@ -73,10 +73,10 @@ TEST(SourceSetEncoding, ALargeSetsSkipTableFindsWhatAWalkFinds) {
   }
 }
 
-// Sets of positions (kinds 3 and 4, rollup format 7): a subset of a dictionary set — small and
-// large, each with IPv6 members, in small and large dictionaries — written as positions reads
-// back as exactly its members; CountHits through the dictionary finds what a plain search finds;
-// a union of sets of positions and of addresses, written as addresses or as positions in the
+// Sets of positions (kinds 3, 4 and 5, rollup formats 7 and 8): a subset of a dictionary set —
+// small and large, each with IPv6 members, in small and large dictionaries — written as positions
+// reads back as exactly its members; CountHits through the dictionary finds what a plain search
+// finds; a union of sets of positions and of addresses, written as addresses or as positions in the
 // union of the dictionaries, holds exactly the union. Damage is DataLoss, never members.
 TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
   std::mt19937 rng(17);
@@ -113,7 +113,8 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
       sub.Normalize();
       std::vector<uint8_t> bytes;
       ASSERT_TRUE(sub.AppendPositionsTo(md.v4, md.v6, &bytes).ok());
-      ASSERT_EQ(bytes[0], s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 3);
+      // Every member is one run (kind 5); every other member or fewer, gaps (3 or 4).
+      ASSERT_EQ(bytes[0], every == 1 ? 5 : s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 3);
       std::vector<uint8_t> as_addresses;
       sub.AppendTo(&as_addresses);
       EXPECT_LT(bytes.size(), as_addresses.size()) << dict_n << "/" << every;
@@ -201,6 +202,182 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
         EXPECT_EQ(SourceSet::AppendMembers(&rp, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
       }
     }
+  }
+}
+
+// Sets of positions as runs (kind 5, rollup format 8): a region's sources lie in its address
+// blocks, so its positions in the day's sources are runs. A set is written as runs exactly when
+// that takes fewer bytes than gaps, reads back as its members (the dictionary decoded or walked),
+// is counted run by run, and unites with others into runs again. Damage is DataLoss, and a run
+// claiming more members than its dictionary holds is refused before it is walked.
+TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
+  std::mt19937 rng(29);
+  std::set<uint32_t> d4;
+  while (d4.size() < 300000) d4.insert(rng());
+  SourceSet dict;
+  for (uint32_t a : d4) dict.AddV4(a);
+  for (uint32_t i = 0; i < 40; ++i) dict.Add(*IpAddr::Parse(fmt::format("2001:db8::{:x}", i)));
+  dict.Normalize();
+  std::vector<uint8_t> dict_bytes;
+  dict.AppendTo(&dict_bytes);
+  MemberDict md;
+  dict.Members(&md.v4, &md.v6);
+  const uint64_t size = md.v4.size() + md.v6.size();
+  const codec::Reader dr(dict_bytes.data(), dict_bytes.size());
+  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
+                  std::vector<uint64_t>* positions) -> Status {
+    std::vector<uint32_t> v4;
+    std::vector<IpAddr> v6;
+    codec::Reader r(bytes.data(), bytes.size());
+    RETURN_IF_ERROR(SourceSet::AppendMembers(&r, &v4, &v6, &dr, decoded));
+    positions->clear();
+    for (uint32_t a : v4) {
+      positions->push_back(std::lower_bound(md.v4.begin(), md.v4.end(), a) - md.v4.begin());
+    }
+    for (const IpAddr& a : v6) {
+      positions->push_back(md.v4.size() +
+                           (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
+    }
+    return OkStatus();
+  };
+  // Every member: one run, 1 + 3 + 1 + 1 + 3 bytes, written by hand.
+  std::vector<uint64_t> all(size);
+  for (uint64_t i = 0; i < size; ++i) all[i] = i;
+  std::vector<uint8_t> bytes;
+  SourceSet::AppendPositions(all, &bytes);
+  std::vector<uint8_t> want = {5};
+  codec::PutVarint(&want, size);
+  codec::PutVarint(&want, 1);
+  codec::PutVarint(&want, 0);
+  codec::PutVarint(&want, size - 1);
+  EXPECT_EQ(bytes, want);
+  // Blocks of consecutive positions (one spanning the last IPv4 member and the IPv6 ones), with
+  // isolated positions between them in growing number: runs while they are smaller, then gaps.
+  for (int isolated : {0, 3, 30, -1}) {
+    std::set<uint64_t> pick;
+    // -1: every other position of the first 40,000 and one block (gaps of 2: one byte each,
+    // where runs of one take two).
+    for (uint64_t x = 0; isolated < 0 && x < 40000; x += 2) pick.insert(x);
+    for (int b = 0; b < (isolated < 0 ? 1 : 200); ++b) {
+      const uint64_t start = rng() % (size - 600), len = 1 + rng() % 500;
+      for (uint64_t x = start; x < start + len; ++x) pick.insert(x);
+      for (int k = 0; k < isolated; ++k) pick.insert(rng() % size);
+    }
+    for (uint64_t x = md.v4.size() - 5; x < md.v4.size() + 7; ++x) pick.insert(x);
+    std::vector<uint64_t> positions(pick.begin(), pick.end());
+    uint64_t runs = 0, run_bytes = 0, gap_bytes = 0, end = 0, prev = 0;
+    for (size_t i = 0; i < positions.size(); ++i) {
+      gap_bytes += codec::VarintSize(positions[i] - prev);
+      prev = positions[i];
+      if (i > 0 && positions[i] == positions[i - 1] + 1) continue;
+      size_t j = i;
+      while (j + 1 < positions.size() && positions[j + 1] == positions[j] + 1) ++j;
+      ++runs;
+      run_bytes += codec::VarintSize(positions[i] - end) + codec::VarintSize(j - i);
+      end = positions[j] + 1;
+    }
+    const uint64_t n = positions.size();
+    const uint64_t as_gaps =
+        1 + codec::VarintSize(n) + gap_bytes +
+        (n >= SourceSet::kSkipFrom
+             ? codec::VarintSize(SourceSet::kSkipStride) + codec::VarintSize(gap_bytes) +
+                   8 * ((n + SourceSet::kSkipStride - 1) / SourceSet::kSkipStride)
+             : 0);
+    const uint64_t as_runs = 1 + codec::VarintSize(n) + codec::VarintSize(runs) + run_bytes;
+    bytes.clear();
+    SourceSet::AppendPositions(positions, &bytes);
+    EXPECT_EQ(bytes.size(), std::min(as_gaps, as_runs)) << isolated;
+    EXPECT_EQ(bytes[0] == 5, as_runs < as_gaps) << isolated;
+    if (isolated == 0) {
+      EXPECT_EQ(bytes[0], 5);
+    }
+    if (isolated < 0) {
+      EXPECT_EQ(bytes[0], 4);
+    }
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      std::vector<uint64_t> got;
+      ASSERT_TRUE(read(bytes, decoded, &got).ok()) << isolated;
+      EXPECT_EQ(got, positions) << isolated;
+    }
+    // Counted: members, their neighbours and addresses outside the dictionary.
+    std::vector<uint32_t> a4;
+    std::set<uint32_t> ask;
+    for (uint64_t x : positions) {
+      if (x < md.v4.size() && rng() % 4 == 0) {
+        ask.insert(md.v4[x]);
+        ask.insert(md.v4[x] + 1);
+      }
+    }
+    for (int k = 0; k < 1000; ++k) ask.insert(rng());
+    a4.assign(ask.begin(), ask.end());
+    uint64_t want_hits = 0;
+    for (uint32_t a : a4) {
+      auto it = std::lower_bound(md.v4.begin(), md.v4.end(), a);
+      if (it != md.v4.end() && *it == a) {
+        want_hits += pick.count(static_cast<uint64_t>(it - md.v4.begin()));
+      }
+    }
+    const std::vector<IpAddr> a6 = {md.v6[0], md.v6[39], *IpAddr::Parse("2001:db8::ffff")};
+    for (const IpAddr& a : a6) {
+      auto it = std::lower_bound(md.v6.begin(), md.v6.end(), a);
+      if (it != md.v6.end() && *it == a) {
+        want_hits += pick.count(md.v4.size() + static_cast<uint64_t>(it - md.v6.begin()));
+      }
+    }
+    codec::Reader rr(bytes.data(), bytes.size());
+    auto hits = SourceSet::CountHits(&rr, a4, a6, &dr);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    EXPECT_EQ(*hits, want_hits) << isolated;
+    // United with a shifted copy of itself, as positions in the dictionary (decoded or not).
+    std::set<uint64_t> shifted;
+    for (uint64_t x : positions) shifted.insert((x + 250) % size);
+    std::vector<uint8_t> other;
+    SourceSet::AppendPositions(std::vector<uint64_t>(shifted.begin(), shifted.end()), &other);
+    std::set<uint64_t> united(pick);
+    united.insert(shifted.begin(), shifted.end());
+    std::vector<uint8_t> want_bytes;
+    SourceSet::AppendPositions(std::vector<uint64_t>(united.begin(), united.end()), &want_bytes);
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      std::vector<SetInput> in = {{codec::Reader(bytes.data(), bytes.size()), dr, true, decoded},
+                                  {codec::Reader(other.data(), other.size()), dr, true, decoded}};
+      auto u = SetUnion::Plan(in, nullptr, &md);
+      ASSERT_TRUE(u.ok()) << u.status().ToString();
+      EXPECT_EQ(u->count(), united.size());
+      std::vector<uint8_t> out;
+      ASSERT_TRUE(u->Write([&](const uint8_t* p, size_t k) {
+                     out.insert(out.end(), p, p + k);
+                     return OkStatus();
+                   }).ok());
+      EXPECT_EQ(out.size(), u->bytes());
+      EXPECT_EQ(out, want_bytes) << isolated;  // the bytes of the union written at once
+    }
+  }
+  // Damage: a run past the dictionary; a count its runs do not hold (over and under); more runs
+  // than members; a run cut short; a run of 2^32 members claimed in six bytes.
+  auto hostile = [](std::initializer_list<uint64_t> varints) {
+    std::vector<uint8_t> b = {5};
+    for (uint64_t v : varints) codec::PutVarint(&b, v);
+    return b;
+  };
+  const std::vector<std::vector<uint8_t>> bad = {
+      hostile({3, 1, size - 2, 2}),  // positions size−2 .. size
+      hostile({5, 1, 0, 3}),         // four members, five claimed
+      hostile({3, 2, 0, 1, 5, 1}),   // four members, three claimed
+      hostile({2, 3, 0, 0, 1, 0}),   // three runs of two members
+      hostile({9, 2, 0, 3, 4}),      // the second run's length missing
+      hostile({uint64_t{1} << 32, 1, 0, (uint64_t{1} << 32) - 1})};
+  for (size_t bi = 0; bi < bad.size(); ++bi) {
+    const auto& b = bad[bi];
+    SCOPED_TRACE(bi);
+    std::vector<uint64_t> got;
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      EXPECT_EQ(read(b, decoded, &got).code(), StatusCode::kDataLoss) << b.size();
+    }
+    codec::Reader rr(b.data(), b.size());
+    EXPECT_EQ(SourceSet::CountHits(&rr, md.v4, {}, &dr).status().code(), StatusCode::kDataLoss);
+    std::vector<SetInput> in = {{codec::Reader(b.data(), b.size()), dr, true, nullptr}};
+    auto u = SetUnion::Plan(in, nullptr, &md);
+    EXPECT_FALSE(u.ok()) << b.size();
   }
 }
 

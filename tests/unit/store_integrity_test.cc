@@ -421,12 +421,12 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       auto rec = (*f)->Find(v, 0, port3900);
       ASSERT_TRUE(rec.ok() && *rec) << rel;
       EXPECT_EQ((*rec)->packets, 2u);
-      // The ports section (formats 6 and 7): u32 blocks, u32 0, 16 bytes per block (u32 first key,
-      // u32 records, u32 compressed bytes, u32 raw bytes), then the frames; the middle byte of
+      // The ports section (formats 6, 7 and 8): u32 blocks, u32 0, 16 bytes per block (u32 first
+      // key, u32 records, u32 compressed bytes, u32 raw bytes), then the frames; the middle byte of
       // the frame of the last block starting at or before the key.
       std::ifstream in(path, std::ios::binary);
       std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLUP7");
+      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLUP8");
       uint64_t section_at = 0;
       std::memcpy(&section_at, bytes.data() + 24 + 32, 8);
       uint32_t blocks = 0;
