@@ -421,10 +421,11 @@ class Encoder {
   ~Encoder() { ZSTD_freeCCtx(zstd_); }
   Encoder(const Encoder&) = delete;
   Encoder& operator=(const Encoder&) = delete;
-  // Encodes rows order[begin, end) of `b` as one block into `out`.
+  // Encodes rows order[begin, end) of `b` as one block, held until the next Encode: block().
   void Encode(const ObservationBatch& b, const std::vector<uint32_t>& order,
               const std::vector<GeoInfo>& geo, size_t begin, size_t end, int level,
-              SegmentWriter::BlockInfo* info, std::vector<uint8_t>* out);
+              SegmentWriter::BlockInfo* info);
+  const Sink& block() const { return out_; }
 
  private:
   void EncodeSources(const std::vector<GeoInfo>& geo, const std::vector<uint32_t>& order,
@@ -432,7 +433,7 @@ class Encoder {
   void EncodeRows();
   void WriteDictionaries();
   uint16_t TemplateOf(const Observation& o, const uint8_t* opts, int* ts_at);
-  void Compress(int level, std::vector<uint8_t>* out);
+  void Compress(int level);
 
   std::vector<Observation> rows_;
   std::vector<const uint8_t*> blobs_;
@@ -454,6 +455,9 @@ class Encoder {
   std::vector<uint32_t> payloads_;  // offset of each distinct payload in s_[kPayload]
   IdMap kind_ids_, class_ids_, net_ids_, template_ids_, payload_ids_;
   Dict16 dport_dict_, window_dict_;
+  // The encoded block. A Sink, not a vector: a vector grown by resize() would zero each stream's
+  // compression bound before zstd writes it (a tenth of an ingest's samples went to that memset).
+  Sink out_;
   ZSTD_CCtx* zstd_ = ZSTD_createCCtx();
 };
 
@@ -945,42 +949,42 @@ void Encoder::WriteDictionaries() {
   tsecr_.WriteTo(&s_[kTsecr]);
 }
 
-void Encoder::Compress(int level, std::vector<uint8_t>* out) {
-  out->resize(kDirSize);
+void Encoder::Compress(int level) {
+  out_.Clear();
+  out_.Grow(kDirSize);
   uint32_t count = kStreamCount;
-  std::memcpy(out->data(), &count, 4);
+  std::memcpy(out_.data(), &count, 4);
   for (uint32_t c = 0; c < kStreamCount; ++c) {
     const Sink& raw = s_[c];
-    size_t at = out->size();
+    const size_t at = out_.size();
     size_t stored = 0;
     const Packing packing = kStreams[c].packing;
     if (raw.size() < 32 || (packing == Packing::kNoise && LooksLikeNoise(raw.data(), raw.size()))) {
-      out->resize(at + raw.size());
       // An empty stream's data() may be null, which memcpy must not be given.
-      if (raw.size() > 0) std::memcpy(out->data() + at, raw.data(), raw.size());
+      if (raw.size() > 0) std::memcpy(out_.Grow(raw.size()), raw.data(), raw.size());
       stored = raw.size();
     } else {
-      size_t bound = ZSTD_compressBound(raw.size());
-      out->resize(at + bound);
-      stored = ZSTD_compressCCtx(zstd_, out->data() + at, bound, raw.data(), raw.size(),
+      const size_t bound = ZSTD_compressBound(raw.size());
+      uint8_t* dst = out_.Grow(bound);
+      stored = ZSTD_compressCCtx(zstd_, dst, bound, raw.data(), raw.size(),
                                  packing == Packing::kLevel ? level : kFastLevel);
       if (ZSTD_isError(stored) || stored >= raw.size()) {  // incompressible: keep it as it is
-        std::memcpy(out->data() + at, raw.data(), raw.size());
+        std::memcpy(dst, raw.data(), raw.size());
         stored = raw.size();
       }
-      out->resize(at + stored);
+      out_.SetEnd(dst + stored);
     }
     uint32_t entry[3] = {static_cast<uint32_t>(raw.size()), static_cast<uint32_t>(stored),
-                         Checksum(out->data() + at, stored)};
-    std::memcpy(out->data() + 4 + c * kDirEntry, entry, kDirEntry);
+                         Checksum(out_.data() + at, stored)};
+    std::memcpy(out_.data() + 4 + c * kDirEntry, entry, kDirEntry);
   }
-  uint32_t dir_sum = Checksum(out->data(), kDirSize - 4);
-  std::memcpy(out->data() + kDirSize - 4, &dir_sum, 4);
+  uint32_t dir_sum = Checksum(out_.data(), kDirSize - 4);
+  std::memcpy(out_.data() + kDirSize - 4, &dir_sum, 4);
 }
 
 void Encoder::Encode(const ObservationBatch& b, const std::vector<uint32_t>& order,
                      const std::vector<GeoInfo>& geo, size_t begin, size_t end, int level,
-                     SegmentWriter::BlockInfo* info, std::vector<uint8_t>* out) {
+                     SegmentWriter::BlockInfo* info) {
   const size_t n = end - begin;
   // Gather the block's rows: `order` jumps around the batch, and every pass below reads them.
   rows_.resize(n);
@@ -1021,10 +1025,10 @@ void Encoder::Encode(const ObservationBatch& b, const std::vector<uint32_t>& ord
   EncodeSources(geo, order, begin, info->ts_min, info->ts_max);
   EncodeRows();
   WriteDictionaries();
-  Compress(level, out);
+  Compress(level);
   info->rows = static_cast<uint32_t>(n);
-  info->size = static_cast<uint32_t>(out->size());
-  info->checksum = XXH64(out->data(), out->size(), 0);
+  info->size = static_cast<uint32_t>(out_.size());
+  info->checksum = XXH64(out_.data(), out_.size(), 0);
 }
 
 // Reads a stream with bounds checks; a read past the end sets failed() and returns zeros.
@@ -1691,23 +1695,29 @@ Status BlockDecoder::Payload() {
 
 }  // namespace
 
+struct SegmentScratch::Impl {
+  Encoder enc;
+};
+SegmentScratch::SegmentScratch() : impl_(std::make_unique<Impl>()) {}
+SegmentScratch::~SegmentScratch() = default;
+
 Status SegmentWriter::Write(const std::string& path, const ObservationBatch& batch,
                             const std::vector<uint32_t>& order, const std::vector<GeoInfo>& geo,
-                            int level, uint64_t* bytes_written) {
+                            int level, uint64_t* bytes_written, SegmentScratch* scratch) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("create segment " + path);
   Status st = WriteAll(fd, reinterpret_cast<const uint8_t*>(kMagic), 8, path);
   uint64_t offset = 8;
   std::vector<BlockInfo> blocks;
-  thread_local Encoder enc;
-  std::vector<uint8_t> bytes;
+  thread_local Encoder own;
+  Encoder& enc = scratch ? scratch->impl_->enc : own;
   for (size_t begin = 0; st.ok() && begin < order.size(); begin += kBlockRows) {
     size_t end = std::min(order.size(), begin + kBlockRows);
     BlockInfo info;
-    enc.Encode(batch, order, geo, begin, end, level, &info, &bytes);
+    enc.Encode(batch, order, geo, begin, end, level, &info);
     info.offset = offset;
-    st = WriteAll(fd, bytes.data(), bytes.size(), path);
-    offset += bytes.size();
+    st = WriteAll(fd, enc.block().data(), enc.block().size(), path);
+    offset += enc.block().size();
     blocks.push_back(info);
   }
   std::vector<uint8_t> foot;

@@ -44,6 +44,21 @@ struct DecodedBlock {
 };
 
 // Writes one segment file. Rows must arrive sorted by (src, ts), with geo[i] for rows[i].
+// An encoder's buffers, kept from one SegmentWriter::Write to the next (by one thread at a
+// time): a fresh encoder grows every buffer again, and the kernel zeroes each new page.
+class SegmentScratch {
+ public:
+  SegmentScratch();
+  ~SegmentScratch();
+  SegmentScratch(const SegmentScratch&) = delete;
+  SegmentScratch& operator=(const SegmentScratch&) = delete;
+
+ private:
+  friend class SegmentWriter;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class SegmentWriter {
  public:
   struct BlockInfo {
@@ -54,10 +69,11 @@ class SegmentWriter {
     int64_t ts_min = 0, ts_max = 0;
     uint64_t checksum = 0;
   };
-  // Writes the whole segment to `path` (a new file) and fsyncs it.
+  // Writes the whole segment to `path` (a new file) and fsyncs it. `scratch`: the encoder to
+  // use (the calling thread's own when null).
   static Status Write(const std::string& path, const ObservationBatch& batch,
                       const std::vector<uint32_t>& order, const std::vector<GeoInfo>& geo,
-                      int zstd_level, uint64_t* bytes_written);
+                      int zstd_level, uint64_t* bytes_written, SegmentScratch* scratch = nullptr);
 };
 
 class SegmentReader {

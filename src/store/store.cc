@@ -15,6 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -563,25 +564,54 @@ Result<bool> Store::Transaction::HasInput(const std::string& hash) const {
 Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<uint32_t>& order,
                                const std::vector<int32_t>& day, const std::vector<GeoInfo>& geo) {
   const TimeZone& tz = store_->tz_;
+  // The batch's rows of each local day (`order` is sorted by day, then source), each a segment.
+  std::vector<std::vector<uint32_t>> parts;
+  std::vector<SegmentRecord> recs;
   for (size_t begin = 0; begin < order.size();) {
-    int32_t d = day[order[begin]];
+    const int32_t d = day[order[begin]];
     size_t end = begin;
     while (end < order.size() && day[order[end]] == d) ++end;
-    std::vector<uint32_t> part(order.begin() + static_cast<ptrdiff_t>(begin),
-                               order.begin() + static_cast<ptrdiff_t>(end));
-    // Rebuilding rollups re-adds rows already in segments: no segment, no index.
-    uint64_t id = rollups_only_ ? 0 : next_.next_id++;
+    parts.emplace_back(order.begin() + static_cast<ptrdiff_t>(begin),
+                       order.begin() + static_cast<ptrdiff_t>(end));
     SegmentRecord rec;
-    rec.id = id;
+    rec.id = rollups_only_ ? 0 : next_.next_id++;  // rebuilt rollups: no segment, no index
     rec.day = d;
-    rec.rows = part.size();
+    rec.rows = end - begin;
     rec.ts_min = INT64_MAX;
     rec.ts_max = INT64_MIN;
-    if (!rollups_only_) {
-      std::string path = (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", id)).string();
-      written_.push_back(path);
-      RETURN_IF_ERROR(SegmentWriter::Write(path, batch, part, geo, kZstdLevel, &rec.bytes));
+    recs.push_back(rec);
+    begin = end;
+  }
+  // The segments are encoded and written on a thread of their own while this one counts the
+  // same rows into the rollups and the source index: each reads the batch, neither changes it,
+  // and each writes its own fields of the records (the writer `bytes`, this thread the times).
+  // Joined before returning (the batch is the caller's), on every path.
+  std::future<Status> segments;
+  if (!rollups_only_) {
+    std::vector<std::string> paths;
+    for (const SegmentRecord& rec : recs) {
+      paths.push_back((fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", rec.id)).string());
+      written_.push_back(paths.back());
     }
+    segments = std::async(std::launch::async, [&, paths = std::move(paths)] {
+      for (size_t i = 0; i < parts.size(); ++i) {
+        RETURN_IF_ERROR(SegmentWriter::Write(paths[i], batch, parts[i], geo, kZstdLevel,
+                                             &recs[i].bytes, &segment_scratch_));
+      }
+      return OkStatus();
+    });
+  }
+  struct Join {
+    std::future<Status>* f;
+    ~Join() {
+      if (f->valid()) f->wait();
+    }
+  } join{&segments};
+  for (size_t pi = 0; pi < parts.size(); ++pi) {
+    const std::vector<uint32_t>& part = parts[pi];
+    SegmentRecord& rec = recs[pi];
+    const int32_t d = rec.day;
+    const uint64_t id = rec.id;
     DayRollup& roll = pending_[d];
     roll.day = d;
     int64_t day_start = tz.DayStartUs(d);
@@ -658,13 +688,15 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
     // A source is one run in this part (rows are sorted by source): the pending counts are
     // exact; fold them into each port's summary.
     for (PortCell* c : heavy_dirty) FoldHeavy(&c->heavy, &c->heavy_pending, kHeavySlots);
-    if (!rollups_only_) new_segments_.push_back(rec);
     rows_added_ += part.size();
     touched_days_.insert(d);
-    begin = end;
     // Checked after each day of the batch: a batch spread over many days (a flood) would
     // otherwise hold all of them past the budget.
     if (pending_bytes_ + index_.bytes() > memory_budget_) RETURN_IF_ERROR(Spill());
+  }
+  if (!rollups_only_) {
+    RETURN_IF_ERROR(segments.get());
+    new_segments_.insert(new_segments_.end(), recs.begin(), recs.end());
   }
   return OkStatus();
 }

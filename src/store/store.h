@@ -428,6 +428,7 @@ class Store::Transaction {
   SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created
   std::vector<SegmentRecord> new_segments_;
+  SegmentScratch segment_scratch_;  // used by one Add's segment writer at a time
   uint64_t rows_added_ = 0;
   uint64_t run_id_ = 0;
   bool committed_ = false;
