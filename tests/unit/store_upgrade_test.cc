@@ -279,7 +279,7 @@ TEST_F(UpgradeTest, AStoreOfRollupFormat6OpensAnswersTheSameAndMergesWithNewPart
 
 TEST_F(UpgradeTest, AStoreOfRollupFormat7OpensAnswersTheSameAndMergesWithNewParts) {
   // Made at commit 9f72e45: keyed sets as positions, as gaps only (rollup format 7; today's
-  // may also be runs, as every country and ASN set of this store, made without geo databases).
+  // may also be runs, SourceSetEncoding.SetsOfPositionsAsRunsReadBackAsTheirMembers).
   Check("store-format7", "TROLLUP7", "TSIX0005");
 }
 
