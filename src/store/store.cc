@@ -585,7 +585,8 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
   // The segments are encoded and written on a thread of their own while this one counts the
   // same rows into the rollups and the source index: each reads the batch, neither changes it,
   // and each writes its own fields of the records (the writer `bytes`, this thread the times).
-  // Joined before returning (the batch is the caller's), on every path.
+  // Joined before returning (the batch is the caller's), on every path: a future of std::async
+  // waits for its task when destroyed, and it is destroyed before `parts` and `recs`.
   std::future<Status> segments;
   if (!rollups_only_) {
     std::vector<std::string> paths;
@@ -601,12 +602,6 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
       return OkStatus();
     });
   }
-  struct Join {
-    std::future<Status>* f;
-    ~Join() {
-      if (f->valid()) f->wait();
-    }
-  } join{&segments};
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     const std::vector<uint32_t>& part = parts[pi];
     SegmentRecord& rec = recs[pi];
