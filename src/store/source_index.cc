@@ -24,9 +24,13 @@
 namespace teiten {
 namespace {
 
-// Format 5 (written): entries in compressed column blocks. Format 4 (read): entries in place
-// behind arrays of addresses and u64 offsets.
+// Format 6 (written): entries in compressed column blocks, their times in whole seconds. Format 5
+// (read): the same with times in microseconds. Format 4 (read): entries in place behind arrays
+// of addresses and u64 offsets.
+constexpr char kMagic6[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '6'};
 constexpr char kMagic5[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '5'};
+// The unit of a format-6 block's times, in microseconds.
+constexpr int64_t kTimeUnit6 = 1'000'000;
 constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '4'};
 // Format 3: the same sections without the chunk checksum table (verified whole when opened).
 constexpr char kMagic3[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
@@ -42,6 +46,11 @@ T Load(const uint8_t* p) {
 uint64_t Zigzag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
+// The whole seconds of a time in microseconds, rounded down (before 1970 too).
+int64_t FloorSeconds(int64_t us) {
+  return us / kTimeUnit6 - (us % kTimeUnit6 < 0);
+}
+
 int64_t Unzigzag(uint64_t v) {
   return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
 }
@@ -221,8 +230,12 @@ class BlockWriter {
     codec::PutFixed<uint16_t>(&c[kCountry], e.country);
     codec::PutVarint(&c[kAsn], e.asn);
     codec::PutVarint(&c[kPackets], e.packets);
-    firsts_.push_back(e.first_us);
-    codec::PutVarint(&c[kSpan], static_cast<uint64_t>(e.last_us - e.first_us));
+    // Whole seconds (format 6): what `teiten ip` shows. A one-packet source's microseconds were
+    // 5 of the 10.8 bytes a spoofed flood's index took per source, and their noise kept zstd
+    // from compressing the block's other columns.
+    const int64_t first_s = FloorSeconds(e.first_us);
+    firsts_.push_back(first_s);
+    codec::PutVarint(&c[kSpan], static_cast<uint64_t>(FloorSeconds(e.last_us) - first_s));
     codec::PutVarint(&c[kPortCount], e.ports.size());
     PortKey prev_key = 0;
     for (const auto& [k, n] : e.ports) {
@@ -310,7 +323,7 @@ Status FinishBlocks(Sink* sink, const BlockWriter<false>& w4, const BlockWriter<
 Status SourceIndexBuilder::Write(const std::string& path) {
   std::sort(v4_.begin(), v4_.end());
   std::sort(v6_.begin(), v6_.end());
-  std::vector<uint8_t> out(kMagic5, kMagic5 + 8);
+  std::vector<uint8_t> out(kMagic6, kMagic6 + 8);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(refs_.size()));
   codec::PutFixed<uint32_t>(&out, 0);
   for (size_t i = 0; i < refs_.size(); ++i) {
@@ -389,7 +402,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
   ChunkSums::Append(&out);
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
-  out.insert(out.end(), kMagic5, kMagic5 + 8);
+  out.insert(out.end(), kMagic6, kMagic6 + 8);
   std::vector<uint8_t>().swap(arena_);
   std::vector<std::pair<uint32_t, uint64_t>>().swap(v4_);
   std::vector<std::pair<IpAddr, uint64_t>>().swap(v6_);
@@ -426,8 +439,8 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
            std::memcmp(x->base_ + x->size_ - 8, magic, 8) == 0;
   };
   bool v3 = is(kMagic3);
-  x->format_ = v3 ? 3 : is(kMagic5) ? 5 : 4;
-  if (!v3 && x->format_ != 5 &&
+  x->format_ = v3 ? 3 : is(kMagic6) ? 6 : is(kMagic5) ? 5 : 4;
+  if (!v3 && x->format_ < 5 &&
       (std::memcmp(x->base_, kMagic, 8) != 0 ||
        std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
     return bad("bad magic (not a source index, or cut short)");
@@ -467,7 +480,7 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
   if (!p) return bad("header cut short");
   x->nrefs_ = Load<uint32_t>(p);
   if (!(x->refs_ = take(uint64_t{x->nrefs_} * 16))) return bad("block table cut short");
-  if (x->format_ == 5) {
+  if (x->format_ >= 5) {
     x->blocks_at_ = at;
     RETURN_IF_ERROR(x->OpenBlocks());
     return x;
@@ -636,7 +649,8 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
   if (!codec::Decompress(base_ + off, comp, raw, &buf)) return bad("does not decompress");
   codec::Reader head(buf.data(), buf.size());
   if (head.Varint() != n) return bad("its count differs from its record's");
-  const int64_t base_us = Unzigzag(head.Varint());
+  const int64_t base = Unzigzag(head.Varint());  // in the block's unit of time
+  const int64_t unit = format_ >= 6 ? kTimeUnit6 : 1;
   std::vector<codec::Reader> col;
   std::array<uint64_t, kColumns> len{};
   for (auto& l : len) l = head.Varint();
@@ -670,9 +684,9 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
     e.asn = static_cast<uint32_t>(asn);
     e.packets = col[kPackets].Varint();
     const uint64_t first_gap = col[kFirst].Varint(), span = col[kSpan].Varint();
-    const __int128 first_us = static_cast<__int128>(base_us) + first_gap;
-    const __int128 last_us = first_us + span;
-    if (asn > UINT32_MAX || last_us > INT64_MAX) {
+    const __int128 first_us = (static_cast<__int128>(base) + first_gap) * unit;
+    const __int128 last_us = first_us + static_cast<__int128>(span) * unit;
+    if (asn > UINT32_MAX || first_us < INT64_MIN || last_us > INT64_MAX) {
       return bad(fmt::format("source {}: ASN or time out of range", i));
     }
     e.first_us = static_cast<int64_t>(first_us);
@@ -729,7 +743,7 @@ class IndexCursor {
   explicit IndexCursor(const SourceIndex* x) : x_(x), n_(kV6 ? x->n6_ : x->n4_) {}
   // The next address (its block key) and entry; false after the last.
   Result<bool> Next(A6* key, IndexEntry* e) {
-    if (x_->format_ == 5) {
+    if (x_->format_ >= 5) {
       while (j_ == keys_.size()) {
         if (b_ == (kV6 ? x_->b6_ : x_->b4_)) return End();
         RETURN_IF_ERROR(x_->DecodeBlock(kV6, b_++, &keys_, &entries_));
@@ -818,7 +832,7 @@ Status SourceIndex::ForEachSource(const std::function<Status(const IpAddr&)>& f)
 Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
   const bool v6 = !addr.is_v4();
   IndexEntry e;
-  if (format_ == 5) {
+  if (format_ >= 5) {
     // The last block whose first address is not above `addr`, then the address within it.
     const A6 want = KeyOf(addr);
     auto less = [&](const A6& a, const A6& b) {
@@ -892,7 +906,7 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
   const int fd = file.get();
   FileOut out(fd, path);
   Sink sink{[&out](const uint8_t* p, size_t n) { return out.Append(p, n); }, 0};
-  std::vector<uint8_t> b(kMagic5, kMagic5 + 8);
+  std::vector<uint8_t> b(kMagic6, kMagic6 + 8);
   codec::PutFixed<uint32_t>(&b, static_cast<uint32_t>(nrefs));
   codec::PutFixed<uint32_t>(&b, 0);
   RETURN_IF_ERROR(sink.Put(b));
@@ -971,7 +985,7 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
   RETURN_IF_ERROR(family(IndexCursor<A6>(parts[0]), w6));
   RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
   RETURN_IF_ERROR(out.Flush());
-  return SealChunked(fd, sink.at, kMagic5, path);
+  return SealChunked(fd, sink.at, kMagic6, path);
 }
 
 }  // namespace teiten

@@ -452,11 +452,13 @@ TEST(SourceIndexTest, BlocksOfBothFamiliesAnswerEverySourceExactlyAndDamageOnlyT
   constexpr uint32_t kV4 = 20000, kAll = kV4 + 700;
   for (uint32_t i = 0; i < kAll; ++i) {
     Planted p;
-    p.addr = i < kV4 ? IpAddr::V4(0x01000000u + i * 7919u)
+    // Ascending addresses whose gaps vary (16 bits of noise each), so that the file spans
+    // several checksum chunks.
+    p.addr = i < kV4 ? IpAddr::V4(0x01000000u + i * 70001u + (i * i) % 65521u)
                      : *IpAddr::Parse(fmt::format("2001:db8::{:x}:{:x}", i % 7, i * 3));
     for (uint32_t j = 0; j <= i % 4; ++j) {
       Observation o;
-      o.ts_us = kAug12Jst + int64_t{i} * 1000 + j * 7;
+      o.ts_us = kAug12Jst + int64_t{i} * 1000 + j * 700'007;  // a source's rows over 2 s
       o.src = p.addr;
       o.proto = j % 2 ? 17 : 6;
       o.dport = static_cast<uint16_t>(23 + (i + j) % 3);
@@ -497,8 +499,10 @@ TEST(SourceIndexTest, BlocksOfBothFamiliesAnswerEverySourceExactlyAndDamageOnlyT
   auto expect = [](const Planted& p, const SourceSummary& s, uint64_t times) {
     const uint64_t runs = p.refs.size() * times;
     EXPECT_EQ(s.packets, p.rows.size() * runs) << p.addr.ToString();
-    EXPECT_EQ(s.first_us, p.rows.front().ts_us);
-    EXPECT_EQ(s.last_us, p.rows.back().ts_us);
+    // Times are kept in whole seconds (index format 6), rounded down.
+    auto whole = [](int64_t us) { return us / 1000000 * 1000000; };
+    EXPECT_EQ(s.first_us, whole(p.rows.front().ts_us));
+    EXPECT_EQ(s.last_us, whole(p.rows.back().ts_us));
     EXPECT_EQ(s.geo.country, MakeCountryCode("JP"));
     EXPECT_EQ(s.geo.asn, 2497u);
     std::map<PortKey, uint64_t> ports;

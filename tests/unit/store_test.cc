@@ -650,8 +650,10 @@ TEST_F(StoreTest, SourceHistoryReadsOnlyTheIndexedBlocksAndCountsEveryPacket) {
     want[MakePortKey(17, static_cast<uint16_t>((7 + 5000 * k) % 89))]++;
   }
   EXPECT_EQ(h->ports, want);
-  EXPECT_EQ(h->first_us, kAug12Jst + 700);
-  EXPECT_EQ(h->last_us, kAug12Jst + kDay + (7 + 5000 * 19) * 100);
+  // The index keeps whole seconds (format 6), rounded down: 700 µs and 9.5007 s past midnight.
+  EXPECT_EQ(h->first_us, kAug12Jst);
+  EXPECT_EQ(h->last_us, kAug12Jst + kDay + 9 * kS);
+  static_assert((7 + 5000 * 19) * 100 == 9'500'700);
   EXPECT_EQ(h->ttls, (std::map<uint8_t, uint64_t>{{64, 40}}));
   EXPECT_TRUE(h->windows.empty());
   auto w = SourceHistory(*store_, *IpAddr::Parse("16.0.0.7"), true);

@@ -139,7 +139,9 @@ std::string SeriesOver(const Store& s, const std::string& period) {
   return out;
 }
 
-// `teiten ip` of the fixtures' sources (and one never seen), windows included: every field.
+// `teiten ip` of the fixtures' sources (and one never seen), windows included: every field, the
+// times in whole seconds as `teiten ip` shows them (index format 6 keeps no more; format 5 kept
+// microseconds).
 std::string HistoriesOver(const Store& s) {
   std::string out;
   for (const char* a : {"192.168.0.2", "192.168.1.2", "212.242.33.35", "172.16.156.130",
@@ -150,8 +152,8 @@ std::string HistoriesOver(const Store& s) {
     out += fmt::format(
         "{} seen={} geo={}/{} {}..{} {} ports={} sensors={} days={} ttls={} "
         "windows={}\n",
-        a, h->seen, h->geo.country, h->geo.asn, h->first_us, h->last_us, h->packets, h->ports,
-        h->sensors, h->days, h->ttls, h->windows);
+        a, h->seen, h->geo.country, h->geo.asn, h->first_us / 1000000, h->last_us / 1000000,
+        h->packets, h->ports, h->sensors, h->days, h->ttls, h->windows);
   }
   return out;
 }
@@ -179,7 +181,7 @@ class UpgradeTest : public StoreTest {
 
 void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
                         const std::string& indexes) {
-  const std::string today_rollups = "TROLLUP8", today_indexes = "TSIX0005";
+  const std::string today_rollups = "TROLLUP8", today_indexes = "TSIX0006";
   fs::copy(testing::SourceDir() + "/tests/data/" + fixture + "/store", Path("old"),
            fs::copy_options::recursive);
   EXPECT_EQ(Magics(Path("old")), rollups);
@@ -281,6 +283,12 @@ TEST_F(UpgradeTest, AStoreOfRollupFormat7OpensAnswersTheSameAndMergesWithNewPart
   // Made at commit 9f72e45: keyed sets as positions, as gaps only (rollup format 7; today's
   // may also be runs, SourceSetEncoding.SetsOfPositionsAsRunsReadBackAsTheirMembers).
   Check("store-format7", "TROLLUP7", "TSIX0005");
+}
+
+TEST_F(UpgradeTest, AStoreOfIndexFormat5OpensAnswersTheSameAndMergesWithNewParts) {
+  // Made at commit 098dd17: rollups of today's format 8, source indexes of format 5 (times in
+  // microseconds; today's keep whole seconds). Its merged index files are format 6.
+  Check("store-format8", "TROLLUP8", "TSIX0005");
 }
 
 }  // namespace
