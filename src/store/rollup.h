@@ -175,7 +175,7 @@ class RollupFile {
   Result<SourceSet> ReadSet(uint64_t offset) const;
   // Appends the members of the set at `offset` (cheaper than ReadSet when only counting).
   // The verified bytes of the set at `offset` (as SourceSet::AppendTo or AppendPositionsTo
-  // wrote it) and, for a set of positions (formats 7 and 8), of its dictionary: its entry's total
+  // wrote it) and, for a set of positions (formats 7 to 9), of its dictionary: its entry's total
   // set. `decoded`: a total set of this file decoded by the caller, used if it is the dictionary.
   Result<SetInput> SetAt(uint64_t offset, const DecodedDict* decoded = nullptr) const;
   // The total set of entry `v`, decoded.
@@ -244,9 +244,10 @@ class RollupFile {
   // Formats 3–5: verifies the bytes of one record read in place.
   Status CheckRecord(const KeyRec* r) const;
   bool v3_ = false;
-  bool v6_ = false;     // compressed keys
-  bool dicts_ = false;  // formats 7 and 8: sets of positions in their entry's total set
-  std::vector<uint64_t> dict_offsets_;  // formats 7 and 8: the entries' total sets, ascending
+  bool v6_ = false;             // compressed keys
+  bool dicts_ = false;          // formats 7, 8 and 9: sets of positions in their entry's total set
+  bool implied_heavy_ = false;  // format 9: heavy-hitter lists its records imply are not written
+  std::vector<uint64_t> dict_offsets_;  // formats 7 to 9: the entries' total sets, ascending
   bool pair_frame_ = false;             // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry
   std::unique_ptr<std::atomic<uint32_t>[]> checked_;                         // per entry

@@ -45,7 +45,7 @@ class SourceSet {
   // i·stride, u32 offset in the gaps after its gap }, then the gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
   //
-  // Kinds 3 and 4 (rollup formats 7 and 8) hold a set as ascending positions in another set, its
+  // Kinds 3 and 4 (rollup formats 7 to 9) hold a set as ascending positions in another set, its
   // dictionary (in a rollup, the total set of the entry it belongs to, itself of kind 0 or 2):
   // u8 3, varint n, the positions as varint gaps (the first from 0); from kSkipFrom members u8 4
   // and kind 2's layout over positions. No IPv6 list follows: a position below the dictionary's
@@ -53,7 +53,7 @@ class SourceSet {
   // A set of positions costs the bits that tell its members apart among the dictionary's, not
   // among all addresses: half the bytes of a port's or a region's set of a day.
   //
-  // Kind 5 (rollup format 8) holds a set of positions as runs of consecutive positions, written
+  // Kind 5 (rollup formats 8 and 9) holds a set of positions as runs of consecutive positions, written
   // instead of kind 3 or 4 when it takes fewer bytes: u8 5, varint n, varint r (runs), then
   // r × { varint gap from the previous run's end (the first from 0), varint length − 1 }. A
   // region's sources lie in its address blocks, so a country's or an AS's positions in the day's

@@ -394,11 +394,11 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
   // Series and TopSources look keys up one at a time (RollupFile::Find decodes only the block of
   // port records that may hold the key, verifying its chunks) instead of verifying whole
   // sections: the records of the key asked for are still checked. 4,000 ports: the port records
-  // are four blocks, after the sets, and the one looked up is in a block past the header's
-  // chunks.
+  // are four blocks, after the sets (4,001 sources, two a port), and the one looked up is in a
+  // block past the header's chunks.
   std::vector<Pkt> pkts;
   for (uint32_t i = 0; i < 8000; ++i) {
-    pkts.push_back({kAug12Jst + i * kS, 0x02000000u + i % 40, kNet + (i & 0xFF), 6,
+    pkts.push_back({kAug12Jst + i * kS, 0x02000000u + i % 4001, kNet + (i & 0xFF), 6,
                     static_cast<uint16_t>(20 + i % 4000)});
   }
   WritePcap(Path("a.pcap"), pkts);
@@ -421,12 +421,12 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       auto rec = (*f)->Find(v, 0, port3900);
       ASSERT_TRUE(rec.ok() && *rec) << rel;
       EXPECT_EQ((*rec)->packets, 2u);
-      // The ports section (formats 6, 7 and 8): u32 blocks, u32 0, 16 bytes per block (u32 first
+      // The ports section (formats 6 to 9): u32 blocks, u32 0, 16 bytes per block (u32 first
       // key, u32 records, u32 compressed bytes, u32 raw bytes), then the frames; the middle byte of
       // the frame of the last block starting at or before the key.
       std::ifstream in(path, std::ios::binary);
       std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLUP8");
+      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLUP9");
       uint64_t section_at = 0;
       std::memcpy(&section_at, bytes.data() + 24 + 32, 8);
       uint32_t blocks = 0;

@@ -575,6 +575,76 @@ TEST_F(StoreTest, AHeavyListOfEverySourceNamesTheSetsMembersOnceAndReadsBackItsC
   EXPECT_TRUE((*m)->Decode().ok());
 }
 
+TEST_F(StoreTest, AHeavyListItsRecordImpliesIsNotWrittenAndReadsBackExactly) {
+  // Rollup format 9. 23/TCP: one source, 7 packets (its count is the record's packets). 80/TCP:
+  // three sources of one packet each (as many packets as sources: every count is 1). 22/TCP: two
+  // sources of 1 and 2 packets (a list of counts, written). Hand-checked lists, read back from
+  // the part and from a merge of two copies of it, where 80/TCP's counts become 2 and its list
+  // is written.
+  DayRollup d;
+  d.day = 17744;
+  SensorDay& sd = d.sensors[3];
+  auto put = [&](PortKey k, const std::vector<std::pair<std::string, uint64_t>>& counts) {
+    PortCell& c = sd.Port(k);
+    for (const auto& [a, n] : counts) {
+      c.sources.Add(*IpAddr::Parse(a));
+      c.heavy.push_back({*IpAddr::Parse(a), n});
+      c.packets += n;
+    }
+    std::sort(c.heavy.begin(), c.heavy.end());
+  };
+  const PortKey telnet = MakePortKey(6, 23), http = MakePortKey(6, 80), ssh = MakePortKey(6, 22);
+  put(telnet, {{"198.51.100.7", 7}});
+  put(http, {{"198.51.100.9", 1}, {"2001:db8::5", 1}, {"192.0.2.1", 1}});
+  put(ssh, {{"192.0.2.1", 1}, {"192.0.2.2", 2}});
+  std::vector<uint8_t> bytes = d.Encode();
+  const std::string path = dir_.path() + "/implied.troll";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  }
+  // The list as text, and whether it was written (its record's offset past the set's).
+  auto list = [](const RollupFile& f, PortKey k, bool* written) {
+    const auto& v = f.sensors()[0];
+    auto rec = f.Find(v, 0, k);
+    EXPECT_TRUE(rec.ok() && *rec);
+    if (!rec.ok() || !*rec) return std::string();
+    *written = (*rec)->heavy_offset != (*rec)->set_offset;
+    std::vector<HeavyEntry> out;
+    EXPECT_TRUE(f.AppendHeavy(**rec, &out).ok());
+    std::vector<std::string> shown;
+    for (const auto& [a, n] : out) shown.push_back(fmt::format("{} {}", a.ToString(), n));
+    return fmt::format("{}", fmt::join(shown, ", "));
+  };
+  auto f = RollupFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  bool written = true;
+  EXPECT_EQ(list(**f, telnet, &written), "198.51.100.7 7");
+  EXPECT_FALSE(written);
+  EXPECT_EQ(list(**f, http, &written), "192.0.2.1 1, 198.51.100.9 1, 2001:db8::5 1");
+  EXPECT_FALSE(written);
+  EXPECT_EQ(list(**f, ssh, &written), "192.0.2.2 2, 192.0.2.1 1");
+  EXPECT_TRUE(written);
+  EXPECT_TRUE((*f)->Verify().ok());
+  auto decoded = (*f)->Decode();
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->Encode(), bytes) << "decoded and encoded again: the same bytes";
+  auto g = RollupFile::Open(path);
+  ASSERT_TRUE(g.ok());
+  const std::string merged = dir_.path() + "/merged.troll";
+  ASSERT_TRUE(MergeRollupParts({f->get(), g->get()}, -1, merged).ok());
+  auto m = RollupFile::Open(merged);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(list(**m, telnet, &written), "198.51.100.7 14");
+  EXPECT_FALSE(written);
+  EXPECT_EQ(list(**m, http, &written), "192.0.2.1 2, 198.51.100.9 2, 2001:db8::5 2");
+  EXPECT_TRUE(written);
+  EXPECT_EQ(list(**m, ssh, &written), "192.0.2.2 4, 192.0.2.1 2");
+  EXPECT_TRUE(written);
+  EXPECT_TRUE((*m)->Verify().ok());
+}
+
 TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   // The port x country records of a quarter at 1 G packets are 1.8 M (28 MB): decoding them
   // whole for one port's regions made a region page 3.9 s. They are kept in blocks, by port and
