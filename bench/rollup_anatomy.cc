@@ -2,6 +2,8 @@
 // entry's total set (a dictionary per sensor entry) instead of addresses: for each keyed set,
 // its bytes as written, as varint gaps between positions, and as a portable Roaring bitmap of
 // positions (run-optimised). Reads every `.troll` file under STORE/rollup through RollupFile.
+// Also the ports' heavy-hitter lists: their bytes, and those that a format-9 writer leaves out
+// because the record implies them (one source, or as many packets as sources).
 //   teiten-rollup-anatomy STORE
 #include <fmt/format.h>
 
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   uint64_t files = 0, file_bytes = 0, total_set_bytes = 0, total_members = 0;
+  uint64_t heavy_lists = 0, heavy_bytes = 0, implied_lists = 0, implied_bytes = 0;
   Sizes keyed[3];
   for (const auto& e : fs::directory_iterator(fs::path(argv[1]) / "rollup")) {
     auto f = RollupFile::Open(e.path().string());
@@ -57,6 +60,28 @@ int main(int argc, char** argv) {
         auto recs = (*f)->Keys(v, s);
         if (!recs.ok()) return 1;
         for (const auto& r : *recs) {
+          if (s == 0 && r.heavy_count) {
+            std::vector<HeavyEntry> hv;
+            if (!(*f)->AppendHeavy(r, &hv).ok()) return 1;
+            // Its bytes as a written list: counts in the set's order when it holds every source,
+            // otherwise each address with its count.
+            const bool every = hv.size() == r.sources;
+            uint64_t bytes = every ? 1 : 0;
+            for (const auto& [a, c] : hv) {
+              bytes += (every ? 0 : a.is_v4() ? 5 : 17) + VarintBytes(c);
+            }
+            const bool implied =
+                every && (r.sources == 1 ||
+                          (r.packets == r.sources &&
+                           std::all_of(hv.begin(), hv.end(),
+                                       [](const HeavyEntry& e) { return e.second == 1; })));
+            ++heavy_lists;
+            if (implied) {
+              ++implied_lists;
+              implied_bytes += bytes;
+            }
+            if (r.heavy_offset != r.set_offset) heavy_bytes += bytes;  // written
+          }
           std::vector<uint32_t> m;
           std::vector<IpAddr> m6;
           if (!(*f)->AppendSetMembers(r.set_offset, &m, &m6).ok()) return 1;
@@ -102,6 +127,10 @@ int main(int argc, char** argv) {
   fmt::print("{} files, {} bytes; total sets {} members in {} bytes ({:.2f} B/member)\n", files,
              file_bytes, total_members, total_set_bytes,
              static_cast<double>(total_set_bytes) / std::max<uint64_t>(1, total_members));
+  fmt::print(
+      "heavy lists: {}, {} B written; {} of them implied by their records ({} B as written "
+      "lists, not written from format 9)\n",
+      heavy_lists, heavy_bytes, implied_lists, implied_bytes);
   const char* names[3] = {"ports", "countries", "ASNs"};
   for (int s = 0; s < 3; ++s) {
     const Sizes& z = keyed[s];
