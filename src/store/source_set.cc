@@ -192,11 +192,13 @@ void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vec
     prev_pos = x;
   }
   runs.Close();
+  // Bytes after the kind byte: a small set of gaps (kind 6) writes no count.
   const uint64_t as_gaps = n < kSkipFrom
                                ? gap_bytes
-                               : codec::VarintSize(kSkipStride) + codec::VarintSize(gap_bytes) +
+                               : codec::VarintSize(n) + codec::VarintSize(kSkipStride) +
+                                     codec::VarintSize(gap_bytes) +
                                      8 * ((n + kSkipStride - 1) / kSkipStride) + gap_bytes;
-  if (n > 0 && codec::VarintSize(runs.runs) + runs.bytes < as_gaps) {
+  if (n > 0 && codec::VarintSize(n) + codec::VarintSize(runs.runs) + runs.bytes < as_gaps) {
     codec::PutU8(out, 5);
     codec::PutVarint(out, n);
     codec::PutVarint(out, runs.runs);
@@ -206,8 +208,7 @@ void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vec
     return;
   }
   if (n < kSkipFrom) {
-    codec::PutU8(out, 3);
-    codec::PutVarint(out, n);
+    codec::PutU8(out, 6);
     uint64_t prev = 0;
     for (uint64_t x : positions) {
       codec::PutVarint(out, x - prev);
@@ -312,6 +313,18 @@ Result<V4Part> ReadV4Part(codec::Reader* r) {
   if (p.kind == 3 || p.kind == 4) {  // positions, laid out as kinds 0 and 2
     p.positions = true;
     p.kind = p.kind == 3 ? 0 : 2;
+  }
+  if (p.kind == 6) {
+    // Positions as varint gaps (the first from 0), as kind 3 but without the count: the set
+    // ends with the blob that holds it, so its count is the bytes that end a varint.
+    p.positions = true;
+    p.kind = 0;
+    const uint8_t* b = r->data();
+    const uint64_t len = r->remaining();
+    if (len > 0 && (b[len - 1] & 0x80)) return DataLoss("source set cut short");
+    for (uint64_t i = 0; i < len; ++i) p.n += b[i] < 0x80;
+    p.gaps = *r;
+    return p;
   }
   if (p.kind == 5) {  // positions as runs
     p.positions = true;
@@ -1020,7 +1033,8 @@ Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()
       }
       value(to->v4.size() + static_cast<uint64_t>(it - to->v6.begin()));
     }
-    u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_;
+    // A small set of positions (kind 6) writes no count.
+    u.bytes_ = 1 + (u.n_ >= SourceSet::kSkipFrom ? VarintSize(u.n_) : 0) + u.gap_bytes_;
   } else {
     u.bytes_ = 1 + VarintSize(u.n_) + u.gap_bytes_ + VarintSize(u.v6_.size()) + 16 * u.v6_.size();
   }
@@ -1046,8 +1060,8 @@ Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink
   if (runs_ > 0) return WriteRuns(sink);
   std::vector<uint8_t> buf;
   const bool skip = n_ >= SourceSet::kSkipFrom;
-  codec::PutU8(&buf, static_cast<uint8_t>(to_ ? (skip ? 4 : 3) : (skip ? 2 : 0)));
-  codec::PutVarint(&buf, n_);
+  codec::PutU8(&buf, static_cast<uint8_t>(to_ ? (skip ? 4 : 6) : (skip ? 2 : 0)));
+  if (skip || !to_) codec::PutVarint(&buf, n_);
   if (skip) {
     codec::PutVarint(&buf, SourceSet::kSkipStride);
     codec::PutVarint(&buf, gap_bytes_);

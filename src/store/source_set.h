@@ -53,11 +53,16 @@ class SourceSet {
   // A set of positions costs the bits that tell its members apart among the dictionary's, not
   // among all addresses: half the bytes of a port's or a region's set of a day.
   //
-  // Kind 5 (rollup formats 8 and 9) holds a set of positions as runs of consecutive positions, written
-  // instead of kind 3 or 4 when it takes fewer bytes: u8 5, varint n, varint r (runs), then
+  // Kind 5 (rollup formats 8 and 9) holds a set of positions as runs of consecutive positions,
+  // written instead of kind 3 or 4 when it takes fewer bytes: u8 5, varint n, varint r (runs), then
   // r × { varint gap from the previous run's end (the first from 0), varint length − 1 }. A
   // region's sources lie in its address blocks, so a country's or an AS's positions in the day's
   // sources are runs; a set holding every source of its entry is one run.
+  //
+  // Kind 6 (rollup format 9) is kind 3 without its count, written instead of it: u8 6, then the
+  // positions as varint gaps (the first from 0) to the end of the set's bytes, whose length the
+  // rollup writes before each set; its count is the bytes that end a varint. Most sets of a
+  // sensor's day are a few members, for which the count was a byte in four.
   static constexpr uint64_t kSkipFrom = 2048;
   static constexpr uint64_t kSkipStride = 128;
   void AppendTo(std::vector<uint8_t>* out) const;
@@ -65,7 +70,8 @@ class SourceSet {
   // every member: Internal error otherwise).
   Status AppendPositionsTo(const std::vector<uint32_t>& dict4, const std::vector<IpAddr>& dict6,
                            std::vector<uint8_t>* out) const;
-  // Appends ascending positions as a set of kind 3 or 4, or 5 when that is smaller.
+  // Appends ascending positions as a set of kind 6 (below kSkipFrom members) or 4, or 5 when
+  // that is smaller.
   static void AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out);
   // Every member, ascending (IPv4, then IPv6).
   void Members(std::vector<uint32_t>* v4, std::vector<IpAddr>* v6) const;

@@ -113,8 +113,9 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
       sub.Normalize();
       std::vector<uint8_t> bytes;
       ASSERT_TRUE(sub.AppendPositionsTo(md.v4, md.v6, &bytes).ok());
-      // Every member is one run (kind 5); every other member or fewer, gaps (3 or 4).
-      ASSERT_EQ(bytes[0], every == 1 ? 5 : s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 3);
+      // Every member is one run (kind 5); every other member or fewer, gaps (6, or 4 with a
+      // skip table).
+      ASSERT_EQ(bytes[0], every == 1 ? 5 : s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 6);
       std::vector<uint8_t> as_addresses;
       sub.AppendTo(&as_addresses);
       EXPECT_LT(bytes.size(), as_addresses.size()) << dict_n << "/" << every;
@@ -200,6 +201,23 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
         std::vector<uint8_t> repeat = {3, 2, 1, 0};  // positions 1, 1
         codec::Reader rp(repeat.data(), repeat.size());
         EXPECT_EQ(SourceSet::AppendMembers(&rp, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
+        // Kind 6 (no count): the same, and a varint cut short at the set's end.
+        std::vector<uint8_t> repeat6 = {6, 1, 0}, cut6 = {6, 1, 0x81};
+        codec::Reader rp6(repeat6.data(), repeat6.size()), rc6(cut6.data(), cut6.size());
+        EXPECT_EQ(SourceSet::AppendMembers(&rp6, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
+        EXPECT_EQ(SourceSet::AppendMembers(&rc6, &v4, &v6, &dr).code(), StatusCode::kDataLoss);
+        // Kind 6 written by hand: positions 0, 2 and 300 of the dictionary.
+        std::vector<uint8_t> three = {6, 0, 2, 0xAA, 0x02};  // gaps 0, 2, 298
+        if (md.v4.size() > 300) {
+          codec::Reader r3(three.data(), three.size());
+          v4.clear();
+          v6.clear();
+          ASSERT_TRUE(SourceSet::AppendMembers(&r3, &v4, &v6, &dr).ok());
+          EXPECT_EQ(v4, (std::vector<uint32_t>{md.v4[0], md.v4[2], md.v4[300]}));
+        }
+        std::vector<uint8_t> written;
+        SourceSet::AppendPositions({0, 2, 300}, &written);
+        EXPECT_EQ(written, three);
       }
     }
   }
@@ -277,10 +295,12 @@ TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
       end = positions[j] + 1;
     }
     const uint64_t n = positions.size();
+    // Below kSkipFrom members the gaps are kind 6, which writes no count.
     const uint64_t as_gaps =
-        1 + codec::VarintSize(n) + gap_bytes +
+        1 + gap_bytes +
         (n >= SourceSet::kSkipFrom
-             ? codec::VarintSize(SourceSet::kSkipStride) + codec::VarintSize(gap_bytes) +
+             ? codec::VarintSize(n) + codec::VarintSize(SourceSet::kSkipStride) +
+                   codec::VarintSize(gap_bytes) +
                    8 * ((n + SourceSet::kSkipStride - 1) / SourceSet::kSkipStride)
              : 0);
     const uint64_t as_runs = 1 + codec::VarintSize(n) + codec::VarintSize(runs) + run_bytes;
