@@ -805,38 +805,23 @@ Result<uint64_t> RollupFile::CountSetHits(uint64_t offset, const std::vector<uin
 Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out,
                                const DecodedDict* decoded) const {
   if (rec.heavy_count == 0) return OkStatus();
-  if (rec.heavy_offset == rec.set_offset && implied_heavy_) {
-    // Not written (format 9): every source of the set, each with the record's packets (one
-    // source) or 1 (as many packets as sources), largest first, ties by address.
-    std::vector<uint32_t> v4;
-    std::vector<IpAddr> v6;
-    RETURN_IF_ERROR(AppendSetMembers(rec.set_offset, &v4, &v6, decoded));
-    if (v4.size() + v6.size() != rec.heavy_count) {
-      return DataLoss(
-          fmt::format("rollup {}: port {}: a heavy-hitter list of {} sources for a set of {}",
-                      path_, rec.key, rec.heavy_count, v4.size() + v6.size()));
+  // Not written (format 9): its record implies it (HeavyListImplied).
+  const bool implied = implied_heavy_ && rec.heavy_offset == rec.set_offset;
+  codec::Reader r(nullptr, 0);
+  if (!implied) {
+    if (rec.heavy_offset >= body_end_ || rec.heavy_count > kHeavySlots * 64) {
+      return DataLoss(fmt::format("rollup {}: port {} heavy hitters at {} out of bounds", path_,
+                                  rec.key, rec.heavy_offset));
     }
-    const uint64_t each = rec.heavy_count == 1 ? rec.packets : 1;
-    const size_t from = out->size();
-    for (uint32_t a : v4) out->push_back({IpAddr::V4(a), each});
-    for (const IpAddr& a : v6) out->push_back({a, each});
-    std::sort(out->begin() + static_cast<ptrdiff_t>(from), out->end(),
-              [](const HeavyEntry& a, const HeavyEntry& b) {
-                return a.second != b.second ? a.second > b.second : a.first < b.first;
-              });
-    return OkStatus();
+    // An entry is at most 27 bytes (family, 16 address bytes, a 10-byte varint).
+    RETURN_IF_ERROR(Check(rec.heavy_offset, std::min<uint64_t>(body_end_ - rec.heavy_offset,
+                                                               uint64_t{rec.heavy_count} * 27)));
+    r = codec::Reader(base_ + rec.heavy_offset, body_end_ - rec.heavy_offset);
   }
-  if (rec.heavy_offset >= body_end_ || rec.heavy_count > kHeavySlots * 64) {
-    return DataLoss(fmt::format("rollup {}: port {} heavy hitters at {} out of bounds", path_,
-                                rec.key, rec.heavy_offset));
-  }
-  // An entry is at most 27 bytes (family, 16 address bytes, a 10-byte varint).
-  RETURN_IF_ERROR(Check(rec.heavy_offset, std::min<uint64_t>(body_end_ - rec.heavy_offset,
-                                                             uint64_t{rec.heavy_count} * 27)));
-  codec::Reader r(base_ + rec.heavy_offset, body_end_ - rec.heavy_offset);
-  if (base_[rec.heavy_offset] == 0) {
-    // Every source of the record: the counts of its set's members, in the set's order.
-    r.Fixed<uint8_t>();
+  if (implied || base_[rec.heavy_offset] == 0) {
+    // Every source of the record: the counts of its set's members, in the set's order — written,
+    // or each the record's packets (one source) or 1 (as many packets as sources) when implied.
+    if (!implied) r.Fixed<uint8_t>();
     std::vector<uint32_t> v4;
     std::vector<IpAddr> v6;
     RETURN_IF_ERROR(AppendSetMembers(rec.set_offset, &v4, &v6, decoded));
@@ -847,7 +832,7 @@ Status RollupFile::AppendHeavy(const KeyRec& rec, std::vector<HeavyEntry>* out,
     }
     const size_t from = out->size();
     for (uint32_t i = 0; i < rec.heavy_count; ++i) {
-      uint64_t n = r.Varint();
+      uint64_t n = implied ? (rec.heavy_count == 1 ? rec.packets : 1) : r.Varint();
       if (r.failed()) {
         return DataLoss(fmt::format("rollup {}: port {} heavy hitters cut short", path_, rec.key));
       }

@@ -30,6 +30,12 @@
 namespace teiten {
 namespace {
 
+// Writes an encoded rollup part to a file, for RollupFile::Open.
+void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
 using namespace store_testing;
 
 // teiten serve moves its snapshot on this often (src/web/server.h kSnapshotRefreshSeconds).
@@ -525,11 +531,7 @@ TEST_F(StoreTest, AHeavyListOfEverySourceNamesTheSetsMembersOnceAndReadsBackItsC
   const std::vector<HeavyEntry> smb_heavy = smb.heavy;
   std::vector<uint8_t> bytes = d.Encode();
   const std::string path = dir_.path() + "/heavy.troll";
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  }
+  WriteBytes(path, bytes);
   auto heavy_of = [](const RollupFile& f, PortKey k, uint8_t* first_byte) {
     std::vector<HeavyEntry> out;
     const auto& v = f.sensors()[0];
@@ -599,11 +601,7 @@ TEST_F(StoreTest, AHeavyListItsRecordImpliesIsNotWrittenAndReadsBackExactly) {
   put(ssh, {{"192.0.2.1", 1}, {"192.0.2.2", 2}});
   std::vector<uint8_t> bytes = d.Encode();
   const std::string path = dir_.path() + "/implied.troll";
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  }
+  WriteBytes(path, bytes);
   // The list as text, and whether it was written (its record's offset past the set's).
   auto list = [](const RollupFile& f, PortKey k, bool* written) {
     const auto& v = f.sensors()[0];
@@ -672,11 +670,7 @@ TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   ASSERT_GT(truth.size(), 20'000u);  // ≥ 20 blocks in each order
   std::vector<uint8_t> bytes = d.Encode();
   std::string path = dir_.path() + "/pairs.troll";
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  }
+  WriteBytes(path, bytes);
   auto check_all = [&](const RollupFile& f, int* failed_ports, int* failed_countries) {
     const RollupFile::SensorView& v = f.sensors()[0];
     for (PortKey k : {MakePortKey(6, 1), MakePortKey(6, 1500), MakePortKey(17, 2996),
