@@ -182,6 +182,46 @@ TEST(PortNotesTest, EveryPortOfTheShippedScenariosHasANote) {
   }
 }
 
+// The services(5) reader: a hand-made file with what the registry's copy holds — a port for
+// several protocols, a range (X11's displays), comments, aliases — and lines to skip.
+TEST(PortNotesTest, ServiceNamesReadsPortsRangesAndSkipsMalformedLines) {
+  std::string path = ::testing::TempDir() + "/services-test";
+  {
+    std::ofstream f(path);
+    f << "# a comment line\n"
+         "telnet\t\t23/tcp\t\t# Telnet\n"
+         "domain  53/tcp/udp  nameserver   # aliases after the port\n"
+         "x11\t\t6000-6063/tcp/udp\t# X Window System\n"
+         "ftp 21/tcp\r\n"
+         "first 7/tcp\n"
+         "second 7/tcp\n"
+         "noport\n"
+         "bad 99999/tcp\n"
+         "badrange 10-5/tcp\n"
+         "junk 12x/tcp\n"
+         "weird 13/ipx\n"
+         "last 8080/tcp";  // no final newline
+  }
+  auto s = ServiceNames::Load(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->Name(MakePortKey(6, 23)), "telnet");
+  EXPECT_EQ(s->Name(MakePortKey(17, 23)), "");
+  EXPECT_EQ(s->Name(MakePortKey(6, 53)), "domain");
+  EXPECT_EQ(s->Name(MakePortKey(17, 53)), "domain");
+  EXPECT_EQ(s->Name(MakePortKey(6, 6000)), "x11");
+  EXPECT_EQ(s->Name(MakePortKey(17, 6001)), "x11");
+  EXPECT_EQ(s->Name(MakePortKey(6, 6063)), "x11");
+  EXPECT_EQ(s->Name(MakePortKey(6, 6064)), "");
+  EXPECT_EQ(s->Name(MakePortKey(6, 21)), "ftp");
+  EXPECT_EQ(s->Name(MakePortKey(6, 7)), "first");  // the first line for a port wins
+  EXPECT_EQ(s->Name(MakePortKey(6, 8080)), "last");
+  for (uint16_t p : {5, 10, 12, 13}) EXPECT_EQ(s->Name(MakePortKey(6, p)), "") << p;
+  // telnet 1, domain 2, x11 64 × 2, ftp, first (second is the same key) and last 1 each.
+  EXPECT_EQ(s->size(), 134u);
+  EXPECT_EQ(s->Describe(MakePortKey(6, 6010)), "6010/TCP (x11)");
+  EXPECT_FALSE(ServiceNames::Load(path + ".missing").ok());
+}
+
 TEST(PortNotesTest, ServiceNamesAgreeWithIana) {
   if (!std::filesystem::exists(kDefaultServicesPath)) {
     GTEST_SKIP() << kDefaultServicesPath << " missing (Debian wireshark-common)";
