@@ -712,13 +712,14 @@ struct Detector {
   }
 
   Status SourceDetails(SourceEvidence* s, PortKey port) {
-    ASSIGN_OR_RETURN(IpHistory all, SourceHistory(store, s->addr));
+    ASSIGN_OR_RETURN(SourceEntries entries, LookupSource(store, s->addr));
+    ASSIGN_OR_RETURN(IpHistory all, SourceHistory(store, entries));
     if (!all.seen) return OkStatus();
     // The history at the selected sensors: a group report's days, span and other ports are the
     // group's.
     IpHistory sel_history;
     if (!filter.sensors.empty()) {
-      ASSIGN_OR_RETURN(sel_history, SourceHistory(store, s->addr, filter));
+      ASSIGN_OR_RETURN(sel_history, SourceHistory(store, entries, filter));
     }
     const IpHistory& h = filter.sensors.empty() ? all : sel_history;
     if (!h.seen) return OkStatus();
@@ -744,7 +745,7 @@ struct Detector {
     s->other_ports = std::move(ps);
     // Its tool tags (E5), judged on a bounded sample of its latest rows as `teiten ip` judges
     // them: a dominant source is one address, so this costs a few block reads.
-    ASSIGN_OR_RETURN(SourceTags t, TagSource(store, s->addr, &ResearchNetworks::Shipped(),
+    ASSIGN_OR_RETURN(SourceTags t, TagSource(store, entries, &ResearchNetworks::Shipped(),
                                              kIpTagBlocks, kIpTagRows));
     s->tags.clear();
     for (unsigned k = 0; k < static_cast<unsigned>(Tag::kCount); ++k) {

@@ -726,11 +726,34 @@ Result<SummaryResult> Summary(const Store& store, const Period& period, const Se
   return s;
 }
 
+Result<SourceEntries> LookupSource(const Store& store, const IpAddr& addr) {
+  SourceEntries e;
+  e.addr = addr;
+  for (const auto& in : store.manifest().inputs) {
+    if (in.index == 0) e.unindexed.insert(in.segments.begin(), in.segments.end());
+    for (uint64_t index_id : in.Indexes()) {
+      ASSIGN_OR_RETURN(auto idx, store.OpenIndex(index_id));
+      SourceEntries::Entry en;
+      ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &en.sum));
+      if (!seen) continue;
+      en.index_id = index_id;
+      e.entries.push_back(std::move(en));
+    }
+  }
+  return e;
+}
+
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr) {
   return SourceHistory(store, addr, false);
 }
 
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool with_windows) {
+  ASSIGN_OR_RETURN(SourceEntries e, LookupSource(store, addr));
+  return SourceHistory(store, e, with_windows);
+}
+
+Result<IpHistory> SourceHistory(const Store& store, const SourceEntries& e, bool with_windows) {
+  const IpAddr& addr = e.addr;
   IpHistory h;
   h.addr = addr;
   DecodedBlock blk;
@@ -755,35 +778,26 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   // Inputs with a source index hold a summary of each visit (a source's packets in one
   // segment); the others (none in a store of this format) are scanned by the blocks' source
   // ranges.
-  std::set<uint64_t> unindexed;
-  for (const auto& in : store.manifest().inputs) {
-    if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
-  }
   int64_t latest = INT64_MIN;
-  for (const auto& in : store.manifest().inputs) {
-    for (uint64_t index_id : in.Indexes()) {
-      ASSIGN_OR_RETURN(auto idx, store.OpenIndex(index_id));
-      SourceSummary sum;
-      ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
-      if (!seen) continue;
-      if (!h.seen || sum.first_us < h.first_us) h.first_us = sum.first_us;
-      if (!h.seen || sum.last_us > h.last_us) h.last_us = sum.last_us;
-      h.seen = true;
-      if (sum.last_us >= latest) {  // the enrichment of the latest capture
-        latest = sum.last_us;
-        h.geo = sum.geo;
-      }
-      h.packets += sum.packets;
-      for (const auto& [k, n] : sum.ports) h.ports[k] += n;
-      for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
-      for (const Visit& v : sum.visits) {
-        h.sensors[v.sensor] += v.packets;
-        h.days[v.day] += v.packets;
-      }
+  for (const SourceEntries::Entry& en : e.entries) {
+    const SourceSummary& sum = en.sum;
+    if (!h.seen || sum.first_us < h.first_us) h.first_us = sum.first_us;
+    if (!h.seen || sum.last_us > h.last_us) h.last_us = sum.last_us;
+    h.seen = true;
+    if (sum.last_us >= latest) {  // the enrichment of the latest capture
+      latest = sum.last_us;
+      h.geo = sum.geo;
+    }
+    h.packets += sum.packets;
+    for (const auto& [k, n] : sum.ports) h.ports[k] += n;
+    for (const auto& [t, n] : sum.ttls) h.ttls[t] += n;
+    for (const Visit& v : sum.visits) {
+      h.sensors[v.sensor] += v.packets;
+      h.days[v.day] += v.packets;
     }
   }
   for (const auto& seg : store.manifest().segments) {
-    if (!unindexed.count(seg.id)) continue;
+    if (!e.unindexed.count(seg.id)) continue;
     ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
     const auto& blocks = reader->blocks();
     for (size_t b = 0; b < blocks.size(); ++b) {
@@ -794,22 +808,28 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
   }
   // TCP windows are in no summary: the source's own blocks, indexed or not.
   if (with_windows) {
-    RETURN_IF_ERROR(ScanSourceRows(store, addr, col::kPorts | col::kHeader,
-                                   [&](const DecodedBlock& b, size_t i) {
-                                     const Observation& o = b.batch.rows[i];
-                                     if (o.proto == 6) h.windows[o.window]++;
-                                   }));
+    RETURN_IF_ERROR(
+        ScanSourceRows(store, e, col::kPorts | col::kHeader, [&](const DecodedBlock& b, size_t i) {
+          const Observation& o = b.batch.rows[i];
+          if (o.proto == 6) h.windows[o.window]++;
+        }));
   }
   return h;
 }
 
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr,
                                 const SensorSelection& sel) {
-  if (sel.sensors.empty()) return SourceHistory(store, addr);
+  ASSIGN_OR_RETURN(SourceEntries e, LookupSource(store, addr));
+  return SourceHistory(store, e, sel);
+}
+
+Result<IpHistory> SourceHistory(const Store& store, const SourceEntries& e,
+                                const SensorSelection& sel) {
+  if (sel.sensors.empty()) return SourceHistory(store, e);
   IpHistory h;
-  h.addr = addr;
+  h.addr = e.addr;
   const TimeZone& tz = store.tz();
-  RETURN_IF_ERROR(ScanSourceRows(store, addr,
+  RETURN_IF_ERROR(ScanSourceRows(store, e,
                                  col::kSrc | col::kTs | col::kSensor | col::kPorts | col::kHeader,
                                  [&](const DecodedBlock& blk, size_t i) {
                                    const Observation& o = blk.batch.rows[i];
@@ -836,6 +856,14 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
 Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
                       const std::function<void(const DecodedBlock&, size_t)>& fn,
                       SourceSample* sample) {
+  ASSIGN_OR_RETURN(SourceEntries e, LookupSource(store, addr));
+  return ScanSourceRows(store, e, columns, fn, sample);
+}
+
+Status ScanSourceRows(const Store& store, const SourceEntries& e, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn,
+                      SourceSample* sample) {
+  const IpAddr& addr = e.addr;
   columns |= col::kSrc;
   DecodedBlock blk;
   // (segment, block) pairs already read: a block is passed once even if two visits name it.
@@ -859,19 +887,11 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
     uint64_t index_id;
   };
   std::vector<Ref> refs;
-  std::set<uint64_t> unindexed;
-  for (const auto& in : store.manifest().inputs) {
-    if (in.index == 0) unindexed.insert(in.segments.begin(), in.segments.end());
-    for (uint64_t index_id : in.Indexes()) {
-      ASSIGN_OR_RETURN(auto idx, store.OpenIndex(index_id));
-      SourceSummary sum;
-      ASSIGN_OR_RETURN(bool seen, idx->Lookup(addr, &sum));
-      if (!seen) continue;
-      for (const Visit& v : sum.visits) {
-        if (v.day < store.manifest().segments_from) continue;  // dropped by retention
-        for (uint32_t b = 0; b < v.blocks; ++b) {
-          refs.push_back({v.day, v.first.segment, v.first.block + b, index_id});
-        }
+  for (const SourceEntries::Entry& en : e.entries) {
+    for (const Visit& v : en.sum.visits) {
+      if (v.day < store.manifest().segments_from) continue;  // dropped by retention
+      for (uint32_t b = 0; b < v.blocks; ++b) {
+        refs.push_back({v.day, v.first.segment, v.first.block + b, en.index_id});
       }
     }
   }
@@ -898,7 +918,7 @@ Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
     RETURN_IF_ERROR(read(*reader, r.segment, r.block));
   }
   for (const auto& seg : store.manifest().segments) {
-    if (!unindexed.count(seg.id)) continue;
+    if (!e.unindexed.count(seg.id)) continue;
     ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
     const auto& blocks = reader->blocks();
     for (size_t b = 0; b < blocks.size(); ++b) {

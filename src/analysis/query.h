@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "common/observation.h"
 #include "common/status.h"
 #include "enrich/geo.h"
+#include "store/source_index.h"
 #include "store/store.h"
 
 namespace teiten {
@@ -123,9 +125,26 @@ struct IpHistory {
   std::map<uint8_t, uint64_t> ttls;
   std::map<uint16_t, uint64_t> windows;  // TCP windows: filled only when asked for (below)
 };
+// One source's entries in every input's source index, looked up once: what SourceHistory sums
+// and what ScanSourceRows and TagSource read the blocks of. A command that asks all three
+// (`teiten ip`, a finding's dominant source) looks the source up in each index file once, not
+// once for each (at 1 G packets each lookup of the busiest source opened 27 index files).
+struct SourceEntries {
+  IpAddr addr;
+  struct Entry {
+    uint64_t index_id = 0;
+    SourceSummary sum;
+  };
+  std::vector<Entry> entries;    // in manifest order, inputs whose index holds the source
+  std::set<uint64_t> unindexed;  // segments of inputs without a source index
+};
+Result<SourceEntries> LookupSource(const Store& store, const IpAddr& addr);
+
 // Everything one source did, from the source indexes' visit summaries: no observation is
 // decoded, so it takes milliseconds on any store. `windows` stays empty.
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr);
+Result<IpHistory> SourceHistory(const Store& store, const SourceEntries& entries,
+                                bool with_windows = false);
 // The same; `with_windows` also decodes the blocks holding the source for its TCP windows.
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool with_windows);
 // The same at the selected sensors only (everything when `sel` is empty): a group report's
@@ -133,6 +152,8 @@ Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, bool wit
 // blocks its index entries name (milliseconds for one source), so days whose observations
 // retention dropped are not seen; windows are filled.
 Result<IpHistory> SourceHistory(const Store& store, const IpAddr& addr, const SensorSelection& sel);
+Result<IpHistory> SourceHistory(const Store& store, const SourceEntries& entries,
+                                const SensorSelection& sel);
 
 struct SourceCount {
   IpAddr addr;
@@ -186,5 +207,9 @@ struct SourceSample {
 Status ScanSourceRows(const Store& store, const IpAddr& addr, uint32_t columns,
                       const std::function<void(const DecodedBlock&, size_t)>& fn,
                       SourceSample* sample);
+// The same over entries already looked up.
+Status ScanSourceRows(const Store& store, const SourceEntries& entries, uint32_t columns,
+                      const std::function<void(const DecodedBlock&, size_t)>& fn,
+                      SourceSample* sample = nullptr);
 
 }  // namespace teiten

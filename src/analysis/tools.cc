@@ -256,13 +256,19 @@ void Count(SourceTags* s, const ObservationBatch& b, const Observation& o) {
 
 Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
                              const ResearchNetworks* research, size_t max_blocks, size_t max_rows) {
+  ASSIGN_OR_RETURN(SourceEntries e, LookupSource(store, addr));
+  return TagSource(store, e, research, max_blocks, max_rows);
+}
+
+Result<SourceTags> TagSource(const Store& store, const SourceEntries& e,
+                             const ResearchNetworks* research, size_t max_blocks, size_t max_rows) {
   SourceTags s;
-  s.src = addr;
+  s.src = e.addr;
   SourceSample sample;
   sample.max_blocks = max_blocks;
   sample.max_rows = max_rows;
   RETURN_IF_ERROR(ScanSourceRows(
-      store, addr, kTagColumns,
+      store, e, kTagColumns,
       [&](const DecodedBlock& blk, size_t i) {
         Count(&s, blk.batch, blk.batch.rows[i]);
         if (i < blk.geo.size()) s.geo = blk.geo[i];

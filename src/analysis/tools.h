@@ -130,6 +130,10 @@ void Judge(SourceTags* s, const ResearchNetworks* research);
 Result<SourceTags> TagSource(const Store& store, const IpAddr& addr,
                              const ResearchNetworks* research, size_t max_blocks = SIZE_MAX,
                              size_t max_rows = SIZE_MAX);
+// The same over the source's index entries already looked up (LookupSource).
+Result<SourceTags> TagSource(const Store& store, const SourceEntries& entries,
+                             const ResearchNetworks* research, size_t max_blocks = SIZE_MAX,
+                             size_t max_rows = SIZE_MAX);
 inline constexpr size_t kIpTagBlocks = 8;
 inline constexpr size_t kIpTagRows = 2048;
 

@@ -210,7 +210,9 @@ int RunIp(const Common& c, const std::string& addr_text) {
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
   if (!store.ok()) return Fail(store.status());
-  auto h = SourceHistory(**store, *addr);
+  auto entries = LookupSource(**store, *addr);
+  if (!entries.ok()) return Fail(entries.status());
+  auto h = SourceHistory(**store, *entries);
   if (!h.ok()) return Fail(h.status());
   Lang lang = ParseLang(c.lang);
   if (!h->seen) {
@@ -281,7 +283,7 @@ int RunIp(const Common& c, const std::string& addr_text) {
   rows.push_back({"days_seen", Text(days)});
   rows.push_back({"ttl", Text(ttls)});
   // Tool tags from the source's own rows (the blocks its index entries name).
-  if (auto tags = TagSource(s, *addr, &ResearchNetworks::Shipped(), kIpTagBlocks, kIpTagRows);
+  if (auto tags = TagSource(s, *entries, &ResearchNetworks::Shipped(), kIpTagBlocks, kIpTagRows);
       tags.ok()) {
     std::string verdict;
     for (size_t i = 0; i < kTagCount; ++i) {
