@@ -792,9 +792,10 @@ Status RollupFile::AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4,
 }
 
 Result<uint64_t> RollupFile::CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
-                                          const std::vector<IpAddr>& v6) const {
-  ASSIGN_OR_RETURN(SetInput in, SetAt(offset));
-  auto hits = SourceSet::CountHits(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr);
+                                          const std::vector<IpAddr>& v6,
+                                          const DecodedDict* decoded) const {
+  ASSIGN_OR_RETURN(SetInput in, SetAt(offset, decoded));
+  auto hits = SourceSet::CountHits(&in.set, v4, v6, in.has_dict ? &in.dict : nullptr, in.members);
   if (!hits.ok()) {
     return DataLoss(
         fmt::format("rollup {}: offset {}: {}", path_, offset, hits.status().message()));

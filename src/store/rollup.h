@@ -186,8 +186,10 @@ class RollupFile {
   // so that what it holds resident is what it reads now, not every byte it has read.
   void ReleasePages() const;
   // How many of `v4` and `v6` (each ascending and unique) the set at `offset` holds.
+  // `decoded`: a total set of this file decoded by the caller, used if it is the dictionary.
   Result<uint64_t> CountSetHits(uint64_t offset, const std::vector<uint32_t>& v4,
-                                const std::vector<IpAddr>& v6) const;
+                                const std::vector<IpAddr>& v6,
+                                const DecodedDict* decoded = nullptr) const;
   Status AppendSetMembers(uint64_t offset, std::vector<uint32_t>* v4, std::vector<IpAddr>* v6,
                           const DecodedDict* decoded = nullptr) const;
   // Appends a port record's heavy-hitter summary: (source, count), largest first. The counts

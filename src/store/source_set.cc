@@ -518,7 +518,25 @@ class Dict {
   // Positions of the members of ascending `v4` and `v6` that the dictionary holds, ascending.
   Status Ranks(const std::vector<uint32_t>& v4, const std::vector<IpAddr>& v6,
                std::vector<uint32_t>* out) {
-    if (p_.kind == 2 && v4.size() * p_.stride * 2 < p_.n) {
+    if (dec_) {
+      // Decoded: each asked address searched from where the one before it was found (they
+      // ascend), galloping, so a few asked cost a few searches and many a walk at most.
+      const std::vector<uint32_t>& d = dec_->v4;
+      auto from = d.begin();
+      for (uint32_t x : v4) {
+        size_t step = 1;
+        auto hi = from;
+        while (hi != d.end() && *hi < x) {
+          from = hi;
+          hi = static_cast<size_t>(d.end() - hi) > step ? hi + static_cast<ptrdiff_t>(step)
+                                                        : d.end();
+          step *= 2;
+        }
+        from = std::lower_bound(from, hi, x);
+        if (from == d.end()) break;
+        if (*from == x) out->push_back(static_cast<uint32_t>(from - d.begin()));
+      }
+    } else if (p_.kind == 2 && v4.size() * p_.stride * 2 < p_.n) {
       uint64_t from = 0;
       for (uint32_t x : v4) {
         uint64_t lo = from, hi = (p_.n + p_.stride - 1) / p_.stride;
@@ -554,6 +572,16 @@ class Dict {
       }
     }
     if (v6.empty()) return OkStatus();
+    if (dec_) {
+      for (const IpAddr& x : v6) {
+        auto it = std::lower_bound(dec_->v6.begin(), dec_->v6.end(), x);
+        if (it == dec_->v6.end() || !(*it == x)) continue;
+        const uint64_t pos = p_.n + static_cast<uint64_t>(it - dec_->v6.begin());
+        if (pos > UINT32_MAX) return DataLoss("source set: dictionary too large");
+        out->push_back(static_cast<uint32_t>(pos));
+      }
+      return OkStatus();
+    }
     RETURN_IF_ERROR(FindV6());
     for (const IpAddr& x : v6) {
       uint64_t lo = 0, hi = n6_;
@@ -761,13 +789,14 @@ Status SourceSet::AppendMembers(codec::Reader* r, std::vector<uint32_t>* v4,
 }
 
 Result<uint64_t> SourceSet::CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
-                                      const std::vector<IpAddr>& v6, const codec::Reader* dict) {
+                                      const std::vector<IpAddr>& v6, const codec::Reader* dict,
+                                      const MemberDict* decoded) {
   ASSIGN_OR_RETURN(V4Part p, ReadV4Part(r));
   if (p.positions) {
     // The asked addresses as positions in the dictionary (those it holds), then counted as
     // values of the set.
     Dict d;
-    RETURN_IF_ERROR(OpenDict(dict, &d));
+    RETURN_IF_ERROR(OpenDict(dict, &d, decoded));
     std::vector<uint32_t> q;
     RETURN_IF_ERROR(d.Ranks(v4, v6, &q));
     uint64_t size = 0;

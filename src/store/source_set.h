@@ -86,9 +86,13 @@ class SourceSet {
                               const MemberDict* decoded = nullptr);
   // How many of `v4` and `v6` (each ascending and unique) a serialized set holds, read as it is
   // decoded: a small set tested against a large one without gathering the large one's members.
+  // `decoded`: the dictionary's members, when the caller holds them decoded (a query counting
+  // many sets of positions in one large total set decodes it once instead of walking its gaps
+  // once per set).
   static Result<uint64_t> CountHits(codec::Reader* r, const std::vector<uint32_t>& v4,
                                     const std::vector<IpAddr>& v6,
-                                    const codec::Reader* dict = nullptr);
+                                    const codec::Reader* dict = nullptr,
+                                    const MemberDict* decoded = nullptr);
 
  private:
   // IPv4 members as a sorted vector: the sources darknets see are sparse over 2^32 (a few per

@@ -148,6 +148,12 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
         auto hits = SourceSet::CountHits(&rr, a4, a6, &dr);
         ASSERT_TRUE(hits.ok()) << hits.status().ToString();
         EXPECT_EQ(*hits, want) << dict_n << "/" << every << ", " << q << " asked";
+        // The same through the dictionary decoded by the caller (a query's cache): searched in
+        // the members instead of walked in the gaps.
+        codec::Reader rd(bytes.data(), bytes.size());
+        auto hits_decoded = SourceSet::CountHits(&rd, a4, a6, &dr, &md);
+        ASSERT_TRUE(hits_decoded.ok()) << hits_decoded.status().ToString();
+        EXPECT_EQ(*hits_decoded, want) << dict_n << "/" << every << ", " << q << " asked, decoded";
       }
       // United with a set of addresses (some members outside the dictionary), as addresses and
       // as positions in the union's own dictionary.
