@@ -54,4 +54,12 @@ bool Decompress(const uint8_t* p, size_t n, size_t expected, std::vector<uint8_t
   return !ZSTD_isError(r) && r == expected;
 }
 
+size_t FrameContentSize(const uint8_t* p, size_t n) {
+  const unsigned long long size = ZSTD_getFrameContentSize(p, n);
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > SIZE_MAX) {
+    return SIZE_MAX;
+  }
+  return static_cast<size_t>(size);
+}
+
 }  // namespace teiten::codec

@@ -105,5 +105,8 @@ void Unshuffle(const uint8_t* in, size_t rows, size_t width, uint8_t* out);
 // zstd helpers. Decompress fails cleanly (false) on corrupt input or a size mismatch.
 std::vector<uint8_t> Compress(const uint8_t* p, size_t n, int level);
 bool Decompress(const uint8_t* p, size_t n, size_t expected, std::vector<uint8_t>* out);
+// The content size a zstd frame declares (its header, as Compress writes it); SIZE_MAX when the
+// frame is corrupt or does not declare one.
+size_t FrameContentSize(const uint8_t* p, size_t n);
 
 }  // namespace teiten::codec

@@ -220,6 +220,7 @@ class RollupFile {
   };
   struct PairIndex {
     std::vector<PairBlock> by_port, by_country;
+    std::vector<uint32_t> countries;  // format 10: the section's countries, ascending
   };
   template <typename T>
   static uint64_t KeyOf(const T& r, bool by_country) {
@@ -248,7 +249,9 @@ class RollupFile {
   bool v3_ = false;
   bool v6_ = false;             // compressed keys
   bool dicts_ = false;          // formats 7, 8 and 9: sets of positions in their entry's total set
-  bool implied_heavy_ = false;  // format 9: heavy-hitter lists its records imply are not written
+  bool implied_heavy_ = false;  // formats 9 and 10: heavy-hitter lists its records imply are not
+                                // written
+  bool columns_ = false;        // format 10: key and port × country blocks as columns
   std::vector<uint64_t> dict_offsets_;  // formats 7 to 9: the entries' total sets, ascending
   bool pair_frame_ = false;             // formats 3 and 4
   std::vector<std::array<std::pair<uint64_t, uint64_t>, 4>> section_bytes_;  // per entry

@@ -734,12 +734,16 @@ TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   }
   // A flipped byte in the last country-ordered blocks (VN's, after CN's, US's…): the lookups of
   // VN fail naming the file; every port's lookup reads only port-ordered blocks and answers.
-  uint32_t counts[2];
+  // (Format 10: the counts of blocks, then the section's countries, then the block index.)
+  uint32_t counts[2], countries;
   std::memcpy(counts, bytes.data() + section, 8);
-  uint64_t at = section + 8 + 16ull * (counts[0] + counts[1]);
+  std::memcpy(&countries, bytes.data() + section + 8, 4);
+  ASSERT_EQ(countries, 10u);  // the ten of `ccs`
+  const uint64_t index = section + 16 + 4ull * countries;
+  uint64_t at = index + 16ull * (counts[0] + counts[1]);
   for (uint32_t i = 0; i + 1 < counts[0] + counts[1]; ++i) {
     uint32_t comp;
-    std::memcpy(&comp, bytes.data() + section + 8 + 16ull * i + 12, 4);
+    std::memcpy(&comp, bytes.data() + index + 16ull * i + 12, 4);
     at += comp;
   }
   bytes[at + 5] ^= 0x40;  // inside the last block's frame
