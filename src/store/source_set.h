@@ -45,7 +45,7 @@ class SourceSet {
   // i·stride, u32 offset in the gaps after its gap }, then the gaps (u8 1, u32 length and a
   // portable Roaring bitmap is also read). Then varint IPv6 count, 16 bytes each.
   //
-  // Kinds 3 and 4 (rollup formats 7 to 9) hold a set as ascending positions in another set, its
+  // Kinds 3 and 4 (rollup formats 7 to 10) hold a set as ascending positions in another set, its
   // dictionary (in a rollup, the total set of the entry it belongs to, itself of kind 0 or 2):
   // u8 3, varint n, the positions as varint gaps (the first from 0); from kSkipFrom members u8 4
   // and kind 2's layout over positions. No IPv6 list follows: a position below the dictionary's
@@ -53,14 +53,14 @@ class SourceSet {
   // A set of positions costs the bits that tell its members apart among the dictionary's, not
   // among all addresses: half the bytes of a port's or a region's set of a day.
   //
-  // Kind 5 (rollup formats 8 and 9) holds a set of positions as runs of consecutive positions,
+  // Kind 5 (rollup formats 8 to 10) holds a set of positions as runs of consecutive positions,
   // written instead of kind 3 or 4 when it takes fewer bytes: u8 5, varint n, varint r (runs), then
   // r × { varint gap from the previous run's end (the first from 0), varint length − 1 }. A
   // region's sources lie in its address blocks, so a country's or an AS's positions in the day's
   // sources are runs; a set holding every source of its entry is one run.
   //
-  // Kind 6 (rollup format 9) is kind 3 without its count, written instead of it: u8 6, then the
-  // positions as varint gaps (the first from 0) to the end of the set's bytes, whose length the
+  // Kind 6 (rollup formats 9 and 10) is kind 3 without its count, written instead of it: u8 6, then
+  // the positions as varint gaps (the first from 0) to the end of the set's bytes, whose length the
   // rollup writes before each set; its count is the bytes that end a varint. Most sets of a
   // sensor's day are a few members, for which the count was a byte in four.
   static constexpr uint64_t kSkipFrom = 2048;

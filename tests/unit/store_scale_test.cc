@@ -22,6 +22,7 @@
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
+#include "store/file_out.h"
 #include "store/source_index.h"
 #include "store/verify.h"
 #include "store_test_support.h"
@@ -759,6 +760,41 @@ TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   EXPECT_EQ(fp, 0);
   EXPECT_GE(fc, 1);
   EXPECT_FALSE((*f)->Verify().ok());
+  // The section's list of countries, which every block's ranks index, out of order under a
+  // valid checksum (resealed, as a writer's bug would leave it): every lookup, by port or by
+  // country, is an error naming the file, never another country's count.
+  bytes[at + 5] ^= 0x40;  // the frame whole again
+  uint32_t c0, c1;
+  std::memcpy(&c0, bytes.data() + section + 16, 4);
+  std::memcpy(&c1, bytes.data() + section + 20, 4);
+  std::memcpy(bytes.data() + section + 16, &c1, 4);
+  std::memcpy(bytes.data() + section + 20, &c0, 4);
+  uint64_t chunks;
+  std::memcpy(&chunks, bytes.data() + bytes.size() - 32, 8);
+  const uint64_t body = bytes.size() - 40 - 8 * chunks;
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(body));
+  }
+  {
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    auto sealed = SealChunked(fd, body, "TROLLU10", path);
+    ::close(fd);
+    ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+    ASSERT_EQ(*sealed, bytes.size());
+  }
+  auto g = RollupFile::Open(path);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE((*g)->Verify().ok());  // the checksums are right: the structure is not
+  fp = fc = 0;
+  check_all(**g, &fp, &fc);
+  EXPECT_EQ(fp, 6);  // every port asked
+  EXPECT_EQ(fc, 4);  // every country asked
+  auto whole = (*g)->PortCountry((*g)->sensors()[0]);
+  ASSERT_FALSE(whole.ok());
+  EXPECT_NE(whole.status().message().find("countries out of order"), std::string::npos)
+      << whole.status().ToString();
 }
 
 TEST_F(StoreTest, CapturesIngestedOneByOneAreFoldedIntoFewInputsAndStayKnown) {
