@@ -13,17 +13,17 @@
 #include <map>
 
 #include "store/file_out.h"
+#include "store/rollup_write.h"
 
 namespace teiten {
 namespace {
 
-// Format 10 (written): the port × country records as varint columns, countries as ranks in the
-// section's list of them. Format 9 (read): the same records as 16-byte structs; heavy-hitter lists
-// that their records imply are not written (as in 10). Format 8 (read): keyed sets as positions
-// in their entry's total set, as gaps or as runs (source set kind 5), whichever is smaller.
-// Format 7 (read): the same, as gaps only. Format 6 (read): the same layout, every set as
-// addresses.
-constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', '1', '0'};
+// Format 10 (written, rollup_write.h's kMagic): the port × country records as varint columns,
+// countries as ranks in the section's list of them. Format 9 (read): the same records as 16-byte
+// structs; heavy-hitter lists that their records imply are not written (as in 10). Format 8 (read):
+// keyed sets as positions in their entry's total set, as gaps or as runs (source set kind 5),
+// whichever is smaller. Format 7 (read): the same, as gaps only. Format 6 (read): the same layout,
+// every set as addresses.
 constexpr char kMagic9[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '9'};
 constexpr char kMagic8[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '8'};
 constexpr char kMagic7[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '7'};
@@ -35,11 +35,6 @@ constexpr char kMagic4[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '4'};
 // Format 3: no chunk checksums, sets without a length (verified whole when opened).
 constexpr char kMagic3[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '3'};
 constexpr char kOldMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '2'};
-// magic, i32 first day, u32 sensors, i32 end day, u32 heavy-hitter slots
-constexpr size_t kHeaderSize = 8 + 4 + 4 + 4 + 4;
-// Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 sources, u64 set, then
-// 5 × (u64 offset, u64 count)
-constexpr size_t kDirEntrySize = 8 + 8 + 8 + 8 + 5 * 16;
 constexpr int kSections = 5;  // ports, countries, ASNs, port × country (zstd), 5-minute slots
 constexpr size_t kFooterSize = 8 + 8;  // xxh64 of everything before, magic
 // Records per block of the port × country section (16 KiB raw): one port's or one country's
@@ -174,12 +169,11 @@ void DayRollup::Merge(const DayRollup& o) {
   for (const auto& [s, d] : o.sensors) sensors[s].Merge(d);
 }
 
-namespace {
+namespace rollup_write {
 
 // A source set in the blob area of a format-4 file: its byte length, then the set, so that a
 // reader verifies exactly its chunks before parsing it.
-void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out,
-                         const MemberDict* dict = nullptr) {
+void AppendSetWithLength(const SourceSet& set, std::vector<uint8_t>* out, const MemberDict* dict) {
   std::vector<uint8_t> bytes;
   // A keyed set as positions in its entry's total set; as addresses if a member were missing
   // from it (none is: the total counts every source the entry's records count).
@@ -392,7 +386,9 @@ void PutDirEntry(uint16_t sensor, uint64_t packets, uint64_t sources, uint64_t s
   std::memcpy(to, d.data(), d.size());
 }
 
-}  // namespace
+}  // namespace rollup_write
+
+using namespace rollup_write;
 
 std::vector<uint8_t> DayRollup::Encode() {
   // Layout (formats 7 to 9): header | directory | blobs (each entry's total set, then its other
@@ -725,32 +721,32 @@ Result<std::shared_ptr<const RollupFile::PairIndex>> RollupFile::PairIndexOf(
   uint32_t counts[2];
   std::memcpy(counts, base_ + off, 8);
   auto idx = std::make_shared<PairIndex>();
-  uint64_t head = off + 8;  // where the index entries begin
+  uint64_t index_at = off + 8;  // where the index entries begin
   if (columns_) {
     // Format 10: the section's countries, ascending, then the index.
-    if (body_end_ - head < 8) return bad("out of bounds");
-    RETURN_IF_ERROR(Check(head, 8));
+    if (body_end_ - index_at < 8) return bad("out of bounds");
+    RETURN_IF_ERROR(Check(index_at, 8));
     uint32_t k[2];
-    std::memcpy(k, base_ + head, 8);
-    if (k[0] > (body_end_ - head - 8) / 4 || k[0] > v.port_country_count || k[1] != 0) {
+    std::memcpy(k, base_ + index_at, 8);
+    if (k[0] > (body_end_ - index_at - 8) / 4 || k[0] > v.port_country_count || k[1] != 0) {
       return bad("a country list that does not fit");
     }
-    RETURN_IF_ERROR(Check(head + 8, uint64_t{k[0]} * 4));
+    RETURN_IF_ERROR(Check(index_at + 8, uint64_t{k[0]} * 4));
     idx->countries.resize(k[0]);
-    std::memcpy(idx->countries.data(), base_ + head + 8, uint64_t{k[0]} * 4);
+    std::memcpy(idx->countries.data(), base_ + index_at + 8, uint64_t{k[0]} * 4);
     for (size_t i = 1; i < idx->countries.size(); ++i) {
       if (idx->countries[i] <= idx->countries[i - 1]) return bad("countries out of order");
     }
     if (idx->countries.empty() != (v.port_country_count == 0)) {
       return bad("a country list that does not fit");
     }
-    head += 8 + uint64_t{k[0]} * 4;
+    index_at += 8 + uint64_t{k[0]} * 4;
   }
   const uint64_t entries = uint64_t{counts[0]} + counts[1];
-  if (entries > (body_end_ - head) / kPairIndexEntry) return bad("index does not fit");
-  RETURN_IF_ERROR(Check(head, entries * kPairIndexEntry));
-  uint64_t at = head + entries * kPairIndexEntry;
-  const uint8_t* e = base_ + head;
+  if (entries > (body_end_ - index_at) / kPairIndexEntry) return bad("index does not fit");
+  RETURN_IF_ERROR(Check(index_at, entries * kPairIndexEntry));
+  uint64_t at = index_at + entries * kPairIndexEntry;
+  const uint8_t* e = base_ + index_at;
   for (int order = 0; order < 2; ++order) {
     std::vector<PairBlock>& blocks = order == 0 ? idx->by_port : idx->by_country;
     uint64_t records = 0;
@@ -777,8 +773,9 @@ Result<std::shared_ptr<const RollupFile::PairIndex>> RollupFile::PairIndexOf(
   return std::shared_ptr<const PairIndex>(idx);
 }
 
-Status RollupFile::DecodePairBlock(const SensorView& v, const std::vector<PairBlock>& blocks,
-                                   size_t i, bool by_country, std::vector<PairRec>* out) const {
+Status RollupFile::DecodePairBlock(const SensorView& v, const PairIndex& idx, bool by_country,
+                                   size_t i, std::vector<PairRec>* out) const {
+  const std::vector<PairBlock>& blocks = by_country ? idx.by_country : idx.by_port;
   const PairBlock& b = blocks[i];
   auto bad = [&](const char* what) {
     return DataLoss(fmt::format("rollup {}: sensor {}: port x country block at {}: {}", path_,
@@ -798,8 +795,7 @@ Status RollupFile::DecodePairBlock(const SensorView& v, const std::vector<PairBl
     const size_t raw = codec::FrameContentSize(base_ + b.at, b.comp);
     if (raw < size_t{b.count} * 3 || raw > size_t{b.count} * 30) return bad("corrupt");
     if (!codec::Decompress(base_ + b.at, b.comp, raw, &bytes)) return bad("corrupt");
-    ASSIGN_OR_RETURN(auto idx, PairIndexOf(v));
-    const std::vector<uint32_t>& countries = idx->countries;
+    const std::vector<uint32_t>& countries = idx.countries;
     codec::Reader outer(bytes.data(), bytes.size());
     // The inner and packets columns begin where the one before them ends.
     codec::Reader skip = outer;
@@ -818,12 +814,12 @@ Status RollupFile::DecodePairBlock(const SensorView& v, const std::vector<PairBl
     }
     for (uint32_t k = 0; k < b.count; ++k) {
       const uint64_t d = outer.Varint();
-      const uint64_t i = inner.Varint();
+      const uint64_t in_gap = inner.Varint();
       const uint64_t n = packets.Varint();
-      if ((k == 0 && d != 0) || d > UINT32_MAX || i > UINT32_MAX)
+      if ((k == 0 && d != 0) || d > UINT32_MAX || in_gap > UINT32_MAX)
         return bad("records out of order");
       o += d;
-      in = (k > 0 && d == 0) ? in + i : i;
+      in = (k > 0 && d == 0) ? in + in_gap : in_gap;
       if (o > UINT32_MAX || in > UINT32_MAX) return bad("a key out of range");
       const uint64_t port = by_country ? in : o, rank = by_country ? o : in;
       if (rank >= countries.size()) return bad("a country not in its section's list");
@@ -851,7 +847,7 @@ Result<std::vector<RollupFile::PairRec>> RollupFile::PortCountry(const SensorVie
   std::vector<PairRec> recs;
   recs.reserve(v.port_country_count);
   for (size_t i = 0; i < idx->by_port.size(); ++i) {
-    RETURN_IF_ERROR(DecodePairBlock(v, idx->by_port, i, false, &recs));
+    RETURN_IF_ERROR(DecodePairBlock(v, *idx, false, i, &recs));
   }
   return recs;
 }
@@ -889,7 +885,7 @@ Status RollupFile::PairsOf(const SensorView& v, bool by_country, uint32_t key,
   std::vector<PairRec> recs;
   for (; i < blocks.size() && first(blocks[i]) <= key; ++i) {
     recs.clear();
-    RETURN_IF_ERROR(DecodePairBlock(v, blocks, i, by_country, &recs));
+    RETURN_IF_ERROR(DecodePairBlock(v, *idx, by_country, i, &recs));
     for (const PairRec& r : recs) {
       if ((by_country ? r.b : r.a) == key) out->push_back(r);
     }
@@ -1249,274 +1245,6 @@ Result<DayRollup> RollupFile::Decode() const {
     sd.slots.assign(v.slots.begin(), v.slots.end());
   }
   return d;
-}
-
-}  // namespace teiten
-
-namespace teiten {
-namespace {
-
-// The ordered union of the keys of one section over several parts: for each key, the record
-// of each part that holds it.
-template <typename Fn>
-Status ForEachKey(const std::vector<RollupFile::Span<RollupFile::KeyRec>>& spans, Fn fn) {
-  std::vector<size_t> pos(spans.size(), 0);
-  std::vector<const RollupFile::KeyRec*> recs(spans.size());
-  while (true) {
-    bool any = false;
-    uint32_t key = 0;
-    for (size_t i = 0; i < spans.size(); ++i) {
-      if (pos[i] < spans[i].size && (!any || spans[i].data[pos[i]].key < key)) {
-        key = spans[i].data[pos[i]].key;
-        any = true;
-      }
-    }
-    if (!any) return OkStatus();
-    for (size_t i = 0; i < spans.size(); ++i) {
-      bool has = pos[i] < spans[i].size && spans[i].data[pos[i]].key == key;
-      recs[i] = has ? &spans[i].data[pos[i]++] : nullptr;
-    }
-    RETURN_IF_ERROR(fn(key, recs));
-  }
-}
-
-}  // namespace
-
-// Sets whose parts' bytes together reach this are united as a stream (SetUnion) in a merge.
-constexpr uint64_t kStreamSetsFrom = uint64_t{4} << 20;
-// A merged part's keyed sets are positions in its total set while that holds at most this many
-// sources (held in memory while the part is written, 4 bytes each); beyond, addresses. A flood
-// of 50 M spoofed sources in a month keeps its month's and quarter's sets as addresses.
-constexpr uint64_t kDictMembers = uint64_t{32} << 20;
-// The parts' total sets are decoded once for reading their keyed sets of positions while they
-// hold this many sources together (4 bytes each); a part beyond walks its total's gaps per set.
-constexpr uint64_t kDecodedDictMembers = uint64_t{16} << 20;
-// A merge gives back its parts' pages after reading about this many of their bytes.
-constexpr uint64_t kReleaseEvery = uint64_t{64} << 20;
-
-Result<uint64_t> MergeRollupParts(const std::vector<const RollupFile*>& parts, int entry,
-                                  const std::string& path, const MergedSpan& span) {
-  if (parts.size() < 2) return InvalidArgument("MergeRollupParts: fewer than two parts");
-  std::vector<const RollupFile::SensorView*> views;
-  for (const RollupFile* f : parts) {
-    if (f->sensors().size() != 1) {
-      return InvalidArgument("MergeRollupParts: a part of several entries");
-    }
-    const RollupFile::SensorView& v = f->sensors()[0];
-    RETURN_IF_ERROR(f->CheckSections(
-        v, RollupFile::kPorts | RollupFile::kCountries | RollupFile::kAsns | RollupFile::kSlots));
-    views.push_back(&v);
-  }
-  int own = -1;  // the parts' common entry
-  for (const auto* v : views) {
-    if (own >= 0 && v->sensor != own && entry < 0) {
-      return InvalidArgument("MergeRollupParts: parts of different sensors");
-    }
-    own = v->sensor;
-  }
-  const auto sensor = static_cast<uint16_t>(entry >= 0 ? entry : own);
-  using Spans = std::vector<RollupFile::Span<RollupFile::KeyRec>>;
-  Spans ports, countries, asns;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    ASSIGN_OR_RETURN(auto p, parts[i]->Keys(*views[i], 0));
-    ASSIGN_OR_RETURN(auto c, parts[i]->Keys(*views[i], 1));
-    ASSIGN_OR_RETURN(auto a, parts[i]->Keys(*views[i], 2));
-    ports.push_back(p);
-    countries.push_back(c);
-    asns.push_back(a);
-  }
-  // The port × country records: every part's summed (ports × regions: a few million at most).
-  std::vector<RollupFile::PairRec> pair_recs;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    ASSIGN_OR_RETURN(auto pc, parts[i]->PortCountry(*views[i]));
-    pair_recs.insert(pair_recs.end(), pc.begin(), pc.end());
-  }
-  std::stable_sort(pair_recs.begin(), pair_recs.end(),
-                   [](const RollupFile::PairRec& x, const RollupFile::PairRec& y) {
-                     return x.a != y.a ? x.a < y.a : x.b < y.b;
-                   });
-  size_t kept = 0;
-  for (size_t i = 0; i < pair_recs.size(); ++i) {
-    if (kept > 0 && pair_recs[kept - 1].a == pair_recs[i].a &&
-        pair_recs[kept - 1].b == pair_recs[i].b) {
-      pair_recs[kept - 1].packets += pair_recs[i].packets;
-    } else {
-      pair_recs[kept++] = pair_recs[i];
-    }
-  }
-  pair_recs.resize(kept);
-  std::vector<uint64_t> slots;
-  for (const auto* v : views) {
-    if (!span.slots) break;
-    if (slots.size() < v->slots.size) slots.resize(v->slots.size);
-    for (size_t i = 0; i < v->slots.size; ++i) slots[i] += v->slots.data[i];
-  }
-  // The front — header and directory — has a known size, so the sets are written after it as
-  // they are made, then the sections (the records, held until then: 40 bytes a key), then the
-  // front.
-  const uint64_t sets_at = kHeaderSize + kDirEntrySize;
-  std::vector<uint8_t> front(kMagic, kMagic + 8);
-  const bool own_span = span.day != INT32_MIN;
-  codec::PutFixed<int32_t>(&front, own_span ? span.day : parts[0]->day());
-  codec::PutFixed<uint32_t>(&front, 1);
-  codec::PutFixed<int32_t>(&front, own_span ? span.end_day : parts[0]->end_day());
-  codec::PutFixed<uint32_t>(&front, kHeavySlots);
-  front.resize(sets_at);
-  std::vector<RollupFile::KeyRec> keyed_out[3];
-
-  ASSIGN_OR_RETURN(OwnedFd file, OwnedFd::Create(path));
-  const int fd = file.get();
-  FileOut out(fd, path);
-  out.Seek(sets_at);
-  std::vector<uint8_t> blob;
-  // Each part's total set decoded, within kDecodedDictMembers: every keyed set of a format-7
-  // part is positions in it, and reading them one by one through its gaps would decode it again
-  // for every port, country and ASN (an eighth of an ingest's time).
-  std::vector<DecodedDict> part_dicts(parts.size());
-  {
-    uint64_t budget = kDecodedDictMembers;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      if (views[i]->sources > budget) continue;
-      ASSIGN_OR_RETURN(part_dicts[i], parts[i]->DecodeTotal(*views[i]));
-      budget -= views[i]->sources;
-    }
-  }
-  // Bytes of the parts' sets read since their pages were last given back: the walk over a
-  // month of a flood reads every part through, and would otherwise keep all of them resident.
-  uint64_t read_since_release = 0;
-  uint64_t keys_since_release = 0;
-  // The union of the parts' sets at `offsets` (0: none in that part), streamed into the file:
-  // where it begins and its distinct members. Nothing holds its members, so a quarter's total
-  // set of any size is merged in the memory of one chunk.
-  // `dict`: write the union as positions in it (the merged entry's total set); `members`: also
-  // gather the union's members there (the total set's, when within kDictMembers).
-  auto put_union = [&](const std::vector<uint64_t>& offsets, const MemberDict* dict,
-                       MemberDict* members) -> Result<std::pair<uint64_t, uint64_t>> {
-    std::vector<SetInput> inputs;
-    std::vector<size_t> input_part;
-    uint64_t in_bytes = 0;
-    for (size_t i = 0; i < offsets.size(); ++i) {
-      if (offsets[i] == 0) continue;
-      ASSIGN_OR_RETURN(SetInput in, parts[i]->SetAt(offsets[i], &part_dicts[i]));
-      in_bytes += in.set.remaining();
-      inputs.push_back(in);
-      input_part.push_back(i);
-    }
-    read_since_release += in_bytes;
-    if (in_bytes < kStreamSetsFrom) {
-      // Small sets (nearly all of a day's) unite faster in memory than in two streamed walks;
-      // the bytes are the same.
-      SourceSet u;
-      for (size_t k = 0; k < inputs.size(); ++k) {
-        SetInput& in = inputs[k];
-        auto one = SourceSet::Read(&in.set, in.has_dict ? &in.dict : nullptr, in.members);
-        if (!one.ok()) {
-          return DataLoss(fmt::format("rollup {}: offset {}: {}", parts[input_part[k]]->path(),
-                                      offsets[input_part[k]], one.status().message()));
-        }
-        u.Merge(*one);
-      }
-      u.Normalize();
-      blob.clear();
-      AppendSetWithLength(u, &blob, dict);
-      const uint64_t at = out.at();
-      RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
-      if (members && u.Count() <= kDictMembers) u.Members(&members->v4, &members->v6);
-      return std::pair{at, u.Count()};
-    }
-    auto release = [&] {
-      for (const RollupFile* f : parts) f->ReleasePages();
-    };
-    auto u = SetUnion::Plan(std::move(inputs), release, dict);
-    if (!u.ok()) return DataLoss(fmt::format("merging into {}: {}", path, u.status().message()));
-    blob.clear();
-    codec::PutVarint(&blob, u->bytes());
-    const uint64_t at = out.at();
-    RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
-    Status st = u->Write([&](const uint8_t* p, size_t n) { return out.Append(p, n); });
-    if (!st.ok()) return DataLoss(fmt::format("merging into {}: {}", path, st.message()));
-    if (out.at() - at != blob.size() + u->bytes()) {
-      return Internal(fmt::format("merging into {}: a set's bytes differ from its plan", path));
-    }
-    if (members && u->count() <= kDictMembers) {
-      st = u->Members(members);
-      if (!st.ok()) return DataLoss(fmt::format("merging into {}: {}", path, st.message()));
-    }
-    return std::pair{at, u->count()};
-  };
-  // The total set first (the other sets follow it and, while it is within kDictMembers, are
-  // positions in it), its members held for that.
-  uint64_t total_packets = 0;
-  std::vector<uint64_t> total_sets;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    total_sets.push_back(views[i]->set_offset);
-    total_packets += views[i]->packets;
-  }
-  MemberDict total_members;
-  ASSIGN_OR_RETURN(auto total_placed, put_union(total_sets, nullptr, &total_members));
-  const uint64_t total_at = total_placed.first;
-  const uint64_t total_sources = total_placed.second;
-  const MemberDict* dict = total_sources <= kDictMembers ? &total_members : nullptr;
-  std::vector<HeavyEntry> heavy, add;
-  auto keyed = [&](const Spans& spans, bool with_heavy,
-                   std::vector<RollupFile::KeyRec>* recs_out) -> Status {
-    return ForEachKey(
-        spans, [&](uint32_t key, const std::vector<const RollupFile::KeyRec*>& recs) -> Status {
-          // Keys' records and heavy lists are read too (not counted: a heavy list is a few
-          // hundred bytes in a flood's part), so pages are also given back every 1,024 keys.
-          if (read_since_release >= kReleaseEvery || (++keys_since_release & 1023) == 0) {
-            for (const RollupFile* f : parts) f->ReleasePages();
-            read_since_release = 0;
-          }
-          RollupFile::KeyRec r{};
-          r.key = key;
-          heavy.clear();
-          for (size_t i = 0; i < recs.size(); ++i) {
-            if (!recs[i]) continue;
-            r.packets += recs[i]->packets;
-            if (with_heavy) {
-              // As SensorDay::Merge: each part's summary folded in turn into what came before.
-              add.clear();
-              RETURN_IF_ERROR(parts[i]->AppendHeavy(*recs[i], &add, &part_dicts[i]));
-              FoldHeavy(&heavy, &add, kHeavySlots);
-            }
-          }
-          std::vector<uint64_t> offsets(recs.size(), 0);
-          for (size_t i = 0; i < recs.size(); ++i) {
-            if (recs[i]) offsets[i] = recs[i]->set_offset;
-          }
-          ASSIGN_OR_RETURN(auto placed, put_union(offsets, dict, nullptr));
-          r.set_offset = placed.first;
-          r.sources = placed.second;
-          if (!heavy.empty()) {
-            r.heavy_count = static_cast<uint32_t>(heavy.size());
-            if (HeavyListImplied(heavy, r.packets, r.sources)) {
-              r.heavy_offset = r.set_offset;  // written as a gap of 0
-            } else {
-              r.heavy_offset = out.at();
-              blob.clear();
-              AppendHeavyList(heavy, r.sources, &blob);
-              RETURN_IF_ERROR(out.Append(blob.data(), blob.size()));
-            }
-          }
-          recs_out->push_back(r);
-          return OkStatus();
-        });
-  };
-  RETURN_IF_ERROR(keyed(ports, true, &keyed_out[0]));
-  RETURN_IF_ERROR(keyed(countries, false, &keyed_out[1]));
-  RETURN_IF_ERROR(keyed(asns, false, &keyed_out[2]));
-  // The sections after the blobs, then the directory entry into the front.
-  std::vector<std::pair<uint64_t, uint64_t>> sections;
-  std::vector<uint8_t> tail;
-  AppendSections(keyed_out, pair_recs, slots, &tail, out.at(), &sections);
-  RETURN_IF_ERROR(out.Append(tail.data(), tail.size()));
-  const uint64_t body = out.at();
-  RETURN_IF_ERROR(out.Flush());
-  PutDirEntry(sensor, total_packets, total_sources, total_at, sections, front.data() + kHeaderSize);
-  RETURN_IF_ERROR(out.WriteAt(0, front));
-  // The chunk table and the footer over what is on disk, read back a chunk at a time.
-  return SealChunked(fd, body, kMagic, path);
 }
 
 }  // namespace teiten

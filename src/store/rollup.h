@@ -229,9 +229,9 @@ class RollupFile {
   Status PairsOf(const SensorView& v, bool by_country, uint32_t key,
                  std::vector<PairRec>* out) const;
   Result<std::shared_ptr<const PairIndex>> PairIndexOf(const SensorView& v) const;
-  // Decodes block `i` of `blocks`, appending its records, verified in order.
-  Status DecodePairBlock(const SensorView& v, const std::vector<PairBlock>& blocks, size_t i,
-                         bool by_country, std::vector<PairRec>* out) const;
+  // Decodes block `i` of `idx`'s blocks in that order, appending its records, verified in order.
+  Status DecodePairBlock(const SensorView& v, const PairIndex& idx, bool by_country, size_t i,
+                         std::vector<PairRec>* out) const;
   // Formats 3 and 4: the section's one frame.
   Result<std::vector<PairRec>> PairFrame(const SensorView& v) const;
   // Format 6: a block of a keyed section (first key, records, compressed and raw bytes, where).
