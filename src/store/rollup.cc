@@ -733,7 +733,9 @@ Result<std::shared_ptr<const RollupFile::PairIndex>> RollupFile::PairIndexOf(
     }
     RETURN_IF_ERROR(Check(index_at + 8, uint64_t{k[0]} * 4));
     idx->countries.resize(k[0]);
-    std::memcpy(idx->countries.data(), base_ + index_at + 8, uint64_t{k[0]} * 4);
+    if (k[0] != 0) {  // an empty vector's data() may be null, which memcpy must not see
+      std::memcpy(idx->countries.data(), base_ + index_at + 8, uint64_t{k[0]} * 4);
+    }
     for (size_t i = 1; i < idx->countries.size(); ++i) {
       if (idx->countries[i] <= idx->countries[i - 1]) return bad("countries out of order");
     }
