@@ -1,6 +1,9 @@
 // Merging rollup parts (Store::Merge): see store.h and docs/STORE_FORMAT.md.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -19,6 +22,10 @@ namespace teiten {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Placeholder ids of a detached merge's index files (Transaction::temp_indexes_): far above any
+// id a store hands out.
+constexpr uint64_t kTempIndexId = uint64_t{1} << 60;
 
 // Size tier of a part: 0 below 64 KiB, then one tier per factor of 4. Parts of one tier are of
 // comparable size, so merging a tier's parts rewrites each byte once per tier it climbs: about
@@ -141,14 +148,181 @@ bool Replace(const std::vector<Replacement>& subs, uint16_t sensor,
 
 Result<MergeStats> Store::Merge(const MergeOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(auto txn, Begin());
   MergeStats stats;
-  RETURN_IF_ERROR(txn->MergeParts(opts, &stats));
+  // One merge at a time: the lock on MERGER, whose byte is '1' while a merge runs and '0' once
+  // it ended (anything else: a merge was killed, and its files are lying around).
+  const std::string lock = (fs::path(dir_) / "MERGER").string();
+  struct Fd {
+    int fd;
+    int get() const { return fd; }
+    ~Fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } fd{::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
+  if (fd.get() < 0) return IoError(fmt::format("{}: {}", lock, std::strerror(errno)));
+  int r;
+  do {
+    r = ::flock(fd.get(), opts.try_lock ? LOCK_EX | LOCK_NB : LOCK_EX);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    if (opts.try_lock && errno == EWOULDBLOCK) {
+      stats.busy = true;
+      return stats;
+    }
+    return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
+  }
+  char mark = 0;
+  const bool killed = ::pread(fd.get(), &mark, 1, 0) != 1 || mark != '0';
+  if (::pwrite(fd.get(), "1", 1, 0) != 1 || ::fdatasync(fd.get()) != 0) {
+    return IoError(fmt::format("write {}: {}", lock, std::strerror(errno)));
+  }
+  // The snapshot merged against: the newest manifest, its generation held by this Store so that
+  // no writer removes the parts being read. The writer lock only for that moment (and to remove
+  // what a killed merge left).
+  Manifest snap;
+  {
+    ASSIGN_OR_RETURN(auto txn, Begin());
+    if (killed) SweepMergeFiles();
+    snap = manifest_;
+  }
+  std::unique_ptr<Transaction> work(new Transaction(this, -1));
+  bool changed = false;
+  RETURN_IF_ERROR(work->MergeParts(opts, &stats, &changed));
+  if (changed) {
+    ASSIGN_OR_RETURN(auto txn, Begin());
+    stats.newer = manifest_.generation != snap.generation;
+    RETURN_IF_ERROR(txn->ApplyMerge(snap, work.get(), &stats));
+  }
+  const std::string seen = manifest_id_;
+  work.reset();  // what it wrote and ApplyMerge did not take is removed
+  if (::pwrite(fd.get(), "0", 1, 0) != 1) {
+    // Not fatal: the next merge sweeps the store's merge files once, which is only slower.
+  }
+  ::close(fd.fd);  // releases the lock
+  fd.fd = -1;
+  // A commit published after the look above (its merge, started meanwhile, found the lock taken
+  // and left): the caller looks again.
+  stats.newer = stats.newer || ManifestIdentity() != seen;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return stats;
 }
 
-Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stats) {
+namespace {
+
+// Puts `merged` (a detached merge's list of a key) in the place of `snap` (the key's list in
+// the snapshot it merged) in `cur` (the key's list now): the parts it replaced must all still be
+// named. False (and `cur` untouched) when they are not.
+bool ApplyList(const std::vector<std::string>& snap, const std::vector<std::string>& merged,
+               std::vector<std::string>* cur) {
+  std::set<std::string> was(snap.begin(), snap.end()), is(merged.begin(), merged.end());
+  std::set<std::string> gone;
+  for (const auto& p : snap) {
+    if (!is.count(p)) gone.insert(p);
+  }
+  std::vector<std::string> added;
+  for (const auto& p : merged) {
+    if (!was.count(p)) added.push_back(p);
+  }
+  size_t present = 0;
+  for (const auto& p : *cur) present += gone.count(p);
+  if (present != gone.size()) return false;
+  std::vector<std::string> out;
+  bool placed = gone.empty();
+  for (const auto& p : *cur) {
+    if (!gone.count(p)) {
+      out.push_back(p);
+    } else if (!placed) {
+      out.insert(out.end(), added.begin(), added.end());
+      placed = true;
+    }
+  }
+  if (!placed) out.insert(out.end(), added.begin(), added.end());
+  *cur = std::move(out);
+  return true;
+}
+
+}  // namespace
+
+Status Store::Transaction::ApplyMerge(const Manifest& snap, Transaction* work, MergeStats* stats) {
+  const std::string& dir = store_->dir_;
+  bool changed = false;
+  for (const auto& [day, per_sensor] : work->next_.days) {
+    auto sd = snap.days.find(day);
+    if (sd == snap.days.end()) continue;
+    for (const auto& [sensor, parts] : per_sensor) {
+      auto sp = sd->second.find(sensor);
+      if (sp == sd->second.end() || sp->second == parts) continue;
+      auto cd = next_.days.find(day);
+      std::vector<std::string>* cur = nullptr;
+      if (cd != next_.days.end()) {
+        auto cp = cd->second.find(sensor);
+        if (cp != cd->second.end()) cur = &cp->second;
+      }
+      if (cur && ApplyList(sp->second, parts, cur)) {
+        changed = true;
+      } else {
+        stats->dropped++;
+      }
+    }
+  }
+  for (const auto& [label, parts] : work->next_.periods) {
+    auto sp = snap.periods.find(label);
+    if (sp == snap.periods.end() || sp->second == parts) continue;
+    auto cp = next_.periods.find(label);
+    if (cp != next_.periods.end() && ApplyList(sp->second, parts, &cp->second)) {
+      changed = true;
+    } else {
+      stats->dropped++;
+    }
+  }
+  for (const auto& [rel, counts] : work->next_.part_counts) {
+    if (next_.part_counts.emplace(rel, counts).second) changed = true;
+  }
+  // An input's merged index: taken when the input still has the files it was merged from (a
+  // fold replaces the input and makes its index again). Its file gets the next id now.
+  std::map<std::string, const InputRecord*> was;
+  for (const InputRecord& in : snap.inputs) was[in.hash] = &in;
+  std::map<std::string, const InputRecord*> merged;
+  for (const InputRecord& in : work->next_.inputs) {
+    auto w = was.find(in.hash);
+    if (w != was.end() && (w->second->index != in.index ||
+                           w->second->more_indexes != in.more_indexes)) {
+      merged[in.hash] = &in;
+    }
+  }
+  for (InputRecord& in : next_.inputs) {
+    auto m = merged.find(in.hash);
+    if (m == merged.end()) continue;
+    const InputRecord& old = *was.at(in.hash);
+    auto temp = work->temp_indexes_.find(m->second->index);
+    if (in.index != old.index || in.more_indexes != old.more_indexes ||
+        temp == work->temp_indexes_.end()) {
+      stats->dropped++;
+      continue;
+    }
+    const uint64_t id = next_.next_id++;
+    const std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
+    if (::rename(temp->second.c_str(), path.c_str()) != 0) {
+      return IoError(fmt::format("rename {} to {}: {}", temp->second, path, std::strerror(errno)));
+    }
+    written_.push_back(path);
+    work->written_.erase(std::remove(work->written_.begin(), work->written_.end(), temp->second),
+                         work->written_.end());
+    work->temp_indexes_.erase(temp);
+    in.index = id;
+    in.more_indexes.clear();
+    changed = true;
+  }
+  // Every other file the merge wrote is this transaction's: kept where named, removed if not.
+  written_.insert(written_.end(), work->written_.begin(), work->written_.end());
+  work->written_.clear();
+  if (!changed) return OkStatus();  // the destructor removes what was written
+  return Publish();
+}
+
+Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stats,
+                                      bool* changed) {
+  *changed = false;
   const std::string& dir = store_->dir_;
   uint64_t gen = next_.generation + 1;
   int serial = 0;
@@ -295,7 +469,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     std::vector<std::string> written;
     uint64_t merges = 0, files = 0, read = 0, wrote = 0;
   } iw;
-  auto merge_indexes = [this, &opts, &iw, &dir]() -> Status {
+  auto merge_indexes = [this, &opts, &iw, &dir, gen]() -> Status {
     uint64_t index_read = 0;
     for (InputRecord& in : next_.inputs) {
       if (in.more_indexes.empty() || in.index == 0) continue;
@@ -319,14 +493,23 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
           std::vector<std::unique_ptr<SourceIndex>> files;
           std::vector<const SourceIndex*> parts;
           for (size_t k = at; k < std::min(ids.size(), at + fan); ++k) {
-            ASSIGN_OR_RETURN(auto x, store_->OpenIndex(ids[k]));
+            // An earlier round's file is still under its temporary name.
+            auto temp = temp_indexes_.find(ids[k]);
+            ASSIGN_OR_RETURN(auto x, temp == temp_indexes_.end()
+                                         ? store_->OpenIndex(ids[k])
+                                         : SourceIndex::Open(temp->second));
             index_read += x->size();
             iw.read += x->size();
             parts.push_back(x.get());
             files.push_back(std::move(x));
           }
-          uint64_t id = next_.next_id++;
-          std::string path = (fs::path(dir) / fmt::format("idx/{:08}.tsix", id)).string();
+          // Named for now by the snapshot's generation and a serial, with a placeholder id
+          // above any real one: ApplyMerge gives the file the next id when it takes it.
+          const uint64_t id = kTempIndexId + temp_indexes_.size();
+          std::string path = (fs::path(dir) / fmt::format("idx/merging.{:08}.{:05}.tsix", gen,
+                                                          temp_indexes_.size()))
+                                 .string();
+          temp_indexes_[id] = path;
           iw.written.push_back(path);
           ASSIGN_OR_RETURN(uint64_t n, SourceIndex::Merge(parts, path));
           iw.wrote += n;
@@ -460,10 +643,8 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       }
     }
   }
-  if (stats->merges == 0 && stats->index_merges == 0 && stats->replaced == 0 && !counted) {
-    return OkStatus();  // nothing due: the manifest stays as it is
-  }
-  return Publish();
+  *changed = stats->merges > 0 || stats->index_merges > 0 || stats->replaced > 0 || counted;
+  return OkStatus();
 }
 
 }  // namespace teiten

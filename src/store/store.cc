@@ -481,13 +481,50 @@ void Store::RemoveUnreferenced(bool sweep) {
   std::vector<std::string> named = ManifestFiles(manifest_);
   named.insert(named.end(), manifest_.garbage.begin(), manifest_.garbage.end());
   std::unordered_set<std::string> live(named.begin(), named.end());
+  // A running merge's files are named by no manifest until it publishes them.
+  const bool merging = MergeRunning();
   for (const char* sub : {"seg", "rollup", "idx"}) {
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
-      if (!live.count(rel)) fs::remove(e.path(), ec);
+      if (live.count(rel)) continue;
+      if (merging && IsMergeFile(rel)) continue;
+      fs::remove(e.path(), ec);
     }
   }
   fs::remove(fs::path(dir_) / "MANIFEST.tmp", ec);
+}
+
+bool IsMergeFile(const std::string& rel) {
+  // rollup/<key>.<generation>.m<serial>.troll, idx/merging.<generation>.<serial>.tsix
+  if (rel.rfind("idx/merging.", 0) == 0) return true;
+  if (rel.rfind("rollup/", 0) != 0 || rel.size() < 13) return false;
+  const size_t m = rel.size() - 12;  // ".m" + 5 digits + ".troll"
+  if (rel.compare(m, 2, ".m") != 0 || rel.compare(rel.size() - 6, 6, ".troll") != 0) return false;
+  for (size_t i = m + 2; i < m + 7; ++i) {
+    if (rel[i] < '0' || rel[i] > '9') return false;
+  }
+  return true;
+}
+
+bool Store::MergeRunning() const {
+  OwnedFd fd(::open((fs::path(dir_) / "MERGER").c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no merge ever ran here
+  if (FlockRetry(fd.get(), LOCK_EX | LOCK_NB) != 0) return errno == EWOULDBLOCK;
+  FlockRetry(fd.get(), LOCK_UN);
+  return false;
+}
+
+void Store::SweepMergeFiles() {
+  std::vector<std::string> named = ManifestFiles(manifest_);
+  named.insert(named.end(), manifest_.garbage.begin(), manifest_.garbage.end());
+  std::unordered_set<std::string> live(named.begin(), named.end());
+  std::error_code ec;
+  for (const char* sub : {"rollup", "idx"}) {
+    for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
+      std::string rel = std::string(sub) + "/" + e.path().filename().string();
+      if (IsMergeFile(rel) && !live.count(rel)) fs::remove(e.path(), ec);
+    }
+  }
 }
 
 Result<std::unique_ptr<Store::Transaction>> Store::Begin() {
@@ -532,6 +569,7 @@ Store::Transaction::~Transaction() {
     std::error_code ec;
     for (const auto& f : written_) fs::remove(f, ec);
   }
+  if (lock_fd_ < 0) return;  // a detached merge's: it held no lock
   // Ended cleanly: the next writer need not sweep (not synced: if this is lost, it sweeps).
   if (::pwrite(lock_fd_, "0", 1, 0) != 1) {
     // Nothing to undo: the next writer sweeps the store, which is only slower.

@@ -160,6 +160,9 @@ struct Manifest {
 };
 // Every file (relative path) a manifest names: segments, index files and rollup parts.
 std::vector<std::string> ManifestFiles(const Manifest& m);
+// Whether a relative path is one a merge writes before it publishes it (a merged rollup part,
+// or a merged index file under its temporary name): named by no manifest while a merge runs.
+bool IsMergeFile(const std::string& rel);
 
 // Which inputs Transaction::FoldInputs folds.
 struct FoldOptions {
@@ -197,6 +200,8 @@ struct MergeOptions {
   uint64_t cold_budget_bytes = uint64_t{512} << 20;
   // Also make this input's index files one (an ingest's, after its commit: one per spill).
   std::string index_of;
+  // When another merge is running, return at once (MergeStats::busy) instead of waiting for it.
+  bool try_lock = false;
 };
 struct MergeStats {
   uint64_t merges = 0;          // merged parts written
@@ -205,6 +210,14 @@ struct MergeStats {
   uint64_t indexes_merged = 0;  // index files they replaced
   uint64_t bytes_read = 0, bytes_written = 0;
   uint64_t replaced = 0;  // keys whose parts a merged part of another key stands in for
+  // Keys whose merge was dropped because a commit or repair changed their parts meanwhile (the
+  // parts it merged are no longer all named): their merged file is removed, unseen.
+  uint64_t dropped = 0;
+  // With try_lock: another merge held the store's merge lock; nothing was done.
+  bool busy = false;
+  // The store moved on while this merge ran or just after (commits published): what they made
+  // due may not have been looked at. A background merger merges again.
+  bool newer = false;
   double seconds = 0;
 };
 
@@ -282,12 +295,17 @@ class Store {
   void Memo(const std::string& key, std::shared_ptr<const void> value) const;
   static constexpr size_t kMaxMemo = 256;
 
-  // Merges rollup parts that are due (see MergeOptions) as one transaction: the merged parts
-  // replace theirs in a new manifest; readers of older snapshots keep the files they read
-  // (removed once no reader holds them). Holds the writer lock while it runs, so commits wait
-  // for it: each merge is bounded by max_merge_memory. A kill at any moment leaves either the old
-  // parts or the merged ones, never both, never neither. Counts and source sets are unchanged
-  // by merging; heavy-hitter summaries stay within their stated bound.
+  // Merges rollup parts that are due (see MergeOptions): the merged parts replace theirs in a
+  // new manifest; readers of older snapshots keep the files they read (removed once no reader
+  // holds them). One merge runs at a time (the lock on MERGER), beside commits: it reads and
+  // writes against a snapshot without the writer lock, then takes the writer lock only to put
+  // its parts in the place of theirs in the newest manifest, key by key — a key whose merged
+  // parts are no longer all named there (a forget or a rebuild replaced them meanwhile) keeps
+  // its own and the merged file goes unseen. A commit therefore waits for a merge only while
+  // it publishes. Each merge is bounded by max_merge_memory. A kill at any moment leaves either
+  // the old parts or the merged ones, never both, never neither; the next merge removes what a
+  // killed one wrote. Counts and source sets are unchanged by merging; heavy-hitter summaries
+  // stay within their stated bound. Moves this Store to the newest snapshot, as Begin does.
   Result<MergeStats> Merge(const MergeOptions& opts);
 
   class Transaction;
@@ -312,6 +330,12 @@ class Store {
   Status HoldGeneration(uint64_t generation);
   // Whether another open READERS holds a lock on a byte in [from, to).
   bool ReadersHold(uint64_t from, uint64_t to) const;
+  // Whether a merge holds MERGER (this process's own included): its files, named by no manifest
+  // yet, are not a dead writer's.
+  bool MergeRunning() const;
+  // Removes the files a killed merge wrote (merged parts and index files no manifest names).
+  // Writer lock held.
+  void SweepMergeFiles();
   // inode, size and modification time of MANIFEST as last read or written by this Store.
   std::string ManifestIdentity() const;
   std::string manifest_id_;
@@ -350,8 +374,13 @@ class Store::Transaction {
   // Maintenance, instead of Add/Commit: rebuilds every input's source index from its segments
   // (for a store whose indexes predate the current index format) and commits.
   Status RebuildIndexes();
-  // Maintenance, instead of Add/Commit: Store::Merge's work, committed if anything merged.
-  Status MergeParts(const MergeOptions& opts, MergeStats* stats);
+  // Store::Merge's work, in a detached transaction (no writer lock) against its snapshot:
+  // merged parts written and entered in next_; `*changed` when next_ differs from the snapshot.
+  Status MergeParts(const MergeOptions& opts, MergeStats* stats, bool* changed);
+  // In a transaction holding the writer lock: puts what the detached `work`, begun from
+  // `snap`, merged in the place of what it replaced, key by key and input by input, where
+  // those are still named; takes over work's files; publishes if anything changed.
+  Status ApplyMerge(const Manifest& snap, Transaction* work, MergeStats* stats);
   // Maintenance, instead of Add/Commit: makes the rollups of `days` (every day when empty) again
   // from the segments — the sensors' day parts, and the pooled days, months and quarters that hold
   // them (pooled and each sensor's; a month or quarter from its other days' parts and the rebuilt
@@ -427,6 +456,10 @@ class Store::Transaction {
   std::map<int32_t, DayRollup> pending_;
   SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created
+  // A detached merge's index files, written under temporary names (ids handed out by commits
+  // meanwhile are not known to it) and given an id when ApplyMerge takes them: placeholder id
+  // → path.
+  std::map<uint64_t, std::string> temp_indexes_;
   std::vector<SegmentRecord> new_segments_;
   SegmentScratch segment_scratch_;  // used by one Add's segment writer at a time
   uint64_t rows_added_ = 0;
