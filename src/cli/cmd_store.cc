@@ -1,7 +1,9 @@
 // The commands that write or look after a store and run the sensor network: ingest, geo, merge,
 // verify, rebuild, forget, retain, collect, sensor and sensors.
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +11,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -72,8 +76,52 @@ class Progress {
   std::chrono::steady_clock::time_point t0_;
 };
 
+// Starts `teiten merge --background` on the store, detached (a session of its own, its output
+// appended to STORE/merge.log): the command that committed returns while its parts merge, as
+// `git gc --auto` detaches. The merger runs niced, one at a time per store (see RunMerge).
+void SpawnBackgroundMerge(const std::string& store_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string dir = fs::absolute(store_dir, ec).string();
+  const std::string log = (fs::path(dir) / "merge.log").string();
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // a caller's pipe must see its EOF
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+  std::string exe = "/proc/self/exe", arg0 = "teiten", sub = "merge", bg = "--background",
+              opt = "--store";
+  std::string dir_arg = dir;
+  char* argv[] = {arg0.data(), sub.data(), bg.data(), opt.data(), dir_arg.data(), nullptr};
+  pid_t pid = 0;
+  if (int e = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, environ); e != 0) {
+    std::cerr << "teiten: starting the background merge: " << std::strerror(e)
+              << " (run `teiten merge`)\n";
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+}
+
+// How `teiten ingest` merges what its commits made due: "background" (the default) or "wait"
+// (in the command, before it returns: scripts and tests that look at the files after it). The
+// environment's TEITEN_MERGE sets the default.
+std::string DefaultMergeMode() {
+  const char* e = std::getenv("TEITEN_MERGE");
+  return e && *e ? e : "background";
+}
+
 int RunIngest(const Common& c, const std::string& sensor_id,
-              const std::vector<std::string>& files) {
+              const std::vector<std::string>& files, const std::string& merge_mode) {
+  if (merge_mode != "background" && merge_mode != "wait") {
+    return Fail(InvalidArgument(
+        fmt::format("--merge {}: must be background or wait (TEITEN_MERGE sets the default)",
+                    merge_mode)));
+  }
+  const bool background = merge_mode == "background";
   auto cfg = LoadConfigFor(c);
   if (!cfg.ok()) return Fail(cfg.status());
   const SensorConfig* sensor = cfg->FindSensor(sensor_id);
@@ -110,6 +158,7 @@ int RunIngest(const Common& c, const std::string& sensor_id,
     Progress prog(std::filesystem::path(f).filename().string());
     IngestOptions opts;
     opts.progress = [&](uint64_t p, uint64_t b) { prog.Update(p, b, size); };
+    opts.merge = !background;
     Ingester ing(store->get(), geo.get(), opts);
     auto r = ing.IngestFile(*sensor, f);
     prog.Done();
@@ -160,11 +209,15 @@ int RunIngest(const Common& c, const std::string& sensor_id,
     std::cerr << "teiten: folding inputs: " << txn.status().ToString() << "\n";
     rc = 1;
   }
-  MergeOptions cold;
-  cold.cold_after_s = 600;
-  if (auto m = (*store)->Merge(cold); !m.ok()) {
-    std::cerr << "teiten: merging rollup parts: " << m.status().ToString() << "\n";
-    rc = 1;
+  if (background) {
+    SpawnBackgroundMerge(cfg->store_path);
+  } else {
+    MergeOptions cold;
+    cold.cold_after_s = 600;
+    if (auto m = (*store)->Merge(cold); !m.ok()) {
+      std::cerr << "teiten: merging rollup parts: " << m.status().ToString() << "\n";
+      rc = 1;
+    }
   }
   auto fmt_ok = ParseFormat(c.format);
   t.Write(std::cout, fmt_ok.ok() ? *fmt_ok : OutputFormat::kTable);
@@ -214,7 +267,43 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
   return 0;
 }
 
-int RunMerge(const Common& c, bool all, int64_t fold_captures_after) {
+// `teiten merge --background`, which `teiten ingest` starts detached: what is due and cold,
+// again while commits keep arriving, then it exits. A second one finding a merge running exits
+// at once: the running one looks again after its pass when the store moved on meanwhile.
+int RunBackgroundMerge(const Common& c) {
+  errno = 0;
+  if (nice(10) == -1 && errno != 0) {
+    // Not fatal: it merges at the ingest's priority.
+  }
+  Config cfg;
+  auto store = OpenStoreFor(c, &cfg);
+  auto stamp = [] {
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return std::string(buf);
+  };
+  if (!store.ok()) {
+    std::cerr << stamp() << " teiten merge: " << store.status().ToString() << "\n";
+    return 1;
+  }
+  for (int pass = 0; pass < 1000; ++pass) {
+    MergeOptions mo;
+    mo.cold_after_s = 600;
+    mo.try_lock = true;
+    auto r = (*store)->Merge(mo);
+    if (!r.ok()) {
+      std::cerr << stamp() << " teiten merge: " << r.status().ToString() << "\n";
+      return 1;
+    }
+    if (r->busy) return 0;
+    if (r->merges == 0 && r->index_merges == 0 && !r->newer) return 0;
+  }
+  return 0;
+}
+
+int RunMerge(const Common& c, bool all, int64_t fold_captures_after, bool background) {
+  if (background) return RunBackgroundMerge(c);
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
   if (!store.ok()) return Fail(store.status());
@@ -471,13 +560,18 @@ void AddIngestCommand(Commands& cmds) {
   struct Args {
     std::string sensor_id;
     std::vector<std::string> files;
+    std::string merge = DefaultMergeMode();
   };
   auto a = std::make_shared<Args>();
   auto* ingest = cmds.Add("ingest", "read captures into the store");
+  ingest->add_option("--merge", a->merge,
+                     "merge the parts the commits made due in the background (default: a "
+                     "detached `teiten merge --background`, output in STORE/merge.log) or wait "
+                     "for it (wait); TEITEN_MERGE sets the default");
   ingest->add_option("--sensor", a->sensor_id, "the sensor (from the config) that recorded them")
       ->required();
   ingest->add_option("files", a->files, "pcap/pcapng files, plain, .gz or .zst")->required();
-  cmds.OnParsed(ingest, [&c, a] { return RunIngest(c, a->sensor_id, a->files); });
+  cmds.OnParsed(ingest, [&c, a] { return RunIngest(c, a->sensor_id, a->files, a->merge); });
 }
 
 void AddStoreCommands(Commands& cmds) {
@@ -485,6 +579,7 @@ void AddStoreCommands(Commands& cmds) {
   struct Args {
     std::string ranges_out, lookup;
     bool merge_all = false;
+    bool merge_background = false;
     int64_t fold_after = kFoldCapturesAfterSeconds;
     std::string forget_input;
     int keep_days = 0;
@@ -498,14 +593,19 @@ void AddStoreCommands(Commands& cmds) {
   cmds.OnParsed(geo, [&c, a] { return RunGeo(c, a->ranges_out, a->lookup); });
 
   auto* merge = cmds.Add(
-      "merge", "merge rollup parts now (ingest merges what each commit makes due by itself)");
+      "merge", "merge rollup parts now (ingest starts a merge of what its commits made due by itself)");
   merge->add_flag("--all", a->merge_all,
                   "merge every key's parts as far as the size cap allows, and fold every small "
                   "input whatever its size");
   merge->add_option("--fold-captures-after", a->fold_after,
                     "fold captures ingested at least this many seconds ago (default a day; a "
                     "folded capture can no longer be forgotten alone; negative: never)");
-  cmds.OnParsed(merge, [&c, a] { return RunMerge(c, a->merge_all, a->fold_after); });
+  merge->add_flag("--background", a->merge_background,
+                  "what `teiten ingest` starts after its commits: merge what is due, again while "
+                  "commits arrive, quietly and niced; exit at once if another merge runs");
+  cmds.OnParsed(merge, [&c, a] {
+    return RunMerge(c, a->merge_all, a->fold_after, a->merge_background);
+  });
 
   auto* verify = cmds.Add(
       "verify", "check a whole store: checksums, structure, orphans, rollups against segments");

@@ -112,7 +112,9 @@ struct Collector::Impl {
   const GeoDb* geo;
   std::unique_ptr<httplib::SSLServer> tls;
   std::unique_ptr<httplib::Server> plain;
-  std::thread tls_thread, plain_thread, committer;
+  std::thread tls_thread, plain_thread, committer, merger;
+  // Commits since the merger last looked (under mu): it wakes on them.
+  uint64_t commits_unmerged = 0;
   int bound_port = 0;
 
   std::mutex mu;
@@ -130,6 +132,7 @@ struct Collector::Impl {
   void Handle(const httplib::Request& req, httplib::Response& res);
   void HandleStatus(const httplib::Request& req, httplib::Response& res);
   void CommitLoop();
+  void MergeLoop();
   bool Admit(const std::string& sensor, double* retry_after);
   void Refuse(httplib::Response& res, int code, const std::string& sensor, const std::string& why,
               const std::string& peer);
@@ -340,8 +343,61 @@ void Collector::Impl::HandleStatus(const httplib::Request& req, httplib::Respons
   res.set_content("{\"ok\":true}", "application/json");
 }
 
+// Merges what the commits made due, on a thread and a Store of its own, beside the commits
+// (Store::Merge takes the writer lock only to publish): a sensor's batch is answered when it is
+// committed, not after its parts are merged. Every minute also the keys no commit touched for
+// ten minutes, whole, so that a store fed only by sensors converges to one part a key without
+// anyone running `teiten merge`.
+void Collector::Impl::MergeLoop() {
+  auto own = Store::Open(store->dir(), {});
+  if (!own.ok()) {
+    LogEvent("error", "merge_failed", {{"error", own.status().ToString()}});
+    return;
+  }
+  auto last_cold = Clock::now();
+  for (;;) {
+    bool cold = false;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait_for(l, std::chrono::seconds(5), [&] { return stopping || commits_unmerged > 0; });
+      if (stopping) break;
+      cold = Clock::now() - last_cold > std::chrono::seconds(60);
+      if (commits_unmerged == 0 && !cold) continue;
+      commits_unmerged = 0;
+    }
+    MergeOptions mo;
+    if (cold) {
+      last_cold = Clock::now();
+      mo.cold_after_s = 600;
+      mo.cold_budget_bytes = uint64_t{64} << 20;
+    }
+    auto merged = (*own)->Merge(mo);
+    if (!merged.ok()) {
+      LogEvent("error", "merge_failed", {{"error", merged.status().ToString()}});
+      continue;
+    }
+    if (merged->newer) {
+      std::lock_guard<std::mutex> l(mu);
+      ++commits_unmerged;  // look again: commits came in while it merged
+    }
+    if (merged->merges > 0 || merged->index_merges > 0) {
+      LogEvent("info", "parts_merged",
+               {{"merges", merged->merges},
+                {"parts", merged->parts_merged},
+                {"index_merges", merged->index_merges},
+                {"dropped", merged->dropped},
+                {"seconds", merged->seconds}});
+      metrics.Add("teiten_collector_parts_merged_total", {},
+                  static_cast<double>(merged->parts_merged));
+      metrics.Add("teiten_collector_merge_seconds_sum", {}, merged->seconds);
+      metrics.Add("teiten_collector_merge_seconds_count", {}, 1);
+    }
+  }
+}
+
 void Collector::Impl::CommitLoop() {
   IngestOptions io;
+  io.merge = false;  // MergeLoop's work
   Ingester ingester(store, geo, io);
   auto last_fold = Clock::now();
   for (;;) {
@@ -409,7 +465,9 @@ void Collector::Impl::CommitLoop() {
         SensorStatusFile& st = status[sensor];
         st.last_batch = st.last_contact = NowUnix();
         dirty.insert(sensor);
+        ++commits_unmerged;
       }
+      cv.notify_all();
       for (size_t i = 0; i < ps.size(); ++i) {
         ps[i]->done.set_value({200, "", dup.count(i) > 0});
       }
@@ -432,26 +490,6 @@ void Collector::Impl::CommitLoop() {
                  {{"inputs", folded},
                   {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}});
         metrics.Add("teiten_collector_inputs_folded_total", {}, static_cast<double>(folded));
-      }
-      // Keys no commit has touched for ten minutes merged whole, as `teiten ingest` does at its
-      // end, so that a store fed only by sensors converges to one part a key without anyone
-      // running `teiten merge`. No further key is started once 64 MiB of parts have been read,
-      // so commits waiting behind it wait for about that much merging (or one larger key).
-      if (txn.ok()) txn->reset();  // the writer lock, which the merge takes again
-      MergeOptions cold;
-      cold.cold_after_s = 600;
-      cold.cold_budget_bytes = uint64_t{64} << 20;
-      auto merged = store->Merge(cold);
-      if (!merged.ok()) {
-        LogEvent("error", "merge_failed", {{"error", merged.status().ToString()}});
-      } else if (merged->merges > 0 || merged->index_merges > 0) {
-        LogEvent("info", "parts_merged",
-                 {{"merges", merged->merges},
-                  {"parts", merged->parts_merged},
-                  {"index_merges", merged->index_merges},
-                  {"seconds", merged->seconds}});
-        metrics.Add("teiten_collector_parts_merged_total", {},
-                    static_cast<double>(merged->parts_merged));
       }
     }
     {
@@ -578,6 +616,7 @@ Status Collector::Start() {
     m.plain_thread = std::thread([&m] { m.plain->listen_after_bind(); });
   }
   m.committer = std::thread([&m] { m.CommitLoop(); });
+  m.merger = std::thread([&m] { m.MergeLoop(); });
   m.tls_thread = std::thread([&m] { m.tls->listen_after_bind(); });
   LogEvent("info", "collector_started",
            {{"listen", cc.listen},
@@ -598,6 +637,7 @@ void Collector::Stop() {
   }
   m.cv.notify_all();
   if (m.committer.joinable()) m.committer.join();
+  if (m.merger.joinable()) m.merger.join();  // after its merge in hand, if any
   if (m.tls_thread.joinable()) m.tls_thread.join();
   if (m.plain) m.plain->stop();
   if (m.plain_thread.joinable()) m.plain_thread.join();

@@ -188,6 +188,7 @@ Result<MergeStats> Store::Merge(const MergeOptions& opts) {
   std::unique_ptr<Transaction> work(new Transaction(this, -1));
   bool changed = false;
   RETURN_IF_ERROR(work->MergeParts(opts, &stats, &changed));
+  if (opts.before_publish) opts.before_publish();
   if (changed) {
     ASSIGN_OR_RETURN(auto txn, Begin());
     stats.newer = manifest_.generation != snap.generation;

@@ -497,8 +497,8 @@ void Store::RemoveUnreferenced(bool sweep) {
 bool IsMergeFile(const std::string& rel) {
   // rollup/<key>.<generation>.m<serial>.troll, idx/merging.<generation>.<serial>.tsix
   if (rel.rfind("idx/merging.", 0) == 0) return true;
-  if (rel.rfind("rollup/", 0) != 0 || rel.size() < 13) return false;
-  const size_t m = rel.size() - 12;  // ".m" + 5 digits + ".troll"
+  if (rel.rfind("rollup/", 0) != 0 || rel.size() < 20) return false;
+  const size_t m = rel.size() - 13;  // ".m" + 5 digits + ".troll"
   if (rel.compare(m, 2, ".m") != 0 || rel.compare(rel.size() - 6, 6, ".troll") != 0) return false;
   for (size_t i = m + 2; i < m + 7; ++i) {
     if (rel[i] < '0' || rel[i] > '9') return false;

@@ -21,6 +21,7 @@
 #include <climits>
 #include <cstdint>
 #include <future>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -202,6 +203,9 @@ struct MergeOptions {
   std::string index_of;
   // When another merge is running, return at once (MergeStats::busy) instead of waiting for it.
   bool try_lock = false;
+  // Called once the merged files are written, before the writer lock is taken to publish them:
+  // whatever commits meanwhile (a test's, to make that moment certain) is what publishing meets.
+  std::function<void()> before_publish;
 };
 struct MergeStats {
   uint64_t merges = 0;          // merged parts written

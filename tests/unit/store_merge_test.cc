@@ -1,0 +1,266 @@
+// Merging beside commits (issue 16, point 2): a merge works against a snapshot without the
+// writer lock and publishes key by key into whatever the commits made of the manifest meanwhile;
+// `teiten ingest` leaves its merge to a detached `teiten merge --background`, which a kill -9
+// may stop at any moment.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "analysis/query.h"
+#include "ingest/ingest.h"
+#include "store/verify.h"
+#include "store_test_support.h"
+#include "test_support.h"
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+// Ingests s<from>..s<to - 1> one by one, each its own commit, with no merge after it.
+std::vector<std::string> IngestUnmerged(Store* s, const std::string& dir, int from, int to) {
+  std::vector<std::string> hashes;
+  for (int f = from; f < to; ++f) {
+    IngestOptions no_merge;
+    no_merge.merge = false;
+    auto r = Ingester(s, nullptr, no_merge).IngestFile(Sensor(), fmt::format("{}/s{}.pcap", dir, f));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    hashes.push_back(r.ok() ? r->hash : "");
+  }
+  return hashes;
+}
+
+// Files in rollup/ and idx/ on disk that the manifest names neither as live nor as garbage.
+std::vector<std::string> Stray(const Store& store) {
+  std::vector<std::string> named = ManifestFiles(store.manifest());
+  named.insert(named.end(), store.manifest().garbage.begin(), store.manifest().garbage.end());
+  std::set<std::string> live(named.begin(), named.end());
+  std::vector<std::string> out;
+  for (const char* sub : {"seg", "rollup", "idx"}) {
+    for (const auto& e : fs::directory_iterator(store.dir() + "/" + sub)) {
+      std::string rel = std::string(sub) + "/" + e.path().filename().string();
+      if (!live.count(rel)) out.push_back(rel);
+    }
+  }
+  return out;
+}
+
+// The answers of a store made by ingesting s<from>..s<to - 1> and merging it whole, quietly.
+std::string Reference(const std::string& captures, int from, int to) {
+  testing::TempDir ref_dir;
+  auto ref = Store::Open(ref_dir.path(), {.create = true, .timezone = "Asia/Tokyo"});
+  EXPECT_TRUE(ref.ok());
+  IngestUnmerged(ref->get(), captures, from, to);
+  MergeOptions all;
+  all.all = true;
+  EXPECT_TRUE((*ref)->Merge(all).ok());
+  return FullAnswers(**ref);
+}
+
+TEST_F(StoreTest, CommitsWhileAMergeRunsKeepTheirPartsAndTheMergePublishesItsOwnBesideThem) {
+  WriteSmallCaptures(dir_.path(), 40);
+  const std::string want = Reference(dir_.path(), 0, 40);
+  Open();
+  IngestUnmerged(store_.get(), dir_.path(), 0, 30);
+  const size_t parts_before = store_->manifest().days.begin()->second.begin()->second.size();
+  ASSERT_GE(parts_before, 10u);
+  // Ten commits land after the merge took its snapshot and wrote its parts, before it publishes:
+  // through another Store, as another process would.
+  MergeOptions all;
+  all.all = true;
+  uint64_t gen_before_commits = 0, gen_after_commits = 0;
+  all.before_publish = [&] {
+    auto other = Store::Open(Path("store"), {});
+    ASSERT_TRUE(other.ok());
+    gen_before_commits = (*other)->manifest().generation;
+    IngestUnmerged(other->get(), dir_.path(), 30, 40);
+    gen_after_commits = (*other)->manifest().generation;
+  };
+  auto r = store_->Merge(all);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(gen_after_commits, gen_before_commits + 10);  // the commits did not wait for it
+  EXPECT_GT(r->merges, 0u);
+  EXPECT_TRUE(r->newer);
+  EXPECT_EQ(r->dropped, 0u);
+  // Every day key names its merged part and the parts of the commits made meanwhile: s30..s39
+  // over three days, 4, 3 and 3 of them.
+  std::multiset<size_t> fresh;
+  for (const auto& [day, per_sensor] : store_->manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      size_t merged = 0;
+      for (const auto& p : parts) merged += IsMergeFile(p);
+      EXPECT_EQ(merged, 1u) << fmt::format("day {} sensor {}: {}", day, sensor, parts.size());
+      fresh.insert(parts.size() - merged);
+    }
+  }
+  EXPECT_EQ(fresh, (std::multiset<size_t>{3, 3, 4}));
+  EXPECT_EQ(FullAnswers(*store_), want);
+  EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
+  // And the next merge takes the new parts in.
+  all.before_publish = nullptr;
+  ASSERT_TRUE(store_->Merge(all).ok());
+  EXPECT_EQ(FullAnswers(*store_), want);
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->faults.empty()) << fmt::format("{}", fmt::join(v->faults, "\n"));
+}
+
+TEST_F(StoreTest, AMergeWhosePartsAForgetReplacedMeanwhileIsDroppedUnseen) {
+  WriteSmallCaptures(dir_.path(), 12);
+  const std::string want = Reference(dir_.path(), 1, 12);
+  Open();
+  const std::vector<std::string> hashes = IngestUnmerged(store_.get(), dir_.path(), 0, 12);
+  MergeOptions all;
+  all.all = true;
+  all.before_publish = [&] {
+    auto other = Store::Open(Path("store"), {});
+    ASSERT_TRUE(other.ok());
+    auto txn = (*other)->Begin();
+    ASSERT_TRUE(txn.ok());
+    Status st = (*txn)->Forget(hashes[0]);  // rebuilds the days s0 touched, and their periods
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  };
+  auto r = store_->Merge(all);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->dropped, 0u);
+  EXPECT_EQ(FullAnswers(*store_), want);
+  EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
+  all.before_publish = nullptr;
+  ASSERT_TRUE(store_->Merge(all).ok());
+  EXPECT_EQ(FullAnswers(*store_), want);
+}
+
+// The CLI's ingest and its detached merge, as real processes.
+class BackgroundMergeTest : public StoreTest {
+ protected:
+  void WriteConfig(const std::string& name, const std::string& store) {
+    std::ofstream(Path(name)) << fmt::format(
+        "[store]\npath = \"{}\"\ntimezone = \"Asia/Tokyo\"\n[[sensor]]\nid = \"tyo1\"\n"
+        "group = \"domestic\"\nprefixes = [\"203.0.113.0/24\"]\n",
+        Path(store));
+  }
+  std::string Teiten(const std::string& args, bool* ok = nullptr) {
+    return testing::Run(fmt::format("{} {} 2>&1", TEITEN_BIN, args), ok);
+  }
+};
+
+TEST_F(BackgroundMergeTest, IngestReturnsAndItsMergeFollowsToTheSameAnswersAsWaitingForIt) {
+  WriteSmallCaptures(dir_.path(), 24);
+  WriteConfig("bg.toml", "bg");
+  WriteConfig("wait.toml", "wait");
+  for (int f = 0; f < 24; ++f) {
+    bool ok = false;
+    std::string out = Teiten(
+        fmt::format("ingest --merge background --config {} --sensor tyo1 {}", Path("bg.toml"),
+                    Path(fmt::format("s{}.pcap", f))),
+        &ok);
+    ASSERT_TRUE(ok) << out;
+    out = Teiten(fmt::format("ingest --merge wait --config {} --sensor tyo1 {}", Path("wait.toml"),
+                             Path(fmt::format("s{}.pcap", f))),
+                 &ok);
+    ASSERT_TRUE(ok) << out;
+  }
+  // `teiten merge` waits for a running merge (the lock on MERGER), then finds nothing due
+  // that the background merges left.
+  bool ok = false;
+  std::string out = Teiten(fmt::format("merge --config {}", Path("bg.toml")), &ok);
+  ASSERT_TRUE(ok) << out;
+  EXPECT_EQ(Slurp(Path("bg/merge.log")), "");  // the background merges said nothing: no error
+  auto bg = Store::Open(Path("bg"), {});
+  auto wait = Store::Open(Path("wait"), {});
+  ASSERT_TRUE(bg.ok() && wait.ok());
+  EXPECT_EQ(FullAnswers(**bg), FullAnswers(**wait));
+  // As few parts as merging in the command leaves: 24 commits did not leave 24 parts a key.
+  std::set<std::string> bg_parts, wait_parts;
+  (*bg)->ForEachRollup([&](const std::string& p) { bg_parts.insert(p); });
+  (*wait)->ForEachRollup([&](const std::string& p) { wait_parts.insert(p); });
+  std::cerr << bg_parts.size() << " parts merged in the background, " << wait_parts.size()
+            << " merged in the command\n";
+  EXPECT_LE(bg_parts.size(), wait_parts.size() + 2);
+  EXPECT_TRUE(Stray(**bg).empty()) << fmt::format("{}", fmt::join(Stray(**bg), " "));
+}
+
+TEST_F(BackgroundMergeTest, AMergeKilledAnywhereLosesNothingAndTheNextRemovesWhatItWrote) {
+  constexpr int kFiles = 60;
+  WriteSmallCaptures(dir_.path(), kFiles + 1);
+  const std::string want = Reference(dir_.path(), 0, kFiles + 1);
+  WriteConfig("t.toml", "store");
+  {
+    auto pristine = Store::Open(Path("pristine"), {.create = true, .timezone = "Asia/Tokyo"});
+    ASSERT_TRUE(pristine.ok());
+    IngestUnmerged(pristine->get(), dir_.path(), 0, kFiles);
+  }
+  // From the same 60 unmerged commits each time: `teiten merge --background` killed at a moment
+  // of its pass (counted from when it marks MERGER: a tenth, a third, ... of an unkilled pass),
+  // then a commit, then a merge of everything.
+  int killed_merging = 0;
+  size_t stray_after_kill = 0;
+  int64_t pass_us = 0;
+  for (int share : {-1, 0, 10, 30, 60, 90}) {
+    const int64_t delay_us = share < 0 ? 0 : pass_us * share / 100;
+    fs::remove_all(Path("store"));
+    fs::copy(Path("pristine"), Path("store"), fs::copy_options::recursive);
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(TEITEN_BIN, "teiten", "merge", "--background", "--store", Path("store").c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      std::ifstream marker(Path("store/MERGER"));
+      char c = 0;
+      if ((marker.get(c) && c == '1') || std::chrono::steady_clock::now() > until) break;
+    }
+    if (share < 0) {  // the unkilled pass, timed
+      auto t0 = std::chrono::steady_clock::now();
+      int st = 0;
+      waitpid(pid, &st, 0);
+      pass_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+      ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    {
+      std::ifstream marker(Path("store/MERGER"));
+      char c = 0;
+      if (marker.get(c) && c == '1') ++killed_merging;  // killed within its pass
+      auto s = Store::Open(Path("store"), {});
+      ASSERT_TRUE(s.ok());
+      stray_after_kill += Stray(**s).size();
+    }
+    bool ok = false;
+    std::string out = Teiten(fmt::format("ingest --merge wait --config {} --sensor tyo1 {}",
+                                         Path("t.toml"), Path(fmt::format("s{}.pcap", kFiles))),
+                             &ok);
+    ASSERT_TRUE(ok) << out;
+    out = Teiten(fmt::format("merge --all --config {}", Path("t.toml")), &ok);
+    ASSERT_TRUE(ok) << out;
+    Open();
+    EXPECT_EQ(FullAnswers(*store_), want) << "killed " << share << "% into its pass";
+    EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
+    store_.reset();
+    out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
+    EXPECT_TRUE(ok) << out;
+  }
+  std::cerr << "a pass of " << pass_us << " us; " << killed_merging
+            << " kills within it left " << stray_after_kill << " files behind\n";
+  EXPECT_GE(killed_merging, 3);  // the kills fell within the pass, not after it
+  EXPECT_GT(stray_after_kill, 0u);  // and some after it had written files: the next removed them
+}
+
+}  // namespace
+}  // namespace teiten
