@@ -93,8 +93,10 @@ void SpawnBackgroundMerge(const std::string& store_dir) {
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // a caller's pipe must see its EOF
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-  std::string exe = "/proc/self/exe", arg0 = "teiten", sub = "merge", bg = "--background",
-              opt = "--store";
+  // The binary's own path, not /proc/self/exe, which ps and top would show as "exe".
+  std::string exe = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec || exe.empty()) exe = "/proc/self/exe";
+  std::string arg0 = "teiten", sub = "merge", bg = "--background", opt = "--store";
   std::string dir_arg = dir;
   char* argv[] = {arg0.data(), sub.data(), bg.data(), opt.data(), dir_arg.data(), nullptr};
   pid_t pid = 0;
@@ -291,6 +293,7 @@ int RunBackgroundMerge(const Common& c) {
     MergeOptions mo;
     mo.cold_after_s = 600;
     mo.try_lock = true;
+    mo.yield_to_writers = true;  // the next ingest's cores are its own
     auto r = (*store)->Merge(mo);
     if (!r.ok()) {
       std::cerr << stamp() << " teiten merge: " << r.status().ToString() << "\n";

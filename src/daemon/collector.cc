@@ -366,6 +366,7 @@ void Collector::Impl::MergeLoop() {
       commits_unmerged = 0;
     }
     MergeOptions mo;
+    mo.yield_to_writers = true;  // a commit waiting on its batch goes first
     if (cold) {
       last_cold = Clock::now();
       mo.cold_after_s = 600;
@@ -386,6 +387,7 @@ void Collector::Impl::MergeLoop() {
                 {"parts", merged->parts_merged},
                 {"index_merges", merged->index_merges},
                 {"dropped", merged->dropped},
+                {"yielded_seconds", merged->yielded_seconds},
                 {"seconds", merged->seconds}});
       metrics.Add("teiten_collector_parts_merged_total", {},
                   static_cast<double>(merged->parts_merged));

@@ -27,6 +27,25 @@ namespace fs = std::filesystem;
 // id a store hands out.
 constexpr uint64_t kTempIndexId = uint64_t{1} << 60;
 
+// With yield_to_writers, waits while a transaction holds the store's writer lock; the seconds
+// waited are added to `*waited`.
+void YieldToWriters(const std::string& dir, const MergeOptions& o, double* waited) {
+  if (!o.yield_to_writers) return;
+  const int fd = ::open((fs::path(dir) / "LOCK").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::flock(fd, LOCK_UN);
+      break;
+    }
+    if (errno != EWOULDBLOCK && errno != EINTR) break;
+    ::usleep(20000);
+  }
+  ::close(fd);
+  *waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Size tier of a part: 0 below 64 KiB, then one tier per factor of 4. Parts of one tier are of
 // comparable size, so merging a tier's parts rewrites each byte once per tier it climbs: about
 // log4(size / 64 KiB) times over its life, whatever the number of commits.
@@ -185,6 +204,7 @@ Result<MergeStats> Store::Merge(const MergeOptions& opts) {
     if (killed) SweepMergeFiles();
     snap = manifest_;
   }
+  if (opts.after_snapshot) opts.after_snapshot();
   std::unique_ptr<Transaction> work(new Transaction(this, -1));
   bool changed = false;
   RETURN_IF_ERROR(work->MergeParts(opts, &stats, &changed));
@@ -385,6 +405,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         for (size_t i : pick) cold_read += sizes[i];
       }
       if (pick.empty()) return OkStatus();
+      YieldToWriters(dir, opts, &stats->yielded_seconds);
       std::vector<std::unique_ptr<RollupFile>> files;
       bool by_key = true;  // every part one entry, of one sensor unless `entry` relabels them
       for (size_t i : pick) {
@@ -469,6 +490,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   struct IndexWork {
     std::vector<std::string> written;
     uint64_t merges = 0, files = 0, read = 0, wrote = 0;
+    double yielded = 0;
   } iw;
   auto merge_indexes = [this, &opts, &iw, &dir, gen]() -> Status {
     uint64_t index_read = 0;
@@ -484,6 +506,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       std::vector<uint64_t> ids = in.Indexes();
       uint64_t files_merged = ids.size();
       while (ids.size() > 1) {
+        YieldToWriters(dir, opts, &iw.yielded);
         std::vector<uint64_t> next;
         const size_t fan = std::max<size_t>(2, opts.max_parts);
         for (size_t at = 0; at < ids.size(); at += fan) {
@@ -628,6 +651,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
   stats->indexes_merged += iw.files;
   stats->bytes_read += iw.read;
   stats->bytes_written += iw.wrote;
+  stats->yielded_seconds += iw.yielded;
   // Sensor-day parts written before the manifest kept their counts get them in the maintenance
   // passes (one open each), so that a summary reads none of them.
   bool counted = false;

@@ -203,9 +203,15 @@ struct MergeOptions {
   std::string index_of;
   // When another merge is running, return at once (MergeStats::busy) instead of waiting for it.
   bool try_lock = false;
-  // Called once the merged files are written, before the writer lock is taken to publish them:
-  // whatever commits meanwhile (a test's, to make that moment certain) is what publishing meets.
-  std::function<void()> before_publish;
+  // Before each merge of parts (and of index files), wait while a transaction holds the writer
+  // lock: a background merge then takes the cores between ingests and commits, not beside them
+  // (two CPU-bound processes on this machine's two cores slowed an ingest by a third). It loses
+  // nothing by waiting: no commit publishes while that lock is held, and it publishes under it.
+  bool yield_to_writers = false;
+  // Called once the snapshot is taken, and once the merged files are written, before the writer
+  // lock is taken to publish them: whatever commits meanwhile (a test's, to make those moments
+  // certain) is what merging and publishing meet.
+  std::function<void()> after_snapshot, before_publish;
 };
 struct MergeStats {
   uint64_t merges = 0;          // merged parts written
@@ -219,6 +225,7 @@ struct MergeStats {
   uint64_t dropped = 0;
   // With try_lock: another merge held the store's merge lock; nothing was done.
   bool busy = false;
+  double yielded_seconds = 0;  // waited for writers (yield_to_writers)
   // The store moved on while this merge ran or just after (commits published): what they made
   // due may not have been looked at. A background merger merges again.
   bool newer = false;
