@@ -294,6 +294,7 @@ int RunBackgroundMerge(const Common& c) {
     mo.cold_after_s = 600;
     mo.try_lock = true;
     mo.yield_to_writers = true;  // the next ingest's cores are its own
+    mo.all_indexes = true;       // the spills of the ingests that started it
     auto r = (*store)->Merge(mo);
     if (!r.ok()) {
       std::cerr << stamp() << " teiten merge: " << r.status().ToString() << "\n";

@@ -496,11 +496,9 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     uint64_t index_read = 0;
     for (InputRecord& in : next_.inputs) {
       if (in.more_indexes.empty() || in.index == 0) continue;
-      if (!opts.all && opts.cold_after_s <= 0 && in.hash != opts.index_of) continue;
-      if (!opts.all && opts.cold_after_s > 0 && in.hash != opts.index_of &&
-          index_read >= opts.cold_budget_bytes) {
-        continue;
-      }
+      const bool due = opts.all || opts.all_indexes || in.hash == opts.index_of;
+      if (!due && opts.cold_after_s <= 0) continue;
+      if (!due && opts.cold_after_s > 0 && index_read >= opts.cold_budget_bytes) continue;
       // In rounds of at most max_parts files, each run of consecutive files into one, so
       // that the order of the spills (which a source's visits and enrichment follow) is kept.
       std::vector<uint64_t> ids = in.Indexes();
@@ -549,7 +547,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
     return OkStatus();
   };
   std::future<Status> indexing;
-  if (opts.all || opts.cold_after_s > 0 || !opts.index_of.empty()) {
+  if (opts.all || opts.all_indexes || opts.cold_after_s > 0 || !opts.index_of.empty()) {
     indexing = std::async(std::launch::async, merge_indexes);
   }
   // However this pass ends, the thread is done before the transaction is, and what it wrote is

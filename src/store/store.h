@@ -201,6 +201,9 @@ struct MergeOptions {
   uint64_t cold_budget_bytes = uint64_t{512} << 20;
   // Also make this input's index files one (an ingest's, after its commit: one per spill).
   std::string index_of;
+  // Also make every input's index files one, whatever the cold budget: a background merge's
+  // work for the ingests that returned before their spills' files were merged.
+  bool all_indexes = false;
   // When another merge is running, return at once (MergeStats::busy) instead of waiting for it.
   bool try_lock = false;
   // Before each merge of parts (and of index files), wait while a transaction holds the writer
