@@ -12,6 +12,13 @@ scripts/setup.sh "$BUILD" Release
 T=$BUILD/src/cli/teiten
 SCENARIO=tsubame-2018q3
 DEMO=var/demo
+# A previous run's background merge may still be at work on the store this run replaces: it is
+# stopped first (a merge killed at any moment loses nothing, and the store goes anyway).
+if [ -d "$DEMO/store" ]; then
+  pattern="merge --background --store $(realpath "$DEMO/store")\$"
+  pkill -9 -f "$pattern" || true
+  while pgrep -f "$pattern" >/dev/null; do sleep 0.05; done
+fi
 rm -rf "$DEMO/store" "$DEMO/traces" "$DEMO/pcap"
 mkdir -p "$DEMO"
 
