@@ -307,9 +307,8 @@ int RunBackgroundMerge(const Common& c) {
   // running beside the merge, say: the demo's left 194 files). Looked at again for a minute, a
   // second apart (Begin removes what no reader holds any more); then left to the next writer.
   for (int i = 0; i < 60 && !(*store)->manifest().garbage.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    auto txn = (*store)->Begin();
-    if (!txn.ok()) break;
+    if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!(*store)->Begin().ok()) break;
   }
   return 0;
 }
