@@ -1,7 +1,7 @@
 // The commands that write or look after a store and run the sensor network: ingest, geo, merge,
 // verify, rebuild, forget, retain, collect, sensor and sensors.
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -116,12 +116,11 @@ std::string DefaultMergeMode() {
   return e && *e ? e : "background";
 }
 
-int RunIngest(const Common& c, const std::string& sensor_id,
-              const std::vector<std::string>& files, const std::string& merge_mode) {
+int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<std::string>& files,
+              const std::string& merge_mode) {
   if (merge_mode != "background" && merge_mode != "wait") {
-    return Fail(InvalidArgument(
-        fmt::format("--merge {}: must be background or wait (TEITEN_MERGE sets the default)",
-                    merge_mode)));
+    return Fail(InvalidArgument(fmt::format(
+        "--merge {}: must be background or wait (TEITEN_MERGE sets the default)", merge_mode)));
   }
   const bool background = merge_mode == "background";
   auto cfg = LoadConfigFor(c);
@@ -604,7 +603,8 @@ void AddStoreCommands(Commands& cmds) {
   cmds.OnParsed(geo, [&c, a] { return RunGeo(c, a->ranges_out, a->lookup); });
 
   auto* merge = cmds.Add(
-      "merge", "merge rollup parts now (ingest starts a merge of what its commits made due by itself)");
+      "merge",
+      "merge rollup parts now (ingest starts a merge of what its commits made due by itself)");
   merge->add_flag("--all", a->merge_all,
                   "merge every key's parts as far as the size cap allows, and fold every small "
                   "input whatever its size");
@@ -614,9 +614,8 @@ void AddStoreCommands(Commands& cmds) {
   merge->add_flag("--background", a->merge_background,
                   "what `teiten ingest` starts after its commits: merge what is due, again while "
                   "commits arrive, quietly and niced; exit at once if another merge runs");
-  cmds.OnParsed(merge, [&c, a] {
-    return RunMerge(c, a->merge_all, a->fold_after, a->merge_background);
-  });
+  cmds.OnParsed(merge,
+                [&c, a] { return RunMerge(c, a->merge_all, a->fold_after, a->merge_background); });
 
   auto* verify = cmds.Add(
       "verify", "check a whole store: checksums, structure, orphans, rollups against segments");

@@ -23,8 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Placeholder ids of a detached merge's index files (Transaction::temp_indexes_): far above any
-// id a store hands out.
+// The ids a detached merge gives its index files until they are published
+// (Transaction::temp_indexes_): far above any id a store hands out.
 constexpr uint64_t kTempIndexId = uint64_t{1} << 60;
 
 // With yield_to_writers, waits while a transaction holds the store's writer lock; the seconds
@@ -306,8 +306,8 @@ Status Store::Transaction::ApplyMerge(const Manifest& snap, Transaction* work, M
   std::map<std::string, const InputRecord*> merged;
   for (const InputRecord& in : work->next_.inputs) {
     auto w = was.find(in.hash);
-    if (w != was.end() && (w->second->index != in.index ||
-                           w->second->more_indexes != in.more_indexes)) {
+    if (w != was.end() &&
+        (w->second->index != in.index || w->second->more_indexes != in.more_indexes)) {
       merged[in.hash] = &in;
     }
   }
@@ -341,8 +341,7 @@ Status Store::Transaction::ApplyMerge(const Manifest& snap, Transaction* work, M
   return Publish();
 }
 
-Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stats,
-                                      bool* changed) {
+Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stats, bool* changed) {
   *changed = false;
   const std::string& dir = store_->dir_;
   uint64_t gen = next_.generation + 1;
@@ -517,15 +516,14 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
           for (size_t k = at; k < std::min(ids.size(), at + fan); ++k) {
             // An earlier round's file is still under its temporary name.
             auto temp = temp_indexes_.find(ids[k]);
-            ASSIGN_OR_RETURN(auto x, temp == temp_indexes_.end()
-                                         ? store_->OpenIndex(ids[k])
-                                         : SourceIndex::Open(temp->second));
+            ASSIGN_OR_RETURN(auto x, temp == temp_indexes_.end() ? store_->OpenIndex(ids[k])
+                                                                 : SourceIndex::Open(temp->second));
             index_read += x->size();
             iw.read += x->size();
             parts.push_back(x.get());
             files.push_back(std::move(x));
           }
-          // Named for now by the snapshot's generation and a serial, with a placeholder id
+          // Named for now by the snapshot's generation and a serial, with a temporary id
           // above any real one: ApplyMerge gives the file the next id when it takes it.
           const uint64_t id = kTempIndexId + temp_indexes_.size();
           std::string path = (fs::path(dir) / fmt::format("idx/merging.{:08}.{:05}.tsix", gen,

@@ -20,8 +20,8 @@
 
 #include <climits>
 #include <cstdint>
-#include <future>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -471,8 +471,8 @@ class Store::Transaction {
   SourceIndexBuilder index_;
   std::vector<std::string> written_;  // files this transaction created
   // A detached merge's index files, written under temporary names (ids handed out by commits
-  // meanwhile are not known to it) and given an id when ApplyMerge takes them: placeholder id
-  // → path.
+  // meanwhile are not known to it) and given an id when ApplyMerge takes them: temporary id →
+  // path.
   std::map<uint64_t, std::string> temp_indexes_;
   std::vector<SegmentRecord> new_segments_;
   SegmentScratch segment_scratch_;  // used by one Add's segment writer at a time

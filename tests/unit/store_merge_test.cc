@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <future>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -32,7 +32,8 @@ std::vector<std::string> IngestUnmerged(Store* s, const std::string& dir, int fr
   for (int f = from; f < to; ++f) {
     IngestOptions no_merge;
     no_merge.merge = false;
-    auto r = Ingester(s, nullptr, no_merge).IngestFile(Sensor(), fmt::format("{}/s{}.pcap", dir, f));
+    auto r =
+        Ingester(s, nullptr, no_merge).IngestFile(Sensor(), fmt::format("{}/s{}.pcap", dir, f));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     hashes.push_back(r.ok() ? r->hash : "");
   }
@@ -199,10 +200,9 @@ TEST_F(BackgroundMergeTest, IngestReturnsAndItsMergeFollowsToTheSameAnswersAsWai
   WriteConfig("wait.toml", "wait");
   for (int f = 0; f < 24; ++f) {
     bool ok = false;
-    std::string out = Teiten(
-        fmt::format("ingest --merge background --config {} --sensor tyo1 {}", Path("bg.toml"),
-                    Path(fmt::format("s{}.pcap", f))),
-        &ok);
+    std::string out = Teiten(fmt::format("ingest --merge background --config {} --sensor tyo1 {}",
+                                         Path("bg.toml"), Path(fmt::format("s{}.pcap", f))),
+                             &ok);
     ASSERT_TRUE(ok) << out;
     out = Teiten(fmt::format("ingest --merge wait --config {} --sensor tyo1 {}", Path("wait.toml"),
                              Path(fmt::format("s{}.pcap", f))),
@@ -297,9 +297,9 @@ TEST_F(BackgroundMergeTest, AMergeKilledAnywhereLosesNothingAndTheNextRemovesWha
     out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
     EXPECT_TRUE(ok) << out;
   }
-  std::cerr << "a pass of " << pass_us << " us; " << killed_merging
-            << " kills within it left " << stray_after_kill << " files behind\n";
-  EXPECT_GE(killed_merging, 3);  // the kills fell within the pass, not after it
+  std::cerr << "a pass of " << pass_us << " us; " << killed_merging << " kills within it left "
+            << stray_after_kill << " files behind\n";
+  EXPECT_GE(killed_merging, 3);     // the kills fell within the pass, not after it
   EXPECT_GT(stray_after_kill, 0u);  // and some after it had written files: the next removed them
 }
 
