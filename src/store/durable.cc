@@ -1,6 +1,7 @@
 #include "store/durable.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +39,14 @@ Status SyncDir(const std::string& dir) {
   ::close(fd);
   if (r != 0) return IoError("fsync dir " + dir);
   return OkStatus();
+}
+
+int FlockRetry(int fd, int op) {
+  int r;
+  do {
+    r = ::flock(fd, op);
+  } while (r != 0 && errno == EINTR);
+  return r;
 }
 
 }  // namespace teiten

@@ -12,5 +12,7 @@ namespace teiten {
 Status WriteFileDurably(const std::string& path, const void* data, size_t n);
 // Fsyncs a directory, so that the names of files created in it survive a crash.
 Status SyncDir(const std::string& dir);
+// flock() that retries when a signal interrupts it (the store's LOCK and MERGER).
+int FlockRetry(int fd, int op);
 
 }  // namespace teiten

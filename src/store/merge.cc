@@ -16,6 +16,7 @@
 #include <set>
 
 #include "store/durable.h"
+#include "store/file_out.h"
 #include "store/store.h"
 
 namespace teiten {
@@ -31,18 +32,14 @@ constexpr uint64_t kTempIndexId = uint64_t{1} << 60;
 // waited are added to `*waited`.
 void YieldToWriters(const std::string& dir, const MergeOptions& o, double* waited) {
   if (!o.yield_to_writers) return;
-  const int fd = ::open((fs::path(dir) / "LOCK").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return;
+  OwnedFd fd(::open((fs::path(dir) / "LOCK").c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return;
   auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      ::flock(fd, LOCK_UN);
-      break;
-    }
-    if (errno != EWOULDBLOCK && errno != EINTR) break;
+  while (FlockRetry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) break;
     ::usleep(20000);
   }
-  ::close(fd);
+  FlockRetry(fd.get(), LOCK_UN);
   *waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -171,56 +168,47 @@ Result<MergeStats> Store::Merge(const MergeOptions& opts) {
   // One merge at a time: the lock on MERGER, whose byte is '1' while a merge runs and '0' once
   // it ended (anything else: a merge was killed, and its files are lying around).
   const std::string lock = (fs::path(dir_) / "MERGER").string();
-  struct Fd {
-    int fd;
-    int get() const { return fd; }
-    ~Fd() {
-      if (fd >= 0) ::close(fd);
-    }
-  } fd{::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
-  if (fd.get() < 0) return IoError(fmt::format("{}: {}", lock, std::strerror(errno)));
-  int r;
-  do {
-    r = ::flock(fd.get(), opts.try_lock ? LOCK_EX | LOCK_NB : LOCK_EX);
-  } while (r != 0 && errno == EINTR);
-  if (r != 0) {
-    if (opts.try_lock && errno == EWOULDBLOCK) {
-      stats.busy = true;
-      return stats;
-    }
-    return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
-  }
-  char mark = 0;
-  const bool killed = ::pread(fd.get(), &mark, 1, 0) != 1 || mark != '0';
-  if (::pwrite(fd.get(), "1", 1, 0) != 1 || ::fdatasync(fd.get()) != 0) {
-    return IoError(fmt::format("write {}: {}", lock, std::strerror(errno)));
-  }
-  // The snapshot merged against: the newest manifest, its generation held by this Store so that
-  // no writer removes the parts being read. The writer lock only for that moment (and to remove
-  // what a killed merge left).
-  Manifest snap;
+  std::string seen;  // the manifest as this merge last saw it
   {
-    ASSIGN_OR_RETURN(auto txn, Begin());
-    if (killed) SweepMergeFiles();
-    snap = manifest_;
-  }
-  if (opts.after_snapshot) opts.after_snapshot();
-  std::unique_ptr<Transaction> work(new Transaction(this, -1));
-  bool changed = false;
-  RETURN_IF_ERROR(work->MergeParts(opts, &stats, &changed));
-  if (opts.before_publish) opts.before_publish();
-  if (changed) {
-    ASSIGN_OR_RETURN(auto txn, Begin());
-    stats.newer = manifest_.generation != snap.generation;
-    RETURN_IF_ERROR(txn->ApplyMerge(snap, work.get(), &stats));
-  }
-  const std::string seen = manifest_id_;
-  work.reset();  // what it wrote and ApplyMerge did not take is removed
-  if (::pwrite(fd.get(), "0", 1, 0) != 1) {
-    // Not fatal: the next merge sweeps the store's merge files once, which is only slower.
-  }
-  ::close(fd.fd);  // releases the lock
-  fd.fd = -1;
+    OwnedFd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return IoError(fmt::format("{}: {}", lock, std::strerror(errno)));
+    if (FlockRetry(fd.get(), opts.try_lock ? LOCK_EX | LOCK_NB : LOCK_EX) != 0) {
+      if (opts.try_lock && errno == EWOULDBLOCK) {
+        stats.busy = true;
+        return stats;
+      }
+      return IoError(fmt::format("flock {}: {}", lock, std::strerror(errno)));
+    }
+    char mark = 0;
+    const bool killed = ::pread(fd.get(), &mark, 1, 0) != 1 || mark != '0';
+    if (::pwrite(fd.get(), "1", 1, 0) != 1 || ::fdatasync(fd.get()) != 0) {
+      return IoError(fmt::format("write {}: {}", lock, std::strerror(errno)));
+    }
+    // The snapshot merged against: the newest manifest, its generation held by this Store so
+    // that no writer removes the parts being read. The writer lock only for that moment (and to
+    // remove what a killed merge left).
+    Manifest snap;
+    {
+      ASSIGN_OR_RETURN(auto txn, Begin());
+      if (killed) SweepMergeFiles();
+      snap = manifest_;
+    }
+    if (opts.after_snapshot) opts.after_snapshot();
+    std::unique_ptr<Transaction> work(new Transaction(this, -1));
+    bool changed = false;
+    RETURN_IF_ERROR(work->MergeParts(opts, &stats, &changed));
+    if (opts.before_publish) opts.before_publish();
+    if (changed) {
+      ASSIGN_OR_RETURN(auto txn, Begin());
+      stats.newer = manifest_.generation != snap.generation;
+      RETURN_IF_ERROR(txn->ApplyMerge(snap, work.get(), &stats));
+    }
+    seen = manifest_id_;
+    work.reset();  // what it wrote and ApplyMerge did not take is removed
+    if (::pwrite(fd.get(), "0", 1, 0) != 1) {
+      // Not fatal: the next merge sweeps the store's merge files once, which is only slower.
+    }
+  }  // releases the lock
   // A commit published after the look above (its merge, started meanwhile, found the lock taken
   // and left): the caller looks again.
   stats.newer = stats.newer || ManifestIdentity() != seen;

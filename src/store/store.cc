@@ -83,15 +83,6 @@ Status CheckManifestText(const std::string& path, std::string* text) {
 
 namespace {
 
-// flock() that retries when a signal interrupts it.
-int FlockRetry(int fd, int op) {
-  int r;
-  do {
-    r = ::flock(fd, op);
-  } while (r != 0 && errno == EINTR);
-  return r;
-}
-
 Status CheckFormatLine(const std::string& dir) {
   std::ifstream f(fs::path(dir) / "FORMAT");
   std::string line;
