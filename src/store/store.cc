@@ -54,6 +54,7 @@ Status CheckManifestText(const std::string& path, std::string* text) {
     // Written before manifests had checksums (format 2), or a sealed one whose checksum member
     // a flipped bit disguised: one flip cannot both remove the member and turn format 3 into 2.
     if (text->find("\"format\": 3") != std::string::npos ||
+        text->find("\"format\": 4") != std::string::npos ||
         text->find("checksum") != std::string::npos) {
       return DataLoss(fmt::format("{}: the checksum member is damaged or missing", path));
     }
@@ -195,7 +196,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
     }
     Status st = [&]() -> Status {
       if (fs::exists(fs::path(dir) / "FORMAT", ec)) return OkStatus();  // made meanwhile
-      for (const char* sub : {"seg", "rollup", "idx"})
+      for (const char* sub : {"seg", "rollup", "idx", "man"})
         fs::create_directories(fs::path(dir) / sub, ec);
       if (ec) return IoError(fmt::format("create store {}: {}", dir, ec.message()));
       ASSIGN_OR_RETURN(s->tz_, TimeZone::Load(opts.timezone));
@@ -223,43 +224,165 @@ std::string Store::ManifestIdentity() const {
   return fmt::format("{} {} {}.{}", st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
-Status Store::LoadManifest() {
-  manifest_id_ = ManifestIdentity();
-  std::string path = (fs::path(dir_) / "MANIFEST").string();
-  // Read once into a buffer with room for the JSON parser's padding: every command reads the
-  // manifest (a megabyte at 1 G packets), and each copy of it was fresh pages to fault in.
+namespace {
+
+// Reads a file whole into a string with room for the JSON parser's padding past its end, so the
+// parser reads it in place: every command reads the manifest, and each copy was fresh pages.
+constexpr size_t kPadding = 64;
+Status ReadPadded(const std::string& path, std::string* text) {
   OwnedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
     return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
   }
-  constexpr size_t kPadding = 64;
-  std::string text;
-  text.reserve(static_cast<size_t>(st.st_size) + kPadding);
-  text.resize(static_cast<size_t>(st.st_size));
-  for (size_t got = 0; got < text.size();) {
-    ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(got));
+  text->clear();
+  text->reserve(static_cast<size_t>(st.st_size) + kPadding);
+  text->resize(static_cast<size_t>(st.st_size));
+  for (size_t got = 0; got < text->size();) {
+    ssize_t n = ::pread(fd.get(), text->data() + got, text->size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IoError(fmt::format("{}: {}", path, std::strerror(errno)));
     if (n == 0) {
-      text.resize(got);  // shorter than it was a moment ago: the checksum says whether it is whole
+      text->resize(got);  // shorter than it was a moment ago: the checksum says whether it is whole
       break;
     }
     got += static_cast<size_t>(n);
   }
+  return OkStatus();
+}
+
+// What a manifest holds of one month, as pointers into it, for comparing two manifests' months.
+struct MonthView {
+  std::vector<const SegmentRecord*> segments;
+};
+std::map<std::string, MonthView> SegmentsByMonth(const Manifest& m) {
+  std::map<std::string, MonthView> v;
+  std::string last;
+  int32_t lo = 1, hi = 0;  // the month of `last`, [lo, hi)
+  MonthView* at = nullptr;
+  for (const SegmentRecord& s : m.segments) {
+    if (at == nullptr || s.day < lo || s.day >= hi) {
+      last = ChapterOfDay(s.day);
+      MonthSpan(s.day, &lo, &hi);
+      at = &v[last];
+    }
+    at->segments.push_back(&s);
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string ChapterFile(uint64_t id) {
+  return fmt::format("man/{:08}.tman", id);
+}
+
+Status Store::LoadManifest() {
+  manifest_id_ = ManifestIdentity();
+  std::string path = (fs::path(dir_) / "MANIFEST").string();
+  std::string text;
+  RETURN_IF_ERROR(ReadPadded(path, &text));
   RETURN_IF_ERROR(CheckManifestText(path, &text));
   try {
     manifest_ = ManifestFromJson(text, text.capacity() >= text.size() + kPadding);
   } catch (const std::exception& e) {
     return DataLoss(fmt::format("{}: {}", path, e.what()));
   }
+  // Its chapters: immutable files, kept for this snapshot by the generation it holds.
+  for (const auto& [month, id] : manifest_.chapters) {
+    std::string cpath = (fs::path(dir_) / ChapterFile(id)).string();
+    RETURN_IF_ERROR(ReadPadded(cpath, &text));
+    RETURN_IF_ERROR(CheckManifestText(cpath, &text));
+    try {
+      ChapterFromJson(text, text.capacity() >= text.size() + kPadding, month, &manifest_);
+    } catch (const std::exception& e) {
+      return DataLoss(fmt::format("{}: {}", cpath, e.what()));
+    }
+  }
+  if (!manifest_.chapters.empty()) {
+    // Chapters are read month by month; a manifest lists its segments in the order of their ids.
+    std::sort(manifest_.segments.begin(), manifest_.segments.end(),
+              [](const SegmentRecord& a, const SegmentRecord& b) { return a.id < b.id; });
+  }
+  return OkStatus();
+}
+
+Status Store::WriteChapters(Manifest* m) {
+  const Manifest& base = manifest_;
+  std::map<std::string, MonthView> now = SegmentsByMonth(*m), was = SegmentsByMonth(base);
+  std::map<std::string, int32_t> months;  // → a day of it
+  for (const auto& [month, v] : now) months.emplace(month, v.segments.front()->day);
+  for (const auto& [day, per_sensor] : m->days) months.emplace(ChapterOfDay(day), day);
+  for (const auto& [label, parts] : m->periods) {
+    std::string_view c = ChapterOfLabel(label);
+    if (!c.empty()) {
+      months.emplace(std::string(c), TimeZone::DaysFromCivil(std::stoi(label.substr(0, 4)),
+                                                             std::stoul(label.substr(5, 2)), 1));
+    }
+  }
+  const Manifest& cm = *m;
+  auto same = [&](const std::string& month, int32_t a_day) {
+    if (!base.chapters.count(month)) return false;
+    const auto a = now.find(month), b = was.find(month);
+    const bool ha = a != now.end(), hb = b != was.end();
+    if (ha != hb) return false;
+    if (ha && (a->second.segments.size() != b->second.segments.size() ||
+               !std::equal(
+                   a->second.segments.begin(), a->second.segments.end(), b->second.segments.begin(),
+                   [](const SegmentRecord* x, const SegmentRecord* y) { return *x == *y; })))
+      return false;
+    int32_t lo, hi;
+    MonthSpan(a_day, &lo, &hi);
+    auto d0 = cm.days.lower_bound(lo), d1 = cm.days.lower_bound(hi);
+    auto e0 = base.days.lower_bound(lo), e1 = base.days.lower_bound(hi);
+    if (!std::equal(d0, d1, e0, e1)) return false;
+    // The counts of the parts its days name (what its day_counts say).
+    for (auto it = d0; it != d1; ++it) {
+      for (const auto& [sensor, parts] : it->second) {
+        for (const std::string& p : parts) {
+          auto x = cm.part_counts.find(p), z = base.part_counts.find(p);
+          const bool hx = x != cm.part_counts.end(), hz = z != base.part_counts.end();
+          if (hx != hz || (hx && !(x->second == z->second))) return false;
+        }
+      }
+    }
+    auto p0 = cm.periods.lower_bound(month), q0 = base.periods.lower_bound(month);
+    auto in = [&](const auto& it, const auto& end) {
+      return it != end && it->first.compare(0, month.size(), month) == 0;
+    };
+    for (; in(p0, cm.periods.end()) || in(q0, base.periods.end()); ++p0, ++q0) {
+      if (!in(p0, cm.periods.end()) || !in(q0, base.periods.end()) || *p0 != *q0) return false;
+    }
+    return true;
+  };
+  std::map<std::string, uint64_t> chapters;
+  bool wrote = false;
+  for (const auto& [month, a_day] : months) {
+    if (same(month, a_day)) {
+      chapters[month] = base.chapters.at(month);
+      continue;
+    }
+    if (!wrote) {
+      std::error_code ec;
+      fs::create_directories(fs::path(dir_) / "man", ec);  // a store from before chapters
+      if (ec) return IoError(fmt::format("create {}/man: {}", dir_, ec.message()));
+      wrote = true;
+    }
+    const uint64_t id = m->next_id++;
+    std::string text = SealManifestText(ChapterJson(*m, month));
+    RETURN_IF_ERROR(
+        WriteFileDurably((fs::path(dir_) / ChapterFile(id)).string(), text.data(), text.size()));
+    chapters[month] = id;
+  }
+  m->chapters = std::move(chapters);
+  if (wrote) RETURN_IF_ERROR(SyncDir((fs::path(dir_) / "man").string()));
   return OkStatus();
 }
 
 Status Store::WriteManifest(const Manifest& m) {
   std::string path = (fs::path(dir_) / "MANIFEST").string();
   std::string tmp = path + ".tmp";
-  std::string text = SealManifestText(ManifestJson(m));
+  std::string text = SealManifestText(ManifestRootJson(m));
   RETURN_IF_ERROR(WriteFileDurably(tmp, text.data(), text.size()));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename " + tmp);
   RETURN_IF_ERROR(SyncDir(dir_));
@@ -429,6 +552,7 @@ std::vector<std::string> ManifestFiles(const Manifest& m) {
   }
   for (const auto& [label, parts] : m.periods)
     files.insert(files.end(), parts.begin(), parts.end());
+  for (const auto& [month, id] : m.chapters) files.push_back(ChapterFile(id));
   return files;
 }
 
@@ -474,7 +598,7 @@ void Store::RemoveUnreferenced(bool sweep) {
   std::unordered_set<std::string> live(named.begin(), named.end());
   // A running merge's files are named by no manifest until it publishes them.
   const bool merging = MergeRunning();
-  for (const char* sub : {"seg", "rollup", "idx"}) {
+  for (const char* sub : {"seg", "rollup", "idx", "man"}) {
     for (const auto& e : fs::directory_iterator(fs::path(dir_) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
       if (live.count(rel)) continue;
@@ -1016,6 +1140,9 @@ Status Store::Transaction::Commit(InputRecord input) {
 Status Store::Transaction::Publish() {
   RETURN_IF_ERROR(JoinWrite());
   next_.generation++;
+  // The months this transaction changed get new chapters (the others are named as they are);
+  // written before the garbage is listed, which counts the chapters they replace.
+  RETURN_IF_ERROR(store_->WriteChapters(&next_));
   {
     // What this commit stops naming goes when no reader holds an older snapshot; until then the
     // manifest lists it, so that a later writer removes it without walking the store.

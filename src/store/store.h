@@ -116,10 +116,13 @@ struct SegmentRecord {
   uint64_t rows = 0;
   uint64_t bytes = 0;
   int64_t ts_min = 0, ts_max = 0;
+  bool operator==(const SegmentRecord&) const = default;
 };
 
 struct Manifest {
-  int format = 3;  // 3: sealed with a checksum member; 2: before it (read, then sealed)
+  // 4: a root and a chapter per month; 3: one document sealed with a checksum member; 2: before
+  // it. Every format is read; what is written is 4.
+  int format = 4;
   std::string timezone;
   uint64_t generation = 0;
   uint64_t next_id = 1;
@@ -139,6 +142,7 @@ struct Manifest {
   struct PartCounts {
     uint64_t packets = 0;
     uint64_t sources = 0;
+    bool operator==(const PartCounts&) const = default;
   };
   std::map<std::string, PartCounts> part_counts;
   // Period label → the parts of its rollup: "2018-08", "2018Q3" or "2018-08-12": every sensor
@@ -158,8 +162,16 @@ struct Manifest {
   // Written only when not empty.
   std::vector<std::string> garbage;
   std::vector<uint64_t> garbage_since;
+  // Month ("2018-08") → id of the chapter file (man/NNNNNNNN.tman) holding that month's
+  // segments, days, day counts and day and month periods, as the root MANIFEST names them.
+  // Empty after reading a manifest of format 3 until the next commit writes its chapters. A
+  // chapter is immutable: a commit that changes a month writes a new one and lists the old one
+  // in `garbage`; the others are named again as they are.
+  std::map<std::string, uint64_t> chapters;
 };
-// Every file (relative path) a manifest names: segments, index files and rollup parts.
+// The chapter file of an id, relative to the store.
+std::string ChapterFile(uint64_t id);
+// Every file (relative path) a manifest names: segments, index files, rollup parts, chapters.
 std::vector<std::string> ManifestFiles(const Manifest& m);
 // Whether a relative path is one a merge writes before it publishes it (a merged rollup part,
 // or a merged index file under its temporary name): named by no manifest while a merge runs.
@@ -332,6 +344,9 @@ class Store {
   Store() = default;
   Status LoadManifest();
   Status WriteManifest(const Manifest& m);
+  // Names in m->chapters a chapter for each month `m` holds: the one manifest_ names where that
+  // month is the same in both, a new file (written and fsynced, its id from m->next_id) where not.
+  Status WriteChapters(Manifest* m);
   // Deletes the files earlier commits replaced (Manifest::garbage) when no other reader holds a
   // snapshot; otherwise leaves them for a later writer. With `sweep`, also every file in seg/,
   // rollup/ and idx/ that the manifest does not name (left by a writer that died): a walk of the

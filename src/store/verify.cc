@@ -125,7 +125,7 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
     if (!fs::exists(fs::path(dir) / rel, ec))
       fault(fmt::format("{}/{}: named by the manifest, missing", dir, rel));
   }
-  for (const char* sub : {"seg", "rollup", "idx"}) {
+  for (const char* sub : {"seg", "rollup", "idx", "man"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / sub, ec)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();

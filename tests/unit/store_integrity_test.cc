@@ -44,7 +44,7 @@ TEST_F(StoreTest, AFlippedByteInARollupIndexOrManifestIsAnErrorNeverAWrongNumber
   ASSERT_TRUE(want.ok()) << want.status().ToString();
   store_.reset();
   std::vector<std::string> files = {"MANIFEST"};
-  for (const char* sub : {"rollup", "idx"}) {
+  for (const char* sub : {"rollup", "idx", "man"}) {
     for (const auto& e : fs::directory_iterator(Path("store/") + sub)) {
       files.push_back(std::string(sub) + "/" + e.path().filename().string());
     }
@@ -52,7 +52,7 @@ TEST_F(StoreTest, AFlippedByteInARollupIndexOrManifestIsAnErrorNeverAWrongNumber
   // The files these queries read: every flip in them must be an error.
   std::set<std::string> read = {"MANIFEST", store_period_file_};
   for (const std::string& rel : files) {
-    if (rel.rfind("idx/", 0) == 0) read.insert(rel);
+    if (rel.rfind("idx/", 0) == 0 || rel.rfind("man/", 0) == 0) read.insert(rel);
   }
   for (const std::string& rel : files) {
     int flips = 0, errors = 0;
@@ -473,7 +473,7 @@ TEST_F(StoreTest, VerifyFindsEveryFlippedByteAQueryWouldReadAndRollupsThatDisagr
   // Every file, a dense stride of bytes: each flip is a fault (the whole-file checksums are
   // verify's own), and none leaves verify silent.
   std::vector<std::string> files;
-  for (const char* sub : {"seg", "rollup", "idx"}) {
+  for (const char* sub : {"seg", "rollup", "idx", "man"}) {
     for (const auto& e : fs::directory_iterator(Path("store/") + sub)) {
       files.push_back(std::string(sub) + "/" + e.path().filename().string());
     }
@@ -653,9 +653,7 @@ TEST_F(StoreTest, AManifestNamingAFileOutsideTheStoreIsRefused) {
   Open();
   Ingest(Path("a.pcap"));
   store_.reset();
-  std::string manifest = Slurp(Path("store/MANIFEST"));
-  nlohmann::json j =
-      nlohmann::json::parse(manifest.substr(0, manifest.rfind(",\n \"checksum\"")) + "\n}");
+  nlohmann::json j = nlohmann::json::parse(WholeManifest(Path("store")));
   j["periods"]["2018Q3"] = "rollup/../../../../etc/passwd";
   j["format"] = 2;
   Spit(Path("store/MANIFEST"), j.dump(1));
@@ -843,7 +841,7 @@ TEST(ManifestJson, DamagedOrHostileManifestsAreRefusedNamingWhat) {
   EXPECT_NE(refused(replace("\"day\": \"2018-08-12\"", "\"day\": \"2018-13-12\"")).find("bad day"),
             std::string::npos);
   EXPECT_NE(refused(replace("\"65535\":", "\"65536\":")).find("out of range"), std::string::npos);
-  EXPECT_NE(refused(replace("\"format\": 3", "\"format\": 4")).find("newer"), std::string::npos);
+  EXPECT_NE(refused(replace("\"format\": 3", "\"format\": 5")).find("newer"), std::string::npos);
   EXPECT_EQ(refused(text), "");
 }
 
@@ -868,23 +866,181 @@ TEST_F(StoreTest, VerifyHoldsTheManifestsSensorDayCountsToTheirParts) {
   auto clean = VerifyStore(Path("store"));
   ASSERT_TRUE(clean.ok());
   EXPECT_TRUE(clean->ok()) << (clean->faults.empty() ? "" : clean->faults[0]);
-  // One more source than the part holds, in the first day's counts; sealed as the store seals.
-  std::string text = Slurp(Path("store/MANIFEST"));
-  auto j = nlohmann::json::parse(text);
-  j.erase("checksum");
+  // One more source than the part holds, in the first day's counts (in its month's chapter);
+  // sealed as the store seals.
+  auto root = nlohmann::json::parse(Unsealed(Slurp(Path("store/MANIFEST"))));
+  ASSERT_FALSE(root["chapters"].empty());
+  const std::string chapter =
+      Path("store/" + ChapterFile(root["chapters"].begin().value().get<uint64_t>()));
+  auto j = nlohmann::json::parse(Unsealed(Slurp(chapter)));
   auto& first = j["day_counts"].begin().value().begin().value();
   ASSERT_TRUE(first.is_array() && first.size() >= 2);
   first[1] = first[1].get<uint64_t>() + 1;
-  std::string body = j.dump(1);  // ends "\n}", as the store's own text does
-  uint64_t sum = XXH64(body.data(), body.size(), 0);
-  body.resize(body.size() - 2);
-  body += fmt::format(",\n \"checksum\": \"{:016x}\"\n}}", sum);
-  Spit(Path("store/MANIFEST"), body);
+  Spit(chapter, Sealed(j.dump(1)));  // dump ends "\n}", as the store's own text does
   auto lied = VerifyStore(Path("store"));
   ASSERT_TRUE(lied.ok());
   ASSERT_FALSE(lied->ok());
   EXPECT_NE(lied->faults[0].find("day_counts"), std::string::npos) << lied->faults[0];
   EXPECT_NE(lied->faults[0].find("rollup/"), std::string::npos) << lied->faults[0];
+}
+
+}  // namespace
+}  // namespace teiten
+
+namespace teiten {
+namespace {
+
+using namespace store_testing;
+
+// The manifest in chapters (format 4): the root and one chapter per month read back as the whole
+// manifest they were written from; what a chapter may not hold is refused, naming it.
+TEST(ManifestJson, TheRootAndItsChaptersReadBackAsTheWholeManifest) {
+  Manifest m = EveryField();
+  const int32_t jul31 = TimeZone::DaysFromCivil(2018, 7, 31);
+  m.segments.push_back({2, jul31, 5, 100, 7, 8});
+  m.days[jul31][3] = {"rollup/2018-07-31.s00003.00000002.troll"};
+  m.part_counts["rollup/2018-07-31.s00003.00000002.troll"] = {5, 1};
+  m.periods["2018-07"] = {"rollup/2018-07.all.00000002.troll"};
+  m.periods["2018-07-31"] = {"rollup/2018-07-31.all.00000002.troll"};
+  m.chapters = {{"2018-07", 11}, {"2018-08", 12}};
+  const std::string root = ManifestRootJson(m);
+  // The root holds no month's members; the quarter's period stays in it.
+  auto j = nlohmann::json::parse(root);
+  EXPECT_EQ(j["format"].get<int>(), 4);
+  EXPECT_FALSE(j.contains("segments") || j.contains("days") || j.contains("day_counts"));
+  EXPECT_EQ(j["periods"].size(), 1u);
+  EXPECT_TRUE(j["periods"].contains("2018Q3"));
+  EXPECT_EQ(j["chapters"]["2018-08"].get<uint64_t>(), 12u);
+  Manifest back = ManifestFromJson(root);
+  EXPECT_EQ(back.chapters, m.chapters);
+  for (const char* month : {"2018-07", "2018-08"}) {
+    const std::string c = ChapterJson(m, month);
+    auto cj = nlohmann::json::parse(c);
+    for (const auto& s : cj["segments"]) {
+      EXPECT_EQ(s["day"].get<std::string>().substr(0, 7), month);
+    }
+    ChapterFromJson(c, false, month, &back);
+  }
+  std::sort(back.segments.begin(), back.segments.end(),
+            [](const SegmentRecord& a, const SegmentRecord& b) { return a.id < b.id; });
+  EXPECT_EQ(ManifestJson(back), ManifestJson(m));
+  // Refused: a chapter read for another month, one holding another month's segment, day or
+  // period, a root holding a month's period, a chapter given as the manifest.
+  auto refused = [](auto fn) -> std::string {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string aug = ChapterJson(m, "2018-08");
+  auto edit = [](std::string t, const std::string& from, const std::string& to) {
+    size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? t : t.replace(at, from.size(), to);
+  };
+  Manifest scratch;
+  EXPECT_NE(refused([&] { ChapterFromJson(aug, false, "2018-07", &scratch); }).find("2018-07"),
+            std::string::npos);
+  std::string moved = edit(aug, "\"day\": \"2018-08-12\"", "\"day\": \"2018-09-12\"");
+  EXPECT_NE(refused([&] {
+              ChapterFromJson(moved, false, "2018-08", &scratch);
+            }).find("2018-09-12 is not in the chapter's month 2018-08"),
+            std::string::npos);
+  std::string day = edit(aug, "\"2018-08-12\": {", "\"2018-10-12\": {");
+  EXPECT_NE(refused([&] { ChapterFromJson(day, false, "2018-08", &scratch); }).find("2018-10-12"),
+            std::string::npos);
+  std::string period = edit(aug, "\"2018-08/s1\"", "\"2018Q3/s1\"");
+  EXPECT_NE(refused([&] { ChapterFromJson(period, false, "2018-08", &scratch); }).find("2018Q3/s1"),
+            std::string::npos);
+  std::string rooted = edit(root, "\"2018Q3\"", "\"2018-08\"");
+  EXPECT_NE(refused([&] { ManifestFromJson(rooted); }).find("belongs in the chapter of 2018-08"),
+            std::string::npos);
+  EXPECT_NE(refused([&] { ManifestFromJson(aug); }).find("a chapter"), std::string::npos);
+}
+
+// A store spanning two months: a commit into one of them writes that month's chapter and the
+// root, and names the other month's chapter as it was; the replaced chapter goes as garbage.
+TEST_F(StoreTest, ACommitWritesTheChaptersOfTheMonthsItChangedAndNamesTheOthersAsTheyWere) {
+  constexpr int64_t kDay = 86400 * kS;
+  std::vector<Pkt> jul, aug1, aug2;
+  for (uint32_t i = 0; i < 50; ++i)
+    jul.push_back({kAug12Jst - 20 * kDay + i, 0x01010100 + i, kNet, 6, 23});
+  for (uint32_t i = 0; i < 40; ++i)
+    aug1.push_back({kAug12Jst + i, 0x02020200 + i, kNet + 1, 6, 445});
+  for (uint32_t i = 0; i < 30; ++i)
+    aug2.push_back({kAug12Jst + kDay + i, 0x01010100 + i, kNet, 17, 53});
+  WritePcap(Path("jul.pcap"), jul);
+  WritePcap(Path("aug1.pcap"), aug1);
+  WritePcap(Path("aug2.pcap"), aug2);
+  Open();
+  Ingest(Path("jul.pcap"));
+  Ingest(Path("aug1.pcap"));
+  const std::map<std::string, uint64_t> before = store_->manifest().chapters;
+  ASSERT_EQ(before.size(), 2u);
+  ASSERT_TRUE(before.count("2018-07") && before.count("2018-08"));
+  for (const auto& [month, id] : before) EXPECT_TRUE(fs::exists(Path("store/" + ChapterFile(id))));
+  Ingest(Path("aug2.pcap"));
+  const auto& after = store_->manifest().chapters;
+  EXPECT_EQ(after.at("2018-07"), before.at("2018-07"));  // untouched: named as it was
+  EXPECT_NE(after.at("2018-08"), before.at("2018-08"));
+  // No reader holds the old August chapter: removed with the commit's other garbage.
+  EXPECT_FALSE(fs::exists(Path("store/" + ChapterFile(before.at("2018-08")))));
+  EXPECT_TRUE(fs::exists(Path("store/" + ChapterFile(after.at("2018-08")))));
+  // The root names no segment or day; the answers are those of one capture holding all three.
+  const std::string root = Slurp(Path("store/MANIFEST"));
+  EXPECT_EQ(root.find("\"segments\": [{"), std::string::npos);
+  EXPECT_EQ(root.find("\"days\""), std::string::npos);
+  std::vector<Pkt> all = jul;
+  all.insert(all.end(), aug1.begin(), aug1.end());
+  all.insert(all.end(), aug2.begin(), aug2.end());
+  WritePcap(Path("all.pcap"), all);
+  auto ref = Store::Open(Path("ref"), {.create = true, .timezone = "Asia/Tokyo"});
+  ASSERT_TRUE(ref.ok());
+  ASSERT_TRUE(Ingester(ref->get(), nullptr).IngestFile(Sensor(), Path("all.pcap")).ok());
+  auto reopened = Store::Open(Path("store"), {});
+  ASSERT_TRUE(reopened.ok());
+  for (const char* p : {"2018-07", "2018-08", "2018Q3"}) {
+    EXPECT_EQ(PortTotal(**reopened, p), PortTotal(**ref, p)) << p;
+  }
+  EXPECT_EQ(PortTotal(**reopened, "2018Q3"), 120u);
+  EXPECT_EQ(*Answers(**reopened, IpAddr::V4(0x01010101u)),
+            *Answers(**ref, IpAddr::V4(0x01010101u)));
+  EXPECT_EQ((*reopened)->manifest().segments.size(), 3u);
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << (v->faults.empty() ? "" : v->faults[0]);
+  EXPECT_TRUE(v->warnings.empty()) << v->warnings[0];
+}
+
+// A chapter damaged or missing is an error naming it, from opening the store and from verify;
+// never a store with a month missing.
+TEST_F(StoreTest, ADamagedOrMissingChapterIsAnErrorNamingIt) {
+  WritePcap(Path("a.pcap"), {{kAug12Jst, 0x01010101, kNet + 1, 6, 23}});
+  Open();
+  Ingest(Path("a.pcap"));
+  const uint64_t id = store_->manifest().chapters.at("2018-08");
+  store_.reset();
+  const std::string chapter = Path("store/" + ChapterFile(id));
+  const std::string good = Slurp(chapter);
+  std::string bad = good;
+  bad[bad.find("\"rows\": 1") + 9] = '7';  // one packet becomes 17
+  Spit(chapter, bad);
+  auto s = Store::Open(Path("store"), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(s.status().message().find(ChapterFile(id)), std::string::npos) << s.status().message();
+  auto v = VerifyStore(Path("store"));
+  ASSERT_TRUE(v.ok());
+  ASSERT_FALSE(v->ok());
+  EXPECT_NE(v->faults[0].find(ChapterFile(id)), std::string::npos) << v->faults[0];
+  fs::remove(chapter);
+  s = Store::Open(Path("store"), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find(ChapterFile(id)), std::string::npos) << s.status().message();
+  Spit(chapter, good);
+  EXPECT_TRUE(Store::Open(Path("store"), {}).ok());
 }
 
 }  // namespace

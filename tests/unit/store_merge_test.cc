@@ -40,13 +40,13 @@ std::vector<std::string> IngestUnmerged(Store* s, const std::string& dir, int fr
   return hashes;
 }
 
-// Files in rollup/ and idx/ on disk that the manifest names neither as live nor as garbage.
+// Files in seg/, rollup/, idx/ and man/ on disk that the manifest names neither as live nor as garbage.
 std::vector<std::string> Stray(const Store& store) {
   std::vector<std::string> named = ManifestFiles(store.manifest());
   named.insert(named.end(), store.manifest().garbage.begin(), store.manifest().garbage.end());
   std::set<std::string> live(named.begin(), named.end());
   std::vector<std::string> out;
-  for (const char* sub : {"seg", "rollup", "idx"}) {
+  for (const char* sub : {"seg", "rollup", "idx", "man"}) {
     for (const auto& e : fs::directory_iterator(store.dir() + "/" + sub)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
       if (!live.count(rel)) out.push_back(rel);

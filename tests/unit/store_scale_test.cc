@@ -42,12 +42,12 @@ using namespace store_testing;
 // teiten serve moves its snapshot on this often (src/web/server.h kSnapshotRefreshSeconds).
 constexpr unsigned web_refresh_seconds = 5;
 
-// Files in seg/, rollup/ and idx/ that the store's manifest does not name.
+// Files in seg/, rollup/, idx/ and man/ that the store's manifest does not name.
 std::vector<std::string> Unnamed(const Store& store) {
   std::vector<std::string> named = ManifestFiles(store.manifest());
   std::set<std::string> live(named.begin(), named.end());
   std::vector<std::string> out;
-  for (const char* sub : {"seg", "rollup", "idx"}) {
+  for (const char* sub : {"seg", "rollup", "idx", "man"}) {
     for (const auto& e : std::filesystem::directory_iterator(store.dir() + "/" + sub)) {
       std::string rel = std::string(sub) + "/" + e.path().filename().string();
       if (!live.count(rel)) out.push_back(rel);

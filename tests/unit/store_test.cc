@@ -554,8 +554,7 @@ TEST_F(StoreTest, AStoreWithoutPooledDaysOrSensorPeriodsAnswersTheSameAndGainsTh
   }
   old.reset();
   std::string manifest = Path("old/MANIFEST");
-  nlohmann::json j;
-  std::ifstream(manifest) >> j;
+  nlohmann::json j = nlohmann::json::parse(WholeManifest(Path("old")));
   nlohmann::json kept = nlohmann::json::object();
   for (const auto& [label, file] : j["periods"].items()) {
     if (label.size() == 7 || label.size() == 6) kept[label] = file;  // 2018-08, 2018Q3

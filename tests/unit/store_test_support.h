@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
+#include <xxhash.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "analysis/query.h"
 #include "ingest/ingest.h"
+#include "store/manifest_json.h"
 #include "test_support.h"
 
 namespace teiten::store_testing {
@@ -186,6 +188,24 @@ inline std::string Slurp(const std::string& path) {
 }
 inline void Spit(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A store's manifest as one document of format 3 (without its checksum member), as a teiten
+// before chapters wrote it: for tests that make an older store's manifest by editing it.
+inline std::string WholeManifest(const std::string& store_dir) {
+  auto s = Store::Open(store_dir, {});
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? ManifestJson((*s)->manifest()) : "";
+}
+// A sealed manifest or chapter (text ending in its checksum member) without that member, and a
+// text sealed as the store seals it.
+inline std::string Unsealed(const std::string& text) {
+  return text.substr(0, text.rfind(",\n \"checksum\"")) + "\n}";
+}
+inline std::string Sealed(std::string body) {  // body ends "\n}"
+  uint64_t sum = XXH64(body.data(), body.size(), 0);
+  body.resize(body.size() - 2);
+  return body + fmt::format(",\n \"checksum\": \"{:016x}\"\n}}", sum);
 }
 
 }  // namespace teiten::store_testing

@@ -116,7 +116,13 @@ TEST_F(StoreTest, AStoreWrittenBeforePartsOpensAnswersTheSameAndTakesNewCommits)
       for (const auto& rel : parts) EXPECT_TRUE((*old)->manifest().part_counts.count(rel)) << rel;
     }
   }
-  EXPECT_EQ((*old)->manifest().format, 3);
+  // Migrated by its first commit: a root naming a chapter per month, each on disk.
+  EXPECT_EQ((*old)->manifest().format, 4);
+  EXPECT_FALSE((*old)->manifest().chapters.empty());
+  EXPECT_NE(Slurp(Path("old/MANIFEST")).find("\"format\": 4"), std::string::npos);
+  for (const auto& [month, id] : (*old)->manifest().chapters) {
+    EXPECT_TRUE(fs::exists(Path("old/" + ChapterFile(id)))) << month;
+  }
 }
 
 // A series of a few ports over every day of `period` (keys looked up one by one: RollupFile::Find).
