@@ -212,6 +212,9 @@ void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
   std::string want = AnswersOver(**fresh, span) + SeriesOver(**fresh, days);
   EXPECT_NE(SeriesOver(**fresh, days), "");
   EXPECT_EQ(AnswersOver(**old, span) + SeriesOver(**old, days), want);
+  // Its manifest is one document (format 3), read as it is: opening it wrote nothing.
+  EXPECT_TRUE((*old)->manifest().chapters.empty());
+  EXPECT_FALSE(fs::exists(Path("old/man")));
   EXPECT_EQ(Magics(Path("old"), "idx"), indexes);
   EXPECT_EQ(Magics(Path("fresh"), "idx"), today_indexes);
   EXPECT_EQ(HistoriesOver(**old), HistoriesOver(**fresh));
@@ -221,6 +224,9 @@ void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
   for (Store* s : {old->get(), fresh->get()}) {
     ASSERT_TRUE(Ingester(s, nullptr).IngestFile(a, pcaps + "/udp_0_1000_20190821.pcap").ok());
   }
+  // That commit wrote its manifest in chapters (format 4): one per month the store holds.
+  EXPECT_EQ((*old)->manifest().chapters.size(), (*fresh)->manifest().chapters.size());
+  EXPECT_NE(Slurp(Path("old/MANIFEST")).find("\"format\": 4"), std::string::npos);
   // (Magics lists them sorted.)
   auto both = [](const std::string& x, const std::string& y) {
     return x == y ? x : x < y ? x + " " + y : y + " " + x;
@@ -305,6 +311,12 @@ TEST_F(UpgradeTest, AStoreOfRollupFormat9OpensAnswersTheSameAndMergesWithNewPart
   // Made at commit 9f46ce5: the port × country records as 16-byte structs (rollup format 9;
   // today's are varint columns with countries as ranks), source indexes of today's format 6.
   Check("store-format9", "TROLLUP9", "TSIX0006");
+}
+
+TEST_F(UpgradeTest, AStoreWrittenBeforeManifestChaptersOpensAnswersTheSameAndTakesNewCommits) {
+  // Made at commit fb6253a, the last before the manifest's chapters: rollups and indexes of
+  // today's formats, the manifest one document (format 3).
+  Check("store-format10", "TROLLU10", "TSIX0006");
 }
 
 }  // namespace
