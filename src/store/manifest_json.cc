@@ -107,6 +107,21 @@ std::string CheckPartName(std::string_view rel) {
 }
 
 int32_t ParseDay(std::string_view s) {
+  // "2018-08-12", as written (a manifest holds one per segment and day): read without sscanf.
+  auto digits = [&](size_t at, size_t n) {
+    unsigned v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return -1;
+      v = v * 10 + static_cast<unsigned>(s[i] - '0');
+    }
+    return static_cast<int>(v);
+  };
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
+    const int y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2);
+    if (y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31) {
+      return TimeZone::DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+    }
+  }
   int y = 0;
   unsigned mo = 0, d = 0;
   char tail = 0;

@@ -1173,8 +1173,11 @@ Status Store::Transaction::Publish() {
   RETURN_IF_ERROR(SyncDir((fs::path(store_->dir_) / "idx").string()));
   RETURN_IF_ERROR(store_->WriteManifest(next_));  // the commit point
   committed_ = true;
-  store_->manifest_ = next_;
-  RETURN_IF_ERROR(store_->HoldGeneration(next_.generation));
+  // The store's snapshot is now this manifest; the transaction is done with it (a copy of a
+  // 1 G-packet store's manifest is tens of thousands of strings).
+  store_->manifest_ = std::move(next_);
+  next_ = Manifest{};
+  RETURN_IF_ERROR(store_->HoldGeneration(store_->manifest_.generation));
   {
     std::lock_guard<std::mutex> l(store_->cache_mu_);
     store_->day_cache_.clear();
