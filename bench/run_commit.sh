@@ -62,7 +62,7 @@ med() { sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR
 bw=$(awk '$1=="big"{print $2}' "$DIR/walls" | med); ew=$(awk '$1=="empty"{print $2}' "$DIR/walls" | med)
 bm=$(awk '$1=="big"{print $3}' "$DIR/walls" | med); em=$(awk '$1=="empty"{print $3}' "$DIR/walls" | med)
 echo
-awk -v bw="$bw" -v ew="$ew" -v bm="$bm" -v em="$em" 'BEGIN{printf "Medians: %d ms into the big store, %d ms into an empty one (%.2fx); peak RSS %.0f MB and %.0f MB (%.2fx).\n", bw, ew, bw/ew, bm/1024, em/1024, bm/em}'
+[ "$RUNS" -gt 0 ] && awk -v bw="$bw" -v ew="$ew" -v bm="$bm" -v em="$em" 'BEGIN{printf "Medians: %d ms into the big store, %d ms into an empty one (%.2fx); peak RSS %.0f MB and %.0f MB (%.2fx).\n", bw, ew, bw/ew, bm/1024, em/1024, bm/em}'
 echo
 [ "$SMALL" -gt 0 ] || exit 0
 # Many small commits: one file per sensor-hour, 1,000 packets each.

@@ -7,6 +7,11 @@
 #   B. Collector: 10 sensors (watched-directory mode, one capture file each, batches of
 #      BATCH_ROWS) delivering to one collector over TLS on loopback at once; batches and packets
 #      committed per second, against `teiten ingest` of the same 10 files into a new store.
+#   C. With INTO=DIR (a store bench/run_queries.sh built, e.g. /var/tmp/teiten-bench/
+#      queries-10-50000000): the collector of B, the same traffic dated inside that store's
+#      quarter (2018-08-20) from ten sensors of its own (n1..n10), committing into an empty store
+#      and then into that store, in one run: issue 16's "the collector's commits measured against
+#      the 1 G store". SKIP_CAPTURE=1 leaves out A.
 #   bench/run_sensor_net.sh [PACKETS_PER_SENSOR=200000] [BATCH_ROWS=2000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,15 +28,22 @@ trap cleanup EXIT
 
 # Traces: net3's mix scaled to N packets per sensor, ten sensors' worth.
 scale=$(python3 -c "print($N / 3000)")
+INTO=${INTO:-}
 sed -e 's/^name = .*/name = "bench10"/' "$SRC/tests/net/net3.toml" >"$DIR/bench10.toml"
+# Dated inside the big store's quarter, so the commits land on its busiest keys.
+[ -n "$INTO" ] && sed -i 's/^start = .*/start = "2018-08-20"/' "$DIR/bench10.toml"
 for i in 4 5 6 7 8 9 10; do
   printf '\n[[sensor]]\nid = "s%s"\ngroup = "a"\ncountry = "JP"\nprefixes = ["10.81.%s.0/24"]\n' "$i" "$i" >>"$DIR/bench10.toml"
 done
 "$BIN" simulate --scenario "$DIR/bench10.toml" --out "$DIR/trace" --scale "$scale" >/dev/null
-sensors_toml() { for i in $(seq 1 10); do printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n' "$i" "$i"; done; }
+ID=s; [ -n "$INTO" ] && ID=n  # the big store's own sensors are s1..s10, on other networks
+sensors_toml() { for i in $(seq 1 10); do printf '[[sensor]]\nid = "%s%s"\nprefixes = ["10.81.%s.0/24"]\n' "$ID" "$i" "$i"; done; }
 "$SRC/scripts/pki.sh" init "$DIR/pki" >/dev/null
 "$SRC/scripts/pki.sh" collector "$DIR/pki" 127.0.0.1 >/dev/null
-for i in $(seq 1 10); do "$SRC/scripts/pki.sh" sensor "$DIR/pki" "s$i" >/dev/null; done
+for i in $(seq 1 10); do "$SRC/scripts/pki.sh" sensor "$DIR/pki" "$ID$i" >/dev/null; done
+c() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 290436 → 290,436
+
+if [ -z "${SKIP_CAPTURE:-}" ]; then
 
 echo "### A. Live capture, one sensor ($(capinfos -c -M "$DIR"/trace/s1/*.pcap | awk '/Number/ {print $4}') packets per replay)"
 echo
@@ -47,7 +59,6 @@ printf '[[sensor]]\nid = "s1"\nprefixes = ["10.81.1.0/24"]\n[daemon]\ninterface 
 ip netns exec "$NS" "$BIN" sensor --config "$DIR/capture.toml" 2>"$DIR/capture.log" &
 sensor=$!
 sleep 1
-c() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 290436 → 290,436
 metric() { ip netns exec "$NS" curl -sf http://127.0.0.1:9810/metrics | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $2} END {printf "%d", s}'; }
 for pps in 50000 100000 200000 400000 top; do
   f0=$(metric teiten_sensor_frames_total); d0=$(metric 'teiten_sensor_lost_total{reason="kernel_dropped"}')
@@ -60,8 +71,51 @@ for pps in 50000 100000 200000 400000 top; do
   echo "| $(c "$pps") | $(c "$rate") | $(c "$sent") | $(c $((f1 - f0))) | $(c $((d1 - d0))) |"
 done
 kill -TERM "$sensor"; wait "$sensor" || true
-
 echo
+fi
+
+if [ -n "$INTO" ]; then
+  # The collector into an empty store and into the big one, one after the other: the commit
+  # time the collector records (teiten_collector_commit_seconds) and the whole delivery.
+  tz=$(awk -F'"' '/^timezone/ {print $2; exit}' "$INTO/teiten.toml")
+  stored=$(python3 -c "import json,sys; print(sum(i['kept'] for i in json.load(open(sys.argv[1]))['inputs']))" "$INTO/store/MANIFEST" 2>/dev/null || echo "?")
+  echo "### C. Collector commits into an empty store and into the store of $(c "$stored") packets (batches of $ROWS packets)"
+  echo
+  echo "| into | packets | wall s | batches | commits | mean commit ms | packets/s |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for where in empty big; do
+    store=$DIR/store-c-empty; [ $where = big ] && store=$(readlink -f "$INTO/store")
+    { printf '[store]\npath = "%s"\ntimezone = "%s"\n[collect]\nlisten = "127.0.0.1:18443"\ncert = "pki/collector.crt"\nkey = "pki/collector.key"\nca = "pki/ca.crt"\nmetrics = "127.0.0.1:19811"\nrequests_per_second = 100000\nburst = 100000\n' "$store" "$tz"; sensors_toml; } >"$DIR/centre-c.toml"
+    total=0
+    for i in $(seq 1 10); do
+      rm -rf "$DIR/c$where$i" "$DIR/spool-c$where$i"; mkdir -p "$DIR/c$where$i"
+      ln "$DIR"/trace/s$i/*.pcap "$DIR/c$where$i/"
+      touch -d '1 min ago' "$DIR"/c$where$i/*.pcap
+      printf '[[sensor]]\nid = "%s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\nwatch_dir = "c%s%s"\nspool = "spool-c%s%s"\ncollector = "https://127.0.0.1:18443"\ncert = "pki/%s%s.crt"\nkey = "pki/%s%s.key"\nca = "pki/ca.crt"\nbatch_rows = %s\nbatch_seconds = 1\nmetrics = ""\n' \
+        "$ID" "$i" "$i" "$where" "$i" "$where" "$i" "$ID" "$i" "$ID" "$i" "$ROWS" >"$DIR/c$where$i.toml"
+      total=$((total + $(capinfos -c -M "$DIR"/trace/s$i/*.pcap | awk '/Number/ {print $4}')))
+    done
+    "$BIN" collect --config "$DIR/centre-c.toml" 2>"$DIR/collect-c$where.log" &
+    collector=$!
+    sleep 1
+    t0=$(date +%s.%N)
+    pids=()
+    for i in $(seq 1 10); do "$BIN" sensor --config "$DIR/c$where$i.toml" 2>"$DIR/c$where$i.log" & pids+=($!); done
+    m() { curl -sf http://127.0.0.1:19811/metrics; }
+    until [ "$(m | awk '$1 ~ /^teiten_collector_rows_total/ {s += $2} END {printf "%d", s}')" -ge "$total" ]; do sleep 0.2; done
+    t1=$(date +%s.%N)
+    read -r batches commits secs < <(m | awk '$1 ~ /^teiten_collector_batches_total.*committed/ {b += $2}
+      $1 == "teiten_collector_commit_seconds_count" {n = $2} $1 == "teiten_collector_commit_seconds_sum" {s = $2}
+      END {printf "%d %d %f\n", b, n, s}')
+    for p in "${pids[@]}"; do kill -TERM "$p"; done; wait "${pids[@]}" 2>/dev/null || true
+    kill -TERM "$collector"; wait "$collector" || true
+    label="an empty store"; [ $where = big ] && label="the store of $(c "$stored") packets"
+    python3 -c "import sys; t0, t1, s = map(float, sys.argv[1:4]); b, n, tot = map(int, sys.argv[4:7]); print(f'| {sys.argv[7]} | {tot:,} | {t1 - t0:.1f} | {b:,} | {n:,} | {1000 * s / max(n, 1):.1f} | {tot / (t1 - t0):,.0f} |')" \
+      "$t0" "$t1" "$secs" "$batches" "$commits" "$total" "$label"
+  done
+  exit 0
+fi
+
 echo "### B. Collector, 10 sensors at once over TLS on loopback (batches of $ROWS packets)"
 echo
 { printf '[store]\npath = "store-b"\ntimezone = "UTC"\n[collect]\nlisten = "127.0.0.1:18443"\ncert = "pki/collector.crt"\nkey = "pki/collector.key"\nca = "pki/ca.crt"\nmetrics = "127.0.0.1:19811"\nrequests_per_second = 100000\nburst = 100000\n'; sensors_toml; } >"$DIR/centre.toml"
