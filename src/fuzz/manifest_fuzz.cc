@@ -3,6 +3,9 @@
 // everything the manifest names looked up through the store: each day's rollups, each period's
 // rollup, each segment and each source index. The directory holds no other files, so those
 // lookups must fail cleanly whatever names, numbers or paths the manifest holds.
+// An input holding the line "--chapter--" is two files: before it the root (MANIFEST), after it
+// chapter 1 (man/00000001.tman), so a root naming chapter 1 reads fuzzed chapter text.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -10,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "store/store.h"
 
@@ -29,6 +33,7 @@ const std::string& StoreDir() {
     if (mkdtemp(templ.data()) == nullptr) abort();
     const char kFormat[] = "teiten-store 2\n";
     WriteFile(templ + "/FORMAT", reinterpret_cast<const uint8_t*>(kFormat), sizeof(kFormat) - 1);
+    if (mkdir((templ + "/man").c_str(), 0755) != 0) abort();
     return templ;
   }();
   return dir;
@@ -38,7 +43,13 @@ const std::string& StoreDir() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& dir = StoreDir();
-  WriteFile(dir + "/MANIFEST", data, size);
+  static const std::string kSplit = "\n--chapter--\n";
+  const std::string_view all(reinterpret_cast<const char*>(data), size);
+  const size_t at = all.find(kSplit);
+  const size_t root = at == std::string_view::npos ? size : at;
+  WriteFile(dir + "/MANIFEST", data, root);
+  const size_t rest = at == std::string_view::npos ? size : at + kSplit.size();
+  WriteFile(dir + "/man/00000001.tman", data + rest, size - rest);
   auto opened = teiten::Store::Open(dir, teiten::Store::Options{});
   if (!opened.ok()) return 0;
   const auto& store = *opened;
