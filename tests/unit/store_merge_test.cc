@@ -40,7 +40,8 @@ std::vector<std::string> IngestUnmerged(Store* s, const std::string& dir, int fr
   return hashes;
 }
 
-// Files in seg/, rollup/, idx/ and man/ on disk that the manifest names neither as live nor as garbage.
+// Files in seg/, rollup/, idx/ and man/ on disk that the manifest names neither as live nor as
+// garbage.
 std::vector<std::string> Stray(const Store& store) {
   std::vector<std::string> named = ManifestFiles(store.manifest());
   named.insert(named.end(), store.manifest().garbage.begin(), store.manifest().garbage.end());
