@@ -38,6 +38,11 @@ done
 "$BIN" simulate --scenario "$DIR/bench10.toml" --out "$DIR/trace" --scale "$scale" >/dev/null
 ID=s; [ -n "$INTO" ] && ID=n  # the big store's own sensors are s1..s10, on other networks
 sensors_toml() { for i in $(seq 1 10); do printf '[[sensor]]\nid = "%s%s"\nprefixes = ["10.81.%s.0/24"]\n' "$ID" "$i" "$i"; done; }
+# watcher_toml I WATCH SPOOL: sensor $ID$I sending the captures of directory WATCH to the collector.
+watcher_toml() {
+  printf '[[sensor]]\nid = "%s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\nwatch_dir = "%s"\nspool = "%s"\ncollector = "https://127.0.0.1:18443"\ncert = "pki/%s%s.crt"\nkey = "pki/%s%s.key"\nca = "pki/ca.crt"\nbatch_rows = %s\nbatch_seconds = 1\nmetrics = ""\n' \
+    "$ID" "$1" "$1" "$2" "$3" "$ID" "$1" "$ID" "$1" "$ROWS"
+}
 "$SRC/scripts/pki.sh" init "$DIR/pki" >/dev/null
 "$SRC/scripts/pki.sh" collector "$DIR/pki" 127.0.0.1 >/dev/null
 for i in $(seq 1 10); do "$SRC/scripts/pki.sh" sensor "$DIR/pki" "$ID$i" >/dev/null; done
@@ -91,8 +96,7 @@ if [ -n "$INTO" ]; then
       rm -rf "$DIR/c$where$i" "$DIR/spool-c$where$i"; mkdir -p "$DIR/c$where$i"
       ln "$DIR"/trace/s$i/*.pcap "$DIR/c$where$i/"
       touch -d '1 min ago' "$DIR"/c$where$i/*.pcap
-      printf '[[sensor]]\nid = "%s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\nwatch_dir = "c%s%s"\nspool = "spool-c%s%s"\ncollector = "https://127.0.0.1:18443"\ncert = "pki/%s%s.crt"\nkey = "pki/%s%s.key"\nca = "pki/ca.crt"\nbatch_rows = %s\nbatch_seconds = 1\nmetrics = ""\n' \
-        "$ID" "$i" "$i" "$where" "$i" "$where" "$i" "$ID" "$i" "$ID" "$i" "$ROWS" >"$DIR/c$where$i.toml"
+      watcher_toml "$i" "c$where$i" "spool-c$where$i" >"$DIR/c$where$i.toml"
       total=$((total + $(capinfos -c -M "$DIR"/trace/s$i/*.pcap | awk '/Number/ {print $4}')))
     done
     "$BIN" collect --config "$DIR/centre-c.toml" 2>"$DIR/collect-c$where.log" &
@@ -125,8 +129,7 @@ for i in $(seq 1 10); do
   mkdir -p "$DIR/w$i"
   ln "$DIR"/trace/s$i/*.pcap "$DIR/w$i/"
   touch -d '1 min ago' "$DIR"/w$i/*.pcap
-  printf '[[sensor]]\nid = "s%s"\nprefixes = ["10.81.%s.0/24"]\n[daemon]\nwatch_dir = "w%s"\nspool = "spool-%s"\ncollector = "https://127.0.0.1:18443"\ncert = "pki/s%s.crt"\nkey = "pki/s%s.key"\nca = "pki/ca.crt"\nbatch_rows = %s\nbatch_seconds = 1\nmetrics = ""\n' \
-    "$i" "$i" "$i" "$i" "$i" "$i" "$ROWS" >"$DIR/s$i.toml"
+  watcher_toml "$i" "w$i" "spool-$i" >"$DIR/s$i.toml"
   total=$((total + $(capinfos -c -M "$DIR"/trace/s$i/*.pcap | awk '/Number/ {print $4}')))
 done
 "$BIN" collect --config "$DIR/centre.toml" 2>"$DIR/collect.log" &

@@ -226,9 +226,7 @@ int32_t MonthStart(std::string_view month) {
 // one (format 4), and one month's chapter. What a scope leaves out, another writes.
 std::string Write(const Manifest& m, Scope scope, std::string_view month) {
   int32_t lo = INT32_MIN, hi = INT32_MAX;  // the days written: all, or the chapter's month
-  if (scope == Scope::kChapter) {
-    MonthSpan(MonthStart(month), &lo, &hi);
-  }
+  if (scope == Scope::kChapter) ChapterSpan(month, &lo, &hi);
   const bool days_here = scope != Scope::kRoot;
   auto period_here = [&](const std::string& label) {
     std::string_view c = ChapterOfLabel(label);
@@ -440,6 +438,10 @@ void MonthSpan(int32_t day, int32_t* first, int32_t* next) {
   *next = mo == 12 ? TimeZone::DaysFromCivil(y + 1, 1, 1) : TimeZone::DaysFromCivil(y, mo + 1, 1);
 }
 
+void ChapterSpan(std::string_view month, int32_t* first, int32_t* next) {
+  MonthSpan(MonthStart(month), first, next);
+}
+
 std::string ChapterOfDay(int32_t day) {
   int y;
   unsigned mo, d;
@@ -473,7 +475,7 @@ object ParseObject(simdjson::dom::parser* parser, std::string_view text, bool pa
 void Read(object j, Scope scope, std::string_view month, Manifest* out) {
   Manifest& m = *out;
   int32_t lo = INT32_MIN, hi = INT32_MAX;
-  if (scope == Scope::kChapter) MonthSpan(MonthStart(month), &lo, &hi);
+  if (scope == Scope::kChapter) ChapterSpan(month, &lo, &hi);
   auto in_chapter = [&](int32_t day, std::string_view what) {
     if (day < lo || day >= hi) {
       Bad(what,

@@ -28,6 +28,8 @@ std::string_view ChapterOfLabel(std::string_view label);
 std::string ChapterOfDay(int32_t day);  // "2018-08"
 // The first day of the month holding `day`, and of the next month.
 void MonthSpan(int32_t day, int32_t* first, int32_t* next);
+// The same for a chapter's month label ("2018-08"); throws std::runtime_error on anything else.
+void ChapterSpan(std::string_view month, int32_t* first, int32_t* next);
 
 // Parses a manifest's JSON: a whole one (formats 2 and 3) or a root (format 4, whose chapters are
 // then read with ChapterFromJson). Throws std::runtime_error naming what is missing or

@@ -251,22 +251,18 @@ Status ReadPadded(const std::string& path, std::string* text) {
   return OkStatus();
 }
 
-// What a manifest holds of one month, as pointers into it, for comparing two manifests' months.
-struct MonthView {
-  std::vector<const SegmentRecord*> segments;
-};
-std::map<std::string, MonthView> SegmentsByMonth(const Manifest& m) {
-  std::map<std::string, MonthView> v;
-  std::string last;
-  int32_t lo = 1, hi = 0;  // the month of `last`, [lo, hi)
-  MonthView* at = nullptr;
+// A manifest's segments by month (pointers into it), for comparing two manifests' months.
+using SegmentsOfMonth = std::map<std::string, std::vector<const SegmentRecord*>>;
+SegmentsOfMonth SegmentsByMonth(const Manifest& m) {
+  SegmentsOfMonth v;
+  int32_t lo = 1, hi = 0;  // the month of `at`, [lo, hi)
+  std::vector<const SegmentRecord*>* at = nullptr;
   for (const SegmentRecord& s : m.segments) {
     if (at == nullptr || s.day < lo || s.day >= hi) {
-      last = ChapterOfDay(s.day);
       MonthSpan(s.day, &lo, &hi);
-      at = &v[last];
+      at = &v[ChapterOfDay(s.day)];
     }
-    at->segments.push_back(&s);
+    at->push_back(&s);
   }
   return v;
 }
@@ -309,30 +305,25 @@ Status Store::LoadManifest() {
 
 Status Store::WriteChapters(Manifest* m) {
   const Manifest& base = manifest_;
-  std::map<std::string, MonthView> now = SegmentsByMonth(*m), was = SegmentsByMonth(base);
-  std::map<std::string, int32_t> months;  // → a day of it
-  for (const auto& [month, v] : now) months.emplace(month, v.segments.front()->day);
-  for (const auto& [day, per_sensor] : m->days) months.emplace(ChapterOfDay(day), day);
+  const SegmentsOfMonth now = SegmentsByMonth(*m), was = SegmentsByMonth(base);
+  std::set<std::string> months;
+  for (const auto& [month, segs] : now) months.insert(month);
+  for (const auto& [day, per_sensor] : m->days) months.insert(ChapterOfDay(day));
   for (const auto& [label, parts] : m->periods) {
     std::string_view c = ChapterOfLabel(label);
-    if (!c.empty()) {
-      months.emplace(std::string(c), TimeZone::DaysFromCivil(std::stoi(label.substr(0, 4)),
-                                                             std::stoul(label.substr(5, 2)), 1));
-    }
+    if (!c.empty()) months.insert(std::string(c));
   }
   const Manifest& cm = *m;
-  auto same = [&](const std::string& month, int32_t a_day) {
+  auto same = [&](const std::string& month) {
     if (!base.chapters.count(month)) return false;
     const auto a = now.find(month), b = was.find(month);
     const bool ha = a != now.end(), hb = b != was.end();
     if (ha != hb) return false;
-    if (ha && (a->second.segments.size() != b->second.segments.size() ||
-               !std::equal(
-                   a->second.segments.begin(), a->second.segments.end(), b->second.segments.begin(),
-                   [](const SegmentRecord* x, const SegmentRecord* y) { return *x == *y; })))
+    if (ha && !std::equal(a->second.begin(), a->second.end(), b->second.begin(), b->second.end(),
+                          [](const SegmentRecord* x, const SegmentRecord* y) { return *x == *y; }))
       return false;
     int32_t lo, hi;
-    MonthSpan(a_day, &lo, &hi);
+    ChapterSpan(month, &lo, &hi);
     auto d0 = cm.days.lower_bound(lo), d1 = cm.days.lower_bound(hi);
     auto e0 = base.days.lower_bound(lo), e1 = base.days.lower_bound(hi);
     if (!std::equal(d0, d1, e0, e1)) return false;
@@ -357,8 +348,8 @@ Status Store::WriteChapters(Manifest* m) {
   };
   std::map<std::string, uint64_t> chapters;
   bool wrote = false;
-  for (const auto& [month, a_day] : months) {
-    if (same(month, a_day)) {
+  for (const std::string& month : months) {
+    if (same(month)) {
       chapters[month] = base.chapters.at(month);
       continue;
     }
