@@ -13,8 +13,8 @@
 
 namespace teiten::rollup_write {
 
-// Format 10 (written; rollup.cc lists the formats read).
-inline constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', '1', '0'};
+// Format 11 (written; rollup.cc lists the formats read).
+inline constexpr char kMagic[8] = {'T', 'R', 'O', 'L', 'L', 'U', '1', '1'};
 // magic, i32 first day, u32 sensors, i32 end day, u32 heavy-hitter slots
 inline constexpr size_t kHeaderSize = 8 + 4 + 4 + 4 + 4;
 // Per sensor: u16 sensor, u16 pad, u32 pad, u64 packets, u64 sources, u64 set, then

@@ -180,6 +180,199 @@ struct RunCount {
   }
 };
 
+// Ascending positions as a Rice code (kinds 16 to 47, rollup format 11): the kind byte is 16 + k,
+// then one code per position, bits in order from each byte's lowest, the last byte padded with
+// zero bits. The first code holds the first position, each later one the gap to the position
+// before less one (positions ascend strictly, so a gap is at least one). A value v is written as
+// q = v >> k in unary — q zero bits, then a one — and v's k low bits; a q of 15 or more as 15
+// zero bits and a one, then q − 14 in Elias gamma (L zero bits, a one, the L bits below its top
+// one), then the k low bits. The set has no count: it ends where its blob does, and a code
+// cannot begin in the padding (which holds no one bit).
+namespace rice {
+
+constexpr int kKindBase = 16;
+constexpr int kMaxK = 31;
+constexpr uint64_t kEscape = 15;
+
+// Bits of value v's code with parameter k.
+uint64_t CodeBits(uint64_t v, int k) {
+  const uint64_t q = v >> k;
+  if (q < kEscape) return q + 1 + static_cast<uint64_t>(k);
+  const uint64_t x = q - (kEscape - 1);
+  const int l = 63 - __builtin_clzll(x);
+  return kEscape + 1 + 2 * static_cast<uint64_t>(l) + 1 + static_cast<uint64_t>(k);
+}
+
+// The values coded for ascending positions: the first, then each gap less one.
+template <typename Fn>
+void ForEachValue(const std::vector<uint64_t>& positions, Fn fn) {
+  for (size_t i = 0; i < positions.size(); ++i) {
+    fn(i == 0 ? positions[0] : positions[i] - positions[i - 1] - 1);
+  }
+}
+
+// The bytes of the code with parameter k (the kind byte not included).
+uint64_t Bytes(const std::vector<uint64_t>& positions, int k) {
+  uint64_t bits = 0;
+  ForEachValue(positions, [&](uint64_t v) { bits += CodeBits(v, k); });
+  return (bits + 7) / 8;
+}
+
+// The parameter that codes `positions` in the fewest bytes, and those bytes: near the logarithm
+// of their mean gap (a Rice code's best parameter), the neighbours tried.
+int BestK(const std::vector<uint64_t>& positions, uint64_t* bytes) {
+  if (positions.empty()) {
+    *bytes = 0;
+    return 0;
+  }
+  // Only strictly ascending positions have a code (a gap less one below zero has none).
+  for (size_t i = 1; i < positions.size(); ++i) {
+    if (positions[i] <= positions[i - 1]) {
+      *bytes = UINT64_MAX;
+      return 0;
+    }
+  }
+  if (positions.back() > UINT32_MAX) {
+    *bytes = UINT64_MAX;
+    return 0;
+  }
+  // Every k up to the width of the largest value (past it each code only grows): escapes make
+  // the bytes as a function of k not convex, so a search from the mean gap can stop short. A
+  // set here has fewer than kSkipFrom positions, and most a few.
+  uint64_t largest = 0;
+  ForEachValue(positions, [&](uint64_t v) { largest = std::max(largest, v); });
+  const int top = largest == 0 ? 0 : std::min(kMaxK, 64 - __builtin_clzll(largest));
+  int best = 0;
+  *bytes = UINT64_MAX;
+  for (int k = 0; k <= top; ++k) {
+    const uint64_t b = Bytes(positions, k);
+    if (b < *bytes) {
+      *bytes = b;
+      best = k;
+    }
+  }
+  return best;
+}
+
+class BitWriter {
+ public:
+  explicit BitWriter(std::vector<uint8_t>* out) : out_(out) {}
+  // The low `n` bits of v (n ≤ 56, v < 2^n).
+  void Put(uint64_t v, int n) {
+    acc_ |= v << bits_;
+    bits_ += n;
+    while (bits_ >= 8) {
+      out_->push_back(static_cast<uint8_t>(acc_));
+      acc_ >>= 8;
+      bits_ -= 8;
+    }
+  }
+  void Flush() {
+    if (bits_ > 0) out_->push_back(static_cast<uint8_t>(acc_));
+    acc_ = 0;
+    bits_ = 0;
+  }
+
+ private:
+  std::vector<uint8_t>* out_;
+  uint64_t acc_ = 0;
+  int bits_ = 0;
+};
+
+// Appends the kind byte and the code of `positions` with parameter k.
+void Write(const std::vector<uint64_t>& positions, int k, std::vector<uint8_t>* out) {
+  codec::PutU8(out, static_cast<uint8_t>(kKindBase + k));
+  BitWriter w(out);
+  ForEachValue(positions, [&](uint64_t v) {
+    const uint64_t q = v >> k;
+    if (q < kEscape) {
+      w.Put(uint64_t{1} << q, static_cast<int>(q) + 1);
+    } else {
+      w.Put(uint64_t{1} << kEscape, kEscape + 1);
+      const uint64_t x = q - (kEscape - 1);
+      const int l = 63 - __builtin_clzll(x);
+      w.Put(uint64_t{1} << l, l + 1);
+      w.Put(x & ((uint64_t{1} << l) - 1), l);
+    }
+    w.Put(v & ((uint64_t{1} << k) - 1), k);
+  });
+  w.Flush();
+}
+
+class BitReader {
+ public:
+  BitReader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
+  // Whether the code is over: what is left is padding (fewer than eight bits, all zero).
+  Result<bool> AtEnd() {
+    Refill();
+    if (acc_ != 0) return false;
+    if (p_ == end_ && bits_ < 8) return true;
+    return DataLoss("source set: a Rice code padded with more than a byte");
+  }
+  // The zero bits before the next one bit, and that one bit consumed.
+  Result<int> Unary(int max) {
+    Refill();
+    if (acc_ == 0) return DataLoss("source set: a Rice code cut short");
+    const int z = __builtin_ctzll(acc_);
+    if (z > max) return DataLoss("source set: a Rice code out of range");
+    Consume(z + 1);
+    return z;
+  }
+  Result<uint64_t> Bits(int n) {
+    if (n == 0) return uint64_t{0};
+    Refill();
+    if (bits_ < n) return DataLoss("source set: a Rice code cut short");
+    const uint64_t v = acc_ & ((uint64_t{1} << n) - 1);
+    Consume(n);
+    return v;
+  }
+
+ private:
+  void Refill() {
+    while (bits_ <= 56 && p_ < end_) {
+      acc_ |= uint64_t{*p_++} << bits_;
+      bits_ += 8;
+    }
+  }
+  void Consume(int n) {
+    acc_ = n >= 64 ? 0 : acc_ >> n;
+    bits_ -= n;
+  }
+  const uint8_t* p_;
+  const uint8_t* end_;
+  uint64_t acc_ = 0;
+  int bits_ = 0;
+};
+
+// Decodes a code with parameter k into the varint gaps of kind 3 (the first from 0), which the
+// readers of positions walk; `n`: the positions.
+Status Decode(const uint8_t* b, size_t len, int k, std::vector<uint8_t>* gaps, uint64_t* n) {
+  BitReader r(b, len);
+  uint64_t pos = 0;
+  *n = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool end, r.AtEnd());
+    if (end) return OkStatus();
+    ASSIGN_OR_RETURN(int q0, r.Unary(static_cast<int>(kEscape)));
+    uint64_t q = static_cast<uint64_t>(q0);
+    if (q == kEscape) {
+      ASSIGN_OR_RETURN(int l, r.Unary(32));
+      ASSIGN_OR_RETURN(uint64_t low, r.Bits(l));
+      q = ((uint64_t{1} << l) | low) + (kEscape - 1);
+    }
+    if (q > (uint64_t{UINT32_MAX} >> k)) return DataLoss("source set: position out of range");
+    ASSIGN_OR_RETURN(uint64_t low, r.Bits(k));
+    const uint64_t v = (q << k) | low;
+    const uint64_t gap = *n == 0 ? v : v + 1;
+    pos += gap;
+    if (pos > UINT32_MAX) return DataLoss("source set: position out of range");
+    codec::PutVarint(gaps, gap);
+    ++*n;
+  }
+}
+
+}  // namespace rice
+
 }  // namespace
 
 void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vector<uint8_t>* out) {
@@ -198,7 +391,15 @@ void SourceSet::AppendPositions(const std::vector<uint64_t>& positions, std::vec
                                : codec::VarintSize(n) + codec::VarintSize(kSkipStride) +
                                      codec::VarintSize(gap_bytes) +
                                      8 * ((n + kSkipStride - 1) / kSkipStride) + gap_bytes;
-  if (n > 0 && codec::VarintSize(n) + codec::VarintSize(runs.runs) + runs.bytes < as_gaps) {
+  // A small set as a Rice code when that is smaller than its gaps and its runs.
+  uint64_t rice_bytes = UINT64_MAX;
+  const int rice_k = n > 0 && n < kSkipFrom ? rice::BestK(positions, &rice_bytes) : 0;
+  const uint64_t as_runs = codec::VarintSize(n) + codec::VarintSize(runs.runs) + runs.bytes;
+  if (rice_bytes < as_gaps && rice_bytes < as_runs) {
+    rice::Write(positions, rice_k, out);
+    return;
+  }
+  if (n > 0 && as_runs < as_gaps) {
     codec::PutU8(out, 5);
     codec::PutVarint(out, n);
     codec::PutVarint(out, runs.runs);
@@ -305,6 +506,9 @@ struct V4Part {
   uint64_t stride = 0, k = 0;
   const uint8_t* bitmap = nullptr;  // kind 1
   uint32_t bitmap_bytes = 0;
+  // Kinds 16 to 47: the Rice code decoded into the varint gaps `gaps` reads (shared, so that a
+  // copy of the part reads the same bytes).
+  std::shared_ptr<std::vector<uint8_t>> decoded;
 };
 
 Result<V4Part> ReadV4Part(codec::Reader* r) {
@@ -324,6 +528,16 @@ Result<V4Part> ReadV4Part(codec::Reader* r) {
     if (len > 0 && (b[len - 1] & 0x80)) return DataLoss("source set cut short");
     for (uint64_t i = 0; i < len; ++i) p.n += b[i] < 0x80;
     p.gaps = *r;
+    return p;
+  }
+  if (p.kind >= rice::kKindBase && p.kind <= rice::kKindBase + rice::kMaxK) {
+    // Positions as a Rice code, to the end of the blob that holds the set (as kind 6).
+    p.positions = true;
+    p.decoded = std::make_shared<std::vector<uint8_t>>();
+    RETURN_IF_ERROR(
+        rice::Decode(r->data(), r->remaining(), p.kind - rice::kKindBase, p.decoded.get(), &p.n));
+    p.kind = 0;
+    p.gaps = codec::Reader(p.decoded->data(), p.decoded->size());
     return p;
   }
   if (p.kind == 5) {  // positions as runs
@@ -1041,7 +1255,10 @@ Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()
   uint64_t prev = 0;
   RunCount runs;
   auto value = [&](uint64_t a) {
-    if (to) runs.Add(a);
+    if (to) {
+      runs.Add(a);
+      if (u.n_ < SourceSet::kSkipFrom) u.small_.push_back(a);
+    }
     u.gap_bytes_ += VarintSize(a - prev);
     prev = a;
     if (u.n_ % SourceSet::kSkipStride == 0) {
@@ -1082,10 +1299,26 @@ Result<SetUnion> SetUnion::Plan(std::vector<SetInput> sets, std::function<void()
       u.table_.clear();
     }
   }
+  if (to && u.n_ > 0 && u.n_ < SourceSet::kSkipFrom) {
+    // A small set of positions as a Rice code when that is smaller still.
+    uint64_t rice_bytes = 0;
+    const int k = rice::BestK(u.small_, &rice_bytes);
+    if (rice_bytes != UINT64_MAX && 1 + rice_bytes < u.bytes_) {
+      u.rice_k_ = k;
+      u.runs_ = 0;
+      u.bytes_ = 1 + rice_bytes;
+    }
+  }
+  if (u.rice_k_ < 0) u.small_ = {};
   return u;
 }
 
 Status SetUnion::Write(const std::function<Status(const uint8_t*, size_t)>& sink) const {
+  if (rice_k_ >= 0) {
+    std::vector<uint8_t> buf;
+    rice::Write(small_, rice_k_, &buf);
+    return sink(buf.data(), buf.size());
+  }
   if (runs_ > 0) return WriteRuns(sink);
   std::vector<uint8_t> buf;
   const bool skip = n_ >= SourceSet::kSkipFrom;

@@ -20,6 +20,33 @@ namespace {
 
 using namespace store_testing;
 
+// The bytes of a Rice code of ascending positions (the first, then each gap less one) with the
+// best parameter k of 0 to 31, counted here from the layout docs/STORE_FORMAT.md gives (a value
+// v: v >> k in unary and a one, or from 15 on an escape of 16 bits and Elias gamma of
+// (v >> k) − 14; then k bits), without the kind byte.
+uint64_t RiceBytes(const std::vector<uint64_t>& positions, int* best_k = nullptr) {
+  uint64_t best = UINT64_MAX;
+  for (int k = 0; k < 32; ++k) {
+    uint64_t bits = 0;
+    for (size_t i = 0; i < positions.size(); ++i) {
+      const uint64_t v = i == 0 ? positions[0] : positions[i] - positions[i - 1] - 1;
+      const uint64_t q = v >> k;
+      if (q < 15) {
+        bits += q + 1 + k;
+      } else {
+        uint64_t x = q - 14, l = 0;
+        while (x >> (l + 1)) ++l;
+        bits += 16 + 2 * l + 1 + k;
+      }
+    }
+    if ((bits + 7) / 8 < best) {
+      best = (bits + 7) / 8;
+      if (best_k) *best_k = k;
+    }
+  }
+  return best;
+}
+
 // A large set is written with a table of every 128th member (kind 2) so that a few addresses are
 // looked up without decoding it whole. Every member and non-member, at the table's entries, just
 // after them, below the first and above the last, is found as a plain search of the members finds
@@ -113,9 +140,24 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
       sub.Normalize();
       std::vector<uint8_t> bytes;
       ASSERT_TRUE(sub.AppendPositionsTo(md.v4, md.v6, &bytes).ok());
-      // Every member is one run (kind 5); every other member or fewer, gaps (6, or 4 with a
-      // skip table).
-      ASSERT_EQ(bytes[0], every == 1 ? 5 : s4.size() + s6.size() >= SourceSet::kSkipFrom ? 4 : 6);
+      // Every member is one run (kind 5); every other member or fewer, gaps (4 with a skip
+      // table), or below kSkipFrom members gaps (6) or a Rice code (16 + k), whichever is smaller.
+      if (every == 1) {
+        ASSERT_EQ(bytes[0], 5);
+      } else if (s4.size() + s6.size() >= SourceSet::kSkipFrom) {
+        ASSERT_EQ(bytes[0], 4);
+      } else {
+        std::vector<uint64_t> pos;
+        for (size_t k = 0; k < md.v4.size(); k += every) pos.push_back(k);
+        for (size_t k = 0; k < md.v6.size(); k += every) pos.push_back(md.v4.size() + k);
+        uint64_t gap_bytes = 0;
+        for (size_t k = 0; k < pos.size(); ++k) {
+          gap_bytes += codec::VarintSize(k == 0 ? pos[0] : pos[k] - pos[k - 1]);
+        }
+        const uint64_t rice = RiceBytes(pos);
+        ASSERT_EQ(bytes[0] >= 16, rice < gap_bytes) << dict_n << "/" << every;
+        ASSERT_EQ(bytes.size(), 1 + std::min(rice, gap_bytes)) << dict_n << "/" << every;
+      }
       std::vector<uint8_t> as_addresses;
       sub.AppendTo(&as_addresses);
       EXPECT_LT(bytes.size(), as_addresses.size()) << dict_n << "/" << every;
@@ -226,6 +268,190 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
         EXPECT_EQ(written, three);
       }
     }
+  }
+}
+
+// Small sets of positions as Rice codes (kinds 16 to 47, rollup format 11): written exactly when
+// smaller than their gaps and runs, in the bytes the layout gives, read back as their members
+// (the dictionary decoded or walked), counted, and united with others into the bytes of their
+// union; hand-written codes (an escape included) read as the layout says; damage is DataLoss.
+TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
+  std::mt19937 rng(41);
+  std::set<uint32_t> d4;
+  while (d4.size() < 200000) d4.insert(rng());
+  SourceSet dict;
+  for (uint32_t a : d4) dict.AddV4(a);
+  for (uint32_t i = 0; i < 40; ++i) dict.Add(*IpAddr::Parse(fmt::format("2001:db8::{:x}", i)));
+  dict.Normalize();
+  std::vector<uint8_t> dict_bytes;
+  dict.AppendTo(&dict_bytes);
+  MemberDict md;
+  dict.Members(&md.v4, &md.v6);
+  const uint64_t size = md.v4.size() + md.v6.size();
+  const codec::Reader dr(dict_bytes.data(), dict_bytes.size());
+  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
+                  std::vector<uint64_t>* positions) -> Status {
+    std::vector<uint32_t> v4;
+    std::vector<IpAddr> v6;
+    codec::Reader r(bytes.data(), bytes.size());
+    RETURN_IF_ERROR(SourceSet::AppendMembers(&r, &v4, &v6, &dr, decoded));
+    positions->clear();
+    for (uint32_t a : v4) {
+      positions->push_back(std::lower_bound(md.v4.begin(), md.v4.end(), a) - md.v4.begin());
+    }
+    for (const IpAddr& a : v6) {
+      positions->push_back(md.v4.size() +
+                           (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
+    }
+    return OkStatus();
+  };
+  int rice_sets = 0, escapes = 0;
+  // Sets of 1 to 2,047 positions, evenly spread (geometric gaps of several means), clustered
+  // (gaps of 1 to 3 with jumps of about 100: codes with escapes), and one reaching the IPv6 end.
+  for (int trial = 0; trial < 60; ++trial) {
+    std::set<uint64_t> pick;
+    const uint64_t n = trial < 5 ? uint64_t{1} + trial : 1 + rng() % (SourceSet::kSkipFrom - 1);
+    if (trial % 3 == 2) {
+      uint64_t x = rng() % 1000;
+      while (pick.size() < n && x < size) {
+        pick.insert(x);
+        x += rng() % 20 == 0 ? 80 + rng() % 40 : 1 + rng() % 3;
+      }
+    } else {
+      while (pick.size() < n) pick.insert(rng() % size);
+    }
+    if (trial == 7) pick.insert(size - 1);
+    std::vector<uint64_t> positions(pick.begin(), pick.end());
+    uint64_t gap_bytes = 0, prev = 0;
+    for (uint64_t x : positions) {
+      gap_bytes += codec::VarintSize(x - prev);
+      prev = x;
+    }
+    int k = -1;
+    const uint64_t rice = RiceBytes(positions, &k);
+    std::vector<uint8_t> bytes;
+    SourceSet::AppendPositions(positions, &bytes);
+    SCOPED_TRACE(fmt::format("trial {}: {} positions, gaps {} B, Rice {} B", trial,
+                             positions.size(), gap_bytes, rice));
+    // Clustered sets are as often runs (kind 5); the rest are gaps or a Rice code.
+    if (bytes[0] != 5) {
+      EXPECT_EQ(bytes.size(), 1 + std::min(gap_bytes, rice));
+      EXPECT_EQ(bytes[0] >= 16, rice < gap_bytes);
+    }
+    if (bytes[0] >= 16) {
+      ++rice_sets;
+      const int kk = bytes[0] - 16;
+      for (size_t i = 0; i < positions.size(); ++i) {
+        const uint64_t v = i == 0 ? positions[0] : positions[i] - positions[i - 1] - 1;
+        if ((v >> kk) >= 15) {
+          ++escapes;
+          break;
+        }
+      }
+    }
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      std::vector<uint64_t> got;
+      ASSERT_TRUE(read(bytes, decoded, &got).ok());
+      EXPECT_EQ(got, positions);
+    }
+    // Counted: members, their neighbours, addresses outside the dictionary.
+    std::set<uint32_t> ask;
+    for (uint64_t x : positions) {
+      if (x < md.v4.size() && rng() % 2 == 0) {
+        ask.insert(md.v4[x]);
+        ask.insert(md.v4[x] + 1);
+      }
+    }
+    for (int j = 0; j < 300; ++j) ask.insert(rng());
+    std::vector<uint32_t> a4(ask.begin(), ask.end());
+    uint64_t want_hits = 0;
+    for (uint32_t a : a4) {
+      auto it = std::lower_bound(md.v4.begin(), md.v4.end(), a);
+      if (it != md.v4.end() && *it == a) {
+        want_hits += pick.count(static_cast<uint64_t>(it - md.v4.begin()));
+      }
+    }
+    const std::vector<IpAddr> a6 = {md.v6[0], md.v6[39]};
+    for (const IpAddr& a : a6) {
+      want_hits +=
+          pick.count(md.v4.size() + (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
+    }
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      codec::Reader rr(bytes.data(), bytes.size());
+      auto hits = SourceSet::CountHits(&rr, a4, a6, &dr, decoded);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      EXPECT_EQ(*hits, want_hits);
+    }
+    // United with another small set: the bytes of the union written at once.
+    std::set<uint64_t> more;
+    while (more.size() < 1 + rng() % 300) more.insert(rng() % size);
+    std::vector<uint8_t> other;
+    SourceSet::AppendPositions(std::vector<uint64_t>(more.begin(), more.end()), &other);
+    std::set<uint64_t> united(pick);
+    united.insert(more.begin(), more.end());
+    std::vector<uint8_t> want_bytes;
+    SourceSet::AppendPositions(std::vector<uint64_t>(united.begin(), united.end()), &want_bytes);
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      std::vector<SetInput> in = {{codec::Reader(bytes.data(), bytes.size()), dr, true, decoded},
+                                  {codec::Reader(other.data(), other.size()), dr, true, decoded}};
+      auto u = SetUnion::Plan(in, nullptr, &md);
+      ASSERT_TRUE(u.ok()) << u.status().ToString();
+      EXPECT_EQ(u->count(), united.size());
+      std::vector<uint8_t> out;
+      ASSERT_TRUE(u->Write([&](const uint8_t* p, size_t len) {
+                     out.insert(out.end(), p, p + len);
+                     return OkStatus();
+                   }).ok());
+      EXPECT_EQ(out.size(), u->bytes());
+      EXPECT_EQ(out, want_bytes);
+    }
+  }
+  EXPECT_GE(rice_sets, 30);
+  EXPECT_GE(escapes, 3);
+  // By hand: positions 0 to 3 with k = 0 (four codes "1"); 5 and 7 with k = 0 (five zeros and a
+  // one, then a zero and a one); 20 with k = 0 as an escape (15 zeros and a one, then 6 in gamma:
+  // two zeros, a one, the bits 0 and 1).
+  {
+    std::vector<uint8_t> b;
+    SourceSet::AppendPositions({0, 1, 2, 3}, &b);
+    EXPECT_EQ(b, (std::vector<uint8_t>{16, 0x0F}));
+    b.clear();
+    SourceSet::AppendPositions({5, 7}, &b);
+    EXPECT_EQ(b, (std::vector<uint8_t>{16, 0xA0}));
+    std::vector<uint64_t> got;
+    ASSERT_TRUE(read({16, 0x00, 0x80, 0x14}, nullptr, &got).ok());
+    EXPECT_EQ(got, (std::vector<uint64_t>{20}));
+    ASSERT_TRUE(read({16 + 5, 0x01}, nullptr, &got).ok());  // 0 with k = 5, two bits of padding
+    EXPECT_EQ(got, (std::vector<uint64_t>{0}));
+  }
+  // Damage: padding of a whole byte; a code cut short; a value past 32 bits (k = 31, q = 2); a
+  // position past the dictionary; positions summing past 2^32. Codes packed here by the layout
+  // (values below 15 << k: no escape).
+  auto code = [](int k, std::vector<uint64_t> values) {
+    std::vector<uint8_t> b = {static_cast<uint8_t>(16 + k)};
+    unsigned __int128 acc = 0;
+    int bits = 0;
+    for (uint64_t v : values) {
+      acc |= static_cast<unsigned __int128>(1) << (bits + (v >> k));
+      bits += static_cast<int>(v >> k) + 1;
+      acc |= static_cast<unsigned __int128>(v & ((uint64_t{1} << k) - 1)) << bits;
+      bits += k;
+    }
+    for (int at = 0; at < bits; at += 8) b.push_back(static_cast<uint8_t>(acc >> at));
+    return b;
+  };
+  ASSERT_EQ(code(0, {5, 1}), (std::vector<uint8_t>{16, 0xA0}));
+  const std::vector<std::vector<uint8_t>> bad = {
+      {16, 0x01, 0x00}, {16 + 8, 0x01}, {16 + 31, 0x04}, code(20, {size + 5}),
+      code(31, {UINT32_MAX, 5})};
+  for (size_t bi = 0; bi < bad.size(); ++bi) {
+    SCOPED_TRACE(bi);
+    std::vector<uint64_t> got;
+    for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
+      EXPECT_EQ(read(bad[bi], decoded, &got).code(), StatusCode::kDataLoss);
+    }
+    std::vector<SetInput> in = {{codec::Reader(bad[bi].data(), bad[bi].size()), dr, true, nullptr}};
+    EXPECT_FALSE(SetUnion::Plan(in, nullptr, &md).ok());
   }
 }
 

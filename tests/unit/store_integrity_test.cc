@@ -426,7 +426,7 @@ TEST_F(StoreTest, AFlippedByteInARecordALookupReadsIsAnErrorNotACount) {
       // the frame of the last block starting at or before the key.
       std::ifstream in(path, std::ios::binary);
       std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLU10");
+      ASSERT_EQ(std::string(bytes.data(), 8), "TROLLU11");
       uint64_t section_at = 0;
       std::memcpy(&section_at, bytes.data() + 24 + 32, 8);
       uint32_t blocks = 0;

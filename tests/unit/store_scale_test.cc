@@ -779,7 +779,7 @@ TEST_F(StoreTest, OnePortsOrOneRegionsPairsAreReadFromTheirBlocksAlone) {
   {
     int fd = ::open(path.c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
-    auto sealed = SealChunked(fd, body, "TROLLU10", path);
+    auto sealed = SealChunked(fd, body, "TROLLU11", path);
     ::close(fd);
     ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
     ASSERT_EQ(*sealed, bytes.size());
