@@ -4,7 +4,7 @@
 // positions (run-optimised). Reads every `.troll` file under STORE/rollup through RollupFile.
 // Also the ports' heavy-hitter lists: their bytes, and those that a format-9 writer leaves out
 // because the record implies them (one source, or as many packets as sources); and what every
-// set would take as Rice-coded gaps (an estimate for a possible later format).
+// set would take as Rice-coded gaps (an estimate), and the sets written as Rice codes (format 11).
 //   teiten-rollup-anatomy STORE
 #include <fmt/format.h>
 
@@ -27,6 +27,7 @@ struct Sizes {
   uint64_t sets = 0, members = 0, bytes = 0, id_gaps = 0, id_roaring = 0, id_best = 0;
   uint64_t large_sets = 0, large_bytes = 0, large_gaps = 0;  // sets of ≥ SourceSet::kSkipFrom
   uint64_t rice = 0;  // as Rice-coded position gaps, or as written when that is smaller
+  uint64_t written_rice = 0, written_rice_bytes = 0;  // written as Rice codes (format 11)
 };
 
 uint64_t VarintBytes(uint64_t v) {
@@ -128,6 +129,10 @@ int main(int argc, char** argv) {
           ++z.sets;
           z.members += m.size() + m6.size();
           z.bytes += sb->remaining();
+          if (sb->remaining() > 0 && sb->data()[0] >= 16) {  // source set kinds 16 to 47
+            ++z.written_rice;
+            z.written_rice_bytes += sb->remaining();
+          }
           // Positions in the entry's total set (IPv6 members after the IPv4 ones).
           std::vector<uint32_t> ids;
           size_t j = 0;
@@ -189,7 +194,8 @@ int main(int argc, char** argv) {
         "{} ({:.2f}), as Roaring {} ({:.2f}), the smaller of the two {} ({:.2f})\n",
         names[s], z.sets, z.members, z.bytes, per(z.bytes), z.id_gaps, per(z.id_gaps), z.id_roaring,
         per(z.id_roaring), z.id_best, per(z.id_best));
-    fmt::print("{:>9}  as Rice-coded gaps: {} B ({:.2f})\n", "", z.rice, per(z.rice));
+    fmt::print("{:>9}  as Rice-coded gaps: {} B ({:.2f}); written as Rice codes: {} sets, {} B\n",
+               "", z.rice, per(z.rice), z.written_rice, z.written_rice_bytes);
     fmt::print("{:>9}  of which {} sets of {} members or more: {} B as written, {} as gaps\n", "",
                z.large_sets, SourceSet::kSkipFrom, z.large_bytes, z.large_gaps);
   }
