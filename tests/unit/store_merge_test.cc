@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -179,6 +180,33 @@ TEST_F(StoreTest, ABackgroundMergeWaitsWhileAWriterHoldsTheStoreAndThenMerges) {
   EXPECT_GT(r->merges, 0u);
   EXPECT_GE(r->yielded_seconds, 0.2);
   EXPECT_EQ(FullAnswers(*store_), want);
+}
+
+TEST_F(StoreTest, AMergeSaysWhenTheKeysItLeftInSeveralPartsTurnCold) {
+  WriteSmallCaptures(dir_.path(), 6);  // two parts for each of three days, six for the month
+  Open();
+  const int64_t before = static_cast<int64_t>(std::time(nullptr));
+  IngestUnmerged(store_.get(), dir_.path(), 0, 6);
+  const int64_t after = static_cast<int64_t>(std::time(nullptr));
+  MergeOptions cold;
+  cold.cold_after_s = 600;
+  auto r = store_->Merge(cold);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The month's and quarter's six parts are due (a size tier of 4 or more is merged); the days'
+  // two each are not, and turn cold 600 s after their newest part was written.
+  EXPECT_GT(r->merges, 0u);
+  EXPECT_GE(r->next_cold_at, before + 600);
+  EXPECT_LE(r->next_cold_at, after + 600);
+  // Merged whole, a key has nothing left to turn cold.
+  MergeOptions all;
+  all.all = true;
+  r = store_->Merge(all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->next_cold_at, 0);
+  r = store_->Merge(cold);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->merges, 0u);
+  EXPECT_EQ(r->next_cold_at, 0);
 }
 
 // The CLI's ingest and its detached merge, as real processes.
