@@ -78,12 +78,23 @@ class Progress {
 
 // Starts `teiten merge --background` on the store, detached (a session of its own, its output
 // appended to STORE/merge.log): the command that committed returns while its parts merge, as
-// `git gc --auto` detaches. The merger runs niced, one at a time per store (see RunMerge).
-void SpawnBackgroundMerge(const std::string& store_dir) {
+// `git gc --auto` detaches. The merger runs niced, one at a time per store (see RunMerge). It
+// reads the config this command read (`config_path` as $TEITEN_CONFIG; its --store names the
+// store): the settings it merges by ([store] merge_cold_after) are that config's.
+void SpawnBackgroundMerge(const std::string& store_dir, const std::string& config_path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const std::string dir = fs::absolute(store_dir, ec).string();
   const std::string log = (fs::path(dir) / "merge.log").string();
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (config_path.empty() || std::strncmp(*e, "TEITEN_CONFIG=", 14) != 0) env.push_back(*e);
+  }
+  if (!config_path.empty())
+    env.push_back("TEITEN_CONFIG=" + fs::absolute(config_path, ec).string());
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
@@ -100,7 +111,7 @@ void SpawnBackgroundMerge(const std::string& store_dir) {
   std::string dir_arg = dir;
   char* argv[] = {arg0.data(), sub.data(), bg.data(), opt.data(), dir_arg.data(), nullptr};
   pid_t pid = 0;
-  if (int e = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, environ); e != 0) {
+  if (int e = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, envp.data()); e != 0) {
     std::cerr << "teiten: starting the background merge: " << std::strerror(e)
               << " (run `teiten merge`)\n";
   }
@@ -193,9 +204,9 @@ int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<s
     t.AddRow({Text(f), Count(r->packets_read), Count(r->kept), Count(dropped), Count(anomalies),
               Fixed(r->seconds, 2), Fixed(mpps, 2), Text(status)});
   }
-  // Keys no commit has touched for ten minutes are merged whole (within a bounded budget per
-  // command), so a store fed by periodic ingests converges to one part a key without anyone
-  // running `teiten merge`.
+  // Keys no commit has touched for merge_cold_after seconds (ten minutes by default) are merged
+  // whole (within a bounded budget per command), so a store fed by periodic ingests converges to
+  // one part a key without anyone running `teiten merge`.
   // Captures older than a day are folded into few inputs, tier by tier, so that files and the
   // manifest grow with the data, not with the number of ingests.
   if (auto txn = (*store)->Begin(); txn.ok()) {
@@ -211,10 +222,10 @@ int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<s
     rc = 1;
   }
   if (background) {
-    SpawnBackgroundMerge(cfg->store_path);
+    SpawnBackgroundMerge(cfg->store_path, cfg->path);
   } else {
     MergeOptions cold;
-    cold.cold_after_s = 600;
+    cold.cold_after_s = cfg->merge_cold_after;
     if (auto m = (*store)->Merge(cold); !m.ok()) {
       std::cerr << "teiten: merging rollup parts: " << m.status().ToString() << "\n";
       rc = 1;
@@ -290,7 +301,7 @@ int RunBackgroundMerge(const Common& c) {
   }
   for (int pass = 0; pass < 1000; ++pass) {
     MergeOptions mo;
-    mo.cold_after_s = 600;
+    mo.cold_after_s = cfg.merge_cold_after;
     mo.try_lock = true;
     mo.yield_to_writers = true;  // the next ingest's cores are its own
     mo.all_indexes = true;       // the spills of the ingests that started it
@@ -339,7 +350,7 @@ int RunMerge(const Common& c, bool all, int64_t fold_captures_after, bool backgr
   }
   MergeOptions mo;
   mo.all = all;
-  mo.cold_after_s = 600;
+  mo.cold_after_s = cfg.merge_cold_after;
   auto r = (*store)->Merge(mo);
   if (!r.ok()) return Fail(r.status());
   size_t after = count_files();
