@@ -87,7 +87,8 @@ struct Config {
   std::string store_path;
   std::string timezone = "Asia/Tokyo";
   // A rollup key none of whose parts was written for this many seconds is "cold": merges merge
-  // it whole (MergeOptions::cold_after_s).
+  // it whole (MergeOptions::cold_after_s), and `teiten ingest`'s background merger comes back
+  // for the keys its commits left hot once they are.
   int64_t merge_cold_after = 600;
   std::string country_db;
   std::string asn_db;
