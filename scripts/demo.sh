@@ -12,10 +12,12 @@ scripts/setup.sh "$BUILD" Release
 T=$BUILD/src/cli/teiten
 SCENARIO=tsubame-2018q3
 DEMO=var/demo
-# A previous run's background merge may still be at work on the store this run replaces: it is
-# stopped first (a merge killed at any moment loses nothing, and the store goes anyway).
+# A previous run's background merge may still be at work on the store this run replaces, or be
+# waiting to merge its keys once they are cold (as `teiten merge --linger UNTIL`, what the merger
+# becomes meanwhile): either is stopped first (a merge killed at any moment loses nothing, and
+# the store goes anyway).
 if [ -d "$DEMO/store" ]; then
-  pattern="merge --background --store $(realpath "$DEMO/store")\$"
+  pattern="merge --(background|linger [0-9]+) --store $(realpath "$DEMO/store")\$"
   pkill -9 -f "$pattern" || true
   while pgrep -f "$pattern" >/dev/null; do sleep 0.05; done
 fi

@@ -4,9 +4,13 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +42,8 @@
 #include "report/report.h"
 #include "sensor/config.h"
 #include "simulate/simulate_command.h"
+#include "store/durable.h"
+#include "store/file_out.h"
 #include "store/store.h"
 #include "store/verify.h"
 #include "web/access.h"
@@ -76,14 +82,32 @@ class Progress {
   std::chrono::steady_clock::time_point t0_;
 };
 
+// The binary's own path, not /proc/self/exe, which ps and top would show as "exe".
+std::string SelfExe() {
+  std::error_code ec;
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return ec || exe.empty() ? "/proc/self/exe" : exe;
+}
+
 // Starts `teiten merge --background` on the store, detached (a session of its own, its output
 // appended to STORE/merge.log): the command that committed returns while its parts merge, as
-// `git gc --auto` detaches. The merger runs niced, one at a time per store (see RunMerge).
-void SpawnBackgroundMerge(const std::string& store_dir) {
+// `git gc --auto` detaches. The merger runs niced, one at a time per store (see RunMerge). It
+// reads the config this command read (`config_path` as $TEITEN_CONFIG; its --store names the
+// store): the settings it merges by ([store] merge_cold_after) are that config's.
+void SpawnBackgroundMerge(const std::string& store_dir, const std::string& config_path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const std::string dir = fs::absolute(store_dir, ec).string();
   const std::string log = (fs::path(dir) / "merge.log").string();
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (config_path.empty() || std::strncmp(*e, "TEITEN_CONFIG=", 14) != 0) env.push_back(*e);
+  }
+  if (!config_path.empty())
+    env.push_back("TEITEN_CONFIG=" + fs::absolute(config_path, ec).string());
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
@@ -93,14 +117,12 @@ void SpawnBackgroundMerge(const std::string& store_dir) {
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // a caller's pipe must see its EOF
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-  // The binary's own path, not /proc/self/exe, which ps and top would show as "exe".
-  std::string exe = fs::read_symlink("/proc/self/exe", ec).string();
-  if (ec || exe.empty()) exe = "/proc/self/exe";
+  const std::string exe = SelfExe();
   std::string arg0 = "teiten", sub = "merge", bg = "--background", opt = "--store";
   std::string dir_arg = dir;
   char* argv[] = {arg0.data(), sub.data(), bg.data(), opt.data(), dir_arg.data(), nullptr};
   pid_t pid = 0;
-  if (int e = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, environ); e != 0) {
+  if (int e = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, envp.data()); e != 0) {
     std::cerr << "teiten: starting the background merge: " << std::strerror(e)
               << " (run `teiten merge`)\n";
   }
@@ -193,9 +215,10 @@ int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<s
     t.AddRow({Text(f), Count(r->packets_read), Count(r->kept), Count(dropped), Count(anomalies),
               Fixed(r->seconds, 2), Fixed(mpps, 2), Text(status)});
   }
-  // Keys no commit has touched for ten minutes are merged whole (within a bounded budget per
-  // command), so a store fed by periodic ingests converges to one part a key without anyone
-  // running `teiten merge`.
+  // Keys no commit has touched for merge_cold_after seconds (ten minutes by default) are merged
+  // whole (within a bounded budget per command), so a store fed by periodic ingests converges to
+  // one part a key without anyone running `teiten merge`; after the last ingest, the background
+  // merger comes back for the keys still hot (RunBackgroundMerge).
   // Captures older than a day are folded into few inputs, tier by tier, so that files and the
   // manifest grow with the data, not with the number of ingests.
   if (auto txn = (*store)->Begin(); txn.ok()) {
@@ -211,10 +234,10 @@ int RunIngest(const Common& c, const std::string& sensor_id, const std::vector<s
     rc = 1;
   }
   if (background) {
-    SpawnBackgroundMerge(cfg->store_path);
+    SpawnBackgroundMerge(cfg->store_path, cfg->path);
   } else {
     MergeOptions cold;
-    cold.cold_after_s = 600;
+    cold.cold_after_s = cfg->merge_cold_after;
     if (auto m = (*store)->Merge(cold); !m.ok()) {
       std::cerr << "teiten: merging rollup parts: " << m.status().ToString() << "\n";
       rc = 1;
@@ -268,51 +291,184 @@ int RunGeo(const Common& c, const std::string& ranges_out, const std::string& lo
   return 0;
 }
 
-// `teiten merge --background`, which `teiten ingest` starts detached: what is due and cold,
-// again while commits keep arriving, then it exits. A second one finding a merge running exits
-// at once: the running one looks again after its pass when the store moved on meanwhile.
-int RunBackgroundMerge(const Common& c) {
+// The time that begins a line of STORE/merge.log (UTC).
+std::string Stamp() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// A background merger runs niced by 10 (the next ingest and the queries go first), and only
+// once: a merger that waited and merges again (RunLinger) already is.
+void NiceBackground() {
   errno = 0;
-  if (nice(10) == -1 && errno != 0) {
+  const int now = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0 || now >= 10) return;
+  if (nice(10 - now) == -1 && errno != 0) {
     // Not fatal: it merges at the ingest's priority.
   }
+}
+
+// Becomes `teiten merge ARGS` (the same process: its output, environment and priority): how a
+// background merger turns into the one that waits, and back. Returns only when that failed.
+int ExecMerge(const std::vector<std::string>& args) {
+  std::vector<std::string> words = {"teiten", "merge"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const std::string exe = SelfExe();
+  ::execv(exe.c_str(), argv.data());
+  // A binary replaced since it started (a rebuild) is still there as /proc/self/exe.
+  ::execv("/proc/self/exe", argv.data());
+  std::cerr << Stamp() << " teiten merge: exec " << exe << ": " << std::strerror(errno)
+            << " (keys may keep several parts until the next ingest or `teiten merge`)\n";
+  return 1;
+}
+
+// How long a background merger that found another merge running waits before it looks again,
+// at most: the running merge may be a `teiten merge`, which does not come back for what the
+// commits beside it left.
+constexpr int64_t kBusyRecheckSeconds = 60;
+
+// The descriptor on which a background merger hands the wait lock it took to the `teiten merge
+// --linger` it becomes (the lock belongs to the open file, which exec keeps).
+constexpr int kWaitFd = 3;
+
+// The lock on STORE/MERGEWAIT, taken without waiting: held by the one process per store that
+// waits to merge again (RunLinger). -1 when another holds it, or the store is gone.
+int TakeWaitLock(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "FORMAT", ec)) return -1;  // not a store (any more)
+  int fd = ::open((fs::path(dir) / "MERGEWAIT").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 && FlockRetry(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// `teiten merge --background`, which `teiten ingest` starts detached: what is due and cold,
+// again while commits keep arriving. A key its passes left in several parts because a commit
+// wrote one of them lately turns cold later (MergeStats::next_cold_at), and on a store that has
+// gone quiet no commit starts another merge: so it then becomes `teiten merge --linger UNTIL`
+// (RunLinger), which waits for that moment without the store and runs this again, until nothing
+// is left to turn cold. A merger finding another merge running merges nothing (the running one
+// looks again after its pass when the store moved on meanwhile) and lingers for a while too.
+int RunBackgroundMerge(const Common& c) {
+  NiceBackground();
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
-  auto stamp = [] {
-    std::time_t t = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return std::string(buf);
-  };
   if (!store.ok()) {
-    std::cerr << stamp() << " teiten merge: " << store.status().ToString() << "\n";
+    std::cerr << Stamp() << " teiten merge: " << store.status().ToString() << "\n";
     return 1;
   }
+  int64_t come_back = 0;
+  bool busy = false;
   for (int pass = 0; pass < 1000; ++pass) {
     MergeOptions mo;
-    mo.cold_after_s = 600;
+    mo.cold_after_s = cfg.merge_cold_after;
     mo.try_lock = true;
     mo.yield_to_writers = true;  // the next ingest's cores are its own
     mo.all_indexes = true;       // the spills of the ingests that started it
     auto r = (*store)->Merge(mo);
     if (!r.ok()) {
-      std::cerr << stamp() << " teiten merge: " << r.status().ToString() << "\n";
+      std::cerr << Stamp() << " teiten merge: " << r.status().ToString() << "\n";
       return 1;
     }
-    if (r->busy) return 0;
+    if (r->busy) {
+      busy = true;
+      come_back = std::time(nullptr) + std::min(cfg.merge_cold_after, kBusyRecheckSeconds);
+      break;
+    }
+    come_back = r->next_cold_at;  // the last pass saw the newest manifest
     if (r->merges == 0 && r->index_merges == 0 && !r->newer) break;
   }
   // What its merges replaced while queries read it stays until no reader holds it (a report
   // running beside the merge, say: the demo's left 194 files). Looked at again for a minute, a
   // second apart (Begin removes what no reader holds any more); then left to the next writer.
-  for (int i = 0; i < 60 && !(*store)->manifest().garbage.empty(); ++i) {
+  for (int i = 0; !busy && i < 60 && !(*store)->manifest().garbage.empty(); ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     if (!(*store)->Begin().ok()) break;
   }
-  return 0;
+  std::error_code ec;
+  const std::string dir = std::filesystem::absolute((*store)->dir(), ec).string();
+  store->reset();  // a waiting merger holds no snapshot
+  if (come_back == 0) return 0;
+  // Only the merger that will wait becomes `--linger`: it takes the wait lock first (another
+  // waiting comes back for these keys too, see RunLinger) and keeps it across exec.
+  const int fd = TakeWaitLock(dir);
+  if (fd < 0) return 0;
+  if (fd != kWaitFd) {
+    if (::dup2(fd, kWaitFd) < 0) return 1;  // (dup2's copy is not closed on exec)
+    ::close(fd);
+  } else if (::fcntl(fd, F_SETFD, 0) != 0) {
+    return 1;
+  }
+  return ExecMerge({"--linger", std::to_string(come_back), "--store", dir});
 }
 
-int RunMerge(const Common& c, bool all, int64_t fold_captures_after, bool background) {
+// `teiten merge --linger UNTIL` (hidden; what a background merger becomes when it left keys hot):
+// waits until the epoch second UNTIL, then merges as `teiten merge --background` again. While it
+// waits it holds nothing of the store (a Store would pin its snapshot's files, which later
+// commits replace, and MERGER stays free for the merges of new ingests), and it does not look
+// like a merge running to the scripts that wait for one (pgrep "merge --background --store DIR").
+// One process waits per store: the one holding the lock on STORE/MERGEWAIT. A merger that finds
+// it held leaves instead of waiting: the waiter merges after its wait against whatever was
+// committed until then, and comes back for what is still hot in turn. The waiter lets the lock
+// go before it merges, so that a merger ending meanwhile waits in its place.
+int RunLinger(const Common& c, int64_t until) {
+  namespace fs = std::filesystem;
+  NiceBackground();
+  // Whatever goes wrong here, it leaves quietly: the store or its config may be gone (a test's,
+  // or the demo's previous run), and a later ingest starts a merger again.
+  auto cfg = LoadConfigFor(c);
+  if (!cfg.ok()) return 0;
+  const std::string dir = cfg->store_path;
+  const std::string wait_path = (fs::path(dir) / "MERGEWAIT").string();
+  std::error_code ec;
+  {
+    // The lock the background merger took, or (started by hand) its own.
+    struct stat held {};
+    struct stat named {};
+    int fd = -1;
+    if (::fstat(kWaitFd, &held) == 0 && ::stat(wait_path.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino &&
+        FlockRetry(kWaitFd, LOCK_EX | LOCK_NB) == 0) {
+      fd = kWaitFd;
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    } else {
+      fd = TakeWaitLock(dir);
+    }
+    OwnedFd wait_lock(fd);
+    if (fd < 0 || ::fstat(fd, &held) != 0) return 0;  // another waits, or no store
+    // Never longer than a key takes to turn cold (and a little), whatever UNTIL says or the
+    // clock does meanwhile: then it merges and looks again.
+    using namespace std::chrono;
+    auto wait = system_clock::from_time_t(static_cast<std::time_t>(until)) - system_clock::now();
+    wait = std::clamp<system_clock::duration>(wait, system_clock::duration::zero(),
+                                              seconds(cfg->merge_cold_after + 5));
+    const auto deadline = steady_clock::now() + wait;
+    for (auto left = deadline - steady_clock::now(); left > steady_clock::duration::zero();
+         left = deadline - steady_clock::now()) {
+      std::this_thread::sleep_for(std::min<steady_clock::duration>(left, seconds(5)));
+      // A store removed (or removed and made again at the same path) has nothing of its own to
+      // come back for: its MERGEWAIT is no longer the file locked here.
+      struct stat now {};
+      if (::stat(wait_path.c_str(), &now) != 0 || now.st_ino != held.st_ino ||
+          now.st_dev != held.st_dev || !fs::exists(fs::path(dir) / "FORMAT", ec)) {
+        return 0;
+      }
+    }
+  }  // the wait lock goes here, before the merge
+  return ExecMerge({"--background", "--store", fs::absolute(dir, ec).string()});
+}
+
+int RunMerge(const Common& c, bool all, int64_t fold_captures_after, bool background,
+             int64_t linger_until) {
+  if (linger_until > 0) return RunLinger(c, linger_until);
   if (background) return RunBackgroundMerge(c);
   Config cfg;
   auto store = OpenStoreFor(c, &cfg);
@@ -339,7 +495,7 @@ int RunMerge(const Common& c, bool all, int64_t fold_captures_after, bool backgr
   }
   MergeOptions mo;
   mo.all = all;
-  mo.cold_after_s = 600;
+  mo.cold_after_s = cfg.merge_cold_after;
   auto r = (*store)->Merge(mo);
   if (!r.ok()) return Fail(r.status());
   size_t after = count_files();
@@ -590,6 +746,7 @@ void AddStoreCommands(Commands& cmds) {
     std::string ranges_out, lookup;
     bool merge_all = false;
     bool merge_background = false;
+    int64_t linger_until = 0;
     int64_t fold_after = kFoldCapturesAfterSeconds;
     std::string forget_input;
     int keep_days = 0;
@@ -613,9 +770,13 @@ void AddStoreCommands(Commands& cmds) {
                     "folded capture can no longer be forgotten alone; negative: never)");
   merge->add_flag("--background", a->merge_background,
                   "what `teiten ingest` starts after its commits: merge what is due, again while "
-                  "commits arrive, quietly and niced; exit at once if another merge runs");
-  cmds.OnParsed(merge,
-                [&c, a] { return RunMerge(c, a->merge_all, a->fold_after, a->merge_background); });
+                  "commits arrive, quietly and niced, and once more when the keys they left turn "
+                  "cold ([store] merge_cold_after); leave at once if another merge runs");
+  // What a background merger becomes while it waits for the keys it left to turn cold.
+  merge->add_option("--linger", a->linger_until)->group("");
+  cmds.OnParsed(merge, [&c, a] {
+    return RunMerge(c, a->merge_all, a->fold_after, a->merge_background, a->linger_until);
+  });
 
   auto* verify = cmds.Add(
       "verify", "check a whole store: checksums, structure, orphans, rollups against segments");

@@ -346,8 +346,8 @@ void Collector::Impl::HandleStatus(const httplib::Request& req, httplib::Respons
 // Merges what the commits made due, on a thread and a Store of its own, beside the commits
 // (Store::Merge takes the writer lock only to publish): a sensor's batch is answered when it is
 // committed, not after its parts are merged. Every minute also the keys no commit touched for
-// ten minutes, whole, so that a store fed only by sensors converges to one part a key without
-// anyone running `teiten merge`.
+// [store] merge_cold_after seconds (ten minutes by default), whole, so that a store fed only by
+// sensors converges to one part a key without anyone running `teiten merge`.
 void Collector::Impl::MergeLoop() {
   auto own = Store::Open(store->dir(), {});
   if (!own.ok()) {
@@ -369,7 +369,7 @@ void Collector::Impl::MergeLoop() {
     mo.yield_to_writers = true;  // a commit waiting on its batch goes first
     if (cold) {
       last_cold = Clock::now();
-      mo.cold_after_s = 600;
+      mo.cold_after_s = cfg.merge_cold_after;
       mo.cold_budget_bytes = uint64_t{64} << 20;
     }
     auto merged = (*own)->Merge(mo);

@@ -154,10 +154,21 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     RETURN_IF_ERROR(GetNumber(*d, "raw_max_age_days", file, 0.001, 36500, &dc.raw_max_age_days));
   }
   if (const toml::table* st = root["store"].as_table()) {
-    RETURN_IF_ERROR(CheckKeys(*st, {"path", "timezone"}, file, "store"));
+    RETURN_IF_ERROR(CheckKeys(*st, {"path", "timezone", "merge_cold_after"}, file, "store"));
     ASSIGN_OR_RETURN(std::string p, GetString(*st, "path", file, false, ""));
     cfg.store_path = Resolve(file, p);
     ASSIGN_OR_RETURN(cfg.timezone, GetString(*st, "timezone", file, false, cfg.timezone));
+    if (const toml::node* n = st->get("merge_cold_after")) {
+      // Whole seconds, from 1 (tests) to a week: merges compare it with parts' mtimes, and the
+      // background merger of an ingest sleeps until the keys it left hot are this old.
+      std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+      if (!v || *v < 1 || *v > 604800) {
+        return InvalidArgument(
+            fmt::format("{}: key 'merge_cold_after': expected whole seconds from 1 to 604800",
+                        Where(file, *n)));
+      }
+      cfg.merge_cold_after = *v;
+    }
   }
   if (const toml::table* g = root["geo"].as_table()) {
     RETURN_IF_ERROR(CheckKeys(*g, {"country_db", "asn_db"}, file, "geo"));

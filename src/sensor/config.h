@@ -3,6 +3,7 @@
 //   [store]
 //   path = "var/store"          # relative paths are relative to the config file
 //   timezone = "Asia/Tokyo"     # period boundaries (days, months, quarters) are in this zone
+//   merge_cold_after = 600      # seconds after its last commit a key is merged whole
 //
 //   [geo]
 //   country_db = "…/geo-whois-asn-country.mmdb"   # or a GeoLite2-Country / GeoIP2 file
@@ -85,6 +86,10 @@ struct Config {
   std::string path;  // where it was read from ("" for built-in defaults)
   std::string store_path;
   std::string timezone = "Asia/Tokyo";
+  // A rollup key none of whose parts was written for this many seconds is "cold": merges merge
+  // it whole (MergeOptions::cold_after_s), and `teiten ingest`'s background merger comes back
+  // for the keys its commits left hot once they are.
+  int64_t merge_cold_after = 600;
   std::string country_db;
   std::string asn_db;
   std::string geo_where;  // "file:line" of the [geo] table, for errors about its databases

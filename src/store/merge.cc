@@ -359,11 +359,22 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
         newest = std::max<int64_t>(newest, st.st_mtime);
       }
       MergeOptions key_opts = opts;
+      const bool hot = newest > now - opts.cold_after_s;
       if (opts.cold_after_s > 0 && !opts.all && parts->size() > 1 &&
           cold_read < opts.cold_budget_bytes) {
-        key_opts.all = newest <= now - opts.cold_after_s;
+        key_opts.all = !hot;
       }
-      if (!key_opts.all && !TierDue(sizes, key_opts.min_parts)) return OkStatus();
+      // A key left in several parts while one of them is fresh (a commit's, or a merge's that
+      // another key's merge stood in for) turns cold later: the caller learns when, so that a
+      // merge can come back for it (MergeStats::next_cold_at).
+      auto leave = [&] {
+        if (opts.cold_after_s > 0 && !opts.all && parts->size() > 1 && hot) {
+          const int64_t at = newest + opts.cold_after_s;
+          if (stats->next_cold_at == 0 || at < stats->next_cold_at) stats->next_cold_at = at;
+        }
+        return OkStatus();
+      };
+      if (!key_opts.all && !TierDue(sizes, key_opts.min_parts)) return leave();
       // What merging a part holds in memory. Parts of one entry are merged key by key
       // (MergeRollupParts): only their port × country and key records are held whole (~64 and
       // ~80 bytes each), whatever the size of their sets. Others are decoded: their set
@@ -391,7 +402,7 @@ Status Store::Transaction::MergeParts(const MergeOptions& opts, MergeStats* stat
       if (key_opts.all && !opts.all) {
         for (size_t i : pick) cold_read += sizes[i];
       }
-      if (pick.empty()) return OkStatus();
+      if (pick.empty()) return leave();
       YieldToWriters(dir, opts, &stats->yielded_seconds);
       std::vector<std::unique_ptr<RollupFile>> files;
       bool by_key = true;  // every part one entry, of one sensor unless `entry` relabels them

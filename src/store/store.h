@@ -244,6 +244,14 @@ struct MergeStats {
   // The store moved on while this merge ran or just after (commits published): what they made
   // due may not have been looked at. A background merger merges again.
   bool newer = false;
+  // With cold_after_s (and not `all`): the earliest epoch second at which a key this merge left
+  // in several parts, because none was due and one of them was written (by a commit or a merge)
+  // in the last cold_after_s seconds, turns cold (its newest part's mtime + cold_after_s); 0 when
+  // no key was left so. Nobody merges such a key unless a merge runs after that moment: `teiten
+  // ingest`'s background merger waits for it (cmd_store.cc). Source index files need no such
+  // moment: a pass merges every input's spills whatever their age (within its budget, or all of
+  // them with all_indexes).
+  int64_t next_cold_at = 0;
   double seconds = 0;
 };
 

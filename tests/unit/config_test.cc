@@ -43,6 +43,22 @@ TEST(Config, ErrorsNameTheLineAndTheKey) {
   EXPECT_NE(c.status().message().find("t.toml:1:"), std::string::npos) << c.status().message();
 }
 
+TEST(Config, MergeColdAfterIsWholeSecondsAndDefaultsToTenMinutes) {
+  auto c = ParseConfig("[store]\npath = \"s\"\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->merge_cold_after, 600);
+  c = ParseConfig("[store]\npath = \"s\"\nmerge_cold_after = 2\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->merge_cold_after, 2);
+  for (const char* bad : {"0", "-5", "1.5", "\"600\"", "604801"}) {
+    c = ParseConfig(fmt::format("[store]\npath = \"s\"\nmerge_cold_after = {}\n", bad), "t.toml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().message(),
+              "t.toml:3: key 'merge_cold_after': expected whole seconds from 1 to 604800")
+        << bad;
+  }
+}
+
 TEST(SensorFilter, HostModeKeepsOnlyUnsolicitedInbound) {
   SensorConfig s{"h", "h", "g", "JP", SensorMode::kHost, {*Prefix::Parse("192.0.2.10/32")}};
   SensorFilter f(s);

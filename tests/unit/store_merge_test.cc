@@ -5,13 +5,18 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -181,14 +186,97 @@ TEST_F(StoreTest, ABackgroundMergeWaitsWhileAWriterHoldsTheStoreAndThenMerges) {
   EXPECT_EQ(FullAnswers(*store_), want);
 }
 
+TEST_F(StoreTest, AMergeSaysWhenTheKeysItLeftInSeveralPartsTurnCold) {
+  WriteSmallCaptures(dir_.path(), 6);  // two parts for each of three days, six for the month
+  Open();
+  const int64_t before = static_cast<int64_t>(std::time(nullptr));
+  IngestUnmerged(store_.get(), dir_.path(), 0, 6);
+  const int64_t after = static_cast<int64_t>(std::time(nullptr));
+  MergeOptions cold;
+  cold.cold_after_s = 600;
+  auto r = store_->Merge(cold);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The month's and quarter's six parts are due (a size tier of 4 or more is merged); the days'
+  // two each are not, and turn cold 600 s after their newest part was written.
+  EXPECT_GT(r->merges, 0u);
+  EXPECT_GE(r->next_cold_at, before + 600);
+  EXPECT_LE(r->next_cold_at, after + 600);
+  // Merged whole, a key has nothing left to turn cold.
+  MergeOptions all;
+  all.all = true;
+  r = store_->Merge(all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->next_cold_at, 0);
+  r = store_->Merge(cold);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->merges, 0u);
+  EXPECT_EQ(r->next_cold_at, 0);
+}
+
+// The command lines of the `teiten merge` processes whose last words are `--store DIR`: the
+// background merges of the store at DIR and the merger waiting to merge it again.
+std::vector<std::string> MergeProcesses(const std::string& dir) {
+  std::vector<std::string> out;
+  const std::string tail = " --store " + dir;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string pid = it->path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
+    if (cmd.find(" merge ") == std::string::npos || cmd.size() < tail.size() ||
+        cmd.compare(cmd.size() - tail.size(), tail.size(), tail) != 0) {
+      continue;
+    }
+    out.push_back(pid + ": " + cmd);
+  }
+  return out;
+}
+
+// The keys (a sensor's day, a period label) whose lists name more than one part, with how many.
+std::map<std::string, size_t> KeysInSeveralParts(const Store& s) {
+  std::map<std::string, size_t> out;
+  for (const auto& [day, per_sensor] : s.manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      if (parts.size() > 1) out[fmt::format("{}/s{}", day, sensor)] = parts.size();
+    }
+  }
+  for (const auto& [label, parts] : s.manifest().periods) {
+    if (parts.size() > 1) out[label] = parts.size();
+  }
+  return out;
+}
+
+std::string Describe(const std::map<std::string, size_t>& parts) {
+  std::string out;
+  for (const auto& [key, n] : parts)
+    out += fmt::format("{}{}: {}", out.empty() ? "" : ", ", key, n);
+  return out;
+}
+
+// How many parts each key's list names.
+std::map<std::string, size_t> PartsPerKey(const Store& s) {
+  std::map<std::string, size_t> out;
+  for (const auto& [day, per_sensor] : s.manifest().days) {
+    for (const auto& [sensor, parts] : per_sensor) {
+      out[fmt::format("{}/s{}", day, sensor)] = parts.size();
+    }
+  }
+  for (const auto& [label, parts] : s.manifest().periods) out[label] = parts.size();
+  return out;
+}
+
 // The CLI's ingest and its detached merge, as real processes.
 class BackgroundMergeTest : public StoreTest {
  protected:
-  void WriteConfig(const std::string& name, const std::string& store) {
+  void WriteConfig(const std::string& name, const std::string& store,
+                   const std::string& more_store_keys = "") {
     std::ofstream(Path(name)) << fmt::format(
-        "[store]\npath = \"{}\"\ntimezone = \"Asia/Tokyo\"\n[[sensor]]\nid = \"tyo1\"\n"
+        "[store]\npath = \"{}\"\ntimezone = \"Asia/Tokyo\"\n{}[[sensor]]\nid = \"tyo1\"\n"
         "group = \"domestic\"\nprefixes = [\"203.0.113.0/24\"]\n",
-        Path(store));
+        Path(store), more_store_keys);
   }
   std::string Teiten(const std::string& args, bool* ok = nullptr) {
     return testing::Run(fmt::format("{} {} 2>&1", TEITEN_BIN, args), ok);
@@ -262,14 +350,27 @@ TEST_F(BackgroundMergeTest, AMergeKilledAnywhereLosesNothingAndTheNextRemovesWha
       char c = 0;
       if ((marker.get(c) && c == '1') || std::chrono::steady_clock::now() > until) break;
     }
-    if (share < 0) {  // the unkilled pass, timed
+    if (share < 0) {
+      // The unkilled pass, timed: until the merger exits, or becomes the one waiting to merge
+      // the keys it left hot (the copied parts are new) once they are cold, which is stopped.
       auto t0 = std::chrono::steady_clock::now();
       int st = 0;
-      waitpid(pid, &st, 0);
+      bool exited = false;
+      while (!(exited = waitpid(pid, &st, WNOHANG) == pid)) {
+        if (Slurp(fmt::format("/proc/{}/cmdline", pid)).find("--linger") != std::string::npos) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
       pass_us = std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - t0)
                     .count();
-      ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+      if (exited) {
+        ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+      } else {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+      }
       continue;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
@@ -302,6 +403,92 @@ TEST_F(BackgroundMergeTest, AMergeKilledAnywhereLosesNothingAndTheNextRemovesWha
             << stray_after_kill << " files behind\n";
   EXPECT_GE(killed_merging, 3);     // the kills fell within the pass, not after it
   EXPECT_GT(stray_after_kill, 0u);  // and some after it had written files: the next removed them
+}
+
+// Issue 16: a store that goes quiet after a burst of ingests converges to one part a key without
+// another command. The background merger of the last ingests finds their keys hot (parts written
+// less than merge_cold_after seconds ago), so it leaves them in several parts, waits (one process
+// for the store, as `teiten merge --linger`) until they are cold, and merges them whole.
+TEST_F(BackgroundMergeTest, AQuietStoreBecomesOnePartAKeyWithoutAnotherCommand) {
+  constexpr int kFiles = 10;
+  WriteSmallCaptures(dir_.path(), kFiles);
+  // s0 is larger: 2018-08-12's first part is in a size tier of its own, which no tier merge of
+  // the small parts takes in, so the keys holding it (that day's, the month's, the quarter's)
+  // keep more than one part after every tier merge: only a merge of cold keys makes them one.
+  std::vector<Pkt> large;
+  for (uint32_t i = 0; i < 40000; ++i) {
+    large.push_back({kAug12Jst + int64_t{i} * 2000, 0x0A000000u + i * 37, kNet + (i & 0xFF), 6,
+                     static_cast<uint16_t>(1 + i % 3000)});
+  }
+  WritePcap(Path("s0.pcap"), large);
+  const std::string want = Reference(dir_.path(), 0, kFiles);
+  WriteConfig("t.toml", "store", "merge_cold_after = 3\n");
+  const std::string store_dir = Path("store");
+  for (int f = 0; f < kFiles; ++f) {
+    bool ok = false;
+    std::string out = Teiten(fmt::format("ingest --merge background --config {} --sensor tyo1 {}",
+                                         Path("t.toml"), Path(fmt::format("s{}.pcap", f))),
+                             &ok);
+    ASSERT_TRUE(ok) << out;
+  }
+  {
+    auto s = Store::Open(store_dir, {});
+    ASSERT_TRUE(s.ok());
+    uint64_t first = 0;
+    struct stat st {};
+    const auto& day = (*s)->manifest().days.begin()->second.begin()->second;
+    ASSERT_EQ(::stat(fmt::format("{}/{}", store_dir, day.front()).c_str(), &st), 0);
+    first = static_cast<uint64_t>(st.st_size);
+    ASSERT_GE(first, uint64_t{64} << 10) << "s0's part is not in a tier above the small parts'";
+  }
+  // Then nothing but looking, every 20 ms: at the processes of the store, and at its keys.
+  bool left_hot = false;  // keys in several parts with no background merge running
+  size_t most_waiting = 0, most_merging = 0;
+  std::vector<std::string> procs;
+  std::map<std::string, size_t> several;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    procs = MergeProcesses(store_dir);
+    size_t waiting = 0, merging = 0;
+    for (const auto& p : procs) {
+      waiting += p.find(" merge --linger ") != std::string::npos;
+      merging += p.find(" merge --background ") != std::string::npos;
+    }
+    most_waiting = std::max(most_waiting, waiting);
+    most_merging = std::max(most_merging, merging);
+    {
+      auto s = Store::Open(store_dir, {});
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      several = KeysInSeveralParts(**s);
+    }
+    if (merging == 0 && !several.empty()) left_hot = true;
+    if (procs.empty() && several.empty()) break;
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60))
+        << "after a minute, keys in several parts: " << Describe(several)
+        << "; merge processes: " << fmt::format("{}", fmt::join(procs, " | "));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << "one part a key and no merger left " << seconds << " s after the last ingest\n";
+  EXPECT_TRUE(left_hot) << "the background merges never left a key in several parts";
+  EXPECT_EQ(most_waiting, 1u) << "at some moment not exactly one merger waited";
+  EXPECT_EQ(Slurp(Path("store/merge.log")), "");
+  // What `teiten merge --all` leaves of the same store: nothing more to merge.
+  fs::copy(store_dir, Path("copy"), fs::copy_options::recursive);
+  bool ok = false;
+  std::string out =
+      Teiten(fmt::format("merge --all --config {} --store {}", Path("t.toml"), Path("copy")), &ok);
+  ASSERT_TRUE(ok) << out;
+  Open();
+  auto copy = Store::Open(Path("copy"), {});
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(PartsPerKey(*store_), PartsPerKey(**copy));
+  EXPECT_EQ(FullAnswers(*store_), want);
+  EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
+  store_.reset();
+  out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
+  EXPECT_TRUE(ok) << out;
 }
 
 }  // namespace
