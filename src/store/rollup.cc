@@ -20,11 +20,11 @@ namespace {
 
 // Format 11 (written, rollup_write.h's kMagic): format 10's layout, whose small sets of positions
 // may also be Rice codes (source set kinds 16 to 47). Format 10 (read): the port × country
-// records as varint columns, countries as ranks in the section's list of them. Format 9 (read): the same records as 16-byte
-// structs; heavy-hitter lists that their records imply are not written (as in 10). Format 8 (read):
-// keyed sets as positions in their entry's total set, as gaps or as runs (source set kind 5),
-// whichever is smaller. Format 7 (read): the same, as gaps only. Format 6 (read): the same layout,
-// every set as addresses.
+// records as varint columns, countries as ranks in the section's list of them. Format 9 (read): the
+// same records as 16-byte structs; heavy-hitter lists that their records imply are not written (as
+// in 10). Format 8 (read): keyed sets as positions in their entry's total set, as gaps or as runs
+// (source set kind 5), whichever is smaller. Format 7 (read): the same, as gaps only. Format 6
+// (read): the same layout, every set as addresses.
 constexpr char kMagic10[8] = {'T', 'R', 'O', 'L', 'L', 'U', '1', '0'};
 constexpr char kMagic9[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '9'};
 constexpr char kMagic8[8] = {'T', 'R', 'O', 'L', 'L', 'U', 'P', '8'};

@@ -178,7 +178,7 @@ class SetUnion {
   const MemberDict* to_ = nullptr;
   uint64_t n_ = 0, gap_bytes_ = 0, bytes_ = 0;
   Status WriteRuns(const std::function<Status(const uint8_t*, size_t)>& sink) const;
-  uint64_t runs_ = 0;           // written as kind 5, in this many runs (0: as gaps)
+  uint64_t runs_ = 0;  // written as kind 5, in this many runs (0: as gaps)
   // A small union of positions: its positions, kept to write it as a Rice code (kind 16 + k)
   // when rice_k_ ≥ 0.
   std::vector<uint64_t> small_;

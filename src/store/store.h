@@ -357,8 +357,8 @@ class Store {
   Status WriteChapters(Manifest* m);
   // Deletes the files earlier commits replaced (Manifest::garbage) when no other reader holds a
   // snapshot; otherwise leaves them for a later writer. With `sweep`, also every file in seg/,
-  // rollup/, idx/ and man/ that the manifest does not name (left by a writer that died): a walk of the
-  // whole store, done only when the last writer did not finish (see Begin). Writer lock held.
+  // rollup/, idx/ and man/ that the manifest does not name (left by a writer that died): a walk of
+  // the whole store, done only when the last writer did not finish (see Begin). Writer lock held.
   Status CollectGarbage(bool sweep);
   void RemoveUnreferenced(bool sweep);
   // Opens READERS and marks this Store as loading a manifest (the byte kOpeningByte).

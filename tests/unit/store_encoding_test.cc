@@ -271,29 +271,28 @@ TEST(SourceSetEncoding, SetsOfPositionsInADictionaryReadBackAsTheirMembers) {
   }
 }
 
-// Small sets of positions as Rice codes (kinds 16 to 47, rollup format 11): written exactly when
-// smaller than their gaps and runs, in the bytes the layout gives, read back as their members
-// (the dictionary decoded or walked), counted, and united with others into the bytes of their
-// union; hand-written codes (an escape included) read as the layout says; damage is DataLoss.
-TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
-  std::mt19937 rng(41);
-  std::set<uint32_t> d4;
-  while (d4.size() < 200000) d4.insert(rng());
-  SourceSet dict;
-  for (uint32_t a : d4) dict.AddV4(a);
-  for (uint32_t i = 0; i < 40; ++i) dict.Add(*IpAddr::Parse(fmt::format("2001:db8::{:x}", i)));
-  dict.Normalize();
-  std::vector<uint8_t> dict_bytes;
-  dict.AppendTo(&dict_bytes);
+// A dictionary of `n` random IPv4 sources (from `rng`) and 40 IPv6 ones, written as an entry's
+// total set, and sets of positions in it read back as positions.
+struct PositionDict {
+  std::vector<uint8_t> bytes;
   MemberDict md;
-  dict.Members(&md.v4, &md.v6);
-  const uint64_t size = md.v4.size() + md.v6.size();
-  const codec::Reader dr(dict_bytes.data(), dict_bytes.size());
-  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
-                  std::vector<uint64_t>* positions) -> Status {
+  PositionDict(std::mt19937* rng, size_t n) {
+    std::set<uint32_t> d4;
+    while (d4.size() < n) d4.insert((*rng)());
+    SourceSet dict;
+    for (uint32_t a : d4) dict.AddV4(a);
+    for (uint32_t i = 0; i < 40; ++i) dict.Add(*IpAddr::Parse(fmt::format("2001:db8::{:x}", i)));
+    dict.Normalize();
+    dict.AppendTo(&bytes);
+    dict.Members(&md.v4, &md.v6);
+  }
+  codec::Reader Reader() const { return codec::Reader(bytes.data(), bytes.size()); }
+  Status Read(const std::vector<uint8_t>& set, const MemberDict* decoded,
+              std::vector<uint64_t>* positions) const {
     std::vector<uint32_t> v4;
     std::vector<IpAddr> v6;
-    codec::Reader r(bytes.data(), bytes.size());
+    codec::Reader r(set.data(), set.size());
+    const codec::Reader dr = Reader();
     RETURN_IF_ERROR(SourceSet::AppendMembers(&r, &v4, &v6, &dr, decoded));
     positions->clear();
     for (uint32_t a : v4) {
@@ -304,7 +303,21 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
                            (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
     }
     return OkStatus();
-  };
+  }
+};
+
+// Small sets of positions as Rice codes (kinds 16 to 47, rollup format 11): written exactly when
+// smaller than their gaps and runs, in the bytes the layout gives, read back as their members
+// (the dictionary decoded or walked), counted, and united with others into the bytes of their
+// union; hand-written codes (an escape included) read as the layout says; damage is DataLoss.
+TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
+  std::mt19937 rng(41);
+  const PositionDict pd(&rng, 200000);
+  const MemberDict& md = pd.md;
+  const uint64_t size = md.v4.size() + md.v6.size();
+  const codec::Reader dr = pd.Reader();
+  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
+                  std::vector<uint64_t>* positions) { return pd.Read(bytes, decoded, positions); };
   int rice_sets = 0, escapes = 0;
   // Sets of 1 to 2,047 positions, evenly spread (geometric gaps of several means), clustered
   // (gaps of 1 to 3 with jumps of about 100: codes with escapes), and one reaching the IPv6 end.
@@ -373,8 +386,8 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
     }
     const std::vector<IpAddr> a6 = {md.v6[0], md.v6[39]};
     for (const IpAddr& a : a6) {
-      want_hits +=
-          pick.count(md.v4.size() + (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
+      want_hits += pick.count(md.v4.size() +
+                              (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
     }
     for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
       codec::Reader rr(bytes.data(), bytes.size());
@@ -441,9 +454,11 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
     return b;
   };
   ASSERT_EQ(code(0, {5, 1}), (std::vector<uint8_t>{16, 0xA0}));
-  const std::vector<std::vector<uint8_t>> bad = {
-      {16, 0x01, 0x00}, {16 + 8, 0x01}, {16 + 31, 0x04}, code(20, {size + 5}),
-      code(31, {UINT32_MAX, 5})};
+  const std::vector<std::vector<uint8_t>> bad = {{16, 0x01, 0x00},
+                                                 {16 + 8, 0x01},
+                                                 {16 + 31, 0x04},
+                                                 code(20, {size + 5}),
+                                                 code(31, {UINT32_MAX, 5})};
   for (size_t bi = 0; bi < bad.size(); ++bi) {
     SCOPED_TRACE(bi);
     std::vector<uint64_t> got;
@@ -462,34 +477,12 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
 // claiming more members than its dictionary holds is refused before it is walked.
 TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
   std::mt19937 rng(29);
-  std::set<uint32_t> d4;
-  while (d4.size() < 300000) d4.insert(rng());
-  SourceSet dict;
-  for (uint32_t a : d4) dict.AddV4(a);
-  for (uint32_t i = 0; i < 40; ++i) dict.Add(*IpAddr::Parse(fmt::format("2001:db8::{:x}", i)));
-  dict.Normalize();
-  std::vector<uint8_t> dict_bytes;
-  dict.AppendTo(&dict_bytes);
-  MemberDict md;
-  dict.Members(&md.v4, &md.v6);
+  const PositionDict pd(&rng, 300000);
+  const MemberDict& md = pd.md;
   const uint64_t size = md.v4.size() + md.v6.size();
-  const codec::Reader dr(dict_bytes.data(), dict_bytes.size());
+  const codec::Reader dr = pd.Reader();
   auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
-                  std::vector<uint64_t>* positions) -> Status {
-    std::vector<uint32_t> v4;
-    std::vector<IpAddr> v6;
-    codec::Reader r(bytes.data(), bytes.size());
-    RETURN_IF_ERROR(SourceSet::AppendMembers(&r, &v4, &v6, &dr, decoded));
-    positions->clear();
-    for (uint32_t a : v4) {
-      positions->push_back(std::lower_bound(md.v4.begin(), md.v4.end(), a) - md.v4.begin());
-    }
-    for (const IpAddr& a : v6) {
-      positions->push_back(md.v4.size() +
-                           (std::lower_bound(md.v6.begin(), md.v6.end(), a) - md.v6.begin()));
-    }
-    return OkStatus();
-  };
+                  std::vector<uint64_t>* positions) { return pd.Read(bytes, decoded, positions); };
   // Every member: one run, 1 + 3 + 1 + 1 + 3 bytes, written by hand.
   std::vector<uint64_t> all(size);
   for (uint64_t i = 0; i < size; ++i) all[i] = i;
