@@ -2,9 +2,11 @@
 // writer lock and publishes key by key into whatever the commits made of the manifest meanwhile;
 // `teiten ingest` leaves its merge to a detached `teiten merge --background`, which a kill -9
 // may stop at any moment.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -268,6 +270,48 @@ std::map<std::string, size_t> PartsPerKey(const Store& s) {
   return out;
 }
 
+// What a store's merge processes and keys did while nothing but looking at them, every 20 ms,
+// until no merge process was left and every key was in one part (or `limit` passed: `failure`).
+struct Settling {
+  bool left_hot = false;  // keys in several parts with no background merge running
+  size_t most_waiting = 0, most_merging = 0;
+  double seconds = 0;
+  std::string failure;
+};
+Settling WatchUntilSettled(const std::string& store_dir,
+                           std::chrono::seconds limit = std::chrono::seconds(60)) {
+  Settling seen;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    std::vector<std::string> procs = MergeProcesses(store_dir);
+    size_t waiting = 0, merging = 0;
+    for (const auto& p : procs) {
+      waiting += p.find(" merge --linger ") != std::string::npos;
+      merging += p.find(" merge --background ") != std::string::npos;
+    }
+    seen.most_waiting = std::max(seen.most_waiting, waiting);
+    seen.most_merging = std::max(seen.most_merging, merging);
+    std::map<std::string, size_t> several;
+    {
+      auto s = Store::Open(store_dir, {});
+      if (!s.ok()) {
+        seen.failure = s.status().ToString();
+        return seen;
+      }
+      several = KeysInSeveralParts(**s);
+    }
+    if (merging == 0 && !several.empty()) seen.left_hot = true;
+    seen.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (procs.empty() && several.empty()) return seen;
+    if (std::chrono::steady_clock::now() - t0 > limit) {
+      seen.failure = fmt::format("after {} s, keys in several parts: {}; merge processes: {}",
+                                 limit.count(), Describe(several), fmt::join(procs, " | "));
+      return seen;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 // The CLI's ingest and its detached merge, as real processes.
 class BackgroundMergeTest : public StoreTest {
  protected:
@@ -280,6 +324,29 @@ class BackgroundMergeTest : public StoreTest {
   }
   std::string Teiten(const std::string& args, bool* ok = nullptr) {
     return testing::Run(fmt::format("{} {} 2>&1", TEITEN_BIN, args), ok);
+  }
+  // `files` small captures s0…, of which s0 is larger: 2018-08-12's first part is in a size
+  // tier of its own, which no tier merge of the small parts takes in, so the keys holding it
+  // (that day's, the month's, the quarter's) keep more than one part after every tier merge:
+  // only a merge of cold keys makes them one.
+  void WriteBurst(int files) {
+    WriteSmallCaptures(dir_.path(), files);
+    std::vector<Pkt> large;
+    for (uint32_t i = 0; i < 40000; ++i) {
+      large.push_back({kAug12Jst + int64_t{i} * 2000, 0x0A000000u + i * 37, kNet + (i & 0xFF), 6,
+                       static_cast<uint16_t>(1 + i % 3000)});
+    }
+    WritePcap(Path("s0.pcap"), large);
+  }
+  // Ingests captures [from, to) with `--merge background` at t.toml's sensor, one process each.
+  void IngestInBackground(int from, int to) {
+    for (int f = from; f < to; ++f) {
+      bool ok = false;
+      std::string out = Teiten(fmt::format("ingest --merge background --config {} --sensor tyo1 {}",
+                                           Path("t.toml"), Path(fmt::format("s{}.pcap", f))),
+                               &ok);
+      ASSERT_TRUE(ok) << out;
+    }
   }
 };
 
@@ -411,26 +478,11 @@ TEST_F(BackgroundMergeTest, AMergeKilledAnywhereLosesNothingAndTheNextRemovesWha
 // for the store, as `teiten merge --linger`) until they are cold, and merges them whole.
 TEST_F(BackgroundMergeTest, AQuietStoreBecomesOnePartAKeyWithoutAnotherCommand) {
   constexpr int kFiles = 10;
-  WriteSmallCaptures(dir_.path(), kFiles);
-  // s0 is larger: 2018-08-12's first part is in a size tier of its own, which no tier merge of
-  // the small parts takes in, so the keys holding it (that day's, the month's, the quarter's)
-  // keep more than one part after every tier merge: only a merge of cold keys makes them one.
-  std::vector<Pkt> large;
-  for (uint32_t i = 0; i < 40000; ++i) {
-    large.push_back({kAug12Jst + int64_t{i} * 2000, 0x0A000000u + i * 37, kNet + (i & 0xFF), 6,
-                     static_cast<uint16_t>(1 + i % 3000)});
-  }
-  WritePcap(Path("s0.pcap"), large);
+  WriteBurst(kFiles);
   const std::string want = Reference(dir_.path(), 0, kFiles);
   WriteConfig("t.toml", "store", "merge_cold_after = 3\n");
   const std::string store_dir = Path("store");
-  for (int f = 0; f < kFiles; ++f) {
-    bool ok = false;
-    std::string out = Teiten(fmt::format("ingest --merge background --config {} --sensor tyo1 {}",
-                                         Path("t.toml"), Path(fmt::format("s{}.pcap", f))),
-                             &ok);
-    ASSERT_TRUE(ok) << out;
-  }
+  ASSERT_NO_FATAL_FAILURE(IngestInBackground(0, kFiles));
   {
     auto s = Store::Open(store_dir, {});
     ASSERT_TRUE(s.ok());
@@ -442,37 +494,11 @@ TEST_F(BackgroundMergeTest, AQuietStoreBecomesOnePartAKeyWithoutAnotherCommand) 
     ASSERT_GE(first, uint64_t{64} << 10) << "s0's part is not in a tier above the small parts'";
   }
   // Then nothing but looking, every 20 ms: at the processes of the store, and at its keys.
-  bool left_hot = false;  // keys in several parts with no background merge running
-  size_t most_waiting = 0, most_merging = 0;
-  std::vector<std::string> procs;
-  std::map<std::string, size_t> several;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    procs = MergeProcesses(store_dir);
-    size_t waiting = 0, merging = 0;
-    for (const auto& p : procs) {
-      waiting += p.find(" merge --linger ") != std::string::npos;
-      merging += p.find(" merge --background ") != std::string::npos;
-    }
-    most_waiting = std::max(most_waiting, waiting);
-    most_merging = std::max(most_merging, merging);
-    {
-      auto s = Store::Open(store_dir, {});
-      ASSERT_TRUE(s.ok()) << s.status().ToString();
-      several = KeysInSeveralParts(**s);
-    }
-    if (merging == 0 && !several.empty()) left_hot = true;
-    if (procs.empty() && several.empty()) break;
-    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60))
-        << "after a minute, keys in several parts: " << Describe(several)
-        << "; merge processes: " << fmt::format("{}", fmt::join(procs, " | "));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cerr << "one part a key and no merger left " << seconds << " s after the last ingest\n";
-  EXPECT_TRUE(left_hot) << "the background merges never left a key in several parts";
-  EXPECT_EQ(most_waiting, 1u) << "at some moment not exactly one merger waited";
+  Settling seen = WatchUntilSettled(store_dir);
+  ASSERT_TRUE(seen.failure.empty()) << seen.failure;
+  std::cerr << "one part a key and no merger left " << seen.seconds << " s after the last ingest\n";
+  EXPECT_TRUE(seen.left_hot) << "the background merges never left a key in several parts";
+  EXPECT_EQ(seen.most_waiting, 1u) << "at some moment not exactly one merger waited";
   EXPECT_EQ(Slurp(Path("store/merge.log")), "");
   // What `teiten merge --all` leaves of the same store: nothing more to merge.
   fs::copy(store_dir, Path("copy"), fs::copy_options::recursive);
@@ -485,6 +511,64 @@ TEST_F(BackgroundMergeTest, AQuietStoreBecomesOnePartAKeyWithoutAnotherCommand) 
   ASSERT_TRUE(copy.ok());
   EXPECT_EQ(PartsPerKey(*store_), PartsPerKey(**copy));
   EXPECT_EQ(FullAnswers(*store_), want);
+  EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
+  store_.reset();
+  out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
+  EXPECT_TRUE(ok) << out;
+}
+
+// A waiting merger killed with -9 while it waits: it held no store and nothing of it, so the
+// store is whole and verifies, its hot keys simply stay in several parts; the lock on MERGEWAIT
+// died with it, so the next ingest's merger becomes the one waiting, and the store converges to
+// one part a key with the killed waiter's keys and the new ones alike.
+TEST_F(BackgroundMergeTest, AWaitingMergerKilledLosesNothingAndTheNextIngestsMergerWaitsInstead) {
+  constexpr int kFiles = 8;
+  WriteBurst(kFiles + 1);
+  WriteConfig("t.toml", "store", "merge_cold_after = 8\n");
+  const std::string store_dir = Path("store");
+  ASSERT_NO_FATAL_FAILURE(IngestInBackground(0, kFiles));
+  // The merger of the last ingest becomes the waiter once its pass is done.
+  pid_t waiter = 0;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20); waiter == 0;) {
+    for (const std::string& p : MergeProcesses(store_dir)) {
+      if (p.find(" merge --linger ") != std::string::npos) waiter = std::stoi(p);
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "no merger waited";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(kill(waiter, SIGKILL), 0);
+  for (int i = 0; i < 500 && fs::exists(fmt::format("/proc/{}/cmdline", waiter)) &&
+                  !Slurp(fmt::format("/proc/{}/cmdline", waiter)).empty();
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // (its parent reaps it)
+  }
+  {
+    auto s = Store::Open(store_dir, {});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(FullAnswers(**s), Reference(dir_.path(), 0, kFiles));
+    EXPECT_TRUE(Stray(**s).empty()) << fmt::format("{}", fmt::join(Stray(**s), " "));
+    EXPECT_FALSE(KeysInSeveralParts(**s).empty()) << "the killed waiter had nothing to wait for";
+  }
+  bool ok = false;
+  std::string out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
+  EXPECT_TRUE(ok) << out;
+  // Nobody waits now (the lock went with the process), and no merge runs.
+  EXPECT_TRUE(MergeProcesses(store_dir).empty())
+      << fmt::format("{}", fmt::join(MergeProcesses(store_dir), " | "));
+  int lock = ::open(Path("store/MERGEWAIT").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(lock, 0);
+  EXPECT_EQ(flock(lock, LOCK_EX | LOCK_NB), 0) << "MERGEWAIT is still locked";
+  ::close(lock);
+  // One more capture: its merger takes the waiter's place and the store converges.
+  ASSERT_NO_FATAL_FAILURE(IngestInBackground(kFiles, kFiles + 1));
+  Settling seen = WatchUntilSettled(store_dir);
+  ASSERT_TRUE(seen.failure.empty()) << seen.failure;
+  std::cerr << "one part a key and no merger left " << seen.seconds
+            << " s after the ingest that followed the kill\n";
+  EXPECT_EQ(seen.most_waiting, 1u) << "at some moment not exactly one merger waited";
+  EXPECT_EQ(Slurp(Path("store/merge.log")), "");
+  Open();
+  EXPECT_EQ(FullAnswers(*store_), Reference(dir_.path(), 0, kFiles + 1));
   EXPECT_TRUE(Stray(*store_).empty()) << fmt::format("{}", fmt::join(Stray(*store_), " "));
   store_.reset();
   out = Teiten(fmt::format("verify --config {}", Path("t.toml")), &ok);
