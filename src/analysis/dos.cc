@@ -1,6 +1,7 @@
 #include "analysis/dos.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <unordered_map>
 
@@ -51,6 +52,7 @@ struct Victim {
   GeoInfo geo;
   bool geo_known = false;
   std::vector<Hit> hits;
+  size_t open_hits = 0;  // of `hits`, those of its open flow (the rest are the day's)
 };
 
 uint64_t PeakPerMinute(const std::vector<Hit>& h, size_t first, size_t last) {
@@ -125,57 +127,23 @@ const char* BackscatterKindName(BackscatterKind k) {
 
 Backscatter ClassifyBackscatter(const Observation& o, std::string_view payload) {
   Backscatter b;
-  if (o.flags & (obs_flag::kFragment | obs_flag::kNoTransport)) return b;
-  switch (o.proto) {
-    case 6: {
-      const uint8_t syn_ack = tcp_flag::kSyn | tcp_flag::kAck;
-      if ((o.tcp_flags & syn_ack) == syn_ack && !(o.tcp_flags & tcp_flag::kRst)) {
-        b.kind = BackscatterKind::kSynAck;
-      } else if (o.tcp_flags & tcp_flag::kRst) {
-        b.kind = BackscatterKind::kRst;
-      } else {
-        return b;
-      }
-      b.attributed = true;
-      b.victim = o.src;
-      b.has_ports = true;
-      b.port_proto = 6;
-      b.attacked_port = o.sport;
-      b.attacker_port = o.dport;
+  b.kind = BackscatterKindOf(o);
+  switch (b.kind) {
+    case BackscatterKind::kNone:
       return b;
-    }
-    case 1:
-      switch (o.icmp_type) {
-        case 0:
-        case 14:
-        case 16:
-        case 18:
-          b.kind = BackscatterKind::kIcmpReply;
-          b.attributed = true;
-          b.victim = o.src;
-          return b;
-        case 3:
-        case 4:
-        case 5:
-        case 11:
-        case 12:
-          b.kind = BackscatterKind::kIcmpError;
-          ReadQuoted(payload, false, &b);
-          return b;
-        default:
-          return b;
-      }
-    case 58:
-      if (o.icmp_type == 129) {
-        b.kind = BackscatterKind::kIcmpReply;
-        b.attributed = true;
-        b.victim = o.src;
-      } else if (o.icmp_type >= 1 && o.icmp_type <= 4) {
-        b.kind = BackscatterKind::kIcmpError;
-        ReadQuoted(payload, true, &b);
-      }
+    case BackscatterKind::kIcmpError:
+      // Sent by the victim or a router before it: the victim is the quoted destination.
+      ReadQuoted(payload, o.proto == 58, &b);
       return b;
     default:
+      b.attributed = true;
+      b.victim = o.src;
+      if (o.proto == 6) {
+        b.has_ports = true;
+        b.port_proto = 6;
+        b.attacked_port = o.sport;
+        b.attacker_port = o.dport;
+      }
       return b;
   }
 }
@@ -183,44 +151,85 @@ Backscatter ClassifyBackscatter(const Observation& o, std::string_view payload) 
 Result<DosResult> FindDosAttacks(const Store& store, const Period& period,
                                  const SensorSelection& filter, const DosOptions& opts) {
   DosResult res;
+  // Every victim of the period; its `hits` are those of its flow still open and the day's.
   std::unordered_map<IpAddr, Victim, IpAddrHash> victims;
-  RETURN_IF_ERROR(
-      ScanRows(store, period, filter,
-               col::kSrc | col::kTs | col::kDst | col::kPorts | col::kHeader | col::kBlob,
-               [&](const DecodedBlock& blk) {
-                 for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
-                   const Observation& o = blk.batch.rows[i];
-                   Backscatter b = ClassifyBackscatter(o, blk.batch.Payload(o));
-                   if (b.kind == BackscatterKind::kNone) continue;
-                   ++res.backscatter;
-                   if (!b.attributed) {
-                     ++res.unattributed;
-                     continue;
-                   }
-                   Victim& v = victims[b.victim];
-                   if (!v.geo_known && b.victim == o.src && i < blk.geo.size()) {
-                     v.geo = blk.geo[i];
-                     v.geo_known = true;
-                   }
-                   v.hits.push_back({o.ts_us, o.dst, b.attacker_port,
-                                     MakePortKey(b.port_proto, b.attacked_port), b.has_ports,
-                                     b.kind, o.proto});
-                 }
-               }));
-  res.victims = victims.size();
+  std::vector<std::pair<const IpAddr, Victim>*> today, open, still_open;
   const int64_t timeout_us = opts.flow_timeout_s * 1000000;
-  for (auto& [addr, v] : victims) {
+  int64_t latest = INT64_MIN;  // the latest backscatter read so far
+  // Rows come day by day (ScanBackscatterRows), each day's after every earlier day's: after a
+  // day, a victim's flows that a gap ended are done, and so is the flow of a victim silent for
+  // longer than the timeout before the latest row read — every later row is later still. So only
+  // the flows open at a day's end are held, not the period's backscatter.
+  auto flows_of = [&](const IpAddr& addr, Victim& v, bool all) {
     auto& h = v.hits;
-    std::sort(h.begin(), h.end(), [](const Hit& a, const Hit& b) { return a.ts_us < b.ts_us; });
+    // The open flow's hits are in order and earlier than any of the day's.
+    std::sort(h.begin() + static_cast<ptrdiff_t>(v.open_hits), h.end(),
+              [](const Hit& x, const Hit& y) { return x.ts_us < y.ts_us; });
     size_t first = 0;
     for (size_t i = 1; i <= h.size(); ++i) {
-      if (i == h.size() || h[i].ts_us - h[i - 1].ts_us > timeout_us) {
+      if (i == h.size() ? all : h[i].ts_us - h[i - 1].ts_us > timeout_us) {
         ++res.flows;
         EmitIfAttack(addr, v, first, i, opts, &res.attacks);
         first = i;
       }
     }
-  }
+    h.erase(h.begin(), h.begin() + static_cast<ptrdiff_t>(first));
+    if (h.empty()) std::vector<Hit>().swap(h);
+  };
+  auto day_done = [&](int32_t) {
+    for (auto* v : today) {
+      if (v->second.hits.size() == v->second.open_hits) continue;  // already seen today
+      const bool was_open = v->second.open_hits > 0;
+      flows_of(v->first, v->second, false);
+      v->second.open_hits = v->second.hits.size();
+      if (!was_open && v->second.open_hits > 0) open.push_back(v);
+    }
+    today.clear();
+    still_open.clear();
+    for (auto* v : open) {
+      Victim& vic = v->second;
+      if (vic.hits.empty()) continue;
+      if (latest - vic.hits.back().ts_us > timeout_us) {
+        flows_of(v->first, vic, true);
+        vic.open_hits = 0;
+      } else {
+        still_open.push_back(v);
+      }
+    }
+    open.swap(still_open);
+  };
+  RETURN_IF_ERROR(ScanBackscatterRows(
+      store, period, filter,
+      col::kSrc | col::kTs | col::kDst | col::kPorts | col::kHeader | col::kBlob,
+      [&](const DecodedBlock& blk) {
+        for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
+          const Observation& o = blk.batch.rows[i];
+          Backscatter b = ClassifyBackscatter(o, blk.batch.Payload(o));
+          if (b.kind == BackscatterKind::kNone) continue;
+          ++res.backscatter;
+          if (!b.attributed) {
+            ++res.unattributed;
+            continue;
+          }
+          auto& entry = *victims.try_emplace(b.victim).first;
+          Victim& v = entry.second;
+          if (!v.geo_known && b.victim == o.src && i < blk.geo.size()) {
+            v.geo = blk.geo[i];
+            v.geo_known = true;
+          }
+          if (v.hits.size() == v.open_hits) today.push_back(&entry);
+          v.hits.push_back({o.ts_us, o.dst, b.attacker_port,
+                            MakePortKey(b.port_proto, b.attacked_port), b.has_ports, b.kind,
+                            o.proto});
+          latest = std::max(latest, o.ts_us);
+        }
+      },
+      day_done));
+  day_done(0);
+  for (auto* v : open) flows_of(v->first, v->second, true);
+  res.victims = victims.size();
+  // A victim's region is that of its first row sent from it, wherever in the period it lies.
+  for (DosAttack& a : res.attacks) a.geo = victims.at(a.victim).geo;
   std::sort(res.attacks.begin(), res.attacks.end(), [](const DosAttack& a, const DosAttack& b) {
     if (a.packets != b.packets) return a.packets > b.packets;
     if (a.start_us != b.start_us) return a.start_us < b.start_us;

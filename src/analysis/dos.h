@@ -12,7 +12,7 @@
 // 5 minutes) that has at least 25 packets, lasts at least 60 s and holds at least 30 packets in
 // some 60 s window.
 //
-// Everything is read through ScanRows (query.h).
+// Everything is read through ScanBackscatterRows (query.h).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,7 @@
 
 #include "analysis/period.h"
 #include "analysis/query.h"
+#include "common/backscatter.h"
 #include "common/observation.h"
 #include "common/status.h"
 #include "enrich/geo.h"
@@ -28,7 +29,6 @@
 
 namespace teiten {
 
-enum class BackscatterKind : uint8_t { kNone, kSynAck, kRst, kIcmpReply, kIcmpError };
 const char* BackscatterKindName(BackscatterKind k);  // "syn-ack", "rst", "icmp-reply", …
 
 struct Backscatter {

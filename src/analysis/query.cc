@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/backscatter.h"
 #include "enrich/names.h"
 
 namespace teiten {
@@ -1039,21 +1040,44 @@ Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey por
   return FirstN(std::move(all), n);
 }
 
-Status ScanRows(const Store& store, const Period& period, const SensorSelection& f,
-                uint32_t columns, const std::function<void(const DecodedBlock&)>& fn) {
+namespace {
+// ScanRows, and with `backscatter` ScanBackscatterRows (day by day, `day_done` after each).
+Status ScanRowsOf(const Store& store, const Period& period, const SensorSelection& f,
+                  uint32_t columns, bool backscatter,
+                  const std::function<void(const DecodedBlock&)>& fn,
+                  const std::function<void(int32_t)>& day_done = nullptr) {
   DecodedBlock blk;
+  // A row's kind of backscatter comes with the classes, which any of these columns decodes.
+  if (backscatter && !(columns & (col::kDst | col::kPorts | col::kHeader | col::kBlob))) {
+    columns |= col::kPorts;
+  }
+  std::vector<const SegmentRecord*> segs;
   for (const auto& seg : store.manifest().segments) {
     if (seg.day < period.first_day || seg.day >= period.end_day) continue;
+    if (backscatter && seg.rows_of == SegmentRows::kNoBackscatter) continue;
+    segs.push_back(&seg);
+  }
+  if (backscatter) {
+    std::stable_sort(segs.begin(), segs.end(), [](const SegmentRecord* a, const SegmentRecord* b) {
+      return a->day < b->day;
+    });
+  }
+  for (size_t si = 0; si < segs.size(); ++si) {
+    const SegmentRecord& seg = *segs[si];
+    // Rows to keep one by one: of some sensors only, or backscatter among other rows.
+    const bool sift = backscatter && seg.rows_of == SegmentRows::kAll;
     ASSIGN_OR_RETURN(auto reader, store.OpenSegment(seg.id));
     for (size_t b = 0; b < reader->blocks().size(); ++b) {
       RETURN_IF_ERROR(reader->ReadBlock(b, columns | col::kSensor, &blk));
-      if (!f.sensors.empty()) {
+      if (!f.sensors.empty() || sift) {
         // Compacted in place: callers see only the rows they asked for, geo kept parallel.
         const bool with_geo = blk.geo.size() == blk.batch.rows.size();
         size_t kept = 0;
         for (size_t i = 0; i < blk.batch.rows.size(); ++i) {
-          if (!f.Allows(blk.batch.rows[i].sensor)) continue;
-          blk.batch.rows[kept] = blk.batch.rows[i];
+          const Observation& o = blk.batch.rows[i];
+          if (!f.sensors.empty() && !f.Allows(o.sensor)) continue;
+          if (sift && !IsBackscatter(o)) continue;
+          blk.batch.rows[kept] = o;
           if (with_geo) blk.geo[kept] = blk.geo[i];
           ++kept;
         }
@@ -1062,8 +1086,30 @@ Status ScanRows(const Store& store, const Period& period, const SensorSelection&
       }
       if (!blk.batch.rows.empty()) fn(blk);
     }
+    if (day_done && (si + 1 == segs.size() || segs[si + 1]->day != seg.day)) day_done(seg.day);
   }
   return OkStatus();
+}
+}  // namespace
+
+Status ScanRows(const Store& store, const Period& period, const SensorSelection& f,
+                uint32_t columns, const std::function<void(const DecodedBlock&)>& fn) {
+  return ScanRowsOf(store, period, f, columns, false, fn);
+}
+
+uint64_t BackscatterScanCost(const Store& store, const Period& period) {
+  uint64_t rows = 0;
+  for (const auto& seg : store.manifest().segments) {
+    if (seg.day < period.first_day || seg.day >= period.end_day) continue;
+    if (seg.rows_of != SegmentRows::kNoBackscatter) rows += seg.rows;
+  }
+  return rows;
+}
+
+Status ScanBackscatterRows(const Store& store, const Period& period, const SensorSelection& f,
+                           uint32_t columns, const std::function<void(const DecodedBlock&)>& fn,
+                           const std::function<void(int32_t)>& day_done) {
+  return ScanRowsOf(store, period, f, columns, true, fn, day_done);
 }
 
 }  // namespace teiten

@@ -186,6 +186,19 @@ Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey por
 // the scan with its DataLoss (naming file, block and column); rows already passed stay passed.
 Status ScanRows(const Store& store, const Period& period, const SensorSelection& filter,
                 uint32_t columns, const std::function<void(const DecodedBlock&)>& fn);
+// The same over the period's backscatter rows only (common/backscatter.h: SYN-ACK, RST, ICMP
+// replies and errors): `teiten dos`'s rows. Guarantees: every stored backscatter row of the
+// period and selection is passed exactly once, and no other row. Cost: the embedded store keeps
+// an ingest's backscatter rows in segments of their own (SegmentRows) and reads only those, and
+// whole the segments written before it split them; a backend with a query language answers it as
+// a WHERE on protocol, TCP flags and ICMP type.
+// Blocks come day by day, local days ascending; with `day_done`, it is called after each day's
+// last block, so a caller can finish what no later row can change (a DoS flow ends at a gap).
+Status ScanBackscatterRows(const Store& store, const Period& period, const SensorSelection& filter,
+                           uint32_t columns, const std::function<void(const DecodedBlock&)>& fn,
+                           const std::function<void(int32_t day)>& day_done = nullptr);
+// The rows ScanBackscatterRows decodes for the period (at every sensor): what it costs.
+uint64_t BackscatterScanCost(const Store& store, const Period& period);
 
 // Every stored row of one source: calls `fn(block, i)` for each row i of a decoded block whose
 // source is `addr`, exactly once per row. Reads only the blocks its source-index entries name

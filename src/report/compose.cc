@@ -439,11 +439,11 @@ void ToolsSection(Composer* c, const std::string& number) {
         ja ? fmt::format(
                  "ツールの判定は保存された観測から行うため、{} パケットを超える期間では報告書"
                  "に含めていません。`teiten top tools --period {}` で求められます。",
-                 Num(kToolsMaxPackets), d.opts.period.Label())
+                 Num(d.opts.row_scan_max), d.opts.period.Label())
            : fmt::format("Tools are judged from the stored observations, so a period of more than "
                          "{} packets is not scanned for the report; `teiten top tools --period {}` "
                          "gives them.",
-                         Num(kToolsMaxPackets), d.opts.period.Label()));
+                         Num(d.opts.row_scan_max), d.opts.period.Label()));
     return;
   }
   uint64_t tagged = 0;
@@ -530,15 +530,20 @@ void DosSection(Composer* c, const std::string& number) {
       1,
       number + (ja ? " バックスキャッタから推定した DoS 攻撃" : " DoS attacks seen in backscatter"),
       "dos");
-  if (d.tools_skipped) {
+  if (d.dos_skipped) {
     c->doc.Paragraph(
-        ja ? fmt::format("DoS 攻撃の推定は保存された観測から行うため、{} パケットを超える期間では"
-                         "報告書に含めていません。`teiten dos --period {}` で求められます。",
-                         Num(kToolsMaxPackets), d.opts.period.Label())
-           : fmt::format("Attacks are inferred from the stored observations, so a period of more "
-                         "than {} packets is not scanned for the report; `teiten dos --period {}` "
-                         "gives them.",
-                         Num(kToolsMaxPackets), d.opts.period.Label()));
+        ja ? fmt::format("DoS 攻撃は期間中のバックスキャッタの観測から推定します。その読み出しは "
+                         "{} パケット（バックスキャッタと、それを他の観測と分けずに保存していた"
+                         "以前の teiten による観測）に及び、報告書の上限 {} パケットを超えるため、"
+                         "ここには含めていません。`teiten dos --period {}` で求められます。",
+                         Num(d.dos_scan_rows), Num(d.opts.backscatter_scan_max),
+                         d.opts.period.Label())
+           : fmt::format("Attacks are inferred from the period's backscatter. Reading it means "
+                         "reading {} stored packets (the backscatter, and whatever an earlier "
+                         "teiten stored without keeping backscatter apart), more than the report's "
+                         "{}, so they are not in the report; `teiten dos --period {}` gives them.",
+                         Num(d.dos_scan_rows), Num(d.opts.backscatter_scan_max),
+                         d.opts.period.Label()));
     return;
   }
   const DosResult& r = d.dos;

@@ -148,7 +148,7 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
   }
 
   // Who sent the traffic: tool tags over the period's rows, with the top-5 ports' breakdown.
-  if (r.summary.packets > kToolsMaxPackets) {
+  if (r.summary.packets > opts.row_scan_max) {
     r.tools_skipped = true;
   } else {
     std::vector<PortKey> top5;
@@ -157,6 +157,12 @@ Result<ReportData> GatherReport(const Store& store, const ReportOptions& opts) {
     }
     ASSIGN_OR_RETURN(r.tools,
                      TopTools(store, p, sel, std::nullopt, &ResearchNetworks::Shipped(), top5));
+  }
+  // DoS attacks from the backscatter rows alone, on a store that keeps them apart at any size.
+  r.dos_scan_rows = BackscatterScanCost(store, p);
+  if (r.dos_scan_rows > opts.backscatter_scan_max) {
+    r.dos_skipped = true;
+  } else {
     ASSIGN_OR_RETURN(r.dos, FindDosAttacks(store, p, sel));
   }
 

@@ -309,7 +309,7 @@ std::string ReportJson(const ReportData& data) {
       {"months", std::move(months)},
       {"findings", std::move(findings)},
       {"tools", data.tools_skipped ? json(nullptr) : Tools(data.tools)},
-      {"dos", data.tools_skipped ? json(nullptr) : Dos(data.dos)},
+      {"dos", data.dos_skipped ? json(nullptr) : Dos(data.dos)},
       {"document",
        {{"ja",
          {{"title", ja_doc.title}, {"tables", Tables(ja_doc)}, {"paragraphs", Paragraphs(ja_doc)}}},

@@ -46,6 +46,11 @@ struct ReportOptions {
   // Figures of daily packets show the per-sensor average (as TSUBAME publishes) or totals.
   bool totals = false;
   const AsnNames* asn_names = nullptr;  // names ASNs of dominant sources when given
+  // The most rows the report's row analyses read, about 2 M a second for the tools (every row of
+  // the period) and 7 M for DoS (backscatter rows, held no longer than their flow): a longer
+  // scan is skipped and its section says so (smaller in tests).
+  uint64_t row_scan_max = 10'000'000;
+  uint64_t backscatter_scan_max = 50'000'000;
 };
 
 // The key of an "other" series (everything outside the listed keys).
@@ -73,8 +78,6 @@ struct MonthStats {
   SummaryResult summary;
 };
 
-inline constexpr uint64_t kToolsMaxPackets = 10'000'000;
-
 struct ReportData {
   ReportOptions opts;
   Period previous;
@@ -99,11 +102,16 @@ struct ReportData {
   // Tool tags of the period's sources (docs/FINGERPRINTS.md), with the top-5 ports' breakdown.
   ToolsResult tools;
   // Tags are computed from the stored rows (about 2 M rows a second): a period holding more than
-  // kToolsMaxPackets packets is not scanned for the report, and the section says so.
+  // opts.row_scan_max packets is not scanned for the report, and the section says so.
   bool tools_skipped = false;
-  // DoS attacks inferred from the period's backscatter (SPEC A10, docs/FINGERPRINTS.md); read
-  // from the rows as the tools are, and skipped with them.
+  // DoS attacks inferred from the period's backscatter (SPEC A10, docs/FINGERPRINTS.md), read
+  // from its backscatter rows alone (ScanBackscatterRows; the embedded store keeps them in
+  // segments of their own): skipped only when that scan would read more than
+  // opts.backscatter_scan_max rows — segments written before the store kept them apart hold them
+  // among the others, and are read whole.
   DosResult dos;
+  bool dos_skipped = false;
+  uint64_t dos_scan_rows = 0;        // the rows its scan reads (BackscatterScanCost)
   std::vector<MonthStats> months;    // the six months ending with the period's last month
   std::vector<std::string> geo_dbs;  // which databases enriched the data ("type date path")
 };

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <set>
 
+#include "common/backscatter.h"
 #include "store/store.h"
 
 namespace teiten {
@@ -172,36 +173,44 @@ Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded)
           if (!(x.src == y.src)) return x.src < y.src;
           return x.ts_us < y.ts_us;
         });
-        SegmentRecord rec;
-        rec.id = next_.next_id++;
-        rec.day = day;
-        rec.rows = order.size();
-        rec.ts_min = INT64_MAX;
-        rec.ts_max = INT64_MIN;
-        for (const Observation& o : rows.rows) {
-          rec.ts_min = std::min(rec.ts_min, o.ts_us);
-          rec.ts_max = std::max(rec.ts_max, o.ts_us);
-        }
-        std::string path =
-            (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", rec.id)).string();
-        written_.push_back(path);
-        RETURN_IF_ERROR(SegmentWriter::Write(path, rows, order, geo, kZstdLevel, &rec.bytes));
-        // The index of the new segment, block by block as the writer cut it.
-        std::vector<const Observation*> run;
-        for (size_t b = 0; b * kBlockRows < order.size(); ++b) {
-          uint32_t ref = index.AddBlock(rec.id, static_cast<uint32_t>(b), day);
-          size_t end = std::min(order.size(), (b + 1) * kBlockRows);
-          for (size_t i = b * kBlockRows; i < end;) {
-            size_t e = i + 1;
-            while (e < end && rows.rows[order[e]].src == rows.rows[order[i]].src) ++e;
-            run.clear();
-            for (size_t x = i; x < e; ++x) run.push_back(&rows.rows[order[x]]);
-            index.AddRun(run.data(), run.size(), ref, 1, geo[order[i]]);
-            i = e;
+        // Backscatter in a segment of its own, as an ingest writes it (SegmentRows).
+        std::vector<uint32_t> backscatter, rest;
+        for (uint32_t i : order) (IsBackscatter(rows.rows[i]) ? backscatter : rest).push_back(i);
+        for (const auto& [part, rows_of] : {std::pair{&backscatter, SegmentRows::kBackscatter},
+                                            std::pair{&rest, SegmentRows::kNoBackscatter}}) {
+          if (part->empty()) continue;
+          SegmentRecord rec;
+          rec.id = next_.next_id++;
+          rec.day = day;
+          rec.rows = part->size();
+          rec.rows_of = rows_of;
+          rec.ts_min = INT64_MAX;
+          rec.ts_max = INT64_MIN;
+          for (uint32_t i : *part) {
+            rec.ts_min = std::min(rec.ts_min, rows.rows[i].ts_us);
+            rec.ts_max = std::max(rec.ts_max, rows.rows[i].ts_us);
           }
+          std::string path =
+              (fs::path(store_->dir_) / fmt::format("seg/{:08}.tseg", rec.id)).string();
+          written_.push_back(path);
+          RETURN_IF_ERROR(SegmentWriter::Write(path, rows, *part, geo, kZstdLevel, &rec.bytes));
+          // The index of the new segment, block by block as the writer cut it.
+          std::vector<const Observation*> run;
+          for (size_t b = 0; b * kBlockRows < part->size(); ++b) {
+            uint32_t ref = index.AddBlock(rec.id, static_cast<uint32_t>(b), day);
+            size_t end = std::min(part->size(), (b + 1) * kBlockRows);
+            for (size_t i = b * kBlockRows; i < end;) {
+              size_t e = i + 1;
+              while (e < end && rows.rows[(*part)[e]].src == rows.rows[(*part)[i]].src) ++e;
+              run.clear();
+              for (size_t x = i; x < e; ++x) run.push_back(&rows.rows[(*part)[x]]);
+              index.AddRun(run.data(), run.size(), ref, 1, geo[(*part)[i]]);
+              i = e;
+            }
+          }
+          out.segments.push_back(rec.id);
+          fresh.push_back(rec);
         }
-        out.segments.push_back(rec.id);
-        fresh.push_back(rec);
       }
       if (!index.empty()) {
         out.index = next_.next_id++;

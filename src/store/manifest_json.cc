@@ -342,9 +342,12 @@ std::string Write(const Manifest& m, Scope scope, std::string_view month) {
       fmt::format_to(
           out,
           "{}{{\"id\": {}, \"day\": \"{}\", \"rows\": {}, \"bytes\": {}, \"ts_min\": {}, "
-          "\"ts_max\": {}}}",
+          "\"ts_max\": {}{}}}",
           first ? "\n  " : ",\n  ", s.id, TimeZone::DayString(s.day), s.rows, s.bytes, s.ts_min,
-          s.ts_max);
+          s.ts_max,
+          s.rows_of == SegmentRows::kBackscatter     ? ", \"rows_of\": \"backscatter\""
+          : s.rows_of == SegmentRows::kNoBackscatter ? ", \"rows_of\": \"no backscatter\""
+                                                     : "");
       first = false;
     }
     o += first ? "],\n \"days\": {" : "\n ],\n \"days\": {";
@@ -555,6 +558,18 @@ void Read(object j, Scope scope, std::string_view month, Manifest* out) {
            U64(At(s, "rows", w), "a segment's rows"), U64(At(s, "bytes", w), "a segment's bytes"),
            I64(At(s, "ts_min", w), "a segment's ts_min"),
            I64(At(s, "ts_max", w), "a segment's ts_max")});
+      if (Has(s, "rows_of")) {
+        const std::string of = Str(At(s, "rows_of", w), "a segment's rows_of");
+        if (of == "backscatter") {
+          m.segments.back().rows_of = SegmentRows::kBackscatter;
+        } else if (of == "no backscatter") {
+          m.segments.back().rows_of = SegmentRows::kNoBackscatter;
+        } else {
+          Bad("a segment", fmt::format("rows_of \"{}\" is neither \"backscatter\" nor \"no "
+                                       "backscatter\"",
+                                       of));
+        }
+      }
       in_chapter(m.segments.back().day, "a segment");
     }
     for (auto [d, per_sensor] : Obj(At(j, "days", "manifest"), "days")) {

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "common/backscatter.h"
 #include "store/durable.h"
 #include "store/file_out.h"
 #include "store/manifest_json.h"
@@ -708,22 +709,33 @@ Result<bool> Store::Transaction::HasInput(const std::string& hash) const {
 Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<uint32_t>& order,
                                const std::vector<int32_t>& day, const std::vector<GeoInfo>& geo) {
   const TimeZone& tz = store_->tz_;
-  // The batch's rows of each local day (`order` is sorted by day, then source), each a segment.
+  // The batch's rows of each local day (`order` is sorted by day, then source), each a segment —
+  // two when some are backscatter: those in one of their own (SegmentRows), each in (source,
+  // time) order still.
   std::vector<std::vector<uint32_t>> parts;
   std::vector<SegmentRecord> recs;
-  for (size_t begin = 0; begin < order.size();) {
-    const int32_t d = day[order[begin]];
-    size_t end = begin;
-    while (end < order.size() && day[order[end]] == d) ++end;
-    parts.emplace_back(order.begin() + static_cast<ptrdiff_t>(begin),
-                       order.begin() + static_cast<ptrdiff_t>(end));
+  std::vector<uint32_t> backscatter, rest;
+  auto add_part = [&](int32_t d, std::vector<uint32_t> rows, SegmentRows rows_of) {
     SegmentRecord rec;
     rec.id = rollups_only_ ? 0 : next_.next_id++;  // rebuilt rollups: no segment, no index
     rec.day = d;
-    rec.rows = end - begin;
+    rec.rows = rows.size();
     rec.ts_min = INT64_MAX;
     rec.ts_max = INT64_MIN;
+    rec.rows_of = rollups_only_ ? SegmentRows::kAll : rows_of;
     recs.push_back(rec);
+    parts.push_back(std::move(rows));
+  };
+  for (size_t begin = 0; begin < order.size();) {
+    const int32_t d = day[order[begin]];
+    size_t end = begin;
+    backscatter.clear();
+    rest.clear();
+    for (; end < order.size() && day[order[end]] == d; ++end) {
+      (IsBackscatter(batch.rows[order[end]]) ? backscatter : rest).push_back(order[end]);
+    }
+    if (!backscatter.empty()) add_part(d, backscatter, SegmentRows::kBackscatter);
+    if (!rest.empty()) add_part(d, rest, SegmentRows::kNoBackscatter);
     begin = end;
   }
   // The segments are encoded and written on a thread of their own while this one counts the

@@ -110,12 +110,18 @@ struct InputRecord {
 // its sensor's other small captures (FoldOptions).
 inline constexpr int64_t kFoldCapturesAfterSeconds = 86400;
 
+// Which rows a segment holds. An ingest writes a batch's rows of a day that are backscatter
+// (common/backscatter.h) to a segment of their own, so that `teiten dos` reads those segments
+// only; segments written before, and those a fold rewrites, hold both (kAll).
+enum class SegmentRows : uint8_t { kAll = 0, kBackscatter = 1, kNoBackscatter = 2 };
+
 struct SegmentRecord {
   uint64_t id = 0;
   int32_t day = 0;
   uint64_t rows = 0;
   uint64_t bytes = 0;
   int64_t ts_min = 0, ts_max = 0;
+  SegmentRows rows_of = SegmentRows::kAll;
   bool operator==(const SegmentRecord&) const = default;
 };
 

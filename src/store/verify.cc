@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "common/backscatter.h"
 #include "store/store.h"
 
 namespace teiten {
@@ -270,7 +271,7 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
         readable = false;
         continue;
       }
-      uint64_t rows = 0;
+      uint64_t rows = 0, misplaced = 0;
       for (size_t b = 0; b < (*reader)->blocks().size(); ++b) {
         ++report.blocks;
         Status st = (*reader)->ReadBlock(b, col::kAll, &blk);
@@ -281,6 +282,11 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
         }
         const auto& r = blk.batch.rows;
         rows += r.size();
+        // `teiten dos` reads only the segments that say they hold backscatter.
+        if (s->rows_of != SegmentRows::kAll) {
+          const bool want_backscatter = s->rows_of == SegmentRows::kBackscatter;
+          for (const Observation& o : r) misplaced += IsBackscatter(o) != want_backscatter;
+        }
         for (size_t i = 0; i < r.size();) {
           size_t e = i + 1;
           while (e < r.size() && r[e].src == r[i].src && r[e].sensor == r[i].sensor) ++e;
@@ -295,6 +301,13 @@ Result<VerifyReport> VerifyStore(const std::string& dir) {
         }
       }
       report.rows += rows;
+      if (misplaced > 0) {
+        fault(fmt::format(
+            "{}/seg/{:08}.tseg: {} rows that are {}backscatter, in a segment of "
+            "rows that are {}",
+            dir, s->id, misplaced, s->rows_of == SegmentRows::kBackscatter ? "not " : "",
+            s->rows_of == SegmentRows::kBackscatter ? "backscatter" : "not backscatter"));
+      }
       if (readable && rows != s->rows) {
         fault(fmt::format("{}/seg/{:08}.tseg: {} rows, the manifest says {}", dir, s->id, rows,
                           s->rows));

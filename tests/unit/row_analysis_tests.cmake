@@ -8,7 +8,7 @@ foreach(t scans_test dos_test payloads_test)
   target_compile_options(${t} PRIVATE -Wno-missing-field-initializers)
 endforeach()
 # dos_test also checks the generator's planted attacks (its ground truth).
-target_link_libraries(dos_test PRIVATE teiten_simulate)
+target_link_libraries(dos_test PRIVATE teiten_simulate teiten_report)
 # OS guesses: p0f's signature file (Debian's /etc/p0f/p0f.fp) and p0f itself as the reference.
 teiten_test(os_guesses_test os_guesses_test.cc)
 target_link_libraries(os_guesses_test PRIVATE teiten_ingest teiten_analysis)
