@@ -1041,16 +1041,10 @@ Result<std::vector<SourceCount>> TopSourcesExact(const Store& store, PortKey por
 }
 
 namespace {
-// ScanRows, and with `backscatter` ScanBackscatterRows (day by day, `day_done` after each).
-Status ScanRowsOf(const Store& store, const Period& period, const SensorSelection& f,
-                  uint32_t columns, bool backscatter,
-                  const std::function<void(const DecodedBlock&)>& fn,
-                  const std::function<void(int32_t)>& day_done = nullptr) {
-  DecodedBlock blk;
-  // A row's kind of backscatter comes with the classes, which any of these columns decodes.
-  if (backscatter && !(columns & (col::kDst | col::kPorts | col::kHeader | col::kBlob))) {
-    columns |= col::kPorts;
-  }
+// The segments of the period's days; with `backscatter`, those that may hold backscatter, in
+// order of their days.
+std::vector<const SegmentRecord*> SegmentsOf(const Store& store, const Period& period,
+                                             bool backscatter) {
   std::vector<const SegmentRecord*> segs;
   for (const auto& seg : store.manifest().segments) {
     if (seg.day < period.first_day || seg.day >= period.end_day) continue;
@@ -1062,6 +1056,20 @@ Status ScanRowsOf(const Store& store, const Period& period, const SensorSelectio
       return a->day < b->day;
     });
   }
+  return segs;
+}
+
+// ScanRows, and with `backscatter` ScanBackscatterRows (day by day, `day_done` after each).
+Status ScanRowsOf(const Store& store, const Period& period, const SensorSelection& f,
+                  uint32_t columns, bool backscatter,
+                  const std::function<void(const DecodedBlock&)>& fn,
+                  const std::function<void(int32_t)>& day_done = nullptr) {
+  DecodedBlock blk;
+  // A row's kind of backscatter comes with the classes, which any of these columns decodes.
+  if (backscatter && !(columns & (col::kDst | col::kPorts | col::kHeader | col::kBlob))) {
+    columns |= col::kPorts;
+  }
+  const std::vector<const SegmentRecord*> segs = SegmentsOf(store, period, backscatter);
   for (size_t si = 0; si < segs.size(); ++si) {
     const SegmentRecord& seg = *segs[si];
     // Rows to keep one by one: of some sensors only, or backscatter among other rows.
@@ -1099,10 +1107,7 @@ Status ScanRows(const Store& store, const Period& period, const SensorSelection&
 
 uint64_t BackscatterScanCost(const Store& store, const Period& period) {
   uint64_t rows = 0;
-  for (const auto& seg : store.manifest().segments) {
-    if (seg.day < period.first_day || seg.day >= period.end_day) continue;
-    if (seg.rows_of != SegmentRows::kNoBackscatter) rows += seg.rows;
-  }
+  for (const SegmentRecord* seg : SegmentsOf(store, period, true)) rows += seg->rows;
   return rows;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/observation.h"
 
@@ -59,6 +60,16 @@ inline BackscatterKind BackscatterKindOf(const Observation& o) {
 }
 inline bool IsBackscatter(const Observation& o) {
   return BackscatterKindOf(o) != BackscatterKind::kNone;
+}
+// Splits the row numbers [first, last) of `rows` into the backscatter rows' and the others',
+// each in the order given (what a store writes to segments of their own).
+template <typename It>
+void SplitBackscatter(const std::vector<Observation>& rows, It first, It last,
+                      std::vector<uint32_t>* backscatter, std::vector<uint32_t>* rest) {
+  backscatter->clear();
+  rest->clear();
+  for (; first != last; ++first)
+    (IsBackscatter(rows[*first]) ? backscatter : rest)->push_back(*first);
 }
 
 }  // namespace teiten

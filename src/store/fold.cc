@@ -175,7 +175,7 @@ Status Store::Transaction::FoldInputs(const FoldOptions& opts, uint64_t* folded)
         });
         // Backscatter in a segment of its own, as an ingest writes it (SegmentRows).
         std::vector<uint32_t> backscatter, rest;
-        for (uint32_t i : order) (IsBackscatter(rows.rows[i]) ? backscatter : rest).push_back(i);
+        SplitBackscatter(rows.rows, order.begin(), order.end(), &backscatter, &rest);
         for (const auto& [part, rows_of] : {std::pair{&backscatter, SegmentRows::kBackscatter},
                                             std::pair{&rest, SegmentRows::kNoBackscatter}}) {
           if (part->empty()) continue;

@@ -729,13 +729,11 @@ Status Store::Transaction::Add(const ObservationBatch& batch, const std::vector<
   for (size_t begin = 0; begin < order.size();) {
     const int32_t d = day[order[begin]];
     size_t end = begin;
-    backscatter.clear();
-    rest.clear();
-    for (; end < order.size() && day[order[end]] == d; ++end) {
-      (IsBackscatter(batch.rows[order[end]]) ? backscatter : rest).push_back(order[end]);
-    }
-    if (!backscatter.empty()) add_part(d, backscatter, SegmentRows::kBackscatter);
-    if (!rest.empty()) add_part(d, rest, SegmentRows::kNoBackscatter);
+    while (end < order.size() && day[order[end]] == d) ++end;
+    SplitBackscatter(batch.rows, order.begin() + static_cast<ptrdiff_t>(begin),
+                     order.begin() + static_cast<ptrdiff_t>(end), &backscatter, &rest);
+    if (!backscatter.empty()) add_part(d, std::move(backscatter), SegmentRows::kBackscatter);
+    if (!rest.empty()) add_part(d, std::move(rest), SegmentRows::kNoBackscatter);
     begin = end;
   }
   // The segments are encoded and written on a thread of their own while this one counts the

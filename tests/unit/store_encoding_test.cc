@@ -287,6 +287,8 @@ struct PositionDict {
     dict.Members(&md.v4, &md.v6);
   }
   codec::Reader Reader() const { return codec::Reader(bytes.data(), bytes.size()); }
+  uint64_t size() const { return md.v4.size() + md.v6.size(); }
+  // Reads a set of positions in this dictionary (`decoded`: its members, or null to walk it).
   Status Read(const std::vector<uint8_t>& set, const MemberDict* decoded,
               std::vector<uint64_t>* positions) const {
     std::vector<uint32_t> v4;
@@ -314,10 +316,8 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
   std::mt19937 rng(41);
   const PositionDict pd(&rng, 200000);
   const MemberDict& md = pd.md;
-  const uint64_t size = md.v4.size() + md.v6.size();
+  const uint64_t size = pd.size();
   const codec::Reader dr = pd.Reader();
-  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
-                  std::vector<uint64_t>* positions) { return pd.Read(bytes, decoded, positions); };
   int rice_sets = 0, escapes = 0;
   // Sets of 1 to 2,047 positions, evenly spread (geometric gaps of several means), clustered
   // (gaps of 1 to 3 with jumps of about 100: codes with escapes), and one reaching the IPv6 end.
@@ -364,7 +364,7 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
     }
     for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
       std::vector<uint64_t> got;
-      ASSERT_TRUE(read(bytes, decoded, &got).ok());
+      ASSERT_TRUE(pd.Read(bytes, decoded, &got).ok());
       EXPECT_EQ(got, positions);
     }
     // Counted: members, their neighbours, addresses outside the dictionary.
@@ -432,9 +432,9 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
     SourceSet::AppendPositions({5, 7}, &b);
     EXPECT_EQ(b, (std::vector<uint8_t>{16, 0xA0}));
     std::vector<uint64_t> got;
-    ASSERT_TRUE(read({16, 0x00, 0x80, 0x14}, nullptr, &got).ok());
+    ASSERT_TRUE(pd.Read({16, 0x00, 0x80, 0x14}, nullptr, &got).ok());
     EXPECT_EQ(got, (std::vector<uint64_t>{20}));
-    ASSERT_TRUE(read({16 + 5, 0x01}, nullptr, &got).ok());  // 0 with k = 5, two bits of padding
+    ASSERT_TRUE(pd.Read({16 + 5, 0x01}, nullptr, &got).ok());  // 0 with k = 5, two bits of padding
     EXPECT_EQ(got, (std::vector<uint64_t>{0}));
   }
   // Damage: padding of a whole byte; a code cut short; a value past 32 bits (k = 31, q = 2); a
@@ -463,7 +463,7 @@ TEST(SourceSetEncoding, SmallSetsOfPositionsAsRiceCodesReadBackAsTheirMembers) {
     SCOPED_TRACE(bi);
     std::vector<uint64_t> got;
     for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
-      EXPECT_EQ(read(bad[bi], decoded, &got).code(), StatusCode::kDataLoss);
+      EXPECT_EQ(pd.Read(bad[bi], decoded, &got).code(), StatusCode::kDataLoss);
     }
     std::vector<SetInput> in = {{codec::Reader(bad[bi].data(), bad[bi].size()), dr, true, nullptr}};
     EXPECT_FALSE(SetUnion::Plan(in, nullptr, &md).ok());
@@ -479,10 +479,8 @@ TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
   std::mt19937 rng(29);
   const PositionDict pd(&rng, 300000);
   const MemberDict& md = pd.md;
-  const uint64_t size = md.v4.size() + md.v6.size();
+  const uint64_t size = pd.size();
   const codec::Reader dr = pd.Reader();
-  auto read = [&](const std::vector<uint8_t>& bytes, const MemberDict* decoded,
-                  std::vector<uint64_t>* positions) { return pd.Read(bytes, decoded, positions); };
   // Every member: one run, 1 + 3 + 1 + 1 + 3 bytes, written by hand.
   std::vector<uint64_t> all(size);
   for (uint64_t i = 0; i < size; ++i) all[i] = i;
@@ -541,7 +539,7 @@ TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
     }
     for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
       std::vector<uint64_t> got;
-      ASSERT_TRUE(read(bytes, decoded, &got).ok()) << isolated;
+      ASSERT_TRUE(pd.Read(bytes, decoded, &got).ok()) << isolated;
       EXPECT_EQ(got, positions) << isolated;
     }
     // Counted: members, their neighbours and addresses outside the dictionary.
@@ -616,7 +614,7 @@ TEST(SourceSetEncoding, SetsOfPositionsAsRunsReadBackAsTheirMembers) {
     SCOPED_TRACE(bi);
     std::vector<uint64_t> got;
     for (const MemberDict* decoded : std::vector<const MemberDict*>{nullptr, &md}) {
-      EXPECT_EQ(read(b, decoded, &got).code(), StatusCode::kDataLoss) << b.size();
+      EXPECT_EQ(pd.Read(b, decoded, &got).code(), StatusCode::kDataLoss) << b.size();
     }
     codec::Reader rr(b.data(), b.size());
     EXPECT_EQ(SourceSet::CountHits(&rr, md.v4, {}, &dr).status().code(), StatusCode::kDataLoss);
