@@ -5,6 +5,8 @@
 #include <iterator>
 #include <roaring/roaring.hh>
 
+#include "store/bits.h"
+
 namespace teiten {
 
 namespace {
@@ -191,17 +193,7 @@ struct RunCount {
 namespace rice {
 
 constexpr int kKindBase = 16;
-constexpr int kMaxK = 31;
-constexpr uint64_t kEscape = 15;
-
-// Bits of value v's code with parameter k.
-uint64_t CodeBits(uint64_t v, int k) {
-  const uint64_t q = v >> k;
-  if (q < kEscape) return q + 1 + static_cast<uint64_t>(k);
-  const uint64_t x = q - (kEscape - 1);
-  const int l = 63 - __builtin_clzll(x);
-  return kEscape + 1 + 2 * static_cast<uint64_t>(l) + 1 + static_cast<uint64_t>(k);
-}
+constexpr int kMaxK = bits::rice::kMaxK;
 
 // The values coded for ascending positions: the first, then each gap less one.
 template <typename Fn>
@@ -213,9 +205,9 @@ void ForEachValue(const std::vector<uint64_t>& positions, Fn fn) {
 
 // The bytes of the code with parameter k (the kind byte not included).
 uint64_t Bytes(const std::vector<uint64_t>& positions, int k) {
-  uint64_t bits = 0;
-  ForEachValue(positions, [&](uint64_t v) { bits += CodeBits(v, k); });
-  return (bits + 7) / 8;
+  uint64_t n = 0;
+  ForEachValue(positions, [&](uint64_t v) { n += bits::rice::CodeBits(v, k); });
+  return (n + 7) / 8;
 }
 
 // The parameter that codes `positions` in the fewest bytes, and those bytes: near the logarithm
@@ -254,115 +246,24 @@ int BestK(const std::vector<uint64_t>& positions, uint64_t* bytes) {
   return best;
 }
 
-class BitWriter {
- public:
-  explicit BitWriter(std::vector<uint8_t>* out) : out_(out) {}
-  // The low `n` bits of v (n ≤ 56, v < 2^n).
-  void Put(uint64_t v, int n) {
-    acc_ |= v << bits_;
-    bits_ += n;
-    while (bits_ >= 8) {
-      out_->push_back(static_cast<uint8_t>(acc_));
-      acc_ >>= 8;
-      bits_ -= 8;
-    }
-  }
-  void Flush() {
-    if (bits_ > 0) out_->push_back(static_cast<uint8_t>(acc_));
-    acc_ = 0;
-    bits_ = 0;
-  }
-
- private:
-  std::vector<uint8_t>* out_;
-  uint64_t acc_ = 0;
-  int bits_ = 0;
-};
-
 // Appends the kind byte and the code of `positions` with parameter k.
 void Write(const std::vector<uint64_t>& positions, int k, std::vector<uint8_t>* out) {
   codec::PutU8(out, static_cast<uint8_t>(kKindBase + k));
-  BitWriter w(out);
-  ForEachValue(positions, [&](uint64_t v) {
-    const uint64_t q = v >> k;
-    if (q < kEscape) {
-      w.Put(uint64_t{1} << q, static_cast<int>(q) + 1);
-    } else {
-      w.Put(uint64_t{1} << kEscape, kEscape + 1);
-      const uint64_t x = q - (kEscape - 1);
-      const int l = 63 - __builtin_clzll(x);
-      w.Put(uint64_t{1} << l, l + 1);
-      w.Put(x & ((uint64_t{1} << l) - 1), l);
-    }
-    w.Put(v & ((uint64_t{1} << k) - 1), k);
-  });
+  bits::Writer w(out);
+  ForEachValue(positions, [&](uint64_t v) { bits::rice::Put(&w, v, k); });
   w.Flush();
 }
-
-class BitReader {
- public:
-  BitReader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
-  // Whether the code is over: what is left is padding (fewer than eight bits, all zero).
-  Result<bool> AtEnd() {
-    Refill();
-    if (acc_ != 0) return false;
-    if (p_ == end_ && bits_ < 8) return true;
-    return DataLoss("source set: a Rice code padded with more than a byte");
-  }
-  // The zero bits before the next one bit, and that one bit consumed.
-  Result<int> Unary(int max) {
-    Refill();
-    if (acc_ == 0) return DataLoss("source set: a Rice code cut short");
-    const int z = __builtin_ctzll(acc_);
-    if (z > max) return DataLoss("source set: a Rice code out of range");
-    Consume(z + 1);
-    return z;
-  }
-  Result<uint64_t> Bits(int n) {
-    if (n == 0) return uint64_t{0};
-    Refill();
-    if (bits_ < n) return DataLoss("source set: a Rice code cut short");
-    const uint64_t v = acc_ & ((uint64_t{1} << n) - 1);
-    Consume(n);
-    return v;
-  }
-
- private:
-  void Refill() {
-    while (bits_ <= 56 && p_ < end_) {
-      acc_ |= uint64_t{*p_++} << bits_;
-      bits_ += 8;
-    }
-  }
-  void Consume(int n) {
-    acc_ = n >= 64 ? 0 : acc_ >> n;
-    bits_ -= n;
-  }
-  const uint8_t* p_;
-  const uint8_t* end_;
-  uint64_t acc_ = 0;
-  int bits_ = 0;
-};
 
 // Decodes a code with parameter k into the varint gaps of kind 3 (the first from 0), which the
 // readers of positions walk; `n`: the positions.
 Status Decode(const uint8_t* b, size_t len, int k, std::vector<uint8_t>* gaps, uint64_t* n) {
-  BitReader r(b, len);
+  bits::Reader r(b, len, "source set");
   uint64_t pos = 0;
   *n = 0;
   for (;;) {
     ASSIGN_OR_RETURN(bool end, r.AtEnd());
     if (end) return OkStatus();
-    ASSIGN_OR_RETURN(int q0, r.Unary(static_cast<int>(kEscape)));
-    uint64_t q = static_cast<uint64_t>(q0);
-    if (q == kEscape) {
-      ASSIGN_OR_RETURN(int l, r.Unary(32));
-      ASSIGN_OR_RETURN(uint64_t low, r.Bits(l));
-      q = ((uint64_t{1} << l) | low) + (kEscape - 1);
-    }
-    if (q > (uint64_t{UINT32_MAX} >> k)) return DataLoss("source set: position out of range");
-    ASSIGN_OR_RETURN(uint64_t low, r.Bits(k));
-    const uint64_t v = (q << k) | low;
+    ASSIGN_OR_RETURN(uint64_t v, bits::rice::Get(&r, k, UINT32_MAX));
     const uint64_t gap = *n == 0 ? v : v + 1;
     pos += gap;
     if (pos > UINT32_MAX) return DataLoss("source set: position out of range");
