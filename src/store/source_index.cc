@@ -16,6 +16,7 @@
 #include <map>
 #include <queue>
 
+#include "store/bits.h"
 #include "store/chunk_sums.h"
 #include "store/codec.h"
 #include "store/durable.h"
@@ -24,13 +25,16 @@
 namespace teiten {
 namespace {
 
-// Format 6 (written): entries in compressed column blocks, their times in whole seconds. Format 5
-// (read): the same with times in microseconds. Format 4 (read): entries in place behind arrays
-// of addresses and u64 offsets.
+// Format 7 (written): entries in compressed column blocks, their times in whole seconds, and the
+// IPv4 address gaps and first times as bit codes after each block's frame. Format 6 (read): the
+// same with those two columns in the frame as varints. Format 5 (read): format 6 with times in
+// microseconds. Format 4 (read): entries in place behind arrays of addresses and u64 offsets.
+constexpr char kMagic7[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '7'};
 constexpr char kMagic6[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '6'};
 constexpr char kMagic5[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '5'};
 // The unit of a format-6 block's times, in microseconds.
 constexpr int64_t kTimeUnit6 = 1'000'000;
+constexpr int64_t kDaySeconds = 86'400;
 constexpr char kMagic[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '4'};
 // Format 3: the same sections without the chunk checksum table (verified whole when opened).
 constexpr char kMagic3[8] = {'T', 'S', 'I', 'X', '0', '0', '0', '3'};
@@ -120,10 +124,13 @@ void SourceIndexBuilder::AddRun(const Observation* const* rows, size_t n, uint32
 
 namespace {
 
-// Format 5's blocks (docs/STORE_FORMAT.md): up to kBlockSources entries, or kBlockRaw bytes of
-// columns, compressed together; a record of 40 bytes per block says where it is and its first
-// address.
-constexpr uint32_t kBlockSources = 256;
+// Format 5's blocks (docs/STORE_FORMAT.md): up to kBlockSources entries (256 before format 7),
+// or kBlockRaw bytes of columns, compressed together; a record of 40 bytes per block says where
+// it is and its first address. Format 7's blocks are four times as long: what each costs besides
+// its entries (its record, header, column lengths, frame and frequent ports) was 0.47 bytes a
+// source of a spoofed flood at 256, and a lookup decodes one block per index file.
+constexpr uint32_t kBlockSources = 1024;
+constexpr uint32_t kBlockSources6 = 256;
 constexpr size_t kBlockRaw = 64 << 10;
 constexpr uint64_t kMaxBlockRaw = uint64_t{1} << 28;  // what a reader will decompress
 constexpr size_t kRecord = 40;  // 16-byte first address, u64 offset, u32 comp, u32 raw, u32 n, 0
@@ -213,36 +220,79 @@ struct Sink {
   }
 };
 
-// Writes one family's entries, ascending, as blocks to `sink`; keeps their records.
+// The local day an entry's times are kept against (format 7): its earliest visit's, whose
+// segment holds its earliest row; 0 for an entry without visits (which no reader accepts).
+template <typename DayOf>
+int64_t EntryDay(const std::vector<IndexEntry::V>& visits, DayOf day_of) {
+  if (visits.empty()) return 0;
+  int64_t d = INT64_MAX;
+  for (const IndexEntry::V& v : visits) d = std::min<int64_t>(d, day_of(v.ref));
+  return d;
+}
+
+// Bits needed for values up to `v`.
+int Width(uint64_t v) {
+  return v == 0 ? 0 : 64 - __builtin_clzll(v);
+}
+
+// The Rice parameter that codes `values` in the fewest bits (0 for none), of those near the
+// logarithm of their mean, where a Rice code's best lies (trying all 32 cost a tenth of a
+// second of a flood's ingest).
+template <typename T>
+int BestRiceK(const std::vector<T>& values) {
+  if (values.empty()) return 0;
+  uint64_t sum = 0;
+  for (T v : values) sum += v;
+  const int around = Width(sum / values.size());
+  int best = 0;
+  uint64_t fewest = UINT64_MAX;
+  for (int k = std::max(0, around - 3); k <= std::min(bits::rice::kMaxK, around + 1); ++k) {
+    uint64_t n = 0;
+    for (T v : values) n += bits::rice::CodeBits(v, k);
+    if (n < fewest) {
+      fewest = n;
+      best = k;
+    }
+  }
+  return best;
+}
+
+// Writes one family's entries, ascending, as blocks (format 7) to `sink`; keeps their records.
+// `days`: the local day of each block-table entry.
 template <bool V6>
 class BlockWriter {
  public:
-  explicit BlockWriter(Sink* sink) : sink_(sink) {}
+  BlockWriter(Sink* sink, const std::vector<int32_t>* days) : sink_(sink), days_(days) {}
   Status Add(const A6& key, const IndexEntry& e) {
     std::vector<uint8_t>* c = cols_.data();
     if (n_ == 0) {
       first_ = key;
-    } else {
+    } else if constexpr (V6) {
       Family<V6>::Put(&c[kAddr], prev_, key);
+    } else {
+      gaps_.push_back(Load<uint32_t>(key.data()) - Load<uint32_t>(prev_.data()));
     }
     prev_ = key;
     codec::PutVarint(&c[kVisitCount], e.visits.size());
     codec::PutFixed<uint16_t>(&c[kCountry], e.country);
     codec::PutVarint(&c[kAsn], e.asn);
     codec::PutVarint(&c[kPackets], e.packets);
-    // Whole seconds (format 6): what `teiten ip` shows. A one-packet source's microseconds were
-    // 5 of the 10.8 bytes a spoofed flood's index took per source, and their noise kept zstd
-    // from compressing the block's other columns.
+    // Whole seconds (format 6): what `teiten ip` shows. The first second against the entry's
+    // day (format 7): a spoofed flood's one-packet source is at a random second of its 38 days,
+    // 22 bits, but of its day only 17, and the day is its visit's, which the entry holds anyway.
     const int64_t first_s = FloorSeconds(e.first_us);
-    firsts_.push_back(first_s);
+    const int64_t day = EntryDay(e.visits, [&](uint64_t r) { return (*days_)[r]; });
+    firsts_.push_back(first_s - day * kDaySeconds);
     codec::PutVarint(&c[kSpan], static_cast<uint64_t>(FloorSeconds(e.last_us) - first_s));
     codec::PutVarint(&c[kPortCount], e.ports.size());
-    PortKey prev_key = 0;
-    for (const auto& [k, n] : e.ports) {
-      codec::PutVarint(&c[kPortGap], k - prev_key);
-      codec::PutVarint(&c[kPortPackets], n);
-      prev_key = k;
+    // The first key is coded at Flush (a symbol of the block's frequent keys, or the key itself
+    // in the column), the later ones as gaps here.
+    const size_t rest_at = rest_.size();
+    for (size_t j = 0; j < e.ports.size(); ++j) {
+      if (j > 0) codec::PutVarint(&rest_, e.ports[j].first - e.ports[j - 1].first);
+      codec::PutVarint(&c[kPortPackets], e.ports[j].second);
     }
+    port_firsts_.push_back({e.ports.empty() ? kNoKey : e.ports.front().first, rest_at});
     codec::PutVarint(&c[kTtlCount], e.ttls.size());
     for (const auto& [t, n] : e.ttls) {
       codec::PutU8(&c[kTtl], t);
@@ -264,13 +314,69 @@ class BlockWriter {
   }
   Status Flush() {
     if (n_ == 0) return OkStatus();
-    const int64_t base = *std::min_element(firsts_.begin(), firsts_.end());
-    for (int64_t f : firsts_) {
-      codec::PutVarint(&cols_[kFirst], static_cast<uint64_t>(f) - static_cast<uint64_t>(base));
+    // Each entry's first port key: the keys that begin two entries or more are the block's
+    // frequent keys, most frequent first; an entry's symbol is its key's rank + 1 there, or 0
+    // when its key is not one (the key is then in the column).
+    std::vector<PortKey> keys;
+    for (const auto& [k, at] : port_firsts_) {
+      if (k != kNoKey) keys.push_back(k);
     }
+    std::sort(keys.begin(), keys.end());
+    std::vector<std::pair<uint32_t, PortKey>> counted;  // (uses, key), for the ranks
+    for (size_t i = 0; i < keys.size();) {
+      size_t j = i;
+      while (j < keys.size() && keys[j] == keys[i]) ++j;
+      if (j - i >= 2) counted.push_back({static_cast<uint32_t>(j - i), keys[i]});
+      i = j;
+    }
+    std::sort(counted.begin(), counted.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    symbols_.clear();
+    std::vector<uint8_t>& gaps_col = cols_[kPortGap];
+    for (size_t i = 0; i < port_firsts_.size(); ++i) {
+      const auto [k, at] = port_firsts_[i];
+      const size_t end = i + 1 < port_firsts_.size() ? port_firsts_[i + 1].second : rest_.size();
+      if (k == kNoKey) continue;
+      uint64_t sym = 0;
+      for (size_t r = 0; r < counted.size(); ++r) {
+        if (counted[r].second == k) {
+          sym = r + 1;
+          break;
+        }
+      }
+      symbols_.push_back(sym);
+      if (sym == 0) codec::PutVarint(&gaps_col, k);
+      gaps_col.insert(gaps_col.end(), rest_.begin() + static_cast<ptrdiff_t>(at),
+                      rest_.begin() + static_cast<ptrdiff_t>(end));
+    }
+    // The bit codes: the IPv4 address gaps less one as a Rice code with the parameter that
+    // takes fewest bits, then each first second less the block's smallest in w bits, then the
+    // port symbols as a Rice code likewise.
+    const int64_t base = *std::min_element(firsts_.begin(), firsts_.end());
+    uint64_t widest = 0;
+    for (int64_t f : firsts_) {
+      widest = std::max(widest, static_cast<uint64_t>(f) - static_cast<uint64_t>(base));
+    }
+    const int w = Width(widest);
+    for (uint32_t& g : gaps_) --g;
+    const int k = BestRiceK(gaps_);
+    const int ks = BestRiceK(symbols_);
+    trailer_.assign(1, static_cast<uint8_t>(k));
+    bits::Writer bw(&trailer_);
+    for (uint32_t g : gaps_) bits::rice::Put(&bw, g, k);
+    for (int64_t f : firsts_) {
+      bw.PutWide(static_cast<uint64_t>(f) - static_cast<uint64_t>(base), w);
+    }
+    for (uint64_t sym : symbols_) bits::rice::Put(&bw, sym, ks);
+    bw.Flush();
     raw_.clear();
     codec::PutVarint(&raw_, n_);
     codec::PutVarint(&raw_, Zigzag(base));
+    codec::PutU8(&raw_, static_cast<uint8_t>(w));
+    codec::PutU8(&raw_, static_cast<uint8_t>(ks));
+    codec::PutVarint(&raw_, counted.size());
+    for (const auto& [uses, key] : counted) codec::PutVarint(&raw_, key);
     for (const auto& col : cols_) codec::PutVarint(&raw_, col.size());
     for (auto& col : cols_) {
       raw_.insert(raw_.end(), col.begin(), col.end());
@@ -284,11 +390,15 @@ class BlockWriter {
     uint64_t off = sink_->at;
     std::memcpy(rec + 16, &off, 8);
     uint32_t fields[4] = {static_cast<uint32_t>(comp.size()), static_cast<uint32_t>(raw_.size()),
-                          n_, 0};
+                          n_, static_cast<uint32_t>(trailer_.size())};
     std::memcpy(rec + 24, fields, 16);
     n_ = 0;
     firsts_.clear();
-    return sink_->Put(comp);
+    gaps_.clear();
+    port_firsts_.clear();
+    rest_.clear();
+    RETURN_IF_ERROR(sink_->Put(comp));
+    return sink_->Put(trailer_);
   }
   uint64_t sources() const { return sources_; }
   uint64_t blocks() const { return records_.size() / kRecord; }
@@ -296,9 +406,15 @@ class BlockWriter {
 
  private:
   Sink* sink_;
+  const std::vector<int32_t>* days_;
   std::array<std::vector<uint8_t>, kColumns> cols_;
+  static constexpr PortKey kNoKey = UINT32_MAX;  // an entry without ports (none is written)
   std::vector<int64_t> firsts_;
-  std::vector<uint8_t> raw_, records_;
+  std::vector<uint32_t> gaps_;                           // IPv4 address gaps
+  std::vector<std::pair<PortKey, size_t>> port_firsts_;  // first key, its later gaps in rest_
+  std::vector<uint8_t> rest_;
+  std::vector<uint64_t> symbols_;
+  std::vector<uint8_t> raw_, records_, trailer_;
   A6 first_{}, prev_{};
   uint32_t n_ = 0;
   uint64_t sources_ = 0;
@@ -323,7 +439,7 @@ Status FinishBlocks(Sink* sink, const BlockWriter<false>& w4, const BlockWriter<
 Status SourceIndexBuilder::Write(const std::string& path) {
   std::sort(v4_.begin(), v4_.end());
   std::sort(v6_.begin(), v6_.end());
-  std::vector<uint8_t> out(kMagic6, kMagic6 + 8);
+  std::vector<uint8_t> out(kMagic7, kMagic7 + 8);
   codec::PutFixed<uint32_t>(&out, static_cast<uint32_t>(refs_.size()));
   codec::PutFixed<uint32_t>(&out, 0);
   for (size_t i = 0; i < refs_.size(); ++i) {
@@ -381,7 +497,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
       if (ttl[t]) e.ttls.push_back({static_cast<uint8_t>(t), ttl[t]});
     }
   };
-  BlockWriter<false> w4(&sink);
+  BlockWriter<false> w4(&sink, &ref_days_);
   for (size_t i = 0; i < v4_.size();) {
     size_t j = i;
     while (j < v4_.size() && v4_[j].first == v4_[i].first) ++j;
@@ -390,7 +506,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
     i = j;
   }
   RETURN_IF_ERROR(w4.Flush());
-  BlockWriter<true> w6(&sink);
+  BlockWriter<true> w6(&sink, &ref_days_);
   for (size_t i = 0; i < v6_.size();) {
     size_t j = i;
     while (j < v6_.size() && v6_[j].first == v6_[i].first) ++j;
@@ -402,7 +518,7 @@ Status SourceIndexBuilder::Write(const std::string& path) {
   RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
   ChunkSums::Append(&out);
   codec::PutFixed<uint64_t>(&out, XXH64(out.data(), out.size(), 0));
-  out.insert(out.end(), kMagic6, kMagic6 + 8);
+  out.insert(out.end(), kMagic7, kMagic7 + 8);
   std::vector<uint8_t>().swap(arena_);
   std::vector<std::pair<uint32_t, uint64_t>>().swap(v4_);
   std::vector<std::pair<IpAddr, uint64_t>>().swap(v6_);
@@ -439,7 +555,7 @@ Result<std::unique_ptr<SourceIndex>> SourceIndex::Open(const std::string& path) 
            std::memcmp(x->base_ + x->size_ - 8, magic, 8) == 0;
   };
   bool v3 = is(kMagic3);
-  x->format_ = v3 ? 3 : is(kMagic6) ? 6 : is(kMagic5) ? 5 : 4;
+  x->format_ = v3 ? 3 : is(kMagic7) ? 7 : is(kMagic6) ? 6 : is(kMagic5) ? 5 : 4;
   if (!v3 && x->format_ < 5 &&
       (std::memcmp(x->base_, kMagic, 8) != 0 ||
        std::memcmp(x->base_ + x->size_ - 8, kMagic, 8) != 0)) {
@@ -613,7 +729,8 @@ Status SourceIndex::OpenBlocks() {
         fmt::format("block records ({} and {} at {}) do not fit the file", b4_, b6_, records_at_));
   }
   // Each block holds 1 to kBlockSources sources (a block may hold fewer: one large entry).
-  auto fits = [](uint64_t n, uint64_t b) { return n >= b && n / kBlockSources <= b; };
+  const uint64_t most = format_ >= 7 ? kBlockSources : kBlockSources6;
+  auto fits = [&](uint64_t n, uint64_t b) { return n >= b && n / most <= b; };
   if (!fits(n4_, b4_) || !fits(n6_, b6_)) {
     return bad(fmt::format("{} IPv4 and {} IPv6 sources cannot fill {} and {} blocks", n4_, n6_,
                            b4_, b6_));
@@ -622,7 +739,7 @@ Status SourceIndex::OpenBlocks() {
 }
 
 Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
-                                std::vector<IndexEntry>* entries) const {
+                                std::vector<IndexEntry>* entries, const A6* only) const {
   auto bad = [&](const std::string& what) {
     return DataLoss(
         fmt::format("source index {}: {} block {}: {}", path_, v6 ? "IPv6" : "IPv4", b, what));
@@ -635,13 +752,45 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
   const uint64_t off = Load<uint64_t>(rec + 16);
   const uint32_t comp = Load<uint32_t>(rec + 24), raw = Load<uint32_t>(rec + 28),
                  n = Load<uint32_t>(rec + 32);
-  if (off < blocks_at_ || off > records_at_ || comp > records_at_ - off) {
-    return bad(fmt::format("{} bytes at {} lie outside the blocks", comp, off));
+  // Format 7: the bit codes' bytes after the frame (before: 0).
+  const uint32_t trailer = Load<uint32_t>(rec + 36);
+  if (format_ < 7 && trailer != 0) return bad("its record's last field is not 0");
+  if (off < blocks_at_ || off > records_at_ || uint64_t{comp} + trailer > records_at_ - off) {
+    return bad(fmt::format("{} bytes at {} lie outside the blocks", uint64_t{comp} + trailer, off));
   }
-  if (n == 0 || n > kBlockSources || raw > kMaxBlockRaw) {
+  if (n == 0 || n > (format_ >= 7 ? kBlockSources : kBlockSources6) || raw > kMaxBlockRaw) {
     return bad(fmt::format("{} sources in {} bytes is not a block", n, raw));
   }
-  RETURN_IF_ERROR(Check(base_ + off, comp));
+  RETURN_IF_ERROR(Check(base_ + off, uint64_t{comp} + trailer));
+  // Format 7's bit codes: the IPv4 address gaps' Rice parameter (a byte), the gaps, the first
+  // offsets, the port symbols. The addresses come first, before the frame is decompressed: a
+  // lookup of an address the block does not hold stops there.
+  if (format_ >= 7 && trailer == 0) return bad("no bit codes");
+  const int k = format_ >= 7 ? base_[off + comp] : 0;
+  if (k > bits::rice::kMaxK) return bad(fmt::format("address Rice parameter {}", k));
+  bits::Reader br(base_ + off + comp + (format_ >= 7), trailer - (format_ >= 7),
+                  fmt::format("source index {}: {} block {}", path_, v6 ? "IPv6" : "IPv4", b));
+  const bool coded_addr = format_ >= 7 && !v6;
+  keys->resize(n);
+  if (!v6 && std::any_of(first.begin() + 4, first.end(), [](uint8_t x) { return x != 0; })) {
+    return bad("its first IPv4 address is not one");
+  }
+  (*keys)[0] = first;
+  if (coded_addr) {
+    for (uint32_t i = 1; i < n; ++i) {
+      const uint32_t prev = Load<uint32_t>((*keys)[i - 1].data());
+      ASSIGN_OR_RETURN(uint64_t g, bits::rice::Get(&br, k, uint64_t{UINT32_MAX} - 1));
+      if (g + 1 > uint64_t{UINT32_MAX} - prev) {
+        return bad(fmt::format("address {} out of range", i));
+      }
+      (*keys)[i] = KeyOf(static_cast<uint32_t>(prev + g + 1));
+    }
+    if (only && !std::binary_search(keys->begin(), keys->end(), *only, Family<false>::Less)) {
+      keys->clear();
+      entries->clear();
+      return OkStatus();
+    }
+  }
   if (ZSTD_getFrameContentSize(base_ + off, comp) != raw) {
     return bad("its frame's size differs from its record's");
   }
@@ -649,8 +798,20 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
   if (!codec::Decompress(base_ + off, comp, raw, &buf)) return bad("does not decompress");
   codec::Reader head(buf.data(), buf.size());
   if (head.Varint() != n) return bad("its count differs from its record's");
-  const int64_t base = Unzigzag(head.Varint());  // in the block's unit of time
+  // In the block's unit of time; in format 7 the smallest first second less its entry's day.
+  const int64_t base = Unzigzag(head.Varint());
   const int64_t unit = format_ >= 6 ? kTimeUnit6 : 1;
+  const int w = format_ >= 7 ? head.Fixed<uint8_t>() : 0;
+  const int ks = format_ >= 7 ? head.Fixed<uint8_t>() : 0;
+  if (w > 64 || ks > bits::rice::kMaxK) return bad(fmt::format("bit widths {} and {}", w, ks));
+  // Format 7: the block's frequent first port keys, most frequent first.
+  std::vector<PortKey> frequent(format_ >= 7 ? head.Varint() : 0);
+  if (frequent.size() > n) return bad("more frequent ports than sources");
+  for (PortKey& key : frequent) {
+    const uint64_t v = head.Varint();
+    if (v > UINT32_MAX) return bad("a frequent port out of range");
+    key = static_cast<PortKey>(v);
+  }
   std::vector<codec::Reader> col;
   std::array<uint64_t, kColumns> len{};
   for (auto& l : len) l = head.Varint();
@@ -664,39 +825,53 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
     left -= len[c];
   }
   if (left != 0) return bad("bytes after the columns");
-  keys->resize(n);
   entries->resize(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    A6& k = (*keys)[i];
-    if (i == 0) {
-      k = first;
-      if (!v6 && std::any_of(first.begin() + 4, first.end(), [](uint8_t x) { return x != 0; })) {
-        return bad("its first IPv4 address is not one");
-      }
-    } else if (!(v6 ? Family<true>::Get(&col[kAddr], (*keys)[i - 1], &k)
-                    : Family<false>::Get(&col[kAddr], (*keys)[i - 1], &k))) {
+  if (coded_addr && len[kAddr] != 0) return bad("IPv4 addresses both coded and in columns");
+  if (format_ >= 7 && len[kFirst] != 0) return bad("first times both coded and in columns");
+  for (uint32_t i = 1; i < n && !coded_addr; ++i) {
+    if (!(v6 ? Family<true>::Get(&col[kAddr], (*keys)[i - 1], &(*keys)[i])
+             : Family<false>::Get(&col[kAddr], (*keys)[i - 1], &(*keys)[i]))) {
       return bad(fmt::format("address {} cut short or out of order", i));
     }
-    IndexEntry& e = (*entries)[i];
+  }
+  std::vector<uint64_t> firsts(format_ >= 7 ? n : 0);
+  for (uint64_t& f : firsts) {
+    ASSIGN_OR_RETURN(f, br.Wide(w));
+  }
+  // A lookup keeps only the entry of the address it asks for; the others are read (the columns
+  // run through every entry) into one scratch entry, which allocates nothing after the first.
+  const size_t wanted =
+      only ? static_cast<size_t>(std::lower_bound(keys->begin(), keys->end(), *only,
+                                                  v6 ? Family<true>::Less : Family<false>::Less) -
+                                 keys->begin())
+           : 0;
+  IndexEntry scratch;
+  for (uint32_t i = 0; i < n; ++i) {
+    IndexEntry& e = only && i != wanted ? scratch : (*entries)[i];
     const uint64_t nv = col[kVisitCount].Varint();
     e.country = col[kCountry].Fixed<uint16_t>();
     const uint64_t asn = col[kAsn].Varint();
     e.asn = static_cast<uint32_t>(asn);
     e.packets = col[kPackets].Varint();
-    const uint64_t first_gap = col[kFirst].Varint(), span = col[kSpan].Varint();
-    const __int128 first_us = (static_cast<__int128>(base) + first_gap) * unit;
-    const __int128 last_us = first_us + static_cast<__int128>(span) * unit;
-    if (asn > UINT32_MAX || first_us < INT64_MIN || last_us > INT64_MAX) {
-      return bad(fmt::format("source {}: ASN or time out of range", i));
-    }
-    e.first_us = static_cast<int64_t>(first_us);
-    e.last_us = static_cast<int64_t>(last_us);
+    const uint64_t first_gap = format_ >= 7 ? firsts[i] : col[kFirst].Varint();
+    const uint64_t span = col[kSpan].Varint();
+    if (asn > UINT32_MAX) return bad(fmt::format("source {}: ASN out of range", i));
     const uint64_t np = col[kPortCount].Varint();
-    if (np > col[kPortGap].remaining()) return bad(fmt::format("source {}: bad port count", i));
+    // Each key takes a byte of the column at least, but format 7's first may be a symbol.
+    if (np > col[kPortGap].remaining() + (format_ >= 7)) {
+      return bad(fmt::format("source {}: bad port count", i));
+    }
     e.ports.clear();
     uint64_t key = 0;
     for (uint64_t j = 0; j < np; ++j) {
-      uint64_t gap = col[kPortGap].Varint();
+      uint64_t gap = 0;
+      if (j == 0 && format_ >= 7) {
+        // Its symbol: 0, the key in the column; else the rank + 1 of a frequent key.
+        ASSIGN_OR_RETURN(uint64_t sym, bits::rice::Get(&br, ks, frequent.size()));
+        gap = sym == 0 ? col[kPortGap].Varint() : frequent[sym - 1];
+      } else {
+        gap = col[kPortGap].Varint();
+      }
       if ((j > 0 && gap == 0) || gap > UINT32_MAX - key) {
         return bad(fmt::format("source {}: ports out of order", i));
       }
@@ -725,6 +900,23 @@ Status SourceIndex::DecodeBlock(bool v6, uint64_t b, std::vector<A6>* keys,
       }
       e.visits.push_back(x);
     }
+    // Format 7: the first second against the entry's day (its earliest visit's).
+    __int128 day = 0;
+    if (format_ >= 7) {
+      for (const IndexEntry::V& v : e.visits) RETURN_IF_ERROR(Check(refs_ + v.ref * 16, 16));
+      day = EntryDay(e.visits, [&](uint64_t r) { return Load<int32_t>(refs_ + r * 16 + 12); });
+    }
+    const __int128 first_us = (day * kDaySeconds + base + first_gap) * unit;
+    const __int128 last_us = first_us + static_cast<__int128>(span) * unit;
+    if (first_us < INT64_MIN || first_us > INT64_MAX || last_us > INT64_MAX) {
+      return bad(fmt::format("source {}: time out of range", i));
+    }
+    e.first_us = static_cast<int64_t>(first_us);
+    e.last_us = static_cast<int64_t>(last_us);
+  }
+  if (format_ >= 7) {
+    ASSIGN_OR_RETURN(bool end, br.AtEnd());
+    if (!end) return bad("bits after its codes");
   }
   for (size_t c = 0; c < kColumns; ++c) {
     if (col[c].failed() || !col[c].done()) {
@@ -855,7 +1047,7 @@ Result<bool> SourceIndex::Lookup(const IpAddr& addr, SourceSummary* out) const {
     if (lo == 0) return false;
     std::vector<A6> keys;
     std::vector<IndexEntry> entries;
-    RETURN_IF_ERROR(DecodeBlock(v6, lo - 1, &keys, &entries));
+    RETURN_IF_ERROR(DecodeBlock(v6, lo - 1, &keys, &entries, &want));
     auto it = std::lower_bound(keys.begin(), keys.end(), want, less);
     if (it == keys.end() || *it != want) return false;
     RETURN_IF_ERROR(Summarise(entries[static_cast<size_t>(it - keys.begin())], out));
@@ -906,15 +1098,18 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
   const int fd = file.get();
   FileOut out(fd, path);
   Sink sink{[&out](const uint8_t* p, size_t n) { return out.Append(p, n); }, 0};
-  std::vector<uint8_t> b(kMagic6, kMagic6 + 8);
+  std::vector<uint8_t> b(kMagic7, kMagic7 + 8);
   codec::PutFixed<uint32_t>(&b, static_cast<uint32_t>(nrefs));
   codec::PutFixed<uint32_t>(&b, 0);
   RETURN_IF_ERROR(sink.Put(b));
+  std::vector<int32_t> days;  // of the merged block table, for the entries' times
+  days.reserve(nrefs);
   for (const SourceIndex* x : parts) {
     for (uint64_t at = 0; at < uint64_t{x->nrefs_} * 16; at += ChunkSums::kChunk) {
       uint64_t len = std::min<uint64_t>(ChunkSums::kChunk, uint64_t{x->nrefs_} * 16 - at);
       RETURN_IF_ERROR(x->Check(x->refs_ + at, len));
       b.assign(x->refs_ + at, x->refs_ + at + len);
+      for (uint64_t e = 0; e < len; e += 16) days.push_back(Load<int32_t>(b.data() + e + 12));
       RETURN_IF_ERROR(sink.Put(b));
     }
   }
@@ -979,13 +1174,13 @@ Result<uint64_t> SourceIndex::Merge(const std::vector<const SourceIndex*>& parts
     }
     return writer.Flush();
   };
-  BlockWriter<false> w4(&sink);
+  BlockWriter<false> w4(&sink, &days);
   RETURN_IF_ERROR(family(IndexCursor<uint32_t>(parts[0]), w4));
-  BlockWriter<true> w6(&sink);
+  BlockWriter<true> w6(&sink, &days);
   RETURN_IF_ERROR(family(IndexCursor<A6>(parts[0]), w6));
   RETURN_IF_ERROR(FinishBlocks(&sink, w4, w6));
   RETURN_IF_ERROR(out.Flush());
-  return SealChunked(fd, sink.at, kMagic6, path);
+  return SealChunked(fd, sink.at, kMagic7, path);
 }
 
 }  // namespace teiten

@@ -130,8 +130,12 @@ class SourceIndex {
   Status DecodeEntry(uint64_t begin, uint64_t end, IndexEntry* out) const;
   // Format 5: block `b` of the IPv4 (`v6` false) or IPv6 records, its addresses as 16 bytes
   // (IPv4 host order in the first 4) and its entries.
+  // `only`: an address looked up; only its entry is filled in. When the block is of format 7 and
+  // IPv4 and does not hold it, `keys` and `entries` are left empty and the frame is not
+  // decompressed.
   Status DecodeBlock(bool v6, uint64_t b, std::vector<std::array<uint8_t, 16>>* keys,
-                     std::vector<IndexEntry>* entries) const;
+                     std::vector<IndexEntry>* entries,
+                     const std::array<uint8_t, 16>* only = nullptr) const;
   // Adds an entry's sums and visits to `out`.
   Status Summarise(const IndexEntry& e, SourceSummary* out) const;
   // Verifies the chunks holding [p, p + n) before they are read (format 4).

@@ -704,7 +704,9 @@ TEST(SourceIndexTest, BlocksOfBothFamiliesAnswerEverySourceExactlyAndDamageOnlyT
       o.ts_us = kAug12Jst + int64_t{i} * 1000 + j * 700'007;  // a source's rows over 2 s
       o.src = p.addr;
       o.proto = j % 2 ? 17 : 6;
-      o.dport = static_cast<uint16_t>(23 + (i + j) % 3);
+      // Most first ports are a block's frequent ones (index format 7 codes them as symbols);
+      // every 97th source's is its own.
+      o.dport = static_cast<uint16_t>(i % 97 == 0 ? 30000 + i : 23 + (i + j) % 3);
       o.ttl = static_cast<uint8_t>(j % 3 ? 64 : 128);
       p.rows.push_back(o);
     }
@@ -806,7 +808,7 @@ TEST(SourceIndexTest, BlocksOfBothFamiliesAnswerEverySourceExactlyAndDamageOnlyT
   // A byte flipped in the third of the file's 16 KiB checksum chunks, among the blocks: the
   // sources of the blocks in that chunk are errors naming the file; every other source answers
   // as before.
-  ASSERT_GT(size, 4u * 16384);
+  ASSERT_GT(size, 3u * 16384 + 1024);
   x->reset();
   std::string bytes = testing::Run("cat " + path);
   bytes[2 * 16384 + 100] = static_cast<char>(bytes[2 * 16384 + 100] ^ 0x04);

@@ -201,7 +201,7 @@ class UpgradeTest : public StoreTest {
 
 void UpgradeTest::Check(const std::string& fixture, const std::string& rollups,
                         const std::string& indexes) {
-  const std::string today_rollups = "TROLLU11", today_indexes = "TSIX0006";
+  const std::string today_rollups = "TROLLU11", today_indexes = "TSIX0007";
   fs::copy(testing::SourceDir() + "/tests/data/" + fixture + "/store", Path("old"),
            fs::copy_options::recursive);
   EXPECT_EQ(Magics(Path("old")), rollups);
@@ -334,14 +334,15 @@ TEST_F(UpgradeTest, AStoreOfRollupFormat8OpensAnswersTheSameAndMergesWithNewPart
 
 TEST_F(UpgradeTest, AStoreOfRollupFormat9OpensAnswersTheSameAndMergesWithNewParts) {
   // Made at commit 9f46ce5: the port × country records as 16-byte structs (rollup format 9;
-  // today's are varint columns with countries as ranks), source indexes of today's format 6.
+  // today's are varint columns with countries as ranks), source indexes of format 6 (today's 7
+  // codes IPv4 address gaps and first times in bits).
   Check("store-format9", "TROLLUP9", "TSIX0006");
 }
 
 TEST_F(UpgradeTest, AStoreWrittenBeforeManifestChaptersOpensAnswersTheSameAndTakesNewCommits) {
   // Made at commit fb6253a, the last before the manifest's chapters: the manifest one document
   // (format 3), rollup format 10 (today's may hold small sets as Rice codes), source indexes of
-  // today's format.
+  // format 6.
   Check("store-format10", "TROLLU10", "TSIX0006");
 }
 
