@@ -51,7 +51,8 @@ class Writer {
 class Reader {
  public:
   // `what` names the bytes in errors ("source set", "source index x.tsix: IPv4 block 3").
-  Reader(const uint8_t* p, size_t n, std::string what) : p_(p), end_(p + n), what_(std::move(what)) {}
+  Reader(const uint8_t* p, size_t n, std::string what)
+      : p_(p), end_(p + n), what_(std::move(what)) {}
   // Whether the code is over: what is left is padding (fewer than eight bits, all zero).
   Result<bool> AtEnd() {
     Refill();
@@ -103,9 +104,9 @@ class Reader {
   int bits_ = 0;
 };
 
-// A Rice code with parameter k (k ≤ 31): q = v >> k in unary — q zero bits, then a one — and v's k low bits; a q of 15 or more as 15 zero
-// bits and a one, then q − 14 in Elias gamma (L zero bits, a one, the L bits below its top one),
-// then the k low bits.
+// A Rice code with parameter k (k ≤ 31): q = v >> k in unary — q zero bits, then a one — and v's k
+// low bits; a q of 15 or more as 15 zero bits and a one, then q − 14 in Elias gamma (L zero bits, a
+// one, the L bits below its top one), then the k low bits.
 namespace rice {
 
 constexpr int kMaxK = 31;
