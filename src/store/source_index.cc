@@ -332,19 +332,19 @@ class BlockWriter {
     std::sort(counted.begin(), counted.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     });
+    // Each frequent key's symbol, by key (a block has up to 1,024 entries and 512 such keys).
+    std::vector<std::pair<PortKey, uint64_t>> symbol_of;
+    for (size_t r = 0; r < counted.size(); ++r) symbol_of.push_back({counted[r].second, r + 1});
+    std::sort(symbol_of.begin(), symbol_of.end());
     symbols_.clear();
     std::vector<uint8_t>& gaps_col = cols_[kPortGap];
     for (size_t i = 0; i < port_firsts_.size(); ++i) {
       const auto [k, at] = port_firsts_[i];
       const size_t end = i + 1 < port_firsts_.size() ? port_firsts_[i + 1].second : rest_.size();
       if (k == kNoKey) continue;
-      uint64_t sym = 0;
-      for (size_t r = 0; r < counted.size(); ++r) {
-        if (counted[r].second == k) {
-          sym = r + 1;
-          break;
-        }
-      }
+      auto it =
+          std::lower_bound(symbol_of.begin(), symbol_of.end(), std::make_pair(k, uint64_t{0}));
+      const uint64_t sym = it != symbol_of.end() && it->first == k ? it->second : 0;
       symbols_.push_back(sym);
       if (sym == 0) codec::PutVarint(&gaps_col, k);
       gaps_col.insert(gaps_col.end(), rest_.begin() + static_cast<ptrdiff_t>(at),
